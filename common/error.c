@@ -1,0 +1,95 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "zllm/error.h"
+
+#define ZLLM_ERRMSG_CAP 1024
+
+static _Thread_local char last_msg[ZLLM_ERRMSG_CAP];
+static _Thread_local int last_code;
+
+void zllm_escape_text(char *dst, size_t cap, const char *src)
+{
+  size_t o = 0;
+  if (cap == 0)
+    return;
+  for (const unsigned char *p = (const unsigned char *)src; *p && o + 1 < cap; p++) {
+    if (*p < 0x20 || *p == 0x7f) {
+      if (o + 5 >= cap)
+        break;
+      o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
+    } else {
+      dst[o++] = (char)*p;
+    }
+  }
+  dst[o] = '\0';
+}
+
+int zllm_error_vset(int code, const char *fmt, va_list ap)
+{
+  char raw[ZLLM_ERRMSG_CAP];
+  vsnprintf(raw, sizeof raw, fmt, ap);
+  zllm_escape_text(last_msg, sizeof last_msg, raw);
+  last_code = code;
+  return code;
+}
+
+int zllm_error_set(int code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  zllm_error_vset(code, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int zllm_error_set_errno(const char *fmt, ...)
+{
+  int err = errno;
+  char head[ZLLM_ERRMSG_CAP / 2];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(head, sizeof head, fmt, ap);
+  va_end(ap);
+  int code = err == ENOENT ? ZLLM_ENOTFOUND : err == ENOMEM ? ZLLM_ENOMEM : ZLLM_EIO;
+  return zllm_error_set(code, "%s: %s", head, strerror(err));
+}
+
+int zllm_error_prefix(const char *fmt, ...)
+{
+  char head[ZLLM_ERRMSG_CAP / 2], old[ZLLM_ERRMSG_CAP];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(head, sizeof head, fmt, ap);
+  va_end(ap);
+  memcpy(old, last_msg, sizeof old);
+  return zllm_error_set(last_code ? last_code : ZLLM_ERROR, "%s: %s", head, old);
+}
+
+const char *zllm_error_last(void) { return last_msg; }
+int zllm_error_last_code(void) { return last_code; }
+
+void zllm_error_clear(void)
+{
+  last_msg[0] = '\0';
+  last_code = 0;
+}
+
+const char *zllm_error_name(int code)
+{
+  switch (code) {
+  case ZLLM_OK: return "OK";
+  case ZLLM_ERROR: return "ERROR";
+  case ZLLM_ENOMEM: return "ENOMEM";
+  case ZLLM_EIO: return "EIO";
+  case ZLLM_EFORMAT: return "EFORMAT";
+  case ZLLM_EINVAL: return "EINVAL";
+  case ZLLM_ENOTFOUND: return "ENOTFOUND";
+  case ZLLM_ELIMIT: return "ELIMIT";
+  case ZLLM_EUNSAFE: return "EUNSAFE";
+  case ZLLM_EMPI: return "EMPI";
+  case ZLLM_ITEREND: return "ITEREND";
+  default: return "UNKNOWN";
+  }
+}

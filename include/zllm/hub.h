@@ -1,0 +1,96 @@
+/* zllm/hub.h - hub sources: where model repos come from.
+ *
+ * A source is a small table of functions (zllm_source_ops, versioned) behind
+ * an opaque handle, so a local snapshot and an HTTP crawler look the same to
+ * the rest of zllm.  zllm_repo_load() builds a repo from any source: its
+ * files (sorted by path), its config.json, model card and shard index.  A
+ * repo file that cannot be used is not fatal: the reason is appended to
+ * repo->problems and the rest of the repo is still returned.
+ *
+ * The local source reads two layouts under one root, side by side:
+ *   plain     <root>/<org>/<name>/<files...>   (or <root>/<name>/<files...>)
+ *   HF cache  <root>/models--<org>--<name>/snapshots/<rev>/<files...>, files
+ *             being symlinks into ../../blobs/; the revision is refs/main.
+ * Symlinks are followed only when they stay inside the repo's own directory
+ * (HF cache: the models--* directory; plain: the hub root).  All calls are local.
+ */
+#ifndef ZLLM_HUB_H
+#define ZLLM_HUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zllm/repofiles.h"
+
+typedef enum {
+  ZLLM_FILE_SAFETENSORS,
+  ZLLM_FILE_SHARD_INDEX,
+  ZLLM_FILE_CONFIG,
+  ZLLM_FILE_CARD,
+  ZLLM_FILE_OPAQUE_WEIGHT, /* .bin .pt .pth .gguf .ckpt .h5 .onnx .msgpack: stored as bytes */
+  ZLLM_FILE_OTHER
+} zllm_file_kind;
+
+typedef struct {
+  char *path;       /* relative to the repo root, '/'-separated */
+  char *local_path; /* a readable path on this machine */
+  uint64_t size;
+  zllm_file_kind kind;
+} zllm_hub_file;
+
+typedef struct {
+  char *id;       /* "org/name" */
+  char *revision; /* the snapshot's commit for an HF cache repo, else NULL */
+  zllm_hub_file *files;
+  size_t nfiles;
+  zllm_config *config;       /* NULL when absent or unreadable */
+  zllm_card *card;           /* NULL when absent or unreadable */
+  zllm_shard_index *index;   /* NULL when absent or unreadable */
+  char **problems;           /* one line each: "<repo>/<file>: <rule>: <detail>" */
+  size_t nproblems;
+} zllm_repo;
+
+typedef struct zllm_source zllm_source;
+
+#define ZLLM_SOURCE_OPS_VERSION 1
+
+typedef struct {
+  unsigned version; /* ZLLM_SOURCE_OPS_VERSION */
+  const char *kind; /* "local", "http", ... */
+  /* All repo ids, sorted, unique; the caller frees with zllm_strv_free. */
+  int (*list_repos)(zllm_source *src, char ***ids, size_t *n);
+  /* Fills repo->files (any order) and repo->revision for repo->id. */
+  int (*list_files)(zllm_source *src, zllm_repo *repo);
+  /* Reads a whole file of at most `max` bytes (NUL-terminated, caller frees). */
+  int (*read_file)(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, size_t max,
+                   char **buf, size_t *len);
+  void (*destroy)(void *impl);
+} zllm_source_ops;
+
+/* Wraps a backend; takes ownership of `impl` (destroyed by ops->destroy). */
+int zllm_source_new(zllm_source **out, const zllm_source_ops *ops, void *impl, const char *name);
+void *zllm_source_impl(const zllm_source *src);
+const char *zllm_source_name(const zllm_source *src);
+void zllm_source_free(zllm_source *src); /* accepts NULL */
+
+/* A local snapshot directory (both layouts, auto-detected per entry). */
+int zllm_source_open_local(zllm_source **out, const char *root);
+
+/* One repo directory on its own (for `zllm inspect REPO_DIR`); its id is
+ * "<parent>/<dir>" from the path when that is a valid repo id, else "<dir>". */
+int zllm_repo_open_dir(zllm_repo **out, const char *dir);
+
+int zllm_source_list_repos(zllm_source *src, char ***ids, size_t *n);
+
+/* Loads one repo with its parsed config, card and index. */
+int zllm_repo_load(zllm_repo **out, zllm_source *src, const char *id);
+/* Appends a problem line (copied).  Returns 0 or ZLLM_ENOMEM. */
+int zllm_repo_add_problem(zllm_repo *repo, const char *msg);
+/* The file entry with this path, or NULL (borrowed). */
+const zllm_hub_file *zllm_repo_find_file(const zllm_repo *repo, const char *path);
+void zllm_repo_free(zllm_repo *repo); /* accepts NULL */
+
+zllm_file_kind zllm_file_kind_of(const char *path);
+const char *zllm_file_kind_name(zllm_file_kind kind);
+
+#endif

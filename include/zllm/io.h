@@ -1,0 +1,33 @@
+/* zllm/io.h - file helpers with bounded memory.  Local calls. */
+#ifndef ZLLM_IO_H
+#define ZLLM_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Size of the streaming window used when hashing or copying data. */
+#define ZLLM_IO_CHUNK ((size_t)4 << 20)
+
+/* Reads exactly `len` bytes at `off` (retrying short reads and EINTR).
+ * A file shorter than off+len is ZLLM_EFORMAT ("truncated"). */
+int zllm_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *name);
+
+/* Reads a whole file of at most `max` bytes into a NUL-terminated buffer the
+ * caller frees.  A larger file is ZLLM_ELIMIT. */
+int zllm_read_small_file(char **out, size_t *len_out, const char *path, size_t max);
+
+/* Writes `len` bytes to `path` through a temporary name and rename(2), so a
+ * crash never leaves a half-written file under the final name. */
+int zllm_write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Copies a file's bytes in ZLLM_IO_CHUNK windows (through a temporary name). */
+int zllm_copy_file(const char *src, const char *dst);
+
+/* mkdir -p; existing directories are fine. */
+int zllm_mkdir_p(const char *path, mode_t mode);
+
+/* Removes a directory tree (for tests and scratch dirs); missing is fine. */
+int zllm_rm_rf(const char *path);
+
+#endif

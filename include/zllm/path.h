@@ -1,0 +1,24 @@
+/* zllm/path.h - path and repo-id rules for untrusted names.  Local calls. */
+#ifndef ZLLM_PATH_H
+#define ZLLM_PATH_H
+
+#include <stdbool.h>
+
+/* "a" + "/" + "b", malloc'd; NULL on out-of-memory (message set). */
+char *zllm_path_join(const char *a, const char *b);
+
+/* A file path inside a repo as a hub names it: relative, '/'-separated,
+ * no empty, "." or ".." component, no backslash, no control character, at
+ * most 1024 bytes.  0 or ZLLM_EUNSAFE with a message naming `what`. */
+int zllm_path_check_relative(const char *path, const char *what);
+
+/* A Hub repo id: "name" or "org/name" with [A-Za-z0-9._-] in each part,
+ * no "--" or "..", not starting or ending with '-' or '.', at most 96 bytes
+ * per part.  0 or ZLLM_EUNSAFE. */
+int zllm_repo_id_check(const char *id);
+
+/* True when `path` resolves (symlinks followed) to `root_real` or below it.
+ * `root_real` must itself be a realpath(3) result. */
+bool zllm_path_is_within(const char *root_real, const char *path);
+
+#endif

@@ -1,0 +1,290 @@
+/* zllm-survey's job: walk -> scan -> report, over MPI (see zllm/survey.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "survey/survey_internal.h"
+#include "zllm/analyze.h"
+#include "zllm/error.h"
+#include "zllm/io.h"
+#include "zllm/json.h"
+#include "zllm/log.h"
+#include "zllm/mpi.h"
+
+void sv_list_free(sv_list *l)
+{
+  zllm_strv_free(l->repo_ids, l->nrepos);
+  for (size_t i = 0; i < l->nfiles; i++) {
+    free(l->files[i].path);
+    free(l->files[i].local);
+  }
+  free(l->files);
+  memset(l, 0, sizeof *l);
+}
+
+static int list_add_file(sv_list *l, size_t repo, const zllm_hub_file *f)
+{
+  sv_file *nf = realloc(l->files, (l->nfiles + 1) * sizeof *nf);
+  if (!nf)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  l->files = nf;
+  sv_file *x = &l->files[l->nfiles];
+  x->repo = repo;
+  x->size = f->size;
+  x->kind = f->kind;
+  x->path = strdup(f->path);
+  x->local = strdup(f->local_path);
+  if (!x->path || !x->local) {
+    free(x->path);
+    free(x->local);
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  l->nfiles++;
+  return 0;
+}
+
+/* "a,b,c" in a TSV cell, or "-" for an empty list. */
+static int put_list(zllm_buf *b, char **v, size_t n)
+{
+  int rc = n ? 0 : zllm_buf_puts(b, "-");
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    rc = i ? zllm_buf_puts(b, ",") : 0;
+    rc = rc ? rc : zllm_buf_put_tsv(b, v[i]);
+  }
+  return rc;
+}
+
+static int put_repo_row(zllm_buf *b, const zllm_repo *r)
+{
+  unsigned long long bytes = 0;
+  for (size_t i = 0; i < r->nfiles; i++)
+    bytes += r->files[i].size;
+  int rc = zllm_buf_put_tsv(b, r->id);
+  rc = rc ? rc : zllm_buf_printf(b, "\t%s\t%zu\t%llu\t", r->revision ? r->revision : "-", r->nfiles, bytes);
+  rc = rc ? rc : put_list(b, r->config ? r->config->architectures : NULL, r->config ? r->config->narch : 0);
+  rc = rc ? rc : zllm_buf_puts(b, "\t");
+  rc = rc ? rc : zllm_buf_put_tsv(b, r->config && r->config->torch_dtype ? r->config->torch_dtype : "-");
+  rc = rc ? rc : zllm_buf_puts(b, "\t");
+  rc = rc ? rc : put_list(b, r->card ? r->card->base_models : NULL, r->card ? r->card->nbase : 0);
+  rc = rc ? rc : zllm_buf_puts(b, "\t");
+  rc = rc ? rc : zllm_buf_put_tsv(b, r->card && r->card->license ? r->card->license : "-");
+  rc = rc ? rc : zllm_buf_puts(b, "\t");
+  rc = rc ? rc : zllm_buf_put_tsv(b, r->card && r->card->library_name ? r->card->library_name : "-");
+  return rc ? rc : zllm_buf_printf(b, "\t%zu\n", r->nproblems);
+}
+
+static int put_problem_row(zllm_buf *b, const char *repo, const char *msg)
+{
+  int rc = zllm_buf_put_tsv(b, repo);
+  rc = rc ? rc : zllm_buf_puts(b, "\t");
+  rc = rc ? rc : zllm_buf_put_tsv(b, msg);
+  return rc ? rc : zllm_buf_puts(b, "\n");
+}
+
+/* Rank 0: reads the hub into the file list, repos.tsv rows and problem rows. */
+static int walk_hub(sv_run *run)
+{
+  zllm_source *src = NULL;
+  char **ids = NULL;
+  size_t n = 0;
+  int rc = zllm_source_open_local(&src, run->opts.hub);
+  rc = rc ? rc : zllm_source_list_repos(src, &ids, &n);
+  run->list.repo_ids = ids;
+  run->list.nrepos = n;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    zllm_repo *r = NULL;
+    if ((rc = zllm_repo_load(&r, src, ids[i])) < 0) {
+      /* one unreadable repo is recorded; the survey goes on */
+      rc = zllm_error_last_code() == ZLLM_ENOMEM ? rc : put_problem_row(&run->problems, ids[i], zllm_error_last());
+      continue;
+    }
+    rc = put_repo_row(&run->repos, r);
+    for (size_t p = 0; rc == 0 && p < r->nproblems; p++)
+      rc = put_problem_row(&run->problems, r->id, r->problems[p]);
+    for (size_t f = 0; rc == 0 && f < r->nfiles; f++)
+      rc = list_add_file(&run->list, i, &r->files[f]);
+    zllm_repo_free(r);
+  }
+  zllm_source_free(src);
+  return rc;
+}
+
+static int encode_list(const sv_list *l, zllm_buf *b)
+{
+  int rc = zllm_buf_put_u64(b, l->nrepos);
+  for (size_t i = 0; rc == 0 && i < l->nrepos; i++)
+    rc = zllm_buf_put_str(b, l->repo_ids[i]);
+  rc = rc ? rc : zllm_buf_put_u64(b, l->nfiles);
+  for (size_t i = 0; rc == 0 && i < l->nfiles; i++) {
+    const sv_file *f = &l->files[i];
+    rc = zllm_buf_put_u64(b, f->repo);
+    rc = rc ? rc : zllm_buf_put_str(b, f->path);
+    rc = rc ? rc : zllm_buf_put_str(b, f->local);
+    rc = rc ? rc : zllm_buf_put_u64(b, f->size);
+    rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)f->kind);
+  }
+  return rc;
+}
+
+static int decode_list(sv_list *l, const char *data, size_t len)
+{
+  zllm_reader r = {data, len};
+  uint64_t n, v;
+  int rc = zllm_reader_u64(&r, &n);
+  if (rc == 0 && n > len / 8)
+    rc = zllm_error_set(ZLLM_EFORMAT, "file list: bad repo count");
+  if (rc == 0 && !(l->repo_ids = calloc(n ? n : 1, sizeof(char *))))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (uint64_t i = 0; rc == 0 && i < n; i++, l->nrepos++)
+    rc = zllm_reader_str(&r, &l->repo_ids[i]);
+  rc = rc ? rc : zllm_reader_u64(&r, &n);
+  if (rc == 0 && n > len / 8)
+    rc = zllm_error_set(ZLLM_EFORMAT, "file list: bad file count");
+  if (rc == 0 && !(l->files = calloc(n ? n : 1, sizeof *l->files)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (uint64_t i = 0; rc == 0 && i < n; i++, l->nfiles++) {
+    sv_file *f = &l->files[i];
+    rc = zllm_reader_u64(&r, &v);
+    f->repo = (size_t)v;
+    rc = rc ? rc : zllm_reader_str(&r, &f->path);
+    rc = rc ? rc : zllm_reader_str(&r, &f->local);
+    rc = rc ? rc : zllm_reader_u64(&r, &f->size);
+    rc = rc ? rc : zllm_reader_u64(&r, &v);
+    f->kind = (zllm_file_kind)v;
+    if (rc == 0 && (f->repo >= l->nrepos || v > ZLLM_FILE_OTHER))
+      rc = zllm_error_set(ZLLM_EFORMAT, "file list: bad record %llu", (unsigned long long)i);
+  }
+  return rc;
+}
+
+/* Phase 1: rank 0 walks, everyone gets the list.  Same code on every rank. */
+static int phase_walk(sv_run *run)
+{
+  zllm_buf enc = ZLLM_BUF_INIT;
+  int rc = 0;
+  if (run->rank == 0) {
+    rc = walk_hub(run);
+    rc = rc ? rc : encode_list(&run->list, &enc);
+  }
+  if (!zllm_mpi_alltrue(rc == 0, run->comm)) {
+    if (run->rank != 0)
+      zllm_error_set(ZLLM_ERROR, "rank 0 could not read the hub");
+    zllm_buf_free(&enc);
+    return rc ? rc : ZLLM_ERROR;
+  }
+  char *data = enc.data;
+  size_t len = enc.len;
+  rc = zllm_mpi_bcast_bytes(&data, &len, 0, run->comm);
+  if (rc == 0 && run->rank != 0) {
+    rc = decode_list(&run->list, data, len);
+    free(data);
+  }
+  zllm_buf_free(&enc);
+  return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
+}
+
+typedef struct {
+  uint64_t size;
+  size_t idx;
+} sized_ref;
+
+static int cmp_size_desc(const void *a, const void *b)
+{
+  const sized_ref *x = a, *y = b;
+  if (x->size != y->size)
+    return x->size > y->size ? -1 : 1;
+  return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Largest file first to the least-loaded rank: every rank computes the same
+ * deal from the same list, so no message is needed. */
+static int deal_files(sv_run *run, size_t **mine, size_t *nmine)
+{
+  size_t n = run->list.nfiles;
+  sized_ref *order = calloc(n ? n : 1, sizeof *order);
+  size_t k = 0;
+  uint64_t *load = calloc((size_t)run->size, sizeof *load);
+  *mine = calloc(n ? n : 1, sizeof **mine);
+  if (!order || !load || !*mine) {
+    free(order);
+    free(load);
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++)
+    order[i] = (sized_ref){run->list.files[i].size, i};
+  qsort(order, n, sizeof *order, cmp_size_desc);
+  for (size_t i = 0; i < n; i++) {
+    int best = 0;
+    for (int r = 1; r < run->size; r++)
+      if (load[r] < load[best])
+        best = r;
+    load[best] += order[i].size + 1; /* +1: empty files still cost a visit */
+    if (best == run->rank)
+      (*mine)[k++] = order[i].idx;
+  }
+  *nmine = k;
+  free(order);
+  free(load);
+  return 0;
+}
+
+/* Phase 2: scan this rank's files into "@index" blocks. */
+static int phase_scan(sv_run *run, zllm_buf *out)
+{
+  size_t *mine = NULL, nmine = 0;
+  uint64_t bytes = 0;
+  int rc = deal_files(run, &mine, &nmine);
+  for (size_t i = 0; rc == 0 && i < nmine; i++) {
+    const sv_file *f = &run->list.files[mine[i]];
+    rc = zllm_buf_printf(out, "@%zu\n", mine[i]);
+    rc = rc ? rc : zllm_scan_file(out, run->list.repo_ids[f->repo], &(zllm_hub_file){
+                                             .path = f->path, .local_path = f->local, .size = f->size, .kind = f->kind});
+    bytes += f->size;
+    ZLLM_DEBUG("scanned %s/%s (%llu bytes)", run->list.repo_ids[f->repo], f->path, (unsigned long long)f->size);
+  }
+  free(mine);
+  run->scanned_bytes = zllm_mpi_sum_u64(bytes, run->comm);
+  return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
+}
+
+int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
+{
+  sv_run run = {.opts = *opts, .comm = comm};
+  zllm_buf blocks = ZLLM_BUF_INIT;
+  char *all = NULL;
+  size_t all_len = 0;
+  MPI_Comm_rank(comm, &run.rank);
+  MPI_Comm_size(comm, &run.size);
+  int rc = run.rank == 0 ? zllm_mkdir_p(opts->out, 0755) : 0;
+  if (!zllm_mpi_alltrue(rc == 0, comm)) {
+    rc = rc ? rc : zllm_error_set(ZLLM_EIO, "rank 0 could not create %s", opts->out);
+    goto done;
+  }
+  double t0 = MPI_Wtime();
+  ZLLM_INFO("walk: reading %s on rank 0", opts->hub);
+  if ((rc = phase_walk(&run)) < 0)
+    goto done;
+  double t1 = MPI_Wtime();
+  ZLLM_INFO("scan: %zu repos, %zu files over %d ranks", run.list.nrepos, run.list.nfiles, run.size);
+  if ((rc = phase_scan(&run, &blocks)) < 0)
+    goto done;
+  double t2 = MPI_Wtime();
+  if ((rc = zllm_mpi_gather_bytes(blocks.data ? blocks.data : "", blocks.len, &all, &all_len, 0, comm)) < 0)
+    goto done;
+  if (run.rank == 0) {
+    run.times[0] = t1 - t0;
+    run.times[1] = t2 - t1;
+    rc = sv_report(&run, all, all_len);
+  }
+  if (!zllm_mpi_alltrue(rc == 0, comm)) {
+    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not write the report");
+    goto done;
+  }
+done:
+  free(all);
+  zllm_buf_free(&blocks);
+  zllm_buf_free(&run.repos);
+  zllm_buf_free(&run.problems);
+  sv_list_free(&run.list);
+  return rc;
+}

@@ -1,0 +1,44 @@
+/* Private to survey/: the run state shared by the phases. */
+#ifndef ZLLM_SURVEY_INTERNAL_H
+#define ZLLM_SURVEY_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zllm/buf.h"
+#include "zllm/hub.h"
+#include "zllm/survey.h"
+
+typedef struct {
+  size_t repo; /* index into sv_list.repo_ids */
+  char *path;
+  char *local;
+  uint64_t size;
+  zllm_file_kind kind;
+} sv_file;
+
+typedef struct {
+  char **repo_ids;
+  size_t nrepos;
+  sv_file *files; /* hub order: repos sorted, files sorted within a repo */
+  size_t nfiles;
+} sv_list;
+
+typedef struct {
+  zllm_survey_options opts;
+  MPI_Comm comm;
+  int rank, size;
+  sv_list list;
+  zllm_buf repos;    /* rank 0: repos.tsv rows */
+  zllm_buf problems; /* rank 0: problems.tsv rows */
+  uint64_t scanned_bytes;
+  double times[2];   /* walk, scan (seconds) */
+} sv_run;
+
+void sv_list_free(sv_list *l);
+
+/* Rank 0: turns the gathered "@index" blocks into the output files and the
+ * summary table. */
+int sv_report(sv_run *run, char *blocks, size_t len);
+
+#endif

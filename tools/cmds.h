@@ -1,0 +1,24 @@
+/* The subcommands of `zllm`: each is a thin main over libzllm. */
+#ifndef ZLLM_TOOLS_CMDS_H
+#define ZLLM_TOOLS_CMDS_H
+
+#include <stdio.h>
+
+typedef struct {
+  const char *name;
+  const char *summary;
+  int (*run)(int argc, char **argv); /* argv[0] is the command name */
+  void (*usage)(FILE *out);
+} zllm_cmd;
+
+int cmd_inspect(int argc, char **argv);
+void cmd_inspect_usage(FILE *out);
+int cmd_mkhub(int argc, char **argv);
+void cmd_mkhub_usage(FILE *out);
+int cmd_hub(int argc, char **argv);
+void cmd_hub_usage(FILE *out);
+
+/* True when argv holds -h or --help before any "--". */
+int cmd_wants_help(int argc, char **argv);
+
+#endif

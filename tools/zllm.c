@@ -1,0 +1,71 @@
+/* zllm: the command-line front end.  `zllm help`, `zllm CMD --help`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/cmds.h"
+#include "zllm/log.h"
+
+static const zllm_cmd commands[] = {
+  {"inspect", "print a safetensors file's tensors and any file's SHA-256", cmd_inspect, cmd_inspect_usage},
+  {"hub", "list the repos of a hub snapshot with their cards and configs", cmd_hub, cmd_hub_usage},
+  {"mkhub", "generate a deterministic synthetic hub with ground truth", cmd_mkhub, cmd_mkhub_usage},
+};
+#define NCOMMANDS (sizeof commands / sizeof *commands)
+
+int cmd_wants_help(int argc, char **argv)
+{
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+      return 1;
+  return 0;
+}
+
+static void usage(FILE *out)
+{
+  fprintf(out, "usage: zllm COMMAND [ARGS...]\n\ncommands:\n");
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "  %-10s %s\n", "help", "show this list, or `zllm help COMMAND` for one command");
+  fprintf(out, "\nThe MPI survey job is a separate program: mpirun -n N zllm-survey --help\n"
+               "Environment: ZLLM_LOG=error|warn|info|debug sets the log level.\n");
+}
+
+static const zllm_cmd *find(const char *name)
+{
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strcmp(commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+int main(int argc, char **argv)
+{
+  zllm_log_init(-1);
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    const zllm_cmd *c = argc > 2 ? find(argv[2]) : NULL;
+    if (argc > 2 && !c) {
+      fprintf(stderr, "zllm: unknown command '%s'\n", argv[2]);
+      return 2;
+    }
+    c ? c->usage(stdout) : usage(stdout);
+    return 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("zllm %s\n", ZLLM_VERSION);
+    return 0;
+  }
+  const zllm_cmd *c = find(argv[1]);
+  if (!c) {
+    fprintf(stderr, "zllm: unknown command '%s' (try `zllm help`)\n", argv[1]);
+    return 2;
+  }
+  if (cmd_wants_help(argc - 1, argv + 1)) {
+    c->usage(stdout);
+    return 0;
+  }
+  return c->run(argc - 1, argv + 1);
+}
