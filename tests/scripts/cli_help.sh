@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The command line answers help requests and refuses nonsense.
+source "$(dirname "$0")/lib.sh"
+z="$ZLLM_BIN/zllm"
+check "zllm help lists inspect" bash -c "'$z' help | grep -q inspect"
+for c in inspect hub mkhub; do
+  check "zllm $c --help" bash -c "'$z' $c --help | grep -q 'usage: zllm $c'"
+  check "zllm help $c" bash -c "'$z' help $c | grep -q 'usage: zllm $c'"
+done
+set +e
+"$z" frobnicate 2>/dev/null; check "unknown command exits 2" [ $? -eq 2 ]
+"$z" 2>/dev/null; check "no command exits 2" [ $? -eq 2 ]
+"$z" mkhub --seed x --out /tmp/x 2>/dev/null; check "bad seed exits 2" [ $? -eq 2 ]
+"$z" mkhub --scale huge --out "$ZLLM_TMP/nohub" 2>/dev/null; check "bad scale exits 1" [ $? -eq 1 ]
+set -e
+survey_help() { mpirun_n 1 "$ZLLM_BIN/zllm-survey" --help | grep -q 'usage: mpirun'; }
+check "zllm-survey --help" survey_help
+finish

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# A hub with hostile files: the survey records each one with its rule, scans
+# everything else, and every rank finishes (exit 0, no hang).
+source "$(dirname "$0")/lib.sh"
+hub="$ZLLM_TMP/badhub"
+sample="$ZLLM_SRC/data/sample-hub/hub"
+fix="$ZLLM_SRC/tests/fixtures/safetensors"
+rm -rf "$hub" "$ZLLM_TMP/survey-bad"
+mkdir -p "$hub/good" "$hub/evil/overlap" "$hub/evil/huge-header" "$hub/evil/card"
+cp -r "$sample/llama2c/stories260K-bf16" "$hub/good/"
+cp -r "$sample/chatco/alpha-chat" "$hub/good/"
+cp "$fix/bad-offsets-overlap--x.safetensors" "$hub/evil/overlap/model.safetensors"
+cp "$fix/bad-header-length--huge.safetensors" "$hub/evil/huge-header/model.safetensors"
+printf -- '---\nbase_model: [unclosed\n---\n' >"$hub/evil/card/README.md"
+cp "$fix/good-two-tensors.safetensors" "$hub/evil/card/model.safetensors"
+ln -s /etc/passwd "$hub/evil/card/leak.txt"
+mkfifo "$hub/evil/card/pipe"
+out="$ZLLM_TMP/survey-bad"
+check "survey over a hostile hub exits 0" timeout 120 "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 2 --oversubscribe "$ZLLM_BIN/zllm-survey" --hub "$hub" --out "$out" --quiet
+p="$out/problems.tsv"
+check "overlap not recorded" grep -q "evil/overlap/model.safetensors: safetensors: offsets-overlap" "$p"
+check "huge header not recorded" grep -q "evil/huge-header/model.safetensors: safetensors: header-length" "$p"
+check "bad card not recorded" grep -q "evil/card/README.md: yaml:" "$p"
+check "escaping symlink not recorded" grep -q "evil/card/leak.txt: symlink" "$p"
+check "fifo not recorded" grep -q "evil/card/pipe: file-type" "$p"
+check "good files not all ok" [ "$(awk -F'\t' '$1 ~ /^good\// { print $7 }' "$out/files.tsv" | sort -u)" = ok ]
+check "malformed file not hashed anyway" bash -c "awk -F'\t' '\$2 == \"model.safetensors\" && \$1 == \"evil/overlap\" { print \$5 }' '$out/files.tsv' | grep -q \"\$(sha256sum '$hub/evil/overlap/model.safetensors' | cut -d' ' -f1)\""
+check "the passwd link was not read" bash -c "! grep -q leak.txt '$out/files.tsv'"
+finish

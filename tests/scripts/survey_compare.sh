@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Results do not depend on the number of ranks: -n 1, 2 and 4 write the same
+# tables and the same summary results.
+source "$(dirname "$0")/lib.sh"
+for n in 2 4; do
+  for f in repos.tsv files.tsv tensors.tsv problems.tsv; do
+    check "$f differs between -n 1 and -n $n" cmp -s "$ZLLM_TMP/survey-np1/$f" "$ZLLM_TMP/survey-np$n/$f"
+  done
+  check "summary results differ between -n 1 and -n $n" python3 -c "
+import json,sys
+a=json.load(open('$ZLLM_TMP/survey-np1/summary.json')); b=json.load(open('$ZLLM_TMP/survey-np$n/summary.json'))
+sys.exit(0 if a['results']==b['results'] and b['run']['ranks']==$n else 1)"
+done
+finish

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# zllm-survey on N real MPI ranks over the sample hub: it finishes, and its
+# files.tsv agrees with the sample hub's MANIFEST.tsv file by file.
+source "$(dirname "$0")/lib.sh"
+n=$1
+sample="$ZLLM_SRC/data/sample-hub"
+out="$ZLLM_TMP/survey-np$n"
+rm -rf "$out"
+check "zllm-survey -n $n exits 0" mpirun_n "$n" "$ZLLM_BIN/zllm-survey" --hub "$sample/hub" --out "$out" --quiet
+for f in summary.json repos.tsv files.tsv tensors.tsv problems.tsv; do
+  check "$f missing" [ -s "$out/$f" ]
+done
+rows=$(($(wc -l <"$sample/MANIFEST.tsv") - 1))
+check "files.tsv rows" [ "$(($(wc -l <"$out/files.tsv") - 1))" -eq "$rows" ]
+# the same (repo, path, sha256) set as the ground truth
+diff <(tail -n +2 "$sample/MANIFEST.tsv" | cut -f1,2,4 | LC_ALL=C sort) \
+     <(tail -n +2 "$out/files.tsv" | cut -f1,2,5 | LC_ALL=C sort) >"$ZLLM_TMP/diff-np$n" \
+  && ok || bad "files.tsv disagrees with MANIFEST.tsv: $(head -5 "$ZLLM_TMP/diff-np$n")"
+check "no problems on the sample hub" [ "$(wc -l <"$out/problems.tsv")" -eq 1 ]
+check "every file ok" [ "$(tail -n +2 "$out/files.tsv" | cut -f7 | sort -u)" = ok ]
+check "summary counts the repos" python3 -c "
+import json,sys; s=json.load(open('$out/summary.json'))['results']
+sys.exit(0 if s['repos']==22 and s['files']==$rows and s['reduction']['after_file_dedup']<s['bytes'] else 1)"
+finish

@@ -1,0 +1,171 @@
+/* common/: errors, buffers, hashing, paths, binary records. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "zllm/buf.h"
+#include "zllm/error.h"
+#include "zllm/hash.h"
+#include "zllm/path.h"
+
+static void test_common_error__set_returns_code_and_escapes(void **state)
+{
+  (void)state;
+  assert_int_equal(zllm_error_set(ZLLM_EFORMAT, "%s: rule: bad", "x\ny\tz\x1b"), ZLLM_EFORMAT);
+  assert_string_equal(zllm_error_last(), "x\\x0ay\\x09z\\x1b: rule: bad");
+  assert_int_equal(zllm_error_last_code(), ZLLM_EFORMAT);
+  assert_string_equal(zllm_error_name(ZLLM_EFORMAT), "EFORMAT");
+  zllm_error_clear();
+  assert_string_equal(zllm_error_last(), "");
+}
+
+static void test_common_error__prefix_keeps_code(void **state)
+{
+  (void)state;
+  zllm_error_set(ZLLM_ELIMIT, "too big");
+  assert_int_equal(zllm_error_prefix("file %d", 3), ZLLM_ELIMIT);
+  assert_string_equal(zllm_error_last(), "file 3: too big");
+}
+
+static void test_common_buf__tsv_escaping(void **state)
+{
+  (void)state;
+  zllm_buf b = ZLLM_BUF_INIT;
+  assert_int_equal(zllm_buf_put_tsv(&b, "a\tb\nc\\d\x01"), 0);
+  assert_string_equal(b.data, "a\\tb\\nc\\\\d\\x01");
+  zllm_buf_free(&b);
+}
+
+static void test_common_buf__records_round_trip_and_truncation(void **state)
+{
+  (void)state;
+  zllm_buf b = ZLLM_BUF_INIT;
+  assert_int_equal(zllm_buf_put_u64(&b, 0x0102030405060708ULL), 0);
+  assert_int_equal(zllm_buf_put_str(&b, "hello"), 0);
+  zllm_reader r = {b.data, b.len};
+  uint64_t v;
+  char *s;
+  assert_int_equal(zllm_reader_u64(&r, &v), 0);
+  assert_true(v == 0x0102030405060708ULL);
+  assert_int_equal(zllm_reader_str(&r, &s), 0);
+  assert_string_equal(s, "hello");
+  free(s);
+  assert_int_equal(r.left, 0);
+  /* a record cut short is an error, never an overread */
+  zllm_reader cut = {b.data, b.len - 2};
+  assert_int_equal(zllm_reader_u64(&cut, &v), 0);
+  assert_int_equal(zllm_reader_str(&cut, &s), ZLLM_EFORMAT);
+  zllm_buf_free(&b);
+}
+
+/* Reference values: sha256sum and xxhsum -H2 (xxhash 0.8.1). */
+static void test_common_hash__known_vectors(void **state)
+{
+  (void)state;
+  zllm_sha256 sha;
+  zllm_xxh128 x;
+  char hex[65];
+  assert_int_equal(zllm_sha256_buf(&sha, "abc", 3), 0);
+  zllm_hex(hex, sha.b, 32);
+  assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  zllm_xxh128_buf(&x, "", 0);
+  zllm_hex(hex, x.b, 16);
+  assert_string_equal(hex, "99aa06d3014798d86001c324468d497f");
+  zllm_xxh128_buf(&x, "abc", 3);
+  zllm_hex(hex, x.b, 16);
+  assert_string_equal(hex, "06b05ab6733a618578af5f94892f3950");
+}
+
+static void test_common_hash__streaming_equals_one_shot(void **state)
+{
+  (void)state;
+  static uint8_t data[100000];
+  for (size_t i = 0; i < sizeof data; i++)
+    data[i] = (uint8_t)(i * 7 + (i >> 8));
+  zllm_sha256_ctx *sc;
+  zllm_xxh128_ctx *xc;
+  zllm_sha256 s1, s2;
+  zllm_xxh128 x1, x2;
+  assert_int_equal(zllm_sha256_ctx_new(&sc), 0);
+  assert_int_equal(zllm_xxh128_ctx_new(&xc), 0);
+  for (size_t off = 0; off < sizeof data; off += 4099) {
+    size_t n = sizeof data - off < 4099 ? sizeof data - off : 4099;
+    zllm_sha256_ctx_update(sc, data + off, n);
+    zllm_xxh128_ctx_update(xc, data + off, n);
+  }
+  assert_int_equal(zllm_sha256_ctx_final(sc, &s1), 0);
+  zllm_xxh128_ctx_final(xc, &x1);
+  zllm_sha256_buf(&s2, data, sizeof data);
+  zllm_xxh128_buf(&x2, data, sizeof data);
+  assert_memory_equal(s1.b, s2.b, 32);
+  assert_memory_equal(x1.b, x2.b, 16);
+  zllm_sha256_ctx_free(sc);
+  zllm_xxh128_ctx_free(xc);
+}
+
+static void test_common_hash__unhex(void **state)
+{
+  (void)state;
+  uint8_t b[2];
+  assert_int_equal(zllm_unhex(b, 2, "0aFf"), 0);
+  assert_int_equal(b[0], 0x0a);
+  assert_int_equal(b[1], 0xff);
+  assert_int_equal(zllm_unhex(b, 2, "0aF"), ZLLM_EFORMAT);
+  assert_int_equal(zllm_unhex(b, 2, "0aFf0"), ZLLM_EFORMAT);
+  assert_int_equal(zllm_unhex(b, 2, "zz00"), ZLLM_EFORMAT);
+}
+
+static void test_common_path__relative_rules(void **state)
+{
+  (void)state;
+  assert_int_equal(zllm_path_check_relative("model.safetensors", "t"), 0);
+  assert_int_equal(zllm_path_check_relative("onnx/model.onnx", "t"), 0);
+  assert_int_equal(zllm_path_check_relative("..data", "t"), 0); /* a name, not a component */
+  const char *bad[] = {"", "/etc/passwd", "../x", "a/../b", "a/./b", "a//b", "a\\b", "a\x01", "a/", ".."};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_int_equal(zllm_path_check_relative(bad[i], "t"), ZLLM_EUNSAFE);
+}
+
+static void test_common_path__repo_ids(void **state)
+{
+  (void)state;
+  const char *good[] = {"gpt2", "meta-llama/Llama-3.1-8B", "org_1/m.v2"};
+  const char *bad[] = {"", "/x", "a/b/c", "a/", "a--b/c", "a/b..c", "-a/b", "a/b.", "a b/c", "a/\xc3\xa9"};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+    assert_int_equal(zllm_repo_id_check(good[i]), 0);
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_int_equal(zllm_repo_id_check(bad[i]), ZLLM_EUNSAFE);
+}
+
+static void test_common_path__join(void **state)
+{
+  (void)state;
+  char *p = zllm_path_join("a/", "b");
+  assert_string_equal(p, "a/b");
+  free(p);
+  p = zllm_path_join("a", "b");
+  assert_string_equal(p, "a/b");
+  free(p);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_common_error__set_returns_code_and_escapes),
+    cmocka_unit_test(test_common_error__prefix_keeps_code),
+    cmocka_unit_test(test_common_buf__tsv_escaping),
+    cmocka_unit_test(test_common_buf__records_round_trip_and_truncation),
+    cmocka_unit_test(test_common_hash__known_vectors),
+    cmocka_unit_test(test_common_hash__streaming_equals_one_shot),
+    cmocka_unit_test(test_common_hash__unhex),
+    cmocka_unit_test(test_common_path__relative_rules),
+    cmocka_unit_test(test_common_path__repo_ids),
+    cmocka_unit_test(test_common_path__join),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
