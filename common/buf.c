@@ -121,7 +121,7 @@ int zllm_reader_u64(zllm_reader *r, uint64_t *v)
 
 int zllm_reader_str(zllm_reader *r, char **s)
 {
-  uint64_t len;
+  uint64_t len = 0;
   int rc = zllm_reader_u64(r, &len);
   if (rc < 0)
     return rc;

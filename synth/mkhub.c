@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "synth/mkhub_internal.h"
@@ -166,9 +167,19 @@ int zllm_mkhub(const zllm_mkhub_options *opts)
     goto done;
   ZLLM_INFO("mkhub: %zu repos, scale %s, seed %llu -> %s", c.nmodels, opts->scale,
             (unsigned long long)opts->seed, opts->out);
-  if ((rc = mk_write_weights(&c)) < 0 || (rc = mk_write_small_files(&c)) < 0 ||
-      (rc = mk_write_derived(&c)) < 0 || (rc = mk_write_manifest(&c)) < 0)
-    goto done;
+  static const struct {
+    const char *name;
+    int (*run)(mk_ctx *);
+  } phases[] = {{"weights", mk_write_weights}, {"small files", mk_write_small_files},
+                {"copies and reshards", mk_write_derived}, {"manifest", mk_write_manifest}};
+  for (size_t i = 0; rc == 0 && i < sizeof phases / sizeof *phases; i++) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = phases[i].run(&c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ZLLM_DEBUG("mkhub: %s took %.2f s", phases[i].name,
+               (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+  }
 done:
   free_ctx(&c);
   return rc;

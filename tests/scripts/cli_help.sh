@@ -13,6 +13,4 @@ set +e
 "$z" mkhub --seed x --out /tmp/x 2>/dev/null; check "bad seed exits 2" [ $? -eq 2 ]
 "$z" mkhub --scale huge --out "$ZLLM_TMP/nohub" 2>/dev/null; check "bad scale exits 1" [ $? -eq 1 ]
 set -e
-survey_help() { mpirun_n 1 "$ZLLM_BIN/zllm-survey" --help | grep -q 'usage: mpirun'; }
-check "zllm-survey --help" survey_help
 finish

@@ -6,6 +6,10 @@ n=$1
 sample="$ZLLM_SRC/data/sample-hub"
 out="$ZLLM_TMP/survey-np$n"
 rm -rf "$out"
+survey_help() { mpirun_n "$n" "$ZLLM_BIN/zllm-survey" --help | grep -q 'usage: mpirun'; }
+check "zllm-survey --help" survey_help
+survey_usage_error() { ! mpirun_n "$n" "$ZLLM_BIN/zllm-survey" --bogus 2>/dev/null; }
+check "zllm-survey --bogus fails" survey_usage_error
 check "zllm-survey -n $n exits 0" mpirun_n "$n" "$ZLLM_BIN/zllm-survey" --hub "$sample/hub" --out "$out" --quiet
 for f in summary.json repos.tsv files.tsv tensors.tsv problems.tsv; do
   check "$f missing" [ -s "$out/$f" ]

@@ -205,7 +205,7 @@ static void test_synth_mkhub__copies_shards_upcast_frozen(void **state)
   (void)state;
   char *x = manifest_row(dir_a, "chatco/alpha-chat", "model.safetensors");
   char *y = manifest_row(dir_a, "mirror/alpha-chat", "model.safetensors");
-  char sha[80];
+  char sha[256];
   snprintf(sha, sizeof sha, "%s", field(x, 3));
   assert_string_equal(sha, field(y, 3)); /* same sha256 */
   free(x);

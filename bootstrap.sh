@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# zllm's two set-up commands, for a fresh Debian 12 machine (root, or a user
+# with sudo):
+#   ./bootstrap.sh survey   install what is missing, build, run the survey
+#                           (mpirun -n 2 zllm-survey) over the sample hub
+#   ./bootstrap.sh test     install what is missing, build, run every test
+#                           (ctest), then the unit, script and fuzz-replay tests
+#                           again under AddressSanitizer + UBSan
+# Environment: BUILD_DIR (default build), JOBS (default nproc),
+#              NP (survey ranks, default 2), OUT (survey output, default zllm-out).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here"
+build=${BUILD_DIR:-build}
+jobs=${JOBS:-$(nproc)}
+
+packages=(build-essential cmake pkg-config git
+          openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
+          libzstd-dev libxxhash-dev xxhash libcurl4-openssl-dev libssl-dev
+          libjansson-dev libyaml-dev libcmocka-dev python3)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else echo "bootstrap: need root (or sudo) to run: $*" >&2; exit 1
+  fi
+}
+
+install_missing() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "bootstrap: all ${#packages[@]} Debian packages present"
+    return
+  fi
+  echo "bootstrap: installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+build_tree() { # build_tree DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+}
+
+mpirun_args() {
+  # Open MPI refuses root without these; more ranks than cores need oversubscribe
+  local a=(--oversubscribe)
+  [ "$(id -u)" -ne 0 ] || a+=(--allow-run-as-root)
+  echo "${a[@]}"
+}
+
+cmd_survey() {
+  install_missing
+  build_tree "$build"
+  local np=${NP:-2} out=${OUT:-$here/zllm-out}
+  # shellcheck disable=SC2046
+  mpirun $(mpirun_args) -n "$np" "$build/bin/zllm-survey" --hub "$here/data/sample-hub/hub" --out "$out"
+  echo
+  echo "survey outputs: $out/ (summary.json, repos.tsv, files.tsv, tensors.tsv, problems.tsv)"
+}
+
+cmd_test() {
+  install_missing
+  build_tree "$build"
+  (cd "$build" && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+     ctest --output-on-failure -j"$jobs")
+  # the same library and tools under ASan + UBSan; MPI's own allocations are
+  # not ours to chase, so the MPI-labelled tests run in the plain build only
+  build_tree "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DZLLM_SANITIZE=ON
+  (cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+     ctest --output-on-failure -j"$jobs" -LE mpi)
+}
+
+case "${1:-}" in
+  survey) cmd_survey ;;
+  test) cmd_test ;;
+  *) echo "usage: $0 survey|test" >&2; exit 2 ;;
+esac
