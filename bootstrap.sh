@@ -14,7 +14,7 @@ cd "$here"
 build=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
 
-packages=(build-essential cmake pkg-config git
+packages=(build-essential cmake pkg-config
           openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libzstd-dev libxxhash-dev xxhash libcurl4-openssl-dev libssl-dev
           libjansson-dev libyaml-dev libcmocka-dev python3)

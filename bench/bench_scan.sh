@@ -11,10 +11,12 @@ scale=${1:-medium}
 repeat=${2:-5}
 work=$(mktemp -d /tmp/zllm-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-if [ -d "$scale" ]; then hub=$scale; else
-  "$bin/zllm" mkhub --out "$work/gen" --scale "$scale" --seed 1 >/dev/null 2>&1
-  hub=$work/gen/hub
-fi
+case $scale in
+  tiny|small|medium|bench|large)
+    "$bin/zllm" mkhub --out "$work/gen" --scale "$scale" --seed 1 >/dev/null 2>&1
+    hub=$work/gen/hub ;;
+  *) hub=$scale ;;
+esac
 mapfile -t files < <(find "$hub" -type f | sort)
 bytes=$(cat "${files[@]}" | wc -c)
 cat "${files[@]}" >/dev/null # warm the page cache for everyone alike

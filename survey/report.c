@@ -59,8 +59,10 @@ static int parse_blocks(file_rec *recs, size_t n, char *all, size_t len)
       return zllm_error_set(ZLLM_EFORMAT, "scan record for file %zu is bad or repeated", idx);
     char *body = nl + 1;
     next = body;
-    while (next < end && !(next[0] == '@' && next[-1] == '\n'))
-      next = memchr(next, '\n', (size_t)(end - next)) ? (char *)memchr(next, '\n', (size_t)(end - next)) + 1 : end;
+    while (next < end && !(next[0] == '@' && next[-1] == '\n')) {
+      char *eol = memchr(next, '\n', (size_t)(end - next));
+      next = eol ? eol + 1 : end;
+    }
     char *fl_end = memchr(body, '\n', (size_t)(next - body));
     if (!fl_end || body[0] != 'F')
       return zllm_error_set(ZLLM_EFORMAT, "scan record %zu has no file line", idx);
