@@ -408,24 +408,35 @@ static const zllm_source_ops local_ops = {
   .destroy = local_destroy,
 };
 
-int zllm_source_open_local(zllm_source **out, const char *root)
+/* A local_hub rooted at the realpath of `dir` (a directory), no repos yet. */
+static int local_hub_new(local_hub **out, const char *dir)
 {
   local_hub *h = calloc(1, sizeof *h);
-  int rc;
+  int rc = 0;
   *out = NULL;
   if (!h)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  if (!(h->root = realpath(root, NULL)) || !is_dir(h->root)) {
-    rc = h->root ? zllm_error_set(ZLLM_EINVAL, "%s: not a directory", root)
-                 : zllm_error_set_errno("%s: cannot open the hub", root);
+  if (!(h->root = realpath(dir, NULL)))
+    rc = zllm_error_set_errno("%s: cannot open", dir);
+  else if (!is_dir(h->root))
+    rc = zllm_error_set(ZLLM_EINVAL, "%s: not a directory", dir);
+  if (rc < 0)
     local_destroy(h);
+  else
+    *out = h;
+  return rc;
+}
+
+int zllm_source_open_local(zllm_source **out, const char *root)
+{
+  local_hub *h = NULL;
+  int rc;
+  *out = NULL;
+  if ((rc = local_hub_new(&h, root)) < 0)
     return rc;
-  }
-  if ((rc = scan_root(h)) < 0 || (rc = zllm_source_new(out, &local_ops, h, h->root)) < 0) {
+  if ((rc = scan_root(h)) < 0 || (rc = zllm_source_new(out, &local_ops, h, h->root)) < 0)
     local_destroy(h);
-    return rc;
-  }
-  return 0;
+  return rc;
 }
 
 /* "<parent>/<dir>" of a path, or just "<dir>", whichever is a valid id. */
@@ -445,18 +456,12 @@ static void id_from_path(char *id, size_t cap, const char *real)
 int zllm_repo_open_dir(zllm_repo **out, const char *dir)
 {
   zllm_source *src = NULL;
-  local_hub *h = calloc(1, sizeof *h);
+  local_hub *h = NULL;
   char id[512];
   int rc;
   *out = NULL;
-  if (!h)
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  if (!(h->root = realpath(dir, NULL)) || !is_dir(h->root)) {
-    rc = h->root ? zllm_error_set(ZLLM_EINVAL, "%s: not a directory", dir)
-                 : zllm_error_set_errno("%s: cannot open", dir);
-    local_destroy(h);
+  if ((rc = local_hub_new(&h, dir)) < 0)
     return rc;
-  }
   id_from_path(id, sizeof id, h->root);
   if ((rc = add_repo(h, id, h->root, false)) < 0 || h->nrepos != 1) {
     local_destroy(h);
