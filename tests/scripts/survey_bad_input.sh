@@ -26,4 +26,12 @@ check "fifo not recorded" grep -q "evil/card/pipe: file-type" "$p"
 check "good files not all ok" [ "$(awk -F'\t' '$1 ~ /^good\// { print $7 }' "$out/files.tsv" | sort -u)" = ok ]
 check "malformed file not hashed anyway" bash -c "awk -F'\t' '\$2 == \"model.safetensors\" && \$1 == \"evil/overlap\" { print \$5 }' '$out/files.tsv' | grep -q \"\$(sha256sum '$hub/evil/overlap/model.safetensors' | cut -d' ' -f1)\""
 check "the passwd link was not read" bash -c "! grep -q leak.txt '$out/files.tsv'"
+# a hub that is not there: every rank stops with the same error, none hangs
+missing_hub() {
+  local rc=0
+  timeout 60 "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 2 --oversubscribe "$ZLLM_BIN/zllm-survey" \
+    --hub "$ZLLM_TMP/no-such-hub" --out "$ZLLM_TMP/survey-none" --quiet 2>"$ZLLM_TMP/missing.err" || rc=$?
+  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "no-such-hub: cannot open" "$ZLLM_TMP/missing.err"
+}
+check "missing hub: clear error on all ranks, no hang" missing_hub
 finish
