@@ -18,6 +18,17 @@ void cmd_mkhub_usage(FILE *out);
 int cmd_hub(int argc, char **argv);
 void cmd_hub_usage(FILE *out);
 
+int cmd_pack(int argc, char **argv);
+void cmd_pack_usage(FILE *out);
+int cmd_restore(int argc, char **argv);
+void cmd_restore_usage(FILE *out);
+int cmd_cat_tensor(int argc, char **argv);
+void cmd_cat_tensor_usage(FILE *out);
+int cmd_verify(int argc, char **argv);
+void cmd_verify_usage(FILE *out);
+int cmd_ls(int argc, char **argv);
+void cmd_ls_usage(FILE *out);
+
 /* True when argv holds -h or --help before any "--". */
 int cmd_wants_help(int argc, char **argv);
 

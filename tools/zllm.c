@@ -9,6 +9,11 @@ static const zllm_cmd commands[] = {
   {"inspect", "print a safetensors file's tensors and any file's SHA-256", cmd_inspect, cmd_inspect_usage},
   {"hub", "list the repos of a hub snapshot with their cards and configs", cmd_hub, cmd_hub_usage},
   {"mkhub", "generate a deterministic synthetic hub with ground truth", cmd_mkhub, cmd_mkhub_usage},
+  {"pack", "ingest a hub snapshot into a deduplicated BitX archive", cmd_pack, cmd_pack_usage},
+  {"restore", "write repos back from an archive, byte-identical and SHA-256 checked", cmd_restore, cmd_restore_usage},
+  {"cat-tensor", "write one tensor's raw bytes from an archive", cmd_cat_tensor, cmd_cat_tensor_usage},
+  {"verify", "check every blob and every file's SHA-256 in an archive", cmd_verify, cmd_verify_usage},
+  {"ls", "list an archive's files, stored bytes and methods", cmd_ls, cmd_ls_usage},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 

@@ -1,0 +1,60 @@
+/* zllm/archive.h - the deduplicated BitX archive (work in progress: single
+ * process; see docs/FORMAT.md).
+ *
+ * An archive is a directory: catalog.sqlite (what is stored where, every
+ * file's SHA-256) and packs/pack-NNNN.zpk (append-only blob records).  A repo
+ * is ingested in one catalog transaction after its blobs are written and
+ * synced, so an interrupted pack leaves each repo wholly stored or absent,
+ * and bytes a crash left past the committed end of a pack are cut off when
+ * the archive is next opened.
+ *
+ * Stages, in ZipLLM's order: file dedup (XXH3-128 key, SHA-256 confirms) ->
+ * tensor dedup (XXH3-128 key, bytes compared) -> BitX against the base's
+ * tensor of the same name, dtype and shape -> field-aligned solo planes.
+ * Headers and other files are stored as zstd stream containers.
+ * All calls are local.
+ */
+#ifndef ZLLM_ARCHIVE_H
+#define ZLLM_ARCHIVE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct zllm_archive zllm_archive;
+
+/* Opens (and with `create`, makes) the archive in directory `dir`. */
+int zllm_archive_open(zllm_archive **out, const char *dir, int create);
+void zllm_archive_close(zllm_archive *a); /* accepts NULL */
+
+typedef struct {
+  const char *hub;      /* snapshot directory */
+  const char *families; /* TSV "repo<TAB>base" (header optional), or NULL: model cards */
+  int verbose;
+} zllm_pack_options;
+
+#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0}
+
+typedef struct {
+  uint64_t repos, repos_skipped, files, bytes_in, bytes_stored;
+  uint64_t file_dups, tensor_dups, tensors_bitx, tensors_solo, opaque_files, problems;
+} zllm_pack_stats;
+
+/* Ingests every repo of the hub not yet in the archive. */
+int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *stats);
+
+/* Writes one repo's files (or one file) under outdir/<repo>/, each checked
+ * against its recorded SHA-256 before it gets its final name. */
+int zllm_restore_repo(zllm_archive *a, const char *repo, const char *file, const char *outdir);
+int zllm_restore_all(zllm_archive *a, const char *outdir);
+
+/* The raw bytes of one tensor. */
+int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE *out);
+
+/* Checks every blob's checksum and every file's SHA-256; problems are
+ * printed to `report`.  Returns 0 when everything verifies. */
+int zllm_archive_verify(zllm_archive *a, FILE *report);
+
+/* Repos, files and tensors with original and stored bytes and methods. */
+int zllm_archive_ls(zllm_archive *a, const char *repo, FILE *out);
+
+#endif

@@ -1,0 +1,68 @@
+/* Private to pack/: the archive handle, blob I/O and tensor decoding. */
+#ifndef ZLLM_PACK_ARCHIVE_INTERNAL_H
+#define ZLLM_PACK_ARCHIVE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "zllm/archive.h"
+#include "zllm/codec.h"
+#include "zllm/dtype.h"
+#include "zllm/hash.h"
+
+#define ZLLM_ARCHIVE_FORMAT "1"
+#define ZLLM_BLOB_MAGIC 0x31424c5au      /* "ZLB1" */
+#define ZLLM_PART_ELEMS ((uint64_t)1 << 24) /* tensors are coded in parts of this many elements */
+#define ZLLM_PIECE_BYTES ((size_t)64 << 20) /* opaque files are stored in pieces of this size */
+#define ZLLM_MAX_CHAIN 8                   /* BitX bases deeper than this are not used */
+
+struct zllm_archive {
+  char *dir;
+  sqlite3 *db;
+  int pack_fd;
+  int64_t pack_id;
+  uint64_t pack_len;       /* bytes written, committed or not */
+  uint64_t committed_len;  /* bytes the catalog knows about */
+  zllm_codec *codec;
+  int hash_bits;           /* tests force collisions with ZLLM_TEST_HASH_BITS */
+};
+
+/* SQL helpers: 0 or ZLLM_ERROR with SQLite's message. */
+int ar_exec(zllm_archive *a, const char *sql);
+int ar_prepare(zllm_archive *a, sqlite3_stmt **st, const char *sql);
+int ar_sql_error(zllm_archive *a, const char *what);
+
+int ar_begin(zllm_archive *a);
+int ar_commit(zllm_archive *a);   /* syncs the pack, then commits the catalog */
+void ar_rollback(zllm_archive *a); /* and cuts the pack back to the committed end */
+
+/* Appends a blob record; *id is its catalog row. */
+int ar_blob_write(zllm_archive *a, const void *data, size_t len, int64_t *id);
+/* Reads and checks a blob (caller frees *data). */
+int ar_blob_read(zllm_archive *a, int64_t id, uint8_t **data, size_t *len);
+/* Codes `len` bytes as a stream container blob. */
+int ar_stream_write(zllm_archive *a, const uint8_t *src, size_t len, int level, int64_t *id,
+                    uint64_t *stored);
+/* Decodes a stream container blob into dst (exactly dst_len bytes). */
+int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len);
+
+/* The dedup key of a hash: its first 16 bytes, or only hash_bits of them
+ * when a test forces collisions. */
+void ar_hash_key(const zllm_archive *a, const uint8_t *hash, uint8_t key[16]);
+
+typedef struct {
+  int64_t id;
+  zllm_dtype dtype;
+  uint64_t nelem;
+  char method[8]; /* "dup", "bitx", "solo" */
+  int64_t dup_of, base;
+  int depth;
+} ar_tensor;
+
+int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t);
+/* Decodes elements [part*ZLLM_PART_ELEMS, ...) of a tensor into dst. */
+int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *dst, int depth);
+
+#endif

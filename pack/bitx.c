@@ -1,0 +1,136 @@
+/* BitX byte planes (see zllm/codec.h for the plane layout).  The loops are
+ * written per dtype with the XOR folded in, so each compiles to one pass
+ * over the input that the compiler can vectorise. */
+#include <string.h>
+
+#include "zllm/codec.h"
+
+int zllm_bitx_planes(zllm_dtype dt)
+{
+  switch (dt) {
+  case ZLLM_DT_BF16: return 2;
+  case ZLLM_DT_F16: return 3;
+  case ZLLM_DT_F32:
+  case ZLLM_DT_C64: return 4;
+  default: return zllm_dtype_get(dt) ? zllm_dtype_get(dt)->size : 1;
+  }
+}
+
+size_t zllm_bitx_plane_len(zllm_dtype dt, size_t nelem)
+{
+  return dt == ZLLM_DT_C64 ? 2 * nelem : nelem;
+}
+
+static inline uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t ld32(const uint8_t *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void split_bf16(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
+{
+  uint8_t *e = pl[0], *sm = pl[1];
+  for (size_t i = 0; i < n; i++) {
+    uint16_t x = ld16(s + 2 * i) ^ (b ? ld16(b + 2 * i) : 0);
+    e[i] = (uint8_t)(x >> 7);
+    sm[i] = (uint8_t)(((x >> 8) & 0x80) | (x & 0x7f));
+  }
+}
+
+static void merge_bf16(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
+{
+  const uint8_t *e = pl[0], *sm = pl[1];
+  for (size_t i = 0; i < n; i++) {
+    uint16_t x = (uint16_t)((sm[i] & 0x80) << 8 | e[i] << 7 | (sm[i] & 0x7f));
+    x ^= b ? ld16(b + 2 * i) : 0;
+    d[2 * i] = (uint8_t)x;
+    d[2 * i + 1] = (uint8_t)(x >> 8);
+  }
+}
+
+static void split_f16(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
+{
+  uint8_t *se = pl[0], *mh = pl[1], *ml = pl[2];
+  for (size_t i = 0; i < n; i++) {
+    uint16_t x = ld16(s + 2 * i) ^ (b ? ld16(b + 2 * i) : 0);
+    se[i] = (uint8_t)(x >> 10);
+    mh[i] = (uint8_t)((x >> 8) & 3);
+    ml[i] = (uint8_t)x;
+  }
+}
+
+static void merge_f16(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
+{
+  const uint8_t *se = pl[0], *mh = pl[1], *ml = pl[2];
+  for (size_t i = 0; i < n; i++) {
+    uint16_t x = (uint16_t)(se[i] << 10 | (mh[i] & 3) << 8 | ml[i]);
+    x ^= b ? ld16(b + 2 * i) : 0;
+    d[2 * i] = (uint8_t)x;
+    d[2 * i + 1] = (uint8_t)(x >> 8);
+  }
+}
+
+static void split_f32(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
+{
+  uint8_t *e = pl[0], *m2 = pl[1], *m1 = pl[2], *m0 = pl[3];
+  for (size_t i = 0; i < n; i++) {
+    uint32_t x = ld32(s + 4 * i) ^ (b ? ld32(b + 4 * i) : 0);
+    e[i] = (uint8_t)(x >> 23);
+    m2[i] = (uint8_t)(((x >> 24) & 0x80) | ((x >> 16) & 0x7f));
+    m1[i] = (uint8_t)(x >> 8);
+    m0[i] = (uint8_t)x;
+  }
+}
+
+static void merge_f32(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
+{
+  const uint8_t *e = pl[0], *m2 = pl[1], *m1 = pl[2], *m0 = pl[3];
+  for (size_t i = 0; i < n; i++) {
+    uint32_t x = (uint32_t)(m2[i] & 0x80) << 24 | (uint32_t)e[i] << 23 | (uint32_t)(m2[i] & 0x7f) << 16 |
+                 (uint32_t)m1[i] << 8 | m0[i];
+    x ^= b ? ld32(b + 4 * i) : 0;
+    d[4 * i] = (uint8_t)x;
+    d[4 * i + 1] = (uint8_t)(x >> 8);
+    d[4 * i + 2] = (uint8_t)(x >> 16);
+    d[4 * i + 3] = (uint8_t)(x >> 24);
+  }
+}
+
+/* Any other width: plane k holds byte k of every element. */
+static void split_bytes(const uint8_t *s, const uint8_t *b, size_t n, size_t w, uint8_t *const *pl)
+{
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < w; k++)
+      pl[k][i] = (uint8_t)(s[w * i + k] ^ (b ? b[w * i + k] : 0));
+}
+
+static void merge_bytes(const uint8_t *const *pl, const uint8_t *b, size_t n, size_t w, uint8_t *d)
+{
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < w; k++)
+      d[w * i + k] = (uint8_t)(pl[k][i] ^ (b ? b[w * i + k] : 0));
+}
+
+void zllm_bitx_split(zllm_dtype dt, const uint8_t *src, const uint8_t *base, size_t nelem,
+                     uint8_t *const *planes)
+{
+  switch (dt) {
+  case ZLLM_DT_BF16: split_bf16(src, base, nelem, planes); break;
+  case ZLLM_DT_F16: split_f16(src, base, nelem, planes); break;
+  case ZLLM_DT_F32: split_f32(src, base, nelem, planes); break;
+  case ZLLM_DT_C64: split_f32(src, base, 2 * nelem, planes); break;
+  default: split_bytes(src, base, nelem, (size_t)zllm_bitx_planes(dt), planes);
+  }
+}
+
+void zllm_bitx_merge(zllm_dtype dt, const uint8_t *const *planes, const uint8_t *base, size_t nelem,
+                     uint8_t *dst)
+{
+  switch (dt) {
+  case ZLLM_DT_BF16: merge_bf16(planes, base, nelem, dst); break;
+  case ZLLM_DT_F16: merge_f16(planes, base, nelem, dst); break;
+  case ZLLM_DT_F32: merge_f32(planes, base, nelem, dst); break;
+  case ZLLM_DT_C64: merge_f32(planes, base, 2 * nelem, dst); break;
+  default: merge_bytes(planes, base, nelem, (size_t)zllm_bitx_planes(dt), dst);
+  }
+}

@@ -1,0 +1,300 @@
+/* The archive's catalog (SQLite) and pack files (append-only blob records). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "pack/archive_internal.h"
+#include "zllm/buf.h"
+#include "zllm/error.h"
+#include "zllm/io.h"
+#include "zllm/path.h"
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS packs(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+    "  committed_len INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS blobs(id INTEGER PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,"
+    "  len INTEGER NOT NULL, checksum INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS repos(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, revision TEXT,"
+    "  base TEXT, base_reason TEXT);"
+    "CREATE TABLE IF NOT EXISTS files(id INTEGER PRIMARY KEY, repo INTEGER NOT NULL, path TEXT NOT NULL,"
+    "  size INTEGER NOT NULL, sha256 BLOB NOT NULL, key BLOB NOT NULL, method TEXT NOT NULL,"
+    "  dup_of INTEGER, header_blob INTEGER, stored INTEGER NOT NULL DEFAULT 0, note TEXT,"
+    "  UNIQUE(repo, path));"
+    "CREATE INDEX IF NOT EXISTS files_key ON files(key);"
+    "CREATE TABLE IF NOT EXISTS pieces(file INTEGER NOT NULL, seq INTEGER NOT NULL, len INTEGER NOT NULL,"
+    "  blob INTEGER NOT NULL, PRIMARY KEY(file, seq));"
+    "CREATE TABLE IF NOT EXISTS tensors(id INTEGER PRIMARY KEY, file INTEGER NOT NULL, idx INTEGER NOT NULL,"
+    "  name TEXT NOT NULL, dtype TEXT NOT NULL, shape TEXT NOT NULL, nelem INTEGER NOT NULL,"
+    "  len INTEGER NOT NULL, key BLOB NOT NULL, method TEXT NOT NULL, dup_of INTEGER, base INTEGER,"
+    "  depth INTEGER NOT NULL, stored INTEGER NOT NULL DEFAULT 0, note TEXT);"
+    "CREATE INDEX IF NOT EXISTS tensors_key ON tensors(key);"
+    "CREATE INDEX IF NOT EXISTS tensors_file ON tensors(file);"
+    "CREATE TABLE IF NOT EXISTS planes(tensor INTEGER NOT NULL, part INTEGER NOT NULL, plane INTEGER NOT NULL,"
+    "  blob INTEGER NOT NULL, PRIMARY KEY(tensor, part, plane));";
+
+int ar_sql_error(zllm_archive *a, const char *what)
+{
+  return zllm_error_set(ZLLM_ERROR, "%s/catalog.sqlite: %s: %s", a->dir, what, sqlite3_errmsg(a->db));
+}
+
+int ar_exec(zllm_archive *a, const char *sql)
+{
+  return sqlite3_exec(a->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : ar_sql_error(a, sql);
+}
+
+int ar_prepare(zllm_archive *a, sqlite3_stmt **st, const char *sql)
+{
+  return sqlite3_prepare_v2(a->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : ar_sql_error(a, sql);
+}
+
+void ar_hash_key(const zllm_archive *a, const uint8_t *hash, uint8_t key[16])
+{
+  memcpy(key, hash, 16);
+  if (a->hash_bits > 0 && a->hash_bits < 128) {
+    /* keep only the first hash_bits bits: different contents then share keys */
+    for (int i = 0; i < 16; i++) {
+      int keep = a->hash_bits - 8 * i;
+      key[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
+    }
+  }
+}
+
+/* The pack this process appends to; bytes past its committed end are the
+ * remains of an interrupted ingest and are cut off. */
+static int open_pack(zllm_archive *a)
+{
+  sqlite3_stmt *st = NULL;
+  char name[64] = "pack-0000.zpk", *dir = zllm_path_join(a->dir, "packs"), *path = NULL;
+  int rc = dir ? zllm_mkdir_p(dir, 0755) : ZLLM_ENOMEM;
+  rc = rc ? rc : ar_exec(a, "INSERT OR IGNORE INTO packs(name, committed_len) VALUES('pack-0000.zpk', 0)");
+  rc = rc ? rc : ar_prepare(a, &st, "SELECT id, committed_len FROM packs WHERE name = ?");
+  if (rc == 0) {
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW)
+      rc = ar_sql_error(a, "reading the pack table");
+    else {
+      a->pack_id = sqlite3_column_int64(st, 0);
+      a->committed_len = a->pack_len = (uint64_t)sqlite3_column_int64(st, 1);
+    }
+  }
+  if (rc == 0 && !(path = zllm_path_join(dir, name)))
+    rc = ZLLM_ENOMEM;
+  if (rc == 0 && (a->pack_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+    rc = zllm_error_set_errno("%s: cannot open", path);
+  if (rc == 0 && ftruncate(a->pack_fd, (off_t)a->committed_len) < 0)
+    rc = zllm_error_set_errno("%s: cannot cut back to %llu bytes", path, (unsigned long long)a->committed_len);
+  sqlite3_finalize(st);
+  free(dir);
+  free(path);
+  return rc;
+}
+
+static int check_format(zllm_archive *a)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_exec(a, "INSERT OR IGNORE INTO meta(key, value) VALUES('format', '" ZLLM_ARCHIVE_FORMAT "')");
+  rc = rc ? rc : ar_prepare(a, &st, "SELECT value FROM meta WHERE key = 'format'");
+  if (rc == 0 && (sqlite3_step(st) != SQLITE_ROW ||
+                  strcmp((const char *)sqlite3_column_text(st, 0), ZLLM_ARCHIVE_FORMAT) != 0))
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: archive format %s, this zllm reads %s", a->dir,
+                        sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "?",
+                        ZLLM_ARCHIVE_FORMAT);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int zllm_archive_open(zllm_archive **out, const char *dir, int create)
+{
+  zllm_archive *a = calloc(1, sizeof *a);
+  char *db = NULL;
+  int rc = 0;
+  *out = NULL;
+  if (!a || !(a->dir = strdup(dir)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  a ? (void)(a->pack_fd = -1) : (void)0;
+  if (rc == 0 && !create && access(dir, F_OK) != 0)
+    rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no archive here", dir);
+  rc = rc ? rc : zllm_mkdir_p(dir, 0755);
+  if (rc == 0 && !(db = zllm_path_join(dir, "catalog.sqlite")))
+    rc = ZLLM_ENOMEM;
+  if (rc == 0 && !create && access(db, F_OK) != 0)
+    rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no catalog.sqlite: not a zllm archive", dir);
+  if (rc == 0 && sqlite3_open(db, &a->db) != SQLITE_OK)
+    rc = zllm_error_set(ZLLM_EIO, "%s: cannot open: %s", db, a->db ? sqlite3_errmsg(a->db) : "?");
+  /* WAL + FULL sync: a commit is durable, and a crash never tears the catalog */
+  rc = rc ? rc : ar_exec(a, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
+  rc = rc ? rc : ar_exec(a, schema);
+  rc = rc ? rc : check_format(a);
+  rc = rc ? rc : open_pack(a);
+  rc = rc ? rc : zllm_codec_new(&a->codec);
+  const char *bits = getenv("ZLLM_TEST_HASH_BITS");
+  if (rc == 0 && bits)
+    a->hash_bits = atoi(bits);
+  free(db);
+  if (rc < 0) {
+    zllm_archive_close(a);
+    return rc;
+  }
+  *out = a;
+  return 0;
+}
+
+void zllm_archive_close(zllm_archive *a)
+{
+  if (!a)
+    return;
+  if (a->pack_fd >= 0)
+    close(a->pack_fd);
+  sqlite3_close(a->db);
+  zllm_codec_free(a->codec);
+  free(a->dir);
+  free(a);
+}
+
+int ar_begin(zllm_archive *a) { return ar_exec(a, "BEGIN IMMEDIATE"); }
+
+int ar_commit(zllm_archive *a)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = 0;
+  if (fsync(a->pack_fd) < 0)
+    return zllm_error_set_errno("%s/packs: fsync failed", a->dir);
+  rc = ar_prepare(a, &st, "UPDATE packs SET committed_len = ? WHERE id = ?");
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)a->pack_len);
+    sqlite3_bind_int64(st, 2, a->pack_id);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(a, "updating the pack length");
+  }
+  sqlite3_finalize(st);
+  rc = rc ? rc : ar_exec(a, "COMMIT");
+  if (rc == 0)
+    a->committed_len = a->pack_len;
+  return rc;
+}
+
+void ar_rollback(zllm_archive *a)
+{
+  sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+  a->pack_len = a->committed_len;
+  if (ftruncate(a->pack_fd, (off_t)a->committed_len) < 0)
+    zllm_error_set_errno("%s/packs: cannot cut back after a failed ingest", a->dir);
+}
+
+static void st64(uint8_t *p, uint64_t v)
+{
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t ld64(const uint8_t *p)
+{
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* Record: u32 magic, u32 0, u64 length | payload | u64 XXH3-64 of the payload. */
+int ar_blob_write(zllm_archive *a, const void *data, size_t len, int64_t *id)
+{
+  uint8_t head[16], tail[8];
+  uint64_t sum = XXH3_64bits(data, len);
+  st64(head, ZLLM_BLOB_MAGIC);
+  st64(head + 8, len);
+  st64(tail, sum);
+  struct {
+    const void *p;
+    size_t n;
+  } parts[3] = {{head, 16}, {data, len}, {tail, 8}};
+  uint64_t at = a->pack_len;
+  for (int i = 0; i < 3; i++) {
+    size_t done = 0;
+    while (done < parts[i].n) {
+      ssize_t w = pwrite(a->pack_fd, (const char *)parts[i].p + done, parts[i].n - done, (off_t)(at + done));
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        return zllm_error_set_errno("%s/packs: write failed", a->dir);
+      done += (size_t)w;
+    }
+    at += parts[i].n;
+  }
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "INSERT INTO blobs(pack, offset, len, checksum) VALUES(?, ?, ?, ?)");
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 1, a->pack_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)(a->pack_len + 16));
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)len);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)sum);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(a, "recording a blob");
+  }
+  sqlite3_finalize(st);
+  if (rc == 0) {
+    *id = sqlite3_last_insert_rowid(a->db);
+    a->pack_len = at;
+  }
+  return rc;
+}
+
+int ar_blob_read(zllm_archive *a, int64_t id, uint8_t **data, size_t *len)
+{
+  sqlite3_stmt *st = NULL;
+  uint8_t *buf = NULL, head[16], tail[8];
+  int rc = ar_prepare(a, &st, "SELECT offset, len, checksum FROM blobs WHERE id = ?");
+  *data = NULL;
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, id);
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld is not in the catalog", a->dir, (long long)id);
+  }
+  uint64_t off = (uint64_t)sqlite3_column_int64(st, 0), n = (uint64_t)sqlite3_column_int64(st, 1);
+  uint64_t sum = (uint64_t)sqlite3_column_int64(st, 2);
+  sqlite3_finalize(st);
+  if (off < 16 || n > ((uint64_t)1 << 40) || !(buf = malloc(n ? n : 1)))
+    return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: impossible offset or length", a->dir, (long long)id);
+  rc = zllm_pread_full(a->pack_fd, head, 16, off - 16, "pack");
+  rc = rc ? rc : zllm_pread_full(a->pack_fd, buf, n, off, "pack");
+  rc = rc ? rc : zllm_pread_full(a->pack_fd, tail, 8, off + n, "pack");
+  if (rc == 0 && (ld64(head) != ZLLM_BLOB_MAGIC || ld64(head + 8) != n || ld64(tail) != sum ||
+                  XXH3_64bits(buf, n) != sum))
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld fails its checksum", a->dir, (long long)id);
+  if (rc < 0) {
+    free(buf);
+    return rc;
+  }
+  *data = buf;
+  *len = n;
+  return 0;
+}
+
+int ar_stream_write(zllm_archive *a, const uint8_t *src, size_t len, int level, int64_t *id, uint64_t *stored)
+{
+  zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
+  zllm_buf b = ZLLM_BUF_INIT;
+  o.zstd_level = level;
+  int rc = zllm_stream_encode(a->codec, &o, src, len, &b);
+  rc = rc ? rc : ar_blob_write(a, b.data, b.len, id);
+  if (rc == 0 && stored)
+    *stored += b.len + 24;
+  zllm_buf_free(&b);
+  return rc;
+}
+
+int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len)
+{
+  uint8_t *blob = NULL;
+  size_t n = 0;
+  int rc = ar_blob_read(a, id, &blob, &n);
+  rc = rc ? rc : zllm_stream_decode(a->codec, blob, n, dst, dst_len);
+  free(blob);
+  return rc;
+}

@@ -1,0 +1,523 @@
+/* zllm pack: ingest a hub snapshot into the archive, repo by repo, each in
+ * one transaction.  Bases are ingested before their fine-tunes. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pack/archive_internal.h"
+#include "zllm/analyze.h"
+#include "zllm/error.h"
+#include "zllm/hub.h"
+#include "zllm/io.h"
+#include "zllm/json.h"
+#include "zllm/log.h"
+#include "zllm/safetensors.h"
+
+#define HEADER_LEVEL 3 /* headers, configs, opaque files: small or generic data */
+#define PLANE_LEVEL 1
+
+typedef struct {
+  zllm_archive *a;
+  const zllm_pack_options *o;
+  zllm_pack_stats *s;
+  zllm_source *src;
+  char **ids;
+  size_t n;
+  char **base;  /* per repo: chosen base repo, or NULL */
+  char **why;   /* per repo: where the base came from */
+  int *state;   /* 0 new, 1 in progress, 2 done */
+} ingest_ctx;
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static int step_done(zllm_archive *a, sqlite3_stmt *st, const char *what)
+{
+  int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(a, what);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int repo_in_archive(zllm_archive *a, const char *name, int *yes)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "SELECT 1 FROM repos WHERE name = ?");
+  if (rc == 0) {
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    *yes = sqlite3_step(st) == SQLITE_ROW;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static long find_id(const ingest_ctx *c, const char *name)
+{
+  for (size_t i = 0; i < c->n; i++)
+    if (strcmp(c->ids[i], name) == 0)
+      return (long)i;
+  return -1;
+}
+
+/* ---- bases: --families, else the model card -------------------------------- */
+
+static int load_families(ingest_ctx *c)
+{
+  char *text = NULL;
+  size_t len = 0;
+  int rc = zllm_read_small_file(&text, &len, c->o->families, (size_t)256 << 20);
+  for (char *line = text, *next; rc == 0 && line && *line; line = next) {
+    next = strchr(line, '\n');
+    if (next)
+      *next++ = '\0';
+    char *tab = strchr(line, '\t');
+    if (!tab || line[0] == '#' || strncmp(line, "repo\t", 5) == 0)
+      continue;
+    *tab = '\0';
+    char *base = tab + 1;
+    base[strcspn(base, "\t\r")] = '\0';
+    long i = find_id(c, line);
+    if (i >= 0 && base[0] && strcmp(base, "-") != 0 && strcmp(base, line) != 0) {
+      free(c->base[i]);
+      free(c->why[i]);
+      c->base[i] = strdup(base);
+      c->why[i] = strdup("families file");
+    }
+  }
+  free(text);
+  return rc;
+}
+
+static int card_bases(ingest_ctx *c)
+{
+  for (size_t i = 0; i < c->n; i++) {
+    zllm_repo *r = NULL;
+    if (c->base[i] || zllm_repo_load(&r, c->src, c->ids[i]) < 0)
+      continue;
+    if (r->card && r->card->nbase > 0) {
+      const char *b = r->card->base_models[0];
+      int archived = 0;
+      repo_in_archive(c->a, b, &archived);
+      if (strcmp(b, c->ids[i]) != 0 && (find_id(c, b) >= 0 || archived)) {
+        c->base[i] = strdup(b);
+        c->why[i] = strdup("model card");
+      }
+    }
+    zllm_repo_free(r);
+  }
+  return 0;
+}
+
+/* ---- files ------------------------------------------------------------------ */
+
+typedef struct {
+  int64_t repo_row;
+  const char *repo;
+  const char *base; /* base repo name or NULL */
+  uint64_t stored;  /* bytes stored for the current file */
+} repo_job;
+
+/* An earlier file with the same content (key hit confirmed by SHA-256). */
+static int find_dup_file(zllm_archive *a, const uint8_t key[16], const zllm_sha256 *sha, int64_t *dup)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "SELECT id, sha256, method, dup_of FROM files WHERE key = ?");
+  *dup = 0;
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
+  while (sqlite3_step(st) == SQLITE_ROW && !*dup) {
+    const void *h = sqlite3_column_blob(st, 1);
+    if (sqlite3_column_bytes(st, 1) != 32 || memcmp(h, sha->b, 32) != 0)
+      continue; /* a key collision: different bytes, never merged */
+    int is_dup = strcmp((const char *)sqlite3_column_text(st, 2), "dup") == 0;
+    *dup = is_dup ? sqlite3_column_int64(st, 3) : sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  return 0;
+}
+
+static int insert_file(zllm_archive *a, const repo_job *j, const zllm_hub_file *f, const zllm_sha256 *sha,
+                       const uint8_t key[16], const char *method, int64_t dup_of, int64_t header_blob,
+                       const char *note, int64_t *id)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st,
+                      "INSERT INTO files(repo, path, size, sha256, key, method, dup_of, header_blob, note)"
+                      " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, j->repo_row);
+  sqlite3_bind_text(st, 2, f->path, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)f->size);
+  sqlite3_bind_blob(st, 4, sha->b, 32, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 5, key, 16, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 6, method, -1, SQLITE_STATIC);
+  dup_of ? sqlite3_bind_int64(st, 7, dup_of) : sqlite3_bind_null(st, 7);
+  header_blob ? sqlite3_bind_int64(st, 8, header_blob) : sqlite3_bind_null(st, 8);
+  note ? sqlite3_bind_text(st, 9, note, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 9);
+  rc = step_done(a, st, "recording a file");
+  *id = sqlite3_last_insert_rowid(a->db);
+  return rc;
+}
+
+static int set_stored(zllm_archive *a, const char *table, int64_t id, uint64_t stored)
+{
+  sqlite3_stmt *st = NULL;
+  char sql[96];
+  snprintf(sql, sizeof sql, "UPDATE %s SET stored = ? WHERE id = ?", table);
+  int rc = ar_prepare(a, &st, sql);
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)stored);
+  sqlite3_bind_int64(st, 2, id);
+  return step_done(a, st, "recording stored bytes");
+}
+
+/* Opaque files: zstd stream containers, one per 64 MiB piece. */
+static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size, int64_t file_row,
+                        uint64_t *stored)
+{
+  uint8_t *buf = malloc(ZLLM_PIECE_BYTES);
+  int rc = buf ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (uint64_t off = 0, seq = 0; rc == 0 && (off < size || (size == 0 && seq == 0)); off += ZLLM_PIECE_BYTES, seq++) {
+    size_t n = size - off < ZLLM_PIECE_BYTES ? (size_t)(size - off) : ZLLM_PIECE_BYTES;
+    int64_t blob = 0;
+    sqlite3_stmt *st = NULL;
+    rc = zllm_pread_full(fd, buf, n, off, name);
+    rc = rc ? rc : ar_stream_write(a, buf, n, HEADER_LEVEL, &blob, stored);
+    rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO pieces(file, seq, len, blob) VALUES(?, ?, ?, ?)");
+    if (rc == 0) {
+      sqlite3_bind_int64(st, 1, file_row);
+      sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+      sqlite3_bind_int64(st, 3, (sqlite3_int64)n);
+      sqlite3_bind_int64(st, 4, blob);
+      rc = step_done(a, st, "recording a piece");
+    }
+  }
+  free(buf);
+  return rc;
+}
+
+/* ---- tensors ---------------------------------------------------------------- */
+
+static int read_part(int fd, const zllm_st_header *h, size_t i, uint64_t part, uint8_t *dst, size_t *n_out)
+{
+  const zllm_st_tensor *t = &h->tensors[i];
+  size_t es = zllm_dtype_get(t->dtype)->size;
+  uint64_t first = part * ZLLM_PART_ELEMS;
+  size_t n = (size_t)(t->nelem - first < ZLLM_PART_ELEMS ? t->nelem - first : ZLLM_PART_ELEMS);
+  *n_out = n;
+  return zllm_st_read_tensor(h, fd, i, first * es, dst, n * es);
+}
+
+static uint64_t nparts(uint64_t nelem) { return nelem ? (nelem + ZLLM_PART_ELEMS - 1) / ZLLM_PART_ELEMS : 1; }
+
+/* Byte comparison of a candidate's decoded parts with this tensor's bytes. */
+static int same_tensor(zllm_archive *a, int64_t cand, int fd, const zllm_st_header *h, size_t i, int *same)
+{
+  size_t es = zllm_dtype_get(h->tensors[i].dtype)->size, cap = (size_t)ZLLM_PART_ELEMS * es;
+  uint64_t parts = nparts(h->tensors[i].nelem);
+  uint8_t *mine = malloc(cap), *theirs = malloc(cap);
+  int rc = mine && theirs ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  *same = 1;
+  for (uint64_t p = 0; rc == 0 && *same && p < parts; p++) {
+    size_t n = 0;
+    rc = read_part(fd, h, i, p, mine, &n);
+    rc = rc ? rc : ar_tensor_decode_part(a, cand, p, theirs, 0);
+    *same = rc == 0 && memcmp(mine, theirs, n * es) == 0;
+  }
+  free(mine);
+  free(theirs);
+  return rc;
+}
+
+static int find_dup_tensor(zllm_archive *a, const uint8_t key[16], int fd, const zllm_st_header *h, size_t i,
+                           int64_t *dup, int *depth)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "SELECT id, depth FROM tensors WHERE key = ? AND len = ? AND dtype = ? AND method != 'dup'");
+  *dup = 0;
+  if (rc < 0)
+    return rc;
+  const zllm_st_tensor *t = &h->tensors[i];
+  sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)(t->end - t->begin));
+  sqlite3_bind_text(st, 3, zllm_dtype_get(t->dtype)->name, -1, SQLITE_STATIC);
+  while (rc == 0 && !*dup && sqlite3_step(st) == SQLITE_ROW) {
+    int64_t cand = sqlite3_column_int64(st, 0);
+    int same = 0;
+    rc = same_tensor(a, cand, fd, h, i, &same);
+    if (rc == 0 && same) {
+      *dup = cand;
+      *depth = sqlite3_column_int(st, 1);
+    }
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int find_base_tensor(zllm_archive *a, const char *base_repo, const zllm_st_tensor *t, const char *shape,
+                            int64_t *base, int *depth)
+{
+  sqlite3_stmt *st = NULL;
+  *base = 0;
+  if (!base_repo)
+    return 0;
+  int rc = ar_prepare(a, &st,
+                      "SELECT t.id, t.depth FROM tensors t JOIN files f ON t.file = f.id JOIN repos r ON f.repo = r.id"
+                      " WHERE r.name = ? AND t.name = ? AND t.dtype = ? AND t.shape = ? ORDER BY t.id LIMIT 1");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, base_repo, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, t->name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, zllm_dtype_get(t->dtype)->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, shape, -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    *base = sqlite3_column_int64(st, 0);
+    *depth = sqlite3_column_int(st, 1);
+  }
+  sqlite3_finalize(st);
+  return 0;
+}
+
+static int insert_tensor(zllm_archive *a, int64_t file_row, size_t idx, const zllm_st_tensor *t, const char *shape,
+                         const uint8_t key[16], const char *method, int64_t dup_of, int64_t base, int depth,
+                         const char *note, int64_t *id)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st,
+                      "INSERT INTO tensors(file, idx, name, dtype, shape, nelem, len, key, method, dup_of, base, depth, note)"
+                      " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, file_row);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+  sqlite3_bind_text(st, 3, t->name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, zllm_dtype_get(t->dtype)->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, shape, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 6, (sqlite3_int64)t->nelem);
+  sqlite3_bind_int64(st, 7, (sqlite3_int64)(t->end - t->begin));
+  sqlite3_bind_blob(st, 8, key, 16, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 9, method, -1, SQLITE_STATIC);
+  dup_of ? sqlite3_bind_int64(st, 10, dup_of) : sqlite3_bind_null(st, 10);
+  base ? sqlite3_bind_int64(st, 11, base) : sqlite3_bind_null(st, 11);
+  sqlite3_bind_int(st, 12, depth);
+  note ? sqlite3_bind_text(st, 13, note, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 13);
+  rc = step_done(a, st, "recording a tensor");
+  *id = sqlite3_last_insert_rowid(a->db);
+  return rc;
+}
+
+/* Planes of every part, XORed with the base's same part for BitX. */
+static int store_planes(zllm_archive *a, int64_t id, int fd, const zllm_st_header *h, size_t i, int64_t base,
+                        uint64_t *stored)
+{
+  const zllm_st_tensor *t = &h->tensors[i];
+  size_t es = zllm_dtype_get(t->dtype)->size, cap = (size_t)ZLLM_PART_ELEMS * es;
+  int np = zllm_bitx_planes(t->dtype);
+  uint8_t *src = malloc(cap), *bbuf = base ? malloc(cap) : NULL, *planes[ZLLM_BITX_MAX_PLANES] = {0};
+  int rc = src && (!base || bbuf) ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (int p = 0; rc == 0 && p < np; p++)
+    if (!(planes[p] = malloc(zllm_bitx_plane_len(t->dtype, ZLLM_PART_ELEMS))))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (uint64_t part = 0; rc == 0 && part < nparts(t->nelem); part++) {
+    size_t n = 0;
+    rc = read_part(fd, h, i, part, src, &n);
+    if (rc == 0 && base)
+      rc = ar_tensor_decode_part(a, base, part, bbuf, 0);
+    if (rc == 0)
+      zllm_bitx_split(t->dtype, src, bbuf, n, planes);
+    for (int p = 0; rc == 0 && p < np; p++) {
+      int64_t blob = 0;
+      sqlite3_stmt *st = NULL;
+      rc = ar_stream_write(a, planes[p], zllm_bitx_plane_len(t->dtype, n), PLANE_LEVEL, &blob, stored);
+      rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO planes(tensor, part, plane, blob) VALUES(?, ?, ?, ?)");
+      if (rc == 0) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)part);
+        sqlite3_bind_int(st, 3, p);
+        sqlite3_bind_int64(st, 4, blob);
+        rc = step_done(a, st, "recording a plane");
+      }
+    }
+  }
+  for (int p = 0; p < np; p++)
+    free(planes[p]);
+  free(src);
+  free(bbuf);
+  return rc;
+}
+
+static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, int fd, const zllm_st_header *h, size_t i,
+                         const zllm_xxh128 *x)
+{
+  const zllm_st_tensor *t = &h->tensors[i];
+  char shape[1024];
+  uint8_t key[16];
+  int64_t dup = 0, base = 0, id = 0;
+  int depth = 0;
+  uint64_t stored = 0;
+  zllm_st_shape_str(shape, sizeof shape, t);
+  ar_hash_key(c->a, x->b, key);
+  int rc = find_dup_tensor(c->a, key, fd, h, i, &dup, &depth);
+  if (rc == 0 && dup) {
+    c->s->tensor_dups++;
+    return insert_tensor(c->a, file_row, i, t, shape, key, "dup", dup, 0, depth, NULL, &id);
+  }
+  rc = rc ? rc : find_base_tensor(c->a, j->base, t, shape, &base, &depth);
+  const char *note = NULL;
+  if (rc == 0 && base && depth + 1 > ZLLM_MAX_CHAIN) {
+    base = 0;
+    note = "base chain too deep: stored solo";
+  }
+  rc = rc ? rc : insert_tensor(c->a, file_row, i, t, shape, key, base ? "bitx" : "solo", 0, base,
+                               base ? depth + 1 : 0, note, &id);
+  rc = rc ? rc : store_planes(c->a, id, fd, h, i, base, &stored);
+  rc = rc ? rc : set_stored(c->a, "tensors", id, stored);
+  base ? c->s->tensors_bitx++ : c->s->tensors_solo++;
+  j->stored += stored;
+  return rc;
+}
+
+static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
+{
+  zllm_st_header *h = NULL;
+  zllm_xxh128 fx, *tx = NULL;
+  zllm_sha256 sha;
+  uint8_t key[16];
+  char name[1200], note[1024] = "";
+  int64_t dup = 0, row = 0, hblob = 0;
+  int fd = open(f->local_path, O_RDONLY | O_CLOEXEC), rc = 0;
+  snprintf(name, sizeof name, "%s/%s", j->repo, f->path);
+  j->stored = 0;
+  if (fd < 0)
+    return zllm_error_set_errno("%s: cannot open", name);
+  /* a malformed safetensors file is kept as opaque bytes, with the reason */
+  if (f->kind == ZLLM_FILE_SAFETENSORS && zllm_st_read_header(&h, fd, name) < 0) {
+    snprintf(note, sizeof note, "stored opaque: %s", zllm_error_last());
+    ZLLM_WARN("%s", note);
+    c->s->problems++;
+  }
+  if (h && !(tx = calloc(h->ntensors ? h->ntensors : 1, sizeof *tx)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  rc = rc ? rc : zllm_analyze_hash_fd(fd, name, h, &sha, &fx, tx);
+  if (rc == 0)
+    ar_hash_key(c->a, fx.b, key);
+  rc = rc ? rc : find_dup_file(c->a, key, &sha, &dup);
+  if (rc == 0 && dup) {
+    c->s->file_dups++;
+    rc = insert_file(c->a, j, f, &sha, key, "dup", dup, 0, NULL, &row);
+  } else if (rc == 0 && h) {
+    rc = ar_stream_write(c->a, h->raw, (size_t)h->data_start, HEADER_LEVEL, &hblob, &j->stored);
+    rc = rc ? rc : insert_file(c->a, j, f, &sha, key, "safetensors", 0, hblob, NULL, &row);
+    for (size_t i = 0; rc == 0 && i < h->ntensors; i++)
+      rc = ingest_tensor(c, j, row, fd, h, i, &tx[i]);
+  } else if (rc == 0) {
+    rc = insert_file(c->a, j, f, &sha, key, "opaque", 0, 0, note[0] ? note : NULL, &row);
+    rc = rc ? rc : store_pieces(c->a, fd, name, f->size, row, &j->stored);
+    c->s->opaque_files++;
+  }
+  rc = rc ? rc : set_stored(c->a, "files", row, j->stored);
+  if (rc == 0) {
+    c->s->files++;
+    c->s->bytes_in += f->size;
+    c->s->bytes_stored += j->stored;
+  }
+  free(tx);
+  zllm_st_header_free(h);
+  close(fd);
+  return rc;
+}
+
+/* ---- repos ------------------------------------------------------------------ */
+
+static int insert_repo(zllm_archive *a, const zllm_repo *r, const char *base, const char *why, int64_t *row)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "INSERT INTO repos(name, revision, base, base_reason) VALUES(?, ?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, r->id, -1, SQLITE_TRANSIENT);
+  r->revision ? sqlite3_bind_text(st, 2, r->revision, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 2);
+  base ? sqlite3_bind_text(st, 3, base, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 3);
+  why ? sqlite3_bind_text(st, 4, why, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 4);
+  rc = step_done(a, st, "recording a repo");
+  *row = sqlite3_last_insert_rowid(a->db);
+  return rc;
+}
+
+static int ingest_repo(ingest_ctx *c, size_t i)
+{
+  zllm_repo *r = NULL;
+  repo_job j = {0, c->ids[i], c->base[i], 0};
+  int rc = zllm_repo_load(&r, c->src, c->ids[i]);
+  if (rc < 0)
+    return rc;
+  rc = ar_begin(c->a);
+  rc = rc ? rc : insert_repo(c->a, r, c->base[i], c->why[i], &j.repo_row);
+  for (size_t f = 0; rc == 0 && f < r->nfiles; f++)
+    rc = ingest_file(c, &j, &r->files[f]);
+  rc = rc ? rc : ar_commit(c->a);
+  if (rc < 0)
+    ar_rollback(c->a);
+  else
+    c->s->repos++;
+  zllm_repo_free(r);
+  return rc;
+}
+
+/* Depth-first: a repo's base goes in before the repo itself. */
+static int visit(ingest_ctx *c, size_t i, int depth)
+{
+  if (c->state[i] == 2)
+    return 0;
+  if (c->state[i] == 1 || depth > 64) { /* a cycle of declared bases: break it here */
+    ZLLM_WARN("%s: base '%s' forms a cycle; stored without a base", c->ids[i], c->base[i]);
+    free(c->base[i]);
+    c->base[i] = NULL;
+    return 0;
+  }
+  c->state[i] = 1;
+  long b = c->base[i] ? find_id(c, c->base[i]) : -1;
+  int rc = b >= 0 ? visit(c, (size_t)b, depth + 1) : 0;
+  int have = 0;
+  if (rc == 0)
+    rc = repo_in_archive(c->a, c->ids[i], &have);
+  if (rc == 0 && !have) {
+    if (c->o->verbose)
+      ZLLM_INFO("pack: %s%s%s", c->ids[i], c->base[i] ? " (base " : "", c->base[i] ? c->base[i] : "");
+    if (ingest_repo(c, i) < 0) {
+      if (zllm_error_last_code() == ZLLM_ENOMEM)
+        return ZLLM_ENOMEM;
+      ZLLM_ERR("pack: %s skipped: %s", c->ids[i], zllm_error_last());
+      c->s->repos_skipped++;
+      c->s->problems++;
+    }
+  }
+  c->state[i] = 2;
+  return rc;
+}
+
+int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *stats)
+{
+  ingest_ctx c = {.a = a, .o = o, .s = stats};
+  memset(stats, 0, sizeof *stats);
+  int rc = zllm_source_open_local(&c.src, o->hub);
+  rc = rc ? rc : zllm_source_list_repos(c.src, &c.ids, &c.n);
+  if (rc == 0 && (!(c.base = calloc(c.n + 1, sizeof *c.base)) || !(c.why = calloc(c.n + 1, sizeof *c.why)) ||
+                  !(c.state = calloc(c.n + 1, sizeof *c.state))))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0 && o->families)
+    rc = load_families(&c);
+  rc = rc ? rc : card_bases(&c);
+  for (size_t i = 0; rc == 0 && i < c.n; i++)
+    rc = visit(&c, i, 0);
+  zllm_strv_free(c.base, c.n);
+  zllm_strv_free(c.why, c.n);
+  zllm_strv_free(c.ids, c.n);
+  free(c.state);
+  zllm_source_free(c.src);
+  return rc;
+}

@@ -1,0 +1,282 @@
+/* Restore, cat-tensor, verify and ls: everything that reads the archive.
+ * A file is rebuilt into a temporary name while its SHA-256 is computed, and
+ * gets its final name only when that matches the SHA-256 recorded at ingest. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pack/archive_internal.h"
+#include "zllm/error.h"
+#include "zllm/io.h"
+#include "zllm/path.h"
+
+/* Where restored bytes go: a file (fd >= 0) and/or the hash. */
+typedef struct {
+  int fd;
+  FILE *out;
+  zllm_sha256_ctx *sha;
+  uint64_t written;
+  const char *name;
+} sink;
+
+static int sink_put(sink *s, const void *p, size_t n)
+{
+  int rc = zllm_sha256_ctx_update(s->sha, p, n);
+  for (size_t done = 0; rc == 0 && s->fd >= 0 && done < n;) {
+    ssize_t w = write(s->fd, (const char *)p + done, n - done);
+    if (w < 0)
+      return zllm_error_set_errno("%s: write failed", s->name);
+    done += (size_t)w;
+  }
+  if (rc == 0 && s->out && fwrite(p, 1, n, s->out) != n)
+    rc = zllm_error_set_errno("%s: write failed", s->name);
+  s->written += n;
+  return rc;
+}
+
+static int put_tensor(zllm_archive *a, int64_t id, sink *s)
+{
+  ar_tensor t;
+  int rc = ar_tensor_get(a, id, &t);
+  if (rc < 0)
+    return rc;
+  size_t es = zllm_dtype_get(t.dtype)->size;
+  uint8_t *buf = malloc((size_t)ZLLM_PART_ELEMS * es);
+  if (!buf)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (uint64_t first = 0, part = 0; rc == 0 && first < t.nelem; first += ZLLM_PART_ELEMS, part++) {
+    size_t n = (size_t)(t.nelem - first < ZLLM_PART_ELEMS ? t.nelem - first : ZLLM_PART_ELEMS);
+    rc = ar_tensor_decode_part(a, id, part, buf, 0);
+    rc = rc ? rc : sink_put(s, buf, n * es);
+  }
+  free(buf);
+  return rc;
+}
+
+static int put_blob_stream(zllm_archive *a, int64_t blob, sink *s)
+{
+  uint8_t *data = NULL, *raw = NULL;
+  size_t n = 0;
+  uint64_t raw_len = 0;
+  uint32_t cs, nch;
+  int rc = ar_blob_read(a, blob, &data, &n);
+  rc = rc ? rc : zllm_stream_info(data, n, &raw_len, &cs, &nch);
+  if (rc == 0 && !(raw = malloc(raw_len ? raw_len : 1)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  rc = rc ? rc : zllm_stream_decode(a->codec, data, n, raw, raw_len);
+  rc = rc ? rc : sink_put(s, raw, raw_len);
+  free(data);
+  free(raw);
+  return rc;
+}
+
+static int put_rows(zllm_archive *a, const char *sql, int64_t file, sink *s, int tensors)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, sql), step;
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, file);
+  while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+    rc = tensors ? put_tensor(a, sqlite3_column_int64(st, 0), s) : put_blob_stream(a, sqlite3_column_int64(st, 0), s);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Rebuilds one file's bytes into the sink, following dups. */
+static int put_file(zllm_archive *a, int64_t id, sink *s, int depth)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "SELECT method, dup_of, header_blob FROM files WHERE id = ?");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, id);
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return zllm_error_set(ZLLM_EFORMAT, "%s: file %lld is not in the catalog", a->dir, (long long)id);
+  }
+  char method[16];
+  snprintf(method, sizeof method, "%s", (const char *)sqlite3_column_text(st, 0));
+  int64_t dup = sqlite3_column_int64(st, 1), hblob = sqlite3_column_int64(st, 2);
+  sqlite3_finalize(st);
+  if (strcmp(method, "dup") == 0)
+    return depth > 2 ? zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: dup of a dup", a->dir, (long long)id)
+                     : put_file(a, dup, s, depth + 1);
+  if (strcmp(method, "opaque") == 0)
+    return put_rows(a, "SELECT blob FROM pieces WHERE file = ? ORDER BY seq", id, s, 0);
+  rc = put_blob_stream(a, hblob, s);
+  return rc ? rc : put_rows(a, "SELECT id FROM tensors WHERE file = ? ORDER BY idx", id, s, 1);
+}
+
+/* Rebuilds a file into the sink and checks it against the recorded SHA-256. */
+static int proven_file(zllm_archive *a, int64_t id, const uint8_t *want_sha, uint64_t size, sink *s)
+{
+  zllm_sha256 got;
+  int rc = zllm_sha256_ctx_new(&s->sha);
+  rc = rc ? rc : put_file(a, id, s, 0);
+  rc = rc ? rc : zllm_sha256_ctx_final(s->sha, &got);
+  if (rc == 0 && (memcmp(got.b, want_sha, 32) != 0 || s->written != size))
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: SHA-256 MISMATCH: the restored bytes are not the ingested file", s->name);
+  zllm_sha256_ctx_free(s->sha);
+  s->sha = NULL;
+  return rc;
+}
+
+static int restore_one(zllm_archive *a, const char *repo, const char *path, int64_t id, const uint8_t *sha,
+                       uint64_t size, const char *outdir)
+{
+  if (zllm_path_check_relative(path, repo) < 0 || zllm_repo_id_check(repo) < 0)
+    return zllm_error_set(ZLLM_EUNSAFE, "%s: catalog names an unsafe path '%s/%s'", a->dir, repo, path);
+  char *rdir = zllm_path_join(outdir, repo), *dst = rdir ? zllm_path_join(rdir, path) : NULL, *tmp = NULL;
+  int rc = dst ? 0 : ZLLM_ENOMEM;
+  if (rc == 0 && !(tmp = malloc(strlen(dst) + 32)))
+    rc = ZLLM_ENOMEM;
+  if (rc == 0) {
+    snprintf(tmp, strlen(dst) + 32, "%s.zllm-tmp.%ld", dst, (long)getpid());
+    char *slash = strrchr(dst, '/');
+    *slash = '\0';
+    rc = zllm_mkdir_p(dst, 0755);
+    *slash = '/';
+  }
+  sink s = {-1, NULL, NULL, 0, dst};
+  if (rc == 0 && (s.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+    rc = zllm_error_set_errno("%s: cannot create", tmp);
+  rc = rc ? rc : proven_file(a, id, sha, size, &s);
+  if (s.fd >= 0 && close(s.fd) < 0 && rc == 0)
+    rc = zllm_error_set_errno("%s: close failed", tmp);
+  if (rc == 0 && rename(tmp, dst) < 0)
+    rc = zllm_error_set_errno("%s: rename failed", tmp);
+  if (rc < 0 && tmp)
+    unlink(tmp); /* never leave a wrong file behind */
+  free(tmp);
+  free(dst);
+  free(rdir);
+  return rc;
+}
+
+static int restore_query(zllm_archive *a, const char *repo, const char *file, const char *outdir, int *count)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st,
+                      "SELECT r.name, f.path, f.id, f.sha256, f.size FROM files f JOIN repos r ON f.repo = r.id"
+                      " WHERE (?1 IS NULL OR r.name = ?1) AND (?2 IS NULL OR f.path = ?2) ORDER BY r.name, f.path");
+  if (rc < 0)
+    return rc;
+  repo ? sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 1);
+  file ? sqlite3_bind_text(st, 2, file, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 2);
+  *count = 0;
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    if (sqlite3_column_bytes(st, 3) != 32) {
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: a file has no SHA-256", a->dir);
+      break;
+    }
+    rc = restore_one(a, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+                     sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3), (uint64_t)sqlite3_column_int64(st, 4),
+                     outdir);
+    (*count)++;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int zllm_restore_repo(zllm_archive *a, const char *repo, const char *file, const char *outdir)
+{
+  int count = 0, rc = restore_query(a, repo, file, outdir, &count);
+  if (rc == 0 && count == 0)
+    rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no %s%s%s in the archive", a->dir, repo, file ? "/" : "", file ? file : "");
+  return rc;
+}
+
+int zllm_restore_all(zllm_archive *a, const char *outdir)
+{
+  int count = 0;
+  return restore_query(a, NULL, NULL, outdir, &count);
+}
+
+int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE *out)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st,
+                      "SELECT t.id FROM tensors t JOIN files f ON t.file = f.id JOIN repos r ON f.repo = r.id"
+                      " WHERE r.name = ? AND t.name = ? ORDER BY f.path LIMIT 1");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, tensor, -1, SQLITE_TRANSIENT);
+  int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  sqlite3_finalize(st);
+  if (!id)
+    return zllm_error_set(ZLLM_ENOTFOUND, "%s: no tensor '%s' in %s", a->dir, tensor, repo);
+  sink s = {-1, out, NULL, 0, "stdout"};
+  rc = zllm_sha256_ctx_new(&s.sha);
+  rc = rc ? rc : put_tensor(a, id, &s);
+  zllm_sha256_ctx_free(s.sha);
+  return rc;
+}
+
+int zllm_archive_verify(zllm_archive *a, FILE *report)
+{
+  sqlite3_stmt *st = NULL;
+  int bad = 0, rc = ar_prepare(a, &st, "SELECT id FROM blobs ORDER BY id");
+  uint64_t blobs = 0, files = 0;
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    uint8_t *data = NULL;
+    size_t n = 0;
+    if (ar_blob_read(a, sqlite3_column_int64(st, 0), &data, &n) < 0) {
+      fprintf(report, "verify: %s\n", zllm_error_last());
+      bad++;
+    }
+    free(data);
+    blobs++;
+  }
+  sqlite3_finalize(st);
+  rc = rc ? rc : ar_prepare(a, &st,
+                            "SELECT r.name, f.path, f.id, f.sha256, f.size FROM files f JOIN repos r ON f.repo = r.id"
+                            " ORDER BY r.name, f.path");
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    char name[1200];
+    snprintf(name, sizeof name, "%s/%s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
+    sink s = {-1, NULL, NULL, 0, name};
+    if (sqlite3_column_bytes(st, 3) != 32 ||
+        proven_file(a, sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3), (uint64_t)sqlite3_column_int64(st, 4),
+                    &s) < 0) {
+      fprintf(report, "verify: %s\n", zllm_error_last());
+      bad++;
+    }
+    files++;
+  }
+  sqlite3_finalize(st);
+  if (rc == 0)
+    fprintf(report, "verify: %llu blobs, %llu files, %d problems\n", (unsigned long long)blobs,
+            (unsigned long long)files, bad);
+  return rc ? rc : bad ? zllm_error_set(ZLLM_EFORMAT, "%s: %d problems found", a->dir, bad) : 0;
+}
+
+int zllm_archive_ls(zllm_archive *a, const char *repo, FILE *out)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st,
+                      "SELECT r.name, f.path, f.size, f.stored, f.method,"
+                      " (SELECT group_concat(m || ':' || c, ' ') FROM (SELECT method AS m, count(*) AS c FROM tensors"
+                      "   WHERE file = f.id GROUP BY method)), coalesce(r.base, '-')"
+                      " FROM files f JOIN repos r ON f.repo = r.id WHERE (?1 IS NULL OR r.name = ?1)"
+                      " ORDER BY r.name, f.path");
+  if (rc < 0)
+    return rc;
+  repo ? sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 1);
+  fprintf(out, "repo\tfile\tbytes\tstored\tmethod\ttensors\tbase\n");
+  uint64_t in = 0, stored = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    fprintf(out, "%s\t%s\t%lld\t%lld\t%s\t%s\t%s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+            sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), sqlite3_column_text(st, 4),
+            sqlite3_column_text(st, 5) ? (const char *)sqlite3_column_text(st, 5) : "-", sqlite3_column_text(st, 6));
+    in += (uint64_t)sqlite3_column_int64(st, 2);
+    stored += (uint64_t)sqlite3_column_int64(st, 3);
+  }
+  sqlite3_finalize(st);
+  fprintf(out, "total\t-\t%llu\t%llu\t%.1f%%\t-\t-\n", (unsigned long long)in, (unsigned long long)stored,
+          in ? 100.0 * (double)stored / (double)in : 0.0);
+  return 0;
+}

@@ -1,0 +1,267 @@
+/* The chunked stream container (layout in zllm/codec.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "zllm/codec.h"
+#include "zllm/error.h"
+
+#define HEADER_LEN 24
+#define ENTRY_LEN 16
+
+struct zllm_codec {
+  ZSTD_CCtx *cctx;
+  ZSTD_DCtx *dctx;
+  uint8_t *scratch; /* one coded chunk */
+  size_t scratch_cap;
+};
+
+int zllm_codec_new(zllm_codec **out)
+{
+  zllm_codec *c = calloc(1, sizeof *c);
+  if (!c || !(c->cctx = ZSTD_createCCtx()) || !(c->dctx = ZSTD_createDCtx())) {
+    zllm_codec_free(c);
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory for a codec");
+  }
+  *out = c;
+  return 0;
+}
+
+void zllm_codec_free(zllm_codec *c)
+{
+  if (!c)
+    return;
+  ZSTD_freeCCtx(c->cctx);
+  ZSTD_freeDCtx(c->dctx);
+  free(c->scratch);
+  free(c);
+}
+
+static void st32(uint8_t *p, uint32_t v)
+{
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t ld32(const uint8_t *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t ld64(const uint8_t *p) { return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32; }
+
+static void st64(uint8_t *p, uint64_t v)
+{
+  st32(p, (uint32_t)v);
+  st32(p + 4, (uint32_t)(v >> 32));
+}
+
+static int all_same(const uint8_t *p, size_t n)
+{
+  /* compare against the shifted self: equal iff every byte equals p[0] */
+  return n == 0 || (p[0] == p[n - 1] && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static int scratch_reserve(zllm_codec *c, size_t n)
+{
+  if (n <= c->scratch_cap)
+    return 0;
+  uint8_t *p = realloc(c->scratch, n);
+  if (!p)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory for a %zu-byte chunk", n);
+  c->scratch = p;
+  c->scratch_cap = n;
+  return 0;
+}
+
+/* Codes one chunk into c->scratch; returns its codec and stored length. */
+static int code_chunk(zllm_codec *c, const zllm_stream_options *o, const uint8_t *src, size_t n,
+                      zllm_chunk_codec *codec, size_t *stored)
+{
+  if (all_same(src, n)) {
+    c->scratch[0] = n ? src[0] : 0;
+    *codec = ZLLM_CHUNK_CONST;
+    *stored = 1;
+    return 0;
+  }
+  size_t z = ZSTD_compressCCtx(c->cctx, c->scratch, c->scratch_cap, src, n, o->zstd_level);
+  if (!ZSTD_isError(z) && (double)z < o->keep_ratio * (double)n) {
+    *codec = ZLLM_CHUNK_ZSTD;
+    *stored = z;
+    return 0;
+  }
+  memcpy(c->scratch, src, n); /* nothing gained: keep the bytes as they are */
+  *codec = ZLLM_CHUNK_RAW;
+  *stored = n;
+  return 0;
+}
+
+int zllm_stream_encode(zllm_codec *c, const zllm_stream_options *o, const uint8_t *src, size_t len,
+                       zllm_buf *out)
+{
+  zllm_stream_options def = ZLLM_STREAM_OPTIONS_INIT;
+  o = o ? o : &def;
+  uint32_t cs = o->chunk_size ? o->chunk_size : ZLLM_STREAM_CHUNK_DEFAULT;
+  if (cs > ZLLM_STREAM_CHUNK_MAX)
+    return zllm_error_set(ZLLM_EINVAL, "stream chunk size %u above %u", cs, ZLLM_STREAM_CHUNK_MAX);
+  uint64_t nchunks = (len + cs - 1) / cs;
+  if (nchunks > UINT32_MAX)
+    return zllm_error_set(ZLLM_ELIMIT, "stream of %zu bytes needs too many chunks", len);
+  size_t table_at = out->len;
+  int rc = scratch_reserve(c, ZSTD_compressBound(cs) > cs ? ZSTD_compressBound(cs) : cs);
+  rc = rc ? rc : zllm_buf_reserve(out, HEADER_LEN + ENTRY_LEN * (size_t)nchunks);
+  if (rc < 0)
+    return rc;
+  uint8_t *h = (uint8_t *)out->data + table_at;
+  memset(h, 0, HEADER_LEN + ENTRY_LEN * (size_t)nchunks);
+  st32(h, ZLLM_STREAM_MAGIC);
+  h[4] = ZLLM_STREAM_VERSION;
+  st32(h + 8, (uint32_t)len);
+  st32(h + 12, (uint32_t)((uint64_t)len >> 32));
+  st32(h + 16, cs);
+  st32(h + 20, (uint32_t)nchunks);
+  out->len += HEADER_LEN + ENTRY_LEN * (size_t)nchunks;
+  for (uint64_t k = 0; rc == 0 && k < nchunks; k++) {
+    size_t n = len - k * cs < cs ? (size_t)(len - k * cs) : cs, stored = 0;
+    zllm_chunk_codec codec;
+    rc = code_chunk(c, o, src + k * cs, n, &codec, &stored);
+    rc = rc ? rc : zllm_buf_append(out, c->scratch, stored);
+    if (rc == 0) { /* the buffer may have moved: find the entry again */
+      uint8_t *e = (uint8_t *)out->data + table_at + HEADER_LEN + ENTRY_LEN * k;
+      st32(e, (uint32_t)stored);
+      e[4] = (uint8_t)codec;
+      st64(e + 8, XXH3_64bits(src + k * cs, n));
+    }
+  }
+  return rc;
+}
+
+typedef struct {
+  uint64_t raw_len;
+  uint32_t chunk_size, nchunks;
+  const uint8_t *table, *payload;
+  size_t payload_len;
+} layout;
+
+static int parse_layout(layout *l, const uint8_t *blob, size_t len)
+{
+  if (len < HEADER_LEN || ld32(blob) != ZLLM_STREAM_MAGIC)
+    return zllm_error_set(ZLLM_EFORMAT, "stream: bad magic or truncated header");
+  if (blob[4] != ZLLM_STREAM_VERSION || blob[5] || blob[6] || blob[7])
+    return zllm_error_set(ZLLM_EFORMAT, "stream: unsupported version %u", blob[4]);
+  l->raw_len = ld64(blob + 8);
+  l->chunk_size = ld32(blob + 16);
+  l->nchunks = ld32(blob + 20);
+  /* nchunks x chunk_size cannot overflow 64 bits; raw_len must fill the
+   * last chunk partly and no more */
+  uint64_t cap = (uint64_t)l->nchunks * l->chunk_size;
+  if (l->chunk_size == 0 || l->chunk_size > ZLLM_STREAM_CHUNK_MAX || l->raw_len > cap ||
+      (l->nchunks && l->raw_len <= cap - l->chunk_size))
+    return zllm_error_set(ZLLM_EFORMAT, "stream: chunk size %u and count %u do not cover %llu bytes",
+                          l->chunk_size, l->nchunks, (unsigned long long)l->raw_len);
+  if ((len - HEADER_LEN) / ENTRY_LEN < l->nchunks)
+    return zllm_error_set(ZLLM_EFORMAT, "stream: chunk table truncated");
+  l->table = blob + HEADER_LEN;
+  l->payload = l->table + (size_t)ENTRY_LEN * l->nchunks;
+  l->payload_len = len - HEADER_LEN - (size_t)ENTRY_LEN * l->nchunks;
+  uint64_t total = 0;
+  for (uint32_t k = 0; k < l->nchunks; k++) {
+    const uint8_t *e = l->table + ENTRY_LEN * k;
+    if (e[5] | e[6] | e[7])
+      return zllm_error_set(ZLLM_EFORMAT, "stream: chunk %u has non-zero reserved bytes", k);
+    total += ld32(e);
+  }
+  if (total != l->payload_len)
+    return zllm_error_set(ZLLM_EFORMAT, "stream: chunks hold %llu bytes, payload is %zu",
+                          (unsigned long long)total, l->payload_len);
+  return 0;
+}
+
+int zllm_stream_info(const uint8_t *blob, size_t len, uint64_t *raw_len, uint32_t *chunk_size,
+                     uint32_t *nchunks)
+{
+  layout l;
+  int rc = parse_layout(&l, blob, len);
+  if (rc == 0) {
+    *raw_len = l.raw_len;
+    *chunk_size = l.chunk_size;
+    *nchunks = l.nchunks;
+  }
+  return rc;
+}
+
+static int decode_payload(zllm_codec *c, uint32_t k, uint8_t codec, const uint8_t *src, size_t stored,
+                          uint8_t *dst, size_t n);
+
+static int decode_one(zllm_codec *c, const layout *l, uint32_t k, const uint8_t *src, size_t stored,
+                      uint8_t *dst, size_t n)
+{
+  const uint8_t *e = l->table + ENTRY_LEN * k;
+  int rc = decode_payload(c, k, e[4], src, stored, dst, n);
+  if (rc == 0 && XXH3_64bits(dst, n) != ld64(e + 8))
+    rc = zllm_error_set(ZLLM_EFORMAT, "stream: chunk %u fails its checksum", k);
+  return rc;
+}
+
+static int decode_payload(zllm_codec *c, uint32_t k, uint8_t codec, const uint8_t *src, size_t stored,
+                          uint8_t *dst, size_t n)
+{
+  switch (codec) {
+  case ZLLM_CHUNK_RAW:
+    if (stored != n)
+      return zllm_error_set(ZLLM_EFORMAT, "stream: raw chunk %u holds %zu bytes, wants %zu", k, stored, n);
+    memcpy(dst, src, n);
+    return 0;
+  case ZLLM_CHUNK_CONST:
+    if (stored != 1)
+      return zllm_error_set(ZLLM_EFORMAT, "stream: constant chunk %u is %zu bytes", k, stored);
+    memset(dst, src[0], n);
+    return 0;
+  case ZLLM_CHUNK_ZSTD: {
+    size_t got = ZSTD_decompressDCtx(c->dctx, dst, n, src, stored);
+    if (ZSTD_isError(got) || got != n)
+      return zllm_error_set(ZLLM_EFORMAT, "stream: zstd chunk %u: %s", k,
+                            ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong length");
+    return 0;
+  }
+  default:
+    return zllm_error_set(ZLLM_EFORMAT, "stream: chunk %u has unknown codec %u", k, codec);
+  }
+}
+
+int zllm_stream_decode(zllm_codec *c, const uint8_t *blob, size_t len, uint8_t *dst, size_t dst_len)
+{
+  layout l;
+  int rc = parse_layout(&l, blob, len);
+  if (rc == 0 && l.raw_len != dst_len)
+    rc = zllm_error_set(ZLLM_EFORMAT, "stream: holds %llu bytes, %zu expected", (unsigned long long)l.raw_len,
+                        dst_len);
+  size_t at = 0;
+  for (uint32_t k = 0; rc == 0 && k < l.nchunks; k++) {
+    size_t stored = ld32(l.table + ENTRY_LEN * k);
+    size_t n = dst_len - (size_t)k * l.chunk_size < l.chunk_size ? dst_len - (size_t)k * l.chunk_size : l.chunk_size;
+    rc = decode_one(c, &l, k, l.payload + at, stored, dst + (size_t)k * l.chunk_size, n);
+    at += stored;
+  }
+  return rc;
+}
+
+int zllm_stream_decode_chunk(zllm_codec *c, const uint8_t *blob, size_t len, uint32_t k, uint8_t *dst,
+                             size_t *out_len)
+{
+  layout l;
+  int rc = parse_layout(&l, blob, len);
+  if (rc == 0 && k >= l.nchunks)
+    rc = zllm_error_set(ZLLM_EINVAL, "stream: no chunk %u of %u", k, l.nchunks);
+  if (rc < 0)
+    return rc;
+  size_t at = 0;
+  for (uint32_t i = 0; i < k; i++)
+    at += ld32(l.table + ENTRY_LEN * i);
+  uint64_t start = (uint64_t)k * l.chunk_size;
+  size_t n = l.raw_len - start < l.chunk_size ? (size_t)(l.raw_len - start) : l.chunk_size;
+  *out_len = n;
+  return decode_one(c, &l, k, l.payload + at, ld32(l.table + ENTRY_LEN * k), dst, n);
+}

@@ -1,0 +1,238 @@
+/* pack/bitx.c and pack/stream.c: planes and the chunked container. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "zllm/codec.h"
+#include "zllm/error.h"
+#include "zllm/safetensors.h"
+
+static uint64_t rng_state = 42;
+static uint8_t rnd8(void)
+{
+  rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (uint8_t)(rng_state >> 56);
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    p[i] = rnd8();
+}
+
+static void round_trip(zllm_dtype dt, size_t nelem, int with_base)
+{
+  size_t es = zllm_dtype_get(dt)->size, bytes = nelem * es, pl = zllm_bitx_plane_len(dt, nelem);
+  int np = zllm_bitx_planes(dt);
+  uint8_t *src = malloc(bytes + 1), *base = malloc(bytes + 1), *dst = malloc(bytes + 1), *planes[ZLLM_BITX_MAX_PLANES];
+  fill_random(src, bytes);
+  fill_random(base, bytes);
+  for (int p = 0; p < np; p++)
+    planes[p] = malloc(pl + 1);
+  /* planes hold the tensor's bytes; F16's 2-bit mantissa plane adds one byte per element */
+  assert_true(np * pl == (dt == ZLLM_DT_F16 ? bytes / 2 * 3 : bytes));
+  zllm_bitx_split(dt, src, with_base ? base : NULL, nelem, planes);
+  zllm_bitx_merge(dt, (const uint8_t *const *)planes, with_base ? base : NULL, nelem, dst);
+  assert_memory_equal(src, dst, bytes);
+  for (int p = 0; p < np; p++)
+    free(planes[p]);
+  free(src);
+  free(base);
+  free(dst);
+}
+
+static void test_pack_bitx__round_trip_every_dtype(void **state)
+{
+  (void)state;
+  const size_t sizes[] = {0, 1, 7, 1000, 65537};
+  for (int dt = 0; dt < ZLLM_DT_COUNT; dt++)
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+      round_trip((zllm_dtype)dt, sizes[i], 0);
+      round_trip((zllm_dtype)dt, sizes[i], 1);
+    }
+}
+
+static void split1(zllm_dtype dt, const uint8_t *elem, uint8_t *out)
+{
+  uint8_t *planes[ZLLM_BITX_MAX_PLANES];
+  for (int p = 0; p < zllm_bitx_planes(dt); p++)
+    planes[p] = out + p;
+  zllm_bitx_split(dt, elem, NULL, 1, planes);
+}
+
+/* The planes hold the number's fields, as documented. */
+static void test_pack_bitx__field_aligned_planes(void **state)
+{
+  (void)state;
+  uint8_t o[8];
+  split1(ZLLM_DT_BF16, (const uint8_t[]){0x80, 0x3f}, o); /* 1.0 */
+  assert_int_equal(o[0], 0x7f);
+  assert_int_equal(o[1], 0x00);
+  split1(ZLLM_DT_BF16, (const uint8_t[]){0x81, 0xbf}, o); /* -1.0078125: sign, mantissa 1 */
+  assert_int_equal(o[0], 0x7f);
+  assert_int_equal(o[1], 0x81);
+  split1(ZLLM_DT_F16, (const uint8_t[]){0x01, 0xbe}, o); /* sign 1, exp 01111, mantissa 10 0000 0001 */
+  assert_int_equal(o[0], 0x2f);
+  assert_int_equal(o[1], 0x02);
+  assert_int_equal(o[2], 0x01);
+  split1(ZLLM_DT_F32, (const uint8_t[]){0x03, 0x02, 0xc0, 0xbf}, o); /* -1.5 plus low bits */
+  assert_int_equal(o[0], 0x7f);
+  assert_int_equal(o[1], 0xc0);
+  assert_int_equal(o[2], 0x02);
+  assert_int_equal(o[3], 0x03);
+}
+
+static uint8_t *encode(zllm_codec *c, const uint8_t *src, size_t len, uint32_t chunk, size_t *out_len)
+{
+  zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
+  zllm_buf b = ZLLM_BUF_INIT;
+  o.chunk_size = chunk;
+  assert_int_equal(zllm_stream_encode(c, &o, src, len, &b), 0);
+  return (uint8_t *)zllm_buf_detach(&b, out_len);
+}
+
+static void test_pack_stream__round_trips_and_chunks(void **state)
+{
+  (void)state;
+  zllm_codec *c;
+  assert_int_equal(zllm_codec_new(&c), 0);
+  size_t n = 3 * 4096 + 17;
+  uint8_t *kinds[4];
+  for (int k = 0; k < 4; k++)
+    kinds[k] = malloc(n);
+  fill_random(kinds[0], n);                        /* incompressible -> raw */
+  memset(kinds[1], 0, n);                          /* zeros -> constant */
+  for (size_t i = 0; i < n; i++)
+    kinds[2][i] = (uint8_t)(i % 3 == 0 ? rnd8() & 3 : 0); /* compressible -> zstd */
+  for (size_t i = 0; i < n; i++)
+    kinds[3][i] = i < n / 2 ? 7 : rnd8(); /* mixed per chunk */
+  const size_t lens[] = {0, 1, 4096, n};
+  for (int k = 0; k < 4; k++)
+    for (size_t li = 0; li < 4; li++) {
+      size_t len = lens[li], blen;
+      uint8_t *blob = encode(c, kinds[k], len, 4096, &blen), *back = malloc(len + 1);
+      uint64_t raw;
+      uint32_t cs, nch;
+      assert_int_equal(zllm_stream_info(blob, blen, &raw, &cs, &nch), 0);
+      assert_true(raw == len);
+      assert_int_equal(nch, (len + 4095) / 4096);
+      assert_int_equal(zllm_stream_decode(c, blob, blen, back, len), 0);
+      assert_memory_equal(back, kinds[k], len);
+      for (uint32_t ch = 0; ch < nch; ch++) { /* any chunk alone */
+        uint8_t one[4096];
+        size_t got;
+        assert_int_equal(zllm_stream_decode_chunk(c, blob, blen, ch, one, &got), 0);
+        assert_memory_equal(one, kinds[k] + (size_t)ch * 4096, got);
+      }
+      if (k == 0)
+        assert_true(blen <= len + 24 + 16 * nch); /* raw fallback bounds the overhead */
+      if (k == 1)
+        assert_true(blen <= 24 + 17 * nch);       /* a zero chunk costs one byte */
+      free(blob);
+      free(back);
+    }
+  for (int k = 0; k < 4; k++)
+    free(kinds[k]);
+  zllm_codec_free(c);
+}
+
+/* Every truncation and every single-byte change of a container is refused:
+ * never a crash, never an overread, never wrong bytes. */
+static void test_pack_stream__corrupt_containers_are_refused(void **state)
+{
+  (void)state;
+  zllm_codec *c;
+  assert_int_equal(zllm_codec_new(&c), 0);
+  uint8_t src[3000];
+  for (size_t i = 0; i < sizeof src; i++)
+    src[i] = (uint8_t)(i < 1000 ? 0 : i < 2000 ? (i * 7) & 3 : rnd8());
+  size_t blen;
+  uint8_t *blob = encode(c, src, sizeof src, 1000, &blen), out[3000];
+  for (size_t cut = 0; cut < blen; cut++)
+    assert_int_equal(zllm_stream_decode(c, blob, cut, out, sizeof src), ZLLM_EFORMAT);
+  for (size_t i = 0; i < blen; i++) {
+    uint8_t *bad = malloc(blen);
+    memcpy(bad, blob, blen);
+    bad[i] ^= 0x5a;
+    if (zllm_stream_decode(c, bad, blen, out, sizeof src) == 0)
+      fail_msg("a change at byte %zu of %zu went unnoticed", i, blen);
+    free(bad);
+  }
+  assert_int_equal(zllm_stream_decode(c, blob, blen, out, sizeof src - 1), ZLLM_EFORMAT);
+  free(blob);
+  zllm_codec_free(c);
+}
+
+/* On real weights: a fine-tune XORed with its base stores smaller than the
+ * same tensor grouped alone, and an identical tensor costs (almost) nothing. */
+static void test_pack_bitx__real_finetune_against_base(void **state)
+{
+  (void)state;
+  zllm_st_header *hf = NULL, *hb = NULL;
+  int ff = -1, fb = -1;
+  assert_int_equal(zllm_st_open(&hf, &ff, ZLLM_SAMPLE_DIR "/hub/tinytales/stories260K-manpages-lr1e-5/model.safetensors"), 0);
+  assert_int_equal(zllm_st_open(&hb, &fb, ZLLM_SAMPLE_DIR "/hub/llama2c/stories260K-bf16/model.safetensors"), 0);
+  zllm_codec *c;
+  assert_int_equal(zllm_codec_new(&c), 0);
+  size_t solo = 0, delta = 0, same = 0, raw = 0;
+  for (size_t i = 0; i < hf->ntensors; i++) {
+    const zllm_st_tensor *t = &hf->tensors[i];
+    long j = zllm_st_find(hb, t->name);
+    assert_true(j >= 0);
+    size_t n = t->end - t->begin;
+    uint8_t *a = malloc(n), *b = malloc(n), *back = malloc(n), *pl[2];
+    assert_int_equal(zllm_st_read_tensor(hf, ff, i, 0, a, n), 0);
+    assert_int_equal(zllm_st_read_tensor(hb, fb, (size_t)j, 0, b, n), 0);
+    for (int p = 0; p < 2; p++)
+      pl[p] = malloc(n / 2);
+    const uint8_t *bases[3] = {NULL, b, a};
+    size_t *sizes[3] = {&solo, &delta, &same};
+    for (int mode = 0; mode < 3; mode++) {
+      zllm_buf blob[2] = {ZLLM_BUF_INIT, ZLLM_BUF_INIT};
+      zllm_bitx_split(ZLLM_DT_BF16, a, bases[mode], n / 2, pl);
+      for (int p = 0; p < 2; p++) {
+        assert_int_equal(zllm_stream_encode(c, NULL, pl[p], n / 2, &blob[p]), 0);
+        *sizes[mode] += blob[p].len;
+        memset(pl[p], 0xee, n / 2);
+        assert_int_equal(zllm_stream_decode(c, (uint8_t *)blob[p].data, blob[p].len, pl[p], n / 2), 0);
+        zllm_buf_free(&blob[p]);
+      }
+      zllm_bitx_merge(ZLLM_DT_BF16, (const uint8_t *const *)pl, bases[mode], n / 2, back);
+      assert_memory_equal(back, a, n);
+    }
+    raw += n;
+    for (int p = 0; p < 2; p++)
+      free(pl[p]);
+    free(a);
+    free(b);
+    free(back);
+  }
+  printf("# stories260K lr1e-5 vs bf16 base: raw %zu, solo planes %zu, BitX %zu, identical %zu bytes\n", raw, solo,
+         delta, same);
+  assert_true(delta < solo);
+  assert_true(same < raw / 100);
+  zllm_codec_free(c);
+  close(ff);
+  close(fb);
+  zllm_st_header_free(hf);
+  zllm_st_header_free(hb);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_pack_bitx__round_trip_every_dtype),
+    cmocka_unit_test(test_pack_bitx__field_aligned_planes),
+    cmocka_unit_test(test_pack_stream__round_trips_and_chunks),
+    cmocka_unit_test(test_pack_stream__corrupt_containers_are_refused),
+    cmocka_unit_test(test_pack_bitx__real_finetune_against_base),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

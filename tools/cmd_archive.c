@@ -1,0 +1,171 @@
+/* zllm pack / restore / cat-tensor / verify / ls: the archive commands. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/cmds.h"
+#include "zllm/archive.h"
+#include "zllm/error.h"
+
+void cmd_pack_usage(FILE *out)
+{
+  fprintf(out, "usage: zllm pack --hub DIR --out ARCHIVE [--families FILE.tsv] [--verbose]\n\n"
+               "Ingests every repo of the snapshot that ARCHIVE does not hold yet (created if absent):\n"
+               "file dedup, tensor dedup (hits confirmed byte for byte), BitX against the base's tensor,\n"
+               "field-aligned planes for the rest.  The base of a repo comes from --families (lines\n"
+               "\"repo<TAB>base\") or else from its model card's base_model, when that repo is in the\n"
+               "snapshot or the archive.  Each repo is stored whole or not at all.\n");
+}
+
+void cmd_restore_usage(FILE *out)
+{
+  fprintf(out, "usage: zllm restore ARCHIVE (--repo ORG/NAME [--file PATH] | --all) --out DIR\n\n"
+               "Writes the original files, byte-identical, to DIR/<org>/<name>/...; each file is checked\n"
+               "against the SHA-256 recorded at ingest before it gets its final name.\n");
+}
+
+void cmd_cat_tensor_usage(FILE *out)
+{
+  fprintf(out, "usage: zllm cat-tensor ARCHIVE --repo ORG/NAME --tensor NAME > FILE\n\n"
+               "Writes the raw bytes of one tensor to stdout, decoding only that tensor (and its bases).\n");
+}
+
+void cmd_verify_usage(FILE *out)
+{
+  fprintf(out, "usage: zllm verify ARCHIVE\n\n"
+               "Checks every blob's checksum and rebuilds every file to compare its SHA-256 with the one\n"
+               "recorded at ingest.  Exit status 1 when anything fails.\n");
+}
+
+void cmd_ls_usage(FILE *out)
+{
+  fprintf(out, "usage: zllm ls ARCHIVE [--repo ORG/NAME]\n\n"
+               "Lists files with original and stored bytes, the file's method and its tensors' methods.\n");
+}
+
+typedef struct {
+  const char *hub, *out, *families, *repo, *file, *tensor, *archive;
+  int all, verbose;
+} args;
+
+static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
+{
+  static const struct option longopts[] = {
+    {"hub", required_argument, NULL, 'H'},  {"out", required_argument, NULL, 'o'},
+    {"families", required_argument, NULL, 'f'}, {"repo", required_argument, NULL, 'r'},
+    {"file", required_argument, NULL, 'F'}, {"tensor", required_argument, NULL, 't'},
+    {"all", no_argument, NULL, 'a'},        {"verbose", no_argument, NULL, 'v'},
+    {NULL, 0, NULL, 0},
+  };
+  int c;
+  optind = 1;
+  memset(a, 0, sizeof *a);
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'H': a->hub = optarg; break;
+    case 'o': a->out = optarg; break;
+    case 'f': a->families = optarg; break;
+    case 'r': a->repo = optarg; break;
+    case 'F': a->file = optarg; break;
+    case 't': a->tensor = optarg; break;
+    case 'a': a->all = 1; break;
+    case 'v': a->verbose = 1; break;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind < argc)
+    a->archive = argv[optind++];
+  if (optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+  return 0;
+}
+
+static int fail(const char *cmd, zllm_archive *ar)
+{
+  fprintf(stderr, "zllm %s: %s\n", cmd, zllm_error_last());
+  zllm_archive_close(ar);
+  return 1;
+}
+
+int cmd_pack(int argc, char **argv)
+{
+  args a;
+  zllm_archive *ar = NULL;
+  zllm_pack_stats s;
+  if (parse(argc, argv, &a, cmd_pack_usage) || !a.hub || !a.out || a.archive) {
+    cmd_pack_usage(stderr);
+    return 2;
+  }
+  zllm_pack_options o = {a.hub, a.families, a.verbose};
+  if (zllm_archive_open(&ar, a.out, 1) < 0 || zllm_pack_hub(ar, &o, &s) < 0)
+    return fail("pack", ar);
+  printf("packed %llu repos (%llu skipped), %llu files: %llu -> %llu bytes (%.1f%%); %llu file dups, "
+         "%llu tensor dups, %llu BitX, %llu solo, %llu opaque, %llu problems\n",
+         (unsigned long long)s.repos, (unsigned long long)s.repos_skipped, (unsigned long long)s.files,
+         (unsigned long long)s.bytes_in, (unsigned long long)s.bytes_stored,
+         s.bytes_in ? 100.0 * (double)s.bytes_stored / (double)s.bytes_in : 0.0, (unsigned long long)s.file_dups,
+         (unsigned long long)s.tensor_dups, (unsigned long long)s.tensors_bitx, (unsigned long long)s.tensors_solo,
+         (unsigned long long)s.opaque_files, (unsigned long long)s.problems);
+  zllm_archive_close(ar);
+  return s.repos_skipped ? 1 : 0;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+  args a;
+  zllm_archive *ar = NULL;
+  if (parse(argc, argv, &a, cmd_restore_usage) || !a.archive || !a.out || (!a.repo == !a.all) ||
+      (a.file && !a.repo)) {
+    cmd_restore_usage(stderr);
+    return 2;
+  }
+  if (zllm_archive_open(&ar, a.archive, 0) < 0 ||
+      (a.all ? zllm_restore_all(ar, a.out) : zllm_restore_repo(ar, a.repo, a.file, a.out)) < 0)
+    return fail("restore", ar);
+  zllm_archive_close(ar);
+  return 0;
+}
+
+int cmd_cat_tensor(int argc, char **argv)
+{
+  args a;
+  zllm_archive *ar = NULL;
+  if (parse(argc, argv, &a, cmd_cat_tensor_usage) || !a.archive || !a.repo || !a.tensor) {
+    cmd_cat_tensor_usage(stderr);
+    return 2;
+  }
+  if (zllm_archive_open(&ar, a.archive, 0) < 0 || zllm_cat_tensor(ar, a.repo, a.tensor, stdout) < 0)
+    return fail("cat-tensor", ar);
+  zllm_archive_close(ar);
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+  args a;
+  zllm_archive *ar = NULL;
+  if (parse(argc, argv, &a, cmd_verify_usage) || !a.archive) {
+    cmd_verify_usage(stderr);
+    return 2;
+  }
+  if (zllm_archive_open(&ar, a.archive, 0) < 0 || zllm_archive_verify(ar, stdout) < 0)
+    return fail("verify", ar);
+  zllm_archive_close(ar);
+  return 0;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+  args a;
+  zllm_archive *ar = NULL;
+  if (parse(argc, argv, &a, cmd_ls_usage) || !a.archive) {
+    cmd_ls_usage(stderr);
+    return 2;
+  }
+  if (zllm_archive_open(&ar, a.archive, 0) < 0 || zllm_archive_ls(ar, a.repo, stdout) < 0)
+    return fail("ls", ar);
+  zllm_archive_close(ar);
+  return 0;
+}
