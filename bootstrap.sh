@@ -17,7 +17,7 @@ jobs=${JOBS:-$(nproc)}
 packages=(build-essential cmake pkg-config
           openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libzstd-dev libxxhash-dev xxhash libcurl4-openssl-dev libssl-dev
-          libjansson-dev libyaml-dev libcmocka-dev python3)
+          libjansson-dev libyaml-dev libcmocka-dev libsqlite3-dev sqlite3 python3)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -70,7 +70,7 @@ cmd_test() {
      ctest --output-on-failure -j"$jobs")
   # the same library and tools under ASan + UBSan; MPI's own allocations are
   # not ours to chase, so the MPI-labelled tests run in the plain build only
-  build_tree "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DZLLM_SANITIZE=ON
+  build_tree "$build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZLLM_SANITIZE=ON
   (cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \

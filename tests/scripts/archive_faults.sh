@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Faults: forced hash collisions never merge different bytes; malformed
+# input is stored opaque and restored exactly; a corrupted pack is caught by
+# verify and restore writes no wrong file.
+source "$(dirname "$0")/lib.sh"
+z="$ZLLM_BIN/zllm"
+sample="$ZLLM_SRC/data/sample-hub/hub"
+fix="$ZLLM_SRC/tests/fixtures/safetensors"
+
+# 1. every XXH3 key cut to 2 bits: almost every lookup is a collision
+ar="$ZLLM_TMP/ar-collide"; out="$ZLLM_TMP/rs-collide"
+rm -rf "$ar" "$out"
+check "pack with 2-bit hash keys" env ZLLM_TEST_HASH_BITS=2 "$z" pack --hub "$sample" --out "$ar"
+check "restore after forced collisions" env ZLLM_TEST_HASH_BITS=2 "$z" restore "$ar" --all --out "$out"
+check "forced collisions merged different bytes" diff -r "$sample" "$out"
+check "verify after forced collisions" "$z" verify "$ar"
+dups() { "$z" pack --hub "$sample" --out "$ZLLM_TMP/ar-normal" >/dev/null; sqlite3 "$1/catalog.sqlite" "SELECT count(*) FROM tensors WHERE method='dup'"; }
+rm -rf "$ZLLM_TMP/ar-normal"
+check "dup count changed under collisions" [ "$(dups "$ZLLM_TMP/ar-normal")" = "$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM tensors WHERE method='dup'")" ]
+
+# 2. malformed safetensors and a broken card: stored as bytes, restored exactly
+hub="$ZLLM_TMP/hub-bad"; ar="$ZLLM_TMP/ar-bad"; out="$ZLLM_TMP/rs-bad"
+rm -rf "$hub" "$ar" "$out"
+mkdir -p "$hub/evil/overlap" "$hub/evil/trunc"
+cp -r "$sample/llama2c" "$hub/"
+cp "$fix/bad-offsets-overlap--x.safetensors" "$hub/evil/overlap/model.safetensors"
+head -c 300000 "$sample/llama2c/stories260K-bf16/model.safetensors" >"$hub/evil/trunc/model.safetensors"
+printf -- '---\nbase_model: [x\n---\n' >"$hub/evil/trunc/README.md"
+check "pack a hub with malformed files" "$z" pack --hub "$hub" --out "$ar"
+check "malformed files recorded" bash -c "[ \"\$(sqlite3 '$ar/catalog.sqlite' \"SELECT count(*) FROM files WHERE note LIKE 'stored opaque:%'\")\" = 2 ]"
+check "restore malformed hub" "$z" restore "$ar" --all --out "$out"
+check "malformed hub restored differently" diff -r "$hub" "$out"
+
+# 3. a flipped byte in the pack: verify fails, restore leaves no file
+ar="$ZLLM_TMP/ar-corrupt"; out="$ZLLM_TMP/rs-corrupt"
+rm -rf "$ar" "$out"
+"$z" pack --hub "$sample" --out "$ar" >/dev/null
+pack="$ar/packs/pack-0000.zpk"
+size=$(stat -c %s "$pack")
+printf '\xff' | dd of="$pack" bs=1 seek=$((size / 2)) conv=notrunc status=none
+check "verify accepted a corrupted pack" bash -c "! '$z' verify '$ar' >/dev/null 2>&1"
+set +e
+"$z" restore "$ar" --all --out "$out" 2>"$ZLLM_TMP/corrupt.err"
+rc=$?
+set -e
+check "restore of a corrupted pack succeeded" [ "$rc" -ne 0 ]
+check "restore error is not loud" grep -qE "checksum|MISMATCH" "$ZLLM_TMP/corrupt.err"
+check "a restored file differs from its original" bash -c "cd '$out' 2>/dev/null || exit 0; for f in \$(find . -type f); do cmp -s \"\$f\" '$sample'/\"\$f\" || exit 1; done"
+check "temporary files left behind" bash -c "! find '$out' -name '*.zllm-tmp.*' 2>/dev/null | grep -q ."
+finish

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# kill -9 during zllm pack at several points: each time the archive verifies
+# and holds whole repos only; packing again finishes the job, and the final
+# archive restores the hub byte for byte without storing anything twice.
+source "$(dirname "$0")/lib.sh"
+z="$ZLLM_BIN/zllm"
+gen="$ZLLM_TMP/kill-hub"
+ar="$ZLLM_TMP/ar-kill"
+rm -rf "$gen" "$ar" "$ZLLM_TMP/rs-kill" "$ZLLM_TMP/ar-kill-ref"
+"$z" mkhub --out "$gen" --scale medium --seed 5 >/dev/null 2>&1
+for delay in 0.05 0.15 0.3 0.45; do
+  "$z" pack --hub "$gen/hub" --out "$ar" >/dev/null 2>&1 &
+  pid=$!
+  sleep "$delay"
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  check "verify after kill -9 at ${delay}s" "$z" verify "$ar"
+  # every repo in the catalog has all its files
+  partial=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM repos r WHERE (SELECT count(*) FROM files f WHERE f.repo = r.id) = 0")
+  check "a repo without its files after kill at ${delay}s" [ "$partial" = 0 ]
+done
+check "pack completes after the kills" "$z" pack --hub "$gen/hub" --out "$ar"
+check "restore after kills" "$z" restore "$ar" --all --out "$ZLLM_TMP/rs-kill"
+check "restored hub differs after kills" diff -r "$gen/hub" "$ZLLM_TMP/rs-kill"
+"$z" pack --hub "$gen/hub" --out "$ZLLM_TMP/ar-kill-ref" >/dev/null
+n_ref=$(sqlite3 "$ZLLM_TMP/ar-kill-ref/catalog.sqlite" "SELECT count(*) FROM files")
+n_got=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM files")
+check "files stored twice ($n_got vs $n_ref)" [ "$n_got" = "$n_ref" ]
+size_ref=$(stat -c %s "$ZLLM_TMP/ar-kill-ref/packs/pack-0000.zpk")
+size_got=$(stat -c %s "$ar/packs/pack-0000.zpk")
+check "pack bytes stored twice ($size_got vs $size_ref)" [ "$size_got" = "$size_ref" ]
+finish
