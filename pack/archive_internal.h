@@ -27,6 +27,7 @@ struct zllm_archive {
   uint64_t committed_len;  /* bytes the catalog knows about */
   zllm_codec *codec;
   int hash_bits;           /* tests force collisions with ZLLM_TEST_HASH_BITS */
+  int broken;              /* set when the archive itself failed (write, SQL), not the input */
 };
 
 /* SQL helpers: 0 or ZLLM_ERROR with SQLite's message. */

@@ -41,6 +41,7 @@ static const char *schema =
 
 int ar_sql_error(zllm_archive *a, const char *what)
 {
+  a->broken = 1;
   return zllm_error_set(ZLLM_ERROR, "%s/catalog.sqlite: %s: %s", a->dir, what, sqlite3_errmsg(a->db));
 }
 
@@ -220,8 +221,10 @@ int ar_blob_write(zllm_archive *a, const void *data, size_t len, int64_t *id)
       ssize_t w = pwrite(a->pack_fd, (const char *)parts[i].p + done, parts[i].n - done, (off_t)(at + done));
       if (w < 0 && errno == EINTR)
         continue;
-      if (w < 0)
+      if (w < 0) {
+        a->broken = 1;
         return zllm_error_set_errno("%s/packs: write failed", a->dir);
+      }
       done += (size_t)w;
     }
     at += parts[i].n;

@@ -98,10 +98,14 @@ static int card_bases(ingest_ctx *c)
     if (r->card && r->card->nbase > 0) {
       const char *b = r->card->base_models[0];
       int archived = 0;
+      char why[512];
       repo_in_archive(c->a, b, &archived);
       if (strcmp(b, c->ids[i]) != 0 && (find_id(c, b) >= 0 || archived)) {
         c->base[i] = strdup(b);
         c->why[i] = strdup("model card");
+      } else {
+        snprintf(why, sizeof why, "model card names %s: not in the snapshot or the archive", b);
+        c->why[i] = strdup(why);
       }
     }
     zllm_repo_free(r);
@@ -122,7 +126,7 @@ typedef struct {
 static int find_dup_file(zllm_archive *a, const uint8_t key[16], const zllm_sha256 *sha, int64_t *dup)
 {
   sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st, "SELECT id, sha256, method, dup_of FROM files WHERE key = ?");
+  int rc = ar_prepare(a, &st, "SELECT id, sha256, method, dup_of FROM files WHERE key = ? AND method != 'skipped'");
   *dup = 0;
   if (rc < 0)
     return rc;
@@ -368,6 +372,8 @@ static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, int fd, c
   }
   rc = rc ? rc : find_base_tensor(c->a, j->base, t, shape, &base, &depth);
   const char *note = NULL;
+  if (rc == 0 && j->base && !base)
+    note = "base has no tensor of this name, dtype and shape: stored solo";
   if (rc == 0 && base && depth + 1 > ZLLM_MAX_CHAIN) {
     base = 0;
     note = "base chain too deep: stored solo";
@@ -389,7 +395,8 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   uint8_t key[16];
   char name[1200], note[1024] = "";
   int64_t dup = 0, row = 0, hblob = 0;
-  int fd = open(f->local_path, O_RDONLY | O_CLOEXEC), rc = 0;
+  const char *unreadable = getenv("ZLLM_TEST_UNREADABLE"); /* fault injection for tests */
+  int fd = unreadable && strstr(f->path, unreadable) ? -1 : open(f->local_path, O_RDONLY | O_CLOEXEC), rc = 0;
   snprintf(name, sizeof name, "%s/%s", j->repo, f->path);
   j->stored = 0;
   if (fd < 0)
@@ -431,6 +438,33 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   return rc;
 }
 
+/* A file whose input fails (unreadable, changed while read) is recorded as
+ * skipped with the reason, and the repo goes on; a failure of the archive
+ * itself (a write, SQL) still stops the repo. */
+static int ingest_file_guarded(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
+{
+  zllm_archive *a = c->a;
+  uint64_t mark = a->pack_len;
+  int rc = ar_exec(a, "SAVEPOINT file");
+  a->broken = 0;
+  rc = rc ? rc : ingest_file(c, j, f);
+  if (rc == 0)
+    return ar_exec(a, "RELEASE file");
+  if (a->broken || zllm_error_last_code() == ZLLM_ENOMEM)
+    return rc;
+  char note[1024];
+  snprintf(note, sizeof note, "skipped: %s", zllm_error_last());
+  ZLLM_WARN("%s", note);
+  c->s->problems++;
+  rc = ar_exec(a, "ROLLBACK TO file");
+  rc = rc ? rc : ar_exec(a, "RELEASE file");
+  a->pack_len = mark; /* the skipped file's blobs are overwritten by the next */
+  static const zllm_sha256 none;
+  static const uint8_t nokey[16];
+  int64_t row = 0;
+  return rc ? rc : insert_file(a, j, f, &none, nokey, "skipped", 0, 0, note, &row);
+}
+
 /* ---- repos ------------------------------------------------------------------ */
 
 static int insert_repo(zllm_archive *a, const zllm_repo *r, const char *base, const char *why, int64_t *row)
@@ -458,7 +492,7 @@ static int ingest_repo(ingest_ctx *c, size_t i)
   rc = ar_begin(c->a);
   rc = rc ? rc : insert_repo(c->a, r, c->base[i], c->why[i], &j.repo_row);
   for (size_t f = 0; rc == 0 && f < r->nfiles; f++)
-    rc = ingest_file(c, &j, &r->files[f]);
+    rc = ingest_file_guarded(c, &j, &r->files[f]);
   rc = rc ? rc : ar_commit(c->a);
   if (rc < 0)
     ar_rollback(c->a);

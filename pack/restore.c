@@ -160,7 +160,8 @@ static int restore_query(zllm_archive *a, const char *repo, const char *file, co
 {
   sqlite3_stmt *st = NULL;
   int rc = ar_prepare(a, &st,
-                      "SELECT r.name, f.path, f.id, f.sha256, f.size FROM files f JOIN repos r ON f.repo = r.id"
+                      "SELECT r.name, f.path, f.id, f.sha256, f.size, f.method, f.note FROM files f"
+                      " JOIN repos r ON f.repo = r.id"
                       " WHERE (?1 IS NULL OR r.name = ?1) AND (?2 IS NULL OR f.path = ?2) ORDER BY r.name, f.path");
   if (rc < 0)
     return rc;
@@ -168,6 +169,12 @@ static int restore_query(zllm_archive *a, const char *repo, const char *file, co
   file ? sqlite3_bind_text(st, 2, file, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 2);
   *count = 0;
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    if (strcmp((const char *)sqlite3_column_text(st, 5), "skipped") == 0) {
+      fprintf(stderr, "zllm restore: %s/%s was not stored (%s)\n", sqlite3_column_text(st, 0),
+              sqlite3_column_text(st, 1), sqlite3_column_text(st, 6));
+      (*count)++;
+      continue;
+    }
     if (sqlite3_column_bytes(st, 3) != 32) {
       rc = zllm_error_set(ZLLM_EFORMAT, "%s: a file has no SHA-256", a->dir);
       break;
@@ -234,7 +241,7 @@ int zllm_archive_verify(zllm_archive *a, FILE *report)
   sqlite3_finalize(st);
   rc = rc ? rc : ar_prepare(a, &st,
                             "SELECT r.name, f.path, f.id, f.sha256, f.size FROM files f JOIN repos r ON f.repo = r.id"
-                            " ORDER BY r.name, f.path");
+                            " WHERE f.method != 'skipped' ORDER BY r.name, f.path");
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
     char name[1200];
     snprintf(name, sizeof name, "%s/%s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));

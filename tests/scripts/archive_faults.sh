@@ -31,7 +31,22 @@ check "malformed files recorded" bash -c "[ \"\$(sqlite3 '$ar/catalog.sqlite' \"
 check "restore malformed hub" "$z" restore "$ar" --all --out "$out"
 check "malformed hub restored differently" diff -r "$hub" "$out"
 
-# 3. a flipped byte in the pack: verify fails, restore leaves no file
+# 3. an unreadable file is skipped with its reason; the rest is packed and
+#    restored; a card's base with other dtypes leaves those tensors solo, noted
+ar="$ZLLM_TMP/ar-unread"; out="$ZLLM_TMP/rs-unread"
+rm -rf "$ar" "$out"
+check "pack with unreadable tokenizer files" env ZLLM_TEST_UNREADABLE=tokenizer.json "$z" pack --hub "$sample" --out "$ar"
+skipped=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM files WHERE method='skipped' AND note LIKE 'skipped: %tokenizer.json: cannot open%'")
+check "unreadable files not recorded ($skipped)" [ "$skipped" -ge 10 ]
+"$z" restore "$ar" --all --out "$out" 2>"$ZLLM_TMP/unread.err" && ok || bad "restore with skipped files failed"
+check "skipped files not reported by restore" grep -q "tokenizer.json was not stored" "$ZLLM_TMP/unread.err"
+same_except_skipped() { diff -r -x tokenizer.json "$sample" "$out" && ! find "$out" -name tokenizer.json | grep -q .; }
+check "restore with skipped files differs" same_except_skipped
+check "verify with skipped files" "$z" verify "$ar"
+noted=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM tensors t JOIN files f ON t.file=f.id JOIN repos r ON f.repo=r.id WHERE r.name='frozenco/alpha-frozen' AND t.note LIKE 'base has no tensor%'")
+check "wrong-dtype base not noted ($noted)" [ "$noted" -gt 0 ]
+
+# 4. a flipped byte in the pack: verify fails, restore leaves no file
 ar="$ZLLM_TMP/ar-corrupt"; out="$ZLLM_TMP/rs-corrupt"
 rm -rf "$ar" "$out"
 "$z" pack --hub "$sample" --out "$ar" >/dev/null
