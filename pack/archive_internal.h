@@ -14,7 +14,7 @@
 
 #define ZLLM_ARCHIVE_FORMAT "1"
 #define ZLLM_BLOB_MAGIC 0x31424c5au      /* "ZLB1" */
-#define ZLLM_PART_ELEMS ((uint64_t)1 << 24) /* tensors are coded in parts of this many elements */
+#define ZLLM_PART_BYTES ((uint64_t)32 << 20) /* tensors are coded in parts of this many bytes */
 #define ZLLM_PIECE_BYTES ((size_t)64 << 20) /* opaque files are stored in pieces of this size */
 #define ZLLM_MAX_CHAIN 8                   /* BitX bases deeper than this are not used */
 
@@ -53,17 +53,40 @@ int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len);
  * when a test forces collisions. */
 void ar_hash_key(const zllm_archive *a, const uint8_t *hash, uint8_t key[16]);
 
+/* How a tensor's bytes become planes: the dtype's fields (zllm), 16-bit
+ * words split as BF16 whatever the dtype (ZipLLM's code), or one plane. */
+typedef enum { AR_LAYOUT_FIELD, AR_LAYOUT_U16, AR_LAYOUT_BYTES } ar_layout;
+
+const char *ar_layout_name(ar_layout l);
+int ar_layout_parse(const char *name, ar_layout *l);
+/* The dtype the planes are cut by: the tensor's own for FIELD, BF16 for U16
+ * (U8 when the length is odd), U8 for BYTES. */
+zllm_dtype ar_view_dtype(zllm_dtype dt, ar_layout l, uint64_t len);
+
+static inline uint64_t ar_nparts(uint64_t len)
+{
+  return len ? (len + ZLLM_PART_BYTES - 1) / ZLLM_PART_BYTES : 1;
+}
+
+static inline size_t ar_part_len(uint64_t len, uint64_t part)
+{
+  uint64_t first = part * ZLLM_PART_BYTES;
+  return first >= len ? 0 : (size_t)(len - first < ZLLM_PART_BYTES ? len - first : ZLLM_PART_BYTES);
+}
+
 typedef struct {
   int64_t id;
   zllm_dtype dtype;
   uint64_t nelem;
+  uint64_t len;
+  ar_layout layout;
   char method[8]; /* "dup", "bitx", "solo" */
   int64_t dup_of, base;
   int depth;
 } ar_tensor;
 
 int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t);
-/* Decodes elements [part*ZLLM_PART_ELEMS, ...) of a tensor into dst. */
+/* Decodes bytes [part * ZLLM_PART_BYTES, ...) of a tensor into dst. */
 int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *dst, int depth);
 
 #endif

@@ -17,11 +17,37 @@
 #include "zllm/safetensors.h"
 
 #define HEADER_LEVEL 3 /* headers, configs, opaque files: small or generic data */
-#define PLANE_LEVEL 1
+
+/* What each profile does (see zllm/archive.h). */
+typedef struct {
+  const char *name;
+  int file_dedup, tensor_dedup, parse_safetensors;
+  int bitx;              /* use a base when there is one */
+  ar_layout delta_layout, solo_layout;
+  int plane_level;
+} profile_rules;
+
+static const profile_rules profiles[] = {
+  [ZLLM_PROFILE_ZLLM] = {"zllm", 1, 1, 1, 1, AR_LAYOUT_FIELD, AR_LAYOUT_FIELD, 1},
+  [ZLLM_PROFILE_ZIPLLM] = {"zipllm", 1, 1, 1, 1, AR_LAYOUT_U16, AR_LAYOUT_BYTES, 3},
+  [ZLLM_PROFILE_ZIPNN] = {"zipnn", 0, 0, 1, 0, AR_LAYOUT_FIELD, AR_LAYOUT_FIELD, 1},
+  [ZLLM_PROFILE_ZSTD] = {"zstd", 0, 0, 0, 0, AR_LAYOUT_BYTES, AR_LAYOUT_BYTES, 3},
+};
+
+int zllm_pack_profile_parse(const char *name, zllm_pack_profile *out)
+{
+  for (int i = 0; i < 4; i++)
+    if (strcmp(profiles[i].name, name) == 0) {
+      *out = (zllm_pack_profile)i;
+      return 0;
+    }
+  return zllm_error_set(ZLLM_EINVAL, "unknown profile '%s' (zllm, zipllm, zipnn, zstd)", name);
+}
 
 typedef struct {
   zllm_archive *a;
   const zllm_pack_options *o;
+  const profile_rules *p;
   zllm_pack_stats *s;
   zllm_source *src;
   char **ids;
@@ -206,31 +232,26 @@ static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size
 
 /* ---- tensors ---------------------------------------------------------------- */
 
+/* Bytes [part * ZLLM_PART_BYTES, ...) of tensor i, read from the source. */
 static int read_part(int fd, const zllm_st_header *h, size_t i, uint64_t part, uint8_t *dst, size_t *n_out)
 {
   const zllm_st_tensor *t = &h->tensors[i];
-  size_t es = zllm_dtype_get(t->dtype)->size;
-  uint64_t first = part * ZLLM_PART_ELEMS;
-  size_t n = (size_t)(t->nelem - first < ZLLM_PART_ELEMS ? t->nelem - first : ZLLM_PART_ELEMS);
-  *n_out = n;
-  return zllm_st_read_tensor(h, fd, i, first * es, dst, n * es);
+  *n_out = ar_part_len(t->end - t->begin, part);
+  return zllm_st_read_tensor(h, fd, i, part * ZLLM_PART_BYTES, dst, *n_out);
 }
-
-static uint64_t nparts(uint64_t nelem) { return nelem ? (nelem + ZLLM_PART_ELEMS - 1) / ZLLM_PART_ELEMS : 1; }
 
 /* Byte comparison of a candidate's decoded parts with this tensor's bytes. */
 static int same_tensor(zllm_archive *a, int64_t cand, int fd, const zllm_st_header *h, size_t i, int *same)
 {
-  size_t es = zllm_dtype_get(h->tensors[i].dtype)->size, cap = (size_t)ZLLM_PART_ELEMS * es;
-  uint64_t parts = nparts(h->tensors[i].nelem);
-  uint8_t *mine = malloc(cap), *theirs = malloc(cap);
+  uint64_t len = h->tensors[i].end - h->tensors[i].begin;
+  uint8_t *mine = malloc(ZLLM_PART_BYTES), *theirs = malloc(ZLLM_PART_BYTES);
   int rc = mine && theirs ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   *same = 1;
-  for (uint64_t p = 0; rc == 0 && *same && p < parts; p++) {
+  for (uint64_t p = 0; rc == 0 && *same && len && p < ar_nparts(len); p++) {
     size_t n = 0;
     rc = read_part(fd, h, i, p, mine, &n);
     rc = rc ? rc : ar_tensor_decode_part(a, cand, p, theirs, 0);
-    *same = rc == 0 && memcmp(mine, theirs, n * es) == 0;
+    *same = rc == 0 && memcmp(mine, theirs, n) == 0;
   }
   free(mine);
   free(theirs);
@@ -287,13 +308,13 @@ static int find_base_tensor(zllm_archive *a, const char *base_repo, const zllm_s
 }
 
 static int insert_tensor(zllm_archive *a, int64_t file_row, size_t idx, const zllm_st_tensor *t, const char *shape,
-                         const uint8_t key[16], const char *method, int64_t dup_of, int64_t base, int depth,
-                         const char *note, int64_t *id)
+                         const uint8_t key[16], const char *method, ar_layout layout, int64_t dup_of, int64_t base,
+                         int depth, const char *note, int64_t *id)
 {
   sqlite3_stmt *st = NULL;
   int rc = ar_prepare(a, &st,
-                      "INSERT INTO tensors(file, idx, name, dtype, shape, nelem, len, key, method, dup_of, base, depth, note)"
-                      " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                      "INSERT INTO tensors(file, idx, name, dtype, shape, nelem, len, key, method, dup_of, base, depth,"
+                      " note, layout) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (rc < 0)
     return rc;
   sqlite3_bind_int64(st, 1, file_row);
@@ -309,34 +330,39 @@ static int insert_tensor(zllm_archive *a, int64_t file_row, size_t idx, const zl
   base ? sqlite3_bind_int64(st, 11, base) : sqlite3_bind_null(st, 11);
   sqlite3_bind_int(st, 12, depth);
   note ? sqlite3_bind_text(st, 13, note, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 13);
+  sqlite3_bind_text(st, 14, ar_layout_name(layout), -1, SQLITE_STATIC);
   rc = step_done(a, st, "recording a tensor");
   *id = sqlite3_last_insert_rowid(a->db);
   return rc;
 }
 
 /* Planes of every part, XORed with the base's same part for BitX. */
-static int store_planes(zllm_archive *a, int64_t id, int fd, const zllm_st_header *h, size_t i, int64_t base,
-                        uint64_t *stored)
+static int store_planes(ingest_ctx *c, int64_t id, int fd, const zllm_st_header *h, size_t i, int64_t base,
+                        ar_layout layout, uint64_t *stored)
 {
+  zllm_archive *a = c->a;
   const zllm_st_tensor *t = &h->tensors[i];
-  size_t es = zllm_dtype_get(t->dtype)->size, cap = (size_t)ZLLM_PART_ELEMS * es;
-  int np = zllm_bitx_planes(t->dtype);
-  uint8_t *src = malloc(cap), *bbuf = base ? malloc(cap) : NULL, *planes[ZLLM_BITX_MAX_PLANES] = {0};
+  uint64_t len = t->end - t->begin;
+  zllm_dtype view = ar_view_dtype(t->dtype, layout, len);
+  size_t es = zllm_dtype_get(view)->size;
+  int np = zllm_bitx_planes(view);
+  uint8_t *src = malloc(ZLLM_PART_BYTES), *bbuf = base ? malloc(ZLLM_PART_BYTES) : NULL;
+  uint8_t *planes[ZLLM_BITX_MAX_PLANES] = {0};
   int rc = src && (!base || bbuf) ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (int p = 0; rc == 0 && p < np; p++)
-    if (!(planes[p] = malloc(zllm_bitx_plane_len(t->dtype, ZLLM_PART_ELEMS))))
+    if (!(planes[p] = malloc(zllm_bitx_plane_len(view, ZLLM_PART_BYTES / es) + 1)))
       rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (uint64_t part = 0; rc == 0 && part < nparts(t->nelem); part++) {
+  for (uint64_t part = 0; rc == 0 && part < ar_nparts(len); part++) {
     size_t n = 0;
     rc = read_part(fd, h, i, part, src, &n);
     if (rc == 0 && base)
       rc = ar_tensor_decode_part(a, base, part, bbuf, 0);
     if (rc == 0)
-      zllm_bitx_split(t->dtype, src, bbuf, n, planes);
+      zllm_bitx_split(view, src, bbuf, n / es, planes);
     for (int p = 0; rc == 0 && p < np; p++) {
       int64_t blob = 0;
       sqlite3_stmt *st = NULL;
-      rc = ar_stream_write(a, planes[p], zllm_bitx_plane_len(t->dtype, n), PLANE_LEVEL, &blob, stored);
+      rc = ar_stream_write(a, planes[p], zllm_bitx_plane_len(view, n / es), c->p->plane_level, &blob, stored);
       rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO planes(tensor, part, plane, blob) VALUES(?, ?, ?, ?)");
       if (rc == 0) {
         sqlite3_bind_int64(st, 1, id);
@@ -361,26 +387,29 @@ static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, int fd, c
   char shape[1024];
   uint8_t key[16];
   int64_t dup = 0, base = 0, id = 0;
-  int depth = 0;
+  int depth = 0, rc = 0;
   uint64_t stored = 0;
   zllm_st_shape_str(shape, sizeof shape, t);
   ar_hash_key(c->a, x->b, key);
-  int rc = find_dup_tensor(c->a, key, fd, h, i, &dup, &depth);
+  if (c->p->tensor_dedup)
+    rc = find_dup_tensor(c->a, key, fd, h, i, &dup, &depth);
   if (rc == 0 && dup) {
     c->s->tensor_dups++;
-    return insert_tensor(c->a, file_row, i, t, shape, key, "dup", dup, 0, depth, NULL, &id);
+    return insert_tensor(c->a, file_row, i, t, shape, key, "dup", AR_LAYOUT_FIELD, dup, 0, depth, NULL, &id);
   }
-  rc = rc ? rc : find_base_tensor(c->a, j->base, t, shape, &base, &depth);
+  if (rc == 0 && c->p->bitx)
+    rc = find_base_tensor(c->a, j->base, t, shape, &base, &depth);
   const char *note = NULL;
-  if (rc == 0 && j->base && !base)
+  if (rc == 0 && c->p->bitx && j->base && !base)
     note = "base has no tensor of this name, dtype and shape: stored solo";
   if (rc == 0 && base && depth + 1 > ZLLM_MAX_CHAIN) {
     base = 0;
     note = "base chain too deep: stored solo";
   }
-  rc = rc ? rc : insert_tensor(c->a, file_row, i, t, shape, key, base ? "bitx" : "solo", 0, base,
+  ar_layout layout = base ? c->p->delta_layout : c->p->solo_layout;
+  rc = rc ? rc : insert_tensor(c->a, file_row, i, t, shape, key, base ? "bitx" : "solo", layout, 0, base,
                                base ? depth + 1 : 0, note, &id);
-  rc = rc ? rc : store_planes(c->a, id, fd, h, i, base, &stored);
+  rc = rc ? rc : store_planes(c, id, fd, h, i, base, layout, &stored);
   rc = rc ? rc : set_stored(c->a, "tensors", id, stored);
   base ? c->s->tensors_bitx++ : c->s->tensors_solo++;
   j->stored += stored;
@@ -402,7 +431,7 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   if (fd < 0)
     return zllm_error_set_errno("%s: cannot open", name);
   /* a malformed safetensors file is kept as opaque bytes, with the reason */
-  if (f->kind == ZLLM_FILE_SAFETENSORS && zllm_st_read_header(&h, fd, name) < 0) {
+  if (f->kind == ZLLM_FILE_SAFETENSORS && c->p->parse_safetensors && zllm_st_read_header(&h, fd, name) < 0) {
     snprintf(note, sizeof note, "stored opaque: %s", zllm_error_last());
     ZLLM_WARN("%s", note);
     c->s->problems++;
@@ -412,7 +441,8 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   rc = rc ? rc : zllm_analyze_hash_fd(fd, name, h, &sha, &fx, tx);
   if (rc == 0)
     ar_hash_key(c->a, fx.b, key);
-  rc = rc ? rc : find_dup_file(c->a, key, &sha, &dup);
+  if (rc == 0 && c->p->file_dedup)
+    rc = find_dup_file(c->a, key, &sha, &dup);
   if (rc == 0 && dup) {
     c->s->file_dups++;
     rc = insert_file(c->a, j, f, &sha, key, "dup", dup, 0, NULL, &row);
@@ -536,7 +566,7 @@ static int visit(ingest_ctx *c, size_t i, int depth)
 
 int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *stats)
 {
-  ingest_ctx c = {.a = a, .o = o, .s = stats};
+  ingest_ctx c = {.a = a, .o = o, .s = stats, .p = &profiles[o->profile]};
   memset(stats, 0, sizeof *stats);
   int rc = zllm_source_open_local(&c.src, o->hub);
   rc = rc ? rc : zllm_source_list_repos(c.src, &c.ids, &c.n);

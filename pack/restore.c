@@ -42,14 +42,12 @@ static int put_tensor(zllm_archive *a, int64_t id, sink *s)
   int rc = ar_tensor_get(a, id, &t);
   if (rc < 0)
     return rc;
-  size_t es = zllm_dtype_get(t.dtype)->size;
-  uint8_t *buf = malloc((size_t)ZLLM_PART_ELEMS * es);
+  uint8_t *buf = malloc(ZLLM_PART_BYTES);
   if (!buf)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (uint64_t first = 0, part = 0; rc == 0 && first < t.nelem; first += ZLLM_PART_ELEMS, part++) {
-    size_t n = (size_t)(t.nelem - first < ZLLM_PART_ELEMS ? t.nelem - first : ZLLM_PART_ELEMS);
+  for (uint64_t part = 0; rc == 0 && t.len && part < ar_nparts(t.len); part++) {
     rc = ar_tensor_decode_part(a, id, part, buf, 0);
-    rc = rc ? rc : sink_put(s, buf, n * es);
+    rc = rc ? rc : sink_put(s, buf, ar_part_len(t.len, part));
   }
   free(buf);
   return rc;

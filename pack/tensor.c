@@ -6,10 +6,31 @@
 #include "pack/archive_internal.h"
 #include "zllm/error.h"
 
+static const char *layout_names[] = {"field", "u16", "bytes"};
+
+const char *ar_layout_name(ar_layout l) { return layout_names[l]; }
+
+int ar_layout_parse(const char *name, ar_layout *l)
+{
+  for (int i = 0; i < 3; i++)
+    if (name && strcmp(name, layout_names[i]) == 0) {
+      *l = (ar_layout)i;
+      return 0;
+    }
+  return ZLLM_EFORMAT;
+}
+
+zllm_dtype ar_view_dtype(zllm_dtype dt, ar_layout l, uint64_t len)
+{
+  if (l == AR_LAYOUT_FIELD)
+    return dt;
+  return l == AR_LAYOUT_U16 && len % 2 == 0 ? ZLLM_DT_BF16 : ZLLM_DT_U8;
+}
+
 int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t)
 {
   sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st, "SELECT dtype, nelem, method, dup_of, base, depth FROM tensors WHERE id = ?");
+  int rc = ar_prepare(a, &st, "SELECT dtype, nelem, method, dup_of, base, depth, len, layout FROM tensors WHERE id = ?");
   if (rc < 0)
     return rc;
   sqlite3_bind_int64(st, 1, id);
@@ -27,6 +48,11 @@ int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t)
   t->dup_of = sqlite3_column_int64(st, 3);
   t->base = sqlite3_column_int64(st, 4);
   t->depth = sqlite3_column_int(st, 5);
+  t->len = (uint64_t)sqlite3_column_int64(st, 6);
+  if (rc == 0 && ar_layout_parse((const char *)sqlite3_column_text(st, 7), &t->layout) < 0)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld has an unknown plane layout", a->dir, (long long)id);
+  if (rc == 0 && t->len != t->nelem * zllm_dtype_get(t->dtype)->size)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: length and shape disagree", a->dir, (long long)id);
   sqlite3_finalize(st);
   return rc;
 }
@@ -62,13 +88,13 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
     return rc;
   if (strcmp(t.method, "dup") == 0)
     return ar_tensor_decode_part(a, t.dup_of, part, dst, depth + 1);
-  uint64_t first = part * ZLLM_PART_ELEMS;
-  if (first >= t.nelem && !(t.nelem == 0 && part == 0))
+  if (part >= ar_nparts(t.len))
     return zllm_error_set(ZLLM_EINVAL, "%s: tensor %lld has no part %llu", a->dir, (long long)id,
                           (unsigned long long)part);
-  size_t n = (size_t)(t.nelem - first < ZLLM_PART_ELEMS ? t.nelem - first : ZLLM_PART_ELEMS);
-  size_t pl = zllm_bitx_plane_len(t.dtype, n), es = zllm_dtype_get(t.dtype)->size;
-  int np = zllm_bitx_planes(t.dtype), bitx = strcmp(t.method, "bitx") == 0;
+  zllm_dtype view = ar_view_dtype(t.dtype, t.layout, t.len);
+  size_t bytes = ar_part_len(t.len, part), n = bytes / zllm_dtype_get(view)->size;
+  size_t pl = zllm_bitx_plane_len(view, n);
+  int np = zllm_bitx_planes(view), bitx = strcmp(t.method, "bitx") == 0;
   for (int p = 0; rc == 0 && p < np; p++) {
     int64_t blob = 0;
     if (!(planes[p] = malloc(pl ? pl : 1)))
@@ -76,13 +102,12 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
     rc = rc ? rc : plane_blob(a, id, part, p, &blob);
     rc = rc ? rc : ar_stream_read(a, blob, planes[p], pl);
   }
-  size_t bytes = n * es;
   if (rc == 0 && bitx && !(base = malloc(bytes ? bytes : 1)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0 && bitx)
     rc = ar_tensor_decode_part(a, t.base, part, base, depth + 1);
   if (rc == 0)
-    zllm_bitx_merge(t.dtype, (const uint8_t *const *)planes, base, n, dst);
+    zllm_bitx_merge(view, (const uint8_t *const *)planes, base, n, dst);
   for (int p = 0; p < np; p++)
     free(planes[p]);
   free(base);

@@ -9,12 +9,14 @@
 
 void cmd_pack_usage(FILE *out)
 {
-  fprintf(out, "usage: zllm pack --hub DIR --out ARCHIVE [--families FILE.tsv] [--verbose]\n\n"
+  fprintf(out, "usage: zllm pack --hub DIR --out ARCHIVE [--families FILE.tsv] [--profile P] [--verbose]\n\n"
                "Ingests every repo of the snapshot that ARCHIVE does not hold yet (created if absent):\n"
                "file dedup, tensor dedup (hits confirmed byte for byte), BitX against the base's tensor,\n"
                "field-aligned planes for the rest.  The base of a repo comes from --families (lines\n"
                "\"repo<TAB>base\") or else from its model card's base_model, when that repo is in the\n"
-               "snapshot or the archive.  Each repo is stored whole or not at all.\n");
+               "snapshot or the archive.  Each repo is stored whole or not at all.\n"
+               "--profile zipllm|zipnn|zstd stores the same hub the way those baselines would (for the\n"
+               "benchmark); the default is zllm.\n");
 }
 
 void cmd_restore_usage(FILE *out)
@@ -44,7 +46,7 @@ void cmd_ls_usage(FILE *out)
 }
 
 typedef struct {
-  const char *hub, *out, *families, *repo, *file, *tensor, *archive;
+  const char *hub, *out, *families, *repo, *file, *tensor, *archive, *profile;
   int all, verbose;
 } args;
 
@@ -55,6 +57,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     {"families", required_argument, NULL, 'f'}, {"repo", required_argument, NULL, 'r'},
     {"file", required_argument, NULL, 'F'}, {"tensor", required_argument, NULL, 't'},
     {"all", no_argument, NULL, 'a'},        {"verbose", no_argument, NULL, 'v'},
+    {"profile", required_argument, NULL, 'p'},
     {NULL, 0, NULL, 0},
   };
   int c;
@@ -70,6 +73,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     case 't': a->tensor = optarg; break;
     case 'a': a->all = 1; break;
     case 'v': a->verbose = 1; break;
+    case 'p': a->profile = optarg; break;
     default: usage(stderr); return 2;
     }
   }
@@ -98,7 +102,11 @@ int cmd_pack(int argc, char **argv)
     cmd_pack_usage(stderr);
     return 2;
   }
-  zllm_pack_options o = {a.hub, a.families, a.verbose};
+  zllm_pack_options o = {a.hub, a.families, a.verbose, ZLLM_PROFILE_ZLLM};
+  if (a.profile && zllm_pack_profile_parse(a.profile, &o.profile) < 0) {
+    fprintf(stderr, "zllm pack: %s\n", zllm_error_last());
+    return 2;
+  }
   if (zllm_archive_open(&ar, a.out, 1) < 0 || zllm_pack_hub(ar, &o, &s) < 0)
     return fail("pack", ar);
   printf("packed %llu repos (%llu skipped), %llu files: %llu -> %llu bytes (%.1f%%); %llu file dups, "

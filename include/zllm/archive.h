@@ -26,13 +26,25 @@ typedef struct zllm_archive zllm_archive;
 int zllm_archive_open(zllm_archive **out, const char *dir, int create);
 void zllm_archive_close(zllm_archive *a); /* accepts NULL */
 
+/* What to do with the bytes.  ZLLM is the product; the others exist so the
+ * benchmark can run the baselines through the same I/O in the same run:
+ *   ZIPLLM  file + tensor dedup, BitX as ZipLLM's code does it (16-bit words
+ *           split as BF16 whatever the dtype), zstd -3 streams, solo tensors
+ *           as zstd -3 of their raw bytes;
+ *   ZIPNN   no dedup, no deltas: field-aligned byte planes (zstd -1);
+ *   ZSTD    every file as zstd -3 chunks, nothing else. */
+typedef enum { ZLLM_PROFILE_ZLLM, ZLLM_PROFILE_ZIPLLM, ZLLM_PROFILE_ZIPNN, ZLLM_PROFILE_ZSTD } zllm_pack_profile;
+
+int zllm_pack_profile_parse(const char *name, zllm_pack_profile *out);
+
 typedef struct {
   const char *hub;      /* snapshot directory */
   const char *families; /* TSV "repo<TAB>base" (header optional), or NULL: model cards */
   int verbose;
+  zllm_pack_profile profile;
 } zllm_pack_options;
 
-#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0}
+#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0, ZLLM_PROFILE_ZLLM}
 
 typedef struct {
   uint64_t repos, repos_skipped, files, bytes_in, bytes_stored;
