@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "zllm/archive.h"
+#include "zllm/buf.h"
 #include "zllm/codec.h"
 #include "zllm/dtype.h"
 #include "zllm/hash.h"
@@ -28,7 +29,15 @@ struct zllm_archive {
   zllm_codec *codec;
   int hash_bits;           /* tests force collisions with ZLLM_TEST_HASH_BITS */
   int broken;              /* set when the archive itself failed (write, SQL), not the input */
+  uint8_t *pool[32];       /* free part-sized buffers: reused, so no 32 MiB mmap per tensor */
+  int npool;
+  zllm_buf enc, blob;      /* reused encode output and blob read buffers */
 };
+
+/* A buffer of ZLLM_PART_BYTES from the pool (NULL on out-of-memory, with a
+ * message); give it back with ar_buf_put (accepts NULL). */
+uint8_t *ar_buf_get(zllm_archive *a);
+void ar_buf_put(zllm_archive *a, uint8_t *b);
 
 /* SQL helpers: 0 or ZLLM_ERROR with SQLite's message. */
 int ar_exec(zllm_archive *a, const char *sql);

@@ -148,10 +148,32 @@ int zllm_archive_open(zllm_archive **out, const char *dir, int create)
   return 0;
 }
 
+uint8_t *ar_buf_get(zllm_archive *a)
+{
+  if (a->npool > 0)
+    return a->pool[--a->npool];
+  uint8_t *b = malloc(ZLLM_PART_BYTES);
+  if (!b)
+    zllm_error_set(ZLLM_ENOMEM, "out of memory for a %llu-byte buffer", (unsigned long long)ZLLM_PART_BYTES);
+  return b;
+}
+
+void ar_buf_put(zllm_archive *a, uint8_t *b)
+{
+  if (b && a->npool < (int)(sizeof a->pool / sizeof *a->pool))
+    a->pool[a->npool++] = b;
+  else
+    free(b);
+}
+
 void zllm_archive_close(zllm_archive *a)
 {
   if (!a)
     return;
+  while (a->npool > 0)
+    free(a->pool[--a->npool]);
+  zllm_buf_free(&a->enc);
+  zllm_buf_free(&a->blob);
   if (a->pack_fd >= 0)
     close(a->pack_fd);
   sqlite3_close(a->db);
@@ -247,12 +269,12 @@ int ar_blob_write(zllm_archive *a, const void *data, size_t len, int64_t *id)
   return rc;
 }
 
-int ar_blob_read(zllm_archive *a, int64_t id, uint8_t **data, size_t *len)
+/* Reads and checks blob `id` into `b` (grown as needed); *len its length. */
+static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
 {
   sqlite3_stmt *st = NULL;
-  uint8_t *buf = NULL, head[16], tail[8];
+  uint8_t head[16], tail[8];
   int rc = ar_prepare(a, &st, "SELECT offset, len, checksum FROM blobs WHERE id = ?");
-  *data = NULL;
   if (rc < 0)
     return rc;
   sqlite3_bind_int64(st, 1, id);
@@ -263,42 +285,50 @@ int ar_blob_read(zllm_archive *a, int64_t id, uint8_t **data, size_t *len)
   uint64_t off = (uint64_t)sqlite3_column_int64(st, 0), n = (uint64_t)sqlite3_column_int64(st, 1);
   uint64_t sum = (uint64_t)sqlite3_column_int64(st, 2);
   sqlite3_finalize(st);
-  if (off < 16 || n > ((uint64_t)1 << 40) || !(buf = malloc(n ? n : 1)))
-    return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: impossible offset or length", a->dir, (long long)id);
+  if (off < 16 || n > ((uint64_t)1 << 40) || off + n + 8 > a->pack_len)
+    return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: offset or length outside the pack", a->dir, (long long)id);
+  b->len = 0;
+  if ((rc = zllm_buf_reserve(b, (size_t)n)) < 0)
+    return rc;
+  uint8_t *buf = (uint8_t *)b->data;
   rc = zllm_pread_full(a->pack_fd, head, 16, off - 16, "pack");
   rc = rc ? rc : zllm_pread_full(a->pack_fd, buf, n, off, "pack");
   rc = rc ? rc : zllm_pread_full(a->pack_fd, tail, 8, off + n, "pack");
   if (rc == 0 && (ld64(head) != ZLLM_BLOB_MAGIC || ld64(head + 8) != n || ld64(tail) != sum ||
                   XXH3_64bits(buf, n) != sum))
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld fails its checksum", a->dir, (long long)id);
+  *len = (size_t)n;
+  return rc;
+}
+
+int ar_blob_read(zllm_archive *a, int64_t id, uint8_t **data, size_t *len)
+{
+  zllm_buf b = ZLLM_BUF_INIT;
+  int rc = blob_read_into(a, id, &b, len);
   if (rc < 0) {
-    free(buf);
+    zllm_buf_free(&b);
+    *data = NULL;
     return rc;
   }
-  *data = buf;
-  *len = n;
+  *data = (uint8_t *)zllm_buf_detach(&b, NULL);
   return 0;
 }
 
 int ar_stream_write(zllm_archive *a, const uint8_t *src, size_t len, int level, int64_t *id, uint64_t *stored)
 {
   zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
-  zllm_buf b = ZLLM_BUF_INIT;
   o.zstd_level = level;
-  int rc = zllm_stream_encode(a->codec, &o, src, len, &b);
-  rc = rc ? rc : ar_blob_write(a, b.data, b.len, id);
+  a->enc.len = 0;
+  int rc = zllm_stream_encode(a->codec, &o, src, len, &a->enc);
+  rc = rc ? rc : ar_blob_write(a, a->enc.data, a->enc.len, id);
   if (rc == 0 && stored)
-    *stored += b.len + 24;
-  zllm_buf_free(&b);
+    *stored += a->enc.len + 24;
   return rc;
 }
 
 int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len)
 {
-  uint8_t *blob = NULL;
   size_t n = 0;
-  int rc = ar_blob_read(a, id, &blob, &n);
-  rc = rc ? rc : zllm_stream_decode(a->codec, blob, n, dst, dst_len);
-  free(blob);
-  return rc;
+  int rc = blob_read_into(a, id, &a->blob, &n);
+  return rc ? rc : zllm_stream_decode(a->codec, (const uint8_t *)a->blob.data, n, dst, dst_len);
 }

@@ -244,8 +244,8 @@ static int read_part(int fd, const zllm_st_header *h, size_t i, uint64_t part, u
 static int same_tensor(zllm_archive *a, int64_t cand, int fd, const zllm_st_header *h, size_t i, int *same)
 {
   uint64_t len = h->tensors[i].end - h->tensors[i].begin;
-  uint8_t *mine = malloc(ZLLM_PART_BYTES), *theirs = malloc(ZLLM_PART_BYTES);
-  int rc = mine && theirs ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  uint8_t *mine = ar_buf_get(a), *theirs = ar_buf_get(a);
+  int rc = mine && theirs ? 0 : ZLLM_ENOMEM;
   *same = 1;
   for (uint64_t p = 0; rc == 0 && *same && len && p < ar_nparts(len); p++) {
     size_t n = 0;
@@ -253,8 +253,8 @@ static int same_tensor(zllm_archive *a, int64_t cand, int fd, const zllm_st_head
     rc = rc ? rc : ar_tensor_decode_part(a, cand, p, theirs, 0);
     *same = rc == 0 && memcmp(mine, theirs, n) == 0;
   }
-  free(mine);
-  free(theirs);
+  ar_buf_put(a, mine);
+  ar_buf_put(a, theirs);
   return rc;
 }
 
@@ -346,12 +346,12 @@ static int store_planes(ingest_ctx *c, int64_t id, int fd, const zllm_st_header 
   zllm_dtype view = ar_view_dtype(t->dtype, layout, len);
   size_t es = zllm_dtype_get(view)->size;
   int np = zllm_bitx_planes(view);
-  uint8_t *src = malloc(ZLLM_PART_BYTES), *bbuf = base ? malloc(ZLLM_PART_BYTES) : NULL;
+  uint8_t *src = ar_buf_get(a), *bbuf = base ? ar_buf_get(a) : NULL;
   uint8_t *planes[ZLLM_BITX_MAX_PLANES] = {0};
-  int rc = src && (!base || bbuf) ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (int p = 0; rc == 0 && p < np; p++)
-    if (!(planes[p] = malloc(zllm_bitx_plane_len(view, ZLLM_PART_BYTES / es) + 1)))
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  int rc = src && (!base || bbuf) ? 0 : ZLLM_ENOMEM;
+  for (int p = 0; rc == 0 && p < np; p++) /* a plane never exceeds a part */
+    if (!(planes[p] = ar_buf_get(a)))
+      rc = ZLLM_ENOMEM;
   for (uint64_t part = 0; rc == 0 && part < ar_nparts(len); part++) {
     size_t n = 0;
     rc = read_part(fd, h, i, part, src, &n);
@@ -374,9 +374,9 @@ static int store_planes(ingest_ctx *c, int64_t id, int fd, const zllm_st_header 
     }
   }
   for (int p = 0; p < np; p++)
-    free(planes[p]);
-  free(src);
-  free(bbuf);
+    ar_buf_put(a, planes[p]);
+  ar_buf_put(a, src);
+  ar_buf_put(a, bbuf);
   return rc;
 }
 

@@ -42,14 +42,14 @@ static int put_tensor(zllm_archive *a, int64_t id, sink *s)
   int rc = ar_tensor_get(a, id, &t);
   if (rc < 0)
     return rc;
-  uint8_t *buf = malloc(ZLLM_PART_BYTES);
+  uint8_t *buf = ar_buf_get(a);
   if (!buf)
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    return ZLLM_ENOMEM;
   for (uint64_t part = 0; rc == 0 && t.len && part < ar_nparts(t.len); part++) {
     rc = ar_tensor_decode_part(a, id, part, buf, 0);
     rc = rc ? rc : sink_put(s, buf, ar_part_len(t.len, part));
   }
-  free(buf);
+  ar_buf_put(a, buf);
   return rc;
 }
 

@@ -97,19 +97,19 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
   int np = zllm_bitx_planes(view), bitx = strcmp(t.method, "bitx") == 0;
   for (int p = 0; rc == 0 && p < np; p++) {
     int64_t blob = 0;
-    if (!(planes[p] = malloc(pl ? pl : 1)))
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    if (!(planes[p] = ar_buf_get(a))) /* a plane never exceeds a part */
+      rc = ZLLM_ENOMEM;
     rc = rc ? rc : plane_blob(a, id, part, p, &blob);
     rc = rc ? rc : ar_stream_read(a, blob, planes[p], pl);
   }
-  if (rc == 0 && bitx && !(base = malloc(bytes ? bytes : 1)))
-    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0 && bitx && !(base = ar_buf_get(a)))
+    rc = ZLLM_ENOMEM;
   if (rc == 0 && bitx)
     rc = ar_tensor_decode_part(a, t.base, part, base, depth + 1);
   if (rc == 0)
     zllm_bitx_merge(view, (const uint8_t *const *)planes, base, n, dst);
   for (int p = 0; p < np; p++)
-    free(planes[p]);
-  free(base);
+    ar_buf_put(a, planes[p]);
+  ar_buf_put(a, base);
   return rc;
 }
