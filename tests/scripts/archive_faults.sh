@@ -38,8 +38,8 @@ rm -rf "$ar" "$out"
 check "pack with unreadable tokenizer files" env ZLLM_TEST_UNREADABLE=tokenizer.json "$z" pack --hub "$sample" --out "$ar"
 skipped=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM files WHERE method='skipped' AND note LIKE 'skipped: %tokenizer.json: cannot open%'")
 check "unreadable files not recorded ($skipped)" [ "$skipped" -ge 10 ]
-"$z" restore "$ar" --all --out "$out" 2>"$ZLLM_TMP/unread.err" && ok || bad "restore with skipped files failed"
-check "skipped files not reported by restore" grep -q "tokenizer.json was not stored" "$ZLLM_TMP/unread.err"
+"$z" restore "$ar" --all --out "$out" 2>"$T/unread.err" && ok || bad "restore with skipped files failed"
+check "skipped files not reported by restore" grep -q "tokenizer.json was not stored" "$T/unread.err"
 same_except_skipped() { diff -r -x tokenizer.json "$sample" "$out" && ! find "$out" -name tokenizer.json | grep -q .; }
 check "restore with skipped files differs" same_except_skipped
 check "verify with skipped files" "$z" verify "$ar"
@@ -55,11 +55,11 @@ size=$(stat -c %s "$pack")
 printf '\xff' | dd of="$pack" bs=1 seek=$((size / 2)) conv=notrunc status=none
 check "verify accepted a corrupted pack" bash -c "! '$z' verify '$ar' >/dev/null 2>&1"
 set +e
-"$z" restore "$ar" --all --out "$out" 2>"$ZLLM_TMP/corrupt.err"
+"$z" restore "$ar" --all --out "$out" 2>"$T/corrupt.err"
 rc=$?
 set -e
 check "restore of a corrupted pack succeeded" [ "$rc" -ne 0 ]
-check "restore error is not loud" grep -qE "checksum|MISMATCH" "$ZLLM_TMP/corrupt.err"
+check "restore error is not loud" grep -qE "checksum|MISMATCH" "$T/corrupt.err"
 check "a restored file differs from its original" bash -c "cd '$out' 2>/dev/null || exit 0; for f in \$(find . -type f); do cmp -s \"\$f\" '$sample'/\"\$f\" || exit 1; done"
 check "temporary files left behind" bash -c "! find '$out' -name '*.zllm-tmp.*' 2>/dev/null | grep -q ."
 finish

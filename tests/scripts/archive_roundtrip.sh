@@ -22,7 +22,7 @@ check "pack file grew on a second pack" [ "$(stat -c %s "$ar/packs/pack-0000.zpk
 # cat-tensor: the exact bytes of a few tensors of the first safetensors files
 for f in $(cd "$hub" && find . -name '*.safetensors' | sort | head -n 3); do
   repo=$(dirname "${f#./}"); repo=${repo%%/*}/$(dirname "${f#./}" | cut -d/ -f2)
-  python3 - "$hub/$f" >"$ZLLM_TMP/offsets" <<'PY'
+  python3 - "$hub/$f" >"$T/offsets" <<'PY'
 import json, struct, sys
 n = struct.unpack("<Q", open(sys.argv[1], "rb").read(8))[0]
 h = json.loads(open(sys.argv[1], "rb").read(8 + n)[8:])
@@ -30,10 +30,10 @@ for k, v in list((k, v) for k, v in h.items() if k != "__metadata__")[:4]:
     print(k, 8 + n + v["data_offsets"][0], v["data_offsets"][1] - v["data_offsets"][0])
 PY
   while read -r name start len; do
-    "$z" cat-tensor "$ar" --repo "$repo" --tensor "$name" >"$ZLLM_TMP/t.bin"
-    dd if="$hub/$f" iflag=skip_bytes,count_bytes skip="$start" count="$len" bs=1M status=none >"$ZLLM_TMP/want.bin"
-    check "cat-tensor $repo $name" cmp -s "$ZLLM_TMP/t.bin" "$ZLLM_TMP/want.bin"
-  done <"$ZLLM_TMP/offsets"
+    "$z" cat-tensor "$ar" --repo "$repo" --tensor "$name" >"$T/t.bin"
+    dd if="$hub/$f" iflag=skip_bytes,count_bytes skip="$start" count="$len" bs=1M status=none >"$T/want.bin"
+    check "cat-tensor $repo $name" cmp -s "$T/t.bin" "$T/want.bin"
+  done <"$T/offsets"
 done
 # one repo, one file
 first=$(cd "$hub" && find . -name config.json | sort | head -n 1)

@@ -3,6 +3,9 @@
 set -euo pipefail
 : "${ZLLM_BIN:?}" "${ZLLM_SRC:?}" "${ZLLM_TMP:?}"
 mkdir -p "$ZLLM_TMP"
+# scratch files private to this run (ctest runs scripts in parallel)
+T=$(mktemp -d "$ZLLM_TMP/scratch.XXXXXX")
+trap 'rm -rf "$T"' EXIT
 fails=0
 checks=0
 

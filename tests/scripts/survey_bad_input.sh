@@ -30,8 +30,8 @@ check "the passwd link was not read" bash -c "! grep -q leak.txt '$out/files.tsv
 missing_hub() {
   local rc=0
   timeout 60 "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 2 --oversubscribe "$ZLLM_BIN/zllm-survey" \
-    --hub "$ZLLM_TMP/no-such-hub" --out "$ZLLM_TMP/survey-none" --quiet 2>"$ZLLM_TMP/missing.err" || rc=$?
-  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "no-such-hub: cannot open" "$ZLLM_TMP/missing.err"
+    --hub "$ZLLM_TMP/no-such-hub" --out "$ZLLM_TMP/survey-none" --quiet 2>"$T/missing.err" || rc=$?
+  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "no-such-hub: cannot open" "$T/missing.err"
 }
 check "missing hub: clear error on all ranks, no hang" missing_hub
 finish

@@ -18,8 +18,8 @@ rows=$(($(wc -l <"$sample/MANIFEST.tsv") - 1))
 check "files.tsv rows" [ "$(($(wc -l <"$out/files.tsv") - 1))" -eq "$rows" ]
 # the same (repo, path, sha256) set as the ground truth
 diff <(tail -n +2 "$sample/MANIFEST.tsv" | cut -f1,2,4 | LC_ALL=C sort) \
-     <(tail -n +2 "$out/files.tsv" | cut -f1,2,5 | LC_ALL=C sort) >"$ZLLM_TMP/diff-np$n" \
-  && ok || bad "files.tsv disagrees with MANIFEST.tsv: $(head -5 "$ZLLM_TMP/diff-np$n")"
+     <(tail -n +2 "$out/files.tsv" | cut -f1,2,5 | LC_ALL=C sort) >"$T/diff-np$n" \
+  && ok || bad "files.tsv disagrees with MANIFEST.tsv: $(head -5 "$T/diff-np$n")"
 check "no problems on the sample hub" [ "$(wc -l <"$out/problems.tsv")" -eq 1 ]
 check "every file ok" [ "$(tail -n +2 "$out/files.tsv" | cut -f7 | sort -u)" = ok ]
 check "summary counts the repos" python3 -c "

@@ -5,8 +5,8 @@ source "$(dirname "$0")/lib.sh"
 hub=$1
 files=$(find "$hub" -name '*.safetensors' | sort | head -n 4)
 for f in $files; do
-  "$ZLLM_BIN/zllm" inspect "$f" >"$ZLLM_TMP/inspect"
-  python3 - "$f" >"$ZLLM_TMP/offsets" <<'PY'
+  "$ZLLM_BIN/zllm" inspect "$f" >"$T/inspect"
+  python3 - "$f" >"$T/offsets" <<'PY'
 import json, struct, sys
 b = open(sys.argv[1], "rb").read(8)
 n = struct.unpack("<Q", b)[0]
@@ -18,8 +18,8 @@ for k, v in h.items():
 PY
   while read -r name start len; do
     want=$(dd if="$f" iflag=skip_bytes,count_bytes skip="$start" count="$len" bs=1M status=none | xxhsum -H2 - | cut -d' ' -f1)
-    got=$(awk -v n="$name" '$1 == n { print $NF }' "$ZLLM_TMP/inspect")
+    got=$(awk -v n="$name" '$1 == n { print $NF }' "$T/inspect")
     check "$f:$name: zllm $got, xxhsum $want" [ "$got" = "$want" ]
-  done <"$ZLLM_TMP/offsets"
+  done <"$T/offsets"
 done
 finish
