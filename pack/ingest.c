@@ -1,6 +1,7 @@
 /* zllm pack: ingest a hub snapshot into the archive, repo by repo, each in
  * one transaction.  Bases are ingested before their fine-tunes. */
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +24,17 @@ typedef struct {
   const char *name;
   int file_dedup, tensor_dedup, parse_safetensors;
   int bitx;              /* use a base when there is one */
+  int casts;             /* a base in another float dtype predicts through the cast */
+  int base_check;        /* drop a base whose XOR would not be smaller (sampled) */
   ar_layout delta_layout, solo_layout;
   int plane_level;
 } profile_rules;
 
 static const profile_rules profiles[] = {
-  [ZLLM_PROFILE_ZLLM] = {"zllm", 1, 1, 1, 1, AR_LAYOUT_FIELD, AR_LAYOUT_FIELD, 1},
-  [ZLLM_PROFILE_ZIPLLM] = {"zipllm", 1, 1, 1, 1, AR_LAYOUT_U16, AR_LAYOUT_BYTES, 3},
-  [ZLLM_PROFILE_ZIPNN] = {"zipnn", 0, 0, 1, 0, AR_LAYOUT_FIELD, AR_LAYOUT_FIELD, 1},
-  [ZLLM_PROFILE_ZSTD] = {"zstd", 0, 0, 0, 0, AR_LAYOUT_BYTES, AR_LAYOUT_BYTES, 3},
+  [ZLLM_PROFILE_ZLLM] = {"zllm", 1, 1, 1, 1, 1, 1, AR_LAYOUT_FIELD, AR_LAYOUT_FIELD, 1},
+  [ZLLM_PROFILE_ZIPLLM] = {"zipllm", 1, 1, 1, 1, 0, 0, AR_LAYOUT_U16, AR_LAYOUT_BYTES, 3},
+  [ZLLM_PROFILE_ZIPNN] = {"zipnn", 0, 0, 1, 0, 0, 0, AR_LAYOUT_FIELD, AR_LAYOUT_FIELD, 1},
+  [ZLLM_PROFILE_ZSTD] = {"zstd", 0, 0, 0, 0, 0, 0, AR_LAYOUT_BYTES, AR_LAYOUT_BYTES, 3},
 };
 
 int zllm_pack_profile_parse(const char *name, zllm_pack_profile *out)
@@ -283,25 +286,35 @@ static int find_dup_tensor(zllm_archive *a, const uint8_t key[16], int fd, const
   return rc;
 }
 
+/* The base's tensor of this name and shape: the same dtype first, else (with
+ * casts) one in another float dtype. */
 static int find_base_tensor(zllm_archive *a, const char *base_repo, const zllm_st_tensor *t, const char *shape,
-                            int64_t *base, int *depth)
+                            int casts, int64_t *base, int *depth)
 {
   sqlite3_stmt *st = NULL;
   *base = 0;
   if (!base_repo)
     return 0;
   int rc = ar_prepare(a, &st,
-                      "SELECT t.id, t.depth FROM tensors t JOIN files f ON t.file = f.id JOIN repos r ON f.repo = r.id"
-                      " WHERE r.name = ? AND t.name = ? AND t.dtype = ? AND t.shape = ? ORDER BY t.id LIMIT 1");
+                      "SELECT t.id, t.depth, t.dtype FROM tensors t JOIN files f ON t.file = f.id"
+                      " JOIN repos r ON f.repo = r.id WHERE r.name = ? AND t.name = ? AND t.shape = ?"
+                      " ORDER BY t.dtype != ?, t.id");
   if (rc < 0)
     return rc;
+  const char *mine = zllm_dtype_get(t->dtype)->name;
   sqlite3_bind_text(st, 1, base_repo, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 2, t->name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 3, zllm_dtype_get(t->dtype)->name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, shape, -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    *base = sqlite3_column_int64(st, 0);
-    *depth = sqlite3_column_int(st, 1);
+  sqlite3_bind_text(st, 3, shape, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, mine, -1, SQLITE_STATIC);
+  while (!*base && sqlite3_step(st) == SQLITE_ROW) {
+    zllm_dtype dt;
+    const char *name = (const char *)sqlite3_column_text(st, 2);
+    if (!name || zllm_dtype_from_name(&dt, name) < 0)
+      continue;
+    if (dt == t->dtype || (casts && ar_castable(dt, t->dtype))) {
+      *base = sqlite3_column_int64(st, 0);
+      *depth = sqlite3_column_int(st, 1);
+    }
   }
   sqlite3_finalize(st);
   return 0;
@@ -336,9 +349,54 @@ static int insert_tensor(zllm_archive *a, int64_t file_row, size_t idx, const zl
   return rc;
 }
 
+/* The base's bytes for part `part` of a tensor of dtype `dt` (n elements). */
+static int base_part(zllm_archive *a, int64_t base, zllm_dtype dt, uint64_t part, size_t n, uint8_t *dst)
+{
+  ar_tensor bt;
+  int rc = ar_tensor_get(a, base, &bt);
+  if (rc == 0 && bt.dtype == dt)
+    return ar_tensor_decode_part(a, base, part, dst, 0);
+  return rc ? rc : ar_base_as(a, &bt, dt, part * ZLLM_PART_BYTES / zllm_dtype_get(dt)->size, n, dst, 0);
+}
+
+/* Order-0 bits the planes of the first `n` elements would take, XORed with
+ * `base` or not: a cheap look at whether a base predicts a tensor at all. */
+static double plane_bits(zllm_dtype view, const uint8_t *src, const uint8_t *base, size_t n)
+{
+  enum { SAMPLE = 1 << 16 };
+  static uint8_t buf[ZLLM_BITX_MAX_PLANES][2 * SAMPLE];
+  uint8_t *planes[ZLLM_BITX_MAX_PLANES];
+  n = n < SAMPLE ? n : SAMPLE;
+  for (int p = 0; p < ZLLM_BITX_MAX_PLANES; p++)
+    planes[p] = buf[p];
+  zllm_bitx_split(view, src, base, n, planes);
+  double bits = 0;
+  size_t pl = zllm_bitx_plane_len(view, n);
+  for (int p = 0; p < zllm_bitx_planes(view); p++) {
+    uint32_t hist[256] = {0};
+    for (size_t i = 0; i < pl; i++)
+      hist[planes[p][i]]++;
+    for (int v = 0; v < 256; v++)
+      if (hist[v])
+        bits -= (double)hist[v] * log2((double)hist[v] / (double)pl);
+  }
+  return bits;
+}
+
+static int drop_base(zllm_archive *a, int64_t id, const char *note)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "UPDATE tensors SET method = 'solo', base = NULL, depth = 0, note = ? WHERE id = ?");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, note, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, id);
+  return step_done(a, st, "recording a solo fallback");
+}
+
 /* Planes of every part, XORed with the base's same part for BitX. */
 static int store_planes(ingest_ctx *c, int64_t id, int fd, const zllm_st_header *h, size_t i, int64_t base,
-                        ar_layout layout, uint64_t *stored)
+                        ar_layout layout, uint64_t *stored, int *dropped)
 {
   zllm_archive *a = c->a;
   const zllm_st_tensor *t = &h->tensors[i];
@@ -356,9 +414,17 @@ static int store_planes(ingest_ctx *c, int64_t id, int fd, const zllm_st_header 
     size_t n = 0;
     rc = read_part(fd, h, i, part, src, &n);
     if (rc == 0 && base)
-      rc = ar_tensor_decode_part(a, base, part, bbuf, 0);
+      rc = base_part(a, base, t->dtype, part, n / es, bbuf);
+    /* a base that does not predict the tensor (a wrong card, unrelated
+     * weights) would cost more than the tensor alone */
+    if (rc == 0 && base && part == 0 && c->p->base_check &&
+        plane_bits(view, src, bbuf, n / es) >= 0.98 * plane_bits(view, src, NULL, n / es)) {
+      rc = drop_base(a, id, "base does not predict this tensor (sampled plane entropy): stored solo");
+      base = 0;
+      *dropped = 1;
+    }
     if (rc == 0)
-      zllm_bitx_split(view, src, bbuf, n / es, planes);
+      zllm_bitx_split(view, src, base ? bbuf : NULL, n / es, planes);
     for (int p = 0; rc == 0 && p < np; p++) {
       int64_t blob = 0;
       sqlite3_stmt *st = NULL;
@@ -398,7 +464,7 @@ static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, int fd, c
     return insert_tensor(c->a, file_row, i, t, shape, key, "dup", AR_LAYOUT_FIELD, dup, 0, depth, NULL, &id);
   }
   if (rc == 0 && c->p->bitx)
-    rc = find_base_tensor(c->a, j->base, t, shape, &base, &depth);
+    rc = find_base_tensor(c->a, j->base, t, shape, c->p->casts, &base, &depth);
   const char *note = NULL;
   if (rc == 0 && c->p->bitx && j->base && !base)
     note = "base has no tensor of this name, dtype and shape: stored solo";
@@ -409,9 +475,10 @@ static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, int fd, c
   ar_layout layout = base ? c->p->delta_layout : c->p->solo_layout;
   rc = rc ? rc : insert_tensor(c->a, file_row, i, t, shape, key, base ? "bitx" : "solo", layout, 0, base,
                                base ? depth + 1 : 0, note, &id);
-  rc = rc ? rc : store_planes(c, id, fd, h, i, base, layout, &stored);
+  int dropped = 0;
+  rc = rc ? rc : store_planes(c, id, fd, h, i, base, layout, &stored, &dropped);
   rc = rc ? rc : set_stored(c->a, "tensors", id, stored);
-  base ? c->s->tensors_bitx++ : c->s->tensors_solo++;
+  base && !dropped ? c->s->tensors_bitx++ : c->s->tensors_solo++;
   j->stored += stored;
   return rc;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pack/archive_internal.h"
+#include "zllm/fpconv.h"
 #include "zllm/error.h"
 
 static const char *layout_names[] = {"field", "u16", "bytes"};
@@ -75,6 +76,73 @@ static int plane_blob(zllm_archive *a, int64_t id, uint64_t part, int plane, int
   return rc;
 }
 
+static int is_float3(zllm_dtype d) { return d == ZLLM_DT_F32 || d == ZLLM_DT_BF16 || d == ZLLM_DT_F16; }
+
+int ar_castable(zllm_dtype from, zllm_dtype to) { return from != to && is_float3(from) && is_float3(to); }
+
+static float load_f(zllm_dtype d, const uint8_t *p)
+{
+  uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8;
+  if (d == ZLLM_DT_BF16)
+    return zllm_fp_bf16_to_f32((uint16_t)u);
+  if (d == ZLLM_DT_F16)
+    return zllm_fp_f16_to_f32((uint16_t)u);
+  u |= (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static void store_f(zllm_dtype d, uint8_t *p, float f)
+{
+  uint32_t u;
+  if (d == ZLLM_DT_F32) {
+    memcpy(&u, &f, 4);
+    p[2] = (uint8_t)(u >> 16);
+    p[3] = (uint8_t)(u >> 24);
+  } else {
+    u = d == ZLLM_DT_BF16 ? zllm_fp_f32_to_bf16(f) : zllm_fp_f32_to_f16(f);
+  }
+  p[0] = (uint8_t)u;
+  p[1] = (uint8_t)(u >> 8);
+}
+
+/* Bytes [off, off + len) of a tensor, whatever parts they span. */
+static int decode_range(zllm_archive *a, int64_t id, uint64_t off, size_t len, uint8_t *dst, int depth)
+{
+  uint8_t *tmp = ar_buf_get(a);
+  int rc = tmp ? 0 : ZLLM_ENOMEM;
+  for (uint64_t at = off; rc == 0 && at < off + len;) {
+    uint64_t part = at / ZLLM_PART_BYTES, in = at - part * ZLLM_PART_BYTES;
+    size_t n = (size_t)(ZLLM_PART_BYTES - in < off + len - at ? ZLLM_PART_BYTES - in : off + len - at);
+    rc = ar_tensor_decode_part(a, id, part, tmp, depth);
+    if (rc == 0)
+      memcpy(dst + (at - off), tmp + in, n);
+    at += n;
+  }
+  ar_buf_put(a, tmp);
+  return rc;
+}
+
+int ar_base_as(zllm_archive *a, const ar_tensor *base, zllm_dtype to, uint64_t first, size_t n, uint8_t *dst,
+               int depth)
+{
+  size_t eb = zllm_dtype_get(base->dtype)->size, et = zllm_dtype_get(to)->size;
+  size_t step = ZLLM_PART_BYTES / eb;
+  uint8_t *buf = ar_buf_get(a);
+  int rc = buf ? 0 : ZLLM_ENOMEM;
+  if (rc == 0 && first + n > base->nelem)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: base tensor %lld is shorter than its fine-tune", a->dir, (long long)base->id);
+  for (size_t done = 0; rc == 0 && done < n; done += step) {
+    size_t m = n - done < step ? n - done : step;
+    rc = decode_range(a, base->id, (first + done) * eb, m * eb, buf, depth);
+    for (size_t i = 0; rc == 0 && i < m; i++)
+      store_f(to, dst + (done + i) * et, load_f(base->dtype, buf + i * eb));
+  }
+  ar_buf_put(a, buf);
+  return rc;
+}
+
 int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *dst, int depth)
 {
   ar_tensor t;
@@ -104,8 +172,16 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
   }
   if (rc == 0 && bitx && !(base = ar_buf_get(a)))
     rc = ZLLM_ENOMEM;
+  ar_tensor bt;
   if (rc == 0 && bitx)
+    rc = ar_tensor_get(a, t.base, &bt);
+  if (rc == 0 && bitx && bt.dtype == t.dtype)
     rc = ar_tensor_decode_part(a, t.base, part, base, depth + 1);
+  else if (rc == 0 && bitx && ar_castable(bt.dtype, t.dtype) && t.layout == AR_LAYOUT_FIELD)
+    rc = ar_base_as(a, &bt, t.dtype, part * ZLLM_PART_BYTES / zllm_dtype_get(t.dtype)->size, n, base, depth + 1);
+  else if (rc == 0 && bitx)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: base %lld has an incompatible dtype", a->dir, (long long)id,
+                        (long long)t.base);
   if (rc == 0)
     zllm_bitx_merge(view, (const uint8_t *const *)planes, base, n, dst);
   for (int p = 0; p < np; p++)

@@ -43,8 +43,13 @@ check "skipped files not reported by restore" grep -q "tokenizer.json was not st
 same_except_skipped() { diff -r -x tokenizer.json "$sample" "$out" && ! find "$out" -name tokenizer.json | grep -q .; }
 check "restore with skipped files differs" same_except_skipped
 check "verify with skipped files" "$z" verify "$ar"
-noted=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM tensors t JOIN files f ON t.file=f.id JOIN repos r ON f.repo=r.id WHERE r.name='frozenco/alpha-frozen' AND t.note LIKE 'base has no tensor%'")
-check "wrong-dtype base not noted ($noted)" [ "$noted" -gt 0 ]
+# frozenco's card names beta-labs/beta-base: unrelated weights (in F16), so
+# the sampled check must refuse it as a base, and say so
+noted=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM tensors t JOIN files f ON t.file=f.id JOIN repos r ON f.repo=r.id WHERE r.name='frozenco/alpha-frozen' AND t.note LIKE 'base does not predict%'")
+check "unrelated base not refused ($noted)" [ "$noted" -gt 0 ]
+used=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM tensors t JOIN files f ON t.file=f.id JOIN repos r ON f.repo=r.id WHERE r.name='frozenco/alpha-frozen' AND t.method='bitx'")
+# (a 32-element norm near 1.0 may still share exponents with an unrelated one)
+check "unrelated base used for $used tensors, refused for $noted" [ $((4 * used)) -lt "$noted" ]
 
 # 4. a flipped byte in the pack: verify fails, restore leaves no file
 ar="$ZLLM_TMP/ar-corrupt"; out="$ZLLM_TMP/rs-corrupt"
