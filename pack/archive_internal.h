@@ -52,9 +52,13 @@ void ar_rollback(zllm_archive *a); /* and cuts the pack back to the committed en
 int ar_blob_write(zllm_archive *a, const void *data, size_t len, int64_t *id);
 /* Reads and checks a blob (caller frees *data). */
 int ar_blob_read(zllm_archive *a, int64_t id, uint8_t **data, size_t *len);
-/* Codes `len` bytes as a stream container blob. */
-int ar_stream_write(zllm_archive *a, const uint8_t *src, size_t len, int level, int64_t *id,
+/* Codes `len` bytes as a stream container blob (skip_noise: see zllm/codec.h). */
+int ar_stream_write(zllm_archive *a, const uint8_t *src, size_t len, int level, int skip_noise, int64_t *id,
                     uint64_t *stored);
+/* A tensor part: the stream containers of its `np` planes in one blob. */
+int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_len, int level, int skip_noise,
+                  int64_t *id, uint64_t *stored);
+int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t *const *planes);
 /* Decodes a stream container blob into dst (exactly dst_len bytes). */
 int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len);
 

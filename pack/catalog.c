@@ -37,8 +37,8 @@ static const char *schema =
     "  depth INTEGER NOT NULL, stored INTEGER NOT NULL DEFAULT 0, note TEXT);"
     "CREATE INDEX IF NOT EXISTS tensors_key ON tensors(key);"
     "CREATE INDEX IF NOT EXISTS tensors_file ON tensors(file);"
-    "CREATE TABLE IF NOT EXISTS planes(tensor INTEGER NOT NULL, part INTEGER NOT NULL, plane INTEGER NOT NULL,"
-    "  blob INTEGER NOT NULL, PRIMARY KEY(tensor, part, plane));";
+    "CREATE TABLE IF NOT EXISTS parts(tensor INTEGER NOT NULL, part INTEGER NOT NULL, blob INTEGER NOT NULL,"
+    "  PRIMARY KEY(tensor, part));";
 
 int ar_sql_error(zllm_archive *a, const char *what)
 {
@@ -314,10 +314,12 @@ int ar_blob_read(zllm_archive *a, int64_t id, uint8_t **data, size_t *len)
   return 0;
 }
 
-int ar_stream_write(zllm_archive *a, const uint8_t *src, size_t len, int level, int64_t *id, uint64_t *stored)
+int ar_stream_write(zllm_archive *a, const uint8_t *src, size_t len, int level, int skip_noise, int64_t *id,
+                    uint64_t *stored)
 {
   zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
   o.zstd_level = level;
+  o.skip_noise = skip_noise;
   a->enc.len = 0;
   int rc = zllm_stream_encode(a->codec, &o, src, len, &a->enc);
   rc = rc ? rc : ar_blob_write(a, a->enc.data, a->enc.len, id);
@@ -331,4 +333,63 @@ int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len)
   size_t n = 0;
   int rc = blob_read_into(a, id, &a->blob, &n);
   return rc ? rc : zllm_stream_decode(a->codec, (const uint8_t *)a->blob.data, n, dst, dst_len);
+}
+
+#define PART_MAGIC 0x31504c5au /* "ZLP1" */
+
+static void st32le(uint8_t *p, uint32_t v)
+{
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_len, int level, int skip_noise,
+                  int64_t *id, uint64_t *stored)
+{
+  zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
+  size_t head = 8 + 8 * (size_t)np;
+  o.zstd_level = level;
+  o.skip_noise = skip_noise;
+  a->enc.len = 0;
+  int rc = zllm_buf_reserve(&a->enc, head);
+  if (rc < 0)
+    return rc;
+  memset(a->enc.data, 0, head);
+  a->enc.len = head;
+  for (int p = 0; rc == 0 && p < np; p++) {
+    size_t before = a->enc.len;
+    rc = zllm_stream_encode(a->codec, &o, planes[p], plane_len, &a->enc);
+    if (rc == 0)
+      st64((uint8_t *)a->enc.data + 8 + 8 * (size_t)p, a->enc.len - before);
+  }
+  if (rc < 0)
+    return rc;
+  st32le((uint8_t *)a->enc.data, PART_MAGIC);
+  st32le((uint8_t *)a->enc.data + 4, (uint32_t)np);
+  rc = ar_blob_write(a, a->enc.data, a->enc.len, id);
+  if (rc == 0 && stored)
+    *stored += a->enc.len + 24;
+  return rc;
+}
+
+int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t *const *planes)
+{
+  size_t n = 0;
+  int rc = blob_read_into(a, id, &a->blob, &n);
+  const uint8_t *b = (const uint8_t *)a->blob.data;
+  size_t head = 8 + 8 * (size_t)np;
+  if (rc == 0 && (n < head || (uint32_t)ld64(b) != PART_MAGIC || ld64(b) >> 32 != (uint64_t)np))
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld is not a part of %d planes", a->dir, (long long)id, np);
+  size_t at = head;
+  for (int p = 0; rc == 0 && p < np; p++) {
+    uint64_t len = ld64(b + 8 + 8 * (size_t)p);
+    if (len > n - at)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: plane %d runs past the blob", a->dir, (long long)id, p);
+    else
+      rc = zllm_stream_decode(a->codec, b + at, (size_t)len, planes[p], plane_len);
+    at += (size_t)len;
+  }
+  if (rc == 0 && at != n)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: trailing bytes after its planes", a->dir, (long long)id);
+  return rc;
 }

@@ -219,7 +219,7 @@ static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size
     int64_t blob = 0;
     sqlite3_stmt *st = NULL;
     rc = zllm_pread_full(fd, buf, n, off, name);
-    rc = rc ? rc : ar_stream_write(a, buf, n, HEADER_LEVEL, &blob, stored);
+    rc = rc ? rc : ar_stream_write(a, buf, n, HEADER_LEVEL, 0, &blob, stored);
     rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO pieces(file, seq, len, blob) VALUES(?, ?, ?, ?)");
     if (rc == 0) {
       sqlite3_bind_int64(st, 1, file_row);
@@ -425,18 +425,16 @@ static int store_planes(ingest_ctx *c, int64_t id, int fd, const zllm_st_header 
     }
     if (rc == 0)
       zllm_bitx_split(view, src, base ? bbuf : NULL, n / es, planes);
-    for (int p = 0; rc == 0 && p < np; p++) {
-      int64_t blob = 0;
-      sqlite3_stmt *st = NULL;
-      rc = ar_stream_write(a, planes[p], zllm_bitx_plane_len(view, n / es), c->p->plane_level, &blob, stored);
-      rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO planes(tensor, part, plane, blob) VALUES(?, ?, ?, ?)");
-      if (rc == 0) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)part);
-        sqlite3_bind_int(st, 3, p);
-        sqlite3_bind_int64(st, 4, blob);
-        rc = step_done(a, st, "recording a plane");
-      }
+    int64_t blob = 0;
+    sqlite3_stmt *st = NULL;
+    rc = rc ? rc : ar_part_write(a, planes, np, zllm_bitx_plane_len(view, n / es), c->p->plane_level,
+                                 layout == AR_LAYOUT_FIELD && c->p->base_check, &blob, stored);
+    rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO parts(tensor, part, blob) VALUES(?, ?, ?)");
+    if (rc == 0) {
+      sqlite3_bind_int64(st, 1, id);
+      sqlite3_bind_int64(st, 2, (sqlite3_int64)part);
+      sqlite3_bind_int64(st, 3, blob);
+      rc = step_done(a, st, "recording a tensor part");
     }
   }
   for (int p = 0; p < np; p++)
@@ -514,7 +512,7 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
     c->s->file_dups++;
     rc = insert_file(c->a, j, f, &sha, key, "dup", dup, 0, NULL, &row);
   } else if (rc == 0 && h) {
-    rc = ar_stream_write(c->a, h->raw, (size_t)h->data_start, HEADER_LEVEL, &hblob, &j->stored);
+    rc = ar_stream_write(c->a, h->raw, (size_t)h->data_start, HEADER_LEVEL, 0, &hblob, &j->stored);
     rc = rc ? rc : insert_file(c->a, j, f, &sha, key, "safetensors", 0, hblob, NULL, &row);
     for (size_t i = 0; rc == 0 && i < h->ntensors; i++)
       rc = ingest_tensor(c, j, row, fd, h, i, &tx[i]);

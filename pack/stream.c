@@ -110,7 +110,7 @@ static int code_chunk(zllm_codec *c, const zllm_stream_options *o, const uint8_t
     *stored = 1;
     return 0;
   }
-  size_t z = looks_incompressible(src, n) ? 0 : ZSTD_compressCCtx(c->cctx, c->scratch, c->scratch_cap, src, n, o->zstd_level);
+  size_t z = o->skip_noise && looks_incompressible(src, n) ? 0 : ZSTD_compressCCtx(c->cctx, c->scratch, c->scratch_cap, src, n, o->zstd_level);
   if (z && !ZSTD_isError(z) && (double)z < o->keep_ratio * (double)n) {
     *codec = ZLLM_CHUNK_ZSTD;
     *stored = z;

@@ -58,19 +58,18 @@ int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t)
   return rc;
 }
 
-static int plane_blob(zllm_archive *a, int64_t id, uint64_t part, int plane, int64_t *blob)
+static int part_blob(zllm_archive *a, int64_t id, uint64_t part, int64_t *blob)
 {
   sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st, "SELECT blob FROM planes WHERE tensor = ? AND part = ? AND plane = ?");
+  int rc = ar_prepare(a, &st, "SELECT blob FROM parts WHERE tensor = ? AND part = ?");
   if (rc < 0)
     return rc;
   sqlite3_bind_int64(st, 1, id);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)part);
-  sqlite3_bind_int(st, 3, plane);
   if (sqlite3_step(st) == SQLITE_ROW)
     *blob = sqlite3_column_int64(st, 0);
   else
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld has no plane %d of part %llu", a->dir, (long long)id, plane,
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld has no part %llu", a->dir, (long long)id,
                         (unsigned long long)part);
   sqlite3_finalize(st);
   return rc;
@@ -163,13 +162,12 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
   size_t bytes = ar_part_len(t.len, part), n = bytes / zllm_dtype_get(view)->size;
   size_t pl = zllm_bitx_plane_len(view, n);
   int np = zllm_bitx_planes(view), bitx = strcmp(t.method, "bitx") == 0;
-  for (int p = 0; rc == 0 && p < np; p++) {
-    int64_t blob = 0;
+  int64_t blob = 0;
+  for (int p = 0; rc == 0 && p < np; p++)
     if (!(planes[p] = ar_buf_get(a))) /* a plane never exceeds a part */
       rc = ZLLM_ENOMEM;
-    rc = rc ? rc : plane_blob(a, id, part, p, &blob);
-    rc = rc ? rc : ar_stream_read(a, blob, planes[p], pl);
-  }
+  rc = rc ? rc : part_blob(a, id, part, &blob);
+  rc = rc ? rc : ar_part_read(a, blob, np, pl, planes);
   if (rc == 0 && bitx && !(base = ar_buf_get(a)))
     rc = ZLLM_ENOMEM;
   ar_tensor bt;

@@ -61,9 +61,11 @@ typedef struct {
   int zstd_level;      /* default 1 */
   uint32_t chunk_size; /* default ZLLM_STREAM_CHUNK_DEFAULT */
   double keep_ratio;   /* a coded chunk is kept only below keep_ratio x raw (default 0.97) */
+  int skip_noise;      /* store a chunk raw without trying zstd when a sample of it has
+                          order-0 entropy above 7.9 bits/byte (for byte planes) */
 } zllm_stream_options;
 
-#define ZLLM_STREAM_OPTIONS_INIT {1, ZLLM_STREAM_CHUNK_DEFAULT, 0.97}
+#define ZLLM_STREAM_OPTIONS_INIT {1, ZLLM_STREAM_CHUNK_DEFAULT, 0.97, 0}
 
 typedef struct zllm_codec zllm_codec;
 
