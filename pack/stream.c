@@ -110,7 +110,16 @@ static int code_chunk(zllm_codec *c, const zllm_stream_options *o, const uint8_t
     *stored = 1;
     return 0;
   }
-  size_t z = o->skip_noise && looks_incompressible(src, n) ? 0 : ZSTD_compressCCtx(c->cctx, c->scratch, c->scratch_cap, src, n, o->zstd_level);
+  size_t z = 0;
+  if (!(o->skip_noise && looks_incompressible(src, n))) {
+    /* byte planes have few long matches: a long minimum match keeps zstd on
+     * its fast path without losing what it gains from literals */
+    ZSTD_CCtx_reset(c->cctx, ZSTD_reset_parameters);
+    ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, o->zstd_level);
+    if (o->skip_noise)
+      ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_minMatch, 7);
+    z = ZSTD_compress2(c->cctx, c->scratch, c->scratch_cap, src, n);
+  }
   if (z && !ZSTD_isError(z) && (double)z < o->keep_ratio * (double)n) {
     *codec = ZLLM_CHUNK_ZSTD;
     *stored = z;
