@@ -31,7 +31,12 @@ static void *run_slice(void *arg)
 
 int zllm_parallel_for(uint64_t n, uint64_t grain, zllm_range_fn fn, void *ctx)
 {
-  uint64_t t = (uint64_t)zllm_parallel_threads(), g = grain ? grain : 1;
+  return zllm_parallel_for_n(n, grain, zllm_parallel_threads(), fn, ctx);
+}
+
+int zllm_parallel_for_n(uint64_t n, uint64_t grain, int threads, zllm_range_fn fn, void *ctx)
+{
+  uint64_t t = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : (uint64_t)threads, g = grain ? grain : 1;
   if (t > (n + g - 1) / g)
     t = (n + g - 1) / g;
   if (t <= 1)

@@ -32,6 +32,9 @@ struct zllm_archive {
   uint8_t *pool[32];       /* free part-sized buffers: reused, so no 32 MiB mmap per tensor */
   int npool;
   zllm_buf enc, blob;      /* reused encode output and blob read buffers */
+  int threads;             /* planes of a part are coded by this many threads */
+  zllm_codec *pcodec[ZLLM_BITX_MAX_PLANES]; /* one per plane, for threaded coding */
+  zllm_buf pbuf[ZLLM_BITX_MAX_PLANES];
 };
 
 /* A buffer of ZLLM_PART_BYTES from the pool (NULL on out-of-memory, with a

@@ -13,6 +13,7 @@
 #include "zllm/buf.h"
 #include "zllm/error.h"
 #include "zllm/io.h"
+#include "zllm/parallel.h"
 #include "zllm/path.h"
 
 static const char *schema =
@@ -166,10 +167,23 @@ void ar_buf_put(zllm_archive *a, uint8_t *b)
     free(b);
 }
 
+int zllm_archive_set_threads(zllm_archive *a, int threads)
+{
+  a->threads = threads < 1 ? 1 : threads;
+  for (int p = 0; a->threads > 1 && p < ZLLM_BITX_MAX_PLANES; p++)
+    if (!a->pcodec[p] && zllm_codec_new(&a->pcodec[p]) < 0)
+      return ZLLM_ENOMEM;
+  return 0;
+}
+
 void zllm_archive_close(zllm_archive *a)
 {
   if (!a)
     return;
+  for (int p = 0; p < ZLLM_BITX_MAX_PLANES; p++) {
+    zllm_codec_free(a->pcodec[p]);
+    zllm_buf_free(&a->pbuf[p]);
+  }
   while (a->npool > 0)
     free(a->pool[--a->npool]);
   zllm_buf_free(&a->enc);
@@ -343,24 +357,80 @@ static void st32le(uint8_t *p, uint32_t v)
     p[i] = (uint8_t)(v >> (8 * i));
 }
 
+typedef struct {
+  zllm_archive *a;
+  uint8_t *const *planes;
+  size_t plane_len;
+  zllm_stream_options o;
+  const uint8_t *blob;      /* decode: the part blob */
+  size_t offs[ZLLM_BITX_MAX_PLANES], lens[ZLLM_BITX_MAX_PLANES];
+  char err[ZLLM_BITX_MAX_PLANES][256]; /* a worker's message (messages are per thread) */
+} part_job;
+
+/* Brings a worker's message back to the calling thread. */
+static int part_job_error(const part_job *j, int rc)
+{
+  for (int p = 0; rc < 0 && p < ZLLM_BITX_MAX_PLANES; p++)
+    if (j->err[p][0])
+      return zllm_error_set(rc, "%s", j->err[p]);
+  return rc;
+}
+
+static int encode_planes(void *ctx, int worker, uint64_t lo, uint64_t hi)
+{
+  part_job *j = ctx;
+  (void)worker;
+  int rc = 0;
+  for (uint64_t p = lo; rc == 0 && p < hi; p++) {
+    j->a->pbuf[p].len = 0;
+    rc = zllm_stream_encode(j->a->pcodec[p], &j->o, j->planes[p], j->plane_len, &j->a->pbuf[p]);
+    if (rc < 0)
+      snprintf(((part_job *)ctx)->err[p], sizeof j->err[p], "%s", zllm_error_last());
+  }
+  return rc;
+}
+
+static int decode_planes(void *ctx, int worker, uint64_t lo, uint64_t hi)
+{
+  part_job *j = ctx;
+  (void)worker;
+  int rc = 0;
+  for (uint64_t p = lo; rc == 0 && p < hi; p++) {
+    zllm_codec *c = j->a->threads > 1 ? j->a->pcodec[p] : j->a->codec;
+    rc = zllm_stream_decode(c, j->blob + j->offs[p], j->lens[p], j->planes[p], j->plane_len);
+    if (rc < 0)
+      snprintf(j->err[p], sizeof j->err[p], "%s", zllm_error_last());
+  }
+  return rc;
+}
+
 int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_len, int level, int skip_noise,
                   int64_t *id, uint64_t *stored)
 {
-  zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
+  part_job j = {.a = a, .planes = planes, .plane_len = plane_len, .o = ZLLM_STREAM_OPTIONS_INIT};
   size_t head = 8 + 8 * (size_t)np;
-  o.zstd_level = level;
-  o.skip_noise = skip_noise;
+  j.o.zstd_level = level;
+  j.o.skip_noise = skip_noise;
   a->enc.len = 0;
   int rc = zllm_buf_reserve(&a->enc, head);
   if (rc < 0)
     return rc;
   memset(a->enc.data, 0, head);
   a->enc.len = head;
-  for (int p = 0; rc == 0 && p < np; p++) {
-    size_t before = a->enc.len;
-    rc = zllm_stream_encode(a->codec, &o, planes[p], plane_len, &a->enc);
-    if (rc == 0)
-      st64((uint8_t *)a->enc.data + 8 + 8 * (size_t)p, a->enc.len - before);
+  if (a->threads > 1) {
+    /* each plane is coded on its own thread, then laid out in order */
+    rc = part_job_error(&j, zllm_parallel_for_n((uint64_t)np, 1, a->threads, encode_planes, &j));
+    for (int p = 0; rc == 0 && p < np; p++) {
+      st64((uint8_t *)a->enc.data + 8 + 8 * (size_t)p, a->pbuf[p].len);
+      rc = zllm_buf_append(&a->enc, a->pbuf[p].data, a->pbuf[p].len);
+    }
+  } else {
+    for (int p = 0; rc == 0 && p < np; p++) {
+      size_t before = a->enc.len;
+      rc = zllm_stream_encode(a->codec, &j.o, planes[p], plane_len, &a->enc);
+      if (rc == 0)
+        st64((uint8_t *)a->enc.data + 8 + 8 * (size_t)p, a->enc.len - before);
+    }
   }
   if (rc < 0)
     return rc;
@@ -378,6 +448,7 @@ int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t 
   int rc = blob_read_into(a, id, &a->blob, &n);
   const uint8_t *b = (const uint8_t *)a->blob.data;
   size_t head = 8 + 8 * (size_t)np;
+  part_job j = {.a = a, .planes = planes, .plane_len = plane_len, .blob = b};
   if (rc == 0 && (n < head || (uint32_t)ld64(b) != PART_MAGIC || ld64(b) >> 32 != (uint64_t)np))
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld is not a part of %d planes", a->dir, (long long)id, np);
   size_t at = head;
@@ -385,11 +456,11 @@ int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t 
     uint64_t len = ld64(b + 8 + 8 * (size_t)p);
     if (len > n - at)
       rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: plane %d runs past the blob", a->dir, (long long)id, p);
-    else
-      rc = zllm_stream_decode(a->codec, b + at, (size_t)len, planes[p], plane_len);
+    j.offs[p] = at;
+    j.lens[p] = (size_t)len;
     at += (size_t)len;
   }
   if (rc == 0 && at != n)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: trailing bytes after its planes", a->dir, (long long)id);
-  return rc;
+  return rc ? rc : part_job_error(&j, zllm_parallel_for_n((uint64_t)np, 1, a->threads, decode_planes, &j));
 }

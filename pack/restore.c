@@ -10,6 +10,7 @@
 #include "pack/archive_internal.h"
 #include "zllm/error.h"
 #include "zllm/io.h"
+#include "zllm/parallel.h"
 #include "zllm/path.h"
 
 /* Where restored bytes go: a file (fd >= 0) and/or the hash. */
@@ -284,4 +285,102 @@ int zllm_archive_ls(zllm_archive *a, const char *repo, FILE *out)
   fprintf(out, "total\t-\t%llu\t%llu\t%.1f%%\t-\t-\n", (unsigned long long)in, (unsigned long long)stored,
           in ? 100.0 * (double)stored / (double)in : 0.0);
   return 0;
+}
+
+typedef struct {
+  int64_t id;
+  char *repo, *path;
+  uint8_t sha[32];
+  uint64_t size;
+  int skipped;
+} file_ref;
+
+typedef struct {
+  const char *dir, *outdir;
+  file_ref *files;
+  size_t n;
+  int threads;
+  zllm_archive *handles[256];
+  char err[256][512];
+} restore_job;
+
+/* Worker w restores files w, w + T, w + 2T, ... of the largest-first list,
+ * so the big files are spread over the workers. */
+static int restore_slice(void *ctx, int worker, uint64_t lo, uint64_t hi)
+{
+  restore_job *j = ctx;
+  (void)hi;
+  int rc = zllm_archive_open(&j->handles[worker], j->dir, 0);
+  for (uint64_t i = lo; rc == 0 && i < j->n; i += (uint64_t)j->threads) {
+    file_ref *f = &j->files[i];
+    if (f->skipped)
+      fprintf(stderr, "zllm restore: %s/%s was not stored\n", f->repo, f->path);
+    else
+      rc = restore_one(j->handles[worker], f->repo, f->path, f->id, f->sha, f->size, j->outdir);
+  }
+  if (rc < 0)
+    snprintf(j->err[worker], sizeof j->err[worker], "%s", zllm_error_last());
+  return rc;
+}
+
+static int list_files(zllm_archive *a, file_ref **out, size_t *n)
+{
+  sqlite3_stmt *st = NULL;
+  file_ref *v = NULL;
+  size_t count = 0;
+  int rc = ar_prepare(a, &st,
+                      "SELECT f.id, r.name, f.path, f.sha256, f.size, f.method FROM files f JOIN repos r"
+                      " ON f.repo = r.id ORDER BY f.size DESC, r.name, f.path");
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    file_ref *nv = realloc(v, (count + 1) * sizeof *nv);
+    if (!nv) {
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+      break;
+    }
+    v = nv;
+    file_ref *f = &v[count++];
+    memset(f, 0, sizeof *f);
+    f->id = sqlite3_column_int64(st, 0);
+    f->repo = strdup((const char *)sqlite3_column_text(st, 1));
+    f->path = strdup((const char *)sqlite3_column_text(st, 2));
+    f->size = (uint64_t)sqlite3_column_int64(st, 4);
+    f->skipped = strcmp((const char *)sqlite3_column_text(st, 5), "skipped") == 0;
+    if (sqlite3_column_bytes(st, 3) == 32)
+      memcpy(f->sha, sqlite3_column_blob(st, 3), 32);
+    else if (!f->skipped)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: a file has no SHA-256", a->dir);
+    if (!f->repo || !f->path)
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  sqlite3_finalize(st);
+  *out = v;
+  *n = count;
+  return rc;
+}
+
+int zllm_restore_all_threads(const char *dir, const char *outdir, int threads)
+{
+  zllm_archive *a = NULL;
+  restore_job j = {.dir = dir, .outdir = outdir};
+  size_t n = 0;
+  int rc = zllm_archive_open(&a, dir, 0);
+  rc = rc ? rc : list_files(a, &j.files, &n);
+  zllm_archive_close(a);
+  j.n = n;
+  j.threads = threads < 1 ? 1 : threads > 256 ? 256 : threads;
+  if (rc == 0) /* one slice per worker: each takes every T-th file */
+    rc = zllm_parallel_for_n((uint64_t)j.threads, 1, j.threads, restore_slice, &j);
+  for (int w = 0; rc < 0 && w < 256; w++)
+    if (j.err[w][0]) {
+      rc = zllm_error_set(rc, "%s", j.err[w]);
+      break;
+    }
+  for (int w = 0; w < 256; w++)
+    zllm_archive_close(j.handles[w]);
+  for (size_t i = 0; i < n; i++) {
+    free(j.files[i].repo);
+    free(j.files[i].path);
+  }
+  free(j.files);
+  return rc;
 }

@@ -1,6 +1,7 @@
 /* zllm pack / restore / cat-tensor / verify / ls: the archive commands. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tools/cmds.h"
@@ -9,21 +10,23 @@
 
 void cmd_pack_usage(FILE *out)
 {
-  fprintf(out, "usage: zllm pack --hub DIR --out ARCHIVE [--families FILE.tsv] [--profile P] [--verbose]\n\n"
+  fprintf(out, "usage: zllm pack --hub DIR --out ARCHIVE [--families FILE.tsv] [--threads N] [--profile P]\n"
+               "                 [--verbose]\n\n"
                "Ingests every repo of the snapshot that ARCHIVE does not hold yet (created if absent):\n"
                "file dedup, tensor dedup (hits confirmed byte for byte), BitX against the base's tensor,\n"
                "field-aligned planes for the rest.  The base of a repo comes from --families (lines\n"
                "\"repo<TAB>base\") or else from its model card's base_model, when that repo is in the\n"
                "snapshot or the archive.  Each repo is stored whole or not at all.\n"
                "--profile zipllm|zipnn|zstd stores the same hub the way those baselines would (for the\n"
-               "benchmark); the default is zllm.\n");
+               "benchmark); the default is zllm.  --threads N codes the planes of a tensor in parallel.\n");
 }
 
 void cmd_restore_usage(FILE *out)
 {
-  fprintf(out, "usage: zllm restore ARCHIVE (--repo ORG/NAME [--file PATH] | --all) --out DIR\n\n"
+  fprintf(out, "usage: zllm restore ARCHIVE (--repo ORG/NAME [--file PATH] | --all) --out DIR [--threads N]\n\n"
                "Writes the original files, byte-identical, to DIR/<org>/<name>/...; each file is checked\n"
-               "against the SHA-256 recorded at ingest before it gets its final name.\n");
+               "against the SHA-256 recorded at ingest before it gets its final name.  --threads N\n"
+               "restores N files at a time (--all) or decodes a tensor's planes in parallel (--repo).\n");
 }
 
 void cmd_cat_tensor_usage(FILE *out)
@@ -47,7 +50,7 @@ void cmd_ls_usage(FILE *out)
 
 typedef struct {
   const char *hub, *out, *families, *repo, *file, *tensor, *archive, *profile;
-  int all, verbose;
+  int all, verbose, threads;
 } args;
 
 static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
@@ -57,7 +60,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     {"families", required_argument, NULL, 'f'}, {"repo", required_argument, NULL, 'r'},
     {"file", required_argument, NULL, 'F'}, {"tensor", required_argument, NULL, 't'},
     {"all", no_argument, NULL, 'a'},        {"verbose", no_argument, NULL, 'v'},
-    {"profile", required_argument, NULL, 'p'},
+    {"profile", required_argument, NULL, 'p'}, {"threads", required_argument, NULL, 'j'},
     {NULL, 0, NULL, 0},
   };
   int c;
@@ -74,6 +77,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     case 'a': a->all = 1; break;
     case 'v': a->verbose = 1; break;
     case 'p': a->profile = optarg; break;
+    case 'j': a->threads = atoi(optarg); break;
     default: usage(stderr); return 2;
     }
   }
@@ -107,7 +111,8 @@ int cmd_pack(int argc, char **argv)
     fprintf(stderr, "zllm pack: %s\n", zllm_error_last());
     return 2;
   }
-  if (zllm_archive_open(&ar, a.out, 1) < 0 || zllm_pack_hub(ar, &o, &s) < 0)
+  if (zllm_archive_open(&ar, a.out, 1) < 0 || zllm_archive_set_threads(ar, a.threads) < 0 ||
+      zllm_pack_hub(ar, &o, &s) < 0)
     return fail("pack", ar);
   printf("packed %llu repos (%llu skipped), %llu files: %llu -> %llu bytes (%.1f%%); %llu file dups, "
          "%llu tensor dups, %llu BitX, %llu solo, %llu opaque, %llu problems\n",
@@ -129,7 +134,12 @@ int cmd_restore(int argc, char **argv)
     cmd_restore_usage(stderr);
     return 2;
   }
-  if (zllm_archive_open(&ar, a.archive, 0) < 0 ||
+  if (a.all && a.threads > 1) {
+    if (zllm_restore_all_threads(a.archive, a.out, a.threads) < 0)
+      return fail("restore", NULL);
+    return 0;
+  }
+  if (zllm_archive_open(&ar, a.archive, 0) < 0 || zllm_archive_set_threads(ar, a.threads) < 0 ||
       (a.all ? zllm_restore_all(ar, a.out) : zllm_restore_repo(ar, a.repo, a.file, a.out)) < 0)
     return fail("restore", ar);
   zllm_archive_close(ar);

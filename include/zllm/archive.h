@@ -26,6 +26,9 @@ typedef struct zllm_archive zllm_archive;
 int zllm_archive_open(zllm_archive **out, const char *dir, int create);
 void zllm_archive_close(zllm_archive *a); /* accepts NULL */
 
+/* Threads used to code the planes of each tensor part (default 1). */
+int zllm_archive_set_threads(zllm_archive *a, int threads);
+
 /* What to do with the bytes.  ZLLM is the product; the others exist so the
  * benchmark can run the baselines through the same I/O in the same run:
  *   ZIPLLM  file + tensor dedup, BitX as ZipLLM's code does it (16-bit words
@@ -58,6 +61,9 @@ int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *
  * against its recorded SHA-256 before it gets its final name. */
 int zllm_restore_repo(zllm_archive *a, const char *repo, const char *file, const char *outdir);
 int zllm_restore_all(zllm_archive *a, const char *outdir);
+/* The same, files spread over `threads` threads, each with its own handle on
+ * the archive in directory `dir`. */
+int zllm_restore_all_threads(const char *dir, const char *outdir, int threads);
 
 /* The raw bytes of one tensor. */
 int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE *out);

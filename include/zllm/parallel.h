@@ -11,6 +11,8 @@
  * negative value a call returned. */
 typedef int (*zllm_range_fn)(void *ctx, int worker, uint64_t lo, uint64_t hi);
 int zllm_parallel_for(uint64_t n, uint64_t grain, zllm_range_fn fn, void *ctx);
+/* The same with an explicit number of workers (1 runs inline). */
+int zllm_parallel_for_n(uint64_t n, uint64_t grain, int threads, zllm_range_fn fn, void *ctx);
 int zllm_parallel_threads(void);
 
 #endif

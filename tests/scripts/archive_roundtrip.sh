@@ -14,6 +14,12 @@ check "pack" "$z" pack --hub "$hub" --out "$ar" ${fam:+--families "$fam"}
 check "restore --all" "$z" restore "$ar" --all --out "$out"
 check "restored tree differs from the hub" diff -r "$hub" "$out"
 check "verify" "$z" verify "$ar"
+# threads change nothing: the same pack bytes, the same restored tree
+rm -rf "$ar.t2" "$out.t2"
+check "pack --threads 2" "$z" pack --hub "$hub" --out "$ar.t2" --threads 2 ${fam:+--families "$fam"}
+check "pack differs with 2 threads" cmp -s "$ar/packs/pack-0000.zpk" "$ar.t2/packs/pack-0000.zpk"
+check "restore --all --threads 2" "$z" restore "$ar.t2" --all --out "$out.t2" --threads 2
+check "threaded restore differs from the hub" diff -r "$hub" "$out.t2"
 # pack again: nothing new is stored
 before=$(stat -c %s "$ar/packs/pack-0000.zpk")
 again() { "$z" pack --hub "$hub" --out "$ar" | grep -q "^packed 0 repos"; }
