@@ -8,7 +8,11 @@ gen="$ZLLM_TMP/kill-hub"
 ar="$ZLLM_TMP/ar-kill"
 rm -rf "$gen" "$ar" "$ZLLM_TMP/rs-kill" "$ZLLM_TMP/ar-kill-ref"
 "$z" mkhub --out "$gen" --scale medium --seed 5 >/dev/null 2>&1
-for delay in 0.05 0.15 0.3 0.45; do
+# four random points in the first half second (the pack takes about that long);
+# the delays are printed so a failure can be replayed
+delays=$(for _ in 1 2 3 4; do printf '0.%02d ' $((2 + RANDOM % 48)); done)
+echo "kill -9 after: $delays"
+for delay in $delays; do
   "$z" pack --hub "$gen/hub" --out "$ar" >/dev/null 2>&1 &
   pid=$!
   sleep "$delay"

@@ -3,7 +3,7 @@
 # families file: BitX is used, and every file still restores byte for byte.
 source "$(dirname "$0")/lib.sh"
 snap=$1
-fam="$ZLLM_TMP/corpus-families.tsv"
+fam="$T/families.tsv"
 awk -F'\t' 'NR > 1 && $11 != "-" { print $1 "\t" $11 }' "$snap/MANIFEST.tsv" | sort -u >"$fam"
 check "families file is empty" [ -s "$fam" ]
-exec bash "$(dirname "$0")/archive_roundtrip.sh" "$snap/hub" "$fam"
+bash "$(dirname "$0")/archive_roundtrip.sh" "$snap/hub" "$fam"
