@@ -6,4 +6,5 @@ snap=$1
 fam="$T/families.tsv"
 awk -F'\t' 'NR > 1 && $11 != "-" { print $1 "\t" $11 }' "$snap/MANIFEST.tsv" | sort -u >"$fam"
 check "families file is empty" [ -s "$fam" ]
-bash "$(dirname "$0")/archive_roundtrip.sh" "$snap/hub" "$fam"
+check "round trip with the true bases" bash "$(dirname "$0")/archive_roundtrip.sh" "$snap/hub" "$fam"
+finish
