@@ -350,6 +350,7 @@ int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len)
 }
 
 #define PART_MAGIC 0x31504c5au /* "ZLP1" */
+#define PARALLEL_MIN ((size_t)1 << 20) /* smaller planes are not worth a thread start */
 
 static void st32le(uint8_t *p, uint32_t v)
 {
@@ -396,7 +397,7 @@ static int decode_planes(void *ctx, int worker, uint64_t lo, uint64_t hi)
   (void)worker;
   int rc = 0;
   for (uint64_t p = lo; rc == 0 && p < hi; p++) {
-    zllm_codec *c = j->a->threads > 1 ? j->a->pcodec[p] : j->a->codec;
+    zllm_codec *c = j->a->threads > 1 && j->plane_len >= PARALLEL_MIN ? j->a->pcodec[p] : j->a->codec;
     rc = zllm_stream_decode(c, j->blob + j->offs[p], j->lens[p], j->planes[p], j->plane_len);
     if (rc < 0)
       snprintf(j->err[p], sizeof j->err[p], "%s", zllm_error_last());
@@ -417,7 +418,7 @@ int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_
     return rc;
   memset(a->enc.data, 0, head);
   a->enc.len = head;
-  if (a->threads > 1) {
+  if (a->threads > 1 && plane_len >= PARALLEL_MIN) {
     /* each plane is coded on its own thread, then laid out in order */
     rc = part_job_error(&j, zllm_parallel_for_n((uint64_t)np, 1, a->threads, encode_planes, &j));
     for (int p = 0; rc == 0 && p < np; p++) {
@@ -462,5 +463,6 @@ int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t 
   }
   if (rc == 0 && at != n)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: trailing bytes after its planes", a->dir, (long long)id);
-  return rc ? rc : part_job_error(&j, zllm_parallel_for_n((uint64_t)np, 1, a->threads, decode_planes, &j));
+  int threads = plane_len >= PARALLEL_MIN ? a->threads : 1;
+  return rc ? rc : part_job_error(&j, zllm_parallel_for_n((uint64_t)np, 1, threads, decode_planes, &j));
 }
