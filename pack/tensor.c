@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "pack/archive_internal.h"
-#include "zllm/fpconv.h"
 #include "zllm/error.h"
 
 static const char *layout_names[] = {"field", "u16", "bytes"};
@@ -79,33 +78,6 @@ static int is_float3(zllm_dtype d) { return d == ZLLM_DT_F32 || d == ZLLM_DT_BF1
 
 int ar_castable(zllm_dtype from, zllm_dtype to) { return from != to && is_float3(from) && is_float3(to); }
 
-static float load_f(zllm_dtype d, const uint8_t *p)
-{
-  uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8;
-  if (d == ZLLM_DT_BF16)
-    return zllm_fp_bf16_to_f32((uint16_t)u);
-  if (d == ZLLM_DT_F16)
-    return zllm_fp_f16_to_f32((uint16_t)u);
-  u |= (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-
-static void store_f(zllm_dtype d, uint8_t *p, float f)
-{
-  uint32_t u;
-  if (d == ZLLM_DT_F32) {
-    memcpy(&u, &f, 4);
-    p[2] = (uint8_t)(u >> 16);
-    p[3] = (uint8_t)(u >> 24);
-  } else {
-    u = d == ZLLM_DT_BF16 ? zllm_fp_f32_to_bf16(f) : zllm_fp_f32_to_f16(f);
-  }
-  p[0] = (uint8_t)u;
-  p[1] = (uint8_t)(u >> 8);
-}
-
 /* Bytes [off, off + len) of a tensor, whatever parts they span. */
 static int decode_range(zllm_archive *a, int64_t id, uint64_t off, size_t len, uint8_t *dst, int depth)
 {
@@ -136,7 +108,7 @@ int ar_base_as(zllm_archive *a, const ar_tensor *base, zllm_dtype to, uint64_t f
     size_t m = n - done < step ? n - done : step;
     rc = decode_range(a, base->id, (first + done) * eb, m * eb, buf, depth);
     for (size_t i = 0; rc == 0 && i < m; i++)
-      store_f(to, dst + (done + i) * et, load_f(base->dtype, buf + i * eb));
+      zllm_dtype_store_float(to, dst + (done + i) * et, zllm_dtype_load_float(base->dtype, buf + i * eb));
   }
   ar_buf_put(a, buf);
   return rc;

@@ -122,19 +122,6 @@ static void gen_finetune(emit_job *j, uint64_t lo, uint64_t hi)
   }
 }
 
-static float decode(zllm_dtype dt, const uint8_t *p)
-{
-  uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8;
-  if (dt == ZLLM_DT_BF16)
-    return mk_bf16_to_f32((uint16_t)u);
-  if (dt == ZLLM_DT_F16)
-    return mk_f16_to_f32((uint16_t)u);
-  u |= (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-
 /* Little-endian stores, one loop per dtype so each loop stays branch-free. */
 static void encode(mk_state *s, uint64_t lo, uint64_t n)
 {
@@ -192,7 +179,7 @@ static uint64_t count_identical(const mk_state *s, const mk_state *parent, uint6
   if (a == b)
     return count_equal(s->enc, parent->enc, lo, n, ea);
   for (uint64_t i = lo; i < n; i++)
-    same += decode(a, s->enc + i * ea) == decode(b, parent->enc + i * eb);
+    same += zllm_dtype_load_float(a, s->enc + i * ea) == zllm_dtype_load_float(b, parent->enc + i * eb);
   return same;
 }
 
@@ -206,7 +193,7 @@ static int emit_range(void *ctx, int worker, uint64_t lo, uint64_t hi)
     gen_finetune(j, lo, hi);
   else /* an exact upcast of what the parent stored */
     for (uint64_t i = lo; i < hi; i++)
-      j->s->master[i] = decode(p->spec->dtype, p->enc + i * zllm_dtype_get(p->spec->dtype)->size);
+      j->s->master[i] = zllm_dtype_load_float(p->spec->dtype, p->enc + i * zllm_dtype_get(p->spec->dtype)->size);
   encode(j->s, lo, hi);
   if (p)
     j->identical[worker] += count_identical(j->s, p, lo, hi);

@@ -4,6 +4,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "zllm/fpconv.h"
 
 typedef enum {
   ZLLM_DT_BOOL, ZLLM_DT_U8, ZLLM_DT_I8, ZLLM_DT_F8_E5M2, ZLLM_DT_F8_E4M3, ZLLM_DT_F8_E8M0,
@@ -24,5 +27,34 @@ typedef struct {
 const zllm_dtype_info *zllm_dtype_get(zllm_dtype dt);
 /* Looks a safetensors dtype name up; 0 or ZLLM_ENOTFOUND (no message set). */
 int zllm_dtype_from_name(zllm_dtype *out, const char *name);
+
+/* A little-endian F32, BF16 or F16 element as a float (exactly). */
+static inline float zllm_dtype_load_float(zllm_dtype d, const uint8_t *p)
+{
+  uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8;
+  if (d == ZLLM_DT_BF16)
+    return zllm_fp_bf16_to_f32((uint16_t)u);
+  if (d == ZLLM_DT_F16)
+    return zllm_fp_f16_to_f32((uint16_t)u);
+  u |= (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+/* Stores a float as a little-endian F32, BF16 or F16 element (RNE). */
+static inline void zllm_dtype_store_float(zllm_dtype d, uint8_t *p, float f)
+{
+  uint32_t u;
+  if (d == ZLLM_DT_F32) {
+    memcpy(&u, &f, 4);
+    p[2] = (uint8_t)(u >> 16);
+    p[3] = (uint8_t)(u >> 24);
+  } else {
+    u = d == ZLLM_DT_BF16 ? zllm_fp_f32_to_bf16(f) : zllm_fp_f32_to_f16(f);
+  }
+  p[0] = (uint8_t)u;
+  p[1] = (uint8_t)(u >> 8);
+}
 
 #endif
