@@ -504,6 +504,12 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   if (h && !(tx = calloc(h->ntensors ? h->ntensors : 1, sizeof *tx)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   rc = rc ? rc : zllm_analyze_hash_fd(fd, name, h, &sha, &fx, tx);
+  struct stat st;
+  /* the hash covered the file as it is now; the listing must agree, or the
+   * stored bytes and the recorded SHA-256 could describe different files */
+  if (rc == 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_size != f->size))
+    rc = zllm_error_set(ZLLM_EIO, "%s: changed since the hub was listed (%llu bytes, listed %llu)", name,
+                        (unsigned long long)st.st_size, (unsigned long long)f->size);
   if (rc == 0)
     ar_hash_key(c->a, fx.b, key);
   if (rc == 0 && c->p->file_dedup)
