@@ -27,54 +27,93 @@ static inline uint32_t ld32(const uint8_t *p)
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void split_bf16(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
+static inline __attribute__((always_inline)) void split_bf16_impl(const uint8_t *s, const uint8_t *b, size_t n,
+                                                              uint8_t *const *pl, const int xor)
 {
   uint8_t *e = pl[0], *sm = pl[1];
   for (size_t i = 0; i < n; i++) {
-    uint16_t x = ld16(s + 2 * i) ^ (b ? ld16(b + 2 * i) : 0);
+    uint16_t x = ld16(s + 2 * i) ^ (xor ? ld16(b + 2 * i) : 0);
     e[i] = (uint8_t)(x >> 7);
     sm[i] = (uint8_t)(((x >> 8) & 0x80) | (x & 0x7f));
   }
 }
 
-static void merge_bf16(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
+static void split_bf16(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
+{
+  /* two specialised loops, so neither tests `b` per element */
+  if (b)
+    split_bf16_impl(s, b, n, pl, 1);
+  else
+    split_bf16_impl(s, b, n, pl, 0);
+}
+
+static inline __attribute__((always_inline)) void merge_bf16_impl(const uint8_t *const *pl, const uint8_t *b, size_t n,
+                                                              uint8_t *d, const int xor)
 {
   const uint8_t *e = pl[0], *sm = pl[1];
   for (size_t i = 0; i < n; i++) {
     uint16_t x = (uint16_t)((sm[i] & 0x80) << 8 | e[i] << 7 | (sm[i] & 0x7f));
-    x ^= b ? ld16(b + 2 * i) : 0;
+    x ^= xor ? ld16(b + 2 * i) : 0;
     d[2 * i] = (uint8_t)x;
     d[2 * i + 1] = (uint8_t)(x >> 8);
   }
 }
 
-static void split_f16(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
+static void merge_bf16(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
+{
+  if (b)
+    merge_bf16_impl(pl, b, n, d, 1);
+  else
+    merge_bf16_impl(pl, b, n, d, 0);
+}
+
+static inline __attribute__((always_inline)) void split_f16_impl(const uint8_t *s, const uint8_t *b, size_t n,
+                                                              uint8_t *const *pl, const int xor)
 {
   uint8_t *se = pl[0], *mh = pl[1], *ml = pl[2];
   for (size_t i = 0; i < n; i++) {
-    uint16_t x = ld16(s + 2 * i) ^ (b ? ld16(b + 2 * i) : 0);
+    uint16_t x = ld16(s + 2 * i) ^ (xor ? ld16(b + 2 * i) : 0);
     se[i] = (uint8_t)(x >> 10);
     mh[i] = (uint8_t)((x >> 8) & 3);
     ml[i] = (uint8_t)x;
   }
 }
 
-static void merge_f16(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
+static void split_f16(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
+{
+  /* two specialised loops, so neither tests `b` per element */
+  if (b)
+    split_f16_impl(s, b, n, pl, 1);
+  else
+    split_f16_impl(s, b, n, pl, 0);
+}
+
+static inline __attribute__((always_inline)) void merge_f16_impl(const uint8_t *const *pl, const uint8_t *b, size_t n,
+                                                              uint8_t *d, const int xor)
 {
   const uint8_t *se = pl[0], *mh = pl[1], *ml = pl[2];
   for (size_t i = 0; i < n; i++) {
     uint16_t x = (uint16_t)(se[i] << 10 | (mh[i] & 3) << 8 | ml[i]);
-    x ^= b ? ld16(b + 2 * i) : 0;
+    x ^= xor ? ld16(b + 2 * i) : 0;
     d[2 * i] = (uint8_t)x;
     d[2 * i + 1] = (uint8_t)(x >> 8);
   }
 }
 
-static void split_f32(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
+static void merge_f16(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
+{
+  if (b)
+    merge_f16_impl(pl, b, n, d, 1);
+  else
+    merge_f16_impl(pl, b, n, d, 0);
+}
+
+static inline __attribute__((always_inline)) void split_f32_impl(const uint8_t *s, const uint8_t *b, size_t n,
+                                                              uint8_t *const *pl, const int xor)
 {
   uint8_t *e = pl[0], *m2 = pl[1], *m1 = pl[2], *m0 = pl[3];
   for (size_t i = 0; i < n; i++) {
-    uint32_t x = ld32(s + 4 * i) ^ (b ? ld32(b + 4 * i) : 0);
+    uint32_t x = ld32(s + 4 * i) ^ (xor ? ld32(b + 4 * i) : 0);
     e[i] = (uint8_t)(x >> 23);
     m2[i] = (uint8_t)(((x >> 24) & 0x80) | ((x >> 16) & 0x7f));
     m1[i] = (uint8_t)(x >> 8);
@@ -82,18 +121,36 @@ static void split_f32(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *con
   }
 }
 
-static void merge_f32(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
+static void split_f32(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
+{
+  /* two specialised loops, so neither tests `b` per element */
+  if (b)
+    split_f32_impl(s, b, n, pl, 1);
+  else
+    split_f32_impl(s, b, n, pl, 0);
+}
+
+static inline __attribute__((always_inline)) void merge_f32_impl(const uint8_t *const *pl, const uint8_t *b, size_t n,
+                                                              uint8_t *d, const int xor)
 {
   const uint8_t *e = pl[0], *m2 = pl[1], *m1 = pl[2], *m0 = pl[3];
   for (size_t i = 0; i < n; i++) {
     uint32_t x = (uint32_t)(m2[i] & 0x80) << 24 | (uint32_t)e[i] << 23 | (uint32_t)(m2[i] & 0x7f) << 16 |
                  (uint32_t)m1[i] << 8 | m0[i];
-    x ^= b ? ld32(b + 4 * i) : 0;
+    x ^= xor ? ld32(b + 4 * i) : 0;
     d[4 * i] = (uint8_t)x;
     d[4 * i + 1] = (uint8_t)(x >> 8);
     d[4 * i + 2] = (uint8_t)(x >> 16);
     d[4 * i + 3] = (uint8_t)(x >> 24);
   }
+}
+
+static void merge_f32(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
+{
+  if (b)
+    merge_f32_impl(pl, b, n, d, 1);
+  else
+    merge_f32_impl(pl, b, n, d, 0);
 }
 
 /* Any other width: plane k holds byte k of every element. */
