@@ -11,6 +11,7 @@
 #include "zllm/buf.h"
 #include "zllm/error.h"
 #include "zllm/hash.h"
+#include "zllm/parallel.h"
 #include "zllm/path.h"
 
 static void test_common_error__set_returns_code_and_escapes(void **state)
@@ -153,6 +154,43 @@ static void test_common_path__join(void **state)
   free(p);
 }
 
+typedef struct {
+  uint8_t seen[10000];
+  int fail_at;
+} par_ctx;
+
+static int mark_range(void *ctx, int worker, uint64_t lo, uint64_t hi)
+{
+  par_ctx *c = ctx;
+  for (uint64_t i = lo; i < hi; i++) {
+    c->seen[i]++;
+    if ((int)i == c->fail_at)
+      return zllm_error_set(ZLLM_EIO, "slice of worker %d failed", worker);
+  }
+  return 0;
+}
+
+/* Every index is visited exactly once whatever the thread count, and a
+ * failing slice's code comes back. */
+static void test_common_parallel__covers_range_once(void **state)
+{
+  (void)state;
+  static par_ctx c;
+  for (int t = 1; t <= 5; t++) {
+    memset(&c, 0, sizeof c);
+    c.fail_at = -1;
+    assert_int_equal(zllm_parallel_for_n(10000, 7, t, mark_range, &c), 0);
+    for (int i = 0; i < 10000; i++)
+      assert_int_equal(c.seen[i], 1);
+  }
+  memset(&c, 0, sizeof c);
+  c.fail_at = 9999;
+  assert_int_equal(zllm_parallel_for_n(10000, 1, 3, mark_range, &c), ZLLM_EIO);
+  memset(&c, 0, sizeof c);
+  c.fail_at = -1;
+  assert_int_equal(zllm_parallel_for_n(0, 1, 4, mark_range, &c), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -166,6 +204,7 @@ int main(void)
     cmocka_unit_test(test_common_path__relative_rules),
     cmocka_unit_test(test_common_path__repo_ids),
     cmocka_unit_test(test_common_path__join),
+    cmocka_unit_test(test_common_parallel__covers_range_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
