@@ -51,7 +51,21 @@ used=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM tensors t JOIN files f
 # (a 32-element norm near 1.0 may still share exponents with an unrelated one)
 check "unrelated base used for $used tensors, refused for $noted" [ $((4 * used)) -lt "$noted" ]
 
-# 4. a flipped byte in the pack: verify fails, restore leaves no file
+# 4. odd shapes: nested paths, an empty file, an empty safetensors, zero-length
+#    and scalar tensors
+hub="$ZLLM_TMP/hub-odd"; ar="$ZLLM_TMP/ar-odd"; out="$ZLLM_TMP/rs-odd"
+rm -rf "$hub" "$ar" "$out"
+mkdir -p "$hub/org/m/sub/deeper"
+echo hi >"$hub/org/m/sub/deeper/x.txt"
+: >"$hub/org/m/empty.bin"
+cp "$fix/good-empty.safetensors" "$hub/org/m/sub/e.safetensors"
+cp "$fix/good-zero-length.safetensors" "$hub/org/m/sub/z.safetensors"
+cp "$fix/good-two-tensors.safetensors" "$hub/org/m/model.safetensors"
+check "pack odd shapes" "$z" pack --hub "$hub" --out "$ar"
+check "restore odd shapes" "$z" restore "$ar" --all --out "$out"
+check "odd shapes restored differently" diff -r "$hub" "$out"
+
+# 5. a flipped byte in the pack: verify fails, restore leaves no file
 ar="$ZLLM_TMP/ar-corrupt"; out="$ZLLM_TMP/rs-corrupt"
 rm -rf "$ar" "$out"
 "$z" pack --hub "$sample" --out "$ar" >/dev/null
