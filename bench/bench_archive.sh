@@ -5,7 +5,7 @@
 #   zstd (zstd -3 per file), zipnn (byte grouping alone), zipllm (the
 #   ZipLLM-equivalent configuration), zllm, and zllm with --threads 2.
 # Medians of REPEAT runs (default 3); page cache warm; one process.
-# Usage: bench/bench_archive.sh SNAPSHOT_DIR|SCALE [REPEAT]
+# Usage: [METHODS="zipllm zllm"] bench/bench_archive.sh SNAPSHOT_DIR|SCALE [REPEAT]
 #   SNAPSHOT_DIR has hub/ and MANIFEST.tsv (its delta_base column gives the
 #   families); SCALE (tiny..large) generates one with zllm mkhub.
 set -euo pipefail
@@ -36,7 +36,7 @@ timed() {
 printf 'hub: %s (%d MB), families from MANIFEST delta_base, %d runs, 1 process\n' "$hub" $((bytes / 1000000)) "$repeat"
 printf '%-8s %12s %9s %12s %12s %10s\n' method stored reduction "ingest MB/s" "restore MB/s" "peak RSS"
 declare -A stored_of
-for method in zstd zipnn zipllm zllm zllm-j2; do
+for method in ${METHODS:-zstd zipnn zipllm zllm zllm-j2}; do
   prof=${method%-j2}
   threads=1; [ "$method" = zllm-j2 ] && threads=2
   ing=(); res=(); rss=0
@@ -55,4 +55,5 @@ for method in zstd zipnn zipllm zllm zllm-j2; do
 b=$bytes; s=$st; i=$(median "${ing[@]}"); r=$(median "${res[@]}")
 print(f'{\"$method\":8s} {s:12d} {100*(1-s/b):8.1f}% {b/i/1e6:12.0f} {b/r/1e6:12.0f} {$rss/1024:8.0f} MB')"
 done
-python3 -c "print(f'zllm / zipllm stored bytes: {${stored_of[zllm]}/${stored_of[zipllm]}:.3f}')"
+[ -n "${stored_of[zllm]:-}" ] && [ -n "${stored_of[zipllm]:-}" ] &&
+  python3 -c "print(f'zllm / zipllm stored bytes: {${stored_of[zllm]}/${stored_of[zipllm]}:.3f}')"

@@ -10,6 +10,9 @@
 #include "zllm/error.h"
 
 #define HEADER_LEN 24
+#ifndef HASHLOG
+#define HASHLOG 8
+#endif
 #define ENTRY_LEN 16
 
 struct zllm_codec {
@@ -112,12 +115,14 @@ static int code_chunk(zllm_codec *c, const zllm_stream_options *o, const uint8_t
   }
   size_t z = 0;
   if (!(o->skip_noise && looks_incompressible(src, n))) {
-    /* byte planes have few long matches: a long minimum match keeps zstd on
-     * its fast path without losing what it gains from literals */
+    /* byte planes have few long matches: a long minimum match and a tiny
+     * match table keep zstd on its fast path, coding mostly literals */
     ZSTD_CCtx_reset(c->cctx, ZSTD_reset_parameters);
     ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, o->zstd_level);
-    if (o->skip_noise)
+    if (o->skip_noise) {
       ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_minMatch, 7);
+      ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_hashLog, PLANE_HASH_LOG);
+    }
     z = ZSTD_compress2(c->cctx, c->scratch, c->scratch_cap, src, n);
   }
   if (z && !ZSTD_isError(z) && (double)z < o->keep_ratio * (double)n) {
