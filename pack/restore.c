@@ -197,8 +197,8 @@ int zllm_restore_repo(zllm_archive *a, const char *repo, const char *file, const
 
 int zllm_restore_all(zllm_archive *a, const char *outdir)
 {
-  int count = 0;
-  return restore_query(a, NULL, NULL, outdir, &count);
+  /* one path for all of an archive, threaded or not */
+  return zllm_restore_all_threads(a->dir, outdir, 1);
 }
 
 int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE *out)
