@@ -38,14 +38,6 @@ static inline __attribute__((always_inline)) void split_bf16_impl(const uint8_t 
   }
 }
 
-static void split_bf16(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
-{
-  /* two specialised loops, so neither tests `b` per element */
-  if (b)
-    split_bf16_impl(s, b, n, pl, 1);
-  else
-    split_bf16_impl(s, b, n, pl, 0);
-}
 
 static inline __attribute__((always_inline)) void merge_bf16_impl(const uint8_t *const *pl, const uint8_t *b, size_t n,
                                                               uint8_t *d, const int xor)
@@ -59,13 +51,6 @@ static inline __attribute__((always_inline)) void merge_bf16_impl(const uint8_t 
   }
 }
 
-static void merge_bf16(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
-{
-  if (b)
-    merge_bf16_impl(pl, b, n, d, 1);
-  else
-    merge_bf16_impl(pl, b, n, d, 0);
-}
 
 static inline __attribute__((always_inline)) void split_f16_impl(const uint8_t *s, const uint8_t *b, size_t n,
                                                               uint8_t *const *pl, const int xor)
@@ -79,14 +64,6 @@ static inline __attribute__((always_inline)) void split_f16_impl(const uint8_t *
   }
 }
 
-static void split_f16(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
-{
-  /* two specialised loops, so neither tests `b` per element */
-  if (b)
-    split_f16_impl(s, b, n, pl, 1);
-  else
-    split_f16_impl(s, b, n, pl, 0);
-}
 
 static inline __attribute__((always_inline)) void merge_f16_impl(const uint8_t *const *pl, const uint8_t *b, size_t n,
                                                               uint8_t *d, const int xor)
@@ -100,13 +77,6 @@ static inline __attribute__((always_inline)) void merge_f16_impl(const uint8_t *
   }
 }
 
-static void merge_f16(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
-{
-  if (b)
-    merge_f16_impl(pl, b, n, d, 1);
-  else
-    merge_f16_impl(pl, b, n, d, 0);
-}
 
 static inline __attribute__((always_inline)) void split_f32_impl(const uint8_t *s, const uint8_t *b, size_t n,
                                                               uint8_t *const *pl, const int xor)
@@ -121,14 +91,6 @@ static inline __attribute__((always_inline)) void split_f32_impl(const uint8_t *
   }
 }
 
-static void split_f32(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *pl)
-{
-  /* two specialised loops, so neither tests `b` per element */
-  if (b)
-    split_f32_impl(s, b, n, pl, 1);
-  else
-    split_f32_impl(s, b, n, pl, 0);
-}
 
 static inline __attribute__((always_inline)) void merge_f32_impl(const uint8_t *const *pl, const uint8_t *b, size_t n,
                                                               uint8_t *d, const int xor)
@@ -145,13 +107,23 @@ static inline __attribute__((always_inline)) void merge_f32_impl(const uint8_t *
   }
 }
 
-static void merge_f32(const uint8_t *const *pl, const uint8_t *b, size_t n, uint8_t *d)
-{
-  if (b)
-    merge_f32_impl(pl, b, n, d, 1);
-  else
-    merge_f32_impl(pl, b, n, d, 0);
-}
+
+/* Each field loop is instantiated twice, with and without the XOR, so neither
+ * copy tests for a base per element. */
+#define SPECIALISE(name, src_t, dst_t)                                                     \
+  static void name(src_t in, const uint8_t *b, size_t n, dst_t out)                        \
+  {                                                                                        \
+    if (b)                                                                                 \
+      name##_impl(in, b, n, out, 1);                                                       \
+    else                                                                                   \
+      name##_impl(in, b, n, out, 0);                                                       \
+  }
+SPECIALISE(split_bf16, const uint8_t *, uint8_t *const *)
+SPECIALISE(merge_bf16, const uint8_t *const *, uint8_t *)
+SPECIALISE(split_f16, const uint8_t *, uint8_t *const *)
+SPECIALISE(merge_f16, const uint8_t *const *, uint8_t *)
+SPECIALISE(split_f32, const uint8_t *, uint8_t *const *)
+SPECIALISE(merge_f32, const uint8_t *const *, uint8_t *)
 
 /* Any other width: plane k holds byte k of every element. */
 static void split_bytes(const uint8_t *s, const uint8_t *b, size_t n, size_t w, uint8_t *const *pl)
