@@ -71,12 +71,13 @@ void ar_hash_key(const zllm_archive *a, const uint8_t *hash, uint8_t key[16])
 
 /* The pack this process appends to; bytes past its committed end are the
  * remains of an interrupted ingest and are cut off. */
-static int open_pack(zllm_archive *a)
+static int open_pack(zllm_archive *a, int writable)
 {
   sqlite3_stmt *st = NULL;
   char name[64] = "pack-0000.zpk", *dir = zllm_path_join(a->dir, "packs"), *path = NULL;
-  int rc = dir ? zllm_mkdir_p(dir, 0755) : ZLLM_ENOMEM;
-  rc = rc ? rc : ar_exec(a, "INSERT OR IGNORE INTO packs(name, committed_len) VALUES('pack-0000.zpk', 0)");
+  int rc = !dir ? ZLLM_ENOMEM : writable ? zllm_mkdir_p(dir, 0755) : 0;
+  if (rc == 0 && writable)
+    rc = ar_exec(a, "INSERT OR IGNORE INTO packs(name, committed_len) VALUES('pack-0000.zpk', 0)");
   rc = rc ? rc : ar_prepare(a, &st, "SELECT id, committed_len FROM packs WHERE name = ?");
   if (rc == 0) {
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -89,9 +90,10 @@ static int open_pack(zllm_archive *a)
   }
   if (rc == 0 && !(path = zllm_path_join(dir, name)))
     rc = ZLLM_ENOMEM;
-  if (rc == 0 && (a->pack_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+  if (rc == 0 && (a->pack_fd = open(path, writable ? O_RDWR | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC, 0644)) < 0)
     rc = zllm_error_set_errno("%s: cannot open", path);
-  if (rc == 0 && ftruncate(a->pack_fd, (off_t)a->committed_len) < 0)
+  /* a reader only trusts the committed bytes; a writer also cuts off the rest */
+  if (rc == 0 && writable && ftruncate(a->pack_fd, (off_t)a->committed_len) < 0)
     rc = zllm_error_set_errno("%s: cannot cut back to %llu bytes", path, (unsigned long long)a->committed_len);
   sqlite3_finalize(st);
   free(dir);
@@ -99,10 +101,10 @@ static int open_pack(zllm_archive *a)
   return rc;
 }
 
-static int check_format(zllm_archive *a)
+static int check_format(zllm_archive *a, int writable)
 {
   sqlite3_stmt *st = NULL;
-  int rc = ar_exec(a, "INSERT OR IGNORE INTO meta(key, value) VALUES('format', '" ZLLM_ARCHIVE_FORMAT "')");
+  int rc = writable ? ar_exec(a, "INSERT OR IGNORE INTO meta(key, value) VALUES('format', '" ZLLM_ARCHIVE_FORMAT "')") : 0;
   rc = rc ? rc : ar_prepare(a, &st, "SELECT value FROM meta WHERE key = 'format'");
   if (rc == 0 && (sqlite3_step(st) != SQLITE_ROW ||
                   strcmp((const char *)sqlite3_column_text(st, 0), ZLLM_ARCHIVE_FORMAT) != 0))
@@ -124,18 +126,25 @@ int zllm_archive_open(zllm_archive **out, const char *dir, int create)
   a ? (void)(a->pack_fd = -1) : (void)0;
   if (rc == 0 && !create && access(dir, F_OK) != 0)
     rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no archive here", dir);
-  rc = rc ? rc : zllm_mkdir_p(dir, 0755);
+  if (rc == 0 && create)
+    rc = zllm_mkdir_p(dir, 0755);
   if (rc == 0 && !(db = zllm_path_join(dir, "catalog.sqlite")))
     rc = ZLLM_ENOMEM;
   if (rc == 0 && !create && access(db, F_OK) != 0)
     rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no catalog.sqlite: not a zllm archive", dir);
-  if (rc == 0 && sqlite3_open(db, &a->db) != SQLITE_OK)
+  /* readers (restore, verify, ls, cat-tensor, threads of restore) open the
+   * catalog read-only, so any number of them never contend for its lock */
+  int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  if (rc == 0 && sqlite3_open_v2(db, &a->db, flags, NULL) != SQLITE_OK)
     rc = zllm_error_set(ZLLM_EIO, "%s: cannot open: %s", db, a->db ? sqlite3_errmsg(a->db) : "?");
+  if (rc == 0)
+    sqlite3_busy_timeout(a->db, 30000); /* a writer's commit is short: wait for it */
   /* WAL + FULL sync: a commit is durable, and a crash never tears the catalog */
-  rc = rc ? rc : ar_exec(a, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
-  rc = rc ? rc : ar_exec(a, schema);
-  rc = rc ? rc : check_format(a);
-  rc = rc ? rc : open_pack(a);
+  if (rc == 0 && create)
+    rc = ar_exec(a, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
+  rc = rc ? rc : create ? ar_exec(a, schema) : 0;
+  rc = rc ? rc : check_format(a, create);
+  rc = rc ? rc : open_pack(a, create);
   rc = rc ? rc : zllm_codec_new(&a->codec);
   const char *bits = getenv("ZLLM_TEST_HASH_BITS");
   if (rc == 0 && bits)
