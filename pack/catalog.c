@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,6 +77,14 @@ static int open_pack(zllm_archive *a, int writable)
   sqlite3_stmt *st = NULL;
   char name[64] = "pack-0000.zpk", *dir = zllm_path_join(a->dir, "packs"), *path = NULL;
   int rc = !dir ? ZLLM_ENOMEM : writable ? zllm_mkdir_p(dir, 0755) : 0;
+  if (rc == 0 && !(path = zllm_path_join(dir, name)))
+    rc = ZLLM_ENOMEM;
+  if (rc == 0 && (a->pack_fd = open(path, writable ? O_RDWR | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC, 0644)) < 0)
+    rc = zllm_error_set_errno("%s: cannot open", path);
+  /* one writer at a time, locked before the committed length is read: a
+   * second writer would append over the first's blobs, or cut them off */
+  if (rc == 0 && writable && flock(a->pack_fd, LOCK_EX | LOCK_NB) < 0)
+    rc = zllm_error_set(ZLLM_EINVAL, "%s: another zllm pack is writing this archive", a->dir);
   if (rc == 0 && writable)
     rc = ar_exec(a, "INSERT OR IGNORE INTO packs(name, committed_len) VALUES('pack-0000.zpk', 0)");
   rc = rc ? rc : ar_prepare(a, &st, "SELECT id, committed_len FROM packs WHERE name = ?");
@@ -88,10 +97,6 @@ static int open_pack(zllm_archive *a, int writable)
       a->committed_len = a->pack_len = (uint64_t)sqlite3_column_int64(st, 1);
     }
   }
-  if (rc == 0 && !(path = zllm_path_join(dir, name)))
-    rc = ZLLM_ENOMEM;
-  if (rc == 0 && (a->pack_fd = open(path, writable ? O_RDWR | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC, 0644)) < 0)
-    rc = zllm_error_set_errno("%s: cannot open", path);
   /* a reader only trusts the committed bytes; a writer also cuts off the rest */
   if (rc == 0 && writable && ftruncate(a->pack_fd, (off_t)a->committed_len) < 0)
     rc = zllm_error_set_errno("%s: cannot cut back to %llu bytes", path, (unsigned long long)a->committed_len);

@@ -65,7 +65,16 @@ check "pack odd shapes" "$z" pack --hub "$hub" --out "$ar"
 check "restore odd shapes" "$z" restore "$ar" --all --out "$out"
 check "odd shapes restored differently" diff -r "$hub" "$out"
 
-# 5. a flipped byte in the pack: verify fails, restore leaves no file
+# 5. a second writer is refused while the first holds the archive
+locked_pack() {
+  flock "$ZLLM_TMP/ar-odd/packs/pack-0000.zpk" \
+    "$z" pack --hub "$hub" --out "$ZLLM_TMP/ar-odd" 2>"$T/lock.err" && return 1
+  grep -q "another zllm pack is writing this archive" "$T/lock.err"
+}
+check "a second writer was let in" locked_pack
+check "verify after the refused writer" "$z" verify "$ZLLM_TMP/ar-odd"
+
+# 6. a flipped byte in the pack: verify fails, restore leaves no file
 ar="$ZLLM_TMP/ar-corrupt"; out="$ZLLM_TMP/rs-corrupt"
 rm -rf "$ar" "$out"
 "$z" pack --hub "$sample" --out "$ar" >/dev/null
