@@ -125,65 +125,78 @@ int cmd_pack(int argc, char **argv)
   return s.repos_skipped ? 1 : 0;
 }
 
+/* The read-only commands: open the archive, do one thing, close it. */
+typedef int (*reader_fn)(zllm_archive *ar, const args *a);
+
+static int with_reader(const char *cmd, const args *a, reader_fn fn)
+{
+  zllm_archive *ar = NULL;
+  if (zllm_archive_open(&ar, a->archive, 0) < 0 || zllm_archive_set_threads(ar, a->threads) < 0 || fn(ar, a) < 0)
+    return fail(cmd, ar);
+  zllm_archive_close(ar);
+  return 0;
+}
+
+static int do_cat_tensor(zllm_archive *ar, const args *a)
+{
+  int rc = zllm_cat_tensor(ar, a->repo, a->tensor, stdout);
+  if (rc == 0 && fflush(stdout) != 0)
+    rc = zllm_error_set(ZLLM_EIO, "stdout: write failed");
+  return rc;
+}
+
+static int do_verify(zllm_archive *ar, const args *a)
+{
+  (void)a;
+  return zllm_archive_verify(ar, stdout);
+}
+
+static int do_ls(zllm_archive *ar, const args *a) { return zllm_archive_ls(ar, a->repo, stdout); }
+
+static int do_restore_repo(zllm_archive *ar, const args *a)
+{
+  return zllm_restore_repo(ar, a->repo, a->file, a->out);
+}
+
 int cmd_restore(int argc, char **argv)
 {
   args a;
-  zllm_archive *ar = NULL;
   if (parse(argc, argv, &a, cmd_restore_usage) || !a.archive || !a.out || (!a.repo == !a.all) ||
       (a.file && !a.repo)) {
     cmd_restore_usage(stderr);
     return 2;
   }
-  if (a.all && a.threads > 1) {
-    if (zllm_restore_all_threads(a.archive, a.out, a.threads) < 0)
-      return fail("restore", NULL);
-    return 0;
-  }
-  if (zllm_archive_open(&ar, a.archive, 0) < 0 || zllm_archive_set_threads(ar, a.threads) < 0 ||
-      (a.all ? zllm_restore_all(ar, a.out) : zllm_restore_repo(ar, a.repo, a.file, a.out)) < 0)
-    return fail("restore", ar);
-  zllm_archive_close(ar);
-  return 0;
+  if (a.all) /* files spread over threads, each with its own read-only handle */
+    return zllm_restore_all_threads(a.archive, a.out, a.threads) < 0 ? fail("restore", NULL) : 0;
+  return with_reader("restore", &a, do_restore_repo);
 }
 
 int cmd_cat_tensor(int argc, char **argv)
 {
   args a;
-  zllm_archive *ar = NULL;
   if (parse(argc, argv, &a, cmd_cat_tensor_usage) || !a.archive || !a.repo || !a.tensor) {
     cmd_cat_tensor_usage(stderr);
     return 2;
   }
-  if (zllm_archive_open(&ar, a.archive, 0) < 0 || zllm_cat_tensor(ar, a.repo, a.tensor, stdout) < 0)
-    return fail("cat-tensor", ar);
-  zllm_archive_close(ar);
-  return fflush(stdout) == 0 ? 0 : 1;
+  return with_reader("cat-tensor", &a, do_cat_tensor);
 }
 
 int cmd_verify(int argc, char **argv)
 {
   args a;
-  zllm_archive *ar = NULL;
   if (parse(argc, argv, &a, cmd_verify_usage) || !a.archive) {
     cmd_verify_usage(stderr);
     return 2;
   }
-  if (zllm_archive_open(&ar, a.archive, 0) < 0 || zllm_archive_verify(ar, stdout) < 0)
-    return fail("verify", ar);
-  zllm_archive_close(ar);
-  return 0;
+  return with_reader("verify", &a, do_verify);
 }
 
 int cmd_ls(int argc, char **argv)
 {
   args a;
-  zllm_archive *ar = NULL;
   if (parse(argc, argv, &a, cmd_ls_usage) || !a.archive) {
     cmd_ls_usage(stderr);
     return 2;
   }
-  if (zllm_archive_open(&ar, a.archive, 0) < 0 || zllm_archive_ls(ar, a.repo, stdout) < 0)
-    return fail("ls", ar);
-  zllm_archive_close(ar);
-  return 0;
+  return with_reader("ls", &a, do_ls);
 }
