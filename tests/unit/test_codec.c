@@ -170,6 +170,37 @@ static void test_pack_stream__corrupt_containers_are_refused(void **state)
   zllm_codec_free(c);
 }
 
+/* skip_noise stores noise raw (and only noise): a random chunk comes out the
+ * same size as with zstd's own raw fallback, a skewed one still compresses. */
+static void test_pack_stream__skip_noise_only_skips_noise(void **state)
+{
+  (void)state;
+  zllm_codec *c;
+  assert_int_equal(zllm_codec_new(&c), 0);
+  size_t n = 1 << 18;
+  uint8_t *noise = malloc(n), *skewed = malloc(n), *back = malloc(n);
+  fill_random(noise, n);
+  for (size_t i = 0; i < n; i++)
+    skewed[i] = (uint8_t)(rnd8() & 0x0f); /* 4 bits of entropy per byte */
+  zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
+  o.skip_noise = 1;
+  zllm_buf a = ZLLM_BUF_INIT, b = ZLLM_BUF_INIT;
+  assert_int_equal(zllm_stream_encode(c, &o, noise, n, &a), 0);
+  assert_int_equal(zllm_stream_encode(c, &o, skewed, n, &b), 0);
+  assert_true(a.len == n + 24 + 16);      /* one raw chunk */
+  assert_true(b.len < n * 55 / 100);      /* ~4 bits of 8, plus table overhead */
+  assert_int_equal(zllm_stream_decode(c, (uint8_t *)a.data, a.len, back, n), 0);
+  assert_memory_equal(back, noise, n);
+  assert_int_equal(zllm_stream_decode(c, (uint8_t *)b.data, b.len, back, n), 0);
+  assert_memory_equal(back, skewed, n);
+  zllm_buf_free(&a);
+  zllm_buf_free(&b);
+  free(noise);
+  free(skewed);
+  free(back);
+  zllm_codec_free(c);
+}
+
 /* On real weights: a fine-tune XORed with its base stores smaller than the
  * same tensor grouped alone, and an identical tensor costs (almost) nothing. */
 static void test_pack_bitx__real_finetune_against_base(void **state)
@@ -232,6 +263,7 @@ int main(void)
     cmocka_unit_test(test_pack_bitx__field_aligned_planes),
     cmocka_unit_test(test_pack_stream__round_trips_and_chunks),
     cmocka_unit_test(test_pack_stream__corrupt_containers_are_refused),
+    cmocka_unit_test(test_pack_stream__skip_noise_only_skips_noise),
     cmocka_unit_test(test_pack_bitx__real_finetune_against_base),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
