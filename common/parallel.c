@@ -61,3 +61,47 @@ int zllm_parallel_for_n(uint64_t n, uint64_t grain, int threads, zllm_range_fn f
     rc = s[k].rc;
   return rc;
 }
+
+typedef struct {
+  uint64_t size;
+  size_t idx;
+} sized_ref;
+
+static int cmp_size_desc(const void *a, const void *b)
+{
+  const sized_ref *x = a, *y = b;
+  if (x->size != y->size)
+    return x->size > y->size ? -1 : 1;
+  return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+int zllm_deal_by_size(const uint64_t *sizes, size_t n, int nworkers, int me, size_t **mine, size_t *nmine)
+{
+  sized_ref *order = calloc(n ? n : 1, sizeof *order);
+  uint64_t *load = calloc(nworkers > 0 ? (size_t)nworkers : 1, sizeof *load);
+  size_t k = 0;
+  *mine = calloc(n ? n : 1, sizeof **mine);
+  if (!order || !load || !*mine) {
+    free(order);
+    free(load);
+    free(*mine);
+    *mine = NULL;
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++)
+    order[i] = (sized_ref){sizes[i], i};
+  qsort(order, n, sizeof *order, cmp_size_desc);
+  for (size_t i = 0; i < n; i++) {
+    int best = 0;
+    for (int r = 1; r < nworkers; r++)
+      if (load[r] < load[best])
+        best = r;
+    load[best] += order[i].size + 1;
+    if (best == me)
+      (*mine)[k++] = order[i].idx;
+  }
+  *nmine = k;
+  free(order);
+  free(load);
+  return 0;
+}

@@ -45,6 +45,12 @@ int zllm_source_list_repos(zllm_source *src, char ***ids, size_t *n)
   return src->ops->list_repos(src, ids, n);
 }
 
+int zllm_source_read_file(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, size_t max, char **buf,
+                          size_t *len)
+{
+  return src->ops->read_file(src, repo, f, max, buf, len);
+}
+
 static const struct {
   const char *suffix;
   zllm_file_kind kind;

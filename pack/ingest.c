@@ -10,6 +10,7 @@
 
 #include "pack/archive_internal.h"
 #include "zllm/analyze.h"
+#include "zllm/cluster.h"
 #include "zllm/error.h"
 #include "zllm/hub.h"
 #include "zllm/io.h"
@@ -58,6 +59,8 @@ typedef struct {
   char **base;  /* per repo: chosen base repo, or NULL */
   char **why;   /* per repo: where the base came from */
   int *state;   /* 0 new, 1 in progress, 2 done */
+  char *judged; /* per repo: the bits gave a verdict */
+  int cards_judge_all;
 } ingest_ctx;
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -91,33 +94,91 @@ static long find_id(const ingest_ctx *c, const char *name)
 
 /* ---- bases: --families, else the model card -------------------------------- */
 
+/* The column named "base" in a header line, else the second column. */
+static int base_column(const char *header)
+{
+  int col = 0;
+  for (const char *p = header; p; p = strchr(p, '\t'), p = p ? p + 1 : NULL, col++)
+    if (strncmp(p, "base", 4) == 0 && (p[4] == '\t' || p[4] == '\0' || p[4] == '\r'))
+      return col;
+  return 1;
+}
+
+static char *tsv_field(char *line, int col)
+{
+  for (int i = 0; line && i < col; i++) {
+    line = strchr(line, '\t');
+    line = line ? line + 1 : NULL;
+  }
+  if (line)
+    line[strcspn(line, "\t\r")] = '\0';
+  return line;
+}
+
+static int set_base(ingest_ctx *c, size_t i, const char *base, const char *why)
+{
+  free(c->base[i]);
+  free(c->why[i]);
+  c->base[i] = strdup(base);
+  c->why[i] = strdup(why);
+  return c->base[i] && c->why[i] ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+}
+
 static int load_families(ingest_ctx *c)
 {
   char *text = NULL;
   size_t len = 0;
+  int col = 1;
   int rc = zllm_read_small_file(&text, &len, c->o->families, (size_t)256 << 20);
   for (char *line = text, *next; rc == 0 && line && *line; line = next) {
     next = strchr(line, '\n');
     if (next)
       *next++ = '\0';
-    char *tab = strchr(line, '\t');
-    if (!tab || line[0] == '#' || strncmp(line, "repo\t", 5) == 0)
+    if (strncmp(line, "repo\t", 5) == 0) {
+      col = base_column(line);
       continue;
-    *tab = '\0';
-    char *base = tab + 1;
-    base[strcspn(base, "\t\r")] = '\0';
-    long i = find_id(c, line);
-    if (i >= 0 && base[0] && strcmp(base, "-") != 0 && strcmp(base, line) != 0) {
-      free(c->base[i]);
-      free(c->why[i]);
-      c->base[i] = strdup(base);
-      c->why[i] = strdup("families file");
     }
+    if (line[0] == '#' || !strchr(line, '\t'))
+      continue;
+    char *base = tsv_field(line, col);
+    line[strcspn(line, "\t")] = '\0';
+    long i = find_id(c, line);
+    if (i >= 0 && base && base[0] && strcmp(base, "-") != 0 && strcmp(base, line) != 0)
+      rc = set_base(c, (size_t)i, base, "families file");
   }
   free(text);
   return rc;
 }
 
+/* Bases by bitwise similarity; a failure leaves the cards to decide. */
+static int cluster_bases(ingest_ctx *c)
+{
+  zllm_family_table *t = NULL;
+  zllm_cluster_options co = ZLLM_CLUSTER_OPTIONS_INIT;
+  int rc = 0;
+  if (zllm_cluster_hub(&t, c->o->hub, &co) < 0) {
+    if (zllm_error_last_code() == ZLLM_ENOMEM)
+      return ZLLM_ENOMEM;
+    ZLLM_WARN("pack: clustering failed, using the model cards: %s", zllm_error_last());
+    c->cards_judge_all = 1;
+    return 0;
+  }
+  for (size_t i = 0; rc == 0 && i < c->n; i++) {
+    const zllm_family_row *r = zllm_family_table_find(t, c->ids[i]);
+    char why[1200];
+    if (!r)
+      continue;
+    snprintf(why, sizeof why, "bits (%s): %s", zllm_decision_name(r->decision), r->reason);
+    rc = r->base ? set_base(c, i, r->base, why) : 0;
+    c->judged[i] = r->decision != ZLLM_DECIDE_NONE;
+  }
+  zllm_family_table_free(t);
+  return rc;
+}
+
+/* The card's base when nothing else chose one.  After clustering, only a
+ * base outside the snapshot (already archived) is taken on the card's word:
+ * the bits could not judge it, and the sampled entropy check still can. */
 static int card_bases(ingest_ctx *c)
 {
   for (size_t i = 0; i < c->n; i++) {
@@ -126,13 +187,16 @@ static int card_bases(ingest_ctx *c)
       continue;
     if (r->card && r->card->nbase > 0) {
       const char *b = r->card->base_models[0];
-      int archived = 0;
+      int archived = 0, in_hub = find_id(c, b) >= 0;
       char why[512];
       repo_in_archive(c->a, b, &archived);
-      if (strcmp(b, c->ids[i]) != 0 && (find_id(c, b) >= 0 || archived)) {
+      int usable = strcmp(b, c->ids[i]) != 0 && (in_hub || archived);
+      if (usable && in_hub && c->judged[i] && !c->cards_judge_all)
+        usable = 0; /* the bits rejected it: keep their verdict */
+      if (usable) {
         c->base[i] = strdup(b);
         c->why[i] = strdup("model card");
-      } else {
+      } else if (!c->why[i]) {
         snprintf(why, sizeof why, "model card names %s: not in the snapshot or the archive", b);
         c->why[i] = strdup(why);
       }
@@ -287,7 +351,8 @@ static int find_dup_tensor(zllm_archive *a, const uint8_t key[16], int fd, const
 }
 
 /* The base's tensor of this name and shape: the same dtype first, else (with
- * casts) one in another float dtype. */
+ * casts) one in another float dtype.  A base file stored as a file dup has
+ * its tensors under the original file. */
 static int find_base_tensor(zllm_archive *a, const char *base_repo, const zllm_st_tensor *t, const char *shape,
                             int casts, int64_t *base, int *depth)
 {
@@ -296,8 +361,9 @@ static int find_base_tensor(zllm_archive *a, const char *base_repo, const zllm_s
   if (!base_repo)
     return 0;
   int rc = ar_prepare(a, &st,
-                      "SELECT t.id, t.depth, t.dtype FROM tensors t JOIN files f ON t.file = f.id"
-                      " JOIN repos r ON f.repo = r.id WHERE r.name = ? AND t.name = ? AND t.shape = ?"
+                      "SELECT t.id, t.depth, t.dtype FROM files f JOIN repos r ON f.repo = r.id"
+                      " JOIN tensors t ON t.file = (CASE WHEN f.method = 'dup' THEN f.dup_of ELSE f.id END)"
+                      " WHERE r.name = ? AND t.name = ? AND t.shape = ?"
                       " ORDER BY t.dtype != ?, t.id");
   if (rc < 0)
     return rc;
@@ -642,10 +708,13 @@ int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *
   int rc = zllm_source_open_local(&c.src, o->hub);
   rc = rc ? rc : zllm_source_list_repos(c.src, &c.ids, &c.n);
   if (rc == 0 && (!(c.base = calloc(c.n + 1, sizeof *c.base)) || !(c.why = calloc(c.n + 1, sizeof *c.why)) ||
-                  !(c.state = calloc(c.n + 1, sizeof *c.state))))
+                  !(c.state = calloc(c.n + 1, sizeof *c.state)) || !(c.judged = calloc(c.n + 1, 1))))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  c.cards_judge_all = o->bases == ZLLM_BASES_CARDS || o->families;
   if (rc == 0 && o->families)
     rc = load_families(&c);
+  else if (rc == 0 && o->bases == ZLLM_BASES_CLUSTER && c.p->bitx)
+    rc = cluster_bases(&c);
   rc = rc ? rc : card_bases(&c);
   for (size_t i = 0; rc == 0 && i < c.n; i++)
     rc = visit(&c, i, 0);
@@ -653,6 +722,7 @@ int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *
   zllm_strv_free(c.why, c.n);
   zllm_strv_free(c.ids, c.n);
   free(c.state);
+  free(c.judged);
   zllm_source_free(c.src);
   return rc;
 }

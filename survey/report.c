@@ -300,12 +300,28 @@ static json_t *results_json(const sv_run *run, const stats *s)
                    "problems", (json_int_t)(count_lines(&run->problems) + s->file_problems));
 }
 
+static json_t *families_json(const zllm_family_table *t)
+{
+  json_t *by = json_object();
+  size_t n[ZLLM_DECIDE_NONE + 1] = {0};
+  for (size_t i = 0; i < t->n; i++)
+    n[t->rows[i].decision]++;
+  for (int d = 0; d <= ZLLM_DECIDE_NONE; d++)
+    json_object_set_new(by, zllm_decision_name((zllm_decision)d), json_integer((json_int_t)n[d]));
+  return json_pack("{s:I,s:I,s:I,s:o,s:f}", "models", (json_int_t)t->n, "families", (json_int_t)t->nfamilies,
+                   "pairs_compared", (json_int_t)t->ncompared, "decisions", by, "threshold_bits",
+                   ZLLM_CLUSTER_THRESHOLD);
+}
+
 static int write_summary(const sv_run *run, const stats *s, double report_s)
 {
   double scan_rate = run->times[1] > 0 ? (double)run->scanned_bytes / run->times[1] : 0;
-  json_t *root = json_pack("{s:s,s:s,s:o,s:{s:i,s:{s:f,s:f,s:f},s:f}}", "tool", "zllm-survey " ZLLM_VERSION, "hub",
-                           run->opts.hub, "results", results_json(run, s), "run", "ranks", run->size, "seconds",
-                           "walk", run->times[0], "scan", run->times[1], "report", report_s,
+  json_t *results = results_json(run, s);
+  if (results && run->families)
+    json_object_set_new(results, "families", families_json(run->families));
+  json_t *root = json_pack("{s:s,s:s,s:o,s:{s:i,s:{s:f,s:f,s:f,s:f},s:f}}", "tool", "zllm-survey " ZLLM_VERSION,
+                           "hub", run->opts.hub, "results", results, "run", "ranks", run->size, "seconds", "walk",
+                           run->times[0], "scan", run->times[1], "cluster", run->times[2], "report", report_s,
                            "scan_bytes_per_second", scan_rate);
   char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
   zllm_buf b = {text, text ? strlen(text) : 0, 0};
@@ -341,10 +357,25 @@ static void print_table(const sv_run *run, const stats *s)
   printf("\n  %llu duplicate files, %llu duplicate tensors, %llu malformed safetensors, %zu problems\n",
          (unsigned long long)s->dup_files, (unsigned long long)s->dup_tensors, (unsigned long long)s->st_malformed,
          count_lines(&run->problems) + (size_t)s->file_problems);
-  printf("  time: walk %.2fs, scan %.2fs\n\noutputs in %s/: summary.json repos.tsv files.tsv tensors.tsv "
-         "problems.tsv\n",
-         run->times[0], run->times[1], run->opts.out);
+  if (run->families)
+    printf("  %zu models in %zu families (bit distance <= %.2f, %zu pairs compared)\n", run->families->n,
+           run->families->nfamilies, ZLLM_CLUSTER_THRESHOLD, run->families->ncompared);
+  printf("  time: walk %.2fs, scan %.2fs, cluster %.2fs\n\noutputs in %s/: summary.json repos.tsv files.tsv "
+         "tensors.tsv problems.tsv families.tsv pairs.tsv\n",
+         run->times[0], run->times[1], run->times[2], run->opts.out);
   fflush(stdout);
+}
+
+static int write_families(const sv_run *run)
+{
+  char path[4096];
+  int rc = 0;
+  if (!run->families)
+    return 0;
+  snprintf(path, sizeof path, "%s/families.tsv", run->opts.out);
+  rc = zllm_family_table_write(run->families, path);
+  snprintf(path, sizeof path, "%s/pairs.tsv", run->opts.out);
+  return rc ? rc : zllm_family_table_write_pairs(run->families, path);
 }
 
 int sv_report(sv_run *run, char *blocks, size_t len)
@@ -357,6 +388,7 @@ int sv_report(sv_run *run, char *blocks, size_t len)
   rc = rc ? rc : parse_blocks(recs, n, blocks, len);
   rc = rc ? rc : compute_stats(recs, n, &s);
   rc = rc ? rc : write_tables(run, recs, n);
+  rc = rc ? rc : write_families(run);
   rc = rc ? rc : write_summary(run, &s, MPI_Wtime() - t0);
   if (rc == 0 && !run->opts.quiet)
     print_table(run, &s);

@@ -10,6 +10,7 @@
 #include "zllm/json.h"
 #include "zllm/log.h"
 #include "zllm/mpi.h"
+#include "zllm/parallel.h"
 
 void sv_list_free(sv_list *l)
 {
@@ -183,49 +184,18 @@ static int phase_walk(sv_run *run)
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
 }
 
-typedef struct {
-  uint64_t size;
-  size_t idx;
-} sized_ref;
-
-static int cmp_size_desc(const void *a, const void *b)
-{
-  const sized_ref *x = a, *y = b;
-  if (x->size != y->size)
-    return x->size > y->size ? -1 : 1;
-  return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-/* Largest file first to the least-loaded rank: every rank computes the same
- * deal from the same list, so no message is needed. */
+/* Largest file first to the least-loaded rank (the same deal on every rank). */
 static int deal_files(sv_run *run, size_t **mine, size_t *nmine)
 {
   size_t n = run->list.nfiles;
-  sized_ref *order = calloc(n ? n : 1, sizeof *order);
-  size_t k = 0;
-  uint64_t *load = calloc((size_t)run->size, sizeof *load);
-  *mine = calloc(n ? n : 1, sizeof **mine);
-  if (!order || !load || !*mine) {
-    free(order);
-    free(load);
+  uint64_t *sizes = calloc(n ? n : 1, sizeof *sizes);
+  if (!sizes)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  }
   for (size_t i = 0; i < n; i++)
-    order[i] = (sized_ref){run->list.files[i].size, i};
-  qsort(order, n, sizeof *order, cmp_size_desc);
-  for (size_t i = 0; i < n; i++) {
-    int best = 0;
-    for (int r = 1; r < run->size; r++)
-      if (load[r] < load[best])
-        best = r;
-    load[best] += order[i].size + 1; /* +1: empty files still cost a visit */
-    if (best == run->rank)
-      (*mine)[k++] = order[i].idx;
-  }
-  *nmine = k;
-  free(order);
-  free(load);
-  return 0;
+    sizes[i] = run->list.files[i].size;
+  int rc = zllm_deal_by_size(sizes, n, run->size, run->rank, mine, nmine);
+  free(sizes);
+  return rc;
 }
 
 /* Phase 2: scan this rank's files into "@index" blocks. */
@@ -269,11 +239,17 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   if ((rc = phase_scan(&run, &blocks)) < 0)
     goto done;
   double t2 = MPI_Wtime();
+  ZLLM_INFO("cluster: sketching and comparing models over %d ranks", run.size);
+  zllm_cluster_options co = ZLLM_CLUSTER_OPTIONS_INIT;
+  if ((rc = zllm_cluster_hub_mpi(&run.families, opts->hub, &co, comm)) < 0)
+    goto done;
+  double t3 = MPI_Wtime();
   if ((rc = zllm_mpi_gather_bytes(blocks.data ? blocks.data : "", blocks.len, &all, &all_len, 0, comm)) < 0)
     goto done;
   if (run.rank == 0) {
     run.times[0] = t1 - t0;
     run.times[1] = t2 - t1;
+    run.times[2] = t3 - t2;
     rc = sv_report(&run, all, all_len);
   }
   if (!zllm_mpi_alltrue(rc == 0, comm)) {
@@ -285,6 +261,7 @@ done:
   zllm_buf_free(&blocks);
   zllm_buf_free(&run.repos);
   zllm_buf_free(&run.problems);
+  zllm_family_table_free(run.families);
   sv_list_free(&run.list);
   return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "zllm/buf.h"
+#include "zllm/cluster.h"
 #include "zllm/hub.h"
 #include "zllm/survey.h"
 
@@ -32,7 +33,8 @@ typedef struct {
   zllm_buf repos;    /* rank 0: repos.tsv rows */
   zllm_buf problems; /* rank 0: problems.tsv rows */
   uint64_t scanned_bytes;
-  double times[2];   /* walk, scan (seconds) */
+  double times[3];   /* walk, scan, cluster (seconds) */
+  zllm_family_table *families; /* the same on every rank */
 } sv_run;
 
 void sv_list_free(sv_list *l);

@@ -10,13 +10,14 @@
 
 void cmd_pack_usage(FILE *out)
 {
-  fprintf(out, "usage: zllm pack --hub DIR --out ARCHIVE [--families FILE.tsv] [--threads N] [--profile P]\n"
-               "                 [--verbose]\n\n"
+  fprintf(out, "usage: zllm pack --hub DIR --out ARCHIVE [--families FILE.tsv | --bases-from-cards] [--threads N]\n"
+               "                 [--profile P] [--verbose]\n\n"
                "Ingests every repo of the snapshot that ARCHIVE does not hold yet (created if absent):\n"
                "file dedup, tensor dedup (hits confirmed byte for byte), BitX against the base's tensor,\n"
-               "field-aligned planes for the rest.  The base of a repo comes from --families (lines\n"
-               "\"repo<TAB>base\") or else from its model card's base_model, when that repo is in the\n"
-               "snapshot or the archive.  Each repo is stored whole or not at all.\n"
+               "field-aligned planes for the rest.  Bases come from bitwise similarity (as `zllm cluster`\n"
+               "finds them); --families takes them from a families.tsv (its \"base\" column, or lines\n"
+               "\"repo<TAB>base\"); --bases-from-cards takes the model cards' base_model when that repo is\n"
+               "in the snapshot or the archive.  Each repo is stored whole or not at all.\n"
                "--profile zipllm|zipnn|zstd stores the same hub the way those baselines would (for the\n"
                "benchmark); the default is zllm.  --threads N codes the planes of a tensor in parallel.\n");
 }
@@ -50,7 +51,7 @@ void cmd_ls_usage(FILE *out)
 
 typedef struct {
   const char *hub, *out, *families, *repo, *file, *tensor, *archive, *profile;
-  int all, verbose, threads;
+  int all, verbose, threads, cards;
 } args;
 
 static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
@@ -61,6 +62,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     {"file", required_argument, NULL, 'F'}, {"tensor", required_argument, NULL, 't'},
     {"all", no_argument, NULL, 'a'},        {"verbose", no_argument, NULL, 'v'},
     {"profile", required_argument, NULL, 'p'}, {"threads", required_argument, NULL, 'j'},
+    {"bases-from-cards", no_argument, NULL, 'C'},
     {NULL, 0, NULL, 0},
   };
   int c;
@@ -78,6 +80,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     case 'v': a->verbose = 1; break;
     case 'p': a->profile = optarg; break;
     case 'j': a->threads = atoi(optarg); break;
+    case 'C': a->cards = 1; break;
     default: usage(stderr); return 2;
     }
   }
@@ -102,11 +105,12 @@ int cmd_pack(int argc, char **argv)
   args a;
   zllm_archive *ar = NULL;
   zllm_pack_stats s;
-  if (parse(argc, argv, &a, cmd_pack_usage) || !a.hub || !a.out || a.archive) {
+  if (parse(argc, argv, &a, cmd_pack_usage) || !a.hub || !a.out || a.archive || (a.cards && a.families)) {
     cmd_pack_usage(stderr);
     return 2;
   }
-  zllm_pack_options o = {a.hub, a.families, a.verbose, ZLLM_PROFILE_ZLLM};
+  zllm_pack_options o = {a.hub, a.families, a.verbose, ZLLM_PROFILE_ZLLM,
+                         a.cards ? ZLLM_BASES_CARDS : ZLLM_BASES_CLUSTER};
   if (a.profile && zllm_pack_profile_parse(a.profile, &o.profile) < 0) {
     fprintf(stderr, "zllm pack: %s\n", zllm_error_last());
     return 2;

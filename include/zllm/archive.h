@@ -40,14 +40,21 @@ typedef enum { ZLLM_PROFILE_ZLLM, ZLLM_PROFILE_ZIPLLM, ZLLM_PROFILE_ZIPNN, ZLLM_
 
 int zllm_pack_profile_parse(const char *name, zllm_pack_profile *out);
 
+/* Where bases come from when no families file is given. */
+typedef enum {
+  ZLLM_BASES_CLUSTER, /* bitwise similarity (zllm/cluster.h); cards only judge bases outside the snapshot */
+  ZLLM_BASES_CARDS    /* the model cards' base_model, when that repo is in the snapshot or the archive */
+} zllm_bases_source;
+
 typedef struct {
   const char *hub;      /* snapshot directory */
-  const char *families; /* TSV "repo<TAB>base" (header optional), or NULL: model cards */
+  const char *families; /* families.tsv (a "base" column) or "repo<TAB>base" lines; overrides `bases` */
   int verbose;
   zllm_pack_profile profile;
+  zllm_bases_source bases;
 } zllm_pack_options;
 
-#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0, ZLLM_PROFILE_ZLLM}
+#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0, ZLLM_PROFILE_ZLLM, ZLLM_BASES_CLUSTER}
 
 typedef struct {
   uint64_t repos, repos_skipped, files, bytes_in, bytes_stored;

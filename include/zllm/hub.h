@@ -81,6 +81,9 @@ int zllm_source_open_local(zllm_source **out, const char *root);
 int zllm_repo_open_dir(zllm_repo **out, const char *dir);
 
 int zllm_source_list_repos(zllm_source *src, char ***ids, size_t *n);
+/* One whole file of a repo, at most `max` bytes (NUL-terminated, caller frees). */
+int zllm_source_read_file(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, size_t max, char **buf,
+                          size_t *len);
 
 /* Loads one repo with its parsed config, card and index. */
 int zllm_repo_load(zllm_repo **out, zllm_source *src, const char *id);

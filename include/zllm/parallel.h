@@ -1,8 +1,10 @@
-/* zllm/parallel.h - a fork-join loop over an index range on POSIX threads.
+/* zllm/parallel.h - a fork-join loop over an index range on POSIX threads,
+ * and the largest-first deal of work items to workers (threads or ranks).
  * Local (no MPI).  Threads: ZLLM_THREADS if set, else the online CPUs. */
 #ifndef ZLLM_PARALLEL_H
 #define ZLLM_PARALLEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Calls fn(ctx, worker, lo, hi) on disjoint slices covering [0, n), each at
@@ -14,5 +16,12 @@ int zllm_parallel_for(uint64_t n, uint64_t grain, zllm_range_fn fn, void *ctx);
 /* The same with an explicit number of workers (1 runs inline). */
 int zllm_parallel_for_n(uint64_t n, uint64_t grain, int threads, zllm_range_fn fn, void *ctx);
 int zllm_parallel_threads(void);
+
+/* Deals n items of the given sizes to `nworkers` workers, largest first to
+ * the least-loaded one (ties to the lowest worker, then the lowest index), and
+ * returns worker `me`'s item indices in dealing order (caller frees *mine).
+ * Every worker computes the same deal from the same sizes, so no message is
+ * needed; an empty item still costs one unit. */
+int zllm_deal_by_size(const uint64_t *sizes, size_t n, int nworkers, int me, size_t **mine, size_t *nmine);
 
 #endif

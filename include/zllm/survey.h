@@ -6,10 +6,13 @@
  *   scan   files are dealt to ranks by size, largest first, to the least
  *          loaded rank; each rank parses headers and hashes files and tensors
  *          in one streaming pass; a bad file is recorded, not fatal;
+ *   cluster every rank sketches its share of the models (dealt by bytes), the
+ *          sketches are shared, comparisons split over the ranks, and every
+ *          rank ends with the same family table (zllm/cluster.h);
  *   report records are gathered to rank 0 in hub order, so every output is
  *          the same whatever the number of ranks.
  * Outputs in opts.out: summary.json, repos.tsv, files.tsv, tensors.tsv,
- * problems.tsv.  COLLECTIVE over `comm`.
+ * problems.tsv, families.tsv, pairs.tsv.  COLLECTIVE over `comm`.
  */
 #ifndef ZLLM_SURVEY_H
 #define ZLLM_SURVEY_H

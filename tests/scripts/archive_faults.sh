@@ -35,7 +35,10 @@ check "malformed hub restored differently" diff -r "$hub" "$out"
 #    restored; a card's base with other dtypes leaves those tensors solo, noted
 ar="$ZLLM_TMP/ar-unread"; out="$ZLLM_TMP/rs-unread"
 rm -rf "$ar" "$out"
-check "pack with unreadable tokenizer files" env ZLLM_TEST_UNREADABLE=tokenizer.json "$z" pack --hub "$sample" --out "$ar"
+# (bases from the cards here: the wrong card below must meet the sampled check,
+# which clustering would otherwise spare it)
+check "pack with unreadable tokenizer files" env ZLLM_TEST_UNREADABLE=tokenizer.json "$z" pack --hub "$sample" --out "$ar" \
+  --bases-from-cards
 skipped=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM files WHERE method='skipped' AND note LIKE 'skipped: %tokenizer.json: cannot open%'")
 check "unreadable files not recorded ($skipped)" [ "$skipped" -ge 10 ]
 "$z" restore "$ar" --all --out "$out" 2>"$T/unread.err" && ok || bad "restore with skipped files failed"

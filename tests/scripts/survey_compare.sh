@@ -3,7 +3,7 @@
 # tables and the same summary results.
 source "$(dirname "$0")/lib.sh"
 for n in 2 4; do
-  for f in repos.tsv files.tsv tensors.tsv problems.tsv; do
+  for f in repos.tsv files.tsv tensors.tsv problems.tsv families.tsv pairs.tsv; do
     check "$f differs between -n 1 and -n $n" cmp -s "$ZLLM_TMP/survey-np1/$f" "$ZLLM_TMP/survey-np$n/$f"
   done
   check "summary results differ between -n 1 and -n $n" python3 -c "

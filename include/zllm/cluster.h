@@ -1,0 +1,171 @@
+/* zllm/cluster.h - model families by bitwise similarity (docs/CLUSTER.md).
+ *
+ * A sketch is what one model contributes: its architecture signatures and a
+ * deterministic sample of its float elements.  The positions of a tensor's
+ * samples come from a hash of the tensor's name and its element count, so a
+ * model is sketched alone, in one pass, file by file (shards included), and
+ * any two sketches of the same architecture compare without rereading
+ * weights.  Comparison gives a bit distance (mean Hamming distance per
+ * element on the BF16 view), the fraction of bitwise-identical elements, and
+ * for each direction the estimated delta cost (mean significant bits of the
+ * XOR after casting the base to the model's dtype, as cast-aware BitX does).
+ *
+ * Families are the connected components of "distance <= threshold" among
+ * candidate pairs (found by banding the sketches, never all pairs); inside a
+ * family an order is derived from the model cards, training steps and the
+ * bits, and each model takes as base the preceding relative with the
+ * smallest delta cost.
+ *
+ * Local calls except zllm_cluster_compare_mpi and zllm_cluster_hub_mpi,
+ * which are COLLECTIVE over their communicator.
+ */
+#ifndef ZLLM_CLUSTER_H
+#define ZLLM_CLUSTER_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zllm/buf.h"
+#include "zllm/dtype.h"
+#include "zllm/hub.h"
+#include "zllm/safetensors.h"
+
+#define ZLLM_SKETCH_K 64              /* samples per float tensor (default) */
+#define ZLLM_CLUSTER_THRESHOLD 4.6    /* bits per element on the BF16 view (docs/CLUSTER.md) */
+#define ZLLM_CLUSTER_MIN_SAMPLES 128  /* fewer compared samples: no verdict (sampling noise) */
+
+typedef struct {
+  uint64_t name_hash; /* XXH3-64 of the tensor name */
+  uint64_t shape_hash; /* of the name and the shape */
+  uint64_t nelem;
+  zllm_dtype dtype;
+  uint32_t k;         /* samples taken (0 for non-float tensors) */
+} zllm_sketch_tensor;
+
+typedef struct {
+  char *repo;
+  uint64_t sig;         /* names, shapes and dtypes */
+  uint64_t sig_shape;   /* names and shapes only: an F32 upload meets its BF16 relatives */
+  size_t ntensors;
+  zllm_sketch_tensor *t; /* sorted by name hash, then nelem */
+  size_t nsamples;
+  uint32_t *samples;    /* raw bits (16-bit dtypes in the low half), tensor by tensor */
+  char *declared_base;  /* the card's first base_model, or NULL */
+  int64_t step;         /* trainer_state.json global_step, or -1 */
+  uint64_t bytes;       /* weight bytes sketched */
+  char *problem;        /* why the model could not be sketched, or NULL */
+} zllm_sketch;
+
+/* One file's part of a sketch: samples of its float tensors.  `fd` is open
+ * on the file whose header is `h`; `k` samples per tensor (<= nelem). */
+int zllm_sketch_file(zllm_sketch **out, const zllm_st_header *h, int fd, uint32_t k);
+/* Merges file parts (any order) into a model sketch and computes the
+ * signatures; the parts are consumed (freed) even on error. */
+int zllm_sketch_merge(zllm_sketch **out, const char *repo, zllm_sketch **parts, size_t nparts);
+/* Sketches a whole repo (its safetensors files) and reads its card and
+ * trainer_state.json.  A repo without usable weights gets a sketch with
+ * `problem` set and no tensors. */
+int zllm_sketch_repo(zllm_sketch **out, zllm_source *src, const zllm_repo *repo, uint32_t k);
+void zllm_sketch_free(zllm_sketch *s); /* accepts NULL */
+
+/* Binary records for MPI messages (zllm/buf.h); decode validates sizes. */
+int zllm_sketch_encode(zllm_buf *b, const zllm_sketch *s);
+int zllm_sketch_decode(zllm_reader *r, zllm_sketch **out);
+
+typedef struct {
+  uint32_t n;           /* samples compared */
+  double distance;      /* mean Hamming bits per element, BF16 view (0..16) */
+  double identical;     /* fraction equal at the common precision */
+  double cost_ab;       /* mean significant XOR bits of a given b (a's dtype) */
+  double cost_ba;
+} zllm_pair_metrics;
+
+/* 0, or ZLLM_ENOTFOUND when the signatures differ or too few samples align. */
+int zllm_sketch_compare(const zllm_sketch *a, const zllm_sketch *b, zllm_pair_metrics *m);
+
+typedef struct {
+  uint32_t a, b; /* indices into the sketch array, a < b */
+  zllm_pair_metrics m;
+} zllm_pair;
+
+typedef struct {
+  unsigned bands;     /* LSH bands per sketch (at least; more for large hubs) */
+  unsigned per_band;  /* sign bits hashed per band (at least; more for large hubs) */
+  unsigned bucket_cap;/* a larger bucket pairs each member with this many others */
+  unsigned exhaustive_max; /* architectures with at most this many models: all pairs */
+} zllm_lsh_options;
+
+#define ZLLM_LSH_OPTIONS_INIT {32, 20, 48, 64}
+
+/* Candidate pairs among sketches of the same shape signature: those sharing
+ * a band key (per_band sign bits of sampled elements), plus (model, declared
+ * base) pairs, plus every pair of an architecture with at most exhaustive_max
+ * models.  Sorted, unique.  Cost about M log M in the number of sketches. */
+int zllm_cluster_candidates(zllm_sketch *const *s, size_t n, const zllm_lsh_options *o, uint32_t (**pairs)[2],
+                            size_t *npairs);
+
+typedef enum {
+  ZLLM_DECIDE_SOLO,      /* no relative in the hub */
+  ZLLM_DECIDE_ROOT,      /* first of its family: stored without a base */
+  ZLLM_DECIDE_CARD,      /* the card's base_model, confirmed by the bits */
+  ZLLM_DECIDE_NEARER,    /* the card's base is a relative, another one is closer */
+  ZLLM_DECIDE_OVERRIDE,  /* the card's base is not a relative by the bits */
+  ZLLM_DECIDE_BITS,      /* no card base: found by the bits */
+  ZLLM_DECIDE_NONE       /* could not be sketched */
+} zllm_decision;
+
+const char *zllm_decision_name(zllm_decision d);
+
+typedef struct {
+  char *repo;
+  char *family;         /* the family's first model (its root) */
+  char *base;           /* chosen base, or NULL */
+  char *declared_base;  /* card, or NULL */
+  double distance, identical, cost; /* to the chosen base (-1 when none) */
+  zllm_decision decision;
+  char *reason;
+} zllm_family_row;
+
+typedef struct {
+  zllm_family_row *rows; /* sorted by repo */
+  size_t n;
+  size_t nfamilies;
+  size_t ncompared;      /* pairs compared */
+  zllm_pair *pairs;      /* the compared pairs, indices into `names` */
+  char **names;          /* repo ids in sketch order */
+  size_t nnames;
+} zllm_family_table;
+
+typedef struct {
+  double threshold;
+  zllm_lsh_options lsh;
+  int all_pairs; /* compare every same-architecture pair (calibration; quadratic) */
+} zllm_cluster_options;
+
+#define ZLLM_CLUSTER_OPTIONS_INIT {ZLLM_CLUSTER_THRESHOLD, ZLLM_LSH_OPTIONS_INIT, 0}
+
+/* Families and bases from sketches and the metrics of the candidate pairs. */
+int zllm_cluster_families(zllm_family_table **out, zllm_sketch *const *s, size_t n, const zllm_pair *pairs,
+                          size_t npairs, const zllm_cluster_options *o);
+/* Candidates + comparisons + families, in this process (threads). */
+int zllm_cluster_sketches(zllm_family_table **out, zllm_sketch *const *s, size_t n, const zllm_cluster_options *o);
+/* The same with the comparisons split over the ranks of `comm`; every rank
+ * must pass the same sketches and gets the same table.  COLLECTIVE. */
+int zllm_cluster_sketches_mpi(zllm_family_table **out, zllm_sketch *const *s, size_t n,
+                              const zllm_cluster_options *o, MPI_Comm comm);
+/* Sketches every repo of a local hub (repos dealt to ranks by bytes), shares
+ * the sketches and clusters them.  COLLECTIVE; MPI_COMM_SELF works alone. */
+int zllm_cluster_hub_mpi(zllm_family_table **out, const char *hub, const zllm_cluster_options *o, MPI_Comm comm);
+
+/* The same in this process alone (no MPI calls): what `zllm pack` uses. */
+int zllm_cluster_hub(zllm_family_table **out, const char *hub, const zllm_cluster_options *o);
+
+/* families.tsv: header line, then one row per repo (see docs/CLUSTER.md). */
+int zllm_family_table_write(const zllm_family_table *t, const char *path);
+/* pairs.tsv: every compared pair with its metrics and verdict. */
+int zllm_family_table_write_pairs(const zllm_family_table *t, const char *path);
+const zllm_family_row *zllm_family_table_find(const zllm_family_table *t, const char *repo);
+void zllm_family_table_free(zllm_family_table *t); /* accepts NULL */
+
+#endif
