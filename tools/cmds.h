@@ -26,6 +26,8 @@ int cmd_cat_tensor(int argc, char **argv);
 void cmd_cat_tensor_usage(FILE *out);
 int cmd_verify(int argc, char **argv);
 void cmd_verify_usage(FILE *out);
+int cmd_crawl(int argc, char **argv);
+void cmd_crawl_usage(FILE *out);
 int cmd_cluster(int argc, char **argv);
 void cmd_cluster_usage(FILE *out);
 int cmd_ls(int argc, char **argv);

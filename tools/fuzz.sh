@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}; shift || true
-targets=${*:-safetensors card json stream}
+targets=${*:-safetensors card json stream hubapi}
 build=$here/build-fuzz
 CC=clang cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DZLLM_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null

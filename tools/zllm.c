@@ -9,6 +9,7 @@ static const zllm_cmd commands[] = {
   {"inspect", "print a safetensors file's tensors and any file's SHA-256", cmd_inspect, cmd_inspect_usage},
   {"hub", "list the repos of a hub snapshot with their cards and configs", cmd_hub, cmd_hub_usage},
   {"mkhub", "generate a deterministic synthetic hub with ground truth", cmd_mkhub, cmd_mkhub_usage},
+  {"crawl", "download a hub (or its metadata) over the Hugging Face Hub HTTP API", cmd_crawl, cmd_crawl_usage},
   {"cluster", "group models into families and choose bases by bitwise similarity", cmd_cluster, cmd_cluster_usage},
   {"pack", "ingest a hub snapshot into a deduplicated BitX archive", cmd_pack, cmd_pack_usage},
   {"restore", "write repos back from an archive, byte-identical and SHA-256 checked", cmd_restore, cmd_restore_usage},

@@ -5,7 +5,8 @@ set -euo pipefail
 mkdir -p "$ZLLM_TMP"
 # scratch files private to this run (ctest runs scripts in parallel)
 T=$(mktemp -d "$ZLLM_TMP/scratch.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+HS_PIDS=()
+trap 'for p in "${HS_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
 fails=0
 checks=0
 
@@ -23,4 +24,22 @@ finish() {
 mpirun_n() { # mpirun_n N PROGRAM ARGS...
   local n=$1; shift
   "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" "$n" --oversubscribe "$@"
+}
+
+# The Hub look-alike (tests/hubserver/hubserver.py) on 127.0.0.1, a free port.
+# start_hub ROOT [SERVER ARGS...] sets HS_URL and HS_PID; stop_hub stops it.
+start_hub() {
+  local root=$1; shift
+  rm -f "$T/hs.port"
+  python3 "$ZLLM_SRC/tests/hubserver/hubserver.py" --root "$root" --port-file "$T/hs.port" \
+    --log "$T/hs.log" "$@" &
+  HS_PID=$!
+  HS_PIDS+=("$HS_PID")
+  for _ in $(seq 100); do [ -s "$T/hs.port" ] && break; sleep 0.1; done
+  [ -s "$T/hs.port" ] || { echo "FAIL: the hub server did not start" >&2; exit 1; }
+  HS_URL="http://127.0.0.1:$(cat "$T/hs.port")"
+}
+stop_hub() {
+  kill "$HS_PID" 2>/dev/null || true
+  wait "$HS_PID" 2>/dev/null || true
 }

@@ -1,0 +1,56 @@
+/* zllm/crawl.h - crawling a hub over HTTP (the Hugging Face Hub API).
+ *
+ * Lists models (/api/models, following Link rel="next"), reads each one's
+ * info (/api/models/{id}: sha, createdAt, cardData.base_model, ...) and file
+ * tree at that sha (/api/models/{id}/tree/{sha}?recursive=true), and
+ * downloads its files (/{id}/resolve/{sha}/{path}, redirects followed) into a
+ * plain-layout snapshot: OUT/<org>/<name>/<path>.  A file is written under
+ * OUT/.zllm/partial/ and renamed into place only after its size and hash
+ * check out (SHA-256 = the LFS oid; git's blob SHA-1 for small files); a
+ * crawl killed and started again skips what is verified and resumes partial
+ * files with Range.  OUT/.zllm/metadata.jsonl holds one line per model (the
+ * API's metadata, and with metadata_only each safetensors file's dtypes and
+ * parameter counts read from its header by two Range requests).
+ * Everything from the server is untrusted: ids and paths are checked
+ * (zllm/path.h), JSON is size-capped and strict, and a bad item is an error
+ * for that item, never for the crawl.  Local calls (no MPI).
+ */
+#ifndef ZLLM_CRAWL_H
+#define ZLLM_CRAWL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  const char *endpoint;   /* e.g. https://huggingface.co (no trailing slash needed) */
+  const char *token;      /* bearer token or NULL; never logged */
+  const char *out;        /* snapshot directory */
+  const char *author, *search, *filter; /* /api/models query, or NULL */
+  long limit;             /* models at most (0: all) */
+  const char **include;   /* fnmatch globs on file paths (none: every file) */
+  size_t ninclude;
+  const char **repos;     /* crawl these ids instead of listing (none: list) */
+  size_t nrepos;
+  int metadata_only;
+  int jobs;               /* concurrent transfers */
+  long retry_budget;      /* retries for the whole crawl */
+  int progress;           /* progress line on stderr */
+} zllm_crawl_options;
+
+#define ZLLM_CRAWL_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 8, 1000, 1}
+
+typedef struct {
+  uint64_t repos, repos_failed, files, files_skipped, files_failed;
+  uint64_t bytes_listed;   /* sizes of the selected files */
+  uint64_t bytes_received; /* bodies received, all requests */
+  uint64_t headers;        /* metadata_only: safetensors headers read */
+  long retries;
+  uint64_t problems;       /* untrusted-input rejections and failures, printed as they happen */
+} zllm_crawl_stats;
+
+/* Returns 0 when everything selected was crawled, ZLLM_ERROR when some items
+ * failed (each reported on stderr; the rest is done), or another negative
+ * code when the crawl could not run at all. */
+int zllm_crawl(const zllm_crawl_options *o, zllm_crawl_stats *stats);
+
+#endif

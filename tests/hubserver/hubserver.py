@@ -1,0 +1,408 @@
+#!/usr/bin/env python3
+"""A Hugging Face Hub look-alike for tests: serves a plain-layout snapshot
+(ROOT/<org>/<name>/<files>) with the Hub's URL shapes and JSON, on 127.0.0.1.
+
+  hubserver.py --root DIR [--port 0] [--port-file F] [--page-size N] [--token T]
+               [--faults a,b,...] [--log F]
+
+Endpoints (as the Hub serves them):
+  GET /api/models?author=&search=&filter=&limit=&cursor=   JSON array, Link: <...>; rel="next"
+  GET /api/models/{org}/{name}[/revision/{rev}]             model info (sha, createdAt, cardData, ...)
+  GET /api/models/{org}/{name}/tree/{rev}?recursive=true    entries with size, oid, lfs {oid, size}
+  GET /{org}/{name}/resolve/{rev}/{path}                    the file; LFS files redirect (302) to /cdn/
+  GET /cdn/{sha256}                                          LFS bytes, Range supported
+  GET /_stats                                                bytes of file bodies sent, requests
+
+Faults (each on from the start; transient ones hit the first request of a URL):
+  429       the first request of every API and resolve URL: 429 with Retry-After: 1
+  500       the first request of every file download: 500
+  reset     the first download of every file: half the body, then the connection is reset
+  slow      file bodies in 8 KiB pieces with 1 ms pauses
+  shortbody the first download of every file declares more bytes than it sends
+  badsha    the first safetensors file of the first repo is listed with a wrong sha256
+  malicious the first repo's tree also lists "../escape.txt" and "/etc/evil"
+  badjson   the second page of /api/models is not JSON
+  loop      the first repo's README.md redirects to itself forever
+With --token, /api and /resolve need "Authorization: Bearer T" (401 otherwise).
+Python's standard library only (Debian's python3)."""
+import argparse
+import hashlib
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf", ".h5", ".msgpack", ".ckpt")
+
+
+def card_base_models(path):
+    """base_model from a README's front matter (a string or a list), or []."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return []
+    if not lines or lines[0].strip() != "---":
+        return []
+    out, in_list = [], False
+    for line in lines[1:]:
+        if line.strip() in ("---", "..."):
+            break
+        if line.startswith("base_model:"):
+            value = line.split(":", 1)[1].strip()
+            if value:
+                out.append(value.strip("'\""))
+            else:
+                in_list = True
+            continue
+        if in_list and line.lstrip().startswith("- "):
+            out.append(line.lstrip()[2:].strip().strip("'\""))
+        elif in_list:
+            in_list = False
+    return out
+
+
+def safetensors_params(path):
+    params = {}
+    try:
+        with open(path, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            header = json.loads(f.read(n))
+    except (OSError, ValueError, struct.error):
+        return params
+    for name, t in header.items():
+        if name == "__metadata__" or not isinstance(t, dict):
+            continue
+        count = 1
+        for d in t.get("shape", []):
+            count *= d
+        params[t.get("dtype", "?")] = params.get(t.get("dtype", "?"), 0) + count
+    return params
+
+
+class Repo:
+    def __init__(self, rid, root, index):
+        self.id = rid
+        self.dir = os.path.join(root, rid)
+        self.files = []
+        for base, dirs, files in os.walk(self.dir):
+            dirs.sort()
+            for fn in sorted(files):
+                full = os.path.join(base, fn)
+                rel = os.path.relpath(full, self.dir).replace(os.sep, "/")
+                data = open(full, "rb").read()
+                self.files.append({
+                    "path": rel, "full": full, "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "oid": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(),
+                    "lfs": rel.endswith(LFS_SUFFIXES),
+                })
+        self.files.sort(key=lambda f: f["path"])
+        digest = hashlib.sha1(rid.encode())
+        for f in self.files:
+            digest.update(f["oid"].encode())
+        self.sha = digest.hexdigest()
+        day = 45 * index  # spread over quarters, deterministically
+        t = time.gmtime(1640995200 + day * 86400)  # 2022-01-01
+        self.created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", t)
+        self.downloads = 1000 - 10 * index
+        self.base_models = card_base_models(os.path.join(self.dir, "README.md"))
+        self.params = {}
+        for f in self.files:
+            if f["path"].endswith(".safetensors"):
+                for k, v in safetensors_params(f["full"]).items():
+                    self.params[k] = self.params.get(k, 0) + v
+        self.tags = sorted({"safetensors" for f in self.files if f["path"].endswith(".safetensors")} |
+                           ({"base_model:" + b for b in self.base_models}))
+
+
+class Hub:
+    def __init__(self, args):
+        self.args = args
+        self.faults = set(filter(None, (args.faults or "").split(",")))
+        self.repos = []
+        for org in sorted(os.listdir(args.root)):
+            od = os.path.join(args.root, org)
+            if org.startswith(".") or not os.path.isdir(od):
+                continue
+            for name in sorted(os.listdir(od)):
+                if os.path.isdir(os.path.join(od, name)) and not name.startswith("."):
+                    self.repos.append(Repo(org + "/" + name, args.root, len(self.repos)))
+        self.by_id = {r.id: r for r in self.repos}
+        self.by_sha = {f["sha256"]: f for r in self.repos for f in r.files}
+        self.seen = {}
+        self.lock = threading.Lock()
+        self.body_bytes = 0
+        self.requests = 0
+        if "badsha" in self.faults and self.repos:
+            for f in self.repos[0].files:
+                if f["path"].endswith(".safetensors"):
+                    f["listed_sha256"] = "0" * 64
+                    break
+
+    def first_time(self, key):
+        with self.lock:
+            n = self.seen.get(key, 0)
+            self.seen[key] = n + 1
+            return n == 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "hubserver/1"
+
+    def setup(self):
+        super().setup()
+        # headers and body go out in separate writes: without this, Nagle and the
+        # client's delayed ACK add ~40 ms to every request on a kept-alive connection
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt, *a):
+        if self.server.hub.args.log:
+            with open(self.server.hub.args.log, "a") as f:
+                f.write("%s auth=%s %s\n" % (time.strftime("%H:%M:%S"), "yes" if self.headers.get(
+                    "Authorization") else "no", fmt % a))
+
+    # ---- helpers --------------------------------------------------------------
+    def send_json(self, obj, status=200, headers=None, raw=None):
+        body = raw if raw is not None else json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def send_error_json(self, status, msg, headers=None):
+        self.send_json({"error": msg}, status, headers)
+
+    def base_url(self):
+        return "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def transient(self, fault, key):
+        hub = self.server.hub
+        return fault in hub.faults and hub.first_time(fault + " " + key)
+
+    def authorized(self):
+        token = self.server.hub.args.token
+        if token and self.headers.get("Authorization") != "Bearer " + token:
+            self.send_error_json(401, "Invalid credentials in Authorization header")
+            return False
+        return True
+
+    # ---- routing ----------------------------------------------------------------
+    def do_GET(self):
+        hub = self.server.hub
+        with hub.lock:
+            hub.requests += 1
+        url = urllib.parse.urlsplit(self.path)
+        q = dict(urllib.parse.parse_qsl(url.query))
+        parts = [urllib.parse.unquote(p) for p in url.path.split("/")[1:]]
+        if url.path == "/_stats":
+            return self.send_json({"body_bytes": hub.body_bytes, "requests": hub.requests})
+        if parts[:1] == ["cdn"] and len(parts) == 2:
+            return self.serve_cdn(parts[1])
+        if not self.authorized():
+            return
+        if parts[:1] == ["api"] or len(parts) >= 4 and parts[2] == "resolve":
+            if self.transient("429", self.path):
+                return self.send_error_json(429, "Too Many Requests", {"Retry-After": "1"})
+        if parts[:2] == ["api", "models"]:
+            if len(parts) == 2:
+                return self.list_models(q)
+            rid = "/".join(parts[2:4])
+            repo = hub.by_id.get(rid)
+            if not repo:
+                return self.send_error_json(404, "Repository not found")
+            if len(parts) == 4 or (len(parts) == 6 and parts[4] == "revision"):
+                return self.model_info(repo)
+            if len(parts) >= 6 and parts[4] == "tree":
+                return self.tree(repo, parts[5], "/".join(parts[6:]), q)
+        if len(parts) >= 5 and parts[2] == "resolve":
+            repo = hub.by_id.get("/".join(parts[:2]))
+            if repo:
+                return self.resolve(repo, parts[3], "/".join(parts[4:]))
+        self.send_error_json(404, "Not found")
+
+    def list_models(self, q):
+        hub = self.server.hub
+        rows = [r for r in hub.repos
+                if (not q.get("author") or r.id.split("/")[0] == q["author"])
+                and (not q.get("search") or q["search"].lower() in r.id.lower())
+                and (not q.get("filter") or q["filter"] in r.tags)]
+        limit = int(q.get("limit", "0") or 0)
+        if limit > 0:
+            rows = rows[:limit]
+        start = int(q.get("cursor", "0") or 0)
+        if "badjson" in hub.faults and start > 0:
+            return self.send_json(None, raw=b'[{"id": "broken", ')
+        page = rows[start:start + hub.args.page_size]
+        headers = {}
+        if start + hub.args.page_size < len(rows):
+            nq = dict(q, cursor=str(start + hub.args.page_size))
+            headers["Link"] = '<%s/api/models?%s>; rel="next"' % (self.base_url(), urllib.parse.urlencode(nq))
+        out = [{"_id": r.sha[:24], "id": r.id, "modelId": r.id, "likes": 0, "downloads": r.downloads,
+                "tags": r.tags, "createdAt": r.created, "private": False} for r in page]
+        self.send_json(out, headers=headers)
+
+    def model_info(self, repo):
+        params = repo.params
+        info = {"_id": repo.sha[:24], "id": repo.id, "modelId": repo.id, "sha": repo.sha,
+                "createdAt": repo.created, "lastModified": repo.created, "downloads": repo.downloads,
+                "likes": 0, "private": False, "gated": False, "tags": repo.tags,
+                "siblings": [{"rfilename": f["path"]} for f in repo.files],
+                "cardData": {"base_model": repo.base_models[0] if len(repo.base_models) == 1 else
+                             repo.base_models} if repo.base_models else {}}
+        if params:
+            info["safetensors"] = {"parameters": params, "total": sum(params.values())}
+        self.send_json(info)
+
+    def tree(self, repo, rev, sub, q):
+        hub = self.server.hub
+        if rev not in (repo.sha, "main"):
+            return self.send_error_json(404, "Revision not found")
+        entries, dirs = [], set()
+        for f in repo.files:
+            if sub and not f["path"].startswith(sub + "/"):
+                continue
+            segs = f["path"].split("/")
+            for i in range(1, len(segs)):
+                d = "/".join(segs[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    entries.append({"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0,
+                                    "path": d})
+            e = {"type": "file", "oid": f["oid"], "size": f["size"], "path": f["path"]}
+            if f["lfs"]:
+                e["lfs"] = {"oid": f.get("listed_sha256", f["sha256"]), "size": f["size"], "pointerSize": 134}
+            entries.append(e)
+        if "malicious" in hub.faults and repo is hub.repos[0]:
+            for p in ("../escape.txt", "/etc/evil"):
+                entries.append({"type": "file", "oid": "1" * 40, "size": 5, "path": p})
+        start = int(q.get("cursor", "0") or 0)
+        size = 2 * hub.args.page_size
+        headers = {}
+        if start + size < len(entries):
+            nq = dict(q, cursor=str(start + size))
+            headers["Link"] = '<%s/api/models/%s/tree/%s?%s>; rel="next"' % (
+                self.base_url(), repo.id, rev, urllib.parse.urlencode(nq))
+        self.send_json(entries[start:start + size], headers=headers)
+
+    def resolve(self, repo, rev, path):
+        hub = self.server.hub
+        if rev not in (repo.sha, "main"):
+            return self.send_error_json(404, "Revision not found")
+        if "loop" in hub.faults and repo is hub.repos[0] and path == "README.md":
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        f = next((x for x in repo.files if x["path"] == path), None)
+        if not f:
+            return self.send_error_json(404, "Entry not found")
+        common = {"X-Repo-Commit": repo.sha, "ETag": '"%s"' % f["oid"]}
+        if f["lfs"]:
+            self.send_response(302)
+            self.send_header("Location", "%s/cdn/%s" % (self.base_url(), f["sha256"]))
+            self.send_header("X-Linked-Etag", '"%s"' % f["sha256"])
+            self.send_header("X-Linked-Size", str(f["size"]))
+            for k, v in common.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_file(f, common)
+
+    def serve_cdn(self, sha):
+        f = self.server.hub.by_sha.get(sha)
+        if not f:
+            return self.send_error_json(404, "Not found")
+        self.send_file(f, {"ETag": '"%s"' % sha})
+
+    def send_file(self, f, headers):
+        hub = self.server.hub
+        key = f["sha256"]
+        if self.transient("500", key):
+            return self.send_error_json(500, "Internal Error")
+        data = open(f["full"], "rb").read()
+        lo, hi, status = 0, len(data) - 1, 200
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes="):
+            a, _, b = rng[6:].partition("-")
+            lo = int(a) if a else 0
+            hi = min(int(b), len(data) - 1) if b else len(data) - 1
+            if lo >= len(data) and len(data) > 0:
+                self.send_response(416)
+                self.send_header("Content-Range", "bytes */%d" % len(data))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        body = data[lo:hi + 1]
+        reset = self.transient("reset", key) and len(body) > 1
+        short = not reset and self.transient("shortbody", key) and len(body) > 1
+        self.send_response(status)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(len(body) + (100 if short else 0)))
+        if status == 206:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (lo, hi, len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if reset or short:
+            body = body[:len(body) // 2]
+        step = 8192 if "slow" in hub.faults else 1 << 20
+        for i in range(0, len(body), step):
+            self.wfile.write(body[i:i + step])
+            with hub.lock:
+                hub.body_bytes += len(body[i:i + step])
+            if "slow" in hub.faults:
+                time.sleep(0.001)
+        if reset:
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+        elif short:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 drops SYNs when a crawler opens 8 connections at once
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--page-size", type=int, default=3)
+    ap.add_argument("--token")
+    ap.add_argument("--faults", default="")
+    ap.add_argument("--log")
+    args = ap.parse_args()
+    srv = Server(("127.0.0.1", args.port), Handler)
+    srv.hub = Hub(args)
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % srv.server_address[1])
+        os.rename(tmp, args.port_file)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

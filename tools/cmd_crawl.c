@@ -1,0 +1,101 @@
+/* zllm crawl: a hub over HTTP (the Hugging Face Hub API) into a snapshot. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/cmds.h"
+#include "zllm/crawl.h"
+#include "zllm/error.h"
+
+#define MAX_LIST 256
+
+void cmd_crawl_usage(FILE *out)
+{
+  fprintf(out,
+          "usage: zllm crawl --out DIR [--endpoint URL] [--author A] [--search S] [--filter TAG] [--limit N]\n"
+          "                  [--repo ORG/NAME]... [--include GLOB]... [--metadata-only] [--jobs K]\n"
+          "                  [--retries N] [--quiet]\n\n"
+          "Lists models through the Hub API (/api/models, all pages), reads each one's info and file tree\n"
+          "at its current commit, and downloads the files into DIR/<org>/<name>/ (the plain layout\n"
+          "`zllm pack` and `zllm-survey` read), K transfers at a time over reused connections.  Each file\n"
+          "lands under DIR/.zllm/partial/ and is renamed into place only after its size and hash (the\n"
+          "LFS SHA-256, or git's blob id) check out; run it again after an interruption and it skips\n"
+          "what is verified and resumes partial files.  429/5xx/resets/timeouts are retried with\n"
+          "backoff (at most N retries in all, default 1000); a file that still fails is reported and\n"
+          "the crawl goes on.  --repo crawls the given repos instead of listing.  --include keeps the\n"
+          "files matching a glob (e.g. '*.safetensors').  --metadata-only reads each safetensors\n"
+          "header with two Range requests instead of downloading.  DIR/.zllm/metadata.jsonl: one line\n"
+          "per model (API metadata, files, dtypes and parameters from the headers).\n\n"
+          "Environment: HF_ENDPOINT (default endpoint, else https://huggingface.co), HF_TOKEN (sent as\n"
+          "'Authorization: Bearer', never printed).  Exit status 1 when anything failed.\n");
+}
+
+static void print_stats(const zllm_crawl_stats *s, int metadata_only)
+{
+  printf("crawl: %llu repos (%llu failed), %llu files downloaded, %llu already verified, %llu failed, "
+         "%.1f MB listed, %.1f MB received, %ld retries, %llu problems\n",
+         (unsigned long long)s->repos, (unsigned long long)s->repos_failed, (unsigned long long)s->files,
+         (unsigned long long)s->files_skipped, (unsigned long long)s->files_failed, (double)s->bytes_listed / 1e6,
+         (double)s->bytes_received / 1e6, s->retries, (unsigned long long)s->problems);
+  if (metadata_only)
+    printf("metadata only: %llu safetensors headers read; received %.3f%% of the listed bytes\n",
+           (unsigned long long)s->headers,
+           s->bytes_listed ? 100.0 * (double)s->bytes_received / (double)s->bytes_listed : 0.0);
+}
+
+int cmd_crawl(int argc, char **argv)
+{
+  static const struct option longopts[] = {
+    {"endpoint", required_argument, NULL, 'e'}, {"out", required_argument, NULL, 'o'},
+    {"author", required_argument, NULL, 'a'},   {"search", required_argument, NULL, 's'},
+    {"filter", required_argument, NULL, 'f'},   {"limit", required_argument, NULL, 'l'},
+    {"include", required_argument, NULL, 'i'},  {"repo", required_argument, NULL, 'r'},
+    {"metadata-only", no_argument, NULL, 'm'},  {"jobs", required_argument, NULL, 'j'},
+    {"retries", required_argument, NULL, 'R'},  {"quiet", no_argument, NULL, 'q'},
+    {NULL, 0, NULL, 0},
+  };
+  zllm_crawl_options o = ZLLM_CRAWL_OPTIONS_INIT;
+  const char *include[MAX_LIST], *repos[MAX_LIST];
+  int c;
+  o.include = include;
+  o.repos = repos;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'e': o.endpoint = optarg; break;
+    case 'o': o.out = optarg; break;
+    case 'a': o.author = optarg; break;
+    case 's': o.search = optarg; break;
+    case 'f': o.filter = optarg; break;
+    case 'l': o.limit = atol(optarg); break;
+    case 'i': if (o.ninclude < MAX_LIST) include[o.ninclude++] = optarg; break;
+    case 'r': if (o.nrepos < MAX_LIST) repos[o.nrepos++] = optarg; break;
+    case 'm': o.metadata_only = 1; break;
+    case 'j': o.jobs = atoi(optarg); break;
+    case 'R': o.retry_budget = atol(optarg); break;
+    case 'q': o.progress = 0; break;
+    default: cmd_crawl_usage(stderr); return 2;
+    }
+  }
+  if (!o.out || optind != argc || o.jobs < 1 || o.jobs > 256 || o.retry_budget < 0) {
+    cmd_crawl_usage(stderr);
+    return 2;
+  }
+  if (!o.endpoint)
+    o.endpoint = getenv("HF_ENDPOINT") && *getenv("HF_ENDPOINT") ? getenv("HF_ENDPOINT") : "https://huggingface.co";
+  o.token = getenv("HF_TOKEN");
+  zllm_crawl_stats s;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int rc = zllm_crawl(&o, &s);
+  curl_global_cleanup();
+  if (rc < 0 && zllm_error_last_code() != ZLLM_ERROR) {
+    fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
+    return 1;
+  }
+  print_stats(&s, o.metadata_only);
+  if (rc < 0)
+    fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
+  return rc < 0 ? 1 : 0;
+}
