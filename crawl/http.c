@@ -254,7 +254,8 @@ static int open_sink(zl_req *r)
   return 0;
 }
 
-/* 0: started; 1: failed before it started (err set); < 0: the engine cannot go on. */
+/* 0: started; 1: finished without a transfer (ok, or failed with err set);
+ * < 0: the engine cannot go on. */
 static int start(zl_http *h, CURLM *multi, zl_req *r)
 {
   char range[64] = "";
@@ -269,6 +270,10 @@ static int start(zl_http *h, CURLM *multi, zl_req *r)
   r->easy = e;
   if (open_sink(r) < 0) {
     snprintf(r->err, sizeof r->err, "%s", zllm_error_last());
+    return 1;
+  }
+  if (r->sink == ZL_SINK_FILE && r->expect_size && r->have == r->expect_size) {
+    r->ok = 1; /* complete before an interruption: nothing left to ask (a Range past the end is a 416) */
     return 1;
   }
   if (r->sink == ZL_SINK_FILE && r->have > 0)

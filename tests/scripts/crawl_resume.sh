@@ -44,4 +44,21 @@ for round in 1 2; do
     [ "$sent" -le $((missing_bytes - partial_bytes)) ]
   stop_hub
 done
+
+# Killed after a download's last byte and before its rename: the partial file
+# is complete, and the restart verifies and places it without asking again.
+out="$T/snap2"
+f=$(cd "$hub" && find . -name '*.safetensors' | sed 's|^\./||' | head -1)
+repo=$(printf '%s' "$f" | cut -d/ -f1-2); path=$(printf '%s' "$f" | cut -d/ -f3-)
+sha=$(sha256sum "$hub/$f" | cut -c1-64)
+key=$(printf '%s' "$repo/$path" | xxhsum -H3 - | sed -E 's/.*= //')
+rm -f "$out/$f"
+grep -v -F "$repo	$path	" "$out/.zllm/verified.tsv" >"$T/v" || true
+cp "$T/v" "$out/.zllm/verified.tsv"
+cp "$hub/$f" "$out/.zllm/partial/$sha-$key.part"
+start_hub "$hub"
+check "a complete partial file is placed" "$z" crawl --endpoint "$HS_URL" --out "$out" --quiet >"$T/full.out" 2>&1
+check "... without fetching it again" [ "$(served_bytes)" -eq 0 ]
+check "... and the snapshot is identical" diff -r -x .zllm "$hub" "$out"
+stop_hub
 finish
