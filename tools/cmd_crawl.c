@@ -95,6 +95,12 @@ int cmd_crawl(int argc, char **argv)
     return 1;
   }
   print_stats(&s, o.metadata_only);
+  if (o.metadata_only) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.zllm/metadata.jsonl", o.out);
+    if (zllm_crawl_summary(path, stdout) < 0)
+      fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
+  }
   if (rc < 0)
     fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
   return rc < 0 ? 1 : 0;

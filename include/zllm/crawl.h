@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct {
   const char *endpoint;   /* e.g. https://huggingface.co (no trailing slash needed) */
@@ -52,5 +53,11 @@ typedef struct {
  * failed (each reported on stderr; the rest is done), or another negative
  * code when the crawl could not run at all. */
 int zllm_crawl(const zllm_crawl_options *o, zllm_crawl_stats *stats);
+
+/* Hub-level statistics from a metadata.jsonl, printed to `out`: models and
+ * bytes per quarter (createdAt), parameters per dtype (from the headers when
+ * they were read, else the API's count), how many models declare a
+ * base_model and how many of those bases were crawled too. */
+int zllm_crawl_summary(const char *jsonl, FILE *out);
 
 #endif

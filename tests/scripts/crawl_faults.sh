@@ -22,6 +22,14 @@ for fault in none 429 500 reset shortbody slow; do
   stop_hub
 done
 
+# the retry budget is shared by the whole crawl: once spent, items fail with
+# that reason and the crawl still ends (with status 1)
+start_hub "$hub" --faults 500
+check "an empty retry budget fails the downloads" bash -c "! '$z' crawl --endpoint '$HS_URL' --out '$T/c-budget' --retries 0 --quiet >'$T/budget.out' 2>&1"
+check "... saying why" grep -q 'gave up after 1 attempts (retry budget spent): HTTP 500' "$T/budget.out"
+check "... and still writes the metadata of every repo" [ "$(wc -l <"$T/c-budget/.zllm/metadata.jsonl")" -eq "$(cd "$hub" && ls -d */* | wc -l)" ]
+stop_hub
+
 # a token: required by the server, sent by the crawler, printed nowhere
 secret="hf_TestSecret$$"
 start_hub "$hub" --token "$secret"

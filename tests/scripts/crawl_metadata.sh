@@ -60,5 +60,8 @@ sys.exit(1 if bad else 0)
 PY
 cat "$T/check.out"
 check "headers only, parameters match, within the budget" [ "$rc" -eq 0 ]
+check "the summary counts every model by quarter" bash -c \
+  "awk '/^[0-9][0-9][0-9][0-9]Q[1-4] / { s += \$2 } END { exit s == $(cd "$hub" && ls -d */* | wc -l) ? 0 : 1 }' '$T/meta.out'"
+check "the summary has the dtype mix" grep -Eq '^(F32|BF16|F16) +[0-9]+$' "$T/meta.out"
 stop_hub
 finish
