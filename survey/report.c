@@ -361,7 +361,7 @@ static void print_table(const sv_run *run, const stats *s)
     printf("  %zu models in %zu families (bit distance <= %.2f, %zu pairs compared)\n", run->families->n,
            run->families->nfamilies, ZLLM_CLUSTER_THRESHOLD, run->families->ncompared);
   printf("  time: walk %.2fs, scan %.2fs, cluster %.2fs\n\noutputs in %s/: summary.json repos.tsv files.tsv "
-         "tensors.tsv problems.tsv families.tsv pairs.tsv\n",
+         "tensors.tsv problems.tsv families.tsv pairs.tsv stats.h5\n",
          run->times[0], run->times[1], run->times[2], run->opts.out);
   fflush(stdout);
 }
@@ -388,6 +388,9 @@ int sv_report(sv_run *run, char *blocks, size_t len)
   rc = rc ? rc : parse_blocks(recs, n, blocks, len);
   rc = rc ? rc : compute_stats(recs, n, &s);
   rc = rc ? rc : write_tables(run, recs, n);
+  run->reduction[0] = s.bytes;
+  run->reduction[1] = s.after_file;
+  run->reduction[2] = s.after_tensor;
   rc = rc ? rc : write_families(run);
   rc = rc ? rc : write_summary(run, &s, MPI_Wtime() - t0);
   if (rc == 0 && !run->opts.quiet)

@@ -256,6 +256,8 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not write the report");
     goto done;
   }
+  ZLLM_INFO("stats: delta statistics over %d ranks into %s/stats.h5", run.size, opts->out);
+  rc = sv_stats(&run);
 done:
   free(all);
   zllm_buf_free(&blocks);

@@ -35,6 +35,7 @@ typedef struct {
   uint64_t scanned_bytes;
   double times[3];   /* walk, scan, cluster (seconds) */
   zllm_family_table *families; /* the same on every rank */
+  uint64_t reduction[3];       /* rank 0: original, after file dedup, after tensor dedup (bytes) */
 } sv_run;
 
 void sv_list_free(sv_list *l);
@@ -42,5 +43,8 @@ void sv_list_free(sv_list *l);
 /* Rank 0: turns the gathered "@index" blocks into the output files and the
  * summary table. */
 int sv_report(sv_run *run, char *blocks, size_t len);
+
+/* OUTDIR/stats.h5 with parallel HDF5 (docs/STATS.md).  COLLECTIVE. */
+int sv_stats(sv_run *run);
 
 #endif

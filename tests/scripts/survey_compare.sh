@@ -6,6 +6,8 @@ for n in 2 4; do
   for f in repos.tsv files.tsv tensors.tsv problems.tsv families.tsv pairs.tsv; do
     check "$f differs between -n 1 and -n $n" cmp -s "$ZLLM_TMP/survey-np1/$f" "$ZLLM_TMP/survey-np$n/$f"
   done
+  check "stats.h5 differs between -n 1 and -n $n" cmp -s <(h5dump "$ZLLM_TMP/survey-np1/stats.h5" | tail -n +2) \
+    <(h5dump "$ZLLM_TMP/survey-np$n/stats.h5" | tail -n +2)
   check "summary results differ between -n 1 and -n $n" python3 -c "
 import json,sys
 a=json.load(open('$ZLLM_TMP/survey-np1/summary.json')); b=json.load(open('$ZLLM_TMP/survey-np$n/summary.json'))

@@ -1,0 +1,853 @@
+/* The characterization study: OUTDIR/stats.h5, written collectively with
+ * parallel HDF5 (docs/STATS.md).  Models are dealt to ranks by bytes; each
+ * rank reads its models' tensors once (and the tensors of their chosen bases)
+ * and computes per-tensor and per-model statistics; rows are written at
+ * their hub-order positions, so the file is the same for any number of ranks. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "survey/h5out.h"
+#include "survey/survey_internal.h"
+#include "zllm/analyze.h"
+#include "zllm/cluster.h"
+#include "zllm/dtype.h"
+#include "zllm/error.h"
+#include "zllm/hash.h"
+#include "zllm/mpi.h"
+#include "zllm/parallel.h"
+#include "zllm/safetensors.h"
+
+#define PART_ELEMS ((size_t)1 << 20)
+#define NAME_LEN 256
+#define ID_LEN 128
+#define EXP_BINS 17  /* exponent change -8..+8, clipped */
+#define REL_BINS 40  /* floor(log2(|ft - base| / |base|)) -32..+7, clipped */
+#define REL_MIN (-32)
+#define NDT 3        /* BF16, F16, F32 rows per model in /exponents */
+
+static const zllm_dtype exp_dtypes[NDT] = {ZLLM_DT_BF16, ZLLM_DT_F16, ZLLM_DT_F32};
+
+typedef struct { /* one tensor row (and its /deltas row) */
+  int64_t model;
+  char name[NAME_LEN], dtype[8], shape[64], xxh[33];
+  uint64_t bytes, elements;
+  int8_t has_base;
+  double identical;
+  uint64_t flips[32], exp_change[EXP_BINS], rel_change[REL_BINS];
+  uint8_t key[16];
+} t_row;
+
+typedef struct { /* one model x dtype row of /exponents */
+  uint64_t hist[256], hist_xor[256], planes[4][256], planes_xor[4][256], n, n_xor;
+} e_row;
+
+typedef struct {
+  uint64_t bytes, weight_bytes, tensors, params[ZLLM_DT_COUNT], same, compared;
+} m_row;
+
+typedef struct {
+  sv_run *run;
+  uint64_t *first;     /* per repo: global row of its first tensor */
+  uint64_t ntensors;
+  size_t *mine, nmine; /* this rank's repos */
+  t_row *rows;         /* this rank's tensor rows, repo by repo */
+  size_t nrows;
+  m_row *models;       /* per own repo */
+  e_row *exps;         /* per own repo x NDT */
+} st_ctx;
+
+/* ---- which files and bases ---------------------------------------------- */
+
+static long repo_index(const sv_run *run, const char *id)
+{
+  size_t l = 0, r = run->list.nrepos;
+  while (id && l < r) {
+    size_t m = (l + r) / 2;
+    int c = strcmp(run->list.repo_ids[m], id);
+    if (c == 0)
+      return (long)m;
+    if (c < 0)
+      l = m + 1;
+    else
+      r = m;
+  }
+  return -1;
+}
+
+/* A repo's safetensors headers, in path order (files are in hub order). */
+typedef struct {
+  zllm_st_header **h;
+  int *fd;
+  size_t n;
+} repo_files;
+
+static void close_files(repo_files *f)
+{
+  for (size_t i = 0; i < f->n; i++) {
+    zllm_st_header_free(f->h[i]);
+    if (f->fd[i] >= 0)
+      close(f->fd[i]);
+  }
+  free(f->h);
+  free(f->fd);
+  memset(f, 0, sizeof *f);
+}
+
+/* Malformed files are left out here: the scan reports them. */
+static int open_files(const sv_run *run, size_t repo, repo_files *out)
+{
+  memset(out, 0, sizeof *out);
+  for (size_t i = 0; i < run->list.nfiles; i++) {
+    const sv_file *f = &run->list.files[i];
+    if (f->repo != repo || f->kind != ZLLM_FILE_SAFETENSORS)
+      continue;
+    zllm_st_header **h = realloc(out->h, (out->n + 1) * sizeof *h);
+    int *fd = h ? realloc(out->fd, (out->n + 1) * sizeof *fd) : NULL;
+    if (h)
+      out->h = h;
+    if (!h || !fd)
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    out->fd = fd;
+    out->h[out->n] = NULL;
+    out->fd[out->n] = -1;
+    if (zllm_st_open(&out->h[out->n], &out->fd[out->n], f->local) == 0)
+      out->n++;
+    else if (out->fd[out->n] >= 0)
+      close(out->fd[out->n]);
+  }
+  return 0;
+}
+
+static uint64_t count_tensors(const repo_files *f)
+{
+  uint64_t n = 0;
+  for (size_t i = 0; i < f->n; i++)
+    n += f->h[i]->ntensors;
+  return n;
+}
+
+/* ---- per-tensor statistics ----------------------------------------------- */
+
+static int float_dtype(zllm_dtype d)
+{
+  return d == ZLLM_DT_BF16 || d == ZLLM_DT_F16 || d == ZLLM_DT_F32;
+}
+
+static unsigned exponent_of(uint32_t v, zllm_dtype d)
+{
+  return d == ZLLM_DT_BF16 ? (v >> 7) & 0xff : d == ZLLM_DT_F16 ? (v >> 10) & 0x1f : (v >> 23) & 0xff;
+}
+
+static uint32_t load_bits(const uint8_t *p, size_t es)
+{
+  uint32_t v = 0;
+  for (size_t k = 0; k < es; k++)
+    v |= (uint32_t)p[k] << (8 * k);
+  return v;
+}
+
+static void tally_element(t_row *r, e_row *e, uint32_t ft, uint32_t base, zllm_dtype d, size_t es)
+{
+  uint32_t x = ft ^ base;
+  if (!x) {
+    r->elements++;
+    r->identical += 1;
+  } else {
+    r->elements++;
+    for (unsigned b = 0; b < 8 * es; b++)
+      r->flips[b] += (x >> b) & 1;
+    int dexp = (int)exponent_of(ft, d) - (int)exponent_of(base, d);
+    r->exp_change[(dexp < -8 ? -8 : dexp > 8 ? 8 : dexp) + 8]++;
+    float f = zllm_dtype_load_float(d, (const uint8_t *)&ft), g = zllm_dtype_load_float(d, (const uint8_t *)&base);
+    if (g != 0 && isfinite(f) && isfinite(g)) {
+      int ex;
+      frexpf(fabsf(f - g) / fabsf(g), &ex); /* value in [2^(ex-1), 2^ex) */
+      int bin = ex - 1;
+      r->rel_change[(bin < REL_MIN ? REL_MIN : bin > REL_MIN + REL_BINS - 1 ? REL_MIN + REL_BINS - 1 : bin) - REL_MIN]++;
+    }
+  }
+  if (e) {
+    e->hist_xor[exponent_of(x, d)]++;
+    for (size_t k = 0; k < es; k++)
+      e->planes_xor[k][(x >> (8 * k)) & 0xff]++;
+    e->n_xor++;
+  }
+}
+
+static void tally_plain(e_row *e, const uint8_t *p, size_t n, zllm_dtype d, size_t es)
+{
+  for (size_t i = 0; i < n; i++) {
+    uint32_t v = load_bits(p + i * es, es);
+    e->hist[exponent_of(v, d)]++;
+    for (size_t k = 0; k < es; k++)
+      e->planes[k][p[i * es + k]]++;
+  }
+  e->n += n;
+}
+
+typedef struct {
+  const zllm_st_header *h;
+  int fd;
+  size_t idx;
+} tensor_ref;
+
+/* The base's tensor of the same name and shape in a float dtype, or none. */
+static int find_base(const repo_files *b, const zllm_st_tensor *t, tensor_ref *out)
+{
+  for (size_t i = 0; b && i < b->n; i++) {
+    long k = zllm_st_find(b->h[i], t->name);
+    if (k < 0)
+      continue;
+    const zllm_st_tensor *bt = &b->h[i]->tensors[k];
+    int same = bt->ndim == t->ndim && bt->nelem == t->nelem && float_dtype(bt->dtype);
+    for (uint32_t d = 0; same && d < t->ndim; d++)
+      same = bt->shape[d] == t->shape[d];
+    if (same) {
+      *out = (tensor_ref){b->h[i], b->fd[i], (size_t)k};
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Reads one tensor in parts: its hash, its plain byte statistics, and the
+ * delta statistics against the base's tensor (cast to this dtype) if any. */
+static int tensor_stats(t_row *r, e_row *e, const zllm_st_header *h, int fd, size_t ti, const tensor_ref *base,
+                        uint8_t *buf, uint8_t *bbuf, uint8_t *cast)
+{
+  const zllm_st_tensor *t = &h->tensors[ti];
+  size_t es = zllm_dtype_get(t->dtype)->size, bes = base ? zllm_dtype_get(base->h->tensors[base->idx].dtype)->size : 0;
+  zllm_xxh128_ctx *x = NULL;
+  int rc = zllm_xxh128_ctx_new(&x);
+  for (uint64_t at = 0; rc == 0 && at < t->nelem; at += PART_ELEMS) {
+    size_t n = t->nelem - at < PART_ELEMS ? (size_t)(t->nelem - at) : PART_ELEMS;
+    rc = zllm_st_read_tensor(h, fd, ti, at * es, buf, n * es);
+    if (rc < 0)
+      break;
+    zllm_xxh128_ctx_update(x, buf, n * es);
+    if (e)
+      tally_plain(e, buf, n, t->dtype, es);
+    if (!base)
+      continue;
+    zllm_dtype bd = base->h->tensors[base->idx].dtype;
+    rc = zllm_st_read_tensor(base->h, base->fd, base->idx, at * bes, bbuf, n * bes);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+      const uint8_t *bp = bbuf + i * bes;
+      if (bd != t->dtype) { /* as cast-aware BitX predicts: RNE down, exact up */
+        zllm_dtype_store_float(t->dtype, cast, zllm_dtype_load_float(bd, bp));
+        bp = cast;
+      }
+      tally_element(r, e, load_bits(buf + i * es, es), load_bits(bp, es), t->dtype, es);
+    }
+  }
+  if (rc == 0) {
+    zllm_xxh128 hash;
+    zllm_xxh128_ctx_final(x, &hash);
+    memcpy(r->key, hash.b, 16);
+    zllm_hex(r->xxh, hash.b, 16);
+    if (r->elements)
+      r->identical /= (double)r->elements;
+  }
+  zllm_xxh128_ctx_free(x);
+  return rc;
+}
+
+static void describe_tensor(t_row *r, const zllm_st_tensor *t, int64_t model)
+{
+  r->model = model;
+  snprintf(r->name, sizeof r->name, "%s", t->name);
+  snprintf(r->dtype, sizeof r->dtype, "%s", zllm_dtype_get(t->dtype)->name);
+  zllm_st_shape_str(r->shape, sizeof r->shape, t);
+  r->bytes = t->end - t->begin;
+  r->identical = 0; /* a count until tensor_stats divides it */
+}
+
+/* All tensors of one repo, against its chosen base. */
+static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
+{
+  sv_run *run = c->run;
+  size_t repo = c->mine[k];
+  const zllm_family_row *fr = run->families ? zllm_family_table_find(run->families, run->list.repo_ids[repo]) : NULL;
+  long b = fr && fr->base ? repo_index(run, fr->base) : -1;
+  repo_files mine, base = {0};
+  int rc = open_files(run, repo, &mine);
+  if (rc == 0 && b >= 0)
+    rc = open_files(run, (size_t)b, &base);
+  m_row *m = &c->models[k];
+  for (size_t i = 0; i < run->list.nfiles; i++)
+    if (run->list.files[i].repo == repo) {
+      m->bytes += run->list.files[i].size;
+      m->weight_bytes += run->list.files[i].kind == ZLLM_FILE_SAFETENSORS ? run->list.files[i].size : 0;
+    }
+  uint8_t cast[4];
+  for (size_t f = 0; rc == 0 && f < mine.n; f++)
+    for (size_t ti = 0; rc == 0 && ti < mine.h[f]->ntensors; ti++) {
+      const zllm_st_tensor *t = &mine.h[f]->tensors[ti];
+      t_row *r = &c->rows[c->nrows++];
+      tensor_ref br;
+      int has = float_dtype(t->dtype) && b >= 0 && find_base(&base, t, &br);
+      e_row *e = NULL;
+      for (int d = 0; d < NDT; d++)
+        if (exp_dtypes[d] == t->dtype)
+          e = &c->exps[k * NDT + (size_t)d];
+      describe_tensor(r, t, (int64_t)repo);
+      r->has_base = (int8_t)has;
+      m->tensors++;
+      m->params[t->dtype] += t->nelem;
+      rc = tensor_stats(r, e, mine.h[f], mine.fd[f], ti, has ? &br : NULL, buf, bbuf, cast);
+      if (has) {
+        m->same += (uint64_t)llround(r->identical * (double)r->elements);
+        m->compared += r->elements;
+      } else {
+        r->identical = NAN;
+      }
+    }
+  close_files(&mine);
+  close_files(&base);
+  return rc;
+}
+
+/* ---- the phases ------------------------------------------------------------ */
+
+static int cmp_size_t(const void *a, const void *b)
+{
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int deal_repos(st_ctx *c)
+{
+  sv_run *run = c->run;
+  uint64_t *bytes = calloc(run->list.nrepos + 1, sizeof *bytes);
+  if (!bytes)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; i < run->list.nfiles; i++)
+    bytes[run->list.files[i].repo] += run->list.files[i].size;
+  int rc = zllm_deal_by_size(bytes, run->list.nrepos, run->size, run->rank, &c->mine, &c->nmine);
+  free(bytes);
+  /* rows are written in file order: HDF5 fills a union of hyperslabs in increasing offsets */
+  if (rc == 0 && c->nmine)
+    qsort(c->mine, c->nmine, sizeof *c->mine, cmp_size_t);
+  return rc;
+}
+
+/* Rows of the tensor table: each rank counts its repos', a sum gives all. */
+static int layout_rows(st_ctx *c)
+{
+  sv_run *run = c->run;
+  size_t n = run->list.nrepos;
+  uint64_t *counts = calloc(n + 1, sizeof *counts);
+  c->first = calloc(n + 1, sizeof *c->first);
+  int rc = counts && c->first ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t k = 0; rc == 0 && k < c->nmine; k++) {
+    repo_files f;
+    rc = open_files(run, c->mine[k], &f);
+    counts[c->mine[k]] = count_tensors(&f);
+    close_files(&f);
+  }
+  if (!zllm_mpi_alltrue(rc == 0, run->comm)) {
+    free(counts);
+    return rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
+  }
+  if (MPI_Allreduce(MPI_IN_PLACE, counts, (int)n, MPI_UINT64_T, MPI_SUM, run->comm) != MPI_SUCCESS)
+    rc = zllm_error_set(ZLLM_EMPI, "stats: MPI_Allreduce failed");
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    c->first[i + 1] = c->first[i] + counts[i];
+  c->ntensors = rc == 0 ? c->first[n] : 0;
+  uint64_t own = 0;
+  for (size_t k = 0; rc == 0 && k < c->nmine; k++)
+    own += counts[c->mine[k]];
+  free(counts);
+  if (rc == 0 && (!(c->rows = calloc(own + 1, sizeof *c->rows)) ||
+                  !(c->models = calloc(c->nmine + 1, sizeof *c->models)) ||
+                  !(c->exps = calloc(c->nmine * NDT + 1, sizeof *c->exps))))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  return rc;
+}
+
+static int compute(st_ctx *c)
+{
+  uint8_t *buf = malloc(PART_ELEMS * 4), *bbuf = malloc(PART_ELEMS * 4);
+  int rc = buf && bbuf ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  /* the mine list is in dealing order; rows go repo by repo in that order */
+  for (size_t k = 0; rc == 0 && k < c->nmine; k++)
+    rc = repo_stats(c, k, buf, bbuf);
+  free(buf);
+  free(bbuf);
+  return zllm_mpi_alltrue(rc == 0, c->run->comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed"));
+}
+
+
+/* ---- writing --------------------------------------------------------------- */
+
+typedef struct {
+  h5_out *o;
+  hid_t s8, s16, s32, s64, s128, s256;
+} writer;
+
+static h5_range *own_ranges(const st_ctx *c, int per_repo_rows, size_t *n)
+{
+  h5_range *r = calloc(c->nmine + 1, sizeof *r);
+  *n = 0;
+  for (size_t k = 0; r && k < c->nmine; k++) {
+    size_t repo = c->mine[k];
+    h5_range x = per_repo_rows ? (h5_range){repo * (uint64_t)per_repo_rows, (repo + 1) * (uint64_t)per_repo_rows}
+                               : (h5_range){c->first[repo], c->first[repo + 1]};
+    if (x.hi > x.lo)
+      r[(*n)++] = x;
+  }
+  return r;
+}
+
+/* Copies a field of every own row into a packed column. */
+#define COLUMN(type, expr)                                                                                  \
+  ({                                                                                                        \
+    type *col_ = calloc(c->nrows + 1, sizeof(type));                                                        \
+    for (size_t i_ = 0; col_ && i_ < c->nrows; i_++) {                                                      \
+      const t_row *r = &c->rows[i_];                                                                        \
+      col_[i_] = (expr);                                                                                    \
+    }                                                                                                       \
+    col_;                                                                                                   \
+  })
+
+static int write_strings(writer *w, const char *path, hid_t type, size_t width, uint64_t nrows, const h5_range *rg,
+                         size_t nrg, const char *(*get)(const void *, size_t), const void *ctx, size_t n,
+                         const char *desc)
+{
+  char *buf = calloc(n + 1, width);
+  for (size_t i = 0; buf && i < n; i++)
+    strncpy(buf + i * width, get(ctx, i), width); /* NUL-padded fixed width */
+  int rc = buf ? h5_table(w->o, path, type, nrows, 0, rg, nrg, buf, desc, "text")
+               : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  free(buf);
+  return rc;
+}
+
+static const char *get_name(const void *c, size_t i) { return ((const st_ctx *)c)->rows[i].name; }
+static const char *get_dtype(const void *c, size_t i) { return ((const st_ctx *)c)->rows[i].dtype; }
+static const char *get_shape(const void *c, size_t i) { return ((const st_ctx *)c)->rows[i].shape; }
+static const char *get_xxh(const void *c, size_t i) { return ((const st_ctx *)c)->rows[i].xxh; }
+
+typedef struct {
+  uint8_t key[16];
+  uint64_t row, bytes;
+} key_row;
+
+static int cmp_key_row(const void *a, const void *b)
+{
+  const key_row *x = a, *y = b;
+  int k = memcmp(x->key, y->key, 16);
+  return k ? k : (x->row < y->row ? -1 : x->row > y->row);
+}
+
+/* Every rank's (row, XXH3-128) records, sorted by key then row. */
+static int all_keys(st_ctx *c, key_row **out, size_t *n)
+{
+  key_row *mine = calloc(c->nrows + 1, sizeof *mine);
+  char *all = NULL;
+  size_t len = 0, at = 0;
+  if (!mine)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t k = 0; k < c->nmine; k++)
+    for (uint64_t row = c->first[c->mine[k]]; row < c->first[c->mine[k] + 1]; row++, at++) {
+      memcpy(mine[at].key, c->rows[at].key, 16);
+      mine[at].row = row;
+      mine[at].bytes = c->rows[at].bytes;
+    }
+  int rc = zllm_mpi_gather_bytes((const char *)mine, c->nrows * sizeof *mine, &all, &len, 0, c->run->comm);
+  free(mine);
+  rc = rc ? rc : zllm_mpi_bcast_bytes(&all, &len, 0, c->run->comm);
+  if (rc == 0 && len != c->ntensors * sizeof(key_row))
+    rc = zllm_error_set(ZLLM_EMPI, "stats: %zu key bytes received", len);
+  if (rc < 0) {
+    free(all);
+    return rc;
+  }
+  *out = (key_row *)all;
+  *n = c->ntensors;
+  if (*n)
+    qsort(*out, *n, sizeof **out, cmp_key_row);
+  return 0;
+}
+
+static size_t repo_of_row(const st_ctx *c, uint64_t row)
+{
+  size_t l = 0, r = c->run->list.nrepos;
+  while (l + 1 < r) { /* the last repo whose first row is <= row */
+    size_t m = (l + r) / 2;
+    if (c->first[m] <= row)
+      l = m;
+    else
+      r = m;
+  }
+  return l;
+}
+
+static const char *family_of(const st_ctx *c, size_t repo)
+{
+  const zllm_family_row *f = c->run->families ? zllm_family_table_find(c->run->families, c->run->list.repo_ids[repo]) : NULL;
+  return f && f->family && strcmp(f->family, "-") != 0 ? f->family : c->run->list.repo_ids[repo];
+}
+
+/* duplicate_of for own rows (the first row with the same hash), and the
+ * duplication counts within a model, a family and the hub. */
+static int duplicates(st_ctx *c, int64_t *dup_of, uint64_t dup[3][2])
+{
+  key_row *k = NULL;
+  size_t n = 0;
+  int rc = all_keys(c, &k, &n);
+  int64_t *first_of = rc == 0 ? malloc((c->ntensors + 1) * sizeof *first_of) : NULL;
+  if (rc == 0 && !first_of)
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  memset(dup, 0, sizeof(uint64_t) * 6);
+  for (size_t i = 0, g = 0; rc == 0 && i < n; i++) {
+    if (i == 0 || memcmp(k[i].key, k[i - 1].key, 16) != 0)
+      g = i;
+    first_of[k[i].row] = i == g ? -1 : (int64_t)k[g].row;
+    if (i == g)
+      continue;
+    size_t r = repo_of_row(c, k[i].row);
+    int in_model = 0, in_family = 0;
+    for (size_t j = g; j < i; j++) { /* an earlier copy in the same model / family */
+      size_t rj = repo_of_row(c, k[j].row);
+      in_model |= rj == r;
+      in_family |= strcmp(family_of(c, rj), family_of(c, r)) == 0;
+      if (in_model && in_family)
+        break;
+    }
+    dup[0][0] += in_model;
+    dup[0][1] += in_model ? k[i].bytes : 0;
+    dup[1][0] += in_family;
+    dup[1][1] += in_family ? k[i].bytes : 0;
+    dup[2][0] += 1;
+    dup[2][1] += k[i].bytes;
+  }
+  for (size_t kk = 0, at = 0; rc == 0 && kk < c->nmine; kk++)
+    for (uint64_t row = c->first[c->mine[kk]]; row < c->first[c->mine[kk] + 1]; row++, at++)
+      dup_of[at] = first_of[row];
+  free(first_of);
+  free(k);
+  return rc;
+}
+
+static int write_tensor_tables(st_ctx *c, writer *w, uint64_t dup[3][2])
+{
+  size_t nrg = 0;
+  h5_range *rg = own_ranges(c, 0, &nrg);
+  int64_t *model = COLUMN(int64_t, r->model), *dup_of = calloc(c->nrows + 1, sizeof *dup_of);
+  uint64_t *bytes = COLUMN(uint64_t, r->bytes), *elems = COLUMN(uint64_t, r->elements);
+  int8_t *has = COLUMN(int8_t, r->has_base);
+  double *ident = COLUMN(double, r->identical);
+  uint64_t *flips = calloc(c->nrows * 32 + 1, 8), *expc = calloc(c->nrows * EXP_BINS + 1, 8),
+           *rel = calloc(c->nrows * REL_BINS + 1, 8);
+  int rc = rg && model && dup_of && bytes && elems && has && ident && flips && expc && rel
+               ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < c->nrows; i++) {
+    memcpy(flips + i * 32, c->rows[i].flips, sizeof c->rows[i].flips);
+    memcpy(expc + i * EXP_BINS, c->rows[i].exp_change, sizeof c->rows[i].exp_change);
+    memcpy(rel + i * REL_BINS, c->rows[i].rel_change, sizeof c->rows[i].rel_change);
+  }
+  if (!zllm_mpi_alltrue(rc == 0, c->run->comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
+  rc = rc ? rc : duplicates(c, dup_of, dup);
+  uint64_t n = c->ntensors;
+  rc = rc ? rc : h5_group(w->o, "/tensors", "one row per tensor of every safetensors file, hub order");
+  rc = rc ? rc : h5_table(w->o, "/tensors/model", H5T_NATIVE_INT64, n, 0, rg, nrg, model, "row of the tensor's model in /models", "index");
+  rc = rc ? rc : write_strings(w, "/tensors/name", w->s256, NAME_LEN, n, rg, nrg, get_name, c, c->nrows, "tensor name (cut at 255 bytes)");
+  rc = rc ? rc : write_strings(w, "/tensors/dtype", w->s8, 8, n, rg, nrg, get_dtype, c, c->nrows, "safetensors dtype");
+  rc = rc ? rc : write_strings(w, "/tensors/shape", w->s64, 64, n, rg, nrg, get_shape, c, c->nrows, "shape as [d0, d1, ...]");
+  rc = rc ? rc : h5_table(w->o, "/tensors/bytes", H5T_NATIVE_UINT64, n, 0, rg, nrg, bytes, "tensor size", "bytes");
+  rc = rc ? rc : write_strings(w, "/tensors/xxh3_128", w->s32, 32, n, rg, nrg, get_xxh, c, c->nrows, "XXH3-128 of the tensor bytes, hex");
+  rc = rc ? rc : h5_table(w->o, "/tensors/duplicate_of", H5T_NATIVE_INT64, n, 0, rg, nrg, dup_of, "first row (hub order) with the same XXH3-128, -1 if this is the first (hash level; the archive confirms bytes)", "index");
+  rc = rc ? rc : h5_table(w->o, "/tensors/has_base", H5T_NATIVE_INT8, n, 0, rg, nrg, has, "1 when the chosen base has a float tensor of this name and shape (the delta rows are filled)", "flag");
+  rc = rc ? rc : h5_group(w->o, "/deltas", "per tensor (rows as /tensors) against the chosen base's tensor cast to this dtype; empty when has_base is 0");
+  rc = rc ? rc : h5_table(w->o, "/deltas/identical_fraction", H5T_NATIVE_DOUBLE, n, 0, rg, nrg, ident, "fraction of elements bitwise identical to the base (delta sparsity); NaN without a base", "fraction");
+  rc = rc ? rc : h5_table(w->o, "/deltas/elements", H5T_NATIVE_UINT64, n, 0, rg, nrg, elems, "elements compared with the base", "elements");
+  rc = rc ? rc : h5_table(w->o, "/deltas/bit_flips", H5T_NATIVE_UINT64, n, 32, rg, nrg, flips, "XOR flips per bit position (bit 0 = least significant; 16-bit dtypes use 0..15)", "elements");
+  rc = rc ? rc : h5_table(w->o, "/deltas/exponent_change", H5T_NATIVE_UINT64, n, EXP_BINS, rg, nrg, expc, "changed elements by exponent change (fine-tune minus base), bins -8..+8, ends clipped", "elements");
+  rc = rc ? rc : h5_table(w->o, "/deltas/log2_relative_change", H5T_NATIVE_UINT64, n, REL_BINS, rg, nrg, rel, "changed elements by floor(log2(|ft - base| / |base|)), bins -32..+7, ends clipped (base 0 or non-finite left out)", "elements");
+  free(rg); free(model); free(dup_of); free(bytes); free(elems); free(has); free(ident); free(flips); free(expc); free(rel);
+  return rc;
+}
+
+static double entropy(const uint64_t *h, uint64_t n)
+{
+  double e = 0;
+  for (int i = 0; i < 256 && n; i++)
+    if (h[i]) {
+      double p = (double)h[i] / (double)n;
+      e -= p * log2(p);
+    }
+  return e;
+}
+
+static const char *get_repo(const void *c, size_t i)
+{
+  const st_ctx *x = c;
+  return x->run->list.repo_ids[x->mine[i]];
+}
+
+typedef struct {
+  const st_ctx *c;
+  int field;
+} fam_get;
+
+static const char *fam_field(const st_ctx *c, size_t i, int field)
+{
+  const zllm_family_row *f = c->run->families ? zllm_family_table_find(c->run->families, c->run->list.repo_ids[c->mine[i]]) : NULL;
+  const char *v = !f ? NULL : field == 0 ? f->family : field == 1 ? f->base : field == 2 ? f->declared_base
+                                                                      : zllm_decision_name(f->decision);
+  return v ? v : "-";
+}
+static const char *get_family(const void *c, size_t i) { return fam_field(c, i, 0); }
+static const char *get_base(const void *c, size_t i) { return fam_field(c, i, 1); }
+static const char *get_declared(const void *c, size_t i) { return fam_field(c, i, 2); }
+static const char *get_decision(const void *c, size_t i) { return fam_field(c, i, 3); }
+
+static int write_model_table(st_ctx *c, writer *w)
+{
+  size_t nrg = 0, n = c->run->list.nrepos, m = c->nmine;
+  h5_range *rg = own_ranges(c, 1, &nrg);
+  uint64_t *bytes = calloc(m + 1, 8), *wbytes = calloc(m + 1, 8), *tensors = calloc(m + 1, 8),
+           *params = calloc(m * ZLLM_DT_COUNT + 1, 8);
+  double *ident = calloc(m + 1, sizeof *ident), *dist = calloc(m + 1, sizeof *dist);
+  int rc = rg && bytes && wbytes && tensors && params && ident && dist ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t k = 0; rc == 0 && k < m; k++) {
+    const m_row *x = &c->models[k];
+    const zllm_family_row *f = c->run->families ? zllm_family_table_find(c->run->families, c->run->list.repo_ids[c->mine[k]]) : NULL;
+    bytes[k] = x->bytes;
+    wbytes[k] = x->weight_bytes;
+    tensors[k] = x->tensors;
+    memcpy(params + k * ZLLM_DT_COUNT, x->params, sizeof x->params);
+    ident[k] = x->compared ? (double)x->same / (double)x->compared : NAN;
+    dist[k] = f && f->distance >= 0 ? f->distance : NAN;
+  }
+  if (!zllm_mpi_alltrue(rc == 0, c->run->comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
+  rc = rc ? rc : h5_group(w->o, "/models", "one row per repo of the hub, sorted by repo id");
+  rc = rc ? rc : write_strings(w, "/models/repo", w->s128, ID_LEN, n, rg, nrg, get_repo, c, m, "repo id");
+  rc = rc ? rc : write_strings(w, "/models/family", w->s128, ID_LEN, n, rg, nrg, get_family, c, m, "family (named after its first model), \"-\" when not sketched");
+  rc = rc ? rc : write_strings(w, "/models/base", w->s128, ID_LEN, n, rg, nrg, get_base, c, m, "base chosen by bitwise similarity, \"-\" for none");
+  rc = rc ? rc : write_strings(w, "/models/declared_base", w->s128, ID_LEN, n, rg, nrg, get_declared, c, m, "the model card's base_model, \"-\" for none");
+  rc = rc ? rc : write_strings(w, "/models/decision", w->s16, 16, n, rg, nrg, get_decision, c, m, "how the base was chosen (docs/CLUSTER.md)");
+  rc = rc ? rc : h5_table(w->o, "/models/bit_distance", H5T_NATIVE_DOUBLE, n, 0, rg, nrg, dist, "bit distance to the chosen base (BF16 view); NaN without a base", "bits per element");
+  rc = rc ? rc : h5_table(w->o, "/models/bytes", H5T_NATIVE_UINT64, n, 0, rg, nrg, bytes, "all files of the repo", "bytes");
+  rc = rc ? rc : h5_table(w->o, "/models/weight_bytes", H5T_NATIVE_UINT64, n, 0, rg, nrg, wbytes, "safetensors files of the repo", "bytes");
+  rc = rc ? rc : h5_table(w->o, "/models/tensors", H5T_NATIVE_UINT64, n, 0, rg, nrg, tensors, "tensors in its readable safetensors files", "tensors");
+  rc = rc ? rc : h5_table(w->o, "/models/parameters", H5T_NATIVE_UINT64, n, ZLLM_DT_COUNT, rg, nrg, params, "parameters per dtype; column j is dtype j of the root attribute dtype_names", "parameters");
+  rc = rc ? rc : h5_table(w->o, "/models/identical_fraction", H5T_NATIVE_DOUBLE, n, 0, rg, nrg, ident, "fraction of elements bitwise identical to the chosen base over its compared tensors; NaN without a base", "fraction");
+  free(rg); free(bytes); free(wbytes); free(tensors); free(params); free(ident); free(dist);
+  return rc;
+}
+
+static const char *get_exp_dtype(const void *c, size_t i)
+{
+  (void)c;
+  return zllm_dtype_get(exp_dtypes[i % NDT])->name;
+}
+
+static int write_exponent_table(st_ctx *c, writer *w)
+{
+  size_t nrg = 0, n = c->run->list.nrepos * NDT, m = c->nmine * NDT;
+  h5_range *rg = own_ranges(c, NDT, &nrg);
+  int64_t *model = calloc(m + 1, 8);
+  uint64_t *cnt = calloc(m + 1, 8), *cnt_x = calloc(m + 1, 8), *h = calloc(m * 256 + 1, 8), *hx = calloc(m * 256 + 1, 8);
+  double *ent = calloc(m * 4 + 1, 8), *ent_x = calloc(m * 4 + 1, 8);
+  int rc = rg && model && cnt && cnt_x && h && hx && ent && ent_x ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < m; i++) {
+    const e_row *e = &c->exps[i];
+    model[i] = (int64_t)c->mine[i / NDT];
+    cnt[i] = e->n;
+    cnt_x[i] = e->n_xor;
+    memcpy(h + i * 256, e->hist, sizeof e->hist);
+    memcpy(hx + i * 256, e->hist_xor, sizeof e->hist_xor);
+    for (int k = 0; k < 4; k++) {
+      ent[i * 4 + k] = entropy(e->planes[k], e->n);
+      ent_x[i * 4 + k] = entropy(e->planes_xor[k], e->n_xor);
+    }
+  }
+  if (!zllm_mpi_alltrue(rc == 0, c->run->comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
+  rc = rc ? rc : h5_group(w->o, "/exponents", "per model and float dtype (rows model*3 + {BF16, F16, F32}): exponent fields and byte streams before and after the XOR with the base");
+  rc = rc ? rc : h5_table(w->o, "/exponents/model", H5T_NATIVE_INT64, n, 0, rg, nrg, model, "row in /models", "index");
+  rc = rc ? rc : write_strings(w, "/exponents/dtype", w->s8, 8, n, rg, nrg, get_exp_dtype, c, m, "dtype of this row");
+  rc = rc ? rc : h5_table(w->o, "/exponents/elements", H5T_NATIVE_UINT64, n, 0, rg, nrg, cnt, "elements of this dtype in the model", "elements");
+  rc = rc ? rc : h5_table(w->o, "/exponents/elements_xor", H5T_NATIVE_UINT64, n, 0, rg, nrg, cnt_x, "elements XORed with a base tensor", "elements");
+  rc = rc ? rc : h5_table(w->o, "/exponents/histogram", H5T_NATIVE_UINT64, n, 256, rg, nrg, h, "exponent field of the model's elements (F16: 5 bits, bins 0..31)", "elements");
+  rc = rc ? rc : h5_table(w->o, "/exponents/histogram_xor", H5T_NATIVE_UINT64, n, 256, rg, nrg, hx, "exponent field of the XOR with the base (0 = unchanged exponent and sign-free)", "elements");
+  rc = rc ? rc : h5_table(w->o, "/exponents/byte_entropy", H5T_NATIVE_DOUBLE, n, 4, rg, nrg, ent, "order-0 entropy of byte k of the elements (k = 0 least significant; unused bytes 0)", "bits per byte");
+  rc = rc ? rc : h5_table(w->o, "/exponents/byte_entropy_xor", H5T_NATIVE_DOUBLE, n, 4, rg, nrg, ent_x, "order-0 entropy of byte k of the XOR with the base", "bits per byte");
+  free(rg); free(model); free(cnt); free(cnt_x); free(h); free(hx); free(ent); free(ent_x);
+  return rc;
+}
+
+/* Tables of the whole hub, known on rank 0 (the others write no rows). */
+typedef struct {
+  const char *const *names;
+  size_t n;
+} str_list;
+
+static const char *get_list(const void *l, size_t i)
+{
+  return ((const str_list *)l)->names[i];
+}
+
+static int small_table(st_ctx *c, writer *w, const char *group, const char *gdesc, const char *label_path,
+                       const char *const *labels, size_t n, const char *cols[], const uint64_t *vals, size_t ncols,
+                       const char *descs[], const char *units[])
+{
+  int root = c->run->rank == 0;
+  h5_range all = {0, n};
+  str_list l = {labels, n};
+  int rc = h5_group(w->o, group, gdesc);
+  rc = rc ? rc : write_strings(w, label_path, w->s32, 32, n, &all, root, get_list, &l, root ? n : 0, "row label");
+  uint64_t *col = calloc(n + 1, 8);
+  for (size_t j = 0; rc == 0 && j < ncols; j++) {
+    for (size_t i = 0; col && i < n; i++)
+      col[i] = vals[i * ncols + j];
+    rc = col ? h5_table(w->o, cols[j], H5T_NATIVE_UINT64, n, 0, &all, root, col, descs[j], units[j])
+             : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  free(col);
+  return rc;
+}
+
+static int write_hub_tables(st_ctx *c, writer *w, uint64_t dup[3][2])
+{
+  sv_run *run = c->run;
+  static const char *const stages[] = {"original", "file dedup", "tensor dedup"};
+  uint64_t red[3] = {run->reduction[0], run->reduction[1], run->reduction[2]};
+  const char *rcols[] = {"/reduction/bytes"}, *rdesc[] = {"bytes left after each stage (hash-level: SHA-256 files, XXH3-128 tensors; BitX/solo coding is measured by zllm pack)"}, *runits[] = {"bytes"};
+  int rc = small_table(c, w, "/reduction", "storage by stage", "/reduction/stage", stages, 3, rcols, red, 1, rdesc, runits);
+  static const char *const scopes[] = {"model", "family", "hub"};
+  uint64_t dv[6] = {dup[0][0], dup[0][1], dup[1][0], dup[1][1], dup[2][0], dup[2][1]};
+  const char *dcols[] = {"/duplication/tensors", "/duplication/bytes"},
+             *ddesc[] = {"tensors whose XXH3-128 appeared earlier (hub order) within the same model / family / anywhere",
+                         "bytes of those tensors"},
+             *dunits[] = {"tensors", "bytes"};
+  rc = rc ? rc : small_table(c, w, "/duplication", "tensor-hash duplication by scope", "/duplication/scope", scopes, 3, dcols, dv, 2, ddesc, dunits);
+  uint64_t files = run->list.nfiles, bytes = run->reduction[0];
+  static const char *const grains[] = {"chunk (FastCDC, 64 KiB average)", "tensor", "file"};
+  uint64_t ov[9] = {(bytes + 65535) / 65536, 64, (bytes + 65535) / 65536 * 64, c->ntensors, 64, c->ntensors * 64, files, 64, files * 64};
+  const char *ocols[] = {"/overhead/entries", "/overhead/bytes_per_entry", "/overhead/bytes"},
+             *odesc[] = {"index entries a dedup at this granularity needs (chunks: bytes / 64 KiB, an estimate)",
+                         "bytes per index entry (a hash and a location, as in the ZipLLM paper)",
+                         "index size"},
+             *ounits[] = {"entries", "bytes", "bytes"};
+  rc = rc ? rc : small_table(c, w, "/overhead", "metadata overhead per dedup granularity", "/overhead/granularity", grains, 3, ocols, ov, 3, odesc, ounits);
+  return rc;
+}
+
+static const char *get_pair_a(const void *t, size_t i)
+{
+  const zllm_family_table *f = t;
+  return f->names[f->pairs[i].a];
+}
+
+static const char *get_pair_b(const void *t, size_t i)
+{
+  const zllm_family_table *f = t;
+  return f->names[f->pairs[i].b];
+}
+
+static int write_pairs(st_ctx *c, writer *w)
+{
+  const zllm_family_table *t = c->run->families;
+  size_t n = t ? t->ncompared : 0, mine = c->run->rank == 0 ? n : 0;
+  h5_range all = {0, n};
+  double *d = calloc(n + 1, 8), *id = calloc(n + 1, 8);
+  int rc = d && id ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    d[i] = t->pairs[i].m.n ? t->pairs[i].m.distance : NAN;
+    id[i] = t->pairs[i].m.n ? t->pairs[i].m.identical : NAN;
+  }
+  if (!zllm_mpi_alltrue(rc == 0, c->run->comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
+  rc = rc ? rc : h5_group(w->o, "/pairs", "model pairs compared by the clustering (families.tsv, pairs.tsv)");
+  rc = rc ? rc : write_strings(w, "/pairs/a", w->s128, ID_LEN, n, &all, mine > 0, get_pair_a, t, mine, "first repo");
+  rc = rc ? rc : write_strings(w, "/pairs/b", w->s128, ID_LEN, n, &all, mine > 0, get_pair_b, t, mine, "second repo");
+  rc = rc ? rc : h5_table(w->o, "/pairs/bit_distance", H5T_NATIVE_DOUBLE, n, 0, &all, mine > 0, d, "mean Hamming distance per element on the BF16 view; NaN: not comparable", "bits per element");
+  rc = rc ? rc : h5_table(w->o, "/pairs/identical_fraction", H5T_NATIVE_DOUBLE, n, 0, &all, mine > 0, id, "fraction of sampled elements equal at the common precision", "fraction");
+  free(d);
+  free(id);
+  return rc;
+}
+
+static int root_attributes(st_ctx *c, writer *w)
+{
+  char names[ZLLM_DT_COUNT * 8] = "";
+  for (int d = 0; d < ZLLM_DT_COUNT; d++) {
+    strcat(names, zllm_dtype_get((zllm_dtype)d)->name);
+    strcat(names, d + 1 < ZLLM_DT_COUNT ? "," : "");
+  }
+  hid_t root = H5Gopen2(w->o->file, "/", H5P_DEFAULT);
+  int rc = root >= 0 ? 0 : zllm_error_set(ZLLM_EIO, "stats.h5: cannot open /");
+  rc = rc ? rc : h5_attr_str(w->o, root, "tool", "zllm-survey " ZLLM_VERSION);
+  rc = rc ? rc : h5_attr_str(w->o, root, "hub", c->run->opts.hub);
+  rc = rc ? rc : h5_attr_str(w->o, root, "schema", "docs/STATS.md");
+  rc = rc ? rc : h5_attr_str(w->o, root, "dtype_names", names);
+  if (root >= 0)
+    H5Gclose(root);
+  return rc;
+}
+
+static int open_writer(writer *w, h5_out *o)
+{
+  w->o = o;
+  w->s8 = h5_str_type(8);
+  w->s16 = h5_str_type(16);
+  w->s32 = h5_str_type(32);
+  w->s64 = h5_str_type(64);
+  w->s128 = h5_str_type(ID_LEN);
+  w->s256 = h5_str_type(NAME_LEN);
+  return w->s8 >= 0 && w->s16 >= 0 && w->s32 >= 0 && w->s64 >= 0 && w->s128 >= 0 && w->s256 >= 0
+             ? 0 : zllm_error_set(ZLLM_EIO, "stats.h5: string types");
+}
+
+static void close_writer(writer *w)
+{
+  hid_t t[] = {w->s8, w->s16, w->s32, w->s64, w->s128, w->s256};
+  for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+    if (t[i] >= 0)
+      H5Tclose(t[i]);
+}
+
+int sv_stats(sv_run *run)
+{
+  st_ctx c = {.run = run};
+  h5_out o;
+  writer w = {0};
+  uint64_t dup[3][2] = {{0}};
+  char path[4096];
+  snprintf(path, sizeof path, "%s/stats.h5", run->opts.out);
+  int rc = deal_repos(&c);
+  rc = rc ? rc : layout_rows(&c);
+  rc = rc ? rc : compute(&c);
+  if (!zllm_mpi_alltrue(rc == 0, run->comm)) {
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
+    goto done;
+  }
+  rc = h5_open(&o, path, run->comm);
+  rc = rc ? rc : open_writer(&w, &o);
+  if (zllm_mpi_alltrue(rc == 0, run->comm)) {
+    rc = root_attributes(&c, &w);
+    rc = rc ? rc : write_model_table(&c, &w);
+    rc = rc ? rc : write_tensor_tables(&c, &w, dup);
+    rc = rc ? rc : write_exponent_table(&c, &w);
+    rc = rc ? rc : write_hub_tables(&c, &w, dup);
+    rc = rc ? rc : write_pairs(&c, &w);
+  }
+  close_writer(&w);
+  int closed = h5_close(&o);
+  rc = rc ? rc : closed;
+done:
+  free(c.first);
+  free(c.mine);
+  free(c.rows);
+  free(c.models);
+  free(c.exps);
+  return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed"));
+}

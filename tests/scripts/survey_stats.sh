@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# stats.h5 of a survey of the sample hub: h5ls lists every documented dataset,
+# every dataset has description and units, h5py reads it, the per-model delta
+# sparsity equals MANIFEST's measured identical fraction wherever the chosen
+# base is MANIFEST's delta base, the per-tensor histograms add up, and the
+# reduction stages equal summary.json's.  Usage: survey_stats.sh OUTDIR
+source "$(dirname "$0")/lib.sh"
+out=$1
+sample="$ZLLM_SRC/data/sample-hub"
+h5="$out/stats.h5"
+check "stats.h5 written" [ -s "$h5" ]
+h5ls -r "$h5" >"$T/ls"
+for d in /models/repo /models/family /models/base /models/declared_base /models/decision /models/bit_distance \
+         /models/bytes /models/weight_bytes /models/tensors /models/parameters /models/identical_fraction \
+         /tensors/model /tensors/name /tensors/dtype /tensors/shape /tensors/bytes /tensors/xxh3_128 \
+         /tensors/duplicate_of /tensors/has_base /deltas/identical_fraction /deltas/elements /deltas/bit_flips \
+         /deltas/exponent_change /deltas/log2_relative_change /exponents/model /exponents/dtype \
+         /exponents/elements /exponents/elements_xor /exponents/histogram /exponents/histogram_xor \
+         /exponents/byte_entropy /exponents/byte_entropy_xor /reduction/stage /reduction/bytes \
+         /duplication/scope /duplication/tensors /duplication/bytes /overhead/granularity /overhead/entries \
+         /overhead/bytes_per_entry /overhead/bytes /pairs/a /pairs/b /pairs/bit_distance /pairs/identical_fraction; do
+  check "h5ls lists $d" grep -q "^$d  *Dataset" "$T/ls"
+  grep -q "^$d " "$ZLLM_SRC/docs/STATS.md" || grep -q "\`$d\`" "$ZLLM_SRC/docs/STATS.md" || bad "docs/STATS.md does not document $d"
+done
+rc=0
+/usr/bin/python3 - "$h5" "$sample/MANIFEST.tsv" "$out/summary.json" >"$T/py.out" 2>&1 <<'PY' || rc=$?
+import csv, json, math, sys
+import h5py, numpy as np
+h5, man, summary = sys.argv[1:4]
+bad = 0
+def fail(msg):
+    global bad
+    print("FAIL:", msg); bad += 1
+f = h5py.File(h5, "r")
+def visit(name, obj):
+    if isinstance(obj, h5py.Dataset):
+        for a in ("description", "units"):
+            if a not in obj.attrs or not obj.attrs[a]:
+                fail(f"{name} has no {a}")
+f.visititems(visit)
+repos = [r.decode() for r in f["/models/repo"][:]]
+base = [b.decode() for b in f["/models/base"][:]]
+ident = f["/models/identical_fraction"][:]
+truth = {}
+for r in csv.DictReader(open(man), delimiter="\t"):
+    if r["identical_fraction"] not in ("-", "") and r["delta_base"] != "-":
+        truth[r["repo"]] = (r["delta_base"], float(r["identical_fraction"]))
+checked = 0
+for i, repo in enumerate(repos):
+    if repo in truth and truth[repo][0] == base[i]:
+        checked += 1
+        if abs(ident[i] - truth[repo][1]) > 1e-5:
+            fail(f"{repo}: identical fraction {ident[i]} != MANIFEST {truth[repo][1]}")
+if checked < 5:
+    fail(f"only {checked} models compared with MANIFEST")
+hb = f["/tensors/has_base"][:] == 1
+el = f["/deltas/elements"][:]
+idf = f["/deltas/identical_fraction"][:]
+changed = np.rint(el * (1 - np.nan_to_num(idf))).astype(np.int64)
+if not np.array_equal(f["/deltas/exponent_change"][:].sum(axis=1)[hb], changed[hb]):
+    fail("exponent_change rows do not add up to the changed elements")
+if np.any(f["/deltas/elements"][:][~hb] != 0) or not np.all(np.isnan(idf[~hb])):
+    fail("rows without a base are not empty")
+s = json.load(open(summary))["results"]["reduction"]
+want = [s["original_bytes"], s["after_file_dedup"], s["after_tensor_dedup"]]
+if list(f["/reduction/bytes"][:]) != want:
+    fail(f"reduction {list(f['/reduction/bytes'][:])} != summary.json {want}")
+dup = f["/tensors/duplicate_of"][:]
+if sum(dup >= 0) != f["/duplication/tensors"][2]:
+    fail("duplicate_of disagrees with /duplication hub count")
+print(f"{len(repos)} models, {len(hb)} tensors ({hb.sum()} with a base), {checked} sparsities equal MANIFEST's")
+sys.exit(1 if bad else 0)
+PY
+cat "$T/py.out"
+check "h5py reads stats.h5 and its values hold" [ "$rc" -eq 0 ]
+finish
