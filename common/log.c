@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "zllm/log.h"
 
@@ -53,4 +54,57 @@ void zllm_log(zllm_log_level level, const char *fmt, ...)
     line[len + 1] = '\0';
   }
   fputs(line, stderr);
+}
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void zllm_progress_begin(zllm_progress *p, const char *phase, unsigned long long total)
+{
+  p->phase = phase;
+  p->total = total;
+  p->done = 0;
+  p->t0 = p->last = now_s();
+  p->tty = isatty(2);
+  p->on = log_rank <= 0 && zllm_log_get_level() >= ZLLM_LOG_INFO;
+}
+
+static void progress_line(zllm_progress *p, int final)
+{
+  double el = now_s() - p->t0, rate = el > 0 ? (double)p->done / el : 0;
+  double frac = p->total ? (double)p->done / (double)p->total : 1;
+  char eta[32] = "-", bar[26];
+  if (!final && rate > 0 && p->total > p->done)
+    snprintf(eta, sizeof eta, "%.0fs", (double)(p->total - p->done) / rate);
+  int fill = (int)(frac * 24 + 0.5);
+  for (int i = 0; i < 24; i++)
+    bar[i] = i < fill ? '#' : '.';
+  bar[24] = '\0';
+  if (p->tty)
+    fprintf(stderr, "\r%-8s [%s] %5.1f%% %9.1f/%.1f MB %8.1f MB/s ETA %s%s", p->phase, bar, 100 * frac,
+            (double)p->done / 1e6, (double)p->total / 1e6, rate / 1e6, eta, final ? "\n" : "  ");
+  else
+    zllm_log(ZLLM_LOG_INFO, "%s: %.1f%% (%.1f of %.1f MB), %.1f MB/s, %s %s", p->phase, 100 * frac,
+             (double)p->done / 1e6, (double)p->total / 1e6, rate / 1e6, final ? "done in" : "ETA",
+             final ? "" : eta);
+}
+
+void zllm_progress_add(zllm_progress *p, unsigned long long bytes)
+{
+  p->done += bytes;
+  double t = now_s();
+  if (p->on && t - p->last >= (p->tty ? 0.2 : 10.0)) {
+    p->last = t;
+    progress_line(p, 0);
+  }
+}
+
+void zllm_progress_end(zllm_progress *p)
+{
+  if (p->on && (p->tty || now_s() - p->t0 >= 10.0)) /* short phases: the phase's info line is enough */
+    progress_line(p, 1);
 }

@@ -150,19 +150,9 @@ static int load_families(ingest_ctx *c)
   return rc;
 }
 
-/* Bases by bitwise similarity; a failure leaves the cards to decide. */
-static int cluster_bases(ingest_ctx *c)
+static int table_bases(ingest_ctx *c, const zllm_family_table *t)
 {
-  zllm_family_table *t = NULL;
-  zllm_cluster_options co = ZLLM_CLUSTER_OPTIONS_INIT;
   int rc = 0;
-  if (zllm_cluster_hub(&t, c->o->hub, &co) < 0) {
-    if (zllm_error_last_code() == ZLLM_ENOMEM)
-      return ZLLM_ENOMEM;
-    ZLLM_WARN("pack: clustering failed, using the model cards: %s", zllm_error_last());
-    c->cards_judge_all = 1;
-    return 0;
-  }
   for (size_t i = 0; rc == 0 && i < c->n; i++) {
     const zllm_family_row *r = zllm_family_table_find(t, c->ids[i]);
     char why[1200];
@@ -172,6 +162,24 @@ static int cluster_bases(ingest_ctx *c)
     rc = r->base ? set_base(c, i, r->base, why) : 0;
     c->judged[i] = r->decision != ZLLM_DECIDE_NONE;
   }
+  return rc;
+}
+
+/* Bases by bitwise similarity; a failure leaves the cards to decide. */
+static int cluster_bases(ingest_ctx *c)
+{
+  zllm_family_table *t = NULL;
+  zllm_cluster_options co = ZLLM_CLUSTER_OPTIONS_INIT;
+  if (c->o->table)
+    return table_bases(c, c->o->table);
+  if (zllm_cluster_hub(&t, c->o->hub, &co) < 0) {
+    if (zllm_error_last_code() == ZLLM_ENOMEM)
+      return ZLLM_ENOMEM;
+    ZLLM_WARN("pack: clustering failed, using the model cards: %s", zllm_error_last());
+    c->cards_judge_all = 1;
+    return 0;
+  }
+  int rc = table_bases(c, t);
   zllm_family_table_free(t);
   return rc;
 }

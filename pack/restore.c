@@ -287,6 +287,44 @@ int zllm_archive_ls(zllm_archive *a, const char *repo, FILE *out)
   return 0;
 }
 
+static uint64_t sum_query(zllm_archive *a, const char *sql, int *rc)
+{
+  sqlite3_stmt *st = NULL;
+  uint64_t v = 0;
+  if (*rc == 0 && (*rc = ar_prepare(a, &st, sql)) == 0 && sqlite3_step(st) == SQLITE_ROW)
+    v = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+int zllm_archive_stages(zllm_archive *a, uint64_t stages[4])
+{
+  int rc = 0;
+  uint64_t in = sum_query(a, "SELECT coalesce(sum(size), 0) FROM files", &rc);
+  uint64_t file_dups = sum_query(a, "SELECT coalesce(sum(size), 0) FROM files WHERE method = 'dup'", &rc);
+  uint64_t tensor_dups = sum_query(a, "SELECT coalesce(sum(t.len), 0) FROM tensors t JOIN files f ON t.file = f.id"
+                                      " WHERE f.method != 'dup' AND t.method = 'dup'", &rc);
+  uint64_t stored = sum_query(a, "SELECT coalesce(sum(stored), 0) FROM files", &rc);
+  stages[0] = in;
+  stages[1] = in - file_dups;
+  stages[2] = in - file_dups - tensor_dups;
+  stages[3] = stored;
+  return rc;
+}
+
+int zllm_archive_print_stages(zllm_archive *a, FILE *out)
+{
+  static const char *names[4] = {"original", "file dedup", "tensor dedup", "BitX/solo coding"};
+  uint64_t v[4];
+  int rc = zllm_archive_stages(a, v);
+  if (rc < 0)
+    return rc;
+  fprintf(out, "stage\tbytes\tof original\n");
+  for (int i = 0; i < 4; i++)
+    fprintf(out, "%s\t%llu\t%.1f%%\n", names[i], (unsigned long long)v[i], v[0] ? 100.0 * (double)v[i] / (double)v[0] : 0);
+  return 0;
+}
+
 typedef struct {
   int64_t id;
   char *repo, *path;

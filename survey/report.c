@@ -319,9 +319,15 @@ static int write_summary(const sv_run *run, const stats *s, double report_s)
   json_t *results = results_json(run, s);
   if (results && run->families)
     json_object_set_new(results, "families", families_json(run->families));
-  json_t *root = json_pack("{s:s,s:s,s:o,s:{s:i,s:{s:f,s:f,s:f,s:f},s:f}}", "tool", "zllm-survey " ZLLM_VERSION,
-                           "hub", run->opts.hub, "results", results, "run", "ranks", run->size, "seconds", "walk",
-                           run->times[0], "scan", run->times[1], "cluster", run->times[2], "report", report_s,
+  if (results && run->packed)
+    json_object_set_new(results, "archive",
+                        json_pack("{s:s,s:I,s:I,s:I,s:I}", "path", "archive", "original_bytes", (json_int_t)run->stages[0],
+                                  "after_file_dedup", (json_int_t)run->stages[1], "after_tensor_dedup",
+                                  (json_int_t)run->stages[2], "stored_bytes", (json_int_t)run->stages[3]));
+  json_t *root = json_pack("{s:s,s:s,s:o,s:{s:i,s:{s:f,s:f,s:f,s:f,s:f,s:f},s:f}}", "tool",
+                           "zllm-survey " ZLLM_VERSION, "hub", run->opts.hub, "results", results, "run", "ranks",
+                           run->size, "seconds", "crawl", run->times[4], "walk", run->times[0], "scan", run->times[1],
+                           "cluster", run->times[2], "pack", run->times[3], "report", report_s,
                            "scan_bytes_per_second", scan_rate);
   char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
   zllm_buf b = {text, text ? strlen(text) : 0, 0};
@@ -347,6 +353,12 @@ static void print_table(const sv_run *run, const stats *s)
          pct(s->after_file, s->bytes));
   printf("  %-30s %14llu %9.1f%%\n", "+ tensor dedup (XXH3-128)", (unsigned long long)s->after_tensor,
          pct(s->after_tensor, s->bytes));
+  if (run->packed) {
+    static const char *names[4] = {"archive: original", "archive: file dedup", "archive: + tensor dedup",
+                                   "archive: + BitX/solo coding"};
+    for (int i = 0; i < 4; i++)
+      printf("  %-30s %14llu %9.1f%%\n", names[i], (unsigned long long)run->stages[i], pct(run->stages[i], s->bytes));
+  }
   printf("\n  %-10s %10s %16s %14s\n", "dtype", "tensors", "parameters", "bytes");
   for (int d = 0; d < ZLLM_DT_COUNT; d++)
     if (s->dt_tensors[d])
@@ -360,9 +372,11 @@ static void print_table(const sv_run *run, const stats *s)
   if (run->families)
     printf("  %zu models in %zu families (bit distance <= %.2f, %zu pairs compared)\n", run->families->n,
            run->families->nfamilies, ZLLM_CLUSTER_THRESHOLD, run->families->ncompared);
-  printf("  time: walk %.2fs, scan %.2fs, cluster %.2fs\n\noutputs in %s/: summary.json repos.tsv files.tsv "
-         "tensors.tsv problems.tsv families.tsv pairs.tsv stats.h5\n",
-         run->times[0], run->times[1], run->times[2], run->opts.out);
+  printf("  time: crawl %.2fs, walk %.2fs, scan %.2fs, cluster %.2fs, pack %.2fs (stats.h5 follows)\n\n"
+         "outputs in %s/: summary.json repos.tsv files.tsv tensors.tsv problems.tsv families.tsv pairs.tsv "
+         "stats.h5%s\n",
+         run->times[4], run->times[0], run->times[1], run->times[2], run->times[3], run->opts.out,
+         run->packed ? " archive/" : "");
   fflush(stdout);
 }
 

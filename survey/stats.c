@@ -16,6 +16,7 @@
 #include "zllm/dtype.h"
 #include "zllm/error.h"
 #include "zllm/hash.h"
+#include "zllm/log.h"
 #include "zllm/mpi.h"
 #include "zllm/parallel.h"
 #include "zllm/safetensors.h"
@@ -57,6 +58,7 @@ typedef struct {
   size_t nrows;
   m_row *models;       /* per own repo */
   e_row *exps;         /* per own repo x NDT */
+  zllm_progress progress;
 } st_ctx;
 
 /* ---- which files and bases ---------------------------------------------- */
@@ -298,6 +300,7 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
       m->tensors++;
       m->params[t->dtype] += t->nelem;
       rc = tensor_stats(r, e, mine.h[f], mine.fd[f], ti, has ? &br : NULL, buf, bbuf, cast);
+      zllm_progress_add(&c->progress, r->bytes);
       if (has) {
         m->same += (uint64_t)llround(r->identical * (double)r->elements);
         m->compared += r->elements;
@@ -372,9 +375,15 @@ static int compute(st_ctx *c)
 {
   uint8_t *buf = malloc(PART_ELEMS * 4), *bbuf = malloc(PART_ELEMS * 4);
   int rc = buf && bbuf ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  /* the mine list is in dealing order; rows go repo by repo in that order */
-  for (size_t k = 0; rc == 0 && k < c->nmine; k++)
+  uint64_t share = 0;
+  for (size_t i = 0; i < c->run->list.nfiles; i++)
+    for (size_t k = 0; k < c->nmine; k++)
+      if (c->run->list.files[i].repo == c->mine[k] && c->run->list.files[i].kind == ZLLM_FILE_SAFETENSORS)
+        share += c->run->list.files[i].size;
+  zllm_progress_begin(&c->progress, "stats", share);
+  for (size_t k = 0; rc == 0 && k < c->nmine; k++) /* rows go repo by repo, in repo order */
     rc = repo_stats(c, k, buf, bbuf);
+  zllm_progress_end(&c->progress);
   free(buf);
   free(bbuf);
   return zllm_mpi_alltrue(rc == 0, c->run->comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed"));
@@ -718,10 +727,20 @@ static int small_table(st_ctx *c, writer *w, const char *group, const char *gdes
 static int write_hub_tables(st_ctx *c, writer *w, uint64_t dup[3][2])
 {
   sv_run *run = c->run;
-  static const char *const stages[] = {"original", "file dedup", "tensor dedup"};
-  uint64_t red[3] = {run->reduction[0], run->reduction[1], run->reduction[2]};
-  const char *rcols[] = {"/reduction/bytes"}, *rdesc[] = {"bytes left after each stage (hash-level: SHA-256 files, XXH3-128 tensors; BitX/solo coding is measured by zllm pack)"}, *runits[] = {"bytes"};
-  int rc = small_table(c, w, "/reduction", "storage by stage", "/reduction/stage", stages, 3, rcols, red, 1, rdesc, runits);
+  static const char *const stages[] = {"original", "file dedup", "tensor dedup", "BitX/solo coding"};
+  uint64_t red[4] = {run->reduction[0], run->reduction[1], run->reduction[2], 0};
+  if (run->packed) /* the archive's confirmed numbers (zllm ls --stages) */
+    memcpy(red, run->stages, sizeof red);
+  const char *rcols[] = {"/reduction/bytes"},
+             *rdesc[] = {run->packed ? "bytes left after each stage in OUTDIR/archive (hits confirmed byte for byte; as zllm ls --stages)"
+                                     : "bytes left after each stage, hash level (SHA-256 files, XXH3-128 tensors; no archive: --no-pack)"},
+             *runits[] = {"bytes"};
+  int rc = small_table(c, w, "/reduction", "storage by stage", "/reduction/stage", stages, run->packed ? 4 : 3, rcols,
+                       red, 1, rdesc, runits);
+  uint64_t hashl[3] = {run->reduction[0], run->reduction[1], run->reduction[2]};
+  h5_range all3 = {0, 3};
+  rc = rc ? rc : h5_table(w->o, "/reduction/hash_level_bytes", H5T_NATIVE_UINT64, 3, 0, &all3, run->rank == 0, hashl,
+                          "the first three stages estimated from hashes alone (SHA-256 files, XXH3-128 tensors), as summary.json", "bytes");
   static const char *const scopes[] = {"model", "family", "hub"};
   uint64_t dv[6] = {dup[0][0], dup[0][1], dup[1][0], dup[1][1], dup[2][0], dup[2][1]};
   const char *dcols[] = {"/duplication/tensors", "/duplication/bytes"},

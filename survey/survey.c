@@ -5,11 +5,14 @@
 
 #include "survey/survey_internal.h"
 #include "zllm/analyze.h"
+#include "zllm/archive.h"
+#include "zllm/crawl.h"
 #include "zllm/error.h"
 #include "zllm/io.h"
 #include "zllm/json.h"
 #include "zllm/log.h"
 #include "zllm/mpi.h"
+#include "zllm/path.h"
 #include "zllm/parallel.h"
 
 void sv_list_free(sv_list *l)
@@ -202,19 +205,72 @@ static int deal_files(sv_run *run, size_t **mine, size_t *nmine)
 static int phase_scan(sv_run *run, zllm_buf *out)
 {
   size_t *mine = NULL, nmine = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0, share = 0;
+  zllm_progress pg;
   int rc = deal_files(run, &mine, &nmine);
+  for (size_t i = 0; rc == 0 && i < nmine; i++)
+    share += run->list.files[mine[i]].size;
+  zllm_progress_begin(&pg, "scan", share);
   for (size_t i = 0; rc == 0 && i < nmine; i++) {
     const sv_file *f = &run->list.files[mine[i]];
     rc = zllm_buf_printf(out, "@%zu\n", mine[i]);
     rc = rc ? rc : zllm_scan_file(out, run->list.repo_ids[f->repo], &(zllm_hub_file){
                                              .path = f->path, .local_path = f->local, .size = f->size, .kind = f->kind});
     bytes += f->size;
+    zllm_progress_add(&pg, f->size);
     ZLLM_DEBUG("scanned %s/%s (%llu bytes)", run->list.repo_ids[f->repo], f->path, (unsigned long long)f->size);
   }
+  zllm_progress_end(&pg);
   free(mine);
   run->scanned_bytes = zllm_mpi_sum_u64(bytes, run->comm);
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
+}
+
+/* Rank 0 packs the hub with the clustered bases into OUT/archive. */
+static int phase_pack(sv_run *run)
+{
+  int rc = 0;
+  if (run->rank == 0) {
+    char *dir = zllm_path_join(run->opts.out, "archive");
+    zllm_archive *a = NULL;
+    zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
+    zllm_pack_stats ps;
+    po.hub = run->opts.hub;
+    po.table = run->families;
+    rc = dir ? zllm_archive_open(&a, dir, 1) : ZLLM_ENOMEM;
+    rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
+    rc = rc ? rc : zllm_archive_stages(a, run->stages);
+    zllm_archive_close(a);
+    free(dir);
+  }
+  if (!zllm_mpi_alltrue(rc == 0, run->comm))
+    return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not pack the archive");
+  run->packed = 1;
+  return 0;
+}
+
+/* Rank 0 crawls the endpoint into OUT/hub; items that fail are reported and
+ * left out, and the survey goes on with what was crawled. */
+static int phase_crawl(sv_run *run)
+{
+  int rc = 0;
+  run->crawled_hub = zllm_path_join(run->opts.out, "hub");
+  if (run->rank == 0 && run->crawled_hub) {
+    zllm_crawl_options co = run->opts.crawl;
+    zllm_crawl_stats cs;
+    co.endpoint = run->opts.endpoint;
+    co.out = run->crawled_hub;
+    co.progress = !run->opts.quiet;
+    rc = zllm_crawl(&co, &cs);
+    if (rc < 0 && zllm_error_last_code() == ZLLM_ERROR) {
+      ZLLM_WARN("crawl: %s; surveying what was crawled", zllm_error_last());
+      rc = 0;
+    }
+  }
+  if (!zllm_mpi_alltrue(rc == 0 && run->crawled_hub, run->comm))
+    return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not crawl %s", run->opts.endpoint);
+  run->opts.hub = run->crawled_hub;
+  return 0;
 }
 
 int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
@@ -230,7 +286,15 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     rc = rc ? rc : zllm_error_set(ZLLM_EIO, "rank 0 could not create %s", opts->out);
     goto done;
   }
+  double tc = MPI_Wtime();
+  if (opts->endpoint) {
+    ZLLM_INFO("crawl: %s into %s/hub on rank 0", opts->endpoint, opts->out);
+    if ((rc = phase_crawl(&run)) < 0)
+      goto done;
+  }
+  opts = &run.opts; /* the hub may now be the crawled one */
   double t0 = MPI_Wtime();
+  run.times[4] = t0 - tc;
   ZLLM_INFO("walk: reading %s on rank 0", opts->hub);
   if ((rc = phase_walk(&run)) < 0)
     goto done;
@@ -244,6 +308,12 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   if ((rc = zllm_cluster_hub_mpi(&run.families, opts->hub, &co, comm)) < 0)
     goto done;
   double t3 = MPI_Wtime();
+  if (!opts->no_pack) {
+    ZLLM_INFO("pack: %s into %s/archive on rank 0", opts->hub, opts->out);
+    if ((rc = phase_pack(&run)) < 0)
+      goto done;
+  }
+  run.times[3] = MPI_Wtime() - t3;
   if ((rc = zllm_mpi_gather_bytes(blocks.data ? blocks.data : "", blocks.len, &all, &all_len, 0, comm)) < 0)
     goto done;
   if (run.rank == 0) {
@@ -264,6 +334,7 @@ done:
   zllm_buf_free(&run.repos);
   zllm_buf_free(&run.problems);
   zllm_family_table_free(run.families);
+  free(run.crawled_hub);
   sv_list_free(&run.list);
   return rc;
 }

@@ -33,9 +33,12 @@ typedef struct {
   zllm_buf repos;    /* rank 0: repos.tsv rows */
   zllm_buf problems; /* rank 0: problems.tsv rows */
   uint64_t scanned_bytes;
-  double times[3];   /* walk, scan, cluster (seconds) */
+  double times[5];   /* walk, scan, cluster, pack, crawl (seconds) */
   zllm_family_table *families; /* the same on every rank */
   uint64_t reduction[3];       /* rank 0: original, after file dedup, after tensor dedup (bytes) */
+  uint64_t stages[4];          /* rank 0: the archive's bytes by stage (zllm_archive_stages) */
+  int packed;                  /* the archive was written (same on every rank) */
+  char *crawled_hub;           /* OUT/hub when the survey crawled */
 } sv_run;
 
 void sv_list_free(sv_list *l);

@@ -45,13 +45,15 @@ void cmd_verify_usage(FILE *out)
 
 void cmd_ls_usage(FILE *out)
 {
-  fprintf(out, "usage: zllm ls ARCHIVE [--repo ORG/NAME]\n\n"
-               "Lists files with original and stored bytes, the file's method and its tensors' methods.\n");
+  fprintf(out, "usage: zllm ls ARCHIVE [--repo ORG/NAME | --stages]\n\n"
+               "Lists files with original and stored bytes, the file's method and its tensors' methods.\n"
+               "--stages prints the bytes left after each stage instead: original, file dedup, tensor\n"
+               "dedup, BitX/solo coding (the stored total).\n");
 }
 
 typedef struct {
   const char *hub, *out, *families, *repo, *file, *tensor, *archive, *profile;
-  int all, verbose, threads, cards;
+  int all, verbose, threads, cards, stages;
 } args;
 
 static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
@@ -62,7 +64,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     {"file", required_argument, NULL, 'F'}, {"tensor", required_argument, NULL, 't'},
     {"all", no_argument, NULL, 'a'},        {"verbose", no_argument, NULL, 'v'},
     {"profile", required_argument, NULL, 'p'}, {"threads", required_argument, NULL, 'j'},
-    {"bases-from-cards", no_argument, NULL, 'C'},
+    {"bases-from-cards", no_argument, NULL, 'C'}, {"stages", no_argument, NULL, 'S'},
     {NULL, 0, NULL, 0},
   };
   int c;
@@ -81,6 +83,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     case 'p': a->profile = optarg; break;
     case 'j': a->threads = atoi(optarg); break;
     case 'C': a->cards = 1; break;
+    case 'S': a->stages = 1; break;
     default: usage(stderr); return 2;
     }
   }
@@ -109,8 +112,11 @@ int cmd_pack(int argc, char **argv)
     cmd_pack_usage(stderr);
     return 2;
   }
-  zllm_pack_options o = {a.hub, a.families, a.verbose, ZLLM_PROFILE_ZLLM,
-                         a.cards ? ZLLM_BASES_CARDS : ZLLM_BASES_CLUSTER};
+  zllm_pack_options o = ZLLM_PACK_OPTIONS_INIT;
+  o.hub = a.hub;
+  o.families = a.families;
+  o.verbose = a.verbose;
+  o.bases = a.cards ? ZLLM_BASES_CARDS : ZLLM_BASES_CLUSTER;
   if (a.profile && zllm_pack_profile_parse(a.profile, &o.profile) < 0) {
     fprintf(stderr, "zllm pack: %s\n", zllm_error_last());
     return 2;
@@ -155,7 +161,10 @@ static int do_verify(zllm_archive *ar, const args *a)
   return zllm_archive_verify(ar, stdout);
 }
 
-static int do_ls(zllm_archive *ar, const args *a) { return zllm_archive_ls(ar, a->repo, stdout); }
+static int do_ls(zllm_archive *ar, const args *a)
+{
+  return a->stages ? zllm_archive_print_stages(ar, stdout) : zllm_archive_ls(ar, a->repo, stdout);
+}
 
 static int do_restore_repo(zllm_archive *ar, const args *a)
 {

@@ -1,4 +1,5 @@
 /* zllm-survey: the MPI job.  mpirun -n N zllm-survey [--hub DIR] [--out DIR] */
+#include <curl/curl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +13,23 @@
 static void usage(FILE *out)
 {
   fprintf(out,
-          "usage: mpirun -n N zllm-survey [--hub DIR] [--out DIR] [--quiet] [--verbose]\n\n"
-          "Surveys a hub snapshot across MPI ranks: reads every repo (plain layout DIR/<org>/<name>/\n"
-          "or the Hugging Face cache layout, e.g. --hub \"$HF_HUB_CACHE\"), parses every safetensors\n"
-          "header strictly, hashes every file (SHA-256, XXH3-128) and tensor (XXH3-128), and writes\n"
-          "summary.json, repos.tsv, files.tsv, tensors.tsv and problems.tsv to --out.\n"
-          "A malformed file is recorded in problems.tsv and the job goes on.\n\n"
-          "  --hub DIR    hub snapshot (default: the sample hub shipped with zllm,\n"
-          "               %s)\n"
-          "  --out DIR    output directory (default: zllm-out)\n"
-          "  --quiet      no summary table on stdout\n"
-          "  --verbose    debug logging (same as ZLLM_LOG=debug)\n",
+          "usage: mpirun -n N zllm-survey [--hub DIR | --endpoint URL [crawl options]] [--out DIR]\n"
+          "                               [--no-pack] [--quiet] [--verbose]\n\n"
+          "Surveys a hub across MPI ranks: reads every repo (plain layout DIR/<org>/<name>/ or the\n"
+          "Hugging Face cache layout, e.g. --hub \"$HF_HUB_CACHE\"), parses every safetensors header\n"
+          "strictly, hashes every file (SHA-256, XXH3-128) and tensor (XXH3-128), groups models into\n"
+          "families by bitwise similarity, packs the hub into OUT/archive, and writes the\n"
+          "characterization study to OUT/stats.h5 (parallel HDF5), with summary.json, repos.tsv,\n"
+          "files.tsv, tensors.tsv, problems.tsv, families.tsv and pairs.tsv.  A malformed file is\n"
+          "recorded in problems.tsv and the job goes on.\n\n"
+          "  --hub DIR       hub snapshot (default: the sample hub shipped with zllm,\n"
+          "                  %s)\n"
+          "  --endpoint URL  crawl a Hub API first (rank 0, into OUT/hub; HF_TOKEN honoured), with\n"
+          "                  --author A --search S --filter TAG --limit N --include GLOB --jobs K\n"
+          "  --out DIR       output directory (default: zllm-out)\n"
+          "  --no-pack       no archive (stats.h5 then has hash-level reductions only)\n"
+          "  --quiet         no summary table on stdout\n"
+          "  --verbose       debug logging (same as ZLLM_LOG=debug)\n",
           ZLLM_SAMPLE_HUB_DIR);
 }
 
@@ -30,19 +37,33 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv, zllm_survey_options *o)
 {
   static const struct option longopts[] = {
-    {"hub", required_argument, NULL, 'H'}, {"out", required_argument, NULL, 'o'},
-    {"quiet", no_argument, NULL, 'q'},     {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+    {"hub", required_argument, NULL, 'H'},      {"out", required_argument, NULL, 'o'},
+    {"quiet", no_argument, NULL, 'q'},          {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},           {"no-pack", no_argument, NULL, 'P'},
+    {"endpoint", required_argument, NULL, 'e'}, {"author", required_argument, NULL, 'a'},
+    {"search", required_argument, NULL, 's'},   {"filter", required_argument, NULL, 'f'},
+    {"limit", required_argument, NULL, 'l'},    {"include", required_argument, NULL, 'i'},
+    {"jobs", required_argument, NULL, 'j'},     {NULL, 0, NULL, 0},
   };
+  static const char *include[256];
   int c;
+  o->crawl.include = include;
   opterr = 0; /* rank 0 alone reports usage errors */
-  while ((c = getopt_long(argc, argv, "H:o:qvh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
     case 'H': o->hub = optarg; break;
     case 'o': o->out = optarg; break;
     case 'q': o->quiet = 1; break;
     case 'v': zllm_log_set_level(ZLLM_LOG_DEBUG); break;
     case 'h': return 1;
+    case 'P': o->no_pack = 1; break;
+    case 'e': o->endpoint = optarg; break;
+    case 'a': o->crawl.author = optarg; break;
+    case 's': o->crawl.search = optarg; break;
+    case 'f': o->crawl.filter = optarg; break;
+    case 'l': o->crawl.limit = atol(optarg); break;
+    case 'i': if (o->crawl.ninclude < 256) include[o->crawl.ninclude++] = optarg; break;
+    case 'j': o->crawl.jobs = atoi(optarg); break;
     default: return 2;
     }
   }
@@ -64,7 +85,10 @@ int main(int argc, char **argv)
     MPI_Finalize();
     return args == 1 ? 0 : 2;
   }
+  opts.crawl.token = getenv("HF_TOKEN");
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   rc = zllm_survey_run(&opts, MPI_COMM_WORLD);
+  curl_global_cleanup();
   if (rc < 0 && rank == 0)
     ZLLM_ERR("%s", zllm_error_last());
   MPI_Finalize();

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "zllm/cluster.h"
+
 typedef struct zllm_archive zllm_archive;
 
 /* Opens (and with `create`, makes) the archive in directory `dir`. */
@@ -52,9 +54,10 @@ typedef struct {
   int verbose;
   zllm_pack_profile profile;
   zllm_bases_source bases;
+  const zllm_family_table *table; /* bases already clustered (zllm-survey), or NULL */
 } zllm_pack_options;
 
-#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0, ZLLM_PROFILE_ZLLM, ZLLM_BASES_CLUSTER}
+#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0, ZLLM_PROFILE_ZLLM, ZLLM_BASES_CLUSTER, NULL}
 
 typedef struct {
   uint64_t repos, repos_skipped, files, bytes_in, bytes_stored;
@@ -81,5 +84,13 @@ int zllm_archive_verify(zllm_archive *a, FILE *report);
 
 /* Repos, files and tensors with original and stored bytes and methods. */
 int zllm_archive_ls(zllm_archive *a, const char *repo, FILE *out);
+
+/* Bytes by stage, as the catalog holds them: [0] original (every file),
+ * [1] after file dedup (file dups removed), [2] after tensor dedup (tensor
+ * dups in the remaining files removed), [3] stored (BitX and solo coding,
+ * headers and other files as stored).  The last is zllm ls's total. */
+int zllm_archive_stages(zllm_archive *a, uint64_t stages[4]);
+/* The same as a TSV table: stage, bytes, share of the original. */
+int zllm_archive_print_stages(zllm_archive *a, FILE *out);
 
 #endif

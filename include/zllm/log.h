@@ -18,6 +18,22 @@ zllm_log_level zllm_log_get_level(void);
 
 void zllm_log(zllm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Progress of a phase on stderr, printed by rank 0 only (in a single-process
+ * tool, by the process): a bar redrawn in place on a terminal, a timestamped
+ * line every 10 s in a batch log, and a final line.  Under MPI it shows rank
+ * 0's own share, and the total is rank 0's share too: ranks are dealt equal
+ * bytes, so it stands for the job.  Silent when the level is below info. */
+typedef struct {
+  const char *phase;
+  unsigned long long total, done;
+  double t0, last;
+  int tty, on;
+} zllm_progress;
+
+void zllm_progress_begin(zllm_progress *p, const char *phase, unsigned long long total);
+void zllm_progress_add(zllm_progress *p, unsigned long long bytes);
+void zllm_progress_end(zllm_progress *p);
+
 #define ZLLM_ERR(...) zllm_log(ZLLM_LOG_ERROR, __VA_ARGS__)
 #define ZLLM_WARN(...) zllm_log(ZLLM_LOG_WARN, __VA_ARGS__)
 #define ZLLM_INFO(...) zllm_log(ZLLM_LOG_INFO, __VA_ARGS__)

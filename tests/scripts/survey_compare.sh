@@ -8,6 +8,8 @@ for n in 2 4; do
   done
   check "stats.h5 differs between -n 1 and -n $n" cmp -s <(h5dump "$ZLLM_TMP/survey-np1/stats.h5" | tail -n +2) \
     <(h5dump "$ZLLM_TMP/survey-np$n/stats.h5" | tail -n +2)
+  check "archive catalog content differs between -n 1 and -n $n" cmp -s <("$ZLLM_BIN/zllm" ls "$ZLLM_TMP/survey-np1/archive") \
+    <("$ZLLM_BIN/zllm" ls "$ZLLM_TMP/survey-np$n/archive")
   check "summary results differ between -n 1 and -n $n" python3 -c "
 import json,sys
 a=json.load(open('$ZLLM_TMP/survey-np1/summary.json')); b=json.load(open('$ZLLM_TMP/survey-np$n/summary.json'))
