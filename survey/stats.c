@@ -760,6 +760,33 @@ static int write_hub_tables(st_ctx *c, writer *w, uint64_t dup[3][2])
   return rc;
 }
 
+static const char *get_method(const void *r, size_t i)
+{
+  return ((const sv_run *)r)->baselines[i].method;
+}
+
+static int write_baselines(st_ctx *c, writer *w)
+{
+  sv_run *run = c->run;
+  size_t n = run->nbaselines, mine = run->rank == 0 ? n : 0;
+  h5_range all = {0, n};
+  uint64_t stored[8] = {0};
+  double secs[8] = {0}, rate[8] = {0}, red[8] = {0};
+  for (size_t i = 0; i < mine; i++) {
+    stored[i] = run->baselines[i].stored;
+    secs[i] = run->baselines[i].seconds;
+    rate[i] = secs[i] > 0 ? (double)run->reduction[0] / secs[i] / 1e6 : 0;
+    red[i] = run->reduction[0] ? 1.0 - (double)stored[i] / (double)run->reduction[0] : 0;
+  }
+  int rc = h5_group(w->o, "/baselines", "the same hub through each method, in this run (--baselines); empty without it");
+  rc = rc ? rc : write_strings(w, "/baselines/method", w->s32, 32, n, &all, mine > 0, get_method, run, mine, "file dedup, tensor dedup, FastCDC, zstd, zipnn, zipllm, zllm");
+  rc = rc ? rc : h5_table(w->o, "/baselines/stored_bytes", H5T_NATIVE_UINT64, n, 0, &all, mine > 0, stored, "bytes each method keeps (FastCDC: unique chunk bytes, uncompressed; dedups: hash level)", "bytes");
+  rc = rc ? rc : h5_table(w->o, "/baselines/reduction", H5T_NATIVE_DOUBLE, n, 0, &all, mine > 0, red, "1 - stored / original", "fraction");
+  rc = rc ? rc : h5_table(w->o, "/baselines/seconds", H5T_NATIVE_DOUBLE, n, 0, &all, mine > 0, secs, "time of the method over the whole hub (dedups: the scan over all ranks; the others: rank 0 alone, page cache warm)", "seconds");
+  rc = rc ? rc : h5_table(w->o, "/baselines/throughput", H5T_NATIVE_DOUBLE, n, 0, &all, mine > 0, rate, "original bytes / seconds", "MB/s");
+  return rc;
+}
+
 static const char *get_pair_a(const void *t, size_t i)
 {
   const zllm_family_table *f = t;
@@ -858,6 +885,7 @@ int sv_stats(sv_run *run)
     rc = rc ? rc : write_exponent_table(&c, &w);
     rc = rc ? rc : write_hub_tables(&c, &w, dup);
     rc = rc ? rc : write_pairs(&c, &w);
+    rc = rc ? rc : write_baselines(&c, &w);
   }
   close_writer(&w);
   int closed = h5_close(&o);

@@ -326,6 +326,11 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not write the report");
     goto done;
   }
+  if (opts->baselines) {
+    ZLLM_INFO("baselines: zstd, FastCDC, ZipNN-style, ZipLLM-equivalent on rank 0");
+    if ((rc = sv_baselines(&run)) < 0)
+      goto done;
+  }
   ZLLM_INFO("stats: delta statistics over %d ranks into %s/stats.h5", run.size, opts->out);
   rc = sv_stats(&run);
 done:

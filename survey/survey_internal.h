@@ -39,6 +39,12 @@ typedef struct {
   uint64_t stages[4];          /* rank 0: the archive's bytes by stage (zllm_archive_stages) */
   int packed;                  /* the archive was written (same on every rank) */
   char *crawled_hub;           /* OUT/hub when the survey crawled */
+  struct {
+    const char *method;
+    uint64_t stored;
+    double seconds;
+  } baselines[7];              /* rank 0, with --baselines */
+  size_t nbaselines;           /* the same on every rank */
 } sv_run;
 
 void sv_list_free(sv_list *l);
@@ -46,6 +52,12 @@ void sv_list_free(sv_list *l);
 /* Rank 0: turns the gathered "@index" blocks into the output files and the
  * summary table. */
 int sv_report(sv_run *run, char *blocks, size_t len);
+
+/* --baselines: rank 0 stores the hub as zstd -3, ZipNN-style and the
+ * ZipLLM-equivalent would (zllm pack profiles, into OUT/baselines/, removed
+ * after), chunks it with FastCDC, and records bytes and seconds beside file
+ * dedup, tensor dedup and zllm.  COLLECTIVE. */
+int sv_baselines(sv_run *run);
 
 /* OUTDIR/stats.h5 with parallel HDF5 (docs/STATS.md).  COLLECTIVE. */
 int sv_stats(sv_run *run);

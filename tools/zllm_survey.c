@@ -14,7 +14,7 @@ static void usage(FILE *out)
 {
   fprintf(out,
           "usage: mpirun -n N zllm-survey [--hub DIR | --endpoint URL [crawl options]] [--out DIR]\n"
-          "                               [--no-pack] [--quiet] [--verbose]\n\n"
+          "                               [--no-pack] [--baselines] [--quiet] [--verbose]\n\n"
           "Surveys a hub across MPI ranks: reads every repo (plain layout DIR/<org>/<name>/ or the\n"
           "Hugging Face cache layout, e.g. --hub \"$HF_HUB_CACHE\"), parses every safetensors header\n"
           "strictly, hashes every file (SHA-256, XXH3-128) and tensor (XXH3-128), groups models into\n"
@@ -28,6 +28,8 @@ static void usage(FILE *out)
           "                  --author A --search S --filter TAG --limit N --include GLOB --jobs K\n"
           "  --out DIR       output directory (default: zllm-out)\n"
           "  --no-pack       no archive (stats.h5 then has hash-level reductions only)\n"
+          "  --baselines     also store the hub as zstd -3, ZipNN-style and the ZipLLM-equivalent\n"
+          "                  would, and chunk it with FastCDC (rank 0; bytes and time of each)\n"
           "  --quiet         no summary table on stdout\n"
           "  --verbose       debug logging (same as ZLLM_LOG=debug)\n",
           ZLLM_SAMPLE_HUB_DIR);
@@ -43,7 +45,8 @@ static int parse_args(int argc, char **argv, zllm_survey_options *o)
     {"endpoint", required_argument, NULL, 'e'}, {"author", required_argument, NULL, 'a'},
     {"search", required_argument, NULL, 's'},   {"filter", required_argument, NULL, 'f'},
     {"limit", required_argument, NULL, 'l'},    {"include", required_argument, NULL, 'i'},
-    {"jobs", required_argument, NULL, 'j'},     {NULL, 0, NULL, 0},
+    {"jobs", required_argument, NULL, 'j'},     {"baselines", no_argument, NULL, 'B'},
+    {NULL, 0, NULL, 0},
   };
   static const char *include[256];
   int c;
@@ -57,6 +60,7 @@ static int parse_args(int argc, char **argv, zllm_survey_options *o)
     case 'v': zllm_log_set_level(ZLLM_LOG_DEBUG); break;
     case 'h': return 1;
     case 'P': o->no_pack = 1; break;
+    case 'B': o->baselines = 1; break;
     case 'e': o->endpoint = optarg; break;
     case 'a': o->crawl.author = optarg; break;
     case 's': o->crawl.search = optarg; break;

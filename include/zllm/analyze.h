@@ -31,4 +31,16 @@ int zllm_inspect_file(FILE *out, const char *path, const char *display);
  * failure to allocate is returned as an error. */
 int zllm_scan_file(zllm_buf *b, const char *repo_id, const zllm_hub_file *f);
 
+/* FastCDC (gear hash, normalized chunking; 16 KiB min, 64 KiB average,
+ * 256 KiB max): the length of the chunk that starts at p (n bytes left). */
+size_t zllm_cdc_cut(const uint8_t *p, size_t n);
+
+typedef struct {
+  uint64_t files, bytes, chunks, unique_chunks, unique_bytes;
+} zllm_cdc_stats;
+
+/* Chunk-level dedup over whole files (a chunk hash hit is not byte-checked:
+ * this is a measurement of what a chunk store would keep, not storage). */
+int zllm_cdc_dedup_files(const char *const *paths, size_t n, zllm_cdc_stats *st);
+
 #endif

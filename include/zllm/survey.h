@@ -33,11 +33,12 @@ typedef struct {
   const char *out;      /* output directory (created) */
   int quiet;            /* no summary table on stdout */
   int no_pack;          /* skip the archive */
+  int baselines;        /* also measure zstd, FastCDC, ZipNN-style, ZipLLM-equivalent (rank 0) */
   const char *endpoint; /* crawl this Hub API into OUT/hub first (rank 0), or NULL */
   zllm_crawl_options crawl; /* the crawl's selection (endpoint/out are set by the survey) */
 } zllm_survey_options;
 
-#define ZLLM_SURVEY_OPTIONS_INIT {NULL, "zllm-out", 0, 0, NULL, ZLLM_CRAWL_OPTIONS_INIT}
+#define ZLLM_SURVEY_OPTIONS_INIT {NULL, "zllm-out", 0, 0, 0, NULL, ZLLM_CRAWL_OPTIONS_INIT}
 
 /* Returns the same code on every rank. */
 int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm);

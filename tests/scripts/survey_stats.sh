@@ -19,7 +19,8 @@ for d in /models/repo /models/family /models/base /models/declared_base /models/
          /exponents/elements /exponents/elements_xor /exponents/histogram /exponents/histogram_xor \
          /exponents/byte_entropy /exponents/byte_entropy_xor /reduction/stage /reduction/bytes /reduction/hash_level_bytes \
          /duplication/scope /duplication/tensors /duplication/bytes /overhead/granularity /overhead/entries \
-         /overhead/bytes_per_entry /overhead/bytes /pairs/a /pairs/b /pairs/bit_distance /pairs/identical_fraction; do
+         /overhead/bytes_per_entry /overhead/bytes /pairs/a /pairs/b /pairs/bit_distance /pairs/identical_fraction \
+         /baselines/method /baselines/stored_bytes /baselines/reduction /baselines/seconds /baselines/throughput; do
   check "h5ls lists $d" grep -q "^$d  *Dataset" "$T/ls"
   grep -q "^$d " "$ZLLM_SRC/docs/STATS.md" || grep -q "\`$d\`" "$ZLLM_SRC/docs/STATS.md" || bad "docs/STATS.md does not document $d"
 done
@@ -72,6 +73,14 @@ if list(f["/reduction/hash_level_bytes"][:]) != want:
 ls = [int(l.split("\t")[1]) for l in open(stages).read().splitlines()[1:]]
 if list(f["/reduction/bytes"][:]) != ls:
     fail(f"reduction {list(f['/reduction/bytes'][:])} != zllm ls --stages {ls}")
+m = [x.decode() for x in f["/baselines/method"][:]]
+if m:
+    st = dict(zip(m, f["/baselines/stored_bytes"][:].tolist()))
+    if sorted(m) != sorted(["file dedup", "tensor dedup", "FastCDC", "zstd", "zipnn", "zipllm", "zllm"]):
+        fail(f"baselines {m}")
+    elif st["zllm"] != ls[3] or st["file dedup"] != want[1] or not st["zllm"] < st["zipllm"] < st["zstd"]:
+        fail(f"baselines disagree with the archive or each other: {st}")
+    print("baselines:", st)
 print("reduction by stage:", dict(zip([x.decode() for x in f["/reduction/stage"][:]], f["/reduction/bytes"][:].tolist())))
 dup = f["/tensors/duplicate_of"][:]
 if sum(dup >= 0) != f["/duplication/tensors"][2]:

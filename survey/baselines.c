@@ -1,0 +1,128 @@
+/* The survey's --baselines: the same hub through the other methods, timed in
+ * this run (see survey_internal.h). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "survey/survey_internal.h"
+#include "zllm/analyze.h"
+#include "zllm/archive.h"
+#include "zllm/error.h"
+#include "zllm/io.h"
+#include "zllm/log.h"
+#include "zllm/mpi.h"
+#include "zllm/path.h"
+
+static int add(sv_run *run, const char *method, uint64_t stored, double seconds)
+{
+  run->baselines[run->nbaselines].method = method;
+  run->baselines[run->nbaselines].stored = stored;
+  run->baselines[run->nbaselines].seconds = seconds;
+  run->nbaselines++;
+  return 0;
+}
+
+/* One pack profile into a scratch archive, removed after it is measured. */
+static int profile_run(sv_run *run, zllm_pack_profile profile, const char *name)
+{
+  char *dir = zllm_path_join(run->opts.out, "baselines");
+  char *sub = dir ? zllm_path_join(dir, name) : NULL;
+  zllm_archive *a = NULL;
+  zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
+  zllm_pack_stats ps;
+  uint64_t stages[4] = {0};
+  po.hub = run->opts.hub;
+  po.profile = profile;
+  po.table = run->families;
+  int rc = sub ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0 && access(sub, F_OK) == 0)
+    rc = zllm_rm_rf(sub);
+  double t0 = MPI_Wtime();
+  rc = rc ? rc : zllm_archive_open(&a, sub, 1);
+  rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
+  double t1 = MPI_Wtime();
+  rc = rc ? rc : zllm_archive_stages(a, stages);
+  zllm_archive_close(a);
+  if (rc == 0)
+    rc = add(run, name, stages[3], t1 - t0);
+  if (sub && access(sub, F_OK) == 0)
+    zllm_rm_rf(sub);
+  if (dir)
+    rmdir(dir);
+  free(sub);
+  free(dir);
+  return rc;
+}
+
+static int fastcdc_run(sv_run *run)
+{
+  const char **paths = calloc(run->list.nfiles + 1, sizeof *paths);
+  zllm_cdc_stats st;
+  if (!paths)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; i < run->list.nfiles; i++)
+    paths[i] = run->list.files[i].local;
+  double t0 = MPI_Wtime();
+  int rc = zllm_cdc_dedup_files(paths, run->list.nfiles, &st);
+  double t1 = MPI_Wtime();
+  free(paths);
+  return rc ? rc : add(run, "FastCDC", st.unique_bytes, t1 - t0);
+}
+
+/* Rank 0: the baselines into summary.json's results, and a table. */
+static int record(sv_run *run)
+{
+  char *path = zllm_path_join(run->opts.out, "summary.json");
+  json_error_t err;
+  json_t *root = path ? json_load_file(path, 0, &err) : NULL, *arr = json_array();
+  uint64_t orig = run->reduction[0];
+  int rc = root && arr ? 0 : zllm_error_set(ZLLM_EIO, "%s: cannot reread", path ? path : "summary.json");
+  if (rc == 0 && !run->opts.quiet)
+    printf("\n  %-14s %14s %9s %9s %10s\n", "method", "stored bytes", "saved", "seconds", "MB/s");
+  for (size_t i = 0; rc == 0 && i < run->nbaselines; i++) {
+    double s = run->baselines[i].seconds, mbps = s > 0 ? (double)orig / s / 1e6 : 0;
+    double saved = orig ? 1.0 - (double)run->baselines[i].stored / (double)orig : 0;
+    json_array_append_new(arr, json_pack("{s:s,s:I,s:f,s:f,s:f}", "method", run->baselines[i].method, "stored_bytes",
+                                         (json_int_t)run->baselines[i].stored, "reduction", saved, "seconds", s,
+                                         "mb_per_s", mbps));
+    if (!run->opts.quiet)
+      printf("  %-14s %14llu %8.1f%% %9.2f %10.1f\n", run->baselines[i].method,
+             (unsigned long long)run->baselines[i].stored, 100 * saved, s, mbps);
+  }
+  if (rc == 0) {
+    json_object_set(json_object_get(root, "results"), "baselines", arr);
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+    rc = text ? zllm_write_file_atomic(path, text, strlen(text)) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    free(text);
+  }
+  json_decref(arr);
+  json_decref(root);
+  free(path);
+  return rc;
+}
+
+int sv_baselines(sv_run *run)
+{
+  int rc = 0;
+  run->nbaselines = 0;
+  if (run->rank == 0) {
+    /* the hash stages come from the scan, across all ranks */
+    add(run, "file dedup", run->reduction[1], run->times[1]);
+    add(run, "tensor dedup", run->reduction[2], run->times[1]);
+    rc = fastcdc_run(run);
+    rc = rc ? rc : profile_run(run, ZLLM_PROFILE_ZSTD, "zstd");
+    rc = rc ? rc : profile_run(run, ZLLM_PROFILE_ZIPNN, "zipnn");
+    rc = rc ? rc : profile_run(run, ZLLM_PROFILE_ZIPLLM, "zipllm");
+    if (rc == 0 && run->packed)
+      add(run, "zllm", run->stages[3], run->times[3]);
+    rc = rc ? rc : record(run);
+  }
+  if (!zllm_mpi_alltrue(rc == 0, run->comm))
+    return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not run the baselines");
+  unsigned long long n = run->nbaselines;
+  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, run->comm);
+  run->nbaselines = (size_t)n;
+  return 0;
+}
