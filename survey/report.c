@@ -392,6 +392,63 @@ static int write_families(const sv_run *run)
   return rc ? rc : zllm_family_table_write_pairs(run->families, path);
 }
 
+typedef struct {
+  const char *sha;
+  size_t repo;
+} sha_repo;
+
+static int cmp_sha_repo(const void *a, const void *b)
+{
+  const sha_repo *x = a, *y = b;
+  int c = strcmp(x->sha, y->sha);
+  return c ? c : (x->repo < y->repo ? -1 : x->repo > y->repo);
+}
+
+static int is_weight(const file_rec *r)
+{
+  return strcmp(r->f[F_KIND], "safetensors") == 0 || strcmp(r->f[F_KIND], "opaque-weight") == 0;
+}
+
+static int holds(const sha_repo *v, size_t n, const char *sha, size_t repo)
+{
+  sha_repo key = {sha, repo};
+  return bsearch(&key, v, n, sizeof *v, cmp_sha_repo) != NULL;
+}
+
+/* Per repo, the first earlier repo (hub order) that holds every one of its
+ * weight files byte for byte (SHA-256): a re-upload. */
+static int model_file_dups(sv_run *run, const file_rec *recs, size_t n)
+{
+  sha_repo *v = calloc(n + 1, sizeof *v);
+  size_t m = 0;
+  if (!v || !(run->file_dup_of = calloc(run->list.nrepos + 1, sizeof *run->file_dup_of))) {
+    free(v);
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++)
+    if (is_weight(&recs[i]) && strcmp(recs[i].f[F_SHA], "-") != 0)
+      v[m++] = (sha_repo){recs[i].f[F_SHA], run->list.files[i].repo};
+  qsort(v, m, sizeof *v, cmp_sha_repo);
+  for (size_t r = 0; r < run->list.nrepos; r++) {
+    const char *first = NULL;
+    for (size_t i = 0; i < n && !first; i++)
+      if (run->list.files[i].repo == r && is_weight(&recs[i]))
+        first = recs[i].f[F_SHA];
+    for (size_t q = 0; first && q < r && !run->file_dup_of[r]; q++) {
+      int all = holds(v, m, first, q);
+      for (size_t i = 0; all && i < n; i++)
+        if (run->list.files[i].repo == r && is_weight(&recs[i]))
+          all = holds(v, m, recs[i].f[F_SHA], q);
+      if (all && !(run->file_dup_of[r] = strdup(run->list.repo_ids[q]))) {
+        free(v);
+        return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+      }
+    }
+  }
+  free(v);
+  return 0;
+}
+
 int sv_report(sv_run *run, char *blocks, size_t len)
 {
   size_t n = run->list.nfiles;
@@ -402,6 +459,7 @@ int sv_report(sv_run *run, char *blocks, size_t len)
   rc = rc ? rc : parse_blocks(recs, n, blocks, len);
   rc = rc ? rc : compute_stats(recs, n, &s);
   rc = rc ? rc : write_tables(run, recs, n);
+  rc = rc ? rc : model_file_dups(run, recs, n);
   run->reduction[0] = s.bytes;
   run->reduction[1] = s.after_file;
   run->reduction[2] = s.after_tensor;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "survey/h5out.h"
 #include "survey/survey_internal.h"
@@ -47,6 +48,7 @@ typedef struct { /* one model x dtype row of /exponents */
 
 typedef struct {
   uint64_t bytes, weight_bytes, tensors, params[ZLLM_DT_COUNT], same, compared;
+  char sig[17], shape_sig[17]; /* XXH3-64 hex of the sorted (name, shape[, dtype]) list */
 } m_row;
 
 typedef struct {
@@ -267,6 +269,43 @@ static void describe_tensor(t_row *r, const zllm_st_tensor *t, int64_t model)
   r->identical = 0; /* a count until tensor_stats divides it */
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The architecture signatures: names, shapes and dtypes, and names and
+ * shapes alone, each tensor hashed, the hashes sorted (shard order does not
+ * matter), then hashed together. */
+static int signatures(m_row *m, const repo_files *f)
+{
+  uint64_t n = count_tensors(f), k = 0;
+  uint64_t *a = calloc(n + 1, 8), *b = calloc(n + 1, 8);
+  if (!a || !b) {
+    free(a);
+    free(b);
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < f->n; i++)
+    for (size_t t = 0; t < f->h[i]->ntensors; t++, k++) {
+      char shape[512], buf[1024];
+      const zllm_st_tensor *x = &f->h[i]->tensors[t];
+      zllm_st_shape_str(shape, sizeof shape, x);
+      int len = snprintf(buf, sizeof buf, "%s\t%s", x->name, shape);
+      b[k] = XXH3_64bits(buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1));
+      len = snprintf(buf, sizeof buf, "%s\t%s\t%s", x->name, shape, zllm_dtype_get(x->dtype)->name);
+      a[k] = XXH3_64bits(buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1));
+    }
+  qsort(a, n, 8, cmp_u64);
+  qsort(b, n, 8, cmp_u64);
+  snprintf(m->sig, sizeof m->sig, "%016llx", n ? (unsigned long long)XXH3_64bits(a, n * 8) : 0ULL);
+  snprintf(m->shape_sig, sizeof m->shape_sig, "%016llx", n ? (unsigned long long)XXH3_64bits(b, n * 8) : 0ULL);
+  free(a);
+  free(b);
+  return 0;
+}
+
 /* All tensors of one repo, against its chosen base. */
 static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
 {
@@ -308,6 +347,8 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
         r->identical = NAN;
       }
     }
+  if (rc == 0)
+    rc = signatures(m, &mine);
   close_files(&mine);
   close_files(&base);
   return rc;
@@ -680,6 +721,13 @@ static const char *get_family(const void *c, size_t i) { return fam_field(c, i, 
 static const char *get_base(const void *c, size_t i) { return fam_field(c, i, 1); }
 static const char *get_declared(const void *c, size_t i) { return fam_field(c, i, 2); }
 static const char *get_decision(const void *c, size_t i) { return fam_field(c, i, 3); }
+static const char *get_sig(const void *c, size_t i) { return ((const st_ctx *)c)->models[i].sig; }
+static const char *get_shape_sig(const void *c, size_t i) { return ((const st_ctx *)c)->models[i].shape_sig; }
+static const char *get_file_dup(const void *c, size_t i)
+{
+  const sv_run *run = ((const st_ctx *)c)->run;
+  return run->file_dup_of && run->file_dup_of[i] ? run->file_dup_of[i] : "-";
+}
 
 static int write_model_table(st_ctx *c, writer *w)
 {
@@ -712,6 +760,14 @@ static int write_model_table(st_ctx *c, writer *w)
   rc = rc ? rc : h5_table(w->o, "/models/weight_bytes", H5T_NATIVE_UINT64, n, 0, rg, nrg, wbytes, "safetensors files of the repo", "bytes");
   rc = rc ? rc : h5_table(w->o, "/models/tensors", H5T_NATIVE_UINT64, n, 0, rg, nrg, tensors, "tensors in its readable safetensors files", "tensors");
   rc = rc ? rc : h5_table(w->o, "/models/parameters", H5T_NATIVE_UINT64, n, ZLLM_DT_COUNT, rg, nrg, params, "parameters per dtype; column j is dtype j of the root attribute dtype_names", "parameters");
+  for (size_t k = 0; rc == 0 && k < m; k++)
+    for (int d = 0; d < ZLLM_DT_COUNT; d++)
+      params[k * ZLLM_DT_COUNT + (size_t)d] *= zllm_dtype_get((zllm_dtype)d)->size;
+  rc = rc ? rc : h5_table(w->o, "/models/bytes_by_dtype", H5T_NATIVE_UINT64, n, ZLLM_DT_COUNT, rg, nrg, params, "tensor bytes per dtype; columns as /models/parameters", "bytes");
+  rc = rc ? rc : write_strings(w, "/models/signature", w->s16, 16, n, rg, nrg, get_sig, c, m, "architecture signature: XXH3-64 of the sorted (name, shape, dtype) list, hex");
+  rc = rc ? rc : write_strings(w, "/models/shape_signature", w->s16, 16, n, rg, nrg, get_shape_sig, c, m, "the same without dtypes (an F32 upload matches its BF16 relatives), hex");
+  h5_range all = {0, n};
+  rc = rc ? rc : write_strings(w, "/models/file_duplicate_of", w->s128, ID_LEN, n, &all, c->run->rank == 0, get_file_dup, c, c->run->rank == 0 ? n : 0, "the first earlier repo holding every weight file of this one byte for byte (SHA-256), \"-\" for none");
   rc = rc ? rc : h5_table(w->o, "/models/identical_fraction", H5T_NATIVE_DOUBLE, n, 0, rg, nrg, ident, "fraction of elements bitwise identical to the chosen base over its compared tensors; NaN without a base", "fraction");
   free(rg); free(bytes); free(wbytes); free(tensors); free(params); free(ident); free(dist);
   return rc;

@@ -340,6 +340,7 @@ done:
   zllm_buf_free(&run.problems);
   zllm_family_table_free(run.families);
   free(run.crawled_hub);
+  zllm_strv_free(run.file_dup_of, run.file_dup_of ? run.list.nrepos : 0);
   sv_list_free(&run.list);
   return rc;
 }

@@ -39,6 +39,7 @@ typedef struct {
   uint64_t stages[4];          /* rank 0: the archive's bytes by stage (zllm_archive_stages) */
   int packed;                  /* the archive was written (same on every rank) */
   char *crawled_hub;           /* OUT/hub when the survey crawled */
+  char **file_dup_of;          /* rank 0, per repo: the earlier repo holding all its weight files, or NULL */
   struct {
     const char *method;
     uint64_t stored;

@@ -11,7 +11,8 @@ manifest=${2:-$ZLLM_SRC/data/sample-hub/MANIFEST.tsv}
 h5="$out/stats.h5"
 check "stats.h5 written" [ -s "$h5" ]
 h5ls -r "$h5" >"$T/ls"
-for d in /models/repo /models/family /models/base /models/declared_base /models/decision /models/bit_distance \
+for d in /models/signature /models/shape_signature /models/bytes_by_dtype /models/file_duplicate_of \
+         /models/repo /models/family /models/base /models/declared_base /models/decision /models/bit_distance \
          /models/bytes /models/weight_bytes /models/tensors /models/parameters /models/identical_fraction \
          /tensors/model /tensors/name /tensors/dtype /tensors/shape /tensors/bytes /tensors/xxh3_128 \
          /tensors/duplicate_of /tensors/has_base /deltas/identical_fraction /deltas/elements /deltas/bit_flips \
@@ -85,6 +86,16 @@ print("reduction by stage:", dict(zip([x.decode() for x in f["/reduction/stage"]
 dup = f["/tensors/duplicate_of"][:]
 if sum(dup >= 0) != f["/duplication/tensors"][2]:
     fail("duplicate_of disagrees with /duplication hub count")
+fdup = dict(zip(repos, [x.decode() for x in f["/models/file_duplicate_of"][:]]))
+for r in rows:
+    if r["relation"].startswith("copy (whole repo") and fdup.get(r["repo"]) != r["delta_base"] and fdup.get(r["delta_base"]) != r["repo"]:
+        fail(f"{r['repo']}: file_duplicate_of {fdup.get(r['repo'])}, MANIFEST says a copy of {r['delta_base']}")
+sig = dict(zip(repos, [x.decode() for x in f["/models/shape_signature"][:]]))
+fam = dict(zip(repos, [x.decode() for x in f["/models/family"][:]]))
+for a in repos:
+    for b in repos:
+        if fam[a] == fam[b] and fam[a] != "-" and sig[a] != sig[b]:
+            fail(f"{a} and {b} share a family but not a shape signature")
 print(f"{len(repos)} models, {len(hb)} tensors ({hb.sum()} with a base), {checked} sparsities equal MANIFEST's")
 sys.exit(1 if bad else 0)
 PY
