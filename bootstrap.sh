@@ -60,7 +60,7 @@ cmd_survey() {
   # shellcheck disable=SC2046
   mpirun $(mpirun_args) -n "$np" "$build/bin/zllm-survey" --hub "$here/data/sample-hub/hub" --out "$out"
   echo
-  echo "survey outputs: $out/ (summary.json, repos.tsv, files.tsv, tensors.tsv, problems.tsv)"
+  echo "survey outputs: $out/ (summary.json, the tables, families.tsv, stats.h5, archive/)"
 }
 
 cmd_test() {
