@@ -65,6 +65,7 @@ static zllm_sketch *make_sketch(size_t fam, size_t member, size_t nfam, uint32_t
   s->nsamples = k;
   s->sig = s->sig_shape = 42;
   s->step = -1;
+  s->created = -1;
   for (uint32_t i = 0; i < k; i++) {
     uint32_t v = base_value(mix(fam * 1000003u + i));
     s->samples[i] = member ? tuned_value(v, mix((fam << 20) ^ (member << 40) ^ i)) : v;

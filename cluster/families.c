@@ -4,8 +4,9 @@
  *   twins       related models with bitwise-identical samples and dtypes
  *               (re-uploads, reshards): one unit for ordering;
  *   order       units sorted so that a card's base comes before the model,
- *               an earlier training step before a later one, and a model
- *               before one that is its cast; free choices go to the unit
+ *               an earlier training step before a later one, an earlier
+ *               upload (createdAt, when a crawl recorded it) before a later
+ *               one, and a model before one that is its cast; free choices go to the unit
  *               named as base by most cards, then the narrower dtype, then
  *               the most central unit, then the repo id;
  *   base        for a unit's first member, the earlier relative with the
@@ -227,6 +228,8 @@ static int evidence_edges(family_work *w, const zllm_pair *p)
     rc = add_edge(w, ub, ua);
   if (rc == 0 && a->step >= 0 && b->step >= 0 && a->step != b->step)
     rc = a->step < b->step ? add_edge(w, ua, ub) : add_edge(w, ub, ua);
+  if (rc == 0 && a->created >= 0 && b->created >= 0 && a->created != b->created)
+    rc = a->created < b->created ? add_edge(w, ua, ub) : add_edge(w, ub, ua); /* uploaded first */
   if (rc == 0 && p->m.cost_ab > p->m.cost_ba + CAST_MARGIN)
     rc = add_edge(w, ua, ub); /* b is (close to) a cast of a */
   if (rc == 0 && p->m.cost_ba > p->m.cost_ab + CAST_MARGIN)
@@ -247,6 +250,7 @@ static int cmp_edge(const void *a, const void *b)
 typedef struct {
   uint32_t twin, named_by, idx;
   int has_step;
+  int64_t created; /* -1 unknown: sorts after every known date */
   const char *repo;
 } member_key;
 
@@ -259,6 +263,8 @@ static int cmp_member(const void *a, const void *b)
     return x->named_by > y->named_by ? -1 : 1;
   if (x->has_step != y->has_step) /* a checkpoint with its trainer state, not the copy */
     return x->has_step ? -1 : 1;
+  if (x->created != y->created) /* the first upload, not the re-upload */
+    return (uint64_t)x->created < (uint64_t)y->created ? -1 : 1;
   return strcmp(x->repo, y->repo);
 }
 
@@ -270,7 +276,7 @@ static int sort_members(family_work *w)
     return ZLLM_ENOMEM;
   for (size_t i = 0; i < w->nm; i++) {
     uint32_t m = w->members[i];
-    k[i] = (member_key){uf_find(c->twin, m), c->named_by[m], m, c->s[m]->step >= 0, c->s[m]->repo};
+    k[i] = (member_key){uf_find(c->twin, m), c->named_by[m], m, c->s[m]->step >= 0, c->s[m]->created, c->s[m]->repo};
   }
   qsort(k, w->nm, sizeof *k, cmp_member);
   for (size_t i = 0; i < w->nm; i++)

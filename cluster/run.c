@@ -207,7 +207,7 @@ static int sketch_one(zllm_buf *b, zllm_source *src, const char *id)
   if (rc == 0)
     rc = zllm_sketch_repo(&s, src, r, ZLLM_SKETCH_K);
   if (rc < 0 && zllm_error_last_code() != ZLLM_ENOMEM) {
-    zllm_sketch none = {.repo = (char *)id, .problem = (char *)zllm_error_last(), .step = -1};
+    zllm_sketch none = {.repo = (char *)id, .problem = (char *)zllm_error_last(), .step = -1, .created = -1};
     rc = zllm_sketch_encode(b, &none);
   } else if (rc == 0) {
     rc = zllm_sketch_encode(b, s);

@@ -102,6 +102,7 @@ int zllm_sketch_file(zllm_sketch **out, const zllm_st_header *h, int fd, uint32_
   s->ntensors = h->ntensors;
   s->nsamples = total;
   s->step = -1;
+  s->created = -1;
   *out = s;
   return 0;
 }
@@ -172,7 +173,7 @@ int zllm_sketch_merge(zllm_sketch **out, const char *repo, zllm_sketch **parts, 
   zllm_sketch *s = calloc(1, sizeof *s);
   int rc = s && (s->repo = strdup(repo)) ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0) {
-    s->step = -1;
+    s->step = s->created = -1;
     rc = merge_into(s, parts, nparts);
   }
   for (size_t p = 0; p < nparts; p++)
@@ -249,6 +250,7 @@ int zllm_sketch_repo(zllm_sketch **out, zllm_source *src, const zllm_repo *repo,
   if (rc == 0) {
     (*out)->problem = problem;
     (*out)->step = training_step(src, repo);
+    (*out)->created = repo->created;
     if (repo->card && repo->card->nbase > 0 && !((*out)->declared_base = strdup(repo->card->base_models[0])))
       rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   } else {
@@ -265,6 +267,7 @@ int zllm_sketch_encode(zllm_buf *b, const zllm_sketch *s)
   rc = rc ? rc : zllm_buf_put_str(b, s->declared_base ? s->declared_base : "");
   rc = rc ? rc : zllm_buf_put_str(b, s->problem ? s->problem : "");
   rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)s->step);
+  rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)s->created);
   rc = rc ? rc : zllm_buf_put_u64(b, s->bytes);
   rc = rc ? rc : zllm_buf_put_u64(b, s->ntensors);
   for (size_t i = 0; rc == 0 && i < s->ntensors; i++) {
@@ -313,12 +316,13 @@ static int decode_tensors(zllm_reader *r, zllm_sketch *s)
 int zllm_sketch_decode(zllm_reader *r, zllm_sketch **out)
 {
   zllm_sketch *s = calloc(1, sizeof *s);
-  uint64_t step = 0;
+  uint64_t step = 0, created = 0;
   int rc = s ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   rc = rc ? rc : zllm_reader_str(r, &s->repo);
   rc = rc ? rc : zllm_reader_str(r, &s->declared_base);
   rc = rc ? rc : zllm_reader_str(r, &s->problem);
   rc = rc ? rc : zllm_reader_u64(r, &step);
+  rc = rc ? rc : zllm_reader_u64(r, &created);
   rc = rc ? rc : zllm_reader_u64(r, &s->bytes);
   rc = rc ? rc : decode_tensors(r, s);
   if (rc == 0 && s->nsamples > r->left / sizeof *s->samples)
@@ -330,6 +334,7 @@ int zllm_sketch_decode(zllm_reader *r, zllm_sketch **out)
     r->p += s->nsamples * sizeof *s->samples;
     r->left -= s->nsamples * sizeof *s->samples;
     s->step = (int64_t)step;
+    s->created = (int64_t)created;
     s->declared_base = empty_to_null(s->declared_base);
     s->problem = empty_to_null(s->problem);
     compute_signatures(s);

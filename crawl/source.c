@@ -184,6 +184,7 @@ int zllm_repo_load(zllm_repo **out, zllm_source *src, const char *id)
     free(repo);
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
+  repo->created = -1;
   if ((rc = src->ops->list_files(src, repo)) < 0)
     goto done;
   qsort(repo->files, repo->nfiles, sizeof *repo->files, cmp_file);

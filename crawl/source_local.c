@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "zllm/error.h"
 #include "zllm/hub.h"
@@ -23,6 +27,8 @@ typedef struct {
   char *id;
   char *dir;     /* plain: the repo dir; cache: the models--* dir */
   bool is_cache;
+  char *revision; /* plain: the commit a crawl pinned (.zllm/metadata.jsonl), or NULL */
+  int64_t created; /* createdAt from the crawl, seconds since 1970; -1 unknown */
 } local_repo;
 
 typedef struct {
@@ -39,6 +45,7 @@ static void local_destroy(void *impl)
   for (size_t i = 0; i < h->nrepos; i++) {
     free(h->repos[i].id);
     free(h->repos[i].dir);
+    free(h->repos[i].revision);
   }
   free(h->repos);
   free(h->root);
@@ -107,6 +114,8 @@ static int add_repo(local_hub *h, const char *id, const char *dir, bool is_cache
   r->id = strdup(id);
   r->dir = strdup(dir);
   r->is_cache = is_cache;
+  r->revision = NULL;
+  r->created = -1;
   if (!r->id || !r->dir) {
     free(r->id);
     free(r->dir);
@@ -373,7 +382,10 @@ static int local_list_files(zllm_source *src, zllm_repo *repo)
     top = zllm_path_join(lr->dir, snap_rel);
   } else {
     top = strdup(lr->dir);
+    if (lr->revision && !(repo->revision = strdup(lr->revision)))
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
+  repo->created = lr->created;
   /* a cache repo's links point into its own blobs/; a plain repo stays in the hub */
   contain = realpath(lr->is_cache ? lr->dir : h->root, NULL);
   if (!top || !contain) {
@@ -427,6 +439,58 @@ static int local_hub_new(local_hub **out, const char *dir)
   return rc;
 }
 
+/* "2024-03-01T12:34:56(.sss)Z" -> seconds since 1970 (UTC), or -1. */
+static int64_t parse_iso_time(const char *s)
+{
+  struct tm tm = {0};
+  if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                   &tm.tm_sec) != 6 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31)
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  time_t t = timegm(&tm);
+  return t == (time_t)-1 ? -1 : (int64_t)t;
+}
+
+static void take_crawl_line(local_hub *h, const char *line, size_t len, const char *name)
+{
+  json_t *m = NULL;
+  if (zllm_json_load(&m, name, "metadata-json", line, len, (size_t)64 << 20) < 0) {
+    ZLLM_WARN("%s", zllm_error_last());
+    return;
+  }
+  const char *id = json_string_value(json_object_get(m, "id"));
+  const char *sha = json_string_value(json_object_get(m, "sha"));
+  local_repo key = {.id = (char *)id}, *r = id ? bsearch(&key, h->repos, h->nrepos, sizeof key, cmp_repo) : NULL;
+  if (r && !r->is_cache) {
+    if (sha && strlen(sha) == 40 && strspn(sha, "0123456789abcdef") == 40 && !r->revision)
+      r->revision = strdup(sha);
+    r->created = parse_iso_time(json_string_value(json_object_get(m, "createdAt")));
+  }
+  json_decref(m);
+}
+
+/* A crawl's record of each repo (zllm crawl writes .zllm/metadata.jsonl at
+ * the snapshot's root): the commit it is pinned to and its createdAt. */
+static void load_crawl_metadata(local_hub *h)
+{
+  char *path = zllm_path_join(h->root, ".zllm/metadata.jsonl"), *text = NULL;
+  size_t len = 0;
+  if (path && access(path, F_OK) == 0 && zllm_read_small_file(&text, &len, path, (size_t)1 << 30) == 0)
+    for (char *line = text, *next; line && *line; line = next) {
+      next = strchr(line, '\n');
+      size_t n = next ? (size_t)(next - line) : strlen(line);
+      if (next)
+        next++;
+      if (n)
+        take_crawl_line(h, line, n, path);
+    }
+  else if (path && access(path, F_OK) == 0)
+    ZLLM_WARN("%s", zllm_error_last());
+  free(text);
+  free(path);
+}
+
 int zllm_source_open_local(zllm_source **out, const char *root)
 {
   local_hub *h = NULL;
@@ -434,7 +498,9 @@ int zllm_source_open_local(zllm_source **out, const char *root)
   *out = NULL;
   if ((rc = local_hub_new(&h, root)) < 0)
     return rc;
-  if ((rc = scan_root(h)) < 0 || (rc = zllm_source_new(out, &local_ops, h, h->root)) < 0)
+  if ((rc = scan_root(h)) == 0)
+    load_crawl_metadata(h);
+  if (rc < 0 || (rc = zllm_source_new(out, &local_ops, h, h->root)) < 0)
     local_destroy(h);
   return rc;
 }

@@ -53,6 +53,7 @@ typedef struct {
   uint32_t *samples;    /* raw bits (16-bit dtypes in the low half), tensor by tensor */
   char *declared_base;  /* the card's first base_model, or NULL */
   int64_t step;         /* trainer_state.json global_step, or -1 */
+  int64_t created;      /* createdAt recorded by a crawl (seconds since 1970), or -1 */
   uint64_t bytes;       /* weight bytes sketched */
   char *problem;        /* why the model could not be sketched, or NULL */
 } zllm_sketch;

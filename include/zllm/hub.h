@@ -40,7 +40,8 @@ typedef struct {
 
 typedef struct {
   char *id;       /* "org/name" */
-  char *revision; /* the snapshot's commit for an HF cache repo, else NULL */
+  char *revision; /* the snapshot's commit (HF cache: refs/main; plain: the crawl's), else NULL */
+  int64_t created; /* createdAt recorded by a crawl, seconds since 1970 (UTC); -1 unknown */
   zllm_hub_file *files;
   size_t nfiles;
   zllm_config *config;       /* NULL when absent or unreadable */

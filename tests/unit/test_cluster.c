@@ -52,6 +52,7 @@ static zllm_sketch *make(const char *repo, zllm_dtype dt, const uint32_t *f32, c
   s->sig = 99 ^ (uint64_t)dt;
   s->declared_base = declared ? strdup(declared) : NULL;
   s->step = step;
+  s->created = -1;
   return s;
 }
 
