@@ -1,6 +1,6 @@
 /* The characterization study: OUTDIR/stats.h5, written collectively with
- * parallel HDF5 (docs/STATS.md).  Models are dealt to ranks by bytes; each
- * rank reads its models' tensors once (and the tensors of their chosen bases)
+ * parallel HDF5 (docs/STATS.md).  Whole families are dealt to ranks by bytes;
+ * each rank reads its models' tensors once (and the tensors of their chosen bases)
  * and computes per-tensor and per-model statistics; rows are written at
  * their hub-order positions, so the file is the same for any number of ranks. */
 #include <math.h>
@@ -388,25 +388,52 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
 
 /* ---- the phases ------------------------------------------------------------ */
 
-static int cmp_size_t(const void *a, const void *b)
+static const char *family_of(const st_ctx *c, size_t repo)
 {
-  size_t x = *(const size_t *)a, y = *(const size_t *)b;
-  return x < y ? -1 : x > y;
+  const zllm_family_row *f = c->run->families ? zllm_family_table_find(c->run->families, c->run->list.repo_ids[repo]) : NULL;
+  return f && f->family && strcmp(f->family, "-") != 0 ? f->family : c->run->list.repo_ids[repo];
 }
 
+/* Whole families to one rank, by bytes, largest first: a fine-tune and its
+ * base are read by the same rank, so the base is read from its page cache.
+ * A family is keyed by the index of the repo it is named after; a family
+ * larger than a rank's share is dealt model by model. */
 static int deal_repos(st_ctx *c)
 {
   sv_run *run = c->run;
-  uint64_t *bytes = calloc(run->list.nrepos + 1, sizeof *bytes);
-  if (!bytes)
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; i < run->list.nfiles; i++)
-    bytes[run->list.files[i].repo] += run->list.files[i].size;
-  int rc = zllm_deal_by_size(bytes, run->list.nrepos, run->size, run->rank, &c->mine, &c->nmine);
-  free(bytes);
+  size_t n = run->list.nrepos, *key = calloc(n + 1, sizeof *key), *mine_f = NULL, nmine_f = 0;
+  uint64_t *bytes = calloc(n + 1, sizeof *bytes);
+  char *is_mine = calloc(n + 1, 1);
+  int rc = key && bytes && is_mine && (c->mine = calloc(n + 1, sizeof *c->mine)) ? 0
+                                                                                 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    long k = repo_index(run, family_of(c, i));
+    key[i] = k >= 0 ? (size_t)k : i;
+  }
+  uint64_t total = 0;
+  for (size_t i = 0; rc == 0 && i < run->list.nfiles; i++) {
+    bytes[key[run->list.files[i].repo]] += run->list.files[i].size;
+    total += run->list.files[i].size;
+  }
+  /* a family bigger than a rank's share would leave the others idle: its
+   * models are dealt one by one instead (balance first, locality second) */
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (bytes[key[i]] > total / (uint64_t)run->size && key[i] != i)
+      key[i] = i;
+  memset(bytes, 0, (n + 1) * sizeof *bytes);
+  for (size_t i = 0; rc == 0 && i < run->list.nfiles; i++)
+    bytes[key[run->list.files[i].repo]] += run->list.files[i].size;
+  rc = rc ? rc : zllm_deal_by_size(bytes, n, run->size, run->rank, &mine_f, &nmine_f);
+  for (size_t k = 0; rc == 0 && k < nmine_f; k++)
+    is_mine[mine_f[k]] = 1;
   /* rows are written in file order: HDF5 fills a union of hyperslabs in increasing offsets */
-  if (rc == 0 && c->nmine)
-    qsort(c->mine, c->nmine, sizeof *c->mine, cmp_size_t);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (is_mine[key[i]])
+      c->mine[c->nmine++] = i;
+  free(is_mine);
+  free(mine_f);
+  free(key);
+  free(bytes);
   return rc;
 }
 
@@ -548,11 +575,6 @@ static size_t repo_of_row(const st_ctx *c, uint64_t row)
   return l;
 }
 
-static const char *family_of(const st_ctx *c, size_t repo)
-{
-  const zllm_family_row *f = c->run->families ? zllm_family_table_find(c->run->families, c->run->list.repo_ids[repo]) : NULL;
-  return f && f->family && strcmp(f->family, "-") != 0 ? f->family : c->run->list.repo_ids[repo];
-}
 
 static int owner_of(const uint8_t key[16], int size)
 {
