@@ -18,6 +18,7 @@
 #define ZLLM_PART_BYTES ((uint64_t)32 << 20) /* tensors are coded in parts of this many bytes */
 #define ZLLM_PIECE_BYTES ((size_t)64 << 20) /* opaque files are stored in pieces of this size */
 #define ZLLM_MAX_CHAIN 8                   /* BitX bases deeper than this are not used */
+#define ZLLM_MAX_PACKS 4096                /* pack files one archive may name */
 
 struct zllm_archive {
   char *dir;
@@ -35,6 +36,12 @@ struct zllm_archive {
   int threads;             /* planes of a part are coded by this many threads */
   zllm_codec *pcodec[ZLLM_BITX_MAX_PLANES]; /* one per plane, for threaded coding */
   zllm_buf pbuf[ZLLM_BITX_MAX_PLANES];
+  struct {                 /* other pack files the catalog names, opened for reading on first use */
+    int64_t id;
+    int fd;
+    uint64_t len;          /* their committed length: nothing past it is trusted */
+  } other[ZLLM_MAX_PACKS];
+  int nother;
 };
 
 /* A buffer of ZLLM_PART_BYTES from the pool (NULL on out-of-memory, with a

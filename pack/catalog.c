@@ -204,6 +204,8 @@ void zllm_archive_close(zllm_archive *a)
   zllm_buf_free(&a->blob);
   if (a->pack_fd >= 0)
     close(a->pack_fd);
+  for (int i = 0; i < a->nother; i++)
+    close(a->other[i].fd);
   sqlite3_close(a->db);
   zllm_codec_free(a->codec);
   free(a->dir);
@@ -298,11 +300,67 @@ int ar_blob_write(zllm_archive *a, const void *data, size_t len, int64_t *id)
 }
 
 /* Reads and checks blob `id` into `b` (grown as needed); *len its length. */
+/* "pack-NNNN.zpk" and nothing else: a catalog is data too, and a name with
+ * a '/' or ".." would read outside the archive. */
+static int safe_pack_name(const char *name)
+{
+  size_t n = name ? strlen(name) : 0;
+  if (n < 10 || n > 32 || strncmp(name, "pack-", 5) != 0 || strcmp(name + n - 4, ".zpk") != 0)
+    return 0;
+  for (size_t i = 5; i < n - 4; i++)
+    if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'z')))
+      return 0;
+  return 1;
+}
+
+/* The descriptor and trusted length of pack `pack`: the write pack, or
+ * another one the catalog names (opened read-only once, then kept). */
+static int pack_for(zllm_archive *a, int64_t pack, int *fd, uint64_t *len)
+{
+  if (pack == a->pack_id) {
+    *fd = a->pack_fd;
+    *len = a->pack_len;
+    return 0;
+  }
+  for (int i = 0; i < a->nother; i++)
+    if (a->other[i].id == pack) {
+      *fd = a->other[i].fd;
+      *len = a->other[i].len;
+      return 0;
+    }
+  sqlite3_stmt *st = NULL;
+  char *dir = NULL, *path = NULL;
+  int rc = a->nother < ZLLM_MAX_PACKS ? ar_prepare(a, &st, "SELECT name, committed_len FROM packs WHERE id = ?")
+                                      : zllm_error_set(ZLLM_ELIMIT, "%s: more than %d pack files", a->dir, ZLLM_MAX_PACKS);
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 1, pack);
+    const char *name = sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (!safe_pack_name(name))
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: pack %lld has no usable name in the catalog", a->dir, (long long)pack);
+    else if (!(dir = zllm_path_join(a->dir, "packs")) || !(path = zllm_path_join(dir, name)))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    else if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+      rc = zllm_error_set_errno("%s: cannot open", path);
+    else {
+      *len = (uint64_t)sqlite3_column_int64(st, 1);
+      a->other[a->nother].id = pack;
+      a->other[a->nother].fd = *fd;
+      a->other[a->nother++].len = *len;
+    }
+  }
+  sqlite3_finalize(st);
+  free(dir);
+  free(path);
+  return rc;
+}
+
 static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
 {
   sqlite3_stmt *st = NULL;
   uint8_t head[16], tail[8];
-  int rc = ar_prepare(a, &st, "SELECT offset, len, checksum FROM blobs WHERE id = ?");
+  int fd = -1;
+  uint64_t pack_len = 0;
+  int rc = ar_prepare(a, &st, "SELECT offset, len, checksum, pack FROM blobs WHERE id = ?");
   if (rc < 0)
     return rc;
   sqlite3_bind_int64(st, 1, id);
@@ -312,16 +370,19 @@ static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
   }
   uint64_t off = (uint64_t)sqlite3_column_int64(st, 0), n = (uint64_t)sqlite3_column_int64(st, 1);
   uint64_t sum = (uint64_t)sqlite3_column_int64(st, 2);
+  int64_t pack = sqlite3_column_int64(st, 3);
   sqlite3_finalize(st);
-  if (off < 16 || n > ((uint64_t)1 << 40) || off + n + 8 > a->pack_len)
+  if ((rc = pack_for(a, pack, &fd, &pack_len)) < 0)
+    return rc;
+  if (off < 16 || n > ((uint64_t)1 << 40) || off + n + 8 > pack_len)
     return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: offset or length outside the pack", a->dir, (long long)id);
   b->len = 0;
   if ((rc = zllm_buf_reserve(b, (size_t)n)) < 0)
     return rc;
   uint8_t *buf = (uint8_t *)b->data;
-  rc = zllm_pread_full(a->pack_fd, head, 16, off - 16, "pack");
-  rc = rc ? rc : zllm_pread_full(a->pack_fd, buf, n, off, "pack");
-  rc = rc ? rc : zllm_pread_full(a->pack_fd, tail, 8, off + n, "pack");
+  rc = zllm_pread_full(fd, head, 16, off - 16, "pack");
+  rc = rc ? rc : zllm_pread_full(fd, buf, n, off, "pack");
+  rc = rc ? rc : zllm_pread_full(fd, tail, 8, off + n, "pack");
   if (rc == 0 && (ld64(head) != ZLLM_BLOB_MAGIC || ld64(head + 8) != n || ld64(tail) != sum ||
                   XXH3_64bits(buf, n) != sum))
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld fails its checksum", a->dir, (long long)id);
