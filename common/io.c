@@ -141,7 +141,10 @@ int zllm_copy_file(const char *src, const char *dst)
     if ((rc = write_all(out, buf, (size_t)n, tmp)) < 0)
       goto done;
   }
-  if (close(out) < 0)
+  /* on disk before it gets its name: a catalog may reference it next */
+  if (fsync(out) < 0)
+    rc = zllm_error_set_errno("%s: fsync failed", tmp);
+  if (close(out) < 0 && rc == 0)
     rc = zllm_error_set_errno("%s: close failed", tmp);
   out = -1;
   if (rc == 0 && rename(tmp, dst) < 0)

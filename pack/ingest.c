@@ -61,6 +61,8 @@ typedef struct {
   int *state;   /* 0 new, 1 in progress, 2 done */
   char *judged; /* per repo: the bits gave a verdict */
   int cards_judge_all;
+  char *skip;   /* per repo: not in o->only */
+  zllm_buf *order; /* dry run: ids in visiting order, NUL-separated */
 } ingest_ctx;
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -197,7 +199,8 @@ static int card_bases(ingest_ctx *c)
       const char *b = r->card->base_models[0];
       int archived = 0, in_hub = find_id(c, b) >= 0;
       char why[512];
-      repo_in_archive(c->a, b, &archived);
+      if (c->a)
+        repo_in_archive(c->a, b, &archived);
       int usable = strcmp(b, c->ids[i]) != 0 && (in_hub || archived);
       if (usable && in_hub && c->judged[i] && !c->cards_judge_all)
         usable = 0; /* the bits rejected it: keep their verdict */
@@ -688,10 +691,19 @@ static int visit(ingest_ctx *c, size_t i, int depth)
     c->base[i] = NULL;
     return 0;
   }
+  if (c->skip && c->skip[i]) { /* another share's repo: its packer stores it */
+    c->state[i] = 2;
+    return 0;
+  }
   c->state[i] = 1;
   long b = c->base[i] ? find_id(c, c->base[i]) : -1;
   int rc = b >= 0 ? visit(c, (size_t)b, depth + 1) : 0;
   int have = 0;
+  if (rc == 0 && c->order) {
+    rc = zllm_buf_append(c->order, c->ids[i], strlen(c->ids[i]) + 1);
+    c->state[i] = 2;
+    return rc;
+  }
   if (rc == 0)
     rc = repo_in_archive(c->a, c->ids[i], &have);
   if (rc == 0 && !have) {
@@ -709,9 +721,50 @@ static int visit(ingest_ctx *c, size_t i, int depth)
   return rc;
 }
 
+static int mark_only(ingest_ctx *c)
+{
+  if (!c->o->only)
+    return 0;
+  if (!(c->skip = malloc(c->n + 1)))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  memset(c->skip, 1, c->n + 1);
+  for (size_t k = 0; k < c->o->nonly; k++) {
+    long i = find_id(c, c->o->only[k]);
+    if (i >= 0)
+      c->skip[i] = 0;
+  }
+  return 0;
+}
+
+static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *stats, zllm_buf *order);
+
 int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *stats)
 {
-  ingest_ctx c = {.a = a, .o = o, .s = stats, .p = &profiles[o->profile]};
+  return pack_run(a, o, stats, NULL);
+}
+
+int zllm_pack_order(const zllm_pack_options *o, char ***ids, size_t *n)
+{
+  zllm_pack_stats s;
+  zllm_buf b = ZLLM_BUF_INIT;
+  size_t k = 0;
+  int rc = pack_run(NULL, o, &s, &b);
+  for (size_t i = 0; rc == 0 && i < b.len; i++)
+    k += b.data[i] == '\0';
+  *ids = NULL;
+  *n = 0;
+  if (rc == 0 && !(*ids = calloc(k + 1, sizeof **ids)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t at = 0; rc == 0 && at < b.len; at += strlen(b.data + at) + 1)
+    if (!((*ids)[(*n)++] = strdup(b.data + at)))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  zllm_buf_free(&b);
+  return rc;
+}
+
+static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *stats, zllm_buf *order)
+{
+  ingest_ctx c = {.a = a, .o = o, .s = stats, .p = &profiles[o->profile], .order = order};
   memset(stats, 0, sizeof *stats);
   int rc = zllm_source_open_local(&c.src, o->hub);
   rc = rc ? rc : zllm_source_list_repos(c.src, &c.ids, &c.n);
@@ -724,6 +777,7 @@ int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *
   else if (rc == 0 && o->bases == ZLLM_BASES_CLUSTER && c.p->bitx)
     rc = cluster_bases(&c);
   rc = rc ? rc : card_bases(&c);
+  rc = rc ? rc : mark_only(&c);
   for (size_t i = 0; rc == 0 && i < c.n; i++)
     rc = visit(&c, i, 0);
   zllm_strv_free(c.base, c.n);
@@ -731,6 +785,7 @@ int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *
   zllm_strv_free(c.ids, c.n);
   free(c.state);
   free(c.judged);
+  free(c.skip);
   zllm_source_free(c.src);
   return rc;
 }

@@ -297,6 +297,29 @@ static uint64_t sum_query(zllm_archive *a, const char *sql, int *rc)
   return v;
 }
 
+int zllm_archive_tensor_info(zllm_archive *a, const char *repo, const char *path, size_t idx, char method[16],
+                             uint64_t *stored)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st,
+                      "SELECT f.method, t.method, coalesce(t.stored, 0) FROM files f JOIN repos r ON f.repo = r.id"
+                      " LEFT JOIN tensors t ON t.file = f.id AND t.idx = ?3 WHERE r.name = ?1 AND f.path = ?2");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)idx);
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return ZLLM_ENOTFOUND;
+  }
+  const char *fm = (const char *)sqlite3_column_text(st, 0), *tm = (const char *)sqlite3_column_text(st, 1);
+  snprintf(method, 16, "%s", strcmp(fm, "dup") == 0 ? "file-dup" : tm ? tm : fm);
+  *stored = (uint64_t)sqlite3_column_int64(st, 2);
+  sqlite3_finalize(st);
+  return 0;
+}
+
 int zllm_archive_stages(zllm_archive *a, uint64_t stages[4])
 {
   int rc = 0;

@@ -13,6 +13,7 @@
 #include "survey/h5out.h"
 #include "survey/survey_internal.h"
 #include "zllm/analyze.h"
+#include "zllm/archive.h"
 #include "zllm/cluster.h"
 #include "zllm/dtype.h"
 #include "zllm/error.h"
@@ -20,6 +21,7 @@
 #include "zllm/log.h"
 #include "zllm/mpi.h"
 #include "zllm/parallel.h"
+#include "zllm/path.h"
 #include "zllm/safetensors.h"
 
 #define PART_ELEMS ((size_t)1 << 20)
@@ -34,7 +36,8 @@ static const zllm_dtype exp_dtypes[NDT] = {ZLLM_DT_BF16, ZLLM_DT_F16, ZLLM_DT_F3
 
 typedef struct { /* one tensor row (and its /deltas row) */
   int64_t model;
-  char name[NAME_LEN], dtype[8], shape[64], xxh[33];
+  char name[NAME_LEN], dtype[8], shape[64], xxh[33], method[16];
+  uint64_t stored;
   uint64_t bytes, elements;
   int8_t has_base;
   double identical;
@@ -61,6 +64,7 @@ typedef struct {
   m_row *models;       /* per own repo */
   e_row *exps;         /* per own repo x NDT */
   zllm_progress progress;
+  zllm_archive *archive; /* OUTDIR/archive, read-only, when the survey packed */
 } st_ctx;
 
 /* ---- which files and bases ---------------------------------------------- */
@@ -85,6 +89,7 @@ static long repo_index(const sv_run *run, const char *id)
 typedef struct {
   zllm_st_header **h;
   int *fd;
+  const char **path; /* relative to the repo (borrowed from the file list) */
   size_t n;
 } repo_files;
 
@@ -97,6 +102,7 @@ static void close_files(repo_files *f)
   }
   free(f->h);
   free(f->fd);
+  free(f->path);
   memset(f, 0, sizeof *f);
 }
 
@@ -110,11 +116,15 @@ static int open_files(const sv_run *run, size_t repo, repo_files *out)
       continue;
     zllm_st_header **h = realloc(out->h, (out->n + 1) * sizeof *h);
     int *fd = h ? realloc(out->fd, (out->n + 1) * sizeof *fd) : NULL;
+    const char **p = fd ? realloc(out->path, (out->n + 1) * sizeof *p) : NULL;
     if (h)
       out->h = h;
-    if (!h || !fd)
+    if (fd)
+      out->fd = fd;
+    if (!h || !fd || !p)
       return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    out->fd = fd;
+    out->path = p;
+    out->path[out->n] = f->path;
     out->h[out->n] = NULL;
     out->fd[out->n] = -1;
     if (zllm_st_open(&out->h[out->n], &out->fd[out->n], f->local) == 0)
@@ -371,6 +381,10 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
       m->tensors++;
       m->params[t->dtype] += t->nelem;
       rc = tensor_stats(r, e, mine.h[f], mine.fd[f], ti, has ? &br : NULL, buf, bbuf, cast);
+      snprintf(r->method, sizeof r->method, "-");
+      if (rc == 0 && c->archive &&
+          zllm_archive_tensor_info(c->archive, run->list.repo_ids[repo], mine.path[f], ti, r->method, &r->stored) < 0)
+        snprintf(r->method, sizeof r->method, "-");
       zllm_progress_add(&c->progress, r->bytes);
       if (has) {
         m->same += (uint64_t)llround(r->identical * (double)r->elements);
@@ -398,7 +412,7 @@ static const char *family_of(const st_ctx *c, size_t repo)
  * base are read by the same rank, so the base is read from its page cache.
  * A family is keyed by the index of the repo it is named after; a family
  * larger than a rank's share is dealt model by model. */
-static int deal_repos(st_ctx *c)
+static int deal_repos(st_ctx *c, int split_big)
 {
   sv_run *run = c->run;
   size_t n = run->list.nrepos, *key = calloc(n + 1, sizeof *key), *mine_f = NULL, nmine_f = 0;
@@ -417,7 +431,7 @@ static int deal_repos(st_ctx *c)
   }
   /* a family bigger than a rank's share would leave the others idle: its
    * models are dealt one by one instead (balance first, locality second) */
-  for (size_t i = 0; rc == 0 && i < n; i++)
+  for (size_t i = 0; rc == 0 && split_big && i < n; i++)
     if (bytes[key[i]] > total / (uint64_t)run->size && key[i] != i)
       key[i] = i;
   memset(bytes, 0, (n + 1) * sizeof *bytes);
@@ -434,6 +448,15 @@ static int deal_repos(st_ctx *c)
   free(mine_f);
   free(key);
   free(bytes);
+  return rc;
+}
+
+int sv_deal_families(sv_run *run, size_t **mine, size_t *nmine)
+{
+  st_ctx c = {.run = run};
+  int rc = deal_repos(&c, 0);
+  *mine = c.mine;
+  *nmine = c.nmine;
   return rc;
 }
 
@@ -481,9 +504,17 @@ static int compute(st_ctx *c)
       if (c->run->list.files[i].repo == c->mine[k] && c->run->list.files[i].kind == ZLLM_FILE_SAFETENSORS)
         share += c->run->list.files[i].size;
   zllm_progress_begin(&c->progress, "stats", share);
+  if (rc == 0 && c->run->packed) { /* every rank reads the catalog: per-tensor methods and stored bytes */
+    char *dir = zllm_path_join(c->run->opts.out, "archive");
+    if (!dir || zllm_archive_open(&c->archive, dir, 0) < 0)
+      rc = dir ? zllm_error_prefix("stats") : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    free(dir);
+  }
   for (size_t k = 0; rc == 0 && k < c->nmine; k++) /* rows go repo by repo, in repo order */
     rc = repo_stats(c, k, buf, bbuf);
   zllm_progress_end(&c->progress);
+  zllm_archive_close(c->archive);
+  c->archive = NULL;
   free(buf);
   free(bbuf);
   return zllm_mpi_alltrue(rc == 0, c->run->comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed"));
@@ -539,6 +570,7 @@ static const char *get_name(const void *c, size_t i) { return ((const st_ctx *)c
 static const char *get_dtype(const void *c, size_t i) { return ((const st_ctx *)c)->rows[i].dtype; }
 static const char *get_shape(const void *c, size_t i) { return ((const st_ctx *)c)->rows[i].shape; }
 static const char *get_xxh(const void *c, size_t i) { return ((const st_ctx *)c)->rows[i].xxh; }
+static const char *get_tensor_method(const void *c, size_t i) { return ((const st_ctx *)c)->rows[i].method; }
 
 typedef struct {
   uint8_t key[16];
@@ -707,12 +739,13 @@ static int write_tensor_tables(st_ctx *c, writer *w, uint64_t dup[3][2])
   size_t nrg = 0;
   h5_range *rg = own_ranges(c, 0, &nrg);
   int64_t *model = COLUMN(int64_t, r->model), *dup_of = calloc(c->nrows + 1, sizeof *dup_of);
-  uint64_t *bytes = COLUMN(uint64_t, r->bytes), *elems = COLUMN(uint64_t, r->elements);
+  uint64_t *bytes = COLUMN(uint64_t, r->bytes), *elems = COLUMN(uint64_t, r->elements),
+           *stored = COLUMN(uint64_t, r->stored);
   int8_t *has = COLUMN(int8_t, r->has_base);
   double *ident = COLUMN(double, r->identical);
   uint64_t *flips = calloc(c->nrows * 32 + 1, 8), *expc = calloc(c->nrows * EXP_BINS + 1, 8),
            *rel = calloc(c->nrows * REL_BINS + 1, 8);
-  int rc = rg && model && dup_of && bytes && elems && has && ident && flips && expc && rel
+  int rc = rg && model && dup_of && bytes && elems && stored && has && ident && flips && expc && rel
                ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < c->nrows; i++) {
     memcpy(flips + i * 32, c->rows[i].flips, sizeof c->rows[i].flips);
@@ -731,6 +764,8 @@ static int write_tensor_tables(st_ctx *c, writer *w, uint64_t dup[3][2])
   rc = rc ? rc : h5_table(w->o, "/tensors/bytes", H5T_NATIVE_UINT64, n, 0, rg, nrg, bytes, "tensor size", "bytes");
   rc = rc ? rc : write_strings(w, "/tensors/xxh3_128", w->s32, 32, n, rg, nrg, get_xxh, c, c->nrows, "XXH3-128 of the tensor bytes, hex");
   rc = rc ? rc : h5_table(w->o, "/tensors/duplicate_of", H5T_NATIVE_INT64, n, 0, rg, nrg, dup_of, "first row (hub order) with the same XXH3-128, -1 if this is the first (hash level; the archive confirms bytes)", "index");
+  rc = rc ? rc : write_strings(w, "/tensors/method", w->s16, 16, n, rg, nrg, get_tensor_method, c, c->nrows, "how OUTDIR/archive stores it: dup, bitx, solo, file-dup (the whole file is a dup), opaque; - without an archive");
+  rc = rc ? rc : h5_table(w->o, "/tensors/stored_bytes", H5T_NATIVE_UINT64, n, 0, rg, nrg, stored, "its bytes in the archive's packs (0 for dups and without an archive)", "bytes");
   rc = rc ? rc : h5_table(w->o, "/tensors/has_base", H5T_NATIVE_INT8, n, 0, rg, nrg, has, "1 when the chosen base has a float tensor of this name and shape (the delta rows are filled)", "flag");
   rc = rc ? rc : h5_group(w->o, "/deltas", "per tensor (rows as /tensors) against the chosen base's tensor cast to this dtype; empty when has_base is 0");
   rc = rc ? rc : h5_table(w->o, "/deltas/identical_fraction", H5T_NATIVE_DOUBLE, n, 0, rg, nrg, ident, "fraction of elements bitwise identical to the base (delta sparsity); NaN without a base", "fraction");
@@ -738,7 +773,7 @@ static int write_tensor_tables(st_ctx *c, writer *w, uint64_t dup[3][2])
   rc = rc ? rc : h5_table(w->o, "/deltas/bit_flips", H5T_NATIVE_UINT64, n, 32, rg, nrg, flips, "XOR flips per bit position (bit 0 = least significant; 16-bit dtypes use 0..15)", "elements");
   rc = rc ? rc : h5_table(w->o, "/deltas/exponent_change", H5T_NATIVE_UINT64, n, EXP_BINS, rg, nrg, expc, "changed elements by exponent change (fine-tune minus base), bins -8..+8, ends clipped", "elements");
   rc = rc ? rc : h5_table(w->o, "/deltas/log2_relative_change", H5T_NATIVE_UINT64, n, REL_BINS, rg, nrg, rel, "changed elements by floor(log2(|ft - base| / |base|)), bins -32..+7, ends clipped (base 0 or non-finite left out)", "elements");
-  free(rg); free(model); free(dup_of); free(bytes); free(elems); free(has); free(ident); free(flips); free(expc); free(rel);
+  free(rg); free(model); free(dup_of); free(bytes); free(elems); free(stored); free(has); free(ident); free(flips); free(expc); free(rel);
   return rc;
 }
 
@@ -1044,7 +1079,7 @@ int sv_stats(sv_run *run)
   uint64_t dup[3][2] = {{0}};
   char path[4096];
   snprintf(path, sizeof path, "%s/stats.h5", run->opts.out);
-  int rc = deal_repos(&c);
+  int rc = deal_repos(&c, 1);
   rc = rc ? rc : layout_rows(&c);
   rc = rc ? rc : compute(&c);
   if (!zllm_mpi_alltrue(rc == 0, run->comm)) {

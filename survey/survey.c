@@ -1,5 +1,6 @@
 /* zllm-survey's job: walk -> scan -> report, over MPI (see zllm/survey.h). */
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,25 +227,96 @@ static int phase_scan(sv_run *run, zllm_buf *out)
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
 }
 
-/* Rank 0 packs the hub with the clustered bases into OUT/archive. */
+/* This rank's families into its own staging archive (its own pack file). */
+static int pack_share(sv_run *run, const char *stage)
+{
+  size_t *mine = NULL, nmine = 0;
+  const char **only = NULL;
+  zllm_archive *a = NULL;
+  zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
+  zllm_pack_stats ps;
+  int rc = sv_deal_families(run, &mine, &nmine);
+  if (rc == 0 && !(only = calloc(nmine + 1, sizeof *only)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < nmine; i++)
+    only[i] = run->list.repo_ids[mine[i]];
+  po.hub = run->opts.hub;
+  po.table = run->families;
+  po.only = only;
+  po.nonly = nmine;
+  if (rc == 0 && access(stage, F_OK) == 0)
+    rc = zllm_rm_rf(stage);
+  rc = rc ? rc : zllm_archive_open(&a, stage, 1);
+  rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
+  zllm_archive_close(a);
+  free(only);
+  free(mine);
+  return rc;
+}
+
+/* Rank 0 merges the staging archives in the one-process order. */
+static int merge_shares(sv_run *run, const char *dir, char **stages)
+{
+  zllm_archive *dst = NULL, **src = calloc((size_t)run->size, sizeof *src);
+  zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
+  char **order = NULL;
+  size_t norder = 0;
+  po.hub = run->opts.hub;
+  po.table = run->families;
+  int rc = src ? zllm_pack_order(&po, &order, &norder) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  rc = rc ? rc : zllm_archive_open(&dst, dir, 1);
+  for (int r = 0; rc == 0 && r < run->size; r++)
+    rc = zllm_archive_open(&src[r], stages[r], 0);
+  rc = rc ? rc : zllm_archive_merge(dst, src, (size_t)run->size, order, norder);
+  rc = rc ? rc : zllm_archive_stages(dst, run->stages);
+  for (int r = 0; src && r < run->size; r++)
+    zllm_archive_close(src[r]);
+  zllm_archive_close(dst);
+  zllm_strv_free(order, norder);
+  free(src);
+  return rc;
+}
+
+/* The hub into OUT/archive with the clustered bases: one process packs it
+ * alone; with more ranks, each packs whole families into its own staging
+ * archive and rank 0 merges them, making the decisions one process would
+ * (zllm_archive_merge), so the catalog is the same for any number of ranks. */
 static int phase_pack(sv_run *run)
 {
-  int rc = 0;
-  if (run->rank == 0) {
-    char *dir = zllm_path_join(run->opts.out, "archive");
+  char *dir = zllm_path_join(run->opts.out, "archive"), *stage_root = zllm_path_join(run->opts.out, "archive.stage");
+  char **stages = calloc((size_t)run->size + 1, sizeof *stages);
+  int rc = dir && stage_root && stages ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (int r = 0; rc == 0 && r < run->size; r++) {
+    char name[32];
+    snprintf(name, sizeof name, "rank-%d", r);
+    if (!(stages[r] = zllm_path_join(stage_root, name)))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  if (rc == 0 && run->size == 1) {
     zllm_archive *a = NULL;
     zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
     zllm_pack_stats ps;
     po.hub = run->opts.hub;
     po.table = run->families;
-    rc = dir ? zllm_archive_open(&a, dir, 1) : ZLLM_ENOMEM;
+    rc = zllm_archive_open(&a, dir, 1);
     rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
     rc = rc ? rc : zllm_archive_stages(a, run->stages);
     zllm_archive_close(a);
-    free(dir);
+  } else {
+    rc = rc ? rc : pack_share(run, stages[run->rank]);
+    if (!zllm_mpi_alltrue(rc == 0, run->comm))
+      rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not pack its share");
+    else if (run->rank == 0) {
+      rc = merge_shares(run, dir, stages);
+      if (rc == 0)
+        rc = zllm_rm_rf(stage_root);
+    }
   }
+  zllm_strv_free(stages, stages ? (size_t)run->size : 0);
+  free(dir);
+  free(stage_root);
   if (!zllm_mpi_alltrue(rc == 0, run->comm))
-    return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not pack the archive");
+    return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not merge the archive");
   run->packed = 1;
   return 0;
 }

@@ -60,6 +60,11 @@ int sv_report(sv_run *run, char *blocks, size_t len);
  * dedup, tensor dedup and zllm.  COLLECTIVE. */
 int sv_baselines(sv_run *run);
 
+/* This rank's repos (indices, sorted) when whole families are dealt by
+ * bytes, largest first (what packing needs: BitX finds its base in the same
+ * share).  Local: every rank computes the same deal. */
+int sv_deal_families(sv_run *run, size_t **mine, size_t *nmine);
+
 /* OUTDIR/stats.h5 with parallel HDF5 (docs/STATS.md).  COLLECTIVE. */
 int sv_stats(sv_run *run);
 

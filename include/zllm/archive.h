@@ -1,5 +1,6 @@
-/* zllm/archive.h - the deduplicated BitX archive (work in progress: single
- * process; see docs/FORMAT.md).
+/* zllm/archive.h - the deduplicated BitX archive (docs/FORMAT.md).  One
+ * process writes an archive; archives packed from shares of a hub by several
+ * processes are merged into one (zllm_archive_merge).
  *
  * An archive is a directory: catalog.sqlite (what is stored where, every
  * file's SHA-256) and packs/pack-NNNN.zpk (append-only blob records).  A repo
@@ -55,9 +56,11 @@ typedef struct {
   zllm_pack_profile profile;
   zllm_bases_source bases;
   const zllm_family_table *table; /* bases already clustered (zllm-survey), or NULL */
+  const char *const *only;        /* ingest only these repos (and nothing for the others), or NULL */
+  size_t nonly;
 } zllm_pack_options;
 
-#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0, ZLLM_PROFILE_ZLLM, ZLLM_BASES_CLUSTER, NULL}
+#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0, ZLLM_PROFILE_ZLLM, ZLLM_BASES_CLUSTER, NULL, NULL, 0}
 
 typedef struct {
   uint64_t repos, repos_skipped, files, bytes_in, bytes_stored;
@@ -66,6 +69,18 @@ typedef struct {
 
 /* Ingests every repo of the hub not yet in the archive. */
 int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *stats);
+/* The order zllm_pack_hub ingests the hub's repos in (bases first), with
+ * the same bases; nothing is written.  The caller frees *ids (zllm_strv_free). */
+int zllm_pack_order(const zllm_pack_options *o, char ***ids, size_t *n);
+
+/* Merges the repos of `nsrc` archives (packed with the same options, each a
+ * share of one hub) into `dst`, repo by repo in `order` (zllm_pack_order),
+ * making the decisions one process packing the whole hub would have made:
+ * a file another source already stored becomes a file dup, a tensor an
+ * earlier repo already stored (hash hit, then bytes compared) a tensor dup.
+ * Each source's pack file is copied in as one more pack of `dst`.  Repos
+ * already in `dst` are left alone; each repo is one transaction. */
+int zllm_archive_merge(zllm_archive *dst, zllm_archive *const *src, size_t nsrc, char *const *order, size_t norder);
 
 /* Writes one repo's files (or one file) under outdir/<repo>/, each checked
  * against its recorded SHA-256 before it gets its final name. */
@@ -84,6 +99,13 @@ int zllm_archive_verify(zllm_archive *a, FILE *report);
 
 /* Repos, files and tensors with original and stored bytes and methods. */
 int zllm_archive_ls(zllm_archive *a, const char *repo, FILE *out);
+
+/* How tensor `idx` (file order) of a repo's file is stored: method "dup",
+ * "bitx", "solo", or "file-dup" when the whole file is a dup, "opaque" when
+ * the file was stored as bytes; *stored its bytes in the packs (0 for dups).
+ * ZLLM_ENOTFOUND when the archive has no such file. */
+int zllm_archive_tensor_info(zllm_archive *a, const char *repo, const char *path, size_t idx, char method[16],
+                             uint64_t *stored);
 
 /* Bytes by stage, as the catalog holds them: [0] original (every file),
  * [1] after file dedup (file dups removed), [2] after tensor dedup (tensor

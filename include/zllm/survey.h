@@ -11,8 +11,9 @@
  *   cluster every rank sketches its share of the models (dealt by bytes), the
  *          sketches are shared, comparisons split over the ranks, and every
  *          rank ends with the same family table (zllm/cluster.h);
- *   pack    rank 0 packs the hub into OUT/archive with those bases (one writer
- *          for now; the others wait);
+ *   pack    every rank packs whole families (dealt by bytes) into its own
+ *          staging archive with those bases; rank 0 merges them into
+ *          OUT/archive in the one-process order (zllm_archive_merge);
  *   stats   every rank reads its share of the models and their bases and the
  *          rows go into OUT/stats.h5 with collective parallel HDF5;
  *   report records are gathered to rank 0 in hub order, so every output is

@@ -15,6 +15,7 @@ for d in /models/signature /models/shape_signature /models/bytes_by_dtype /model
          /models/repo /models/family /models/base /models/declared_base /models/decision /models/bit_distance \
          /models/bytes /models/weight_bytes /models/tensors /models/parameters /models/identical_fraction \
          /tensors/model /tensors/name /tensors/dtype /tensors/shape /tensors/bytes /tensors/xxh3_128 \
+         /tensors/method /tensors/stored_bytes \
          /tensors/duplicate_of /tensors/has_base /deltas/identical_fraction /deltas/elements /deltas/bit_flips \
          /deltas/exponent_change /deltas/log2_relative_change /exponents/model /exponents/dtype \
          /exponents/elements /exponents/elements_xor /exponents/histogram /exponents/histogram_xor \
@@ -82,6 +83,13 @@ if m:
     elif st["zllm"] != ls[3] or st["file dedup"] != want[1] or not st["zllm"] < st["zipllm"] < st["zstd"]:
         fail(f"baselines disagree with the archive or each other: {st}")
     print("baselines:", st)
+meth = [x.decode() for x in f["/tensors/method"][:]]
+tstored = int(f["/tensors/stored_bytes"][:].sum())
+if not ("bitx" in meth and "solo" in meth) or tstored > ls[3] or tstored < ls[3] // 2:
+    fail(f"per-tensor methods/stored disagree with the archive: {set(meth)}, {tstored} of {ls[3]}")
+for mth, hb_ in zip(meth, hb):
+    if mth == "bitx" and not hb_:
+        fail("a BitX tensor without a base in /tensors/has_base"); break
 print("reduction by stage:", dict(zip([x.decode() for x in f["/reduction/stage"][:]], f["/reduction/bytes"][:].tolist())))
 dup = f["/tensors/duplicate_of"][:]
 if sum(dup >= 0) != f["/duplication/tensors"][2]:

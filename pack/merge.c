@@ -1,0 +1,475 @@
+/* Merging archives packed from shares of one hub (zllm/archive.h): each
+ * repo is copied from the source that holds it, in the single-process
+ * visiting order, redoing the cross-share decisions — file dups by SHA-256,
+ * tensor dups by hash then bytes — so the catalog reads as if one process
+ * had packed the hub.  Blobs are not copied one by one: each source's pack
+ * file becomes one more pack of the destination. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pack/archive_internal.h"
+#include "zllm/error.h"
+#include "zllm/io.h"
+#include "zllm/path.h"
+
+typedef struct {
+  zllm_archive *a;
+  int64_t pack;      /* its pack's id in the destination, 0 until copied in */
+  int64_t *blob;     /* source blob id -> destination id (0: not yet) */
+  int64_t *file;     /* source file id -> destination id */
+  int64_t *tensor;   /* source tensor id -> destination id */
+  int64_t nblob, nfile, ntensor;
+} source;
+
+typedef struct {
+  zllm_archive *d;
+  source *s;
+  size_t ns;
+} merge_ctx;
+
+static int64_t max_id(zllm_archive *a, const char *table, int *rc)
+{
+  sqlite3_stmt *st = NULL;
+  char sql[64];
+  int64_t v = 0;
+  snprintf(sql, sizeof sql, "SELECT coalesce(max(id), 0) FROM %s", table);
+  if (*rc == 0 && (*rc = ar_prepare(a, &st, sql)) == 0 && sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static int open_source(source *x, zllm_archive *a)
+{
+  int rc = 0;
+  memset(x, 0, sizeof *x);
+  x->a = a;
+  x->nblob = max_id(a, "blobs", &rc) + 1;
+  x->nfile = max_id(a, "files", &rc) + 1;
+  x->ntensor = max_id(a, "tensors", &rc) + 1;
+  if (rc == 0 && (!(x->blob = calloc((size_t)x->nblob, 8)) || !(x->file = calloc((size_t)x->nfile, 8)) ||
+                  !(x->tensor = calloc((size_t)x->ntensor, 8))))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  return rc;
+}
+
+static void close_source(source *x)
+{
+  free(x->blob);
+  free(x->file);
+  free(x->tensor);
+}
+
+/* The source's pack file, copied in under the next free name. */
+static int copy_pack(merge_ctx *m, source *x)
+{
+  char name[32], *from = NULL, *to = NULL, *dir = zllm_path_join(m->d->dir, "packs");
+  sqlite3_stmt *st = NULL;
+  int rc = dir ? 0 : ZLLM_ENOMEM;
+  int64_t n = max_id(m->d, "packs", &rc) + 1;
+  snprintf(name, sizeof name, "pack-m%04lld.zpk", (long long)n);
+  if (rc == 0 && (!(from = zllm_path_join(x->a->dir, "packs/pack-0000.zpk")) || !(to = zllm_path_join(dir, name))))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  rc = rc ? rc : zllm_copy_file(from, to);
+  rc = rc ? rc : ar_prepare(m->d, &st, "INSERT INTO packs(name, committed_len) VALUES(?, ?)");
+  if (rc == 0) {
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)x->a->committed_len);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "registering a pack");
+    x->pack = sqlite3_last_insert_rowid(m->d->db);
+  }
+  sqlite3_finalize(st);
+  free(from);
+  free(to);
+  free(dir);
+  return rc;
+}
+
+/* A source blob's row in the destination (added on first use). */
+static int map_blob(merge_ctx *m, source *x, int64_t id, int64_t *out)
+{
+  sqlite3_stmt *st = NULL, *in = NULL;
+  int rc = 0;
+  if (id <= 0 || id >= x->nblob)
+    return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld out of range", x->a->dir, (long long)id);
+  if (x->blob[id]) {
+    *out = x->blob[id];
+    return 0;
+  }
+  rc = ar_prepare(x->a, &st, "SELECT offset, len, checksum FROM blobs WHERE id = ?");
+  rc = rc ? rc : ar_prepare(m->d, &in, "INSERT INTO blobs(pack, offset, len, checksum) VALUES(?, ?, ?, ?)");
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld missing", x->a->dir, (long long)id);
+  }
+  if (rc == 0) {
+    sqlite3_bind_int64(in, 1, x->pack);
+    for (int k = 0; k < 3; k++)
+      sqlite3_bind_int64(in, k + 2, sqlite3_column_int64(st, k));
+    rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a blob row");
+    *out = x->blob[id] = sqlite3_last_insert_rowid(m->d->db);
+  }
+  sqlite3_finalize(st);
+  sqlite3_finalize(in);
+  return rc;
+}
+
+/* Follows dup_of to the row that holds the bytes. */
+static int64_t root_of(zllm_archive *d, const char *table, int64_t id)
+{
+  char sql[96];
+  snprintf(sql, sizeof sql, "SELECT method, dup_of FROM %s WHERE id = ?", table);
+  for (int hops = 0; hops < 64; hops++) {
+    sqlite3_stmt *st = NULL;
+    int dup = 0;
+    int64_t next = 0;
+    if (ar_prepare(d, &st, sql) < 0)
+      return id;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      dup = strcmp((const char *)sqlite3_column_text(st, 0), "dup") == 0;
+      next = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (!dup || !next)
+      return id;
+    id = next;
+  }
+  return id;
+}
+
+static int64_t depth_of(zllm_archive *d, int64_t id)
+{
+  sqlite3_stmt *st = NULL;
+  int64_t v = 0;
+  if (ar_prepare(d, &st, "SELECT depth FROM tensors WHERE id = ?") == 0) {
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+      v = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* Byte comparison, part by part, of a source tensor and a destination one. */
+static int same_bytes(merge_ctx *m, source *x, int64_t src, int64_t dst, uint64_t len, int *same)
+{
+  uint8_t *a = ar_buf_get(x->a), *b = ar_buf_get(m->d);
+  int rc = a && b ? 0 : ZLLM_ENOMEM;
+  *same = 1;
+  for (uint64_t p = 0; rc == 0 && *same && len && p < ar_nparts(len); p++) {
+    rc = ar_tensor_decode_part(x->a, src, p, a, 0);
+    rc = rc ? rc : ar_tensor_decode_part(m->d, dst, p, b, 0);
+    *same = rc == 0 && memcmp(a, b, ar_part_len(len, p)) == 0;
+  }
+  ar_buf_put(x->a, a);
+  ar_buf_put(m->d, b);
+  return rc;
+}
+
+/* An earlier destination tensor with the same bytes (key, length and dtype
+ * first, then the bytes), as tensor dedup at ingest finds one. */
+static int find_dup(merge_ctx *m, source *x, sqlite3_stmt *t, int64_t *dup)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(m->d, &st, "SELECT id FROM tensors WHERE key = ? AND len = ? AND dtype = ? AND method != 'dup'");
+  *dup = 0;
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_blob(st, 1, sqlite3_column_blob(t, 7), sqlite3_column_bytes(t, 7), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, sqlite3_column_int64(t, 6));
+  sqlite3_bind_text(st, 3, (const char *)sqlite3_column_text(t, 3), -1, SQLITE_TRANSIENT);
+  while (rc == 0 && !*dup && sqlite3_step(st) == SQLITE_ROW) {
+    int same = 0;
+    int64_t cand = sqlite3_column_int64(st, 0);
+    rc = same_bytes(m, x, sqlite3_column_int64(t, 0), cand, (uint64_t)sqlite3_column_int64(t, 6), &same);
+    if (rc == 0 && same)
+      *dup = cand;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int copy_parts(merge_ctx *m, source *x, int64_t src, int64_t dst)
+{
+  sqlite3_stmt *st = NULL, *in = NULL;
+  int rc = ar_prepare(x->a, &st, "SELECT part, blob FROM parts WHERE tensor = ? ORDER BY part");
+  rc = rc ? rc : ar_prepare(m->d, &in, "INSERT INTO parts(tensor, part, blob) VALUES(?, ?, ?)");
+  if (rc == 0)
+    sqlite3_bind_int64(st, 1, src);
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    int64_t blob = 0;
+    rc = map_blob(m, x, sqlite3_column_int64(st, 1), &blob);
+    if (rc == 0) {
+      sqlite3_reset(in);
+      sqlite3_bind_int64(in, 1, dst);
+      sqlite3_bind_int64(in, 2, sqlite3_column_int64(st, 0));
+      sqlite3_bind_int64(in, 3, blob);
+      rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a part");
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_finalize(in);
+  return rc;
+}
+
+/* Columns of a tensor row, source and destination alike. */
+#define TENSOR_COLS "id, idx, name, dtype, shape, nelem, len, key, method, layout, dup_of, base, depth, stored, note"
+
+static int insert_tensor_row(merge_ctx *m, int64_t file, sqlite3_stmt *t, const char *method, int64_t dup_of,
+                             int64_t base, int64_t depth, int64_t stored, int keep_note, int64_t *id)
+{
+  sqlite3_stmt *in = NULL;
+  int rc = ar_prepare(m->d, &in,
+                      "INSERT INTO tensors(file, idx, name, dtype, shape, nelem, len, key, method, layout, dup_of, base,"
+                      " depth, stored, note) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(in, 1, file);
+  for (int k = 1; k <= 7; k++) /* idx .. key, as they are */
+    sqlite3_bind_value(in, k + 1, sqlite3_column_value(t, k));
+  sqlite3_bind_text(in, 9, method, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_value(in, 10, sqlite3_column_value(t, 9));
+  dup_of ? sqlite3_bind_int64(in, 11, dup_of) : sqlite3_bind_null(in, 11);
+  base ? sqlite3_bind_int64(in, 12, base) : sqlite3_bind_null(in, 12);
+  sqlite3_bind_int64(in, 13, depth);
+  sqlite3_bind_int64(in, 14, stored);
+  keep_note ? sqlite3_bind_value(in, 15, sqlite3_column_value(t, 14)) : sqlite3_bind_null(in, 15);
+  rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a tensor");
+  *id = sqlite3_last_insert_rowid(m->d->db);
+  sqlite3_finalize(in);
+  return rc;
+}
+
+static int64_t mapped(const int64_t *map, int64_t n, int64_t id)
+{
+  return id > 0 && id < n ? map[id] : 0;
+}
+
+/* A stored file's tensors; *dropped gets the stored bytes of those that
+ * turn out to be duplicates of earlier repos' tensors. */
+static int merge_tensors(merge_ctx *m, source *x, int64_t src_file, int64_t dst_file, int64_t *dropped)
+{
+  sqlite3_stmt *t = NULL;
+  int rc = ar_prepare(x->a, &t, "SELECT " TENSOR_COLS " FROM tensors WHERE file = ? ORDER BY idx");
+  *dropped = 0;
+  if (rc == 0)
+    sqlite3_bind_int64(t, 1, src_file);
+  while (rc == 0 && sqlite3_step(t) == SQLITE_ROW) {
+    int64_t sid = sqlite3_column_int64(t, 0), id = 0, dup = 0;
+    const char *method = (const char *)sqlite3_column_text(t, 8);
+    if (strcmp(method, "dup") == 0) {
+      dup = root_of(m->d, "tensors", mapped(x->tensor, x->ntensor, sqlite3_column_int64(t, 10)));
+      rc = dup ? insert_tensor_row(m, dst_file, t, "dup", dup, 0, depth_of(m->d, dup), 0, 0, &id)
+               : zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: its dup is not merged", x->a->dir, (long long)sid);
+    } else if ((rc = find_dup(m, x, t, &dup)) == 0 && dup) {
+      *dropped += sqlite3_column_int64(t, 13);
+      rc = insert_tensor_row(m, dst_file, t, "dup", dup, 0, depth_of(m->d, dup), 0, 0, &id);
+    } else if (rc == 0) {
+      int64_t base = sqlite3_column_type(t, 11) == SQLITE_NULL ? 0 : mapped(x->tensor, x->ntensor, sqlite3_column_int64(t, 11));
+      int64_t depth = base ? depth_of(m->d, base) + 1 : sqlite3_column_int64(t, 12);
+      rc = insert_tensor_row(m, dst_file, t, method, 0, base, depth, sqlite3_column_int64(t, 13), 1, &id);
+      rc = rc ? rc : copy_parts(m, x, sid, id);
+    }
+    if (rc == 0 && sid > 0 && sid < x->ntensor)
+      x->tensor[sid] = id;
+  }
+  sqlite3_finalize(t);
+  return rc;
+}
+
+/* A file another repo already stored: its tensors are the stored file's. */
+static int alias_tensors(merge_ctx *m, source *x, int64_t src_file, int64_t root)
+{
+  sqlite3_stmt *t = NULL, *q = NULL;
+  int rc = ar_prepare(x->a, &t, "SELECT id, idx FROM tensors WHERE file = ?");
+  rc = rc ? rc : ar_prepare(m->d, &q, "SELECT id FROM tensors WHERE file = ? AND idx = ?");
+  if (rc == 0)
+    sqlite3_bind_int64(t, 1, src_file);
+  while (rc == 0 && sqlite3_step(t) == SQLITE_ROW) {
+    int64_t sid = sqlite3_column_int64(t, 0);
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, root);
+    sqlite3_bind_int64(q, 2, sqlite3_column_int64(t, 1));
+    if (sqlite3_step(q) == SQLITE_ROW && sid > 0 && sid < x->ntensor)
+      x->tensor[sid] = sqlite3_column_int64(q, 0);
+  }
+  sqlite3_finalize(t);
+  sqlite3_finalize(q);
+  return rc;
+}
+
+/* A file with the same SHA-256 in the destination (as find_dup_file). */
+static int64_t find_dup_file(merge_ctx *m, sqlite3_stmt *f)
+{
+  sqlite3_stmt *st = NULL;
+  int64_t id = 0;
+  if (ar_prepare(m->d, &st, "SELECT id FROM files WHERE key = ? AND sha256 = ? AND method != 'skipped' ORDER BY id") < 0)
+    return 0;
+  sqlite3_bind_value(st, 1, sqlite3_column_value(f, 4));
+  sqlite3_bind_value(st, 2, sqlite3_column_value(f, 3));
+  if (sqlite3_step(st) == SQLITE_ROW)
+    id = root_of(m->d, "files", sqlite3_column_int64(st, 0));
+  sqlite3_finalize(st);
+  return id;
+}
+
+#define FILE_COLS "id, path, size, sha256, key, method, dup_of, header_blob, stored, note"
+
+static int insert_file_row(merge_ctx *m, int64_t repo, sqlite3_stmt *f, const char *method, int64_t dup_of,
+                           int64_t header, int64_t stored, int keep_note, int64_t *id)
+{
+  sqlite3_stmt *in = NULL;
+  int rc = ar_prepare(m->d, &in,
+                      "INSERT INTO files(repo, path, size, sha256, key, method, dup_of, header_blob, stored, note)"
+                      " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(in, 1, repo);
+  for (int k = 1; k <= 4; k++)
+    sqlite3_bind_value(in, k + 1, sqlite3_column_value(f, k));
+  sqlite3_bind_text(in, 6, method, -1, SQLITE_TRANSIENT);
+  dup_of ? sqlite3_bind_int64(in, 7, dup_of) : sqlite3_bind_null(in, 7);
+  header ? sqlite3_bind_int64(in, 8, header) : sqlite3_bind_null(in, 8);
+  sqlite3_bind_int64(in, 9, stored);
+  keep_note ? sqlite3_bind_value(in, 10, sqlite3_column_value(f, 9)) : sqlite3_bind_null(in, 10);
+  rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a file");
+  *id = sqlite3_last_insert_rowid(m->d->db);
+  sqlite3_finalize(in);
+  return rc;
+}
+
+static int copy_pieces(merge_ctx *m, source *x, int64_t src, int64_t dst)
+{
+  sqlite3_stmt *st = NULL, *in = NULL;
+  int rc = ar_prepare(x->a, &st, "SELECT seq, len, blob FROM pieces WHERE file = ? ORDER BY seq");
+  rc = rc ? rc : ar_prepare(m->d, &in, "INSERT INTO pieces(file, seq, len, blob) VALUES(?, ?, ?, ?)");
+  if (rc == 0)
+    sqlite3_bind_int64(st, 1, src);
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    int64_t blob = 0;
+    rc = map_blob(m, x, sqlite3_column_int64(st, 2), &blob);
+    if (rc == 0) {
+      sqlite3_reset(in);
+      sqlite3_bind_int64(in, 1, dst);
+      sqlite3_bind_int64(in, 2, sqlite3_column_int64(st, 0));
+      sqlite3_bind_int64(in, 3, sqlite3_column_int64(st, 1));
+      sqlite3_bind_int64(in, 4, blob);
+      rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a piece");
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_finalize(in);
+  return rc;
+}
+
+static int merge_file(merge_ctx *m, source *x, int64_t repo, sqlite3_stmt *f)
+{
+  int64_t sid = sqlite3_column_int64(f, 0), id = 0, dup = 0, header = 0, dropped = 0;
+  const char *method = (const char *)sqlite3_column_text(f, 5);
+  int rc = 0;
+  if (strcmp(method, "skipped") == 0)
+    rc = insert_file_row(m, repo, f, method, 0, 0, 0, 1, &id);
+  else if (strcmp(method, "dup") == 0) {
+    dup = root_of(m->d, "files", mapped(x->file, x->nfile, sqlite3_column_int64(f, 6)));
+    rc = dup ? insert_file_row(m, repo, f, "dup", dup, 0, 0, 0, &id)
+             : zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: its dup is not merged", x->a->dir, (long long)sid);
+  } else if ((dup = find_dup_file(m, f))) {
+    rc = insert_file_row(m, repo, f, "dup", dup, 0, 0, 0, &id);
+    rc = rc ? rc : alias_tensors(m, x, sid, dup);
+  } else {
+    if (sqlite3_column_type(f, 7) != SQLITE_NULL)
+      rc = map_blob(m, x, sqlite3_column_int64(f, 7), &header);
+    rc = rc ? rc : insert_file_row(m, repo, f, method, 0, header, sqlite3_column_int64(f, 8), 1, &id);
+    rc = rc ? rc : copy_pieces(m, x, sid, id);
+    rc = rc ? rc : merge_tensors(m, x, sid, id, &dropped);
+    if (rc == 0 && dropped) {
+      sqlite3_stmt *up = NULL;
+      rc = ar_prepare(m->d, &up, "UPDATE files SET stored = stored - ? WHERE id = ?");
+      if (rc == 0) {
+        sqlite3_bind_int64(up, 1, dropped);
+        sqlite3_bind_int64(up, 2, id);
+        rc = sqlite3_step(up) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "updating stored bytes");
+      }
+      sqlite3_finalize(up);
+    }
+  }
+  if (rc == 0 && sid > 0 && sid < x->nfile)
+    x->file[sid] = id;
+  return rc;
+}
+
+static int merge_repo(merge_ctx *m, source *x, int64_t src_repo)
+{
+  sqlite3_stmt *r = NULL, *in = NULL, *f = NULL;
+  int rc = ar_prepare(x->a, &r, "SELECT name, revision, base, base_reason FROM repos WHERE id = ?");
+  rc = rc ? rc : ar_prepare(m->d, &in, "INSERT INTO repos(name, revision, base, base_reason) VALUES(?, ?, ?, ?)");
+  if (rc == 0) {
+    sqlite3_bind_int64(r, 1, src_repo);
+    rc = sqlite3_step(r) == SQLITE_ROW ? 0 : zllm_error_set(ZLLM_EFORMAT, "%s: repo %lld vanished", x->a->dir, (long long)src_repo);
+  }
+  if (rc == 0) {
+    for (int k = 0; k < 4; k++)
+      sqlite3_bind_value(in, k + 1, sqlite3_column_value(r, k));
+    rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a repo");
+  }
+  int64_t repo = sqlite3_last_insert_rowid(m->d->db);
+  rc = rc ? rc : ar_prepare(x->a, &f, "SELECT " FILE_COLS " FROM files WHERE repo = ? ORDER BY id");
+  if (rc == 0)
+    sqlite3_bind_int64(f, 1, src_repo);
+  while (rc == 0 && sqlite3_step(f) == SQLITE_ROW)
+    rc = merge_file(m, x, repo, f);
+  sqlite3_finalize(r);
+  sqlite3_finalize(in);
+  sqlite3_finalize(f);
+  return rc;
+}
+
+static int64_t repo_row(zllm_archive *a, const char *name)
+{
+  sqlite3_stmt *st = NULL;
+  int64_t id = 0;
+  if (ar_prepare(a, &st, "SELECT id FROM repos WHERE name = ?") == 0) {
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW)
+      id = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  return id;
+}
+
+int zllm_archive_merge(zllm_archive *dst, zllm_archive *const *src, size_t nsrc, char *const *order, size_t norder)
+{
+  merge_ctx m = {dst, calloc(nsrc + 1, sizeof *m.s), nsrc};
+  int rc = m.s ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t k = 0; rc == 0 && k < nsrc; k++)
+    rc = open_source(&m.s[k], src[k]);
+  for (size_t i = 0; rc == 0 && i < norder; i++) {
+    if (repo_row(dst, order[i]))
+      continue; /* already merged (a rerun after an interruption) */
+    for (size_t k = 0; rc == 0 && k < nsrc; k++) {
+      int64_t r = repo_row(src[k], order[i]);
+      if (!r)
+        continue;
+      rc = ar_begin(dst);
+      if (rc == 0 && !m.s[k].pack)
+        rc = copy_pack(&m, &m.s[k]);
+      rc = rc ? rc : merge_repo(&m, &m.s[k], r);
+      if (rc == 0)
+        rc = ar_commit(dst);
+      if (rc < 0) {
+        ar_rollback(dst);
+        m.s[k].pack = 0; /* its pack row went with the transaction */
+      }
+      break;
+    }
+  }
+  for (size_t k = 0; m.s && k < nsrc; k++)
+    close_source(&m.s[k]);
+  free(m.s);
+  return rc;
+}
