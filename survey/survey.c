@@ -381,7 +381,8 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     goto done;
   double t3 = MPI_Wtime();
   if (!opts->no_pack) {
-    ZLLM_INFO("pack: %s into %s/archive on rank 0", opts->hub, opts->out);
+    ZLLM_INFO("pack: %s into %s/archive, whole families over %d ranks%s", opts->hub, opts->out, run.size,
+              run.size > 1 ? ", merged on rank 0" : "");
     if ((rc = phase_pack(&run)) < 0)
       goto done;
   }
