@@ -1,5 +1,6 @@
 /* Rank 0's report: files.tsv, tensors.tsv, repos.tsv, problems.tsv,
  * summary.json and the summary table, all in hub order. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,7 +417,37 @@ static int holds(const sha_repo *v, size_t n, const char *sha, size_t repo)
 }
 
 /* Per repo, the first earlier repo (hub order) that holds every one of its
- * weight files byte for byte (SHA-256): a re-upload. */
+ * weight files byte for byte (SHA-256): a re-upload.  Candidates are the
+ * repos holding its first weight file, found in the sorted (sha, repo) list. */
+static const char *dup_holder(const sv_run *run, const file_rec *recs, const sha_repo *v, size_t m, size_t r)
+{
+  size_t lo, hi, first = SIZE_MAX;
+  sv_repo_files(&run->list, r, &lo, &hi);
+  for (size_t i = lo; i < hi && first == SIZE_MAX; i++)
+    if (is_weight(&recs[i]))
+      first = i;
+  if (first == SIZE_MAX)
+    return NULL;
+  sha_repo key = {recs[first].f[F_SHA], 0};
+  size_t a = 0, b = m;
+  while (a < b) { /* the first entry with this sha */
+    size_t mid = (a + b) / 2;
+    if (cmp_sha_repo(&v[mid], &key) < 0)
+      a = mid + 1;
+    else
+      b = mid;
+  }
+  for (; a < m && strcmp(v[a].sha, key.sha) == 0 && v[a].repo < r; a++) {
+    int all = 1;
+    for (size_t i = lo; all && i < hi; i++)
+      if (is_weight(&recs[i]))
+        all = holds(v, m, recs[i].f[F_SHA], v[a].repo);
+    if (all)
+      return run->list.repo_ids[v[a].repo];
+  }
+  return NULL;
+}
+
 static int model_file_dups(sv_run *run, const file_rec *recs, size_t n)
 {
   sha_repo *v = calloc(n + 1, sizeof *v);
@@ -429,24 +460,14 @@ static int model_file_dups(sv_run *run, const file_rec *recs, size_t n)
     if (is_weight(&recs[i]) && strcmp(recs[i].f[F_SHA], "-") != 0)
       v[m++] = (sha_repo){recs[i].f[F_SHA], run->list.files[i].repo};
   qsort(v, m, sizeof *v, cmp_sha_repo);
-  for (size_t r = 0; r < run->list.nrepos; r++) {
-    const char *first = NULL;
-    for (size_t i = 0; i < n && !first; i++)
-      if (run->list.files[i].repo == r && is_weight(&recs[i]))
-        first = recs[i].f[F_SHA];
-    for (size_t q = 0; first && q < r && !run->file_dup_of[r]; q++) {
-      int all = holds(v, m, first, q);
-      for (size_t i = 0; all && i < n; i++)
-        if (run->list.files[i].repo == r && is_weight(&recs[i]))
-          all = holds(v, m, recs[i].f[F_SHA], q);
-      if (all && !(run->file_dup_of[r] = strdup(run->list.repo_ids[q]))) {
-        free(v);
-        return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-      }
-    }
+  int rc = 0;
+  for (size_t r = 0; rc == 0 && r < run->list.nrepos; r++) {
+    const char *q = dup_holder(run, recs, v, m, r);
+    if (q && !(run->file_dup_of[r] = strdup(q)))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
   free(v);
-  return 0;
+  return rc;
 }
 
 int sv_report(sv_run *run, char *blocks, size_t len)

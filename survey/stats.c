@@ -109,10 +109,12 @@ static void close_files(repo_files *f)
 /* Malformed files are left out here: the scan reports them. */
 static int open_files(const sv_run *run, size_t repo, repo_files *out)
 {
+  size_t lo, hi;
   memset(out, 0, sizeof *out);
-  for (size_t i = 0; i < run->list.nfiles; i++) {
+  sv_repo_files(&run->list, repo, &lo, &hi);
+  for (size_t i = lo; i < hi; i++) {
     const sv_file *f = &run->list.files[i];
-    if (f->repo != repo || f->kind != ZLLM_FILE_SAFETENSORS)
+    if (f->kind != ZLLM_FILE_SAFETENSORS)
       continue;
     zllm_st_header **h = realloc(out->h, (out->n + 1) * sizeof *h);
     int *fd = h ? realloc(out->fd, (out->n + 1) * sizeof *fd) : NULL;
@@ -360,11 +362,12 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
   if (rc == 0 && b >= 0)
     rc = open_files(run, (size_t)b, &base);
   m_row *m = &c->models[k];
-  for (size_t i = 0; i < run->list.nfiles; i++)
-    if (run->list.files[i].repo == repo) {
-      m->bytes += run->list.files[i].size;
-      m->weight_bytes += run->list.files[i].kind == ZLLM_FILE_SAFETENSORS ? run->list.files[i].size : 0;
-    }
+  size_t lo, hi;
+  sv_repo_files(&run->list, repo, &lo, &hi);
+  for (size_t i = lo; i < hi; i++) {
+    m->bytes += run->list.files[i].size;
+    m->weight_bytes += run->list.files[i].kind == ZLLM_FILE_SAFETENSORS ? run->list.files[i].size : 0;
+  }
   uint8_t cast[4];
   for (size_t f = 0; rc == 0 && f < mine.n; f++)
     for (size_t ti = 0; rc == 0 && ti < mine.h[f]->ntensors; ti++) {
@@ -499,10 +502,12 @@ static int compute(st_ctx *c)
   uint8_t *buf = malloc(PART_ELEMS * 4), *bbuf = malloc(PART_ELEMS * 4);
   int rc = buf && bbuf ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   uint64_t share = 0;
-  for (size_t i = 0; i < c->run->list.nfiles; i++)
-    for (size_t k = 0; k < c->nmine; k++)
-      if (c->run->list.files[i].repo == c->mine[k] && c->run->list.files[i].kind == ZLLM_FILE_SAFETENSORS)
-        share += c->run->list.files[i].size;
+  for (size_t k = 0; k < c->nmine; k++) {
+    size_t lo, hi;
+    sv_repo_files(&c->run->list, c->mine[k], &lo, &hi);
+    for (size_t i = lo; i < hi; i++)
+      share += c->run->list.files[i].kind == ZLLM_FILE_SAFETENSORS ? c->run->list.files[i].size : 0;
+  }
   zllm_progress_begin(&c->progress, "stats", share);
   if (rc == 0 && c->run->packed) { /* every rank reads the catalog: per-tensor methods and stored bytes */
     char *dir = zllm_path_join(c->run->opts.out, "archive");

@@ -27,6 +27,25 @@ void sv_list_free(sv_list *l)
   memset(l, 0, sizeof *l);
 }
 
+static size_t first_file_of(const sv_list *l, size_t repo)
+{
+  size_t a = 0, b = l->nfiles;
+  while (a < b) {
+    size_t m = (a + b) / 2;
+    if (l->files[m].repo < repo)
+      a = m + 1;
+    else
+      b = m;
+  }
+  return a;
+}
+
+void sv_repo_files(const sv_list *l, size_t repo, size_t *lo, size_t *hi)
+{
+  *lo = first_file_of(l, repo);
+  *hi = first_file_of(l, repo + 1);
+}
+
 static int list_add_file(sv_list *l, size_t repo, const zllm_hub_file *f)
 {
   sv_file *nf = realloc(l->files, (l->nfiles + 1) * sizeof *nf);

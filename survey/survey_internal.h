@@ -49,6 +49,9 @@ typedef struct {
 } sv_run;
 
 void sv_list_free(sv_list *l);
+/* The files of repo `repo`: indices [*lo, *hi) (files are in hub order, so a
+ * repo's files are contiguous). */
+void sv_repo_files(const sv_list *l, size_t repo, size_t *lo, size_t *hi);
 
 /* Rank 0: turns the gathered "@index" blocks into the output files and the
  * summary table. */
