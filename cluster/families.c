@@ -566,6 +566,7 @@ static int fill_row(const fam_ctx *c, size_t i, const uint32_t *fam_size, const 
   r->base = c->base[i] >= 0 ? strdup(c->s[c->base[i]]->repo) : NULL;
   r->declared_base = s->declared_base ? strdup(s->declared_base) : NULL;
   r->reason = strdup(why);
+  r->created = s->created;
   r->distance = r->identical = r->cost = -1;
   if (c->base_pair[i] >= 0) {
     const zllm_pair *p = &c->pairs[c->base_pair[i]];

@@ -320,6 +320,27 @@ int zllm_archive_tensor_info(zllm_archive *a, const char *repo, const char *path
   return 0;
 }
 
+int zllm_archive_repo_info(zllm_archive *a, const char *repo, uint64_t *original, uint64_t *stored, int64_t *position)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st,
+                      "SELECT coalesce(sum(f.size), 0), coalesce(sum(f.stored), 0),"
+                      " (SELECT count(*) FROM repos q WHERE q.id < r.id)"
+                      " FROM repos r LEFT JOIN files f ON f.repo = r.id WHERE r.name = ?1 GROUP BY r.id");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return ZLLM_ENOTFOUND;
+  }
+  *original = (uint64_t)sqlite3_column_int64(st, 0);
+  *stored = (uint64_t)sqlite3_column_int64(st, 1);
+  *position = sqlite3_column_int64(st, 2);
+  sqlite3_finalize(st);
+  return 0;
+}
+
 int zllm_archive_stages(zllm_archive *a, uint64_t stages[4])
 {
   int rc = 0;

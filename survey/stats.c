@@ -51,6 +51,8 @@ typedef struct { /* one model x dtype row of /exponents */
 
 typedef struct {
   uint64_t bytes, weight_bytes, tensors, params[ZLLM_DT_COUNT], same, compared;
+  uint64_t stored;   /* the repo's bytes in OUTDIR/archive (0 without one) */
+  int64_t ingested;  /* its position in the archive's ingest order, -1 without one */
   char sig[17], shape_sig[17]; /* XXH3-64 hex of the sorted (name, shape[, dtype]) list */
 } m_row;
 
@@ -396,6 +398,11 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
         r->identical = NAN;
       }
     }
+  uint64_t original;
+  m->ingested = -1;
+  if (rc == 0 && c->archive &&
+      zllm_archive_repo_info(c->archive, run->list.repo_ids[repo], &original, &m->stored, &m->ingested) < 0)
+    m->ingested = -1, m->stored = 0;
   if (rc == 0)
     rc = signatures(m, &mine);
   close_files(&mine);
@@ -828,9 +835,11 @@ static int write_model_table(st_ctx *c, writer *w)
   size_t nrg = 0, n = c->run->list.nrepos, m = c->nmine;
   h5_range *rg = own_ranges(c, 1, &nrg);
   uint64_t *bytes = calloc(m + 1, 8), *wbytes = calloc(m + 1, 8), *tensors = calloc(m + 1, 8),
-           *params = calloc(m * ZLLM_DT_COUNT + 1, 8);
+           *params = calloc(m * ZLLM_DT_COUNT + 1, 8), *stored = calloc(m + 1, 8);
+  int64_t *ingested = calloc(m + 1, 8), *created = calloc(m + 1, 8);
   double *ident = calloc(m + 1, sizeof *ident), *dist = calloc(m + 1, sizeof *dist);
-  int rc = rg && bytes && wbytes && tensors && params && ident && dist ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  int rc = rg && bytes && wbytes && tensors && params && stored && ingested && created && ident && dist
+               ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t k = 0; rc == 0 && k < m; k++) {
     const m_row *x = &c->models[k];
     const zllm_family_row *f = c->run->families ? zllm_family_table_find(c->run->families, c->run->list.repo_ids[c->mine[k]]) : NULL;
@@ -840,6 +849,9 @@ static int write_model_table(st_ctx *c, writer *w)
     memcpy(params + k * ZLLM_DT_COUNT, x->params, sizeof x->params);
     ident[k] = x->compared ? (double)x->same / (double)x->compared : NAN;
     dist[k] = f && f->distance >= 0 ? f->distance : NAN;
+    stored[k] = x->stored;
+    ingested[k] = x->ingested;
+    created[k] = f ? f->created : -1;
   }
   if (!zllm_mpi_alltrue(rc == 0, c->run->comm))
     rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
@@ -863,7 +875,11 @@ static int write_model_table(st_ctx *c, writer *w)
   h5_range all = {0, n};
   rc = rc ? rc : write_strings(w, "/models/file_duplicate_of", w->s128, ID_LEN, n, &all, c->run->rank == 0, get_file_dup, c, c->run->rank == 0 ? n : 0, "the first earlier repo holding every weight file of this one byte for byte (SHA-256), \"-\" for none");
   rc = rc ? rc : h5_table(w->o, "/models/identical_fraction", H5T_NATIVE_DOUBLE, n, 0, rg, nrg, ident, "fraction of elements bitwise identical to the chosen base over its compared tensors; NaN without a base", "fraction");
-  free(rg); free(bytes); free(wbytes); free(tensors); free(params); free(ident); free(dist);
+  rc = rc ? rc : h5_table(w->o, "/models/stored_bytes", H5T_NATIVE_UINT64, n, 0, rg, nrg, stored, "the repo's files as OUTDIR/archive stores them (0 without an archive)", "bytes");
+  rc = rc ? rc : h5_table(w->o, "/models/ingest_order", H5T_NATIVE_INT64, n, 0, rg, nrg, ingested, "position in the order the archive ingested the repos (bases first); -1 without an archive", "index");
+  rc = rc ? rc : h5_table(w->o, "/models/created_at", H5T_NATIVE_INT64, n, 0, rg, nrg, created, "createdAt recorded by a crawl (.zllm/metadata.jsonl); -1 when unknown", "seconds since 1970-01-01 UTC");
+  free(rg); free(bytes); free(wbytes); free(tensors); free(params); free(stored); free(ingested); free(created);
+  free(ident); free(dist);
   return rc;
 }
 

@@ -126,6 +126,7 @@ typedef struct {
   double distance, identical, cost; /* to the chosen base (-1 when none) */
   zllm_decision decision;
   char *reason;
+  int64_t created;      /* createdAt recorded by a crawl (seconds since 1970), or -1 */
 } zllm_family_row;
 
 typedef struct {

@@ -13,4 +13,5 @@ check "the crawled hub is the served one" diff -r -x .zllm "$sample" "$out/hub"
 check "stats.h5 and the archive are written" [ -s "$out/stats.h5" ] && [ -s "$out/archive/catalog.sqlite" ]
 check "every crawled repo is in families.tsv" [ "$(($(wc -l <"$out/families.tsv") - 1))" -eq "$(cd "$sample" && ls -d */* | wc -l)" ]
 check "the archive verifies" "$ZLLM_BIN/zllm" verify "$out/archive"
+check "stats.h5 holds every crawled createdAt" bash "$ZLLM_SRC/tests/scripts/survey_stats.sh" "$out" "$ZLLM_SRC/data/sample-hub/MANIFEST.tsv" created
 finish

@@ -4,7 +4,8 @@
 # sparsity equals MANIFEST's measured identical fraction wherever the chosen
 # base is MANIFEST's delta base, the per-tensor histograms add up, and the
 # reduction stages equal the archive's (zllm ls --stages) and the hash-level
-# ones summary.json's.  Usage: survey_stats.sh OUTDIR [MANIFEST.tsv]
+# ones summary.json's.  Usage: survey_stats.sh OUTDIR [MANIFEST.tsv [created]]
+# ("created": the survey crawled, so every model has a createdAt)
 source "$(dirname "$0")/lib.sh"
 out=$1
 manifest=${2:-$ZLLM_SRC/data/sample-hub/MANIFEST.tsv}
@@ -14,6 +15,7 @@ h5ls -r "$h5" >"$T/ls"
 for d in /models/signature /models/shape_signature /models/bytes_by_dtype /models/file_duplicate_of \
          /models/repo /models/family /models/base /models/declared_base /models/decision /models/bit_distance \
          /models/bytes /models/weight_bytes /models/tensors /models/parameters /models/identical_fraction \
+         /models/stored_bytes /models/ingest_order /models/created_at \
          /tensors/model /tensors/name /tensors/dtype /tensors/shape /tensors/bytes /tensors/xxh3_128 \
          /tensors/method /tensors/stored_bytes \
          /tensors/duplicate_of /tensors/has_base /deltas/identical_fraction /deltas/elements /deltas/bit_flips \
@@ -28,10 +30,11 @@ for d in /models/signature /models/shape_signature /models/bytes_by_dtype /model
 done
 rc=0
 check "zllm ls --stages" bash -c "'$ZLLM_BIN/zllm' ls '$out/archive' --stages >'$T/stages'"
-/usr/bin/python3 - "$h5" "$manifest" "$out/summary.json" "$T/stages" >"$T/py.out" 2>&1 <<'PY' || rc=$?
+/usr/bin/python3 - "$h5" "$manifest" "$out/summary.json" "$T/stages" "${3:-}" >"$T/py.out" 2>&1 <<'PY' || rc=$?
 import csv, json, math, sys
 import h5py, numpy as np
 h5, man, summary, stages = sys.argv[1:5]
+want_created = len(sys.argv) > 5 and sys.argv[5] == "created"
 bad = 0
 def fail(msg):
     global bad
@@ -90,6 +93,20 @@ if not ("bitx" in meth and "solo" in meth) or tstored > ls[3] or tstored < ls[3]
 for mth, hb_ in zip(meth, hb):
     if mth == "bitx" and not hb_:
         fail("a BitX tensor without a base in /tensors/has_base"); break
+mst = f["/models/stored_bytes"][:]
+order = f["/models/ingest_order"][:]
+if int(mst.sum()) != ls[3]:
+    fail(f"/models/stored_bytes sums to {int(mst.sum())}, the archive stores {ls[3]}")
+if sorted(order.tolist()) != list(range(len(repos))):
+    fail(f"/models/ingest_order is not a permutation: {order.tolist()}")
+for i, b in enumerate(base):
+    if b != "-" and b in repos and order[repos.index(b)] > order[i]:
+        fail(f"{repos[i]} ingested before its base {b}")
+created = f["/models/created_at"][:]
+if want_created and not np.all(created > 0):
+    fail(f"crawled survey without createdAt: {created.tolist()}")
+if not want_created and not np.all(created == -1):
+    fail(f"a local snapshot without crawl metadata has createdAt: {created.tolist()}")
 print("reduction by stage:", dict(zip([x.decode() for x in f["/reduction/stage"][:]], f["/reduction/bytes"][:].tolist())))
 dup = f["/tensors/duplicate_of"][:]
 if sum(dup >= 0) != f["/duplication/tensors"][2]:
