@@ -2,10 +2,14 @@
 # zllm's two set-up commands, for a fresh Debian 12 machine (root, or a user
 # with sudo):
 #   ./bootstrap.sh survey   install what is missing, build, run the survey
-#                           (mpirun -n 2 zllm-survey) over the sample hub
+#                           (mpirun -n 2 zllm-survey --baselines) over the sample
+#                           hub, then render the report (zllm-report: every
+#                           notebook, headless, into OUT/report/)
 #   ./bootstrap.sh test     install what is missing, build, run every test
 #                           (ctest), then the unit, script and fuzz-replay tests
-#                           again under AddressSanitizer + UBSan
+#                           again under AddressSanitizer + UBSan; the tests start
+#                           their own servers (HTTP on 127.0.0.1, a one-node SLURM
+#                           cluster: munged, slurmctld, slurmd) and stop them
 # Environment: BUILD_DIR (default build), JOBS (default nproc),
 #              NP (survey ranks, default 2), OUT (survey output, default zllm-out).
 set -euo pipefail
@@ -17,7 +21,9 @@ jobs=${JOBS:-$(nproc)}
 packages=(build-essential cmake pkg-config
           openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libzstd-dev libxxhash-dev xxhash libcurl4-openssl-dev libssl-dev
-          libjansson-dev libyaml-dev libcmocka-dev libsqlite3-dev sqlite3 python3 python3-h5py curl)
+          libjansson-dev libyaml-dev libcmocka-dev libsqlite3-dev sqlite3 python3 python3-h5py curl
+          python3-matplotlib python3-pandas jupyter-nbconvert python3-ipykernel
+          slurm-wlm munge)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -58,9 +64,12 @@ cmd_survey() {
   build_tree "$build"
   local np=${NP:-2} out=${OUT:-$here/zllm-out}
   # shellcheck disable=SC2046
-  mpirun $(mpirun_args) -n "$np" "$build/bin/zllm-survey" --hub "$here/data/sample-hub/hub" --out "$out"
+  mpirun $(mpirun_args) -n "$np" "$build/bin/zllm-survey" --hub "$here/data/sample-hub/hub" --out "$out" --baselines
+  echo
+  "$build/bin/zllm-report" "$out"
   echo
   echo "survey outputs: $out/ (summary.json, the tables, families.tsv, stats.h5, archive/)"
+  echo "report: $out/report/index.html (notebooks as HTML, figures as PNG in $out/report/figures/)"
 }
 
 cmd_test() {

@@ -1,0 +1,558 @@
+"""Figures of a zllm survey, drawn from OUTDIR/stats.h5 (schema: docs/STATS.md).
+
+The notebooks in this folder call these functions; tools/zllm-report renders
+the notebooks headless.  Each figure function takes a loaded Survey, draws one
+figure with a title, labelled axes (units in brackets) and a legend where
+there is more than one series, saves it as FIGDIR/<name>.png, prints its
+one-line caption, and returns the figure.  A figure whose data the survey does
+not hold (no --baselines, no archive, no crawl metadata) is not drawn: the
+function prints why and returns None, and `expected_figures` leaves it out.
+
+Command line (used by tools/zllm-report):
+    python3 zllm_report.py expected OUTDIR   names of the figures OUTDIR can give
+    python3 zllm_report.py captions OUTDIR   name<TAB>notebook<TAB>caption
+"""
+import os
+import sys
+from collections import OrderedDict
+
+import h5py
+import numpy as np
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# name -> (notebook, what the survey must hold, caption)
+FIGURES = OrderedDict([
+    ("reduction_by_stage", ("01-storage-reduction", None,
+        "Bytes left after each stage of the archive: original, file dedup, tensor dedup, BitX/solo coding.")),
+    ("reduction_vs_throughput", ("01-storage-reduction", "baselines",
+        "Data reduction against throughput of every method, measured on this hub in the same run.")),
+    ("cumulative_reduction", ("01-storage-reduction", "archive",
+        "Reduction of the archive as models are ingested in its order (bases first).")),
+    ("storage_by_dtype", ("01-storage-reduction", None,
+        "Tensor bytes per dtype, as uploaded and as the archive stores them.")),
+    ("metadata_overhead", ("01-storage-reduction", None,
+        "Size of the dedup index at chunk, tensor and file granularity (64 bytes per entry).")),
+    ("delta_sparsity", ("02-delta-structure", "deltas",
+        "Fraction of elements bitwise identical to the base, per fine-tune and per tensor.")),
+    ("bit_flip_probability", ("02-delta-structure", "deltas",
+        "Probability that a bit of the XOR with the base is set, per bit position and dtype.")),
+    ("exponent_histograms", ("02-delta-structure", "same_dtype_delta",
+        "Exponent field of the fine-tune that changed the most elements, of its base, and of their XOR.")),
+    ("relative_change", ("02-delta-structure", "deltas",
+        "Size of the changes that fine-tuning makes, relative to the base element.")),
+    ("bit_distance_heatmap", ("03-families-and-duplication", "pairs",
+        "Bit distance between the model pairs the clustering compared, ordered by family.")),
+    ("tensor_duplication", ("03-families-and-duplication", None,
+        "Tensors whose bytes appeared earlier within the same model, the same family, or the hub.")),
+    ("hub_growth", ("04-hub-growth", "crawl",
+        "Models and bytes uploaded per quarter (createdAt from the crawl), with the running total.")),
+])
+
+FIGDIR_DEFAULT = "figures"
+
+
+def _s(a):
+    return [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in a]
+
+
+def human_bytes(n):
+    n = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000.0
+
+
+class Survey:
+    """The tables of one stats.h5, as pandas frames and numpy arrays."""
+
+    def __init__(self, outdir, figdir=None):
+        self.outdir = outdir
+        self.path = os.path.join(outdir, "stats.h5")
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"{self.path}: no stats.h5 (run zllm-survey --out {outdir} first)")
+        self.figdir = figdir or os.environ.get("ZLLM_FIGDIR") or os.path.join(outdir, "report", FIGDIR_DEFAULT)
+        os.makedirs(self.figdir, exist_ok=True)
+        with h5py.File(self.path, "r") as f:
+            self.hub = f.attrs.get("hub", b"").decode() if isinstance(f.attrs.get("hub", b""), bytes) else str(f.attrs.get("hub", ""))
+            self.dtype_names = f.attrs["dtype_names"].decode().split(",")
+            self._read_models(f)
+            self._read_tensors(f)
+            self._read_tables(f)
+
+    def _read_models(self, f):
+        m = f["/models"]
+        cols = OrderedDict()
+        for k in ("repo", "family", "base", "declared_base", "decision", "file_duplicate_of", "signature"):
+            cols[k] = _s(m[k][:])
+        for k in ("bit_distance", "bytes", "weight_bytes", "tensors", "identical_fraction"):
+            cols[k] = m[k][:]
+        for k, default in (("stored_bytes", 0), ("ingest_order", -1), ("created_at", -1)):
+            cols[k] = m[k][:] if k in m else np.full(len(cols["repo"]), default)
+        self.models = pd.DataFrame(cols)
+        self.bytes_by_dtype = m["bytes_by_dtype"][:]
+        self.parameters = m["parameters"][:]
+
+    def _read_tensors(self, f):
+        t = f["/tensors"]
+        self.tensors = pd.DataFrame({
+            "model": t["model"][:], "name": _s(t["name"][:]), "dtype": _s(t["dtype"][:]),
+            "bytes": t["bytes"][:], "duplicate_of": t["duplicate_of"][:], "has_base": t["has_base"][:],
+            "method": _s(t["method"][:]), "stored_bytes": t["stored_bytes"][:],
+        })
+        d = f["/deltas"]
+        self.tensors["identical_fraction"] = d["identical_fraction"][:]
+        self.tensors["elements"] = d["elements"][:]
+        self.bit_flips = d["bit_flips"][:]
+        self.exponent_change = d["exponent_change"][:]
+        self.relative_change = d["log2_relative_change"][:]
+        e = f["/exponents"]
+        self.exponents = pd.DataFrame({"model": e["model"][:], "dtype": _s(e["dtype"][:]),
+                                       "elements": e["elements"][:], "elements_xor": e["elements_xor"][:]})
+        self.exp_hist = e["histogram"][:]
+        self.exp_hist_xor = e["histogram_xor"][:]
+
+    def _read_tables(self, f):
+        def table(group, names):
+            g = f[group]
+            return pd.DataFrame({k: (_s(g[k][:]) if g[k].dtype.kind == "S" else g[k][:]) for k in names})
+        self.reduction = table("/reduction", ("stage", "bytes"))
+        self.baselines = table("/baselines", ("method", "stored_bytes", "reduction", "seconds", "throughput"))
+        self.duplication = table("/duplication", ("scope", "tensors", "bytes"))
+        self.overhead = table("/overhead", ("granularity", "entries", "bytes_per_entry", "bytes"))
+        self.pairs = table("/pairs", ("a", "b", "bit_distance", "identical_fraction"))
+
+    # ---- what this survey can show ---------------------------------------
+    def has(self, need):
+        if need is None:
+            return True
+        if need == "baselines":
+            return len(self.baselines) > 0
+        if need == "archive":
+            return bool((self.models["ingest_order"] >= 0).any())
+        if need == "deltas":
+            return bool((self.tensors["has_base"] == 1).any())
+        if need == "pairs":
+            return len(self.pairs) > 0
+        if need == "same_dtype_delta":
+            return _largest_finetune(self) is not None
+        if need == "crawl":
+            return bool((self.models["created_at"] > 0).any())
+        raise ValueError(need)
+
+    def why_not(self, need):
+        return {
+            "baselines": "this survey ran without --baselines, so it measured no other method",
+            "archive": "this survey ran with --no-pack, so there is no archive to follow",
+            "deltas": "no model in this hub has a base, so there are no deltas",
+            "same_dtype_delta": "no fine-tune has a base with elements of its own float dtype",
+            "pairs": "the clustering compared no pair of models (no two share an architecture)",
+            "crawl": "the survey read a local snapshot without crawl metadata (createdAt); "
+                     "survey a hub with zllm-survey --endpoint, or a snapshot zllm crawl wrote",
+        }[need]
+
+    def figure_path(self, name):
+        return os.path.join(self.figdir, name + ".png")
+
+
+def load(outdir=None, figdir=None):
+    """The survey in OUTDIR (default: $ZLLM_OUT, else ../zllm-out)."""
+    outdir = outdir or os.environ.get("ZLLM_OUT") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "zllm-out")
+    return Survey(os.path.abspath(outdir), figdir)
+
+
+def expected_figures(s):
+    return [n for n, (_, need, _) in FIGURES.items() if s.has(need)]
+
+
+def _begin(s, name):
+    need = FIGURES[name][1]
+    if not s.has(need):
+        print(f"[{name}] not drawn: {s.why_not(need)}.")
+        return False
+    return True
+
+
+def _finish(s, fig, name):
+    fig.tight_layout()
+    fig.savefig(s.figure_path(name), dpi=110)
+    print(f"Figure {name}: {FIGURES[name][2]}")
+    return fig
+
+
+# ---- 01 storage reduction ---------------------------------------------------
+
+def reduction_by_stage(s):
+    name = "reduction_by_stage"
+    if not _begin(s, name):
+        return None
+    r = s.reduction
+    fig, ax = plt.subplots(figsize=(7, 4))
+    orig = float(r["bytes"].iloc[0])
+    mb = r["bytes"] / 1e6
+    bars = ax.bar(r["stage"], mb, color=["#888888", "#4c72b0", "#55a868", "#c44e52"][: len(r)])
+    for b, v in zip(bars, r["bytes"]):
+        ax.annotate(f"{100 * v / orig:.1f}%", (b.get_x() + b.get_width() / 2, b.get_height()),
+                    ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel("bytes left [MB]")
+    ax.set_xlabel("stage (cumulative)")
+    ax.set_title(f"Storage reduction by stage: {human_bytes(orig)} -> {human_bytes(r['bytes'].iloc[-1])}")
+    return _finish(s, fig, name)
+
+
+def reduction_vs_throughput(s):
+    name = "reduction_vs_throughput"
+    if not _begin(s, name):
+        return None
+    b = s.baselines
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    markers = "osD^v<>ph*"
+    for i, row in b.reset_index(drop=True).iterrows():
+        ax.scatter(max(row["throughput"], 1e-3), 100 * row["reduction"], s=60, marker=markers[i % len(markers)],
+                   label=f"{row['method']} ({100 * row['reduction']:.1f}%)")
+    ax.set_xscale("log")
+    ax.set_xlabel("throughput [MB/s, log scale]")
+    ax.set_ylabel("data reduction [% of original bytes]")
+    ax.set_title("Data reduction against throughput, per method (same run)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _finish(s, fig, name)
+
+
+def cumulative_reduction(s):
+    name = "cumulative_reduction"
+    if not _begin(s, name):
+        return None
+    m = s.models[s.models["ingest_order"] >= 0].sort_values("ingest_order")
+    n = np.arange(1, len(m) + 1)
+    orig = np.cumsum(m["bytes"].to_numpy(dtype=float))
+    stored = np.cumsum(m["stored_bytes"].to_numpy(dtype=float))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.plot(n, orig / 1e6, marker="o", label="original")
+    a1.plot(n, stored / 1e6, marker="s", label="stored (zllm archive)")
+    a1.set_xlabel("models ingested")
+    a1.set_ylabel("cumulative bytes [MB]")
+    a1.set_title("Cumulative bytes")
+    a1.legend()
+    red = 100 * (1 - np.divide(stored, orig, out=np.ones_like(orig), where=orig > 0))
+    a2.plot(n, red, marker="o", color="#c44e52")
+    a2.set_xlabel("models ingested")
+    a2.set_ylabel("cumulative reduction [%]")
+    a2.set_ylim(0, 100)
+    a2.set_title("Cumulative reduction")
+    a2.grid(True, alpha=0.3)
+    fig.suptitle("Reduction as models are ingested (archive order, bases first)")
+    return _finish(s, fig, name)
+
+
+def _dtype_storage(s):
+    t = s.tensors
+    g = t.groupby("dtype").agg(bytes=("bytes", "sum"), stored=("stored_bytes", "sum"), tensors=("bytes", "size"))
+    return g.sort_values("bytes", ascending=False)
+
+
+def storage_by_dtype(s):
+    name = "storage_by_dtype"
+    if not _begin(s, name):
+        return None
+    g = _dtype_storage(s)
+    x = np.arange(len(g))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(x - 0.2, g["bytes"] / 1e6, 0.4, label="tensor bytes as uploaded")
+    if s.has("archive"):
+        ax.bar(x + 0.2, g["stored"] / 1e6, 0.4, label="stored in the archive")
+    ax.set_xticks(x)
+    ax.set_xticklabels(g.index)
+    ax.set_xlabel("dtype")
+    ax.set_ylabel("bytes [MB]")
+    ax.set_title("Storage by dtype")
+    ax.legend()
+    return _finish(s, fig, name)
+
+
+def metadata_overhead(s):
+    name = "metadata_overhead"
+    if not _begin(s, name):
+        return None
+    o = s.overhead
+    labels = [g.split(" (")[0] for g in o["granularity"]]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bars = ax.bar(labels, o["bytes"] / 1e3, color=["#8172b2", "#55a868", "#4c72b0"][: len(o)])
+    for b, e in zip(bars, o["entries"]):
+        ax.annotate(f"{int(e):,} entries", (b.get_x() + b.get_width() / 2, b.get_height()),
+                    ha="center", va="bottom", fontsize=9)
+    ax.set_yscale("log")
+    ax.set_xlabel("dedup granularity")
+    ax.set_ylabel("index size [KB, log scale]")
+    ax.set_title("Metadata overhead per dedup granularity")
+    return _finish(s, fig, name)
+
+
+# ---- 02 delta structure -----------------------------------------------------
+
+def delta_sparsity(s):
+    name = "delta_sparsity"
+    if not _begin(s, name):
+        return None
+    m = s.models.dropna(subset=["identical_fraction"])
+    t = s.tensors[s.tensors["has_base"] == 1]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.hist(100 * m["identical_fraction"], bins=np.linspace(0, 100, 21), color="#4c72b0", edgecolor="white")
+    a1.set_xlabel("elements bitwise identical to the base [%]")
+    a1.set_ylabel("fine-tunes [count]")
+    a1.set_title(f"Per model ({len(m)} with a base)")
+    frac = 100 * t["identical_fraction"].to_numpy()
+    order = np.argsort(frac, kind="stable")
+    x, w = frac[order], t["elements"].to_numpy(dtype=float)[order]
+    a2.plot(x, np.cumsum(w) / max(w.sum(), 1), color="#c44e52", label="weighted by elements")
+    a2.plot(x, np.arange(1, len(x) + 1) / max(len(x), 1), color="#55a868", label="per tensor")
+    a2.set_xlabel("elements bitwise identical to the base [%]")
+    a2.set_ylabel("cumulative fraction")
+    a2.set_title(f"Per tensor ({len(t)} tensors with a base)")
+    a2.legend()
+    fig.suptitle("Delta sparsity across fine-tunes")
+    return _finish(s, fig, name)
+
+
+def _field_colors(dtype, nbits):
+    # sign, exponent, mantissa spans of each float layout
+    spans = {"BF16": (15, 7), "F16": (15, 10), "F32": (31, 23)}
+    sign, exp_lo = spans.get(dtype, (nbits - 1, 0))
+    return ["#c44e52" if b == sign else "#4c72b0" if b >= exp_lo else "#55a868" for b in range(nbits)]
+
+
+def bit_flip_probability(s):
+    name = "bit_flip_probability"
+    if not _begin(s, name):
+        return None
+    t = s.tensors
+    rows = []
+    for dt, nbits in (("BF16", 16), ("F16", 16), ("F32", 32)):
+        sel = ((t["has_base"] == 1) & (t["dtype"] == dt)).to_numpy()
+        el = t["elements"].to_numpy()[sel].sum()
+        if el > 0:
+            rows.append((dt, nbits, s.bit_flips[sel].sum(axis=0)[:nbits] / el, el))
+    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 2.6 * len(rows)), squeeze=False)
+    for ax, (dt, nbits, p, el) in zip(axes[:, 0], rows):
+        ax.bar(np.arange(nbits), p, color=_field_colors(dt, nbits))
+        ax.set_xlim(-0.5, nbits - 0.5)
+        ax.set_xticks(range(0, nbits, 2 if nbits == 16 else 4))
+        ax.set_xlabel("bit position (0 = least significant mantissa bit)")
+        ax.set_ylabel("P(bit flipped)")
+        ax.set_title(f"{dt}: {el:,} elements compared with their base")
+        ax.set_ylim(0, max(0.55, float(p.max()) * 1.1))
+    from matplotlib.patches import Patch
+    axes[0, 0].legend(handles=[Patch(color="#c44e52", label="sign"), Patch(color="#4c72b0", label="exponent"),
+                               Patch(color="#55a868", label="mantissa")], fontsize=8, loc="upper left")
+    fig.suptitle("XOR flip probability per bit position (fine-tune XOR base)")
+    return _finish(s, fig, name)
+
+
+def _largest_finetune(s):
+    """(model row, /exponents row, base's /exponents row) of the fine-tune
+    that changed the most elements of a base of its own dtype (a re-upload
+    changes none), BF16 first (the paper's dtype), then F16, then F32; a
+    dtype whose only pairs changed nothing comes last."""
+    e = s.exponents
+    row_of = {r: i for i, r in enumerate(s.models["repo"])}
+    t = s.tensors[s.tensors["has_base"] == 1]
+    changed = (t["elements"] * (1 - t["identical_fraction"])).groupby([t["model"], t["dtype"]]).sum()
+    best = {}
+    for k in e.index[e["elements_xor"] > 0]:
+        i, dt = int(e.loc[k, "model"]), e.loc[k, "dtype"]
+        b = row_of.get(s.models.loc[i, "base"])
+        if b is None:
+            continue
+        bk = e.index[(e["model"] == b) & (e["dtype"] == dt) & (e["elements"] > 0)]
+        score = changed.get((i, dt), 0.0)
+        if len(bk) and (dt not in best or score > best[dt][3]):
+            best[dt] = (i, k, bk[0], score)
+    order = [dt for dt in ("BF16", "F16", "F32") if dt in best]
+    changed_first = [dt for dt in order if best[dt][3] > 0] + [dt for dt in order if best[dt][3] <= 0]
+    return best[changed_first[0]][:3] if changed_first else None
+
+
+def exponent_histograms(s):
+    name = "exponent_histograms"
+    if not _begin(s, name):
+        return None
+    i, k, bk = _largest_finetune(s)
+    dt = s.exponents.loc[k, "dtype"]
+    base_i = int(s.exponents.loc[bk, "model"])
+    nexp = 32 if dt == "F16" else 256
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    x = np.arange(nexp)
+    ft = s.exp_hist[k][:nexp]
+    a1.step(x, ft / max(ft.sum(), 1), where="mid", label=f"fine-tune {s.models.loc[i, 'repo']}")
+    bh = s.exp_hist[bk][:nexp]
+    a1.step(x, bh / max(bh.sum(), 1), where="mid", linestyle="--", label=f"base {s.models.loc[base_i, 'repo']}")
+    nz = np.flatnonzero(ft)
+    if len(nz):
+        a1.set_xlim(max(nz.min() - 3, 0), min(nz.max() + 3, nexp - 1))
+    a1.set_xlabel(f"exponent field ({dt}, biased)")
+    a1.set_ylabel("fraction of elements")
+    a1.set_title("Exponents: base and fine-tune")
+    a1.legend(fontsize=7)
+    xh = s.exp_hist_xor[k][:nexp]
+    share = xh / max(xh.sum(), 1)
+    a2.bar(x, share, color="#c44e52")
+    a2.set_yscale("log")
+    a2.set_ylim(max(share[share > 0].min() / 3, 1e-9) if (share > 0).any() else 1e-6, 2)
+    nzx = np.flatnonzero(xh)
+    a2.set_xlim(-1, (nzx.max() + 2) if len(nzx) else 16)
+    a2.set_xlabel(f"exponent field of the XOR ({dt})")
+    a2.set_ylabel("fraction of elements [log]")
+    a2.set_title(f"XOR exponent field: {100 * share[0]:.2f}% of elements are 0")
+    fig.suptitle(f"Base vs fine-tune exponent histograms ({dt})")
+    return _finish(s, fig, name)
+
+
+def relative_change(s):
+    name = "relative_change"
+    if not _begin(s, name):
+        return None
+    h = s.relative_change[(s.tensors["has_base"] == 1).to_numpy()].sum(axis=0)
+    x = np.arange(-32, -32 + len(h))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.bar(x, h / max(h.sum(), 1), color="#8172b2")
+    ax.set_xlabel("floor(log2(|fine-tune - base| / |base|))  (-32 and +7 collect the tails)")
+    ax.set_ylabel("fraction of changed elements")
+    ax.set_title("Relative size of the changes fine-tuning makes")
+    return _finish(s, fig, name)
+
+
+# ---- 03 families and duplication ---------------------------------------------
+
+def bit_distance_heatmap(s, threshold=4.6):
+    name = "bit_distance_heatmap"
+    if not _begin(s, name):
+        return None
+    m = s.models.copy()
+    m["fam_order"] = m["family"].where(m["family"] != "-", m["repo"])
+    m = m.sort_values(["fam_order", "repo"]).reset_index(drop=True)
+    names = m["repo"].tolist()
+    idx = {r: i for i, r in enumerate(names)}
+    d = np.full((len(names), len(names)), np.nan)
+    for a, b, v in zip(s.pairs["a"], s.pairs["b"], s.pairs["bit_distance"]):
+        if a in idx and b in idx:
+            d[idx[a], idx[b]] = d[idx[b], idx[a]] = v
+    np.fill_diagonal(d, 0)
+    size = max(6, 0.32 * len(names) + 3)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("#eeeeee")
+    im = ax.imshow(np.ma.masked_invalid(d), cmap=cmap, vmin=0, vmax=max(8.0, np.nanmax(d)))
+    cb = fig.colorbar(im, ax=ax, fraction=0.046)
+    cb.set_label("bit distance [bits per element]")
+    cb.ax.axhline(threshold, color="red", linewidth=2)
+    # outline each family found by the clustering
+    start = 0
+    fams = m["fam_order"].tolist()
+    for i in range(1, len(fams) + 1):
+        if i == len(fams) or fams[i] != fams[start]:
+            if i - start > 1:
+                ax.add_patch(plt.Rectangle((start - 0.5, start - 0.5), i - start, i - start, fill=False,
+                                           edgecolor="red", linewidth=1.5))
+            start = i
+    short = [r if len(r) <= 40 else r[:37] + "..." for r in names]
+    ax.set_xticks(range(len(names)))
+    ax.set_yticks(range(len(names)))
+    ax.set_xticklabels(short, rotation=90, fontsize=7)
+    ax.set_yticklabels(short, fontsize=7)
+    ax.set_xlabel("model (grouped by family; grey: not compared)")
+    ax.set_ylabel("model")
+    ax.set_title(f"Bit distance between models; red boxes: families (threshold {threshold} bits, red line)")
+    return _finish(s, fig, name)
+
+
+def tensor_duplication(s):
+    name = "tensor_duplication"
+    if not _begin(s, name):
+        return None
+    d = s.duplication
+    total_b = float(s.tensors["bytes"].sum())
+    total_t = len(s.tensors)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.bar(d["scope"], d["tensors"], color="#4c72b0")
+    a1.set_xlabel("scope of the earlier copy")
+    a1.set_ylabel("duplicate tensors [count]")
+    a1.set_title(f"Duplicate tensors (of {total_t:,})")
+    a2.bar(d["scope"], d["bytes"] / 1e6, color="#55a868")
+    for x, v in zip(range(len(d)), d["bytes"]):
+        a2.annotate(f"{100 * v / max(total_b, 1):.1f}%", (x, v / 1e6), ha="center", va="bottom", fontsize=9)
+    a2.set_xlabel("scope of the earlier copy")
+    a2.set_ylabel("duplicate bytes [MB]")
+    a2.set_title(f"Duplicate bytes (of {human_bytes(total_b)} of tensors)")
+    fig.suptitle("Tensor-hash duplication within model, family and hub")
+    return _finish(s, fig, name)
+
+
+# ---- 04 hub growth --------------------------------------------------------------
+
+def hub_growth(s):
+    name = "hub_growth"
+    if not _begin(s, name):
+        return None
+    m = s.models[s.models["created_at"] > 0].copy()
+    m["quarter"] = pd.to_datetime(m["created_at"], unit="s", utc=True).dt.tz_localize(None).dt.to_period("Q")
+    q = m.groupby("quarter").agg(models=("repo", "size"), bytes=("bytes", "sum"))
+    q = q.reindex(pd.period_range(q.index.min(), q.index.max(), freq="Q"), fill_value=0)
+    labels = [str(p) for p in q.index]
+    x = np.arange(len(q))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    a1.bar(x, q["models"], color="#4c72b0", label="new models")
+    a1b = a1.twinx()
+    a1b.plot(x, np.cumsum(q["models"]), color="#c44e52", marker="o", label="total models")
+    a1.set_ylabel("models uploaded per quarter [count]")
+    a1b.set_ylabel("total models [count]")
+    a1.set_title("Models")
+    a2.bar(x, q["bytes"] / 1e6, color="#55a868", label="new bytes")
+    a2b = a2.twinx()
+    a2b.plot(x, np.cumsum(q["bytes"]) / 1e6, color="#c44e52", marker="o", label="total bytes")
+    a2.set_ylabel("bytes uploaded per quarter [MB]")
+    a2b.set_ylabel("total bytes [MB]")
+    a2.set_title("Bytes")
+    for a, b in ((a1, a1b), (a2, a2b)):
+        a.set_xticks(x)
+        a.set_xticklabels(labels, rotation=45, fontsize=8)
+        a.set_xlabel("quarter (createdAt)")
+        h1, l1 = a.get_legend_handles_labels()
+        h2, l2 = b.get_legend_handles_labels()
+        a.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")
+    fig.suptitle(f"Hub growth over time ({len(m)} models with createdAt)")
+    print(f"{len(m)} models with createdAt, {labels[0]} to {labels[-1]}; "
+          f"{len(s.models) - len(m)} without")
+    return _finish(s, fig, name)
+
+
+def summary_table(s):
+    """The numbers behind the figures, one line each (printed in the notebooks)."""
+    r = s.reduction
+    lines = [f"hub: {s.hub}", f"models: {len(s.models)}, tensors: {len(s.tensors)}"]
+    for st, b in zip(r["stage"], r["bytes"]):
+        lines.append(f"{st:>18}: {int(b):>14,} bytes ({100 * b / r['bytes'].iloc[0]:.1f}%)")
+    return "\n".join(lines)
+
+
+def _main(argv):
+    if len(argv) != 3 or argv[1] not in ("expected", "captions"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    s = load(argv[2], figdir=os.environ.get("ZLLM_FIGDIR", os.path.join(argv[2], "report", FIGDIR_DEFAULT)))
+    for n in FIGURES:
+        nb, need, cap = FIGURES[n]
+        if argv[1] == "expected" and s.has(need):
+            print(n)
+        elif argv[1] == "captions":
+            print(f"{n}\t{nb}\t{cap if s.has(need) else 'not drawn: ' + s.why_not(need)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv))

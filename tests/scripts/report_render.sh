@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# zllm-report renders every notebook headless against surveys of the sample
+# hub: a crawled one (loopback Hub look-alike, --baselines, so createdAt is
+# known) gives every figure; a local one gives every figure but hub growth and
+# says why; a missing or corrupt stats.h5 fails with the file named.
+source "$(dirname "$0")/lib.sh"
+sample="$ZLLM_SRC/data/sample-hub/hub"
+report="$ZLLM_BIN/zllm-report"
+all_figures=(reduction_by_stage reduction_vs_throughput cumulative_reduction storage_by_dtype metadata_overhead
+             delta_sparsity bit_flip_probability exponent_histograms relative_change bit_distance_heatmap
+             tensor_duplication hub_growth)
+notebooks=(01-storage-reduction 02-delta-structure 03-families-and-duplication 04-hub-growth)
+
+is_png() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; }
+
+check_rendered() { # check_rendered REPORTDIR FIGURE...
+  local dir=$1; shift
+  for nb in "${notebooks[@]}"; do
+    check "$nb.html rendered" [ -s "$dir/$nb.html" ]
+    check "$nb.html holds no Python traceback" bash -c "! grep -q 'Traceback' '$dir/$nb.html'"
+  done
+  for f in "$@"; do
+    check "figure $f is a non-empty PNG" is_png "$dir/figures/$f.png"
+    check "index.html shows $f with its caption" grep -q "figures/$f.png\".*<figcaption><b>$f</b>" "$dir/index.html"
+    check "$f is drawn inline in its notebook's HTML" grep -q "Figure $f:" "$dir"/*.html
+  done
+}
+
+# 1. crawled: every figure
+start_hub "$sample"
+check "zllm-survey --endpoint --baselines on 2 ranks" \
+  mpirun_n 2 "$ZLLM_BIN/zllm-survey" --endpoint "$HS_URL" --out "$T/crawled" --quiet --baselines
+stop_hub
+check "zllm-report renders the crawled survey" "$report" "$T/crawled" >"$T/r1.log" 2>&1 || cat "$T/r1.log"
+check_rendered "$T/crawled/report" "${all_figures[@]}"
+check "every figure of the module is listed in this test" \
+  bash -c "[ \"\$(cd '$ZLLM_SRC/notebooks' && /usr/bin/python3 zllm_report.py expected '$T/crawled' | sort)\" = \"\$(printf '%s\n' ${all_figures[*]} | sort)\" ]"
+check "hub growth counts every crawled model" grep -q '22 models with createdAt, .* 0 without' "$T/crawled/report/04-hub-growth.html"
+
+# 2. local snapshot: no crawl metadata, so no hub growth, and the report says why
+check "zllm-survey of the local snapshot" \
+  mpirun_n 1 "$ZLLM_BIN/zllm-survey" --hub "$sample" --out "$T/local" --quiet --baselines
+check "zllm-report renders the local survey into a chosen folder" "$report" "$T/local" "$T/local-report" >"$T/r2.log" 2>&1 || cat "$T/r2.log"
+local_figs=("${all_figures[@]:0:11}")
+check_rendered "$T/local-report" "${local_figs[@]}"
+check "no hub growth figure without createdAt" [ ! -e "$T/local-report/figures/hub_growth.png" ]
+check "figures.tsv says why hub growth is not drawn" grep -q $'^hub_growth\t04-hub-growth\tnot drawn: .*crawl metadata' "$T/local-report/figures.tsv"
+check "the notebook says why" grep -q "not drawn: the survey read a local snapshot" "$T/local-report/04-hub-growth.html"
+
+# 3. bad input: named, non-zero
+mkdir -p "$T/empty"
+if "$report" "$T/empty" >"$T/r3.log" 2>&1; then bad "an OUTDIR without stats.h5 is accepted"; else ok; fi
+check "the missing stats.h5 is named" grep -q "$T/empty/stats.h5: missing" "$T/r3.log"
+mkdir -p "$T/corrupt"
+head -c 4096 "$T/local/stats.h5" >"$T/corrupt/stats.h5"
+if "$report" "$T/corrupt" >"$T/r4.log" 2>&1; then bad "a truncated stats.h5 renders"; else ok; fi
+check "the failing notebook is named" grep -q "01-storage-reduction.ipynb: the notebook failed to run against $T/corrupt/stats.h5" "$T/r4.log"
+finish
