@@ -78,9 +78,9 @@ class Survey:
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"{self.path}: no stats.h5 (run zllm-survey --out {outdir} first)")
         self.figdir = figdir or os.environ.get("ZLLM_FIGDIR") or os.path.join(outdir, "report", FIGDIR_DEFAULT)
-        os.makedirs(self.figdir, exist_ok=True)
         with h5py.File(self.path, "r") as f:
-            self.hub = f.attrs.get("hub", b"").decode() if isinstance(f.attrs.get("hub", b""), bytes) else str(f.attrs.get("hub", ""))
+            hub = f.attrs.get("hub", b"")
+            self.hub = hub.decode() if isinstance(hub, bytes) else str(hub)
             self.dtype_names = f.attrs["dtype_names"].decode().split(",")
             self._read_models(f)
             self._read_tensors(f)
@@ -181,6 +181,7 @@ def _begin(s, name):
 
 def _finish(s, fig, name):
     fig.tight_layout()
+    os.makedirs(s.figdir, exist_ok=True)
     fig.savefig(s.figure_path(name), dpi=110)
     print(f"Figure {name}: {FIGURES[name][2]}")
     return fig
@@ -544,7 +545,7 @@ def _main(argv):
     if len(argv) != 3 or argv[1] not in ("expected", "captions"):
         print(__doc__, file=sys.stderr)
         return 2
-    s = load(argv[2], figdir=os.environ.get("ZLLM_FIGDIR", os.path.join(argv[2], "report", FIGDIR_DEFAULT)))
+    s = load(argv[2])
     for n in FIGURES:
         nb, need, cap = FIGURES[n]
         if argv[1] == "expected" and s.has(need):

@@ -401,8 +401,10 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
   uint64_t original;
   m->ingested = -1;
   if (rc == 0 && c->archive &&
-      zllm_archive_repo_info(c->archive, run->list.repo_ids[repo], &original, &m->stored, &m->ingested) < 0)
-    m->ingested = -1, m->stored = 0;
+      zllm_archive_repo_info(c->archive, run->list.repo_ids[repo], &original, &m->stored, &m->ingested) < 0) {
+    m->ingested = -1; /* a repo the pack skipped (unreadable): not in the archive */
+    m->stored = 0;
+  }
   if (rc == 0)
     rc = signatures(m, &mine);
   close_files(&mine);
