@@ -2,7 +2,9 @@
 # zllm-report renders every notebook headless against surveys of the sample
 # hub: a crawled one (loopback Hub look-alike, --baselines, so createdAt is
 # known) gives every figure; a local one gives every figure but hub growth and
-# says why; a missing or corrupt stats.h5 fails with the file named.
+# says why; a missing or corrupt stats.h5 fails with the file named.  Every
+# figure is also checked for a title, labelled axes, legends and a caption
+# (report_figures.py).
 source "$(dirname "$0")/lib.sh"
 sample="$ZLLM_SRC/data/sample-hub/hub"
 report="$ZLLM_BIN/zllm-report"
@@ -35,6 +37,8 @@ check "zllm-report renders the crawled survey" "$report" "$T/crawled" >"$T/r1.lo
 check_rendered "$T/crawled/report" "${all_figures[@]}"
 check "every figure of the module is listed in this test" \
   bash -c "[ \"\$(cd '$ZLLM_SRC/notebooks' && /usr/bin/python3 zllm_report.py expected '$T/crawled' | sort)\" = \"\$(printf '%s\n' ${all_figures[*]} | sort)\" ]"
+check "every figure has a title, labelled axes with units, a legend where needed, a caption" \
+  /usr/bin/python3 "$ZLLM_SRC/tests/scripts/report_figures.py" "$ZLLM_SRC/notebooks" "$T/crawled" "$T/figcheck"
 check "hub growth counts every crawled model" grep -q '22 models with createdAt, .* 0 without' "$T/crawled/report/04-hub-growth.html"
 
 # 2. local snapshot: no crawl metadata, so no hub growth, and the report says why
