@@ -324,8 +324,7 @@ int zllm_archive_repo_info(zllm_archive *a, const char *repo, uint64_t *original
 {
   sqlite3_stmt *st = NULL;
   int rc = ar_prepare(a, &st,
-                      "SELECT coalesce(sum(f.size), 0), coalesce(sum(f.stored), 0),"
-                      " (SELECT count(*) FROM repos q WHERE q.id < r.id)"
+                      "SELECT coalesce(sum(f.size), 0), coalesce(sum(f.stored), 0), r.id - 1"
                       " FROM repos r LEFT JOIN files f ON f.repo = r.id WHERE r.name = ?1 GROUP BY r.id");
   if (rc < 0)
     return rc;
