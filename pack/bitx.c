@@ -27,10 +27,16 @@ static inline uint32_t ld32(const uint8_t *p)
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static inline __attribute__((always_inline)) void split_bf16_impl(const uint8_t *s, const uint8_t *b, size_t n,
-                                                              uint8_t *const *pl, const int xor)
+/* The planes never overlap the element arrays: `restrict` on them lets the
+ * compiler vectorise the loops without run-time alias checks (more than it
+ * will version a loop for).  A merge's base and destination may be the same
+ * buffer (zllm/codec.h), so those two stay unqualified. */
+#define R restrict
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void split_bf16_impl(const uint8_t *R s, const uint8_t *R b, size_t n, uint8_t *R e, uint8_t *R sm,
+                            const int xor)
 {
-  uint8_t *e = pl[0], *sm = pl[1];
   for (size_t i = 0; i < n; i++) {
     uint16_t x = ld16(s + 2 * i) ^ (xor ? ld16(b + 2 * i) : 0);
     e[i] = (uint8_t)(x >> 7);
@@ -38,11 +44,9 @@ static inline __attribute__((always_inline)) void split_bf16_impl(const uint8_t 
   }
 }
 
-
-static inline __attribute__((always_inline)) void merge_bf16_impl(const uint8_t *const *pl, const uint8_t *b, size_t n,
-                                                              uint8_t *d, const int xor)
+INLINE void merge_bf16_impl(const uint8_t *R e, const uint8_t *R sm, const uint8_t *b, size_t n, uint8_t *d,
+                            const int xor)
 {
-  const uint8_t *e = pl[0], *sm = pl[1];
   for (size_t i = 0; i < n; i++) {
     uint16_t x = (uint16_t)((sm[i] & 0x80) << 8 | e[i] << 7 | (sm[i] & 0x7f));
     x ^= xor ? ld16(b + 2 * i) : 0;
@@ -51,11 +55,9 @@ static inline __attribute__((always_inline)) void merge_bf16_impl(const uint8_t 
   }
 }
 
-
-static inline __attribute__((always_inline)) void split_f16_impl(const uint8_t *s, const uint8_t *b, size_t n,
-                                                              uint8_t *const *pl, const int xor)
+INLINE void split_f16_impl(const uint8_t *R s, const uint8_t *R b, size_t n, uint8_t *R se, uint8_t *R mh,
+                           uint8_t *R ml, const int xor)
 {
-  uint8_t *se = pl[0], *mh = pl[1], *ml = pl[2];
   for (size_t i = 0; i < n; i++) {
     uint16_t x = ld16(s + 2 * i) ^ (xor ? ld16(b + 2 * i) : 0);
     se[i] = (uint8_t)(x >> 10);
@@ -64,11 +66,9 @@ static inline __attribute__((always_inline)) void split_f16_impl(const uint8_t *
   }
 }
 
-
-static inline __attribute__((always_inline)) void merge_f16_impl(const uint8_t *const *pl, const uint8_t *b, size_t n,
-                                                              uint8_t *d, const int xor)
+INLINE void merge_f16_impl(const uint8_t *R se, const uint8_t *R mh, const uint8_t *R ml, const uint8_t *b,
+                           size_t n, uint8_t *d, const int xor)
 {
-  const uint8_t *se = pl[0], *mh = pl[1], *ml = pl[2];
   for (size_t i = 0; i < n; i++) {
     uint16_t x = (uint16_t)(se[i] << 10 | (mh[i] & 3) << 8 | ml[i]);
     x ^= xor ? ld16(b + 2 * i) : 0;
@@ -77,11 +77,9 @@ static inline __attribute__((always_inline)) void merge_f16_impl(const uint8_t *
   }
 }
 
-
-static inline __attribute__((always_inline)) void split_f32_impl(const uint8_t *s, const uint8_t *b, size_t n,
-                                                              uint8_t *const *pl, const int xor)
+INLINE void split_f32_impl(const uint8_t *R s, const uint8_t *R b, size_t n, uint8_t *R e, uint8_t *R m2,
+                           uint8_t *R m1, uint8_t *R m0, const int xor)
 {
-  uint8_t *e = pl[0], *m2 = pl[1], *m1 = pl[2], *m0 = pl[3];
   for (size_t i = 0; i < n; i++) {
     uint32_t x = ld32(s + 4 * i) ^ (xor ? ld32(b + 4 * i) : 0);
     e[i] = (uint8_t)(x >> 23);
@@ -91,11 +89,9 @@ static inline __attribute__((always_inline)) void split_f32_impl(const uint8_t *
   }
 }
 
-
-static inline __attribute__((always_inline)) void merge_f32_impl(const uint8_t *const *pl, const uint8_t *b, size_t n,
-                                                              uint8_t *d, const int xor)
+INLINE void merge_f32_impl(const uint8_t *R e, const uint8_t *R m2, const uint8_t *R m1, const uint8_t *R m0,
+                           const uint8_t *b, size_t n, uint8_t *d, const int xor)
 {
-  const uint8_t *e = pl[0], *m2 = pl[1], *m1 = pl[2], *m0 = pl[3];
   for (size_t i = 0; i < n; i++) {
     uint32_t x = (uint32_t)(m2[i] & 0x80) << 24 | (uint32_t)e[i] << 23 | (uint32_t)(m2[i] & 0x7f) << 16 |
                  (uint32_t)m1[i] << 8 | m0[i];
@@ -107,23 +103,57 @@ static inline __attribute__((always_inline)) void merge_f32_impl(const uint8_t *
   }
 }
 
-
 /* Each field loop is instantiated twice, with and without the XOR, so neither
  * copy tests for a base per element. */
-#define SPECIALISE(name, src_t, dst_t)                                                     \
-  static void name(src_t in, const uint8_t *b, size_t n, dst_t out)                        \
-  {                                                                                        \
-    if (b)                                                                                 \
-      name##_impl(in, b, n, out, 1);                                                       \
-    else                                                                                   \
-      name##_impl(in, b, n, out, 0);                                                       \
-  }
-SPECIALISE(split_bf16, const uint8_t *, uint8_t *const *)
-SPECIALISE(merge_bf16, const uint8_t *const *, uint8_t *)
-SPECIALISE(split_f16, const uint8_t *, uint8_t *const *)
-SPECIALISE(merge_f16, const uint8_t *const *, uint8_t *)
-SPECIALISE(split_f32, const uint8_t *, uint8_t *const *)
-SPECIALISE(merge_f32, const uint8_t *const *, uint8_t *)
+static void split_bf16(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *p)
+{
+  if (b)
+    split_bf16_impl(s, b, n, p[0], p[1], 1);
+  else
+    split_bf16_impl(s, NULL, n, p[0], p[1], 0);
+}
+
+static void merge_bf16(const uint8_t *const *p, const uint8_t *b, size_t n, uint8_t *d)
+{
+  if (b)
+    merge_bf16_impl(p[0], p[1], b, n, d, 1);
+  else
+    merge_bf16_impl(p[0], p[1], NULL, n, d, 0);
+}
+
+static void split_f16(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *p)
+{
+  if (b)
+    split_f16_impl(s, b, n, p[0], p[1], p[2], 1);
+  else
+    split_f16_impl(s, NULL, n, p[0], p[1], p[2], 0);
+}
+
+static void merge_f16(const uint8_t *const *p, const uint8_t *b, size_t n, uint8_t *d)
+{
+  if (b)
+    merge_f16_impl(p[0], p[1], p[2], b, n, d, 1);
+  else
+    merge_f16_impl(p[0], p[1], p[2], NULL, n, d, 0);
+}
+
+static void split_f32(const uint8_t *s, const uint8_t *b, size_t n, uint8_t *const *p)
+{
+  if (b)
+    split_f32_impl(s, b, n, p[0], p[1], p[2], p[3], 1);
+  else
+    split_f32_impl(s, NULL, n, p[0], p[1], p[2], p[3], 0);
+}
+
+static void merge_f32(const uint8_t *const *p, const uint8_t *b, size_t n, uint8_t *d)
+{
+  if (b)
+    merge_f32_impl(p[0], p[1], p[2], p[3], b, n, d, 1);
+  else
+    merge_f32_impl(p[0], p[1], p[2], p[3], NULL, n, d, 0);
+}
+#undef R
+#undef INLINE
 
 /* Any other width: plane k holds byte k of every element. */
 static void split_bytes(const uint8_t *s, const uint8_t *b, size_t n, size_t w, uint8_t *const *pl)
