@@ -12,6 +12,7 @@ Command line (used by tools/zllm-report):
     python3 zllm_report.py expected OUTDIR   names of the figures OUTDIR can give
     python3 zllm_report.py captions OUTDIR   name<TAB>notebook<TAB>caption
 """
+import json
 import os
 import sys
 from collections import OrderedDict
@@ -143,7 +144,7 @@ class Survey:
         if need == "same_dtype_delta":
             return _largest_finetune(self) is not None
         if need == "crawl":
-            return bool((self.models["created_at"] > 0).any())
+            return len(self.growth_table()) > 0
         raise ValueError(need)
 
     def why_not(self, need):
@@ -154,8 +155,49 @@ class Survey:
             "same_dtype_delta": "no fine-tune has a base with elements of its own float dtype",
             "pairs": "the clustering compared no pair of models (no two share an architecture)",
             "crawl": "the survey read a local snapshot without crawl metadata (createdAt); "
-                     "survey a hub with zllm-survey --endpoint, or a snapshot zllm crawl wrote",
+                     "survey a hub with zllm-survey --endpoint, or a snapshot zllm crawl wrote, "
+                     "or point ZLLM_CRAWL_METADATA at a crawl's .zllm/metadata.jsonl",
         }[need]
+
+    def metadata_path(self):
+        """The crawl's metadata.jsonl: $ZLLM_CRAWL_METADATA (e.g. from a
+        `zllm crawl --metadata-only` of a whole hub), else the surveyed hub's."""
+        env = os.environ.get("ZLLM_CRAWL_METADATA")
+        if env:
+            return env
+        for hub in (os.path.join(self.outdir, "hub"), self.hub):
+            p = os.path.join(hub, ".zllm", "metadata.jsonl")
+            if hub and os.path.isfile(p):
+                return p
+        return None
+
+    def growth_table(self):
+        """One row per model with a createdAt: repo, created (seconds), bytes,
+        and where it came from.  A crawl's metadata lists every model it saw
+        (with --metadata-only, a whole hub without downloading it); without
+        one, the surveyed models' /models/created_at."""
+        if getattr(self, "_growth", None) is not None:
+            return self._growth
+        rows, src = [], None
+        path = self.metadata_path()
+        if path:
+            src = path
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        m = json.loads(line)
+                        t = pd.Timestamp(m["createdAt"]).timestamp()
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line without a usable createdAt is left out, not fatal
+                    size = sum(int(x.get("size", 0)) for x in m.get("files", []) if isinstance(x, dict))
+                    rows.append((str(m.get("id", "?")), t, size))
+        if not rows:
+            src = "stats.h5 /models/created_at"
+            m = self.models[self.models["created_at"] > 0]
+            rows = list(zip(m["repo"], m["created_at"].astype(float), m["bytes"]))
+        self._growth = pd.DataFrame(rows, columns=["repo", "created", "bytes"])
+        self._growth_source = src
+        return self._growth
 
     def figure_path(self, name):
         return os.path.join(self.figdir, name + ".png")
@@ -500,8 +542,8 @@ def hub_growth(s):
     name = "hub_growth"
     if not _begin(s, name):
         return None
-    m = s.models[s.models["created_at"] > 0].copy()
-    m["quarter"] = pd.to_datetime(m["created_at"], unit="s", utc=True).dt.tz_localize(None).dt.to_period("Q")
+    m = s.growth_table().copy()
+    m["quarter"] = pd.to_datetime(m["created"], unit="s", utc=True).dt.tz_localize(None).dt.to_period("Q")
     q = m.groupby("quarter").agg(models=("repo", "size"), bytes=("bytes", "sum"))
     q = q.reindex(pd.period_range(q.index.min(), q.index.max(), freq="Q"), fill_value=0)
     labels = [str(p) for p in q.index]
@@ -527,8 +569,8 @@ def hub_growth(s):
         h2, l2 = b.get_legend_handles_labels()
         a.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")
     fig.suptitle(f"Hub growth over time ({len(m)} models with createdAt)")
-    print(f"{len(m)} models with createdAt, {labels[0]} to {labels[-1]}; "
-          f"{len(s.models) - len(m)} without")
+    print(f"{len(m)} models with createdAt, {labels[0]} to {labels[-1]} (from {s._growth_source}); "
+          f"{len(s.models) - int(s.models['repo'].isin(set(m['repo'])).sum())} surveyed models without")
     return _finish(s, fig, name)
 
 

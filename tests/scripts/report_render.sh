@@ -32,6 +32,7 @@ check_rendered() { # check_rendered REPORTDIR FIGURE...
 start_hub "$sample"
 check "zllm-survey --endpoint --baselines on 2 ranks" \
   mpirun_n 2 "$ZLLM_BIN/zllm-survey" --endpoint "$HS_URL" --out "$T/crawled" --quiet --baselines
+check "a metadata-only crawl of the same hub" "$ZLLM_BIN/zllm" crawl --endpoint "$HS_URL" --out "$T/meta" --metadata-only --quiet
 stop_hub
 check "zllm-report renders the crawled survey" "$report" "$T/crawled" >"$T/r1.log" 2>&1 || cat "$T/r1.log"
 check_rendered "$T/crawled/report" "${all_figures[@]}"
@@ -39,7 +40,7 @@ check "every figure of the module is listed in this test" \
   bash -c "[ \"\$(cd '$ZLLM_SRC/notebooks' && /usr/bin/python3 zllm_report.py expected '$T/crawled' | sort)\" = \"\$(printf '%s\n' ${all_figures[*]} | sort)\" ]"
 check "every figure has a title, labelled axes with units, a legend where needed, a caption" \
   /usr/bin/python3 "$ZLLM_SRC/tests/scripts/report_figures.py" "$ZLLM_SRC/notebooks" "$T/crawled" "$T/figcheck"
-check "hub growth counts every crawled model" grep -q '22 models with createdAt, .* 0 without' "$T/crawled/report/04-hub-growth.html"
+check "hub growth counts every crawled model" grep -q '22 models with createdAt, .*; 0 surveyed models without' "$T/crawled/report/04-hub-growth.html"
 
 # 2. local snapshot: no crawl metadata, so no hub growth, and the report says why
 check "zllm-survey of the local snapshot" \
@@ -50,6 +51,13 @@ check_rendered "$T/local-report" "${local_figs[@]}"
 check "no hub growth figure without createdAt" [ ! -e "$T/local-report/figures/hub_growth.png" ]
 check "figures.tsv says why hub growth is not drawn" grep -q $'^hub_growth\t04-hub-growth\tnot drawn: .*crawl metadata' "$T/local-report/figures.tsv"
 check "the notebook says why" grep -q "not drawn: the survey read a local snapshot" "$T/local-report/04-hub-growth.html"
+
+# 2b. the local survey with a metadata-only crawl's createdAt (hostile lines left out)
+meta="$T/meta/.zllm/metadata.jsonl"
+printf '%s\n' 'not json' '{"id":"x/no-date","files":[]}' '{"id":"x/bad-date","createdAt":"yesterday"}' >>"$meta"
+check "zllm-report with ZLLM_CRAWL_METADATA" bash -c "ZLLM_CRAWL_METADATA='$meta' '$report' '$T/local' '$T/meta-report' >'$T/r5.log' 2>&1" || cat "$T/r5.log"
+check "hub growth drawn from the metadata crawl" is_png "$T/meta-report/figures/hub_growth.png"
+check "every crawled model counted, the bad lines left out" grep -q "22 models with createdAt, .*(from $meta); 0 surveyed models without" "$T/meta-report/04-hub-growth.html"
 
 # 3. bad input: named, non-zero
 mkdir -p "$T/empty"
