@@ -24,7 +24,7 @@
 #include "zllm/path.h"
 #include "zllm/safetensors.h"
 
-#define PART_ELEMS ((size_t)1 << 20)
+#define PART_ELEMS ((size_t)1 << 16) /* 128-256 KiB per buffer: the passes over a part stay in L2 */
 #define NAME_LEN 256
 #define ID_LEN 128
 #define EXP_BINS 17  /* exponent change -8..+8, clipped */
@@ -166,10 +166,28 @@ static inline uint32_t load_bits(const uint8_t *p, size_t es)
                  : (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* floor(log2(q)) for a finite q > 0, from its exponent field: frexpf's
+ * answer for normal q; a subnormal q gives -127 and an overflowed (infinite)
+ * q +128, both past the ends of the histogram, where they are clipped. */
+static inline int log2_floor(float q)
+{
+  uint32_t b;
+  memcpy(&b, &q, sizeof b);
+  return (int)((b >> 23) & 0xff) - 127;
+}
+
+/* A part's delta counts, kept in a local so the counters stay in registers
+ * (through `t_row *` every histogram store could alias them). */
+typedef struct {
+  uint64_t elements, same, exp_change[EXP_BINS], rel_change[REL_BINS];
+} delta_acc;
+
 /* Flips per bit and the XOR byte streams come from per-byte histograms of
  * the XOR (xh), filled here and turned into counts once per tensor: two or
- * four increments per element instead of a loop over 16 or 32 bits. */
-static void tally_element(t_row *r, uint64_t (*xh)[256], uint32_t ft, uint32_t base, zllm_dtype d, size_t es)
+ * four increments per element instead of a loop over 16 or 32 bits.  Inlined
+ * into loops where d and es are constants. */
+static inline __attribute__((always_inline)) void tally_element(delta_acc *r, uint64_t (*xh)[256], uint32_t ft,
+                                                                uint32_t base, zllm_dtype d, size_t es)
 {
   uint32_t x = ft ^ base;
   r->elements++;
@@ -180,16 +198,14 @@ static void tally_element(t_row *r, uint64_t (*xh)[256], uint32_t ft, uint32_t b
     xh[3][x >> 24]++;
   }
   if (!x) {
-    r->identical += 1;
+    r->same++;
     return;
   }
   int dexp = (int)exponent_of(ft, d) - (int)exponent_of(base, d);
   r->exp_change[(dexp < -8 ? -8 : dexp > 8 ? 8 : dexp) + 8]++;
   float f = zllm_dtype_load_float(d, (const uint8_t *)&ft), g = zllm_dtype_load_float(d, (const uint8_t *)&base);
   if (g != 0 && isfinite(f) && isfinite(g)) {
-    int ex;
-    frexpf(fabsf(f - g) / fabsf(g), &ex); /* value in [2^(ex-1), 2^ex) */
-    int bin = ex - 1;
+    int bin = log2_floor(fabsf(f - g) / fabsf(g));
     r->rel_change[(bin < REL_MIN ? REL_MIN : bin > REL_MIN + REL_BINS - 1 ? REL_MIN + REL_BINS - 1 : bin) - REL_MIN]++;
   }
 }
@@ -256,10 +272,64 @@ static int find_base(const repo_files *b, const zllm_st_tensor *t, tensor_ref *o
   return 0;
 }
 
+/* The delta tallies of `n` elements against the base's (of dtype bd), with
+ * d, es, bd and bes constants after inlining, so the per-element work has no
+ * dtype switch; a base of another dtype is cast as cast-aware BitX predicts
+ * (round-to-nearest-even down, exact up). */
+static inline __attribute__((always_inline)) void delta_part(t_row *r, e_row *e, uint64_t (*xh)[256],
+                                                             const uint8_t *buf, const uint8_t *bbuf, size_t n,
+                                                             zllm_dtype d, size_t es, zllm_dtype bd, size_t bes)
+{
+  uint8_t cast[4];
+  delta_acc a = {0};
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *bp = bbuf + i * bes;
+    if (bd != d) {
+      zllm_dtype_store_float(d, cast, zllm_dtype_load_float(bd, bp));
+      bp = cast;
+    }
+    uint32_t ft = load_bits(buf + i * es, es), bv = load_bits(bp, es);
+    tally_element(&a, xh, ft, bv, d, es);
+    if (e)
+      e->hist_xor[exponent_of(ft ^ bv, d)]++;
+  }
+  r->elements += a.elements;
+  r->identical += (double)a.same; /* a count until tensor_stats divides it */
+  for (int k = 0; k < EXP_BINS; k++)
+    r->exp_change[k] += a.exp_change[k];
+  for (int k = 0; k < REL_BINS; k++)
+    r->rel_change[k] += a.rel_change[k];
+}
+
+#define DELTA_CASE(D, ES, BD, BES)                                                       \
+  if (d == (D) && bd == (BD)) {                                                          \
+    delta_part(r, e, xh, buf, bbuf, n, D, ES, BD, BES);                                  \
+    return;                                                                              \
+  }
+
+static void delta_tally(t_row *r, e_row *e, uint64_t (*xh)[256], const uint8_t *buf, const uint8_t *bbuf, size_t n,
+                        zllm_dtype d, zllm_dtype bd)
+{
+  DELTA_CASE(ZLLM_DT_BF16, 2, ZLLM_DT_BF16, 2)
+  DELTA_CASE(ZLLM_DT_F16, 2, ZLLM_DT_F16, 2)
+  DELTA_CASE(ZLLM_DT_F32, 4, ZLLM_DT_F32, 4)
+  /* casts: rarer, one loop each way per width */
+  size_t es = zllm_dtype_get(d)->size, bes = zllm_dtype_get(bd)->size;
+  if (es == 2 && bes == 2)
+    delta_part(r, e, xh, buf, bbuf, n, d, 2, bd, 2);
+  else if (es == 2)
+    delta_part(r, e, xh, buf, bbuf, n, d, 2, bd, 4);
+  else if (bes == 2)
+    delta_part(r, e, xh, buf, bbuf, n, d, 4, bd, 2);
+  else
+    delta_part(r, e, xh, buf, bbuf, n, d, 4, bd, 4);
+}
+#undef DELTA_CASE
+
 /* Reads one tensor in parts: its hash, its plain byte statistics, and the
  * delta statistics against the base's tensor (cast to this dtype) if any. */
 static int tensor_stats(t_row *r, e_row *e, const zllm_st_header *h, int fd, size_t ti, const tensor_ref *base,
-                        uint8_t *buf, uint8_t *bbuf, uint8_t *cast)
+                        uint8_t *buf, uint8_t *bbuf)
 {
   const zllm_st_tensor *t = &h->tensors[ti];
   size_t es = zllm_dtype_get(t->dtype)->size, bes = base ? zllm_dtype_get(base->h->tensors[base->idx].dtype)->size : 0;
@@ -279,17 +349,8 @@ static int tensor_stats(t_row *r, e_row *e, const zllm_st_header *h, int fd, siz
       continue;
     zllm_dtype bd = base->h->tensors[base->idx].dtype;
     rc = zllm_st_read_tensor(base->h, base->fd, base->idx, at * bes, bbuf, n * bes);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-      const uint8_t *bp = bbuf + i * bes;
-      if (bd != t->dtype) { /* as cast-aware BitX predicts: RNE down, exact up */
-        zllm_dtype_store_float(t->dtype, cast, zllm_dtype_load_float(bd, bp));
-        bp = cast;
-      }
-      uint32_t ft = load_bits(buf + i * es, es), bv = load_bits(bp, es);
-      tally_element(r, xh, ft, bv, t->dtype, es);
-      if (e)
-        e->hist_xor[exponent_of(ft ^ bv, t->dtype)]++;
-    }
+    if (rc == 0)
+      delta_tally(r, e, xh, buf, bbuf, n, t->dtype, bd);
   }
   if (rc == 0 && base)
     settle_xor(r, e, xh, es);
@@ -370,7 +431,6 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
     m->bytes += run->list.files[i].size;
     m->weight_bytes += run->list.files[i].kind == ZLLM_FILE_SAFETENSORS ? run->list.files[i].size : 0;
   }
-  uint8_t cast[4];
   for (size_t f = 0; rc == 0 && f < mine.n; f++)
     for (size_t ti = 0; rc == 0 && ti < mine.h[f]->ntensors; ti++) {
       const zllm_st_tensor *t = &mine.h[f]->tensors[ti];
@@ -385,7 +445,7 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
       r->has_base = (int8_t)has;
       m->tensors++;
       m->params[t->dtype] += t->nelem;
-      rc = tensor_stats(r, e, mine.h[f], mine.fd[f], ti, has ? &br : NULL, buf, bbuf, cast);
+      rc = tensor_stats(r, e, mine.h[f], mine.fd[f], ti, has ? &br : NULL, buf, bbuf);
       snprintf(r->method, sizeof r->method, "-");
       if (rc == 0 && c->archive &&
           zllm_archive_tensor_info(c->archive, run->list.repo_ids[repo], mine.path[f], ti, r->method, &r->stored) < 0)
