@@ -184,13 +184,9 @@ class Survey:
             src = path
             with open(path, encoding="utf-8") as f:
                 for line in f:
-                    try:
-                        m = json.loads(line)
-                        t = pd.Timestamp(m["createdAt"]).timestamp()
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a line without a usable createdAt is left out, not fatal
-                    size = sum(int(x.get("size", 0)) for x in m.get("files", []) if isinstance(x, dict))
-                    rows.append((str(m.get("id", "?")), t, size))
+                    row = _metadata_row(line)
+                    if row:
+                        rows.append(row)
         if not rows:
             src = "stats.h5 /models/created_at"
             m = self.models[self.models["created_at"] > 0]
@@ -201,6 +197,22 @@ class Survey:
 
     def figure_path(self, name):
         return os.path.join(self.figdir, name + ".png")
+
+
+def _metadata_row(line):
+    """(repo, createdAt seconds, bytes) of one metadata.jsonl line, or None:
+    the file comes from a hub, so a line that is not an object with a usable
+    createdAt, or whose file sizes are not numbers, is left out."""
+    try:
+        m = json.loads(line)
+        if not isinstance(m.get("createdAt"), str):
+            return None
+        t = pd.Timestamp(m["createdAt"]).timestamp()
+        files = m.get("files", [])
+        size = sum(int(x.get("size", 0)) for x in files if isinstance(x, dict)) if isinstance(files, list) else 0
+        return (str(m.get("id", "?")), float(t), size)
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+        return None
 
 
 def load(outdir=None, figdir=None):

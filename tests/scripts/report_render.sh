@@ -54,7 +54,9 @@ check "the notebook says why" grep -q "not drawn: the survey read a local snapsh
 
 # 2b. the local survey with a metadata-only crawl's createdAt (hostile lines left out)
 meta="$T/meta/.zllm/metadata.jsonl"
-printf '%s\n' 'not json' '{"id":"x/no-date","files":[]}' '{"id":"x/bad-date","createdAt":"yesterday"}' >>"$meta"
+printf '%s\n' 'not json' '[1, 2]' '{"id":"x/no-date","files":[]}' '{"id":"x/bad-date","createdAt":"yesterday"}' \
+  '{"id":"x/bad-files","createdAt":"2023-01-01T00:00:00Z","files":[{"size":"big"}]}' \
+  '{"id":"x/date-type","createdAt":12}' >>"$meta"
 check "zllm-report with ZLLM_CRAWL_METADATA" bash -c "ZLLM_CRAWL_METADATA='$meta' '$report' '$T/local' '$T/meta-report' >'$T/r5.log' 2>&1" || cat "$T/r5.log"
 check "hub growth drawn from the metadata crawl" is_png "$T/meta-report/figures/hub_growth.png"
 check "every crawled model counted, the bad lines left out" grep -q "22 models with createdAt, .*(from $meta); 0 surveyed models without" "$T/meta-report/04-hub-growth.html"
