@@ -11,6 +11,7 @@ function prints why and returns None, and `expected_figures` leaves it out.
 Command line (used by tools/zllm-report):
     python3 zllm_report.py expected OUTDIR   names of the figures OUTDIR can give
     python3 zllm_report.py captions OUTDIR   name<TAB>notebook<TAB>caption
+    python3 zllm_report.py summary OUTDIR    the headline numbers as HTML tables
 """
 import json
 import os
@@ -595,11 +596,36 @@ def summary_table(s):
     return "\n".join(lines)
 
 
+def summary_html(s):
+    """The headline numbers as HTML tables (zllm-report puts them on index.html)."""
+    import html
+    r = s.reduction
+    orig = float(r["bytes"].iloc[0]) or 1.0
+    out = [f"<p>{len(s.models)} models, {len(s.tensors):,} tensors; hub <code>{html.escape(s.hub)}</code></p>",
+           "<table border=1 cellpadding=4><tr><th>stage</th><th>bytes</th><th>of original</th></tr>"]
+    for st, b in zip(r["stage"], r["bytes"]):
+        out.append(f"<tr><td>{html.escape(st)}</td><td align=right>{int(b):,}</td>"
+                   f"<td align=right>{100 * b / orig:.1f}%</td></tr>")
+    out.append("</table>")
+    if len(s.baselines):
+        out.append("<p>Every method over the same hub, in the same run (<code>--baselines</code>):</p>"
+                   "<table border=1 cellpadding=4><tr><th>method</th><th>stored bytes</th><th>reduction</th>"
+                   "<th>MB/s</th></tr>")
+        for _, b in s.baselines.iterrows():
+            out.append(f"<tr><td>{html.escape(b['method'])}</td><td align=right>{int(b['stored_bytes']):,}</td>"
+                       f"<td align=right>{100 * b['reduction']:.1f}%</td><td align=right>{b['throughput']:.0f}</td></tr>")
+        out.append("</table>")
+    return "\n".join(out)
+
+
 def _main(argv):
-    if len(argv) != 3 or argv[1] not in ("expected", "captions"):
+    if len(argv) != 3 or argv[1] not in ("expected", "captions", "summary"):
         print(__doc__, file=sys.stderr)
         return 2
     s = load(argv[2])
+    if argv[1] == "summary":
+        print(summary_html(s))
+        return 0
     for n in FIGURES:
         nb, need, cap = FIGURES[n]
         if argv[1] == "expected" and s.has(need):

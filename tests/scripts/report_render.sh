@@ -38,6 +38,8 @@ check "zllm-report renders the crawled survey" "$report" "$T/crawled" >"$T/r1.lo
 check_rendered "$T/crawled/report" "${all_figures[@]}"
 check "every figure of the module is listed in this test" \
   bash -c "[ \"\$(cd '$ZLLM_SRC/notebooks' && /usr/bin/python3 zllm_report.py expected '$T/crawled' | sort)\" = \"\$(printf '%s\n' ${all_figures[*]} | sort)\" ]"
+check "index.html opens with the stages and the baselines" \
+  bash -c "grep -q '<td>BitX/solo coding</td>' '$T/crawled/report/index.html' && grep -q '<td>zipllm</td>' '$T/crawled/report/index.html'"
 check "every figure has a title, labelled axes with units, a legend where needed, a caption" \
   /usr/bin/python3 "$ZLLM_SRC/tests/scripts/report_figures.py" "$ZLLM_SRC/notebooks" "$T/crawled" "$T/figcheck"
 check "hub growth counts every crawled model" grep -q '22 models with createdAt, .*; 0 surveyed models without' "$T/crawled/report/04-hub-growth.html"
