@@ -2,7 +2,9 @@
 # zllm-report renders every notebook headless against surveys of the sample
 # hub: a crawled one (loopback Hub look-alike, --baselines, so createdAt is
 # known) gives every figure; a local one gives every figure but hub growth and
-# says why; a missing or corrupt stats.h5 fails with the file named.  Every
+# says why; a --no-pack survey without --baselines gives 9 and says why; a
+# metadata-only crawl adds hub growth to a local survey; a missing or
+# corrupt stats.h5 fails with the file named.  Every
 # figure is also checked for a title, labelled axes, legends and a caption
 # (report_figures.py).
 source "$(dirname "$0")/lib.sh"
@@ -53,6 +55,13 @@ check_rendered "$T/local-report" "${local_figs[@]}"
 check "no hub growth figure without createdAt" [ ! -e "$T/local-report/figures/hub_growth.png" ]
 check "figures.tsv says why hub growth is not drawn" grep -q $'^hub_growth\t04-hub-growth\tnot drawn: .*crawl metadata' "$T/local-report/figures.tsv"
 check "the notebook says why" grep -q "not drawn: the survey read a local snapshot" "$T/local-report/04-hub-growth.html"
+
+# 2a. --no-pack and no --baselines: the archive's and the baselines' figures say why they are missing
+check "zllm-survey --no-pack" mpirun_n 1 "$ZLLM_BIN/zllm-survey" --hub "$sample" --out "$T/nopack" --quiet --no-pack
+check "zllm-report renders the --no-pack survey" bash -c "'$report' '$T/nopack' >'$T/r6.log' 2>&1" || cat "$T/r6.log"
+check "9 figures without an archive, baselines or createdAt" [ "$(ls "$T/nopack/report/figures" | wc -l)" -eq 9 ]
+check "the missing archive is the reason given" grep -q $'^cumulative_reduction\t.*\tnot drawn: this survey ran with --no-pack' "$T/nopack/report/figures.tsv"
+check "the missing baselines are the reason given" grep -q $'^reduction_vs_throughput\t.*\tnot drawn: this survey ran without --baselines' "$T/nopack/report/figures.tsv"
 
 # 2b. the local survey with a metadata-only crawl's createdAt (hostile lines left out)
 meta="$T/meta/.zllm/metadata.jsonl"
