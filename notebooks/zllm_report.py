@@ -415,23 +415,27 @@ def _largest_finetune(s):
     that changed the most elements of a base of its own dtype (a re-upload
     changes none), BF16 first (the paper's dtype), then F16, then F32; a
     dtype whose only pairs changed nothing comes last."""
+    if getattr(s, "_finetune_pick", False) is not False:
+        return s._finetune_pick  # asked by has(), expected_figures() and the figure itself
     e = s.exponents
     row_of = {r: i for i, r in enumerate(s.models["repo"])}
     t = s.tensors[s.tensors["has_base"] == 1]
     changed = (t["elements"] * (1 - t["identical_fraction"])).groupby([t["model"], t["dtype"]]).sum()
+    # (model, dtype) -> its /exponents row, once: a lookup per candidate, not a scan
+    has_rows = e[e["elements"] > 0]
+    row_at = {(int(m), dt): k for k, m, dt in zip(has_rows.index, has_rows["model"], has_rows["dtype"])}
     best = {}
     for k in e.index[e["elements_xor"] > 0]:
         i, dt = int(e.loc[k, "model"]), e.loc[k, "dtype"]
         b = row_of.get(s.models.loc[i, "base"])
-        if b is None:
-            continue
-        bk = e.index[(e["model"] == b) & (e["dtype"] == dt) & (e["elements"] > 0)]
+        bk = row_at.get((b, dt)) if b is not None else None
         score = changed.get((i, dt), 0.0)
-        if len(bk) and (dt not in best or score > best[dt][3]):
-            best[dt] = (i, k, bk[0], score)
+        if bk is not None and (dt not in best or score > best[dt][3]):
+            best[dt] = (i, k, bk, score)
     order = [dt for dt in ("BF16", "F16", "F32") if dt in best]
     changed_first = [dt for dt in order if best[dt][3] > 0] + [dt for dt in order if best[dt][3] <= 0]
-    return best[changed_first[0]][:3] if changed_first else None
+    s._finetune_pick = best[changed_first[0]][:3] if changed_first else None
+    return s._finetune_pick
 
 
 def exponent_histograms(s):

@@ -320,11 +320,11 @@ int zllm_archive_tensor_info(zllm_archive *a, const char *repo, const char *path
   return 0;
 }
 
-int zllm_archive_repo_info(zllm_archive *a, const char *repo, uint64_t *original, uint64_t *stored, int64_t *position)
+int zllm_archive_repo_info(zllm_archive *a, const char *repo, uint64_t *stored, int64_t *position)
 {
   sqlite3_stmt *st = NULL;
   int rc = ar_prepare(a, &st,
-                      "SELECT coalesce(sum(f.size), 0), coalesce(sum(f.stored), 0), r.id - 1"
+                      "SELECT coalesce(sum(f.stored), 0), r.id - 1"
                       " FROM repos r LEFT JOIN files f ON f.repo = r.id WHERE r.name = ?1 GROUP BY r.id");
   if (rc < 0)
     return rc;
@@ -333,9 +333,8 @@ int zllm_archive_repo_info(zllm_archive *a, const char *repo, uint64_t *original
     sqlite3_finalize(st);
     return ZLLM_ENOTFOUND;
   }
-  *original = (uint64_t)sqlite3_column_int64(st, 0);
-  *stored = (uint64_t)sqlite3_column_int64(st, 1);
-  *position = sqlite3_column_int64(st, 2);
+  *stored = (uint64_t)sqlite3_column_int64(st, 0);
+  *position = sqlite3_column_int64(st, 1);
   sqlite3_finalize(st);
   return 0;
 }

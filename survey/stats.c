@@ -301,30 +301,18 @@ static inline __attribute__((always_inline)) void delta_part(t_row *r, e_row *e,
     r->rel_change[k] += a.rel_change[k];
 }
 
-#define DELTA_CASE(D, ES, BD, BES)                                                       \
-  if (d == (D) && bd == (BD)) {                                                          \
-    delta_part(r, e, xh, buf, bbuf, n, D, ES, BD, BES);                                  \
-    return;                                                                              \
-  }
-
 static void delta_tally(t_row *r, e_row *e, uint64_t (*xh)[256], const uint8_t *buf, const uint8_t *bbuf, size_t n,
                         zllm_dtype d, zllm_dtype bd)
 {
-  DELTA_CASE(ZLLM_DT_BF16, 2, ZLLM_DT_BF16, 2)
-  DELTA_CASE(ZLLM_DT_F16, 2, ZLLM_DT_F16, 2)
-  DELTA_CASE(ZLLM_DT_F32, 4, ZLLM_DT_F32, 4)
-  /* casts: rarer, one loop each way per width */
-  size_t es = zllm_dtype_get(d)->size, bes = zllm_dtype_get(bd)->size;
-  if (es == 2 && bes == 2)
-    delta_part(r, e, xh, buf, bbuf, n, d, 2, bd, 2);
-  else if (es == 2)
-    delta_part(r, e, xh, buf, bbuf, n, d, 2, bd, 4);
-  else if (bes == 2)
-    delta_part(r, e, xh, buf, bbuf, n, d, 4, bd, 2);
-  else
-    delta_part(r, e, xh, buf, bbuf, n, d, 4, bd, 4);
+  if (d == bd && d == ZLLM_DT_BF16)
+    delta_part(r, e, xh, buf, bbuf, n, ZLLM_DT_BF16, 2, ZLLM_DT_BF16, 2);
+  else if (d == bd && d == ZLLM_DT_F16)
+    delta_part(r, e, xh, buf, bbuf, n, ZLLM_DT_F16, 2, ZLLM_DT_F16, 2);
+  else if (d == bd && d == ZLLM_DT_F32)
+    delta_part(r, e, xh, buf, bbuf, n, ZLLM_DT_F32, 4, ZLLM_DT_F32, 4);
+  else /* a cast: rarer, one generic loop */
+    delta_part(r, e, xh, buf, bbuf, n, d, zllm_dtype_get(d)->size, bd, zllm_dtype_get(bd)->size);
 }
-#undef DELTA_CASE
 
 /* Reads one tensor in parts: its hash, its plain byte statistics, and the
  * delta statistics against the base's tensor (cast to this dtype) if any. */
@@ -458,10 +446,9 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
         r->identical = NAN;
       }
     }
-  uint64_t original;
   m->ingested = -1;
   if (rc == 0 && c->archive &&
-      zllm_archive_repo_info(c->archive, run->list.repo_ids[repo], &original, &m->stored, &m->ingested) < 0) {
+      zllm_archive_repo_info(c->archive, run->list.repo_ids[repo], &m->stored, &m->ingested) < 0) {
     m->ingested = -1; /* a repo the pack skipped (unreadable): not in the archive */
     m->stored = 0;
   }

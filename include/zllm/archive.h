@@ -107,11 +107,11 @@ int zllm_archive_ls(zllm_archive *a, const char *repo, FILE *out);
 int zllm_archive_tensor_info(zllm_archive *a, const char *repo, const char *path, size_t idx, char method[16],
                              uint64_t *stored);
 
-/* One repo as the catalog holds it: its files' original and stored bytes,
- * and its position in the order repos were ingested (0 first: the catalog
- * numbers repos as it commits them, and a merge commits in zllm_pack_order).
+/* One repo as the catalog holds it: its files' stored bytes, and its
+ * position in the order repos were ingested (0 first: the catalog numbers
+ * repos as it commits them, and a merge commits in zllm_pack_order).
  * ZLLM_ENOTFOUND when the archive lacks it. */
-int zllm_archive_repo_info(zllm_archive *a, const char *repo, uint64_t *original, uint64_t *stored, int64_t *position);
+int zllm_archive_repo_info(zllm_archive *a, const char *repo, uint64_t *stored, int64_t *position);
 
 /* Bytes by stage, as the catalog holds them: [0] original (every file),
  * [1] after file dedup (file dups removed), [2] after tensor dedup (tensor
