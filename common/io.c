@@ -184,6 +184,17 @@ int zllm_mkdir_p(const char *path, mode_t mode)
   return rc;
 }
 
+int zllm_sync_path(const char *path)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+  if (fd < 0)
+    return zllm_error_set_errno("%s: cannot open to sync", path);
+  if (fsync(fd) < 0)
+    rc = zllm_error_set_errno("%s: fsync failed", path);
+  close(fd);
+  return rc;
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
   (void)sb;

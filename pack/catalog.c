@@ -1,6 +1,8 @@
 /* The archive's catalog (SQLite) and pack files (append-only blob records). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,8 @@
 #include "zllm/io.h"
 #include "zllm/parallel.h"
 #include "zllm/path.h"
+
+#define ZLLM_PACK_NAME "pack-0000.zpk"
 
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -75,7 +79,7 @@ void ar_hash_key(const zllm_archive *a, const uint8_t *hash, uint8_t key[16])
 static int open_pack(zllm_archive *a, int writable)
 {
   sqlite3_stmt *st = NULL;
-  char name[64] = "pack-0000.zpk", *dir = zllm_path_join(a->dir, "packs"), *path = NULL;
+  char name[64] = ZLLM_PACK_NAME, *dir = zllm_path_join(a->dir, "packs"), *path = NULL;
   int rc = !dir ? ZLLM_ENOMEM : writable ? zllm_mkdir_p(dir, 0755) : 0;
   if (rc == 0 && !(path = zllm_path_join(dir, name)))
     rc = ZLLM_ENOMEM;
@@ -85,8 +89,6 @@ static int open_pack(zllm_archive *a, int writable)
    * second writer would append over the first's blobs, or cut them off */
   if (rc == 0 && writable && flock(a->pack_fd, LOCK_EX | LOCK_NB) < 0)
     rc = zllm_error_set(ZLLM_EINVAL, "%s: another zllm pack is writing this archive", a->dir);
-  if (rc == 0 && writable)
-    rc = ar_exec(a, "INSERT OR IGNORE INTO packs(name, committed_len) VALUES('pack-0000.zpk', 0)");
   rc = rc ? rc : ar_prepare(a, &st, "SELECT id, committed_len FROM packs WHERE name = ?");
   if (rc == 0) {
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -106,17 +108,98 @@ static int open_pack(zllm_archive *a, int writable)
   return rc;
 }
 
-static int check_format(zllm_archive *a, int writable)
+static int check_format(zllm_archive *a)
 {
   sqlite3_stmt *st = NULL;
-  int rc = writable ? ar_exec(a, "INSERT OR IGNORE INTO meta(key, value) VALUES('format', '" ZLLM_ARCHIVE_FORMAT "')") : 0;
-  rc = rc ? rc : ar_prepare(a, &st, "SELECT value FROM meta WHERE key = 'format'");
+  int rc = ar_prepare(a, &st, "SELECT value FROM meta WHERE key = 'format'");
   if (rc == 0 && (sqlite3_step(st) != SQLITE_ROW ||
                   strcmp((const char *)sqlite3_column_text(st, 0), ZLLM_ARCHIVE_FORMAT) != 0))
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: archive format %s, this zllm reads %s", a->dir,
                         sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "?",
                         ZLLM_ARCHIVE_FORMAT);
   sqlite3_finalize(st);
+  return rc;
+}
+
+/* Fault injection for tests: ZLLM_TEST_KILL_AT=<point> kills the process
+ * there, a crash at a chosen instant rather than a racing timer. */
+static int test_kill_at(const char *point)
+{
+  const char *at = getenv("ZLLM_TEST_KILL_AT");
+  return at && strcmp(at, point) == 0;
+}
+
+/* Builds the schema and format of a new catalog in `tmp`, a file nobody else
+ * opens, in one transaction. */
+static int build_catalog(const char *tmp)
+{
+  static const char *const leftovers[] = {"", "-journal", "-wal", "-shm"};
+  sqlite3 *db = NULL;
+  char *sql = NULL, name[PATH_MAX];
+  int rc = 0;
+  /* the remains of a creation killed before its rename */
+  for (size_t i = 0; i < sizeof leftovers / sizeof *leftovers; i++)
+    if (snprintf(name, sizeof name, "%s%s", tmp, leftovers[i]) < (int)sizeof name)
+      unlink(name);
+  sql = sqlite3_mprintf("PRAGMA synchronous=FULL; BEGIN; %s"
+                        "INSERT INTO meta(key, value) VALUES('format', '" ZLLM_ARCHIVE_FORMAT "');"
+                        "INSERT INTO packs(name, committed_len) VALUES('" ZLLM_PACK_NAME "', 0);"
+                        "COMMIT; PRAGMA journal_mode=WAL;", schema);
+  if (!sql)
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0 && sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+    rc = zllm_error_set(ZLLM_EIO, "%s: cannot create: %s", tmp, db ? sqlite3_errmsg(db) : "?");
+  if (rc == 0 && sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    rc = zllm_error_set(ZLLM_EIO, "%s: cannot write the schema: %s", tmp, sqlite3_errmsg(db));
+  /* closing checkpoints the WAL into the file, so the file alone is whole */
+  if (db && sqlite3_close(db) != SQLITE_OK && rc == 0)
+    rc = zllm_error_set(ZLLM_EIO, "%s: cannot close", tmp);
+  sqlite3_free(sql);
+  return rc;
+}
+
+/* The pack a new catalog's row names, so a reader of the new archive finds it. */
+static int create_empty_pack(const char *dir)
+{
+  char *packs = zllm_path_join(dir, "packs"), *path = packs ? zllm_path_join(packs, ZLLM_PACK_NAME) : NULL;
+  int fd = -1, rc = path ? zllm_mkdir_p(packs, 0755) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0 && (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0)
+    rc = zllm_error_set_errno("%s: cannot create", path);
+  if (fd >= 0)
+    close(fd);
+  rc = rc ? rc : zllm_sync_path(packs);
+  free(packs);
+  free(path);
+  return rc;
+}
+
+/* catalog.sqlite appears by rename(2) with its whole schema, format and
+ * (empty) pack, so a pack killed while creating an archive leaves either no
+ * catalog or a complete empty archive, never tables without their rows. The
+ * directory is locked meanwhile: two packs creating one archive would
+ * otherwise build the same temporary file. */
+static int create_catalog(const char *dir, const char *path)
+{
+  char tmp[PATH_MAX];
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+  if (dfd < 0)
+    return zllm_error_set_errno("%s: cannot open", dir);
+  if (flock(dfd, LOCK_EX) < 0)
+    rc = zllm_error_set_errno("%s: cannot lock", dir);
+  if (rc == 0 && snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
+    rc = zllm_error_set(ZLLM_EINVAL, "%s: path too long", path);
+  if (rc == 0 && access(path, F_OK) == 0)
+    goto done; /* another pack created it first */
+  rc = rc ? rc : create_empty_pack(dir);
+  rc = rc ? rc : build_catalog(tmp);
+  rc = rc ? rc : zllm_sync_path(tmp);
+  if (rc == 0 && test_kill_at("catalog"))
+    raise(SIGKILL);
+  if (rc == 0 && rename(tmp, path) < 0)
+    rc = zllm_error_set_errno("%s: cannot rename to %s", tmp, path);
+  rc = rc ? rc : zllm_sync_path(dir);
+done:
+  close(dfd); /* also drops the lock */
   return rc;
 }
 
@@ -137,18 +220,20 @@ int zllm_archive_open(zllm_archive **out, const char *dir, int create)
     rc = ZLLM_ENOMEM;
   if (rc == 0 && !create && access(db, F_OK) != 0)
     rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no catalog.sqlite: not a zllm archive", dir);
+  if (rc == 0 && create && access(db, F_OK) != 0)
+    rc = create_catalog(dir, db);
   /* readers (restore, verify, ls, cat-tensor, threads of restore) open the
    * catalog read-only, so any number of them never contend for its lock */
-  int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  int flags = create ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
   if (rc == 0 && sqlite3_open_v2(db, &a->db, flags, NULL) != SQLITE_OK)
     rc = zllm_error_set(ZLLM_EIO, "%s: cannot open: %s", db, a->db ? sqlite3_errmsg(a->db) : "?");
   if (rc == 0)
     sqlite3_busy_timeout(a->db, 30000); /* a writer's commit is short: wait for it */
-  /* WAL + FULL sync: a commit is durable, and a crash never tears the catalog */
+  /* WAL (set at creation, kept in the file) + FULL sync: a commit is durable,
+   * and a crash never tears the catalog */
   if (rc == 0 && create)
-    rc = ar_exec(a, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
-  rc = rc ? rc : create ? ar_exec(a, schema) : 0;
-  rc = rc ? rc : check_format(a, create);
+    rc = ar_exec(a, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
+  rc = rc ? rc : check_format(a);
   rc = rc ? rc : open_pack(a, create);
   rc = rc ? rc : zllm_codec_new(&a->codec);
   const char *bits = getenv("ZLLM_TEST_HASH_BITS");

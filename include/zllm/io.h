@@ -24,6 +24,10 @@ int zllm_write_file_atomic(const char *path, const void *data, size_t len);
 /* Copies a file's bytes in ZLLM_IO_CHUNK windows (through a temporary name). */
 int zllm_copy_file(const char *src, const char *dst);
 
+/* fsync(2) of a file or a directory by name (a directory after a rename in
+ * it, so the new name survives a power cut). */
+int zllm_sync_path(const char *path);
+
 /* mkdir -p; existing directories are fine. */
 int zllm_mkdir_p(const char *path, mode_t mode);
 

@@ -8,9 +8,28 @@ gen="$ZLLM_TMP/kill-hub"
 ar="$ZLLM_TMP/ar-kill"
 rm -rf "$gen" "$ar" "$ZLLM_TMP/rs-kill" "$ZLLM_TMP/ar-kill-ref"
 "$z" mkhub --out "$gen" --scale medium --seed 5 >/dev/null 2>&1
-# four random points in the first half second (the pack takes about that long);
-# the delays are printed so a failure can be replayed
-delays=$(for _ in 1 2 3 4; do printf '0.%02d ' $((2 + RANDOM % 48)); done)
+# verify fails on a directory with no catalog, and says why
+no_archive() {
+  local msg
+  if msg=$("$z" verify "$1" 2>&1); then return 1; fi
+  grep -q 'not a zllm archive\|no archive here' <<<"$msg"
+}
+
+# 1. killed at the instant a new catalog is complete but not yet renamed into
+#    place: no catalog.sqlite, and the next pack starts over from the leftover
+ZLLM_TEST_KILL_AT=catalog "$z" pack --hub "$gen/hub" --out "$ar" >/dev/null 2>&1 && st=0 || st=$?
+check "the catalog fault point was reached (exit $st)" [ "$st" = 137 ]
+check "a leftover temporary catalog" [ -e "$ar/catalog.sqlite.new" ]
+check "no catalog.sqlite before the rename" [ ! -e "$ar/catalog.sqlite" ]
+check "verify names the missing catalog" no_archive "$ar"
+check "pack over the leftover" "$z" pack --hub "$gen/hub" --out "$ar"
+check "verify after packing over the leftover" "$z" verify "$ar"
+check "the leftover is gone" [ ! -e "$ar/catalog.sqlite.new" ]
+rm -rf "$ar"
+
+# 2. kill -9 at four random points in the first half second (the pack takes
+#    about that long); the delays are printed so a failure can be replayed
+delays=$(for _ in 1 2 3 4; do printf '0.%02d ' $((RANDOM % 50)); done)
 echo "kill -9 after: $delays"
 for delay in $delays; do
   "$z" pack --hub "$gen/hub" --out "$ar" >/dev/null 2>&1 &
@@ -18,6 +37,11 @@ for delay in $delays; do
   sleep "$delay"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  if [ ! -e "$ar/catalog.sqlite" ]; then
+    # killed before the catalog was created: there is no archive, and verify says so
+    check "verify names the missing catalog after kill at ${delay}s" no_archive "$ar"
+    continue
+  fi
   check "verify after kill -9 at ${delay}s" "$z" verify "$ar"
   # every repo in the catalog has all its files
   partial=$(sqlite3 "$ar/catalog.sqlite" "SELECT count(*) FROM repos r WHERE (SELECT count(*) FROM files f WHERE f.repo = r.id) = 0")
