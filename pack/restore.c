@@ -12,6 +12,7 @@
 #include "zllm/io.h"
 #include "zllm/parallel.h"
 #include "zllm/path.h"
+#include "zllm/safetensors.h"
 
 /* Where restored bytes go: a file (fd >= 0) and/or the hash. */
 typedef struct {
@@ -54,7 +55,10 @@ static int put_tensor(zllm_archive *a, int64_t id, sink *s)
   return rc;
 }
 
-static int put_blob_stream(zllm_archive *a, int64_t blob, sink *s)
+/* A stream blob (a header or a piece) decoded whole into the sink. Its
+ * decoded length comes from the blob, so it is held to what zllm writes
+ * (`max`): a few KiB of constant chunks could otherwise claim terabytes. */
+static int put_blob_stream(zllm_archive *a, int64_t blob, uint64_t max, sink *s)
 {
   uint8_t *data = NULL, *raw = NULL;
   size_t n = 0;
@@ -62,6 +66,9 @@ static int put_blob_stream(zllm_archive *a, int64_t blob, sink *s)
   uint32_t cs, nch;
   int rc = ar_blob_read(a, blob, &data, &n);
   rc = rc ? rc : zllm_stream_info(data, n, &raw_len, &cs, &nch);
+  if (rc == 0 && raw_len > max)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld decodes to %llu bytes, more than the %llu a header or piece holds",
+                        a->dir, (long long)blob, (unsigned long long)raw_len, (unsigned long long)max);
   if (rc == 0 && !(raw = malloc(raw_len ? raw_len : 1)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   rc = rc ? rc : zllm_stream_decode(a->codec, data, n, raw, raw_len);
@@ -79,7 +86,8 @@ static int put_rows(zllm_archive *a, const char *sql, int64_t file, sink *s, int
     return rc;
   sqlite3_bind_int64(st, 1, file);
   while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-    rc = tensors ? put_tensor(a, sqlite3_column_int64(st, 0), s) : put_blob_stream(a, sqlite3_column_int64(st, 0), s);
+    rc = tensors ? put_tensor(a, sqlite3_column_int64(st, 0), s)
+                 : put_blob_stream(a, sqlite3_column_int64(st, 0), ZLLM_PIECE_BYTES, s);
   sqlite3_finalize(st);
   return rc;
 }
@@ -105,7 +113,7 @@ static int put_file(zllm_archive *a, int64_t id, sink *s, int depth)
                      : put_file(a, dup, s, depth + 1);
   if (strcmp(method, "opaque") == 0)
     return put_rows(a, "SELECT blob FROM pieces WHERE file = ? ORDER BY seq", id, s, 0);
-  rc = put_blob_stream(a, hblob, s);
+  rc = put_blob_stream(a, hblob, 8 + ZLLM_ST_HEADER_MAX, s); /* the length word and the header */
   return rc ? rc : put_rows(a, "SELECT id FROM tensors WHERE file = ? ORDER BY idx", id, s, 1);
 }
 
