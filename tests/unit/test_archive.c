@@ -1,0 +1,155 @@
+/* pack/catalog.c and pack/restore.c: how an archive comes into being, and
+ * what a reader refuses in one it did not write. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "pack/archive_internal.h"
+#include "zllm/archive.h"
+#include "zllm/error.h"
+#include "zllm/io.h"
+#include "zllm/path.h"
+#include "zllm/synth.h"
+
+static char root[64];
+
+static int make_root(void **state)
+{
+  (void)state;
+  snprintf(root, sizeof root, "/tmp/zllm-test-archive.XXXXXX");
+  return mkdtemp(root) ? 0 : -1;
+}
+
+static int remove_root(void **state)
+{
+  (void)state;
+  return zllm_rm_rf(root);
+}
+
+static char *at(const char *rel)
+{
+  char *p = zllm_path_join(root, rel);
+  assert_non_null(p);
+  return p;
+}
+
+static int exists(const char *rel)
+{
+  char *p = at(rel);
+  int yes = access(p, F_OK) == 0;
+  free(p);
+  return yes;
+}
+
+/* A pack killed before its new catalog was renamed into place leaves
+ * catalog.sqlite.new: readers find no archive, the next pack starts over. */
+static void test_create_over_leftover(void **state)
+{
+  (void)state;
+  zllm_archive *a = NULL;
+  char *dir = at("ar"), *leftover = at("ar/catalog.sqlite.new");
+  assert_int_equal(zllm_mkdir_p(dir, 0755), 0);
+  assert_int_equal(zllm_write_file_atomic(leftover, "half a catalog", 14), 0);
+
+  assert_int_equal(zllm_archive_open(&a, dir, 0), ZLLM_ENOTFOUND);
+  assert_null(a);
+  assert_non_null(strstr(zllm_error_last(), "no catalog.sqlite: not a zllm archive"));
+
+  assert_int_equal(zllm_archive_open(&a, dir, 1), 0);
+  zllm_archive_close(a);
+  assert_true(exists("ar/catalog.sqlite"));
+  assert_false(exists("ar/catalog.sqlite.new"));
+  assert_true(exists("ar/packs/pack-0000.zpk"));
+
+  /* a new archive is complete and empty: it opens read-only and verifies */
+  FILE *devnull = fopen("/dev/null", "w");
+  assert_int_equal(zllm_archive_open(&a, dir, 0), 0);
+  assert_int_equal(zllm_archive_verify(a, devnull), 0);
+  zllm_archive_close(a);
+  fclose(devnull);
+  free(dir);
+  free(leftover);
+}
+
+/* An archive without the format row is refused by name, not read. */
+static void test_refuses_other_format(void **state)
+{
+  (void)state;
+  zllm_archive *a = NULL;
+  sqlite3 *db = NULL;
+  char *dir = at("ar-format"), *cat = at("ar-format/catalog.sqlite");
+  assert_int_equal(zllm_archive_open(&a, dir, 1), 0);
+  zllm_archive_close(a);
+  assert_int_equal(sqlite3_open(cat, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 'zllm-999' WHERE key = 'format'", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(zllm_archive_open(&a, dir, 0), ZLLM_EFORMAT);
+  assert_non_null(strstr(zllm_error_last(), "archive format zllm-999"));
+  free(dir);
+  free(cat);
+}
+
+/* A piece blob whose stream claims more than a piece holds: a few KiB of
+ * constant chunks must not make restore allocate what they claim. */
+static void test_restore_bounds_a_piece(void **state)
+{
+  (void)state;
+  zllm_mkhub_options mo = ZLLM_MKHUB_OPTIONS_INIT;
+  zllm_pack_options o = ZLLM_PACK_OPTIONS_INIT;
+  zllm_pack_stats s;
+  zllm_archive *a = NULL;
+  char *gen = at("gen"), *hub = at("gen/hub"), *dir = at("ar-bomb"), *out = at("out");
+  mo.seed = 3;
+  mo.scale = "tiny";
+  mo.out = gen;
+  assert_int_equal(zllm_mkhub(&mo), 0);
+  o.hub = hub;
+  assert_int_equal(zllm_archive_open(&a, dir, 1), 0);
+  assert_int_equal(zllm_pack_hub(a, &o, &s), 0);
+  assert_true(s.opaque_files > 0);
+
+  /* one piece more than ZLLM_PIECE_BYTES of zeros: stored in a few KiB */
+  size_t big = ZLLM_PIECE_BYTES + 1;
+  uint8_t *zeros = calloc(1, big);
+  int64_t blob = 0;
+  uint64_t stored = 0;
+  assert_non_null(zeros);
+  assert_int_equal(ar_begin(a), 0);
+  assert_int_equal(ar_stream_write(a, zeros, big, 3, 0, &blob, &stored), 0);
+  char sql[160];
+  snprintf(sql, sizeof sql,
+           "UPDATE pieces SET blob = %lld WHERE file = (SELECT id FROM files WHERE method = 'opaque' LIMIT 1)",
+           (long long)blob);
+  assert_int_equal(ar_exec(a, sql), 0);
+  assert_int_equal(ar_commit(a), 0);
+  free(zeros);
+  assert_true(stored < 1 << 20);
+  zllm_archive_close(a);
+
+  assert_int_not_equal(zllm_restore_all_threads(dir, out, 1), 0);
+  assert_non_null(strstr(zllm_error_last(), "more than the 67108864 a header or piece holds"));
+  free(gen);
+  free(hub);
+  free(dir);
+  free(out);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_create_over_leftover),
+      cmocka_unit_test(test_refuses_other_format),
+      cmocka_unit_test(test_restore_bounds_a_piece),
+  };
+  return cmocka_run_group_tests(tests, make_root, remove_root);
+}
