@@ -184,7 +184,9 @@ static int create_catalog(const char *dir, const char *path)
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
   if (dfd < 0)
     return zllm_error_set_errno("%s: cannot open", dir);
-  if (flock(dfd, LOCK_EX) < 0)
+  /* a file system without flock (Lustre mounted without it) still gets an
+   * archive; only two packs creating the same new archive at once would race */
+  if (flock(dfd, LOCK_EX) < 0 && errno != ENOLCK && errno != ENOSYS && errno != EOPNOTSUPP)
     rc = zllm_error_set_errno("%s: cannot lock", dir);
   if (rc == 0 && snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
     rc = zllm_error_set(ZLLM_EINVAL, "%s: path too long", path);
