@@ -28,6 +28,9 @@ if "ipykernel" not in sys.modules:
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+# rows of /deltas read at once when its histograms are summed
+CHUNK_ROWS = 1 << 18
+
 # name -> (notebook, what the survey must hold, caption)
 FIGURES = OrderedDict([
     ("reduction_by_stage", ("01-storage-reduction", None,
@@ -61,6 +64,13 @@ FIGDIR_DEFAULT = "figures"
 
 def _s(a):
     return [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in a]
+
+
+def _cat(a):
+    """A column of few distinct strings (dtype, method) as a Categorical: one
+    small code per row instead of a Python string per row."""
+    uniq, codes = np.unique(np.asarray(a), return_inverse=True)
+    return pd.Categorical.from_codes(codes.astype(np.int32), _s(uniq))
 
 
 def human_bytes(n):
@@ -102,23 +112,44 @@ class Survey:
         self.parameters = m["parameters"][:]
 
     def _read_tensors(self, f):
+        # one row per tensor of the hub: only the 1-D columns the figures use
+        # are held; names and the per-tensor histograms are not (a hub of
+        # tens of millions of tensors would not fit)
         t = f["/tensors"]
         self.tensors = pd.DataFrame({
-            "model": t["model"][:], "name": _s(t["name"][:]), "dtype": _s(t["dtype"][:]),
+            "model": t["model"][:], "dtype": _cat(t["dtype"][:]),
             "bytes": t["bytes"][:], "duplicate_of": t["duplicate_of"][:], "has_base": t["has_base"][:],
-            "method": _s(t["method"][:]), "stored_bytes": t["stored_bytes"][:],
+            "method": _cat(t["method"][:]), "stored_bytes": t["stored_bytes"][:],
         })
         d = f["/deltas"]
         self.tensors["identical_fraction"] = d["identical_fraction"][:]
         self.tensors["elements"] = d["elements"][:]
-        self.bit_flips = d["bit_flips"][:]
-        self.exponent_change = d["exponent_change"][:]
-        self.relative_change = d["log2_relative_change"][:]
+        self._sum_deltas(d)
         e = f["/exponents"]
         self.exponents = pd.DataFrame({"model": e["model"][:], "dtype": _s(e["dtype"][:]),
                                        "elements": e["elements"][:], "elements_xor": e["elements_xor"][:]})
         self.exp_hist = e["histogram"][:]
         self.exp_hist_xor = e["histogram_xor"][:]
+
+    def _sum_deltas(self, d, rows=CHUNK_ROWS):
+        """Sums of the per-tensor delta histograms over the tensors with a
+        base, read a slice of rows at a time: bit flips per dtype, relative
+        change sizes over all dtypes."""
+        with_base = (self.tensors["has_base"] == 1).to_numpy()
+        cat = self.tensors["dtype"].cat
+        dtype, code_of = cat.codes.to_numpy(), {c: i for i, c in enumerate(cat.categories)}
+        flips, rel = d["bit_flips"], d["log2_relative_change"]
+        self.bit_flip_sums = {dt: np.zeros(flips.shape[1], dtype=np.int64) for dt in ("BF16", "F16", "F32")}
+        self.relative_change_sum = np.zeros(rel.shape[1], dtype=np.int64)
+        for lo in range(0, len(with_base), rows):
+            sel = with_base[lo:lo + rows]
+            if not sel.any():
+                continue
+            self.relative_change_sum += rel[lo:lo + rows][sel].sum(axis=0, dtype=np.int64)
+            block, dts = flips[lo:lo + rows][sel], dtype[lo:lo + rows][sel]
+            for dt, acc in self.bit_flip_sums.items():
+                if dt in code_of:
+                    acc += block[dts == code_of[dt]].sum(axis=0, dtype=np.int64)
 
     def _read_tables(self, f):
         def table(group, names):
@@ -309,7 +340,7 @@ def cumulative_reduction(s):
 
 def _dtype_storage(s):
     t = s.tensors
-    g = t.groupby("dtype").agg(bytes=("bytes", "sum"), stored=("stored_bytes", "sum"), tensors=("bytes", "size"))
+    g = t.groupby("dtype", observed=True).agg(bytes=("bytes", "sum"), stored=("stored_bytes", "sum"), tensors=("bytes", "size"))
     return g.sort_values("bytes", ascending=False)
 
 
@@ -393,7 +424,7 @@ def bit_flip_probability(s):
         sel = ((t["has_base"] == 1) & (t["dtype"] == dt)).to_numpy()
         el = t["elements"].to_numpy()[sel].sum()
         if el > 0:
-            rows.append((dt, nbits, s.bit_flips[sel].sum(axis=0)[:nbits] / el, el))
+            rows.append((dt, nbits, s.bit_flip_sums[dt][:nbits] / el, el))
     fig, axes = plt.subplots(len(rows), 1, figsize=(9, 2.6 * len(rows)), squeeze=False)
     for ax, (dt, nbits, p, el) in zip(axes[:, 0], rows):
         ax.bar(np.arange(nbits), p, color=_field_colors(dt, nbits))
@@ -420,7 +451,7 @@ def _largest_finetune(s):
     e = s.exponents
     row_of = {r: i for i, r in enumerate(s.models["repo"])}
     t = s.tensors[s.tensors["has_base"] == 1]
-    changed = (t["elements"] * (1 - t["identical_fraction"])).groupby([t["model"], t["dtype"]]).sum()
+    changed = (t["elements"] * (1 - t["identical_fraction"])).groupby([t["model"], t["dtype"]], observed=True).sum()
     # (model, dtype) -> its /exponents row, once: a lookup per candidate, not a scan
     has_rows = e[e["elements"] > 0]
     row_at = {(int(m), dt): k for k, m, dt in zip(has_rows.index, has_rows["model"], has_rows["dtype"])}
@@ -477,7 +508,7 @@ def relative_change(s):
     name = "relative_change"
     if not _begin(s, name):
         return None
-    h = s.relative_change[(s.tensors["has_base"] == 1).to_numpy()].sum(axis=0)
+    h = s.relative_change_sum
     x = np.arange(-32, -32 + len(h))
     fig, ax = plt.subplots(figsize=(8, 3.8))
     ax.bar(x, h / max(h.sum(), 1), color="#8172b2")
