@@ -340,7 +340,8 @@ def cumulative_reduction(s):
 
 def _dtype_storage(s):
     t = s.tensors
-    g = t.groupby("dtype", observed=True).agg(bytes=("bytes", "sum"), stored=("stored_bytes", "sum"), tensors=("bytes", "size"))
+    g = t.groupby("dtype", observed=True).agg(bytes=("bytes", "sum"), stored=("stored_bytes", "sum"),
+                                              tensors=("bytes", "size"))
     return g.sort_values("bytes", ascending=False)
 
 
