@@ -61,7 +61,8 @@ run_afl() { # run_afl TARGET WORKDIR
   # scratch files of the targets go under the work dir: afl-fuzz ends its
   # fork server with SIGKILL, so they are not removed at exit
   mkdir -p "$work/tmp"
-  TMPDIR=$work/tmp AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
+  # AFL_AUTORESUME: a second run continues the first's queue instead of refusing its output dir
+  TMPDIR=$work/tmp AFL_AUTORESUME=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
     afl-fuzz -V "$secs" -m none -i "$work/in" -o "$work/out" -- "$build/bin/fuzz-$t" >"$work/log" 2>&1
   rc=$?
   set -e
