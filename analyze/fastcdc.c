@@ -10,6 +10,7 @@
 
 #include "zllm/analyze.h"
 #include "zllm/error.h"
+#include "zllm/io.h"
 
 #define CDC_MIN (16u << 10)
 #define CDC_AVG (64u << 10)
@@ -111,10 +112,11 @@ static int set_add(hash_set *s, XXH128_hash_t h)
  * more than CDC_MAX bytes, so the window always holds a whole one). */
 static int chunk_file(hash_set *set, const char *path, zllm_cdc_stats *st)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = -1;
   uint8_t *buf = malloc(READ_WINDOW);
   size_t have = 0, off = 0;
-  int rc = fd >= 0 && buf ? 0 : (fd < 0 ? zllm_error_set_errno("%s: cannot open", path) : ZLLM_ENOMEM);
+  /* hub paths are resolved at listing: no link is followed, no FIFO blocks */
+  int rc = buf ? zllm_open_nofollow(path, &fd) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (int eof = 0; rc == 0 && (!eof || off < have);) {
     if (!eof && have - off < CDC_MAX) { /* slide and refill */
       memmove(buf, buf + off, have - off);

@@ -45,10 +45,8 @@ int zllm_scan_file(zllm_buf *b, const char *repo_id, const zllm_hub_file *f)
   char name[1024], header_err[1024] = "";
   int fd = -1, rc = 0;
   snprintf(name, sizeof name, "%s/%s", repo_id, f->path);
-  if ((fd = open(f->local_path, O_RDONLY | O_CLOEXEC)) < 0) {
-    zllm_error_set_errno("%s: cannot open", name);
+  if (zllm_hub_file_open(f, repo_id, &fd) < 0)
     goto failed;
-  }
   /* a malformed header is recorded, but the file is still hashed: it can
    * still be stored and restored as plain bytes */
   if (f->kind == ZLLM_FILE_SAFETENSORS && zllm_st_read_header(&h, fd, name) < 0) {
@@ -60,7 +58,7 @@ int zllm_scan_file(zllm_buf *b, const char *repo_id, const zllm_hub_file *f)
     zllm_error_set(ZLLM_ENOMEM, "out of memory");
     goto failed;
   }
-  if (zllm_analyze_hash_fd(fd, name, h, &sha, &fx, txxh) < 0)
+  if (zllm_analyze_hash_fd(fd, name, h, &sha, &fx, txxh) < 0 || zllm_hub_file_check_unchanged(f, fd, name) < 0)
     goto failed;
   zllm_hex(sha_hex, sha.b, ZLLM_SHA256_LEN);
   zllm_hex(xxh_hex, fx.b, ZLLM_XXH128_LEN);

@@ -218,13 +218,13 @@ static int sketch_weights(zllm_sketch ***parts, size_t *nparts, const zllm_repo 
     int fd = -1;
     if (f->kind != ZLLM_FILE_SAFETENSORS)
       continue;
-    int rc = zllm_st_open(&h, &fd, f->local_path);
+    int rc = zllm_hub_file_open_st(f, repo->id, &h, &fd);
     rc = rc ? rc : zllm_sketch_file(&(*parts)[*nparts], h, fd, k);
     if (fd >= 0)
       close(fd);
     zllm_st_header_free(h);
     if (rc < 0)
-      return zllm_error_prefix("%s/%s", repo->id, f->path);
+      return rc;
     (*nparts)++;
   }
   return 0;

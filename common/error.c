@@ -90,6 +90,7 @@ const char *zllm_error_name(int code)
   case ZLLM_EUNSAFE: return "EUNSAFE";
   case ZLLM_EMPI: return "EMPI";
   case ZLLM_ITEREND: return "ITEREND";
+  case ZLLM_ECHANGED: return "ECHANGED";
   default: return "UNKNOWN";
   }
 }

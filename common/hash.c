@@ -44,6 +44,16 @@ int zllm_sha256_ctx_final(zllm_sha256_ctx *c, zllm_sha256 *out)
   return 0;
 }
 
+int zllm_sha256_ctx_reset(zllm_sha256_ctx *c)
+{
+  return EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) == 1 ? 0 : zllm_error_set(ZLLM_ERROR, "libcrypto: SHA-256 init failed");
+}
+
+int zllm_sha256_ctx_copy(zllm_sha256_ctx *dst, const zllm_sha256_ctx *src)
+{
+  return EVP_MD_CTX_copy_ex(dst->md, src->md) == 1 ? 0 : zllm_error_set(ZLLM_ERROR, "libcrypto: SHA-256 copy failed");
+}
+
 void zllm_sha256_ctx_free(zllm_sha256_ctx *c)
 {
   if (!c)

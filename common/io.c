@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,18 +80,48 @@ static int write_all(int fd, const void *data, size_t len, const char *name)
   return 0;
 }
 
+/* "<base>.zllm-tmp.<12 random letters>" created with O_EXCL|O_NOFOLLOW in
+ * dirfd: a name nobody can predict, and a symlink planted under it is never
+ * followed (the create fails and another name is tried). */
+int zllm_tmp_create(int dirfd, const char *base, char **name_out, int *fd_out)
+{
+  static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  size_t len = strlen(base) + 24;
+  char *name = malloc(len);
+  *name_out = NULL;
+  *fd_out = -1;
+  if (!name)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (int attempt = 0; attempt < 100; attempt++) {
+    unsigned char rnd[12];
+    char suffix[13];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+      for (size_t i = 0; i < sizeof rnd; i++) /* no entropy source: still unique per try */
+        rnd[i] = (unsigned char)(rand() ^ (getpid() >> (i % 16)));
+    for (size_t i = 0; i < sizeof rnd; i++)
+      suffix[i] = letters[rnd[i] % (sizeof letters - 1)];
+    suffix[12] = '\0';
+    snprintf(name, len, "%s.zllm-tmp.%s", base, suffix);
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      *name_out = name;
+      *fd_out = fd;
+      return 0;
+    }
+    if (errno != EEXIST && errno != ELOOP)
+      break;
+  }
+  int rc = zllm_error_set_errno("%s.zllm-tmp.*: cannot create a temporary file", base);
+  free(name);
+  return rc;
+}
+
 int zllm_write_file_atomic(const char *path, const void *data, size_t len)
 {
-  size_t plen = strlen(path) + 32;
-  char *tmp = malloc(plen);
-  int fd = -1, rc = 0;
-  if (!tmp)
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-  if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
-    rc = zllm_error_set_errno("%s: cannot create", tmp);
-    goto done;
-  }
+  char *tmp = NULL;
+  int fd = -1, rc = zllm_tmp_create(AT_FDCWD, path, &tmp, &fd);
+  if (rc < 0)
+    return rc;
   if ((rc = write_all(fd, data, len, tmp)) < 0)
     goto done;
   if (close(fd) < 0) {
@@ -112,22 +143,18 @@ done:
 
 int zllm_copy_file(const char *src, const char *dst)
 {
-  size_t plen = strlen(dst) + 32;
-  char *tmp = malloc(plen), *buf = malloc(ZLLM_IO_CHUNK);
+  char *tmp = NULL, *buf = malloc(ZLLM_IO_CHUNK);
   int in = -1, out = -1, rc = 0;
-  if (!tmp || !buf) {
+  if (!buf) {
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
     goto done;
   }
-  snprintf(tmp, plen, "%s.tmp.%ld", dst, (long)getpid());
   if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0) {
     rc = zllm_error_set_errno("%s: cannot open", src);
     goto done;
   }
-  if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
-    rc = zllm_error_set_errno("%s: cannot create", tmp);
+  if ((rc = zllm_tmp_create(AT_FDCWD, dst, &tmp, &out)) < 0)
     goto done;
-  }
   for (;;) {
     ssize_t n = read(in, buf, ZLLM_IO_CHUNK);
     if (n < 0 && errno == EINTR)
@@ -210,4 +237,86 @@ int zllm_rm_rf(const char *path)
   if (nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS) < 0)
     return zllm_error_set_errno("%s: cannot remove", path);
   return 0;
+}
+
+/* One component: a directory, never through a symlink unless follow. */
+static int open_dir_component(int dirfd, const char *name, int create, int follow, int *out)
+{
+  int nofollow = follow ? 0 : O_NOFOLLOW;
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | nofollow | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && create) {
+    if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+      return -1;
+    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | nofollow | O_CLOEXEC);
+  }
+  *out = fd;
+  return fd < 0 ? -1 : 0;
+}
+
+int zllm_open_dir_beneath(int dirfd, const char *top, const char *rel, int create, int follow_links, int *out)
+{
+  char *copy = strdup(rel), *save = NULL;
+  int cur = dup(dirfd), rc = 0;
+  *out = -1;
+  if (!copy || cur < 0) {
+    free(copy);
+    if (cur >= 0)
+      close(cur);
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  for (char *comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+    int next = -1;
+    if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
+      rc = zllm_error_set(ZLLM_EUNSAFE, "%s/%s: '.' or '..' component", top, rel);
+      break;
+    }
+    if (open_dir_component(cur, comp, create, follow_links, &next) < 0) {
+      size_t at = (size_t)(comp - copy) + strlen(comp);
+      rc = errno == ELOOP || errno == ENOTDIR
+               ? zllm_error_set(ZLLM_EUNSAFE, "%s/%.*s: is a symlink or not a directory; not followed", top,
+                                (int)at, rel)
+               : zllm_error_set_errno("%s/%.*s: cannot open directory", top, (int)at, rel);
+      break;
+    }
+    close(cur);
+    cur = next;
+  }
+  free(copy);
+  if (rc < 0) {
+    close(cur);
+    return rc;
+  }
+  *out = cur;
+  return 0;
+}
+
+int zllm_open_nofollow(const char *path, int *fd_out)
+{
+  int root = -1, dir = -1, fd = -1, rc = 0;
+  const char *slash = strrchr(path, '/');
+  *fd_out = -1;
+  if (path[0] != '/' || !slash || !slash[1])
+    return zllm_error_set(ZLLM_EINVAL, "%s: not an absolute file path", path);
+  char *parent = strndup(path + 1, (size_t)(slash - path - 1));
+  if (!parent)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if ((root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    rc = zllm_error_set_errno("/: cannot open");
+  rc = rc ? rc : zllm_open_dir_beneath(root, "", parent, 0, 0, &dir);
+  /* O_NONBLOCK: a FIFO put in the file's place must not block the open */
+  if (rc == 0 && (fd = openat(dir, slash + 1, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
+    rc = errno == ELOOP ? zllm_error_set(ZLLM_EUNSAFE, "%s: is a symlink; not followed", path)
+                        : zllm_error_set_errno("%s: cannot open", path);
+  if (rc == 0 && fcntl(fd, F_SETFL, 0) < 0)
+    rc = zllm_error_set_errno("%s: cannot clear O_NONBLOCK", path);
+  if (rc < 0 && fd >= 0)
+    close(fd);
+  else
+    *fd_out = fd;
+  if (root >= 0)
+    close(root);
+  if (dir >= 0)
+    close(dir);
+  free(parent);
+  return rc;
 }

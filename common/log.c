@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "zllm/error.h"
 #include "zllm/log.h"
 
 static int log_rank = -1;
@@ -43,10 +44,14 @@ void zllm_log(zllm_log_level level, const char *fmt, ...)
     n = snprintf(line, sizeof line, "zllm[r%d] %s %s: ", log_rank, stamp, level_names[level]);
   else
     n = snprintf(line, sizeof line, "zllm %s %s: ", stamp, level_names[level]);
+  char raw[2048];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+  vsnprintf(raw, sizeof raw, fmt, ap);
   va_end(ap);
+  /* names come from the hub: a newline or tab in one must not split the
+   * line or forge another */
+  zllm_escape_text(line + n, sizeof line - (size_t)n, raw);
   /* one fputs per line so ranks sharing stderr don't interleave mid-line */
   size_t len = strlen(line);
   if (len + 1 < sizeof line) {

@@ -8,6 +8,7 @@
 
 #define ZLLM_REPO_PATH_MAX 1024
 #define ZLLM_REPO_PART_MAX 96
+#define ZLLM_REPO_NAME_MAX 255 /* NAME_MAX: a longer component cannot be created on restore */
 
 char *zllm_path_join(const char *a, const char *b)
 {
@@ -46,6 +47,9 @@ int zllm_path_check_relative(const char *path, const char *what)
     size_t clen = slash ? (size_t)(slash - comp) : strlen(comp);
     if (clen == 0)
       return zllm_error_set(ZLLM_EUNSAFE, "%s: empty component in path '%s'", what, path);
+    if (clen > ZLLM_REPO_NAME_MAX)
+      return zllm_error_set(ZLLM_EUNSAFE, "%s: a component of path '%s' is longer than %d bytes", what, path,
+                            ZLLM_REPO_NAME_MAX);
     if ((clen == 1 && comp[0] == '.') || (clen == 2 && comp[0] == '.' && comp[1] == '.'))
       return zllm_error_set(ZLLM_EUNSAFE, "%s: '.' or '..' component in path '%s'", what, path);
     if (!slash)

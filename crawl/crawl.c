@@ -25,6 +25,34 @@
 #define API_MAX ((size_t)64 << 20) /* one API response */
 #define MAX_REPOS 10000000
 #define MAX_FILES_PER_REPO 100000
+#define MAX_LIST_PAGES 100000 /* /api/models pages in one crawl */
+#define MAX_TREE_PAGES 10000  /* tree pages of one repo */
+
+/* Pages already fetched, by a 64-bit hash of their URL: a "next" link back
+ * to any of them is a paging loop, not more data. */
+typedef struct {
+  uint64_t *h;
+  size_t n, cap;
+} page_seen;
+
+/* 1 when `url` was seen before (or on out-of-memory: stop rather than loop). */
+static int page_seen_add(page_seen *s, const char *url)
+{
+  uint64_t h = XXH3_64bits(url, strlen(url));
+  for (size_t i = 0; i < s->n; i++)
+    if (s->h[i] == h)
+      return 1;
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 16;
+    uint64_t *v = realloc(s->h, cap * sizeof *v);
+    if (!v)
+      return 1;
+    s->h = v;
+    s->cap = cap;
+  }
+  s->h[s->n++] = h;
+  return 0;
+}
 
 typedef struct {
   char *path;
@@ -45,6 +73,7 @@ typedef struct {
   size_t nfiles;
   char *error;     /* why the repo failed, or NULL */
   char *tree_next; /* the next tree page */
+  page_seen tree_pages;
 } cr_repo;
 
 typedef struct {
@@ -234,8 +263,11 @@ static int take_page(crawl_ctx *c, json_t *page)
 static int list_models(crawl_ctx *c)
 {
   char *url = list_url(c), why[1024];
+  page_seen pages = {NULL, 0, 0};
   int rc = url ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   zl_http_phase(&c->http, "list", 0, 0);
+  if (url)
+    page_seen_add(&pages, url);
   while (rc == 0 && url && (c->o->limit <= 0 || (long)c->nrepos < c->o->limit) && c->nrepos < MAX_REPOS) {
     zl_req *r = new_req(url, API_MAX);
     url = NULL;
@@ -252,15 +284,20 @@ static int list_models(crawl_ctx *c)
     else if (rc == 0)
       rc = take_page(c, page);
     if (rc == 0 && page && json_is_array(page) && r->next_url) {
-      if (same_endpoint(c, r->next_url))
-        url = strdup(r->next_url);
-      else
+      if (!same_endpoint(c, r->next_url))
         problem(c, "listing stopped: the next page leaves the endpoint");
+      else if (page_seen_add(&pages, r->next_url))
+        problem(c, "listing stopped: the next page %s was already fetched (a paging loop)", r->next_url);
+      else if (pages.n > MAX_LIST_PAGES)
+        problem(c, "listing stopped: more than %d pages", MAX_LIST_PAGES);
+      else
+        url = strdup(r->next_url);
     }
     json_decref(page);
     zl_req_free(r);
   }
   free(url);
+  free(pages.h);
   return rc;
 }
 
@@ -387,10 +424,16 @@ static int take_tree_page(crawl_ctx *c, cr_repo *repo, zl_req *r)
     if (type && strcmp(type, "file") == 0 && (rc = add_file(c, repo, e)) < 0)
       break;
   }
-  if (rc == 0 && r->next_url && same_endpoint(c, r->next_url))
-    repo->tree_next = strdup(r->next_url);
-  else if (rc == 0 && r->next_url)
+  int loop = rc == 0 && r->next_url && page_seen_add(&repo->tree_pages, r->next_url);
+  if (rc == 0 && r->next_url && !same_endpoint(c, r->next_url))
     problem(c, "%s: tree: the next page leaves the endpoint; the rest is skipped", repo->id);
+  else if (loop || (rc == 0 && r->next_url && repo->tree_pages.n > MAX_TREE_PAGES)) {
+    /* a listing cut short would crawl a repo without some of its files */
+    repo->error = loop ? fmt_alloc("tree: the next page %s was already fetched (a paging loop)", r->next_url)
+                       : fmt_alloc("tree: more than %d pages", MAX_TREE_PAGES);
+    problem(c, "%s: %s; the repo is not crawled", repo->id, repo->error ? repo->error : "tree: paging loop");
+  } else if (rc == 0 && r->next_url)
+    repo->tree_next = strdup(r->next_url);
   json_decref(page);
   return rc;
 }
@@ -411,6 +454,8 @@ static int fetch_trees(crawl_ctx *c)
         continue;
       char *url = first ? fmt_alloc("%s/api/models/%s/tree/%s?recursive=true", c->endpoint, r->id, r->sha)
                         : strdup(r->tree_next);
+      if (first && url)
+        page_seen_add(&r->tree_pages, url);
       if (!(v[n] = new_req(url, API_MAX)))
         rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
       who[n++] = r;
@@ -844,6 +889,7 @@ static void free_repos(crawl_ctx *c)
     free(r->id);
     free(r->error);
     free(r->tree_next);
+    free(r->tree_pages.h);
     json_decref(r->meta);
   }
   free(c->repos);
@@ -862,7 +908,12 @@ static int setup(crawl_ctx *c)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   int rc = zllm_mkdir_p(c->state, 0755);
   rc = rc ? rc : load_verified(c);
-  return rc ? rc : zl_http_init(&c->http, c->o->token, c->o->jobs, c->o->retry_budget, c->o->progress);
+  rc = rc ? rc : zl_http_init(&c->http, c->o->token, c->o->jobs, c->o->retry_budget, c->o->progress);
+  if (rc == 0 && c->o->low_speed_bytes > 0)
+    c->http.low_speed_bytes = c->o->low_speed_bytes;
+  if (rc == 0 && c->o->low_speed_seconds > 0)
+    c->http.low_speed_seconds = c->o->low_speed_seconds;
+  return rc;
 }
 
 int zllm_crawl(const zllm_crawl_options *o, zllm_crawl_stats *stats)

@@ -13,7 +13,7 @@
 #include "crawl/http_internal.h"
 #include "zllm/error.h"
 
-#define ERR_BODY_MAX 2048 /* what is kept of an error response, for the message */
+#define ERR_BODY_MAX 2048 /* what is read of an error response (for the message); the rest is cut off */
 
 static double now_s(void)
 {
@@ -31,6 +31,8 @@ int zl_http_init(zl_http *h, const char *token, int jobs, long retry_budget, int
   h->backoff_base = 0.25;
   h->backoff_cap = 8.0;
   h->retry_after_cap = 60.0;
+  h->low_speed_bytes = ZL_LOW_SPEED_BYTES;
+  h->low_speed_seconds = ZL_LOW_SPEED_SECONDS;
   h->progress = progress;
   h->tty = isatty(2);
   h->t0 = now_s();
@@ -139,10 +141,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
   zl_req *r = arg;
   size_t n = size * nmemb;
   zl_http *h = r->engine;
-  if (!is_2xx(r->status)) { /* an error page: keep a little of it for the message */
+  if (!is_2xx(r->status)) { /* an error page: keep a little of it, then end the transfer */
+    size_t room = ERR_BODY_MAX - r->body.len;
+    zllm_buf_append(&r->body, data, n < room ? n : room);
     if (r->body.len < ERR_BODY_MAX)
-      zllm_buf_append(&r->body, data, n < ERR_BODY_MAX ? n : ERR_BODY_MAX);
-    return n;
+      return n;
+    r->err_body_cut = 1; /* an endless error body must not hold the request */
+    return 0;
   }
   if (r->sink == ZL_SINK_MEM) {
     if (r->body.len + n > r->max_body) {
@@ -154,7 +159,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
   }
   if (!r->truncated && check_resume(r) < 0)
     return 0;
-  if (r->expect_size && r->have + n > r->expect_size) {
+  if (r->have + n > r->expect_size) { /* the listed size caps every file, 0 included */
     abort_req(r, "more bytes than the listing's size");
     return 0;
   }
@@ -247,7 +252,7 @@ static int open_sink(zl_req *r)
   if (r->fd < 0 || fstat(r->fd, &st) < 0)
     return zllm_error_set_errno("%s: cannot open", r->path);
   r->have = (uint64_t)st.st_size;
-  if (r->expect_size && r->have > r->expect_size) /* a stale partial file: start over */
+  if (r->have > r->expect_size) /* a stale partial file: start over */
     r->have = 0;
   if (ftruncate(r->fd, (off_t)r->have) < 0 || lseek(r->fd, (off_t)r->have, SEEK_SET) < 0)
     return zllm_error_set_errno("%s: cannot position", r->path);
@@ -261,7 +266,7 @@ static int start(zl_http *h, CURLM *multi, zl_req *r)
   char range[64] = "";
   CURL *e = curl_easy_init();
   r->fd = -1;
-  r->truncated = r->aborted = 0;
+  r->truncated = r->aborted = r->err_body_cut = 0;
   r->status = 0;
   r->engine = h;
   zllm_buf_free(&r->body);
@@ -272,7 +277,7 @@ static int start(zl_http *h, CURLM *multi, zl_req *r)
     snprintf(r->err, sizeof r->err, "%s", zllm_error_last());
     return 1;
   }
-  if (r->sink == ZL_SINK_FILE && r->expect_size && r->have == r->expect_size) {
+  if (r->sink == ZL_SINK_FILE && r->have == r->expect_size) {
     r->ok = 1; /* complete before an interruption: nothing left to ask (a Range past the end is a 416) */
     return 1;
   }
@@ -294,8 +299,10 @@ static int start(zl_http *h, CURLM *multi, zl_req *r)
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 20L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a stalled body is a timeout */
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
+  /* a stalled or trickling body is a timeout (and a retry): slower than
+   * low_speed_bytes per second over low_speed_seconds */
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, h->low_speed_bytes);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, h->low_speed_seconds);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "zllm/" ZLLM_VERSION);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   if (r->sink == ZL_SINK_MEM && !r->has_range)
@@ -367,6 +374,8 @@ static int finish(zl_http *h, CURLM *multi, zl_req *r, CURLcode c)
   char why[300];
   long status = r->status;
   stop(multi, r);
+  if (r->err_body_cut && c == CURLE_WRITE_ERROR)
+    c = CURLE_OK; /* we ended an error page ourselves: its status decides */
   if (c == CURLE_OK && !r->aborted && is_2xx(status)) {
     r->ok = 1;
     return 1;

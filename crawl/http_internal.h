@@ -19,12 +19,15 @@
 
 typedef enum { ZL_SINK_MEM, ZL_SINK_FILE } zl_sink;
 
+#define ZL_LOW_SPEED_BYTES 1024L /* bytes per second, averaged over ... */
+#define ZL_LOW_SPEED_SECONDS 30L /* ... this many seconds */
+
 typedef struct zl_req {
   /* what to fetch */
   char *url;
   zl_sink sink;
   char *path;            /* ZL_SINK_FILE: the partial file, appended to */
-  uint64_t expect_size;  /* ZL_SINK_FILE: the size the listing promises */
+  uint64_t expect_size;  /* ZL_SINK_FILE: the size the listing promises, a hard cap (0 too) */
   size_t max_body;       /* ZL_SINK_MEM: larger responses are an error */
   int has_range;         /* ZL_SINK_MEM: bytes range_lo..range_hi only */
   uint64_t range_lo, range_hi;
@@ -39,7 +42,7 @@ typedef struct zl_req {
   int attempts;
   /* engine state */
   double not_before, retry_after;
-  int fd, truncated, bad_range, aborted;
+  int fd, truncated, bad_range, aborted, err_body_cut;
   uint64_t range_start;  /* Content-Range start of the current response */
   char abort_why[256];
   void *easy;
@@ -54,6 +57,7 @@ typedef struct {
   long retries_left;     /* the crawl's budget */
   long retries_used;
   double backoff_base, backoff_cap, retry_after_cap;
+  long low_speed_bytes, low_speed_seconds; /* a slower transfer is ended and retried */
   uint64_t bytes_received;
   /* progress on stderr */
   int progress, tty;

@@ -1,9 +1,13 @@
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "zllm/error.h"
 #include "zllm/hub.h"
+#include "zllm/io.h"
 #include "zllm/json.h"
 
 struct zllm_source {
@@ -49,6 +53,91 @@ int zllm_source_read_file(zllm_source *src, const zllm_repo *repo, const zllm_hu
                           size_t *len)
 {
   return src->ops->read_file(src, repo, f, max, buf, len);
+}
+
+static int64_t mtime_ns(const struct stat *st)
+{
+  return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* Why an open file is not the one the listing saw, or NULL. */
+static const char *identity_differs(const zllm_hub_file *f, const struct stat *st, int check_inode)
+{
+  if (!S_ISREG(st->st_mode))
+    return "no longer a regular file";
+  if ((uint64_t)st->st_size != f->size)
+    return "its size changed";
+  if (f->ident.ino && check_inode && ((uint64_t)st->st_dev != f->ident.dev || (uint64_t)st->st_ino != f->ident.ino))
+    return "it is another file (device or inode differ)";
+  if (f->ident.ino && mtime_ns(st) != f->ident.mtime_ns)
+    return "its mtime changed";
+  return NULL;
+}
+
+/* Test hook: ZLLM_TEST_SWAP=<part of a path>=<target> replaces a listed file
+ * by a symlink to <target> just before it is opened: the hub changed by
+ * someone else between the listing and the read. */
+static void test_swap_before_open(const zllm_hub_file *f)
+{
+  const char *spec = getenv("ZLLM_TEST_SWAP"), *eq = spec ? strchr(spec, '=') : NULL;
+  struct stat st;
+  if (!eq || eq == spec || lstat(f->local_path, &st) < 0 || !S_ISREG(st.st_mode))
+    return;
+  char part[512];
+  snprintf(part, sizeof part, "%.*s", (int)(eq - spec), spec);
+  if (strstr(f->path, part) && unlink(f->local_path) == 0 && symlink(eq + 1, f->local_path) < 0)
+    perror("ZLLM_TEST_SWAP");
+}
+
+int zllm_hub_file_open(const zllm_hub_file *f, const char *repo_id, int *fd_out)
+{
+  char name[1400];
+  int fd = -1, rc;
+  struct stat st;
+  *fd_out = -1;
+  test_swap_before_open(f);
+  snprintf(name, sizeof name, "%s/%s", repo_id, f->path);
+  if ((rc = zllm_open_nofollow(f->local_path, &fd)) < 0) {
+    /* gone or a link now: the hub changed under us, not a bad file */
+    int code = rc == ZLLM_EUNSAFE || rc == ZLLM_ENOTFOUND ? ZLLM_ECHANGED : rc;
+    return zllm_error_set(code, "%s: changed since the hub was listed: %s", name, zllm_error_last());
+  }
+  if (fstat(fd, &st) < 0) {
+    rc = zllm_error_set_errno("%s: cannot stat", name);
+    close(fd);
+    return rc;
+  }
+  const char *why = identity_differs(f, &st, 1);
+  if (why) {
+    close(fd);
+    return zllm_error_set(ZLLM_ECHANGED, "%s: changed since the hub was listed: %s", name, why);
+  }
+  *fd_out = fd;
+  return 0;
+}
+
+int zllm_hub_file_open_st(const zllm_hub_file *f, const char *repo_id, zllm_st_header **h, int *fd_out)
+{
+  char name[1400];
+  int fd = -1, rc = zllm_hub_file_open(f, repo_id, &fd);
+  *h = NULL;
+  *fd_out = -1;
+  snprintf(name, sizeof name, "%s/%s", repo_id, f->path);
+  rc = rc ? rc : zllm_st_read_header(h, fd, name);
+  if (rc < 0 && fd >= 0)
+    close(fd);
+  else
+    *fd_out = fd;
+  return rc;
+}
+
+int zllm_hub_file_check_unchanged(const zllm_hub_file *f, int fd, const char *name)
+{
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return zllm_error_set_errno("%s: cannot stat", name);
+  const char *why = identity_differs(f, &st, 0);
+  return why ? zllm_error_set(ZLLM_ECHANGED, "%s: changed while it was read: %s", name, why) : 0;
 }
 
 static const struct {

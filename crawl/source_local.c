@@ -21,6 +21,7 @@
 
 #define WALK_MAX_DEPTH 32
 #define REPO_MAX_FILES 100000
+#define REPO_MAX_DIRS 100000
 #define REF_MAX 256
 
 typedef struct {
@@ -236,9 +237,15 @@ static int local_list_repos(zllm_source *src, char ***ids, size_t *n)
 }
 
 typedef struct {
+  uint64_t dev, ino;
+} dir_id;
+
+typedef struct {
   zllm_repo *repo;
   const char *contain; /* symlinks must resolve inside this directory */
   size_t cap;
+  dir_id *dirs;        /* every directory descended into, by identity */
+  size_t ndirs, dircap;
 } walk_ctx;
 
 static int problem(walk_ctx *w, const char *rel, const char *rule, const char *detail)
@@ -248,7 +255,7 @@ static int problem(walk_ctx *w, const char *rel, const char *rule, const char *d
   return zllm_repo_add_problem(w->repo, msg);
 }
 
-static int add_file(walk_ctx *w, const char *rel, const char *full, uint64_t size)
+static int add_file(walk_ctx *w, const char *rel, char *real, const struct stat *st)
 {
   zllm_repo *r = w->repo;
   if (r->nfiles >= REPO_MAX_FILES)
@@ -263,9 +270,12 @@ static int add_file(walk_ctx *w, const char *rel, const char *full, uint64_t siz
   }
   zllm_hub_file *f = &r->files[r->nfiles];
   f->path = strdup(rel);
-  f->local_path = strdup(full);
-  f->size = size;
+  f->local_path = strdup(real);
+  f->size = (uint64_t)st->st_size;
   f->kind = zllm_file_kind_of(rel);
+  f->ident.dev = (uint64_t)st->st_dev;
+  f->ident.ino = (uint64_t)st->st_ino;
+  f->ident.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
   if (!f->path || !f->local_path) {
     free(f->path);
     free(f->local_path);
@@ -281,31 +291,75 @@ static bool skip_name(const char *name)
   return strcmp(name, ".git") == 0 || strcmp(name, ".cache") == 0;
 }
 
+static bool real_within(const char *root, const char *real)
+{
+  size_t lr = strlen(root);
+  return strncmp(real, root, lr) == 0 && (real[lr] == '\0' || real[lr] == '/' || (lr == 1 && root[0] == '/'));
+}
+
+/* A directory seen before (a symlink loop, or two names for one directory)
+ * is not descended again: each file is listed once and a loop ends. */
+static int first_visit(walk_ctx *w, const struct stat *st, bool *first)
+{
+  *first = false;
+  for (size_t i = 0; i < w->ndirs; i++)
+    if (w->dirs[i].dev == (uint64_t)st->st_dev && w->dirs[i].ino == (uint64_t)st->st_ino)
+      return 0;
+  if (w->ndirs >= REPO_MAX_DIRS)
+    return 0;
+  if (w->ndirs == w->dircap) {
+    size_t cap = w->dircap ? 2 * w->dircap : 16;
+    dir_id *d = realloc(w->dirs, cap * sizeof *d);
+    if (!d)
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    w->dirs = d;
+    w->dircap = cap;
+  }
+  w->dirs[w->ndirs++] = (dir_id){(uint64_t)st->st_dev, (uint64_t)st->st_ino};
+  *first = true;
+  return 0;
+}
+
 static int walk(walk_ctx *w, const char *dir, const char *rel, int depth);
 
+/* `full` is listed by its resolved path, which must stay inside the repo's
+ * directory: later opens then follow no link at all. */
 static int walk_entry(walk_ctx *w, const char *full, const char *rel, int depth)
 {
-  struct stat lst, st;
-  if (lstat(full, &lst) < 0)
-    return problem(w, rel, "unreadable", "cannot stat");
-  if (S_ISLNK(lst.st_mode) && !zllm_path_is_within(w->contain, full))
-    return problem(w, rel, "symlink", "dangling, or points outside the repo; skipped");
-  if (stat(full, &st) < 0)
-    return problem(w, rel, "unreadable", "cannot stat");
-  if (S_ISDIR(st.st_mode))
-    return walk(w, full, rel, depth + 1);
-  if (!S_ISREG(st.st_mode))
-    return problem(w, rel, "file-type", "not a regular file; skipped");
-  return add_file(w, rel, full, (uint64_t)st.st_size);
+  struct stat st;
+  char *real = realpath(full, NULL);
+  int rc;
+  if (!real || !real_within(w->contain, real))
+    rc = problem(w, rel, "symlink", "dangling, or points outside the repo; skipped");
+  else if (stat(real, &st) < 0)
+    rc = problem(w, rel, "unreadable", "cannot stat");
+  else if (S_ISDIR(st.st_mode))
+    rc = walk(w, real, rel, depth + 1);
+  else if (!S_ISREG(st.st_mode))
+    rc = problem(w, rel, "file-type", "not a regular file; skipped");
+  else
+    rc = add_file(w, rel, real, &st);
+  free(real);
+  return rc;
 }
 
 static int walk(walk_ctx *w, const char *dir, const char *rel, int depth)
 {
   char **names = NULL;
   size_t n = 0;
+  struct stat st;
+  bool first = false;
   int rc;
   if (depth > WALK_MAX_DEPTH)
     return problem(w, rel, "depth", "directories nested too deep; skipped");
+  if (stat(dir, &st) < 0)
+    return problem(w, rel[0] ? rel : ".", "unreadable", "cannot stat");
+  if ((rc = first_visit(w, &st, &first)) < 0)
+    return rc;
+  if (!first)
+    return problem(w, rel[0] ? rel : ".", "directory-loop",
+                   w->ndirs >= REPO_MAX_DIRS ? "repo has too many directories; skipped"
+                                             : "directory already listed (a symlink loop or a second name); skipped");
   if ((rc = list_dir(dir, true, &names, &n)) < 0)
     return problem(w, rel[0] ? rel : ".", "unreadable", zllm_error_last());
   for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -392,8 +446,14 @@ static int local_list_files(zllm_source *src, zllm_repo *repo)
     rc = zllm_error_set(ZLLM_EIO, "%s: cannot resolve the repo directory", lr->dir);
     goto done;
   }
-  walk_ctx w = {repo, contain, 0};
-  rc = walk(&w, top, "", 0);
+  walk_ctx w = {repo, contain, 0, NULL, 0, 0};
+  char *real_top = realpath(top, NULL);
+  if (!real_top || !real_within(contain, real_top))
+    rc = problem(&w, ".", "symlink", "the repo directory leads outside the hub; skipped");
+  else
+    rc = walk(&w, real_top, "", 0);
+  free(real_top);
+  free(w.dirs);
 done:
   free(snap_rel);
   free(top);
@@ -405,10 +465,27 @@ static int local_read_file(zllm_source *src, const zllm_repo *repo, const zllm_h
                            char **buf, size_t *len)
 {
   (void)src;
-  int rc = zllm_read_small_file(buf, len, f->local_path, max);
-  if (rc < 0)
-    return zllm_error_set(rc, "%s/%s: %s", repo->id, f->path, zllm_error_last());
-  return 0;
+  char name[1400];
+  int fd = -1, rc = zllm_hub_file_open(f, repo->id, &fd);
+  snprintf(name, sizeof name, "%s/%s", repo->id, f->path);
+  *buf = NULL;
+  if (rc == 0 && f->size > max)
+    rc = zllm_error_set(ZLLM_ELIMIT, "%s: size-limit: %llu bytes is more than the %zu allowed", name,
+                        (unsigned long long)f->size, max);
+  if (rc == 0 && !(*buf = malloc((size_t)f->size + 1)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  rc = rc ? rc : zllm_pread_full(fd, *buf, (size_t)f->size, 0, name);
+  rc = rc ? rc : zllm_hub_file_check_unchanged(f, fd, name);
+  if (rc == 0) {
+    (*buf)[f->size] = '\0';
+    *len = (size_t)f->size;
+  } else {
+    free(*buf);
+    *buf = NULL;
+  }
+  if (fd >= 0)
+    close(fd);
+  return rc;
 }
 
 static const zllm_source_ops local_ops = {

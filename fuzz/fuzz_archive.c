@@ -251,7 +251,7 @@ static void read_all(const char *dir, const char *out, int restore)
   }
   zllm_archive_close(a);
   zllm_error_clear();
-  if (restore && zllm_restore_all_threads(dir, out, 1) < 0 && !zllm_error_last()[0])
+  if (restore && zllm_restore_all_threads(dir, out, 1, 0) < 0 && !zllm_error_last()[0])
     abort();
 }
 

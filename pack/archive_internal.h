@@ -54,6 +54,17 @@ int ar_exec(zllm_archive *a, const char *sql);
 int ar_prepare(zllm_archive *a, sqlite3_stmt **st, const char *sql);
 int ar_sql_error(zllm_archive *a, const char *what);
 
+/* Checked column reads: a catalog may come from elsewhere, so a NULL or a
+ * value of another type where the schema promises one is ZLLM_EFORMAT
+ * naming the column, never a crash or a silent default.  Strings and blobs
+ * are borrowed until the next step of `st`. */
+int ar_col_int(zllm_archive *a, sqlite3_stmt *st, int col, int64_t *v);
+int ar_col_int_or_null(zllm_archive *a, sqlite3_stmt *st, int col, int64_t *v); /* NULL -> 0 */
+int ar_col_text(zllm_archive *a, sqlite3_stmt *st, int col, const char **v);
+int ar_col_text_or_null(zllm_archive *a, sqlite3_stmt *st, int col, const char **v); /* NULL -> NULL */
+/* A blob of exactly `len` bytes (len 0: any length, *n set when n given). */
+int ar_col_blob(zllm_archive *a, sqlite3_stmt *st, int col, size_t len, const void **v);
+
 int ar_begin(zllm_archive *a);
 int ar_commit(zllm_archive *a);   /* syncs the pack, then commits the catalog */
 void ar_rollback(zllm_archive *a); /* and cuts the pack back to the committed end */

@@ -62,6 +62,150 @@ int ar_prepare(zllm_archive *a, sqlite3_stmt **st, const char *sql)
   return sqlite3_prepare_v2(a->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : ar_sql_error(a, sql);
 }
 
+static const char *type_name(int t)
+{
+  switch (t) {
+  case SQLITE_INTEGER: return "an integer";
+  case SQLITE_FLOAT: return "a real";
+  case SQLITE_TEXT: return "text";
+  case SQLITE_BLOB: return "a blob";
+  default: return "NULL";
+  }
+}
+
+static int col_check(zllm_archive *a, sqlite3_stmt *st, int col, int want, int null_ok, const char *what)
+{
+  int t = sqlite3_column_type(st, col);
+  if (t == want || (null_ok && t == SQLITE_NULL))
+    return 0;
+  const char *name = sqlite3_column_name(st, col);
+  return zllm_error_set(ZLLM_EFORMAT, "%s/catalog.sqlite: column '%s' holds %s where %s is required", a->dir,
+                        name ? name : "?", type_name(t), what);
+}
+
+int ar_col_int(zllm_archive *a, sqlite3_stmt *st, int col, int64_t *v)
+{
+  int rc = col_check(a, st, col, SQLITE_INTEGER, 0, "an integer");
+  *v = rc ? 0 : sqlite3_column_int64(st, col);
+  return rc;
+}
+
+int ar_col_int_or_null(zllm_archive *a, sqlite3_stmt *st, int col, int64_t *v)
+{
+  int rc = col_check(a, st, col, SQLITE_INTEGER, 1, "an integer or NULL");
+  *v = rc ? 0 : sqlite3_column_int64(st, col);
+  return rc;
+}
+
+int ar_col_text(zllm_archive *a, sqlite3_stmt *st, int col, const char **v)
+{
+  int rc = col_check(a, st, col, SQLITE_TEXT, 0, "text");
+  *v = rc ? NULL : (const char *)sqlite3_column_text(st, col);
+  return rc == 0 && !*v ? zllm_error_set(ZLLM_ENOMEM, "out of memory") : rc;
+}
+
+int ar_col_text_or_null(zllm_archive *a, sqlite3_stmt *st, int col, const char **v)
+{
+  int rc = col_check(a, st, col, SQLITE_TEXT, 1, "text or NULL");
+  *v = rc ? NULL : (const char *)sqlite3_column_text(st, col);
+  return rc;
+}
+
+int ar_col_blob(zllm_archive *a, sqlite3_stmt *st, int col, size_t len, const void **v)
+{
+  int rc = col_check(a, st, col, SQLITE_BLOB, 0, "a blob");
+  *v = NULL;
+  if (rc == 0 && len && (size_t)sqlite3_column_bytes(st, col) != len) {
+    const char *name = sqlite3_column_name(st, col);
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s/catalog.sqlite: column '%s' holds %d bytes where %zu are required", a->dir,
+                        name ? name : "?", sqlite3_column_bytes(st, col), len);
+  }
+  if (rc == 0)
+    *v = sqlite3_column_blob(st, col);
+  return rc;
+}
+
+/* ---- the schema check ------------------------------------------------------- */
+
+/* "name TYPE NOT NULL DEFAULT x PRIMARY KEY n" of column `i` of `table`, or
+ * "" past the last column. */
+static void column_desc(sqlite3 *db, const char *table, int i, char *out, size_t cap)
+{
+  sqlite3_stmt *st = NULL;
+  out[0] = '\0';
+  if (sqlite3_prepare_v2(db, "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1) WHERE cid = ?2",
+                         -1, &st, NULL) != SQLITE_OK)
+    return;
+  sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, i);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(st, 0), *type = (const char *)sqlite3_column_text(st, 1);
+    const char *dflt = (const char *)sqlite3_column_text(st, 3);
+    int pk = sqlite3_column_int(st, 4);
+    snprintf(out, cap, "%s %s%s%s%s%s", name ? name : "?", type ? type : "", sqlite3_column_int(st, 2) ? " NOT NULL" : "",
+             dflt ? " DEFAULT " : "", dflt ? dflt : "", pk ? " PRIMARY KEY" : "");
+  }
+  sqlite3_finalize(st);
+}
+
+static int has_table(sqlite3 *db, const char *table)
+{
+  sqlite3_stmt *st = NULL;
+  int yes = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &st, NULL) ==
+                SQLITE_OK &&
+            (sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC), sqlite3_step(st) == SQLITE_ROW);
+  sqlite3_finalize(st);
+  return yes;
+}
+
+static int same_columns(zllm_archive *a, sqlite3 *ref, const char *table)
+{
+  char want[512], got[512];
+  for (int i = 0;; i++) {
+    column_desc(ref, table, i, want, sizeof want);
+    column_desc(a->db, table, i, got, sizeof got);
+    if (strcmp(want, got) != 0)
+      return zllm_error_set(ZLLM_EFORMAT,
+                            "%s/catalog.sqlite: schema differs: table '%s' column %d is '%s' where '%s' is expected",
+                            a->dir, table, i, got[0] ? got : "(none)", want[0] ? want : "(none)");
+    if (!want[0])
+      return 0;
+  }
+}
+
+/* Every table the schema declares, with the same columns (name, type, NOT
+ * NULL, default, key), and no other table: a catalog rebuilt without the
+ * constraints could hold NULLs the readers are promised never to see. */
+static int check_schema(zllm_archive *a)
+{
+  static const char *list =
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
+  sqlite3 *ref = NULL;
+  sqlite3_stmt *st = NULL;
+  int rc = 0;
+  if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+      sqlite3_exec(ref, schema, NULL, NULL, NULL) != SQLITE_OK)
+    rc = zllm_error_set(ZLLM_ERROR, "the reference schema: %s", ref ? sqlite3_errmsg(ref) : "?");
+  /* pass 0: the archive's tables, each known and alike; pass 1: none missing */
+  for (int pass = 0; rc == 0 && pass < 2; pass++) {
+    sqlite3 *from = pass ? ref : a->db, *other = pass ? a->db : ref;
+    if (sqlite3_prepare_v2(from, list, -1, &st, NULL) != SQLITE_OK)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s/catalog.sqlite: cannot list tables: %s", a->dir, sqlite3_errmsg(from));
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+      const char *table = (const char *)sqlite3_column_text(st, 0);
+      if (!table || !has_table(other, table))
+        rc = zllm_error_set(ZLLM_EFORMAT, "%s/catalog.sqlite: schema differs: table '%s' is %s", a->dir,
+                            table ? table : "?", pass ? "missing" : "not part of the format");
+      else if (pass == 0)
+        rc = same_columns(a, ref, table);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+  }
+  sqlite3_close(ref);
+  return rc;
+}
+
 void ar_hash_key(const zllm_archive *a, const uint8_t *hash, uint8_t key[16])
 {
   memcpy(key, hash, 16);
@@ -74,17 +218,41 @@ void ar_hash_key(const zllm_archive *a, const uint8_t *hash, uint8_t key[16])
   }
 }
 
+/* A pack file by name, opened without following a symlink anywhere under
+ * the archive directory: a pack file (or packs/) that is a link is refused
+ * by name, and a missing one is an error, never recreated as zeros. */
+static int open_pack_file(zllm_archive *a, const char *name, int writable, int *fd_out)
+{
+  int top = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), packs = -1, rc = 0;
+  *fd_out = -1;
+  if (top < 0)
+    return zllm_error_set_errno("%s: cannot open", a->dir);
+  rc = zllm_open_dir_beneath(top, a->dir, "packs", 0, 0, &packs);
+  if (rc == 0 && (*fd_out = openat(packs, name, (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    rc = errno == ELOOP ? zllm_error_set(ZLLM_EUNSAFE, "%s/packs/%s: is a symlink; a pack file must be a regular file",
+                                         a->dir, name)
+         : errno == ENOENT ? zllm_error_set(ZLLM_EFORMAT, "%s/packs/%s: the pack file the catalog names is missing",
+                                            a->dir, name)
+                           : zllm_error_set_errno("%s/packs/%s: cannot open", a->dir, name);
+  struct stat st;
+  if (rc == 0 && (fstat(*fd_out, &st) < 0 || !S_ISREG(st.st_mode))) {
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s/packs/%s: not a regular file", a->dir, name);
+    close(*fd_out);
+    *fd_out = -1;
+  }
+  close(top);
+  if (packs >= 0)
+    close(packs);
+  return rc;
+}
+
 /* The pack this process appends to; bytes past its committed end are the
  * remains of an interrupted ingest and are cut off. */
 static int open_pack(zllm_archive *a, int writable)
 {
   sqlite3_stmt *st = NULL;
-  char name[64] = ZLLM_PACK_NAME, *dir = zllm_path_join(a->dir, "packs"), *path = NULL;
-  int rc = !dir ? ZLLM_ENOMEM : writable ? zllm_mkdir_p(dir, 0755) : 0;
-  if (rc == 0 && !(path = zllm_path_join(dir, name)))
-    rc = ZLLM_ENOMEM;
-  if (rc == 0 && (a->pack_fd = open(path, writable ? O_RDWR | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC, 0644)) < 0)
-    rc = zllm_error_set_errno("%s: cannot open", path);
+  char name[64] = ZLLM_PACK_NAME;
+  int rc = open_pack_file(a, name, writable, &a->pack_fd);
   /* one writer at a time, locked before the committed length is read: a
    * second writer would append over the first's blobs, or cut them off */
   if (rc == 0 && writable && flock(a->pack_fd, LOCK_EX | LOCK_NB) < 0)
@@ -95,28 +263,35 @@ static int open_pack(zllm_archive *a, int writable)
     if (sqlite3_step(st) != SQLITE_ROW)
       rc = ar_sql_error(a, "reading the pack table");
     else {
-      a->pack_id = sqlite3_column_int64(st, 0);
-      a->committed_len = a->pack_len = (uint64_t)sqlite3_column_int64(st, 1);
+      int64_t len = 0;
+      rc = ar_col_int(a, st, 0, &a->pack_id);
+      rc = rc ? rc : ar_col_int(a, st, 1, &len);
+      a->committed_len = a->pack_len = (uint64_t)len;
     }
   }
   /* a reader only trusts the committed bytes; a writer also cuts off the rest */
+  struct stat pst;
+  /* a writer would extend a cut pack with zeros; readers report its blobs */
+  if (rc == 0 && writable && fstat(a->pack_fd, &pst) == 0 && (uint64_t)pst.st_size < a->committed_len)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s/packs/%s: %llu bytes, shorter than the %llu the catalog committed", a->dir,
+                        name, (unsigned long long)pst.st_size, (unsigned long long)a->committed_len);
   if (rc == 0 && writable && ftruncate(a->pack_fd, (off_t)a->committed_len) < 0)
-    rc = zllm_error_set_errno("%s: cannot cut back to %llu bytes", path, (unsigned long long)a->committed_len);
+    rc = zllm_error_set_errno("%s/packs/%s: cannot cut back to %llu bytes", a->dir, name,
+                              (unsigned long long)a->committed_len);
   sqlite3_finalize(st);
-  free(dir);
-  free(path);
   return rc;
 }
 
 static int check_format(zllm_archive *a)
 {
   sqlite3_stmt *st = NULL;
+  const char *v = NULL;
   int rc = ar_prepare(a, &st, "SELECT value FROM meta WHERE key = 'format'");
-  if (rc == 0 && (sqlite3_step(st) != SQLITE_ROW ||
-                  strcmp((const char *)sqlite3_column_text(st, 0), ZLLM_ARCHIVE_FORMAT) != 0))
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: archive format %s, this zllm reads %s", a->dir,
-                        sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "?",
-                        ZLLM_ARCHIVE_FORMAT);
+  if (rc == 0 && sqlite3_step(st) != SQLITE_ROW)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: the catalog names no archive format", a->dir);
+  rc = rc ? rc : ar_col_text(a, st, 0, &v);
+  if (rc == 0 && strcmp(v, ZLLM_ARCHIVE_FORMAT) != 0)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: archive format %s, this zllm reads %s", a->dir, v, ZLLM_ARCHIVE_FORMAT);
   sqlite3_finalize(st);
   return rc;
 }
@@ -205,6 +380,8 @@ done:
   return rc;
 }
 
+static int open_all_packs(zllm_archive *a);
+
 int zllm_archive_open(zllm_archive **out, const char *dir, int create)
 {
   zllm_archive *a = calloc(1, sizeof *a);
@@ -235,8 +412,10 @@ int zllm_archive_open(zllm_archive **out, const char *dir, int create)
    * and a crash never tears the catalog */
   if (rc == 0 && create)
     rc = ar_exec(a, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
+  rc = rc ? rc : check_schema(a);
   rc = rc ? rc : check_format(a);
   rc = rc ? rc : open_pack(a, create);
+  rc = rc || !create ? rc : open_all_packs(a);
   rc = rc ? rc : zllm_codec_new(&a->codec);
   const char *bits = getenv("ZLLM_TEST_HASH_BITS");
   if (rc == 0 && bits)
@@ -416,28 +595,42 @@ static int pack_for(zllm_archive *a, int64_t pack, int *fd, uint64_t *len)
       return 0;
     }
   sqlite3_stmt *st = NULL;
-  char *dir = NULL, *path = NULL;
   int rc = a->nother < ZLLM_MAX_PACKS ? ar_prepare(a, &st, "SELECT name, committed_len FROM packs WHERE id = ?")
                                       : zllm_error_set(ZLLM_ELIMIT, "%s: more than %d pack files", a->dir, ZLLM_MAX_PACKS);
   if (rc == 0) {
     sqlite3_bind_int64(st, 1, pack);
-    const char *name = sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    const char *name = NULL;
+    int64_t committed = 0;
+    if (sqlite3_step(st) == SQLITE_ROW && (ar_col_text(a, st, 0, &name) < 0 || ar_col_int(a, st, 1, &committed) < 0))
+      name = NULL;
     if (!safe_pack_name(name))
       rc = zllm_error_set(ZLLM_EFORMAT, "%s: pack %lld has no usable name in the catalog", a->dir, (long long)pack);
-    else if (!(dir = zllm_path_join(a->dir, "packs")) || !(path = zllm_path_join(dir, name)))
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    else if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-      rc = zllm_error_set_errno("%s: cannot open", path);
-    else {
-      *len = (uint64_t)sqlite3_column_int64(st, 1);
+    else if ((rc = open_pack_file(a, name, 0, fd)) == 0) {
+      *len = (uint64_t)committed;
       a->other[a->nother].id = pack;
       a->other[a->nother].fd = *fd;
       a->other[a->nother++].len = *len;
     }
   }
   sqlite3_finalize(st);
-  free(dir);
-  free(path);
+  return rc;
+}
+
+/* A writer first opens every pack the catalog names: one that is missing or
+ * a link stops the pack before anything is written, not midway through a
+ * repo as a dedup lookup reaches it. */
+static int open_all_packs(zllm_archive *a)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "SELECT id FROM packs ORDER BY id");
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    int64_t id = 0;
+    int fd = -1;
+    uint64_t len = 0;
+    rc = ar_col_int(a, st, 0, &id);
+    rc = rc ? rc : pack_for(a, id, &fd, &len);
+  }
+  sqlite3_finalize(st);
   return rc;
 }
 
@@ -455,11 +648,13 @@ static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
     sqlite3_finalize(st);
     return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld is not in the catalog", a->dir, (long long)id);
   }
-  uint64_t off = (uint64_t)sqlite3_column_int64(st, 0), n = (uint64_t)sqlite3_column_int64(st, 1);
-  uint64_t sum = (uint64_t)sqlite3_column_int64(st, 2);
-  int64_t pack = sqlite3_column_int64(st, 3);
+  int64_t v[4] = {0};
+  for (int k = 0; rc == 0 && k < 4; k++)
+    rc = ar_col_int(a, st, k, &v[k]);
   sqlite3_finalize(st);
-  if ((rc = pack_for(a, pack, &fd, &pack_len)) < 0)
+  uint64_t off = (uint64_t)v[0], n = (uint64_t)v[1], sum = (uint64_t)v[2];
+  int64_t pack = v[3];
+  if (rc < 0 || (rc = pack_for(a, pack, &fd, &pack_len)) < 0)
     return rc;
   if (off < 16 || n > ((uint64_t)1 << 40) || off + n + 8 > pack_len)
     return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: offset or length outside the pack", a->dir, (long long)id);

@@ -16,6 +16,7 @@
 #include "zllm/io.h"
 #include "zllm/json.h"
 #include "zllm/log.h"
+#include "zllm/path.h"
 #include "zllm/safetensors.h"
 
 #define HEADER_LEVEL 3 /* headers, configs, opaque files: small or generic data */
@@ -224,6 +225,10 @@ typedef struct {
   const char *repo;
   const char *base; /* base repo name or NULL */
   uint64_t stored;  /* bytes stored for the current file */
+  /* SHA-256 of exactly the bytes stored for the current file, in file
+   * order, from the reads that stored them: it must equal the hash of the
+   * first read, or the file changed in between and is not committed */
+  zllm_sha256_ctx *stored_sha, *tentative;
 } repo_job;
 
 /* An earlier file with the same content (key hit confirmed by SHA-256). */
@@ -235,15 +240,17 @@ static int find_dup_file(zllm_archive *a, const uint8_t key[16], const zllm_sha2
   if (rc < 0)
     return rc;
   sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
-  while (sqlite3_step(st) == SQLITE_ROW && !*dup) {
-    const void *h = sqlite3_column_blob(st, 1);
-    if (sqlite3_column_bytes(st, 1) != 32 || memcmp(h, sha->b, 32) != 0)
+  while (rc == 0 && !*dup && sqlite3_step(st) == SQLITE_ROW) {
+    const void *h = NULL;
+    const char *method = NULL;
+    rc = ar_col_blob(a, st, 1, 32, &h);
+    rc = rc ? rc : ar_col_text(a, st, 2, &method);
+    if (rc < 0 || memcmp(h, sha->b, 32) != 0)
       continue; /* a key collision: different bytes, never merged */
-    int is_dup = strcmp((const char *)sqlite3_column_text(st, 2), "dup") == 0;
-    *dup = is_dup ? sqlite3_column_int64(st, 3) : sqlite3_column_int64(st, 0);
+    rc = strcmp(method, "dup") == 0 ? ar_col_int(a, st, 3, dup) : ar_col_int(a, st, 0, dup);
   }
   sqlite3_finalize(st);
-  return 0;
+  return rc;
 }
 
 static int insert_file(zllm_archive *a, const repo_job *j, const zllm_hub_file *f, const zllm_sha256 *sha,
@@ -285,7 +292,7 @@ static int set_stored(zllm_archive *a, const char *table, int64_t id, uint64_t s
 
 /* Opaque files: zstd stream containers, one per 64 MiB piece. */
 static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size, int64_t file_row,
-                        uint64_t *stored)
+                        zllm_sha256_ctx *stored_sha, uint64_t *stored)
 {
   uint8_t *buf = malloc(ZLLM_PIECE_BYTES);
   int rc = buf ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
@@ -294,6 +301,7 @@ static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size
     int64_t blob = 0;
     sqlite3_stmt *st = NULL;
     rc = zllm_pread_full(fd, buf, n, off, name);
+    rc = rc ? rc : zllm_sha256_ctx_update(stored_sha, buf, n);
     rc = rc ? rc : ar_stream_write(a, buf, n, HEADER_LEVEL, 0, &blob, stored);
     rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO pieces(file, seq, len, blob) VALUES(?, ?, ?, ?)");
     if (rc == 0) {
@@ -318,17 +326,22 @@ static int read_part(int fd, const zllm_st_header *h, size_t i, uint64_t part, u
   return zllm_st_read_tensor(h, fd, i, part * ZLLM_PART_BYTES, dst, *n_out);
 }
 
-/* Byte comparison of a candidate's decoded parts with this tensor's bytes. */
-static int same_tensor(zllm_archive *a, int64_t cand, int fd, const zllm_st_header *h, size_t i, int *same)
+/* Byte comparison of a candidate's decoded parts with this tensor's bytes.
+ * The bytes read are fed to j->tentative (a copy of the stored-bytes hash),
+ * adopted by the caller when the candidate is taken. */
+static int same_tensor(zllm_archive *a, repo_job *j, int64_t cand, int fd, const zllm_st_header *h, size_t i,
+                       int *same)
 {
   uint64_t len = h->tensors[i].end - h->tensors[i].begin;
   uint8_t *mine = ar_buf_get(a), *theirs = ar_buf_get(a);
   int rc = mine && theirs ? 0 : ZLLM_ENOMEM;
+  rc = rc ? rc : zllm_sha256_ctx_copy(j->tentative, j->stored_sha);
   *same = 1;
   for (uint64_t p = 0; rc == 0 && *same && len && p < ar_nparts(len); p++) {
     size_t n = 0;
     rc = read_part(fd, h, i, p, mine, &n);
     rc = rc ? rc : ar_tensor_decode_part(a, cand, p, theirs, 0);
+    rc = rc ? rc : zllm_sha256_ctx_update(j->tentative, mine, n);
     *same = rc == 0 && memcmp(mine, theirs, n) == 0;
   }
   ar_buf_put(a, mine);
@@ -336,8 +349,8 @@ static int same_tensor(zllm_archive *a, int64_t cand, int fd, const zllm_st_head
   return rc;
 }
 
-static int find_dup_tensor(zllm_archive *a, const uint8_t key[16], int fd, const zllm_st_header *h, size_t i,
-                           int64_t *dup, int *depth)
+static int find_dup_tensor(zllm_archive *a, repo_job *j, const uint8_t key[16], int fd, const zllm_st_header *h,
+                           size_t i, int64_t *dup, int *depth)
 {
   sqlite3_stmt *st = NULL;
   int rc = ar_prepare(a, &st, "SELECT id, depth FROM tensors WHERE key = ? AND len = ? AND dtype = ? AND method != 'dup'");
@@ -349,12 +362,15 @@ static int find_dup_tensor(zllm_archive *a, const uint8_t key[16], int fd, const
   sqlite3_bind_int64(st, 2, (sqlite3_int64)(t->end - t->begin));
   sqlite3_bind_text(st, 3, zllm_dtype_get(t->dtype)->name, -1, SQLITE_STATIC);
   while (rc == 0 && !*dup && sqlite3_step(st) == SQLITE_ROW) {
-    int64_t cand = sqlite3_column_int64(st, 0);
+    int64_t cand = 0, d = 0;
     int same = 0;
-    rc = same_tensor(a, cand, fd, h, i, &same);
+    rc = ar_col_int(a, st, 0, &cand);
+    rc = rc ? rc : ar_col_int(a, st, 1, &d);
+    rc = rc ? rc : same_tensor(a, j, cand, fd, h, i, &same);
     if (rc == 0 && same) {
       *dup = cand;
-      *depth = sqlite3_column_int(st, 1);
+      *depth = d < 0 || d > ZLLM_MAX_CHAIN ? ZLLM_MAX_CHAIN : (int)d;
+      rc = zllm_sha256_ctx_copy(j->stored_sha, j->tentative);
     }
   }
   sqlite3_finalize(st);
@@ -383,18 +399,22 @@ static int find_base_tensor(zllm_archive *a, const char *base_repo, const zllm_s
   sqlite3_bind_text(st, 2, t->name, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 3, shape, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 4, mine, -1, SQLITE_STATIC);
-  while (!*base && sqlite3_step(st) == SQLITE_ROW) {
+  while (rc == 0 && !*base && sqlite3_step(st) == SQLITE_ROW) {
     zllm_dtype dt;
-    const char *name = (const char *)sqlite3_column_text(st, 2);
-    if (!name || zllm_dtype_from_name(&dt, name) < 0)
+    const char *name = NULL;
+    int64_t id = 0, d = 0;
+    rc = ar_col_text(a, st, 2, &name);
+    rc = rc ? rc : ar_col_int(a, st, 0, &id);
+    rc = rc ? rc : ar_col_int(a, st, 1, &d);
+    if (rc < 0 || zllm_dtype_from_name(&dt, name) < 0)
       continue;
     if (dt == t->dtype || (casts && ar_castable(dt, t->dtype))) {
-      *base = sqlite3_column_int64(st, 0);
-      *depth = sqlite3_column_int(st, 1);
+      *base = id;
+      *depth = d < 0 || d > ZLLM_MAX_CHAIN ? ZLLM_MAX_CHAIN : (int)d;
     }
   }
   sqlite3_finalize(st);
-  return 0;
+  return rc;
 }
 
 static int insert_tensor(zllm_archive *a, int64_t file_row, size_t idx, const zllm_st_tensor *t, const char *shape,
@@ -472,8 +492,8 @@ static int drop_base(zllm_archive *a, int64_t id, const char *note)
 }
 
 /* Planes of every part, XORed with the base's same part for BitX. */
-static int store_planes(ingest_ctx *c, int64_t id, int fd, const zllm_st_header *h, size_t i, int64_t base,
-                        ar_layout layout, uint64_t *stored, int *dropped)
+static int store_planes(ingest_ctx *c, repo_job *j, int64_t id, int fd, const zllm_st_header *h, size_t i,
+                        int64_t base, ar_layout layout, uint64_t *stored, int *dropped)
 {
   zllm_archive *a = c->a;
   const zllm_st_tensor *t = &h->tensors[i];
@@ -490,6 +510,7 @@ static int store_planes(ingest_ctx *c, int64_t id, int fd, const zllm_st_header 
   for (uint64_t part = 0; rc == 0 && part < ar_nparts(len); part++) {
     size_t n = 0;
     rc = read_part(fd, h, i, part, src, &n);
+    rc = rc ? rc : zllm_sha256_ctx_update(j->stored_sha, src, n);
     if (rc == 0 && base)
       rc = base_part(a, base, t->dtype, part, n / es, bbuf);
     /* a base that does not predict the tensor (a wrong card, unrelated
@@ -533,7 +554,7 @@ static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, int fd, c
   zllm_st_shape_str(shape, sizeof shape, t);
   ar_hash_key(c->a, x->b, key);
   if (c->p->tensor_dedup)
-    rc = find_dup_tensor(c->a, key, fd, h, i, &dup, &depth);
+    rc = find_dup_tensor(c->a, j, key, fd, h, i, &dup, &depth);
   if (rc == 0 && dup) {
     c->s->tensor_dups++;
     return insert_tensor(c->a, file_row, i, t, shape, key, "dup", AR_LAYOUT_FIELD, dup, 0, depth, NULL, &id);
@@ -551,10 +572,45 @@ static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, int fd, c
   rc = rc ? rc : insert_tensor(c->a, file_row, i, t, shape, key, base ? "bitx" : "solo", layout, 0, base,
                                base ? depth + 1 : 0, note, &id);
   int dropped = 0;
-  rc = rc ? rc : store_planes(c, id, fd, h, i, base, layout, &stored, &dropped);
+  rc = rc ? rc : store_planes(c, j, id, fd, h, i, base, layout, &stored, &dropped);
   rc = rc ? rc : set_stored(c->a, "tensors", id, stored);
   base && !dropped ? c->s->tensors_bitx++ : c->s->tensors_solo++;
   j->stored += stored;
+  return rc;
+}
+
+/* Test hook: ZLLM_TEST_CHANGE_AFTER_HASH=<part of "repo/path"> rewrites one byte
+ * of that file in place (same size, mtime put back) after it was hashed and
+ * before it is stored: a writer racing the pack that the listing's identity
+ * cannot see. */
+static void test_change_after_hash(const zllm_hub_file *f, const char *name)
+{
+  const char *at = getenv("ZLLM_TEST_CHANGE_AFTER_HASH");
+  struct stat st;
+  unsigned char byte;
+  int fd = at && strstr(name, at) ? open(f->local_path, O_RDWR | O_CLOEXEC) : -1;
+  if (fd < 0)
+    return;
+  off_t mid = (off_t)(f->size / 2);
+  if (f->size && fstat(fd, &st) == 0 && pread(fd, &byte, 1, mid) == 1) {
+    byte ^= 0x5a;
+    if (pwrite(fd, &byte, 1, mid) == 1) {
+      struct timespec times[2] = {st.st_atim, st.st_mtim};
+      futimens(fd, times);
+    }
+  }
+  close(fd);
+}
+
+/* The stored bytes' hash must be the first read's: else the file changed
+ * between the reads, and nothing of it may be committed. */
+static int check_stored_hash(repo_job *j, const zllm_sha256 *first, const char *name)
+{
+  zllm_sha256 got;
+  int rc = zllm_sha256_ctx_final(j->stored_sha, &got);
+  if (rc == 0 && memcmp(got.b, first->b, sizeof got.b) != 0)
+    rc = zllm_error_set(ZLLM_ECHANGED, "%s: changed while it was read (the stored bytes' SHA-256 differs from the first read's)",
+                        name);
   return rc;
 }
 
@@ -567,11 +623,16 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   char name[1200], note[1024] = "";
   int64_t dup = 0, row = 0, hblob = 0;
   const char *unreadable = getenv("ZLLM_TEST_UNREADABLE"); /* fault injection for tests */
-  int fd = unreadable && strstr(f->path, unreadable) ? -1 : open(f->local_path, O_RDONLY | O_CLOEXEC), rc = 0;
+  int fd = -1, rc = 0;
   snprintf(name, sizeof name, "%s/%s", j->repo, f->path);
   j->stored = 0;
-  if (fd < 0)
-    return zllm_error_set_errno("%s: cannot open", name);
+  /* one rule for names at ingest and restore: what is stored can be written back */
+  if ((rc = zllm_path_check_relative(f->path, name)) < 0)
+    return zllm_error_set(rc, "cannot be restored: %s", zllm_error_last());
+  if (unreadable && strstr(f->path, unreadable))
+    return zllm_error_set(ZLLM_EIO, "%s: cannot open: Permission denied (test)", name);
+  if ((rc = zllm_sha256_ctx_reset(j->stored_sha)) < 0 || (rc = zllm_hub_file_open(f, j->repo, &fd)) < 0)
+    return rc;
   /* a malformed safetensors file is kept as opaque bytes, with the reason */
   if (f->kind == ZLLM_FILE_SAFETENSORS && c->p->parse_safetensors && zllm_st_read_header(&h, fd, name) < 0) {
     snprintf(note, sizeof note, "stored opaque: %s", zllm_error_last());
@@ -581,12 +642,7 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   if (h && !(tx = calloc(h->ntensors ? h->ntensors : 1, sizeof *tx)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   rc = rc ? rc : zllm_analyze_hash_fd(fd, name, h, &sha, &fx, tx);
-  struct stat st;
-  /* the hash covered the file as it is now; the listing must agree, or the
-   * stored bytes and the recorded SHA-256 could describe different files */
-  if (rc == 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_size != f->size))
-    rc = zllm_error_set(ZLLM_EIO, "%s: changed since the hub was listed (%llu bytes, listed %llu)", name,
-                        (unsigned long long)st.st_size, (unsigned long long)f->size);
+  test_change_after_hash(f, name);
   if (rc == 0)
     ar_hash_key(c->a, fx.b, key);
   if (rc == 0 && c->p->file_dedup)
@@ -595,15 +651,20 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
     c->s->file_dups++;
     rc = insert_file(c->a, j, f, &sha, key, "dup", dup, 0, NULL, &row);
   } else if (rc == 0 && h) {
-    rc = ar_stream_write(c->a, h->raw, (size_t)h->data_start, HEADER_LEVEL, 0, &hblob, &j->stored);
+    rc = zllm_sha256_ctx_update(j->stored_sha, h->raw, (size_t)h->data_start);
+    rc = rc ? rc : ar_stream_write(c->a, h->raw, (size_t)h->data_start, HEADER_LEVEL, 0, &hblob, &j->stored);
     rc = rc ? rc : insert_file(c->a, j, f, &sha, key, "safetensors", 0, hblob, NULL, &row);
     for (size_t i = 0; rc == 0 && i < h->ntensors; i++)
       rc = ingest_tensor(c, j, row, fd, h, i, &tx[i]);
+    rc = rc ? rc : check_stored_hash(j, &sha, name);
   } else if (rc == 0) {
     rc = insert_file(c->a, j, f, &sha, key, "opaque", 0, 0, note[0] ? note : NULL, &row);
-    rc = rc ? rc : store_pieces(c->a, fd, name, f->size, row, &j->stored);
+    rc = rc ? rc : store_pieces(c->a, fd, name, f->size, row, j->stored_sha, &j->stored);
+    rc = rc ? rc : check_stored_hash(j, &sha, name);
     c->s->opaque_files++;
   }
+  /* the listing's size and mtime still hold after the last read */
+  rc = rc ? rc : zllm_hub_file_check_unchanged(f, fd, name);
   rc = rc ? rc : set_stored(c->a, "files", row, j->stored);
   if (rc == 0) {
     c->s->files++;
@@ -628,7 +689,9 @@ static int ingest_file_guarded(ingest_ctx *c, repo_job *j, const zllm_hub_file *
   rc = rc ? rc : ingest_file(c, j, f);
   if (rc == 0)
     return ar_exec(a, "RELEASE file");
-  if (a->broken || zllm_error_last_code() == ZLLM_ENOMEM)
+  /* a file that changed under us fails its repo: nothing of it is
+   * committed, and the next pack lists and ingests it again */
+  if (a->broken || rc == ZLLM_ENOMEM || rc == ZLLM_ECHANGED)
     return rc;
   char note[1024];
   snprintf(note, sizeof note, "skipped: %s", zllm_error_last());
@@ -663,10 +726,12 @@ static int insert_repo(zllm_archive *a, const zllm_repo *r, const char *base, co
 static int ingest_repo(ingest_ctx *c, size_t i)
 {
   zllm_repo *r = NULL;
-  repo_job j = {0, c->ids[i], c->base[i], 0};
+  repo_job j = {0, c->ids[i], c->base[i], 0, NULL, NULL};
   int rc = zllm_repo_load(&r, c->src, c->ids[i]);
+  rc = rc ? rc : zllm_sha256_ctx_new(&j.stored_sha);
+  rc = rc ? rc : zllm_sha256_ctx_new(&j.tentative);
   if (rc < 0)
-    return rc;
+    goto done;
   rc = ar_begin(c->a);
   rc = rc ? rc : insert_repo(c->a, r, c->base[i], c->why[i], &j.repo_row);
   for (size_t f = 0; rc == 0 && f < r->nfiles; f++)
@@ -676,6 +741,9 @@ static int ingest_repo(ingest_ctx *c, size_t i)
     ar_rollback(c->a);
   else
     c->s->repos++;
+done:
+  zllm_sha256_ctx_free(j.stored_sha);
+  zllm_sha256_ctx_free(j.tentative);
   zllm_repo_free(r);
   return rc;
 }

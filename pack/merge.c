@@ -130,10 +130,10 @@ static int64_t root_of(zllm_archive *d, const char *table, int64_t id)
     if (ar_prepare(d, &st, sql) < 0)
       return id;
     sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-      dup = strcmp((const char *)sqlite3_column_text(st, 0), "dup") == 0;
-      next = sqlite3_column_int64(st, 1);
-    }
+    const char *method = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && ar_col_text(d, st, 0, &method) == 0 &&
+        ar_col_int_or_null(d, st, 1, &next) == 0)
+      dup = strcmp(method, "dup") == 0;
     sqlite3_finalize(st);
     if (!dup || !next)
       return id;
@@ -261,7 +261,9 @@ static int merge_tensors(merge_ctx *m, source *x, int64_t src_file, int64_t dst_
     sqlite3_bind_int64(t, 1, src_file);
   while (rc == 0 && sqlite3_step(t) == SQLITE_ROW) {
     int64_t sid = sqlite3_column_int64(t, 0), id = 0, dup = 0;
-    const char *method = (const char *)sqlite3_column_text(t, 8);
+    const char *method = NULL;
+    if ((rc = ar_col_text(x->a, t, 8, &method)) < 0)
+      break;
     if (strcmp(method, "dup") == 0) {
       dup = root_of(m->d, "tensors", mapped(x->tensor, x->ntensor, sqlite3_column_int64(t, 10)));
       rc = dup ? insert_tensor_row(m, dst_file, t, "dup", dup, 0, depth_of(m->d, dup), 0, 0, &id)
@@ -370,8 +372,10 @@ static int copy_pieces(merge_ctx *m, source *x, int64_t src, int64_t dst)
 static int merge_file(merge_ctx *m, source *x, int64_t repo, sqlite3_stmt *f)
 {
   int64_t sid = sqlite3_column_int64(f, 0), id = 0, dup = 0, header = 0, dropped = 0;
-  const char *method = (const char *)sqlite3_column_text(f, 5);
-  int rc = 0;
+  const char *method = NULL;
+  int rc = ar_col_text(x->a, f, 5, &method);
+  if (rc < 0)
+    return rc;
   if (strcmp(method, "skipped") == 0)
     rc = insert_file_row(m, repo, f, method, 0, 0, 0, 1, &id);
   else if (strcmp(method, "dup") == 0) {

@@ -21,11 +21,14 @@ typedef struct {
   zllm_sha256_ctx *sha;
   uint64_t written;
   const char *name;
+  zllm_xxh128_ctx *xxh; /* a tensor's key, when checked (or NULL) */
 } sink;
 
 static int sink_put(sink *s, const void *p, size_t n)
 {
   int rc = zllm_sha256_ctx_update(s->sha, p, n);
+  if (rc == 0 && s->xxh)
+    zllm_xxh128_ctx_update(s->xxh, p, n);
   for (size_t done = 0; rc == 0 && s->fd >= 0 && done < n;) {
     ssize_t w = write(s->fd, (const char *)p + done, n - done);
     if (w < 0)
@@ -85,9 +88,11 @@ static int put_rows(zllm_archive *a, const char *sql, int64_t file, sink *s, int
   if (rc < 0)
     return rc;
   sqlite3_bind_int64(st, 1, file);
-  while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-    rc = tensors ? put_tensor(a, sqlite3_column_int64(st, 0), s)
-                 : put_blob_stream(a, sqlite3_column_int64(st, 0), ZLLM_PIECE_BYTES, s);
+  while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t id = 0;
+    rc = ar_col_int(a, st, 0, &id);
+    rc = rc ? rc : tensors ? put_tensor(a, id, s) : put_blob_stream(a, id, ZLLM_PIECE_BYTES, s);
+  }
   sqlite3_finalize(st);
   return rc;
 }
@@ -104,15 +109,24 @@ static int put_file(zllm_archive *a, int64_t id, sink *s, int depth)
     sqlite3_finalize(st);
     return zllm_error_set(ZLLM_EFORMAT, "%s: file %lld is not in the catalog", a->dir, (long long)id);
   }
-  char method[16];
-  snprintf(method, sizeof method, "%s", (const char *)sqlite3_column_text(st, 0));
-  int64_t dup = sqlite3_column_int64(st, 1), hblob = sqlite3_column_int64(st, 2);
+  char method[16] = "";
+  const char *m = NULL;
+  int64_t dup = 0, hblob = 0;
+  rc = ar_col_text(a, st, 0, &m);
+  rc = rc ? rc : ar_col_int_or_null(a, st, 1, &dup);
+  rc = rc ? rc : ar_col_int_or_null(a, st, 2, &hblob);
+  if (rc == 0)
+    snprintf(method, sizeof method, "%s", m);
   sqlite3_finalize(st);
+  if (rc < 0)
+    return rc;
   if (strcmp(method, "dup") == 0)
     return depth > 2 ? zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: dup of a dup", a->dir, (long long)id)
                      : put_file(a, dup, s, depth + 1);
   if (strcmp(method, "opaque") == 0)
     return put_rows(a, "SELECT blob FROM pieces WHERE file = ? ORDER BY seq", id, s, 0);
+  if (strcmp(method, "safetensors") != 0)
+    return zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: unknown method '%s'", a->dir, (long long)id, method);
   rc = put_blob_stream(a, hblob, 8 + ZLLM_ST_HEADER_MAX, s); /* the length word and the header */
   return rc ? rc : put_rows(a, "SELECT id FROM tensors WHERE file = ? ORDER BY idx", id, s, 1);
 }
@@ -131,39 +145,72 @@ static int proven_file(zllm_archive *a, int64_t id, const uint8_t *want_sha, uin
   return rc;
 }
 
-static int restore_one(zllm_archive *a, const char *repo, const char *path, int64_t id, const uint8_t *sha,
-                       uint64_t size, const char *outdir)
+/* "repo/dir..." and "file" of a catalog path (caller frees *dir). */
+static int split_dest(const char *repo, const char *path, char **dir, const char **base)
 {
-  if (zllm_path_check_relative(path, repo) < 0 || zllm_repo_id_check(repo) < 0)
-    return zllm_error_set(ZLLM_EUNSAFE, "%s: catalog names an unsafe path '%s/%s'", a->dir, repo, path);
-  char *rdir = zllm_path_join(outdir, repo), *dst = rdir ? zllm_path_join(rdir, path) : NULL, *tmp = NULL;
-  int rc = dst ? 0 : ZLLM_ENOMEM;
-  if (rc == 0 && !(tmp = malloc(strlen(dst) + 32)))
-    rc = ZLLM_ENOMEM;
-  if (rc == 0) {
-    snprintf(tmp, strlen(dst) + 32, "%s.zllm-tmp.%ld", dst, (long)getpid());
-    char *slash = strrchr(dst, '/');
-    *slash = '\0';
-    rc = zllm_mkdir_p(dst, 0755);
-    *slash = '/';
-  }
-  sink s = {-1, NULL, NULL, 0, dst};
-  if (rc == 0 && (s.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-    rc = zllm_error_set_errno("%s: cannot create", tmp);
+  const char *slash = strrchr(path, '/');
+  size_t dlen = slash ? (size_t)(slash - path) : 0, rlen = strlen(repo);
+  *base = slash ? slash + 1 : path;
+  if (!(*dir = malloc(rlen + dlen + 2)))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  memcpy(*dir, repo, rlen);
+  (*dir)[rlen] = '/';
+  memcpy(*dir + rlen + 1, path, dlen);
+  (*dir)[rlen + 1 + dlen] = '\0';
+  return 0;
+}
+
+/* Writes one file under outdir: directories are opened one by one without
+ * following a symlink (unless ZLLM_RESTORE_KEEP_DIR_SYMLINKS), the bytes go
+ * to an unpredictable O_EXCL|O_NOFOLLOW temporary name in that directory,
+ * which gets the final name only when the SHA-256 matches. */
+static int restore_one(zllm_archive *a, const char *repo, const char *path, int64_t id, const uint8_t *sha,
+                       uint64_t size, const char *outdir, int flags)
+{
+  char *rel_dir = NULL, *tmp = NULL, name[1400];
+  const char *base = NULL;
+  int top = -1, dfd = -1, rc = 0;
+  snprintf(name, sizeof name, "%s/%s", repo, path);
+  if (zllm_repo_id_check(repo) < 0 || zllm_path_check_relative(path, name) < 0)
+    return zllm_error_set(ZLLM_EUNSAFE, "%s: the catalog names a file that cannot be restored: %s", a->dir,
+                          zllm_error_last());
+  rc = split_dest(repo, path, &rel_dir, &base);
+  rc = rc ? rc : zllm_mkdir_p(outdir, 0755); /* --out itself is the user's to name */
+  if (rc == 0 && (top = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    rc = zllm_error_set_errno("%s: cannot open", outdir);
+  rc = rc ? rc : zllm_open_dir_beneath(top, outdir, rel_dir, 1, flags & ZLLM_RESTORE_KEEP_DIR_SYMLINKS, &dfd);
+  sink s = {-1, NULL, NULL, 0, name, NULL};
+  rc = rc ? rc : zllm_tmp_create(dfd, base, &tmp, &s.fd);
   rc = rc ? rc : proven_file(a, id, sha, size, &s);
   if (s.fd >= 0 && close(s.fd) < 0 && rc == 0)
-    rc = zllm_error_set_errno("%s: close failed", tmp);
-  if (rc == 0 && rename(tmp, dst) < 0)
-    rc = zllm_error_set_errno("%s: rename failed", tmp);
+    rc = zllm_error_set_errno("%s: close failed", name);
+  /* rename replaces whatever is at the final name, a symlink included,
+   * without following it */
+  if (rc == 0 && renameat(dfd, tmp, dfd, base) < 0)
+    rc = zllm_error_set_errno("%s/%s: cannot rename into place", outdir, name);
   if (rc < 0 && tmp)
-    unlink(tmp); /* never leave a wrong file behind */
+    unlinkat(dfd, tmp, 0); /* never leave a wrong file behind */
+  if (top >= 0)
+    close(top);
+  if (dfd >= 0)
+    close(dfd);
   free(tmp);
-  free(dst);
-  free(rdir);
+  free(rel_dir);
   return rc;
 }
 
-static int restore_query(zllm_archive *a, const char *repo, const char *file, const char *outdir, int *count)
+/* One file that could not be restored: said, and the rest goes on. */
+static void report_not_restored(const char *repo, const char *path, const char *why)
+{
+  char r[512], p[1400], w[1200];
+  zllm_escape_text(r, sizeof r, repo);
+  zllm_escape_text(p, sizeof p, path);
+  zllm_escape_text(w, sizeof w, why ? why : "no reason recorded");
+  fprintf(stderr, "zllm restore: %s/%s: not restored: %s\n", r, p, w);
+}
+
+static int restore_query(zllm_archive *a, const char *repo, const char *file, const char *outdir, int flags,
+                         int *count, int *failed, char *first, size_t first_cap)
 {
   sqlite3_stmt *st = NULL;
   int rc = ar_prepare(a, &st,
@@ -174,58 +221,110 @@ static int restore_query(zllm_archive *a, const char *repo, const char *file, co
     return rc;
   repo ? sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 1);
   file ? sqlite3_bind_text(st, 2, file, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 2);
-  *count = 0;
+  *count = *failed = 0;
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-    if (strcmp((const char *)sqlite3_column_text(st, 5), "skipped") == 0) {
-      fprintf(stderr, "zllm restore: %s/%s was not stored (%s)\n", sqlite3_column_text(st, 0),
-              sqlite3_column_text(st, 1), sqlite3_column_text(st, 6));
-      (*count)++;
+    const char *rname = NULL, *path = NULL, *method = NULL, *note = NULL;
+    const void *sha = NULL;
+    int64_t id = 0, size = 0;
+    rc = ar_col_text(a, st, 0, &rname);
+    rc = rc ? rc : ar_col_text(a, st, 1, &path);
+    rc = rc ? rc : ar_col_int(a, st, 2, &id);
+    rc = rc ? rc : ar_col_text(a, st, 5, &method);
+    rc = rc ? rc : ar_col_text_or_null(a, st, 6, &note);
+    (*count)++;
+    if (rc < 0 && rc != ZLLM_ENOMEM) { /* a bad row: that file fails, the others go on */
+      fprintf(stderr, "zllm restore: %s\n", zllm_error_last());
+      if (!(*failed)++)
+        snprintf(first, first_cap, "%s", zllm_error_last());
+      rc = 0;
       continue;
     }
-    if (sqlite3_column_bytes(st, 3) != 32) {
-      rc = zllm_error_set(ZLLM_EFORMAT, "%s: a file has no SHA-256", a->dir);
+    if (rc < 0)
       break;
+    if (strcmp(method, "skipped") == 0) {
+      report_not_restored(rname, path, note ? note : "skipped at ingest");
+      continue;
     }
-    rc = restore_one(a, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-                     sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3), (uint64_t)sqlite3_column_int64(st, 4),
-                     outdir);
-    (*count)++;
+    rc = ar_col_blob(a, st, 3, 32, &sha);
+    rc = rc ? rc : ar_col_int(a, st, 4, &size);
+    rc = rc ? rc : restore_one(a, rname, path, id, sha, (uint64_t)size, outdir, flags);
+    if (rc < 0 && rc != ZLLM_ENOMEM) {
+      fprintf(stderr, "zllm restore: %s\n", zllm_error_last());
+      if (!(*failed)++)
+        snprintf(first, first_cap, "%s", zllm_error_last());
+      rc = 0;
+    }
   }
   sqlite3_finalize(st);
   return rc;
 }
 
-int zllm_restore_repo(zllm_archive *a, const char *repo, const char *file, const char *outdir)
+int zllm_restore_repo(zllm_archive *a, const char *repo, const char *file, const char *outdir, int flags)
 {
-  int count = 0, rc = restore_query(a, repo, file, outdir, &count);
+  char first[512] = "";
+  int count = 0, failed = 0, rc = restore_query(a, repo, file, outdir, flags, &count, &failed, first, sizeof first);
   if (rc == 0 && count == 0)
     rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no %s%s%s in the archive", a->dir, repo, file ? "/" : "", file ? file : "");
+  if (rc == 0 && failed)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: %d of %d files not restored (each named above; the first: %s)", a->dir,
+                        failed, count, first);
   return rc;
 }
 
-int zllm_restore_all(zllm_archive *a, const char *outdir)
+int zllm_restore_all(zllm_archive *a, const char *outdir, int flags)
 {
   /* one path for all of an archive, threaded or not */
-  return zllm_restore_all_threads(a->dir, outdir, 1);
+  return zllm_restore_all_threads(a->dir, outdir, 1, flags);
+}
+
+/* The decoded tensor's XXH3-128, cut to a key as at ingest, must be the
+ * recorded one: a swapped base or part decodes to other bytes. */
+static int check_tensor_key(zllm_archive *a, int64_t id, sink *s, const uint8_t want[16])
+{
+  zllm_xxh128 got;
+  uint8_t key[16];
+  int rc = 0;
+  zllm_xxh128_ctx_final(s->xxh, &got);
+  {
+    ar_hash_key(a, got.b, key);
+    if (memcmp(key, want, 16) != 0)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld decodes to bytes whose XXH3-128 is not the one recorded at ingest",
+                          a->dir, (long long)id);
+  }
+  return rc;
 }
 
 int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE *out)
 {
   sqlite3_stmt *st = NULL;
   int rc = ar_prepare(a, &st,
-                      "SELECT t.id FROM tensors t JOIN files f ON t.file = f.id JOIN repos r ON f.repo = r.id"
+                      "SELECT t.id, t.key FROM tensors t JOIN files f ON t.file = f.id JOIN repos r ON f.repo = r.id"
                       " WHERE r.name = ? AND t.name = ? ORDER BY f.path LIMIT 1");
   if (rc < 0)
     return rc;
   sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 2, tensor, -1, SQLITE_TRANSIENT);
-  int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  int64_t id = 0;
+  const void *key = NULL;
+  uint8_t want[16];
+  if (sqlite3_step(st) == SQLITE_ROW && (rc = ar_col_int(a, st, 0, &id)) == 0 && (rc = ar_col_blob(a, st, 1, 16, &key)) == 0)
+    memcpy(want, key, 16);
   sqlite3_finalize(st);
+  if (rc < 0)
+    return rc;
   if (!id)
     return zllm_error_set(ZLLM_ENOTFOUND, "%s: no tensor '%s' in %s", a->dir, tensor, repo);
-  sink s = {-1, out, NULL, 0, "stdout"};
-  rc = zllm_sha256_ctx_new(&s.sha);
+  /* a partial read has no file SHA-256 to prove it: the tensor is decoded
+   * and checked against its recorded key before a byte is written */
+  sink check = {-1, NULL, NULL, 0, "check", NULL}, s = {-1, out, NULL, 0, "stdout", NULL};
+  rc = zllm_sha256_ctx_new(&check.sha);
+  rc = rc ? rc : zllm_xxh128_ctx_new(&check.xxh);
+  rc = rc ? rc : put_tensor(a, id, &check);
+  rc = rc ? rc : check_tensor_key(a, id, &check, want);
+  rc = rc ? rc : zllm_sha256_ctx_new(&s.sha);
   rc = rc ? rc : put_tensor(a, id, &s);
+  zllm_sha256_ctx_free(check.sha);
+  zllm_xxh128_ctx_free(check.xxh);
   zllm_sha256_ctx_free(s.sha);
   return rc;
 }
@@ -238,7 +337,8 @@ int zllm_archive_verify(zllm_archive *a, FILE *report)
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
     uint8_t *data = NULL;
     size_t n = 0;
-    if (ar_blob_read(a, sqlite3_column_int64(st, 0), &data, &n) < 0) {
+    int64_t blob = 0;
+    if (ar_col_int(a, st, 0, &blob) < 0 || ar_blob_read(a, blob, &data, &n) < 0) {
       fprintf(report, "verify: %s\n", zllm_error_last());
       bad++;
     }
@@ -247,15 +347,19 @@ int zllm_archive_verify(zllm_archive *a, FILE *report)
   }
   sqlite3_finalize(st);
   rc = rc ? rc : ar_prepare(a, &st,
-                            "SELECT r.name, f.path, f.id, f.sha256, f.size FROM files f JOIN repos r ON f.repo = r.id"
-                            " WHERE f.method != 'skipped' ORDER BY r.name, f.path");
+                            "SELECT r.name, f.path, f.id, f.sha256, f.size, f.method FROM files f JOIN repos r"
+                            " ON f.repo = r.id WHERE f.method IS NOT 'skipped' ORDER BY r.name, f.path");
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
     char name[1200];
-    snprintf(name, sizeof name, "%s/%s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
-    sink s = {-1, NULL, NULL, 0, name};
-    if (sqlite3_column_bytes(st, 3) != 32 ||
-        proven_file(a, sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3), (uint64_t)sqlite3_column_int64(st, 4),
-                    &s) < 0) {
+    const char *repo = NULL, *path = NULL, *method = NULL;
+    const void *sha = NULL;
+    int64_t id = 0, size = 0;
+    int ok = ar_col_text(a, st, 0, &repo) == 0 && ar_col_text(a, st, 1, &path) == 0 && ar_col_int(a, st, 2, &id) == 0 &&
+             ar_col_blob(a, st, 3, 32, &sha) == 0 && ar_col_int(a, st, 4, &size) == 0 &&
+             ar_col_text(a, st, 5, &method) == 0;
+    snprintf(name, sizeof name, "%s/%s", repo ? repo : "?", path ? path : "?");
+    sink s = {-1, NULL, NULL, 0, name, NULL};
+    if (!ok || proven_file(a, id, sha, (uint64_t)size, &s) < 0) {
       fprintf(report, "verify: %s\n", zllm_error_last());
       bad++;
     }
@@ -282,14 +386,36 @@ int zllm_archive_ls(zllm_archive *a, const char *repo, FILE *out)
   repo ? sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 1);
   fprintf(out, "repo\tfile\tbytes\tstored\tmethod\ttensors\tbase\n");
   uint64_t in = 0, stored = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    fprintf(out, "%s\t%s\t%lld\t%lld\t%s\t%s\t%s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-            sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), sqlite3_column_text(st, 4),
-            sqlite3_column_text(st, 5) ? (const char *)sqlite3_column_text(st, 5) : "-", sqlite3_column_text(st, 6));
-    in += (uint64_t)sqlite3_column_int64(st, 2);
-    stored += (uint64_t)sqlite3_column_int64(st, 3);
+  zllm_buf row = ZLLM_BUF_INIT;
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    const char *text[7] = {NULL};
+    int64_t size = 0, kept = 0;
+    rc = ar_col_text(a, st, 0, &text[0]);
+    rc = rc ? rc : ar_col_text(a, st, 1, &text[1]);
+    rc = rc ? rc : ar_col_int(a, st, 2, &size);
+    rc = rc ? rc : ar_col_int(a, st, 3, &kept);
+    rc = rc ? rc : ar_col_text(a, st, 4, &text[4]);
+    rc = rc ? rc : ar_col_text_or_null(a, st, 5, &text[5]);
+    rc = rc ? rc : ar_col_text(a, st, 6, &text[6]);
+    /* names come from a hub: a tab or newline in one must not break the TSV */
+    row.len = 0;
+    for (int k = 0; rc == 0 && k < 7; k++) {
+      rc = k ? zllm_buf_puts(&row, "\t") : 0;
+      if (rc == 0 && (k == 2 || k == 3))
+        rc = zllm_buf_printf(&row, "%lld", (long long)(k == 2 ? size : kept));
+      else if (rc == 0)
+        rc = zllm_buf_put_tsv(&row, text[k] ? text[k] : "-");
+    }
+    rc = rc ? rc : zllm_buf_puts(&row, "\n");
+    if (rc == 0)
+      fwrite(row.data, 1, row.len, out);
+    in += (uint64_t)size;
+    stored += (uint64_t)kept;
   }
+  zllm_buf_free(&row);
   sqlite3_finalize(st);
+  if (rc < 0)
+    return rc;
   fprintf(out, "total\t-\t%llu\t%llu\t%.1f%%\t-\t-\n", (unsigned long long)in, (unsigned long long)stored,
           in ? 100.0 * (double)stored / (double)in : 0.0);
   return 0;
@@ -299,8 +425,9 @@ static uint64_t sum_query(zllm_archive *a, const char *sql, int *rc)
 {
   sqlite3_stmt *st = NULL;
   uint64_t v = 0;
-  if (*rc == 0 && (*rc = ar_prepare(a, &st, sql)) == 0 && sqlite3_step(st) == SQLITE_ROW)
-    v = (uint64_t)sqlite3_column_int64(st, 0);
+  int64_t x = 0;
+  if (*rc == 0 && (*rc = ar_prepare(a, &st, sql)) == 0 && sqlite3_step(st) == SQLITE_ROW && (*rc = ar_col_int(a, st, 0, &x)) == 0)
+    v = (uint64_t)x;
   sqlite3_finalize(st);
   return v;
 }
@@ -321,11 +448,16 @@ int zllm_archive_tensor_info(zllm_archive *a, const char *repo, const char *path
     sqlite3_finalize(st);
     return ZLLM_ENOTFOUND;
   }
-  const char *fm = (const char *)sqlite3_column_text(st, 0), *tm = (const char *)sqlite3_column_text(st, 1);
-  snprintf(method, 16, "%s", strcmp(fm, "dup") == 0 ? "file-dup" : tm ? tm : fm);
-  *stored = (uint64_t)sqlite3_column_int64(st, 2);
+  const char *fm = NULL, *tm = NULL;
+  int64_t kept = 0;
+  rc = ar_col_text(a, st, 0, &fm);
+  rc = rc ? rc : ar_col_text_or_null(a, st, 1, &tm);
+  rc = rc ? rc : ar_col_int(a, st, 2, &kept);
+  if (rc == 0)
+    snprintf(method, 16, "%s", strcmp(fm, "dup") == 0 ? "file-dup" : tm ? tm : fm);
+  *stored = (uint64_t)kept;
   sqlite3_finalize(st);
-  return 0;
+  return rc;
 }
 
 int zllm_archive_repo_info(zllm_archive *a, const char *repo, uint64_t *stored, int64_t *position)
@@ -341,10 +473,12 @@ int zllm_archive_repo_info(zllm_archive *a, const char *repo, uint64_t *stored, 
     sqlite3_finalize(st);
     return ZLLM_ENOTFOUND;
   }
-  *stored = (uint64_t)sqlite3_column_int64(st, 0);
-  *position = sqlite3_column_int64(st, 1);
+  int64_t kept = 0;
+  rc = ar_col_int(a, st, 0, &kept);
+  rc = rc ? rc : ar_col_int(a, st, 1, position);
+  *stored = (uint64_t)kept;
   sqlite3_finalize(st);
-  return 0;
+  return rc;
 }
 
 int zllm_archive_stages(zllm_archive *a, uint64_t stages[4])
@@ -377,7 +511,8 @@ int zllm_archive_print_stages(zllm_archive *a, FILE *out)
 
 typedef struct {
   int64_t id;
-  char *repo, *path;
+  char *repo, *path, *note;
+  char *error; /* the catalog row itself is bad: this file cannot be restored */
   uint8_t sha[32];
   uint64_t size;
   int skipped;
@@ -387,7 +522,9 @@ typedef struct {
   const char *dir, *outdir;
   file_ref *files;
   size_t n;
-  int threads;
+  int threads, flags;
+  int failed[256];
+  char first[256][512]; /* each worker's first file that failed */
   zllm_archive *handles[256];
   char err[256][512];
 } restore_job;
@@ -401,10 +538,18 @@ static int restore_slice(void *ctx, int worker, uint64_t lo, uint64_t hi)
   int rc = zllm_archive_open(&j->handles[worker], j->dir, 0);
   for (uint64_t i = lo; rc == 0 && i < j->n; i += (uint64_t)j->threads) {
     file_ref *f = &j->files[i];
-    if (f->skipped)
-      fprintf(stderr, "zllm restore: %s/%s was not stored\n", f->repo, f->path);
-    else
-      rc = restore_one(j->handles[worker], f->repo, f->path, f->id, f->sha, f->size, j->outdir);
+    if (f->skipped) {
+      report_not_restored(f->repo, f->path, f->note ? f->note : "skipped at ingest");
+      continue;
+    }
+    rc = f->error ? zllm_error_set(ZLLM_EFORMAT, "%s", f->error) : 0;
+    rc = rc ? rc : restore_one(j->handles[worker], f->repo, f->path, f->id, f->sha, f->size, j->outdir, j->flags);
+    if (rc < 0 && rc != ZLLM_ENOMEM) { /* one bad file: said, and the others still restore */
+      fprintf(stderr, "zllm restore: %s\n", zllm_error_last());
+      if (!j->failed[worker]++)
+        snprintf(j->first[worker], sizeof j->first[worker], "%s", zllm_error_last());
+      rc = 0;
+    }
   }
   if (rc < 0)
     snprintf(j->err[worker], sizeof j->err[worker], "%s", zllm_error_last());
@@ -417,7 +562,7 @@ static int list_files(zllm_archive *a, file_ref **out, size_t *n)
   file_ref *v = NULL;
   size_t count = 0;
   int rc = ar_prepare(a, &st,
-                      "SELECT f.id, r.name, f.path, f.sha256, f.size, f.method FROM files f JOIN repos r"
+                      "SELECT f.id, r.name, f.path, f.sha256, f.size, f.method, f.note FROM files f JOIN repos r"
                       " ON f.repo = r.id ORDER BY f.size DESC, r.name, f.path");
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
     file_ref *nv = realloc(v, (count + 1) * sizeof *nv);
@@ -427,17 +572,24 @@ static int list_files(zllm_archive *a, file_ref **out, size_t *n)
     }
     v = nv;
     file_ref *f = &v[count++];
+    const char *repo = NULL, *path = NULL, *method = NULL, *note = NULL;
+    const void *sha = NULL;
+    int64_t size = 0;
     memset(f, 0, sizeof *f);
-    f->id = sqlite3_column_int64(st, 0);
-    f->repo = strdup((const char *)sqlite3_column_text(st, 1));
-    f->path = strdup((const char *)sqlite3_column_text(st, 2));
-    f->size = (uint64_t)sqlite3_column_int64(st, 4);
-    f->skipped = strcmp((const char *)sqlite3_column_text(st, 5), "skipped") == 0;
-    if (sqlite3_column_bytes(st, 3) == 32)
-      memcpy(f->sha, sqlite3_column_blob(st, 3), 32);
-    else if (!f->skipped)
-      rc = zllm_error_set(ZLLM_EFORMAT, "%s: a file has no SHA-256", a->dir);
-    if (!f->repo || !f->path)
+    /* a bad row is that file's failure (said when its turn comes), not the restore's */
+    int bad = ar_col_int(a, st, 0, &f->id) < 0 || ar_col_text(a, st, 1, &repo) < 0 || ar_col_text(a, st, 2, &path) < 0 ||
+              ar_col_int(a, st, 4, &size) < 0 || ar_col_text(a, st, 5, &method) < 0 ||
+              ar_col_text_or_null(a, st, 6, &note) < 0;
+    f->size = (uint64_t)size;
+    f->skipped = !bad && strcmp(method, "skipped") == 0;
+    if (!bad && !f->skipped && ar_col_blob(a, st, 3, 32, &sha) == 0)
+      memcpy(f->sha, sha, 32);
+    else if (!bad && !f->skipped)
+      bad = 1;
+    if (bad && !(f->error = strdup(zllm_error_last())))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    if (rc == 0 && (!(f->repo = strdup(repo ? repo : "?")) || !(f->path = strdup(path ? path : "?")) ||
+                    (note && !(f->note = strdup(note)))))
       rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
   sqlite3_finalize(st);
@@ -446,10 +598,10 @@ static int list_files(zllm_archive *a, file_ref **out, size_t *n)
   return rc;
 }
 
-int zllm_restore_all_threads(const char *dir, const char *outdir, int threads)
+int zllm_restore_all_threads(const char *dir, const char *outdir, int threads, int flags)
 {
   zllm_archive *a = NULL;
-  restore_job j = {.dir = dir, .outdir = outdir};
+  restore_job j = {.dir = dir, .outdir = outdir, .flags = flags};
   size_t n = 0;
   int rc = zllm_archive_open(&a, dir, 0);
   rc = rc ? rc : list_files(a, &j.files, &n);
@@ -463,11 +615,22 @@ int zllm_restore_all_threads(const char *dir, const char *outdir, int threads)
       rc = zllm_error_set(rc, "%s", j.err[w]);
       break;
     }
+  int failed = 0;
+  const char *first = NULL;
+  for (int w = 0; w < 256; w++) {
+    failed += j.failed[w];
+    first = first || !j.failed[w] ? first : j.first[w];
+  }
+  if (rc == 0 && failed)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: %d of %zu files not restored (each named above; the first: %s)", dir,
+                        failed, n, first);
   for (int w = 0; w < 256; w++)
     zllm_archive_close(j.handles[w]);
   for (size_t i = 0; i < n; i++) {
     free(j.files[i].repo);
     free(j.files[i].path);
+    free(j.files[i].note);
+    free(j.files[i].error);
   }
   free(j.files);
   return rc;

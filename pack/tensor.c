@@ -40,16 +40,24 @@ int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t)
   }
   memset(t, 0, sizeof *t);
   t->id = id;
-  const char *dt = (const char *)sqlite3_column_text(st, 0), *m = (const char *)sqlite3_column_text(st, 2);
-  if (!dt || zllm_dtype_from_name(&t->dtype, dt) < 0 || !m)
+  const char *dt = NULL, *m = NULL, *layout = NULL;
+  int64_t nelem = 0, depth = 0, len = 0;
+  rc = ar_col_text(a, st, 0, &dt);
+  rc = rc ? rc : ar_col_int(a, st, 1, &nelem);
+  rc = rc ? rc : ar_col_text(a, st, 2, &m);
+  rc = rc ? rc : ar_col_int_or_null(a, st, 3, &t->dup_of);
+  rc = rc ? rc : ar_col_int_or_null(a, st, 4, &t->base);
+  rc = rc ? rc : ar_col_int(a, st, 5, &depth);
+  rc = rc ? rc : ar_col_int(a, st, 6, &len);
+  rc = rc ? rc : ar_col_text(a, st, 7, &layout);
+  if (rc == 0 && (zllm_dtype_from_name(&t->dtype, dt) < 0 || strlen(m) >= sizeof t->method))
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld has a bad dtype or method", a->dir, (long long)id);
-  t->nelem = (uint64_t)sqlite3_column_int64(st, 1);
-  snprintf(t->method, sizeof t->method, "%s", m ? m : "");
-  t->dup_of = sqlite3_column_int64(st, 3);
-  t->base = sqlite3_column_int64(st, 4);
-  t->depth = sqlite3_column_int(st, 5);
-  t->len = (uint64_t)sqlite3_column_int64(st, 6);
-  if (rc == 0 && ar_layout_parse((const char *)sqlite3_column_text(st, 7), &t->layout) < 0)
+  t->nelem = (uint64_t)nelem;
+  t->depth = depth < 0 || depth > 1000 ? 1000 : (int)depth; /* the chain limit refuses it on decode */
+  t->len = (uint64_t)len;
+  if (rc == 0)
+    snprintf(t->method, sizeof t->method, "%s", m);
+  if (rc == 0 && ar_layout_parse(layout, &t->layout) < 0)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld has an unknown plane layout", a->dir, (long long)id);
   if (rc == 0 && t->len != t->nelem * zllm_dtype_get(t->dtype)->size)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: length and shape disagree", a->dir, (long long)id);
@@ -66,7 +74,7 @@ static int part_blob(zllm_archive *a, int64_t id, uint64_t part, int64_t *blob)
   sqlite3_bind_int64(st, 1, id);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)part);
   if (sqlite3_step(st) == SQLITE_ROW)
-    *blob = sqlite3_column_int64(st, 0);
+    rc = ar_col_int(a, st, 0, blob);
   else
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld has no part %llu", a->dir, (long long)id,
                         (unsigned long long)part);

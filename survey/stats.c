@@ -131,10 +131,9 @@ static int open_files(const sv_run *run, size_t repo, repo_files *out)
     out->path[out->n] = f->path;
     out->h[out->n] = NULL;
     out->fd[out->n] = -1;
-    if (zllm_st_open(&out->h[out->n], &out->fd[out->n], f->local) == 0)
+    zllm_hub_file hf = sv_hub_file(f);
+    if (zllm_hub_file_open_st(&hf, run->list.repo_ids[repo], &out->h[out->n], &out->fd[out->n]) == 0)
       out->n++;
-    else if (out->fd[out->n] >= 0)
-      close(out->fd[out->n]);
   }
   return 0;
 }

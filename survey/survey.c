@@ -56,6 +56,7 @@ static int list_add_file(sv_list *l, size_t repo, const zllm_hub_file *f)
   x->repo = repo;
   x->size = f->size;
   x->kind = f->kind;
+  x->ident = f->ident;
   x->path = strdup(f->path);
   x->local = strdup(f->local_path);
   if (!x->path || !x->local) {
@@ -146,6 +147,9 @@ static int encode_list(const sv_list *l, zllm_buf *b)
     rc = rc ? rc : zllm_buf_put_str(b, f->local);
     rc = rc ? rc : zllm_buf_put_u64(b, f->size);
     rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)f->kind);
+    rc = rc ? rc : zllm_buf_put_u64(b, f->ident.dev);
+    rc = rc ? rc : zllm_buf_put_u64(b, f->ident.ino);
+    rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)f->ident.mtime_ns);
   }
   return rc;
 }
@@ -175,6 +179,11 @@ static int decode_list(sv_list *l, const char *data, size_t len)
     rc = rc ? rc : zllm_reader_u64(&r, &f->size);
     rc = rc ? rc : zllm_reader_u64(&r, &v);
     f->kind = (zllm_file_kind)v;
+    uint64_t mt = 0;
+    rc = rc ? rc : zllm_reader_u64(&r, &f->ident.dev);
+    rc = rc ? rc : zllm_reader_u64(&r, &f->ident.ino);
+    rc = rc ? rc : zllm_reader_u64(&r, &mt);
+    f->ident.mtime_ns = (int64_t)mt;
     if (rc == 0 && (f->repo >= l->nrepos || v > ZLLM_FILE_OTHER))
       rc = zllm_error_set(ZLLM_EFORMAT, "file list: bad record %llu", (unsigned long long)i);
   }
@@ -234,8 +243,8 @@ static int phase_scan(sv_run *run, zllm_buf *out)
   for (size_t i = 0; rc == 0 && i < nmine; i++) {
     const sv_file *f = &run->list.files[mine[i]];
     rc = zllm_buf_printf(out, "@%zu\n", mine[i]);
-    rc = rc ? rc : zllm_scan_file(out, run->list.repo_ids[f->repo], &(zllm_hub_file){
-                                             .path = f->path, .local_path = f->local, .size = f->size, .kind = f->kind});
+    zllm_hub_file hf = sv_hub_file(f);
+    rc = rc ? rc : zllm_scan_file(out, run->list.repo_ids[f->repo], &hf);
     bytes += f->size;
     zllm_progress_add(&pg, f->size);
     ZLLM_DEBUG("scanned %s/%s (%llu bytes)", run->list.repo_ids[f->repo], f->path, (unsigned long long)f->size);

@@ -16,7 +16,14 @@ typedef struct {
   char *local;
   uint64_t size;
   zllm_file_kind kind;
+  zllm_file_identity ident; /* what the listing saw (opens compare it) */
 } sv_file;
+
+/* The hub file an sv_file describes (borrowed strings). */
+static inline zllm_hub_file sv_hub_file(const sv_file *f)
+{
+  return (zllm_hub_file){.path = f->path, .local_path = f->local, .size = f->size, .kind = f->kind, .ident = f->ident};
+}
 
 typedef struct {
   char **repo_ids;

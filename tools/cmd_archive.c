@@ -24,10 +24,15 @@ void cmd_pack_usage(FILE *out)
 
 void cmd_restore_usage(FILE *out)
 {
-  fprintf(out, "usage: zllm restore ARCHIVE (--repo ORG/NAME [--file PATH] | --all) --out DIR [--threads N]\n\n"
+  fprintf(out, "usage: zllm restore ARCHIVE (--repo ORG/NAME [--file PATH] | --all) --out DIR [--threads N]\n"
+               "                    [--keep-directory-symlink]\n\n"
                "Writes the original files, byte-identical, to DIR/<org>/<name>/...; each file is checked\n"
                "against the SHA-256 recorded at ingest before it gets its final name.  --threads N\n"
-               "restores N files at a time (--all) or decodes a tensor's planes in parallel (--repo).\n");
+               "restores N files at a time (--all) or decodes a tensor's planes in parallel (--repo).\n"
+               "A directory under DIR that is a symlink is not followed (an error naming it) unless\n"
+               "--keep-directory-symlink is given; files are written through O_EXCL|O_NOFOLLOW temporary\n"
+               "names.  A file that cannot be restored is named and the others are still written\n"
+               "(exit status 1).\n");
 }
 
 void cmd_cat_tensor_usage(FILE *out)
@@ -53,7 +58,7 @@ void cmd_ls_usage(FILE *out)
 
 typedef struct {
   const char *hub, *out, *families, *repo, *file, *tensor, *archive, *profile;
-  int all, verbose, threads, cards, stages;
+  int all, verbose, threads, cards, stages, keep_dir_links;
 } args;
 
 static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
@@ -65,6 +70,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     {"all", no_argument, NULL, 'a'},        {"verbose", no_argument, NULL, 'v'},
     {"profile", required_argument, NULL, 'p'}, {"threads", required_argument, NULL, 'j'},
     {"bases-from-cards", no_argument, NULL, 'C'}, {"stages", no_argument, NULL, 'S'},
+    {"keep-directory-symlink", no_argument, NULL, 'K'},
     {NULL, 0, NULL, 0},
   };
   int c;
@@ -84,6 +90,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     case 'j': a->threads = atoi(optarg); break;
     case 'C': a->cards = 1; break;
     case 'S': a->stages = 1; break;
+    case 'K': a->keep_dir_links = 1; break;
     default: usage(stderr); return 2;
     }
   }
@@ -168,7 +175,7 @@ static int do_ls(zllm_archive *ar, const args *a)
 
 static int do_restore_repo(zllm_archive *ar, const args *a)
 {
-  return zllm_restore_repo(ar, a->repo, a->file, a->out);
+  return zllm_restore_repo(ar, a->repo, a->file, a->out, a->keep_dir_links ? ZLLM_RESTORE_KEEP_DIR_SYMLINKS : 0);
 }
 
 int cmd_restore(int argc, char **argv)
@@ -180,7 +187,9 @@ int cmd_restore(int argc, char **argv)
     return 2;
   }
   if (a.all) /* files spread over threads, each with its own read-only handle */
-    return zllm_restore_all_threads(a.archive, a.out, a.threads) < 0 ? fail("restore", NULL) : 0;
+    return zllm_restore_all_threads(a.archive, a.out, a.threads, a.keep_dir_links ? ZLLM_RESTORE_KEEP_DIR_SYMLINKS : 0) < 0
+               ? fail("restore", NULL)
+               : 0;
   return with_reader("restore", &a, do_restore_repo);
 }
 

@@ -16,7 +16,7 @@ void cmd_crawl_usage(FILE *out)
   fprintf(out,
           "usage: zllm crawl --out DIR [--endpoint URL] [--author A] [--search S] [--filter TAG] [--limit N]\n"
           "                  [--repo ORG/NAME]... [--include GLOB]... [--metadata-only] [--jobs K]\n"
-          "                  [--retries N] [--quiet]\n\n"
+          "                  [--retries N] [--low-speed-limit BYTES] [--low-speed-time SECONDS] [--quiet]\n\n"
           "Lists models through the Hub API (/api/models, all pages), reads each one's info and file tree\n"
           "at its current commit, and downloads the files into DIR/<org>/<name>/ (the plain layout\n"
           "`zllm pack` and `zllm-survey` read), K transfers at a time over reused connections.  Each file\n"
@@ -26,8 +26,9 @@ void cmd_crawl_usage(FILE *out)
           "backoff (at most N retries in all, default 1000); a file that still fails is reported and\n"
           "the crawl goes on.  --repo crawls the given repos instead of listing.  --include keeps the\n"
           "files matching a glob (e.g. '*.safetensors').  --metadata-only reads each safetensors\n"
-          "header with two Range requests instead of downloading.  DIR/.zllm/metadata.jsonl: one line\n"
-          "per model (API metadata, files, dtypes and parameters from the headers).\n\n"
+          "header with two Range requests instead of downloading.  A transfer slower than BYTES per\n"
+          "second over SECONDS (default 1024 over 30) is ended and retried.  DIR/.zllm/metadata.jsonl:\n"
+          "one line per model (API metadata, files, dtypes and parameters from the headers).\n\n"
           "Environment: HF_ENDPOINT (default endpoint, else https://huggingface.co), HF_TOKEN (sent as\n"
           "'Authorization: Bearer', never printed).  Exit status 1 when anything failed.\n");
 }
@@ -54,6 +55,7 @@ int cmd_crawl(int argc, char **argv)
     {"include", required_argument, NULL, 'i'},  {"repo", required_argument, NULL, 'r'},
     {"metadata-only", no_argument, NULL, 'm'},  {"jobs", required_argument, NULL, 'j'},
     {"retries", required_argument, NULL, 'R'},  {"quiet", no_argument, NULL, 'q'},
+    {"low-speed-limit", required_argument, NULL, 'L'}, {"low-speed-time", required_argument, NULL, 'T'},
     {NULL, 0, NULL, 0},
   };
   zllm_crawl_options o = ZLLM_CRAWL_OPTIONS_INIT;
@@ -76,10 +78,13 @@ int cmd_crawl(int argc, char **argv)
     case 'j': o.jobs = atoi(optarg); break;
     case 'R': o.retry_budget = atol(optarg); break;
     case 'q': o.progress = 0; break;
+    case 'L': o.low_speed_bytes = atol(optarg); break;
+    case 'T': o.low_speed_seconds = atol(optarg); break;
     default: cmd_crawl_usage(stderr); return 2;
     }
   }
-  if (!o.out || optind != argc || o.jobs < 1 || o.jobs > 256 || o.retry_budget < 0) {
+  if (!o.out || optind != argc || o.jobs < 1 || o.jobs > 256 || o.retry_budget < 0 || o.low_speed_bytes < 0 ||
+      o.low_speed_seconds < 0) {
     cmd_crawl_usage(stderr);
     return 2;
   }

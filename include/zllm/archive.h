@@ -82,13 +82,22 @@ int zllm_pack_order(const zllm_pack_options *o, char ***ids, size_t *n);
  * already in `dst` are left alone; each repo is one transaction. */
 int zllm_archive_merge(zllm_archive *dst, zllm_archive *const *src, size_t nsrc, char *const *order, size_t norder);
 
+/* Restore flags.  By default a directory under outdir that is a symlink is
+ * not followed (an error naming it); this follows it, as tar's
+ * --keep-directory-symlink does. */
+#define ZLLM_RESTORE_KEEP_DIR_SYMLINKS 1
+
 /* Writes one repo's files (or one file) under outdir/<repo>/, each checked
- * against its recorded SHA-256 before it gets its final name. */
-int zllm_restore_repo(zllm_archive *a, const char *repo, const char *file, const char *outdir);
-int zllm_restore_all(zllm_archive *a, const char *outdir);
+ * against its recorded SHA-256 before it gets its final name.  Directories
+ * are opened without following symlinks, temporary files get unpredictable
+ * O_EXCL|O_NOFOLLOW names.  A file that cannot be restored (a name the path
+ * rule refuses, a SHA-256 mismatch) is named on stderr and the others are
+ * still written; the call then fails, counting them. */
+int zllm_restore_repo(zllm_archive *a, const char *repo, const char *file, const char *outdir, int flags);
+int zllm_restore_all(zllm_archive *a, const char *outdir, int flags);
 /* The same, files spread over `threads` threads, each with its own handle on
  * the archive in directory `dir`. */
-int zllm_restore_all_threads(const char *dir, const char *outdir, int threads);
+int zllm_restore_all_threads(const char *dir, const char *outdir, int threads, int flags);
 
 /* The raw bytes of one tensor. */
 int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE *out);

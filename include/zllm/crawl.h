@@ -12,8 +12,12 @@
  * API's metadata, and with metadata_only each safetensors file's dtypes and
  * parameter counts read from its header by two Range requests).
  * Everything from the server is untrusted: ids and paths are checked
- * (zllm/path.h), JSON is size-capped and strict, and a bad item is an error
- * for that item, never for the crawl.  Local calls (no MPI).
+ * (zllm/path.h), JSON is size-capped and strict, a file's listed size caps
+ * its body (0 included), an error page is read for at most 2 KiB, a
+ * transfer slower than the low-speed limit is ended and retried, and a
+ * "next" page already fetched (a paging loop) or too many pages end that
+ * listing with a problem.  A bad item is an error for that item, never for
+ * the crawl.  Local calls (no MPI).
  */
 #ifndef ZLLM_CRAWL_H
 #define ZLLM_CRAWL_H
@@ -36,9 +40,13 @@ typedef struct {
   int jobs;               /* concurrent transfers */
   long retry_budget;      /* retries for the whole crawl */
   int progress;           /* progress line on stderr */
+  /* A transfer slower than low_speed_bytes per second over low_speed_seconds
+   * is ended and retried (a trickling server must not hold the crawl); 0:
+   * 1024 bytes over 30 seconds. */
+  long low_speed_bytes, low_speed_seconds;
 } zllm_crawl_options;
 
-#define ZLLM_CRAWL_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 8, 1000, 1}
+#define ZLLM_CRAWL_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 8, 1000, 1, 0, 0}
 
 typedef struct {
   uint64_t repos, repos_failed, files, files_skipped, files_failed;

@@ -22,7 +22,8 @@ enum {
   ZLLM_ELIMIT = -7,   /* input exceeds a safety limit */
   ZLLM_EUNSAFE = -8,  /* a path leaves the directory it must stay in */
   ZLLM_EMPI = -9,     /* an MPI call failed */
-  ZLLM_ITEREND = -10  /* not an error: an iterator is exhausted */
+  ZLLM_ITEREND = -10, /* not an error: an iterator is exhausted */
+  ZLLM_ECHANGED = -11 /* an input changed while it was read (retry later) */
 };
 
 /* Records a message (printf format) and returns `code`, so callers can write

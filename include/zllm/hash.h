@@ -23,6 +23,9 @@ int zllm_sha256_ctx_new(zllm_sha256_ctx **out);
 int zllm_sha256_ctx_update(zllm_sha256_ctx *c, const void *data, size_t len);
 int zllm_sha256_ctx_final(zllm_sha256_ctx *c, zllm_sha256 *out); /* also resets c */
 void zllm_sha256_ctx_free(zllm_sha256_ctx *c);                    /* accepts NULL */
+int zllm_sha256_ctx_reset(zllm_sha256_ctx *c); /* back to the empty input */
+/* dst takes src's state (both stay usable): a tentative feed that may be undone. */
+int zllm_sha256_ctx_copy(zllm_sha256_ctx *dst, const zllm_sha256_ctx *src);
 int zllm_sha256_buf(zllm_sha256 *out, const void *data, size_t len);
 
 int zllm_xxh128_ctx_new(zllm_xxh128_ctx **out);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "zllm/repofiles.h"
+#include "zllm/safetensors.h"
 
 typedef enum {
   ZLLM_FILE_SAFETENSORS,
@@ -31,11 +32,18 @@ typedef enum {
   ZLLM_FILE_OTHER
 } zllm_file_kind;
 
+/* What the listing saw of a file: a later open must find the same file. */
+typedef struct {
+  uint64_t dev, ino;  /* ino 0: not recorded (only the size is compared) */
+  int64_t mtime_ns;
+} zllm_file_identity;
+
 typedef struct {
   char *path;       /* relative to the repo root, '/'-separated */
-  char *local_path; /* a readable path on this machine */
+  char *local_path; /* absolute, symlinks resolved at listing (no link on the way) */
   uint64_t size;
   zllm_file_kind kind;
+  zllm_file_identity ident;
 } zllm_hub_file;
 
 typedef struct {
@@ -85,6 +93,22 @@ int zllm_source_list_repos(zllm_source *src, char ***ids, size_t *n);
 /* One whole file of a repo, at most `max` bytes (NUL-terminated, caller frees). */
 int zllm_source_read_file(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, size_t max, char **buf,
                           size_t *len);
+
+/* Opens a listed file for reading, the one way every stage reads hub bytes:
+ * no symlink is followed on the way (the listing resolved them; one put
+ * there since is refused), a FIFO does not block, and the opened file must
+ * be a regular file with the listing's device, inode, size and mtime.  A
+ * file that changed, vanished or became a link is ZLLM_ECHANGED naming
+ * "<repo>/<path>" (retry later); other failures keep their code. */
+int zllm_hub_file_open(const zllm_hub_file *f, const char *repo_id, int *fd_out);
+
+/* zllm_hub_file_open, then the safetensors header (caller closes *fd_out
+ * and frees *h; on error neither is left open). */
+int zllm_hub_file_open_st(const zllm_hub_file *f, const char *repo_id, zllm_st_header **h, int *fd_out);
+
+/* After reading: the open file still has the listing's size and mtime (a
+ * rewrite in place during the read is ZLLM_ECHANGED). */
+int zllm_hub_file_check_unchanged(const zllm_hub_file *f, int fd, const char *name);
 
 /* Loads one repo with its parsed config, card and index. */
 int zllm_repo_load(zllm_repo **out, zllm_source *src, const char *id);

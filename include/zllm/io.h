@@ -24,6 +24,23 @@ int zllm_write_file_atomic(const char *path, const void *data, size_t len);
 /* Copies a file's bytes in ZLLM_IO_CHUNK windows (through a temporary name). */
 int zllm_copy_file(const char *src, const char *dst);
 
+/* Creates "<base>.zllm-tmp.<random>" in dirfd (AT_FDCWD: relative to the
+ * working directory) with O_CREAT|O_EXCL|O_NOFOLLOW, so a symlink planted at
+ * a temporary name can never redirect a write.  *name_out is malloc'ed
+ * (relative to dirfd, caller frees) and *fd_out open for writing. */
+int zllm_tmp_create(int dirfd, const char *base, char **name_out, int *fd_out);
+
+/* Opens directory `rel` ('/'-separated) under the open directory `dirfd`,
+ * one component at a time with O_NOFOLLOW|O_DIRECTORY (mkdirat first when
+ * `create`), so no symlink on the way is followed unless `follow_links`.
+ * A symlink is ZLLM_EUNSAFE naming "<top>/<the prefix>".  *out: the new fd. */
+int zllm_open_dir_beneath(int dirfd, const char *top, const char *rel, int create, int follow_links, int *out);
+
+/* Opens an absolute path for reading without following any symlink on the
+ * way (each directory, then the file: O_NOFOLLOW; a symlink is EUNSAFE) and
+ * without blocking on a FIFO.  The caller checks what it opened (fstat). */
+int zllm_open_nofollow(const char *path, int *fd_out);
+
 /* fsync(2) of a file or a directory by name (a directory after a rename in
  * it, so the new name survives a power cut). */
 int zllm_sync_path(const char *path);

@@ -23,6 +23,11 @@ Faults (each on from the start; transient ones hit the first request of a URL):
   malicious the first repo's tree also lists "../escape.txt" and "/etc/evil"
   badjson   the second page of /api/models is not JSON
   loop      the first repo's README.md redirects to itself forever
+Hostile servers (each bounded: the server stops sending by itself):
+  endless0  the first repo's README.md is listed with size 0 and served without end (close-delimited)
+  endless404 the first repo's config.json is a 404 whose body never ends
+  trickle   the first download of the first repo's config.json sends 2 bytes a second
+  selfnext  every /api/models page's "next" link is the page itself, and so is the first repo's tree page's
 With --token, /api and /resolve need "Authorization: Bearer T" (401 otherwise).
 Python's standard library only (Debian's python3)."""
 import argparse
@@ -152,6 +157,10 @@ class Hub:
             return n == 0
 
 
+HOSTILE_BYTES = 256 << 20  # an "endless" file body stops here
+HOSTILE_SECONDS = 120       # and a trickle after this long
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "hubserver/1"
@@ -195,6 +204,38 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error_json(401, "Invalid credentials in Authorization header")
             return False
         return True
+
+    def send_endless(self, status, max_bytes):
+        """A body without Content-Length that goes on until the client leaves
+        (or max_bytes, or HOSTILE_SECONDS)."""
+        self.send_response(status)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        chunk, sent, t0 = b"z" * 65536, 0, time.time()
+        try:
+            while sent < max_bytes and time.time() - t0 < HOSTILE_SECONDS:
+                self.wfile.write(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+
+    def send_trickle(self, f):
+        data = open(f["full"], "rb").read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        t0 = time.time()
+        try:
+            for i in range(0, len(data), 2):
+                if time.time() - t0 > HOSTILE_SECONDS:
+                    break
+                self.wfile.write(data[i:i + 2])
+                self.wfile.flush()
+                time.sleep(1)
+        except OSError:
+            pass
+        self.close_connection = True
 
     # ---- routing ----------------------------------------------------------------
     def do_GET(self):
@@ -247,6 +288,8 @@ class Handler(BaseHTTPRequestHandler):
         if start + hub.args.page_size < len(rows):
             nq = dict(q, cursor=str(start + hub.args.page_size))
             headers["Link"] = '<%s/api/models?%s>; rel="next"' % (self.base_url(), urllib.parse.urlencode(nq))
+        if "selfnext" in hub.faults:
+            headers["Link"] = '<%s%s>; rel="next"' % (self.base_url(), self.path)
         out = [{"_id": r.sha[:24], "id": r.id, "modelId": r.id, "likes": 0, "downloads": r.downloads,
                 "tags": r.tags, "createdAt": r.created, "private": False} for r in page]
         self.send_json(out, headers=headers)
@@ -279,6 +322,8 @@ class Handler(BaseHTTPRequestHandler):
                     entries.append({"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0,
                                     "path": d})
             e = {"type": "file", "oid": f["oid"], "size": f["size"], "path": f["path"]}
+            if "endless0" in hub.faults and repo is hub.repos[0] and f["path"] == "README.md":
+                e["size"] = 0
             if f["lfs"]:
                 e["lfs"] = {"oid": f.get("listed_sha256", f["sha256"]), "size": f["size"], "pointerSize": 134}
             entries.append(e)
@@ -292,6 +337,8 @@ class Handler(BaseHTTPRequestHandler):
             nq = dict(q, cursor=str(start + size))
             headers["Link"] = '<%s/api/models/%s/tree/%s?%s>; rel="next"' % (
                 self.base_url(), repo.id, rev, urllib.parse.urlencode(nq))
+        if "selfnext" in hub.faults and repo is hub.repos[0]:
+            headers["Link"] = '<%s%s>; rel="next"' % (self.base_url(), self.path)
         self.send_json(entries[start:start + size], headers=headers)
 
     def resolve(self, repo, rev, path):
@@ -304,9 +351,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        first = repo is hub.repos[0]
+        if "endless0" in hub.faults and first and path == "README.md":
+            return self.send_endless(200, HOSTILE_BYTES)  # bounded: a client without a cap writes it to disk
+        if "endless404" in hub.faults and first and path == "config.json":
+            return self.send_endless(404, 1 << 62)  # bounded by time only: a client must end it
         f = next((x for x in repo.files if x["path"] == path), None)
         if not f:
             return self.send_error_json(404, "Entry not found")
+        if first and path == "config.json" and self.transient("trickle", self.path):
+            return self.send_trickle(f)
         common = {"X-Repo-Commit": repo.sha, "ETag": '"%s"' % f["oid"]}
         if f["lfs"]:
             self.send_response(302)

@@ -43,3 +43,12 @@ stop_hub() {
   kill "$HS_PID" 2>/dev/null || true
   wait "$HS_PID" 2>/dev/null || true
 }
+
+# small_hub DIR: a fresh two-repo hub from the sample hub, a base and its
+# fine-tune (the hostile-input tests edit their own copy)
+small_hub() {
+  rm -rf "$1"
+  mkdir -p "$1/alpha-labs" "$1/chatco"
+  cp -r "$ZLLM_SRC/data/sample-hub/hub/alpha-labs/alpha-base" "$1/alpha-labs/"
+  cp -r "$ZLLM_SRC/data/sample-hub/hub/chatco/alpha-chat" "$1/chatco/"
+}

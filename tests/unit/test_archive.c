@@ -136,7 +136,7 @@ static void test_restore_bounds_a_piece(void **state)
   assert_true(stored < 1 << 20);
   zllm_archive_close(a);
 
-  assert_int_not_equal(zllm_restore_all_threads(dir, out, 1), 0);
+  assert_int_not_equal(zllm_restore_all_threads(dir, out, 1, 0), 0);
   assert_non_null(strstr(zllm_error_last(), "more than the 67108864 a header or piece holds"));
   free(gen);
   free(hub);

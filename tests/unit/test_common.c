@@ -3,14 +3,19 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "zllm/buf.h"
 #include "zllm/error.h"
 #include "zllm/hash.h"
+#include "zllm/io.h"
 #include "zllm/parallel.h"
 #include "zllm/path.h"
 
@@ -130,6 +135,57 @@ static void test_common_path__relative_rules(void **state)
   const char *bad[] = {"", "/etc/passwd", "../x", "a/../b", "a/./b", "a//b", "a\\b", "a\x01", "a/", ".."};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
     assert_int_equal(zllm_path_check_relative(bad[i], "t"), ZLLM_EUNSAFE);
+  /* a component longer than NAME_MAX cannot be created at restore */
+  char longname[300];
+  memset(longname, 'x', sizeof longname - 1);
+  longname[sizeof longname - 1] = '\0';
+  assert_int_equal(zllm_path_check_relative(longname, "t"), ZLLM_EUNSAFE);
+  longname[255] = '\0';
+  assert_int_equal(zllm_path_check_relative(longname, "t"), 0);
+}
+
+/* A planted symlink at a temporary name is never written through, and the
+ * beneath-walk refuses a directory symlink unless told to follow. */
+static void test_common_io__tmp_and_beneath_follow_no_link(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/zllm-test-io-XXXXXX", p[512], q[512];
+  assert_non_null(mkdtemp(dir));
+  snprintf(q, sizeof q, "%s/victim", dir);
+  assert_int_equal(zllm_write_file_atomic(q, "V", 1), 0);
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY), fd = -1;
+  char *names[8];
+  for (int i = 0; i < 8; i++) { /* names differ each time, and none is a link's */
+    assert_int_equal(zllm_tmp_create(dfd, "f", &names[i], &fd), 0);
+    assert_int_equal(write(fd, "W", 1), 1);
+    close(fd);
+    for (int k = 0; k < i; k++)
+      assert_string_not_equal(names[k], names[i]);
+  }
+  struct stat st;
+  assert_int_equal(stat(q, &st), 0);
+  assert_int_equal(st.st_size, 1);
+  for (int i = 0; i < 8; i++) { /* a link planted at a used name is refused by O_EXCL */
+    assert_int_equal(unlinkat(dfd, names[i], 0), 0);
+    assert_int_equal(symlinkat(q, dfd, names[i]), 0);
+    assert_int_equal(openat(dfd, names[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644), -1);
+    free(names[i]);
+  }
+  snprintf(p, sizeof p, "%s/out", dir);
+  assert_int_equal(zllm_mkdir_p(p, 0755), 0);
+  snprintf(p, sizeof p, "%s/out/org", dir);
+  assert_int_equal(symlink("/tmp", p), 0);
+  int out = -1, top = -1;
+  snprintf(p, sizeof p, "%s/out", dir);
+  top = open(p, O_RDONLY | O_DIRECTORY);
+  assert_int_equal(zllm_open_dir_beneath(top, p, "org/name", 1, 0, &out), ZLLM_EUNSAFE);
+  assert_non_null(strstr(zllm_error_last(), "/out/org: is a symlink or not a directory; not followed"));
+  assert_int_equal(zllm_open_dir_beneath(top, p, "other/name", 1, 0, &out), 0);
+  close(out);
+  assert_int_equal(zllm_open_dir_beneath(top, p, "org/../x", 1, 1, &out), ZLLM_EUNSAFE);
+  close(top);
+  close(dfd);
+  zllm_rm_rf(dir);
 }
 
 static void test_common_path__repo_ids(void **state)
@@ -203,6 +259,7 @@ int main(void)
     cmocka_unit_test(test_common_hash__unhex),
     cmocka_unit_test(test_common_path__relative_rules),
     cmocka_unit_test(test_common_path__repo_ids),
+    cmocka_unit_test(test_common_io__tmp_and_beneath_follow_no_link),
     cmocka_unit_test(test_common_path__join),
     cmocka_unit_test(test_common_parallel__covers_range_once),
   };

@@ -223,6 +223,108 @@ static void test_crawl_local__sample_hub_reads_cleanly(void **state)
   check_snapshot(ZLLM_SAMPLE_DIR "/hub", 22);
 }
 
+/* A hub of its own in a new temporary directory (the shared fixture's repo
+ * count stays as the other tests expect). */
+static void own_hub(char *dir, size_t cap)
+{
+  snprintf(dir, cap, "/tmp/zllm-test-hub2-XXXXXX");
+  assert_non_null(mkdtemp(dir));
+}
+
+static void write_at(const char *dir, const char *rel, const char *content)
+{
+  char path[1024], parent[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, rel);
+  snprintf(parent, sizeof parent, "%s", path);
+  *strrchr(parent, '/') = '\0';
+  assert_int_equal(zllm_mkdir_p(parent, 0755), 0);
+  assert_int_equal(zllm_write_file_atomic(path, content, strlen(content)), 0);
+}
+
+static void test_crawl_local__symlink_loops_listed_once(void **state)
+{
+  (void)state;
+  char dir[256], p[1024];
+  own_hub(dir, sizeof dir);
+  write_at(dir, "org/loopy/config.json", "{}");
+  write_at(dir, "org/loopy/sub/a.txt", "a");
+  snprintf(p, sizeof p, "%s/org/loopy/x", dir);
+  assert_int_equal(symlink(".", p), 0);
+  snprintf(p, sizeof p, "%s/org/loopy/y", dir);
+  assert_int_equal(symlink(".", p), 0);
+  snprintf(p, sizeof p, "%s/org/loopy/sub/up", dir);
+  assert_int_equal(symlink("..", p), 0);
+  zllm_source *src = NULL;
+  assert_int_equal(zllm_source_open_local(&src, dir), 0);
+  zllm_repo *r = load(src, "org/loopy");
+  assert_int_equal(r->nfiles, 2); /* config.json, sub/a.txt: each once */
+  int loops = 0;
+  for (size_t i = 0; i < r->nproblems; i++)
+    loops += strstr(r->problems[i], ": directory-loop: ") != NULL;
+  assert_int_equal(loops, 3);
+  zllm_repo_free(r);
+  zllm_source_free(src);
+  zllm_rm_rf(dir);
+}
+
+/* Every way a listed file can change before it is read is ECHANGED. */
+static void test_crawl_local__open_refuses_a_changed_file(void **state)
+{
+  (void)state;
+  char dir[256], p[1024], q[1024];
+  own_hub(dir, sizeof dir);
+  write_at(dir, "org/m/a.bin", "aaaa");
+  write_at(dir, "org/m/b.bin", "bbbb");
+  write_at(dir, "org/m/c.bin", "cccc");
+  write_at(dir, "org/m/d.bin", "dddd");
+  write_at(dir, "org/m/e.bin", "eeee");
+  write_at(dir, "outside.txt", "SECRET");
+  zllm_source *src = NULL;
+  assert_int_equal(zllm_source_open_local(&src, dir), 0);
+  zllm_repo *r = load(src, "org/m");
+  assert_int_equal(r->nfiles, 5);
+  int fd = -1;
+  /* unchanged: opens; rewritten while read: the check after the read says so */
+  assert_int_equal(zllm_hub_file_open(&r->files[0], r->id, &fd), 0);
+  assert_int_equal(zllm_hub_file_check_unchanged(&r->files[0], fd, "a"), 0);
+  snprintf(p, sizeof p, "%s/org/m/a.bin", dir);
+  FILE *f = fopen(p, "ab");
+  assert_non_null(f);
+  fputs("more", f);
+  fclose(f);
+  assert_int_equal(zllm_hub_file_check_unchanged(&r->files[0], fd, "org/m/a.bin"), ZLLM_ECHANGED);
+  close(fd);
+  /* swapped for a symlink to a file outside the hub */
+  snprintf(p, sizeof p, "%s/org/m/b.bin", dir);
+  snprintf(q, sizeof q, "%s/outside.txt", dir);
+  assert_int_equal(unlink(p), 0);
+  assert_int_equal(symlink(q, p), 0);
+  assert_int_equal(zllm_hub_file_open(&r->files[1], r->id, &fd), ZLLM_ECHANGED);
+  assert_int_equal(fd, -1);
+  assert_non_null(strstr(zllm_error_last(), "org/m/b.bin: changed since the hub was listed"));
+  /* another file of the same size renamed over it (another inode) */
+  write_at(dir, "org/m/c.bin", "CCCC");
+  assert_int_equal(zllm_hub_file_open(&r->files[2], r->id, &fd), ZLLM_ECHANGED);
+  /* a FIFO in its place: refused without blocking */
+  snprintf(p, sizeof p, "%s/org/m/d.bin", dir);
+  assert_int_equal(unlink(p), 0);
+  assert_int_equal(mkfifo(p, 0644), 0);
+  assert_int_equal(zllm_hub_file_open(&r->files[3], r->id, &fd), ZLLM_ECHANGED);
+  /* gone */
+  snprintf(p, sizeof p, "%s/org/m/e.bin", dir);
+  assert_int_equal(unlink(p), 0);
+  assert_int_equal(zllm_hub_file_open(&r->files[4], r->id, &fd), ZLLM_ECHANGED);
+  /* a parent directory swapped for a link: no link is followed on the way */
+  snprintf(p, sizeof p, "%s/org/m", dir);
+  snprintf(q, sizeof q, "%s/org/m-moved", dir);
+  assert_int_equal(rename(p, q), 0);
+  assert_int_equal(symlink(q, p), 0);
+  assert_int_equal(zllm_hub_file_open(&r->files[0], r->id, &fd), ZLLM_ECHANGED);
+  zllm_repo_free(r);
+  zllm_source_free(src);
+  zllm_rm_rf(dir);
+}
+
 #ifdef ZLLM_HAVE_CORPUS
 /* Registered only when CMake found ../shared/corpus (CI has it; users may not). */
 static void test_crawl_local__corpus_reads_cleanly(void **state)
@@ -253,6 +355,8 @@ int main(void)
     cmocka_unit_test(test_crawl_local__hf_cache_snapshot_via_refs_main),
     cmocka_unit_test(test_crawl_local__repo_dir_on_its_own),
     cmocka_unit_test(test_crawl_local__sample_hub_reads_cleanly),
+    cmocka_unit_test(test_crawl_local__symlink_loops_listed_once),
+    cmocka_unit_test(test_crawl_local__open_refuses_a_changed_file),
 #ifdef ZLLM_HAVE_CORPUS
     cmocka_unit_test(test_crawl_local__corpus_reads_cleanly),
 #endif
