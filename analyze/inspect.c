@@ -59,7 +59,7 @@ int zllm_analyze_hash_fd(int fd, const char *name, const zllm_st_header *h, zllm
     }
     if (n == 0)
       break;
-    if ((rc = zllm_sha256_ctx_update(sc, buf, (size_t)n)) < 0)
+    if (sha && (rc = zllm_sha256_ctx_update(sc, buf, (size_t)n)) < 0) /* skipped when not asked for */
       goto done;
     zllm_xxh128_ctx_update(fc, buf, (size_t)n);
     if (h && tensor_xxh)

@@ -100,6 +100,11 @@ void zllm_xxh128_ctx_final(zllm_xxh128_ctx *c, zllm_xxh128 *out)
   xxh128_canonical(out, XXH3_128bits_digest(c->st));
 }
 
+void zllm_xxh128_ctx_copy(zllm_xxh128_ctx *dst, const zllm_xxh128_ctx *src)
+{
+  XXH3_copyState(dst->st, src->st);
+}
+
 void zllm_xxh128_ctx_free(zllm_xxh128_ctx *c)
 {
   if (!c)

@@ -1,6 +1,7 @@
 /* zllm crawl: the Hugging Face Hub API into a plain-layout snapshot (see
  * zllm/crawl.h).  Phases: list -> info -> tree -> download (or headers). */
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdarg.h>
 #include <jansson.h>
@@ -606,6 +607,30 @@ static char *partial_path(const crawl_ctx *c, const cr_repo *repo, const cr_file
   return p;
 }
 
+/* The verified partial file renamed to OUT/<repo>/<path>: the directories
+ * under OUT are opened one by one without following a symlink (a snapshot
+ * directory someone linked elsewhere is an error, not a redirect). */
+static int place_file(crawl_ctx *c, const dl_job *j, const char *partial)
+{
+  char *rel = fmt_alloc("%s/%s", j->repo->id, j->file->path);
+  char *slash = rel ? strrchr(rel, '/') : NULL;
+  int top = -1, dfd = -1, rc = rel ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0) {
+    *slash = '\0';
+    if ((top = open(c->o->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+      rc = zllm_error_set_errno("%s: cannot open", c->o->out);
+  }
+  rc = rc ? rc : zllm_open_dir_beneath(top, c->o->out, rel, 1, 0, &dfd);
+  if (rc == 0 && renameat(AT_FDCWD, partial, dfd, slash + 1) < 0)
+    rc = zllm_error_set_errno("cannot move the file into the snapshot");
+  if (top >= 0)
+    close(top);
+  if (dfd >= 0)
+    close(dfd);
+  free(rel);
+  return rc;
+}
+
 /* Size and hash check, then the rename into the snapshot. */
 static void settle(crawl_ctx *c, dl_job *j, zl_req *r)
 {
@@ -623,12 +648,8 @@ static void settle(crawl_ctx *c, dl_job *j, zl_req *r)
     why = zllm_error_last();
   else if (strcmp(hex, listed_hash(j->file)) != 0)
     why = j->file->sha256[0] ? "sha256 differs from the listed LFS oid" : "git blob id differs from the listing";
-  char *dir = why ? NULL : strdup(j->final);
-  if (dir)
-    *strrchr(dir, '/') = '\0';
-  if (!why && (!dir || zllm_mkdir_p(dir, 0755) < 0 || rename(r->path, j->final) < 0))
-    why = "cannot move the file into the snapshot";
-  free(dir);
+  if (!why && place_file(c, j, r->path) < 0)
+    why = zllm_error_last();
   if (why) {
     unlink(r->path); /* a bad file is fetched again next time, never kept */
     problem(c, "%s/%s: %s (listed %s)", j->repo->id, j->file->path, why, listed_hash(j->file));

@@ -247,7 +247,7 @@ static int open_sink(zl_req *r)
 {
   if (r->sink != ZL_SINK_FILE)
     return 0;
-  r->fd = open(r->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  r->fd = open(r->path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644); /* a planted link is refused */
   struct stat st;
   if (r->fd < 0 || fstat(r->fd, &st) < 0)
     return zllm_error_set_errno("%s: cannot open", r->path);

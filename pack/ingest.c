@@ -220,15 +220,51 @@ static int card_bases(ingest_ctx *c)
 
 /* ---- files ------------------------------------------------------------------ */
 
+/* The hashes of exactly the bytes stored for a file, in file order, fed by
+ * the reads that store them: the SHA-256 recorded is this one, and the
+ * XXH3-128 must equal the first read's (the file's key and its tensors'
+ * keys), or the file changed in between and is not committed. */
+typedef struct {
+  zllm_sha256_ctx *sha;
+  zllm_xxh128_ctx *xxh;
+} stored_hash;
+
+static int stored_hash_new(stored_hash *h)
+{
+  int rc = zllm_sha256_ctx_new(&h->sha);
+  return rc ? rc : zllm_xxh128_ctx_new(&h->xxh);
+}
+
+static void stored_hash_free(stored_hash *h)
+{
+  zllm_sha256_ctx_free(h->sha);
+  zllm_xxh128_ctx_free(h->xxh);
+}
+
+static int stored_hash_reset(stored_hash *h)
+{
+  zllm_xxh128_ctx_reset(h->xxh);
+  return zllm_sha256_ctx_reset(h->sha);
+}
+
+static int stored_hash_feed(stored_hash *h, const void *p, size_t n)
+{
+  zllm_xxh128_ctx_update(h->xxh, p, n);
+  return zllm_sha256_ctx_update(h->sha, p, n);
+}
+
+static int stored_hash_copy(stored_hash *dst, const stored_hash *src)
+{
+  zllm_xxh128_ctx_copy(dst->xxh, src->xxh);
+  return zllm_sha256_ctx_copy(dst->sha, src->sha);
+}
+
 typedef struct {
   int64_t repo_row;
   const char *repo;
   const char *base; /* base repo name or NULL */
   uint64_t stored;  /* bytes stored for the current file */
-  /* SHA-256 of exactly the bytes stored for the current file, in file
-   * order, from the reads that stored them: it must equal the hash of the
-   * first read, or the file changed in between and is not committed */
-  zllm_sha256_ctx *stored_sha, *tentative;
+  stored_hash kept, tentative; /* tentative: a dedup comparison's feed, adopted on a hit */
 } repo_job;
 
 /* An earlier file with the same content (key hit confirmed by SHA-256). */
@@ -292,7 +328,7 @@ static int set_stored(zllm_archive *a, const char *table, int64_t id, uint64_t s
 
 /* Opaque files: zstd stream containers, one per 64 MiB piece. */
 static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size, int64_t file_row,
-                        zllm_sha256_ctx *stored_sha, uint64_t *stored)
+                        stored_hash *kept, uint64_t *stored)
 {
   uint8_t *buf = malloc(ZLLM_PIECE_BYTES);
   int rc = buf ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
@@ -301,7 +337,7 @@ static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size
     int64_t blob = 0;
     sqlite3_stmt *st = NULL;
     rc = zllm_pread_full(fd, buf, n, off, name);
-    rc = rc ? rc : zllm_sha256_ctx_update(stored_sha, buf, n);
+    rc = rc ? rc : stored_hash_feed(kept, buf, n);
     rc = rc ? rc : ar_stream_write(a, buf, n, HEADER_LEVEL, 0, &blob, stored);
     rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO pieces(file, seq, len, blob) VALUES(?, ?, ?, ?)");
     if (rc == 0) {
@@ -327,7 +363,7 @@ static int read_part(int fd, const zllm_st_header *h, size_t i, uint64_t part, u
 }
 
 /* Byte comparison of a candidate's decoded parts with this tensor's bytes.
- * The bytes read are fed to j->tentative (a copy of the stored-bytes hash),
+ * The bytes read are fed to j->tentative (a copy of the stored-bytes hashes),
  * adopted by the caller when the candidate is taken. */
 static int same_tensor(zllm_archive *a, repo_job *j, int64_t cand, int fd, const zllm_st_header *h, size_t i,
                        int *same)
@@ -335,13 +371,13 @@ static int same_tensor(zllm_archive *a, repo_job *j, int64_t cand, int fd, const
   uint64_t len = h->tensors[i].end - h->tensors[i].begin;
   uint8_t *mine = ar_buf_get(a), *theirs = ar_buf_get(a);
   int rc = mine && theirs ? 0 : ZLLM_ENOMEM;
-  rc = rc ? rc : zllm_sha256_ctx_copy(j->tentative, j->stored_sha);
+  rc = rc ? rc : stored_hash_copy(&j->tentative, &j->kept);
   *same = 1;
   for (uint64_t p = 0; rc == 0 && *same && len && p < ar_nparts(len); p++) {
     size_t n = 0;
     rc = read_part(fd, h, i, p, mine, &n);
     rc = rc ? rc : ar_tensor_decode_part(a, cand, p, theirs, 0);
-    rc = rc ? rc : zllm_sha256_ctx_update(j->tentative, mine, n);
+    rc = rc ? rc : stored_hash_feed(&j->tentative, mine, n);
     *same = rc == 0 && memcmp(mine, theirs, n) == 0;
   }
   ar_buf_put(a, mine);
@@ -370,7 +406,7 @@ static int find_dup_tensor(zllm_archive *a, repo_job *j, const uint8_t key[16], 
     if (rc == 0 && same) {
       *dup = cand;
       *depth = d < 0 || d > ZLLM_MAX_CHAIN ? ZLLM_MAX_CHAIN : (int)d;
-      rc = zllm_sha256_ctx_copy(j->stored_sha, j->tentative);
+      rc = stored_hash_copy(&j->kept, &j->tentative);
     }
   }
   sqlite3_finalize(st);
@@ -510,7 +546,7 @@ static int store_planes(ingest_ctx *c, repo_job *j, int64_t id, int fd, const zl
   for (uint64_t part = 0; rc == 0 && part < ar_nparts(len); part++) {
     size_t n = 0;
     rc = read_part(fd, h, i, part, src, &n);
-    rc = rc ? rc : zllm_sha256_ctx_update(j->stored_sha, src, n);
+    rc = rc ? rc : stored_hash_feed(&j->kept, src, n);
     if (rc == 0 && base)
       rc = base_part(a, base, t->dtype, part, n / es, bbuf);
     /* a base that does not predict the tensor (a wrong card, unrelated
@@ -602,22 +638,55 @@ static void test_change_after_hash(const zllm_hub_file *f, const char *name)
   close(fd);
 }
 
-/* The stored bytes' hash must be the first read's: else the file changed
- * between the reads, and nothing of it may be committed. */
-static int check_stored_hash(repo_job *j, const zllm_sha256 *first, const char *name)
+/* The stored bytes are the first read's (same XXH3-128), and the SHA-256
+ * recorded is theirs: else the file changed between the reads, and nothing
+ * of it may be committed. */
+static int record_stored_hash(zllm_archive *a, repo_job *j, int64_t row, const zllm_xxh128 *first, const char *name)
 {
-  zllm_sha256 got;
-  int rc = zllm_sha256_ctx_final(j->stored_sha, &got);
+  zllm_sha256 sha;
+  zllm_xxh128 got;
+  sqlite3_stmt *st = NULL;
+  zllm_xxh128_ctx_final(j->kept.xxh, &got);
+  int rc = zllm_sha256_ctx_final(j->kept.sha, &sha);
   if (rc == 0 && memcmp(got.b, first->b, sizeof got.b) != 0)
-    rc = zllm_error_set(ZLLM_ECHANGED, "%s: changed while it was read (the stored bytes' SHA-256 differs from the first read's)",
-                        name);
+    return zllm_error_set(ZLLM_ECHANGED, "%s: changed while it was read (the stored bytes differ from the first read)",
+                          name);
+  rc = rc ? rc : ar_prepare(a, &st, "UPDATE files SET sha256 = ? WHERE id = ?");
+  if (rc == 0) {
+    sqlite3_bind_blob(st, 1, sha.b, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, row);
+    rc = step_done(a, st, "recording a file's SHA-256");
+  }
   return rc;
+}
+
+/* File dedup: a key hit is only a candidate; its SHA-256 must be this
+ * file's, which takes one more read (only for candidates: re-uploads). */
+static int file_dup_of(ingest_ctx *c, int fd, const char *name, const uint8_t key[16], const zllm_xxh128 *first,
+                       zllm_sha256 *sha, int64_t *dup)
+{
+  sqlite3_stmt *st = NULL;
+  zllm_xxh128 again;
+  int rc = ar_prepare(c->a, &st, "SELECT 1 FROM files WHERE key = ? AND method != 'skipped' LIMIT 1"), hit = 0;
+  *dup = 0;
+  if (rc == 0) {
+    sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
+    hit = sqlite3_step(st) == SQLITE_ROW;
+  }
+  sqlite3_finalize(st);
+  if (rc < 0 || !hit)
+    return rc;
+  rc = zllm_analyze_hash_fd(fd, name, NULL, sha, &again, NULL);
+  if (rc == 0 && memcmp(again.b, first->b, sizeof again.b) != 0)
+    return zllm_error_set(ZLLM_ECHANGED, "%s: changed while it was read (its hash differs between two reads)", name);
+  return rc ? rc : find_dup_file(c->a, key, sha, dup);
 }
 
 static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
 {
   zllm_st_header *h = NULL;
   zllm_xxh128 fx, *tx = NULL;
+  static const zllm_sha256 pending; /* until the stored bytes' own hash is recorded */
   zllm_sha256 sha;
   uint8_t key[16];
   char name[1200], note[1024] = "";
@@ -631,7 +700,7 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
     return zllm_error_set(rc, "cannot be restored: %s", zllm_error_last());
   if (unreadable && strstr(f->path, unreadable))
     return zllm_error_set(ZLLM_EIO, "%s: cannot open: Permission denied (test)", name);
-  if ((rc = zllm_sha256_ctx_reset(j->stored_sha)) < 0 || (rc = zllm_hub_file_open(f, j->repo, &fd)) < 0)
+  if ((rc = stored_hash_reset(&j->kept)) < 0 || (rc = zllm_hub_file_open(f, j->repo, &fd)) < 0)
     return rc;
   /* a malformed safetensors file is kept as opaque bytes, with the reason */
   if (f->kind == ZLLM_FILE_SAFETENSORS && c->p->parse_safetensors && zllm_st_read_header(&h, fd, name) < 0) {
@@ -641,26 +710,27 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   }
   if (h && !(tx = calloc(h->ntensors ? h->ntensors : 1, sizeof *tx)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  rc = rc ? rc : zllm_analyze_hash_fd(fd, name, h, &sha, &fx, tx);
+  /* the first read: the keys (no SHA-256: the one recorded comes from the bytes stored) */
+  rc = rc ? rc : zllm_analyze_hash_fd(fd, name, h, NULL, &fx, tx);
   test_change_after_hash(f, name);
   if (rc == 0)
     ar_hash_key(c->a, fx.b, key);
   if (rc == 0 && c->p->file_dedup)
-    rc = find_dup_file(c->a, key, &sha, &dup);
+    rc = file_dup_of(c, fd, name, key, &fx, &sha, &dup);
   if (rc == 0 && dup) {
     c->s->file_dups++;
     rc = insert_file(c->a, j, f, &sha, key, "dup", dup, 0, NULL, &row);
   } else if (rc == 0 && h) {
-    rc = zllm_sha256_ctx_update(j->stored_sha, h->raw, (size_t)h->data_start);
+    rc = stored_hash_feed(&j->kept, h->raw, (size_t)h->data_start);
     rc = rc ? rc : ar_stream_write(c->a, h->raw, (size_t)h->data_start, HEADER_LEVEL, 0, &hblob, &j->stored);
-    rc = rc ? rc : insert_file(c->a, j, f, &sha, key, "safetensors", 0, hblob, NULL, &row);
+    rc = rc ? rc : insert_file(c->a, j, f, &pending, key, "safetensors", 0, hblob, NULL, &row);
     for (size_t i = 0; rc == 0 && i < h->ntensors; i++)
       rc = ingest_tensor(c, j, row, fd, h, i, &tx[i]);
-    rc = rc ? rc : check_stored_hash(j, &sha, name);
+    rc = rc ? rc : record_stored_hash(c->a, j, row, &fx, name);
   } else if (rc == 0) {
-    rc = insert_file(c->a, j, f, &sha, key, "opaque", 0, 0, note[0] ? note : NULL, &row);
-    rc = rc ? rc : store_pieces(c->a, fd, name, f->size, row, j->stored_sha, &j->stored);
-    rc = rc ? rc : check_stored_hash(j, &sha, name);
+    rc = insert_file(c->a, j, f, &pending, key, "opaque", 0, 0, note[0] ? note : NULL, &row);
+    rc = rc ? rc : store_pieces(c->a, fd, name, f->size, row, &j->kept, &j->stored);
+    rc = rc ? rc : record_stored_hash(c->a, j, row, &fx, name);
     c->s->opaque_files++;
   }
   /* the listing's size and mtime still hold after the last read */
@@ -726,10 +796,10 @@ static int insert_repo(zllm_archive *a, const zllm_repo *r, const char *base, co
 static int ingest_repo(ingest_ctx *c, size_t i)
 {
   zllm_repo *r = NULL;
-  repo_job j = {0, c->ids[i], c->base[i], 0, NULL, NULL};
+  repo_job j = {0, c->ids[i], c->base[i], 0, {NULL, NULL}, {NULL, NULL}};
   int rc = zllm_repo_load(&r, c->src, c->ids[i]);
-  rc = rc ? rc : zllm_sha256_ctx_new(&j.stored_sha);
-  rc = rc ? rc : zllm_sha256_ctx_new(&j.tentative);
+  rc = rc ? rc : stored_hash_new(&j.kept);
+  rc = rc ? rc : stored_hash_new(&j.tentative);
   if (rc < 0)
     goto done;
   rc = ar_begin(c->a);
@@ -742,8 +812,8 @@ static int ingest_repo(ingest_ctx *c, size_t i)
   else
     c->s->repos++;
 done:
-  zllm_sha256_ctx_free(j.stored_sha);
-  zllm_sha256_ctx_free(j.tentative);
+  stored_hash_free(&j.kept);
+  stored_hash_free(&j.tentative);
   zllm_repo_free(r);
   return rc;
 }

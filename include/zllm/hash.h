@@ -33,6 +33,7 @@ void zllm_xxh128_ctx_reset(zllm_xxh128_ctx *c);
 void zllm_xxh128_ctx_update(zllm_xxh128_ctx *c, const void *data, size_t len);
 void zllm_xxh128_ctx_final(zllm_xxh128_ctx *c, zllm_xxh128 *out);
 void zllm_xxh128_ctx_free(zllm_xxh128_ctx *c); /* accepts NULL */
+void zllm_xxh128_ctx_copy(zllm_xxh128_ctx *dst, const zllm_xxh128_ctx *src); /* dst takes src's state */
 void zllm_xxh128_buf(zllm_xxh128 *out, const void *data, size_t len);
 
 /* Lower-case hex; `hex` must hold 2*len+1 bytes. */

@@ -6,7 +6,9 @@
 #   - a 404 whose body never ends: the request ends after a few KiB;
 #   - a body trickled at 2 B/s: the low-speed limit ends it and it is retried;
 #   - a "next" page that is the page itself (listing and tree): the loop is
-#     named and the crawl ends.
+#     named and the crawl ends;
+#   - a directory of the snapshot that is a symlink leading elsewhere is not
+#     written through.
 # Usage: hostile_crawl.sh HUB
 source "$(dirname "$0")/lib.sh"
 hub=$1
@@ -67,6 +69,17 @@ check "selfnext: the listing loop was not named ($(head -c 400 "$T/selfnext.out"
 check "selfnext: the tree loop was not named" grep -q "$first: tree: the next page .* was already fetched (a paging loop)" "$T/selfnext.out"
 check "selfnext: the looped repo was crawled half" [ ! -d "$T/c-selfnext/$first" ]
 check "selfnext: the other repos were not crawled whole" others "$T/c-selfnext"
+stop_hub
+
+# ---- a snapshot directory that is a symlink: not followed ---------------------------
+start_hub "$hub"
+mkdir -p "$T/c-dirlink" "$T/elsewhere"
+ln -s "$T/elsewhere" "$T/c-dirlink/$(dirname "$first")"
+crawl dirlink
+check "dirlink: the crawl went through a symlinked directory (exit $rc)" [ "$rc" -eq 1 ]
+check "dirlink: the link was not named ($(head -c 300 "$T/dirlink.out"))" grep -q "c-dirlink/$(dirname "$first"): is a symlink or not a directory; not followed" "$T/dirlink.out"
+check "dirlink: the crawl wrote outside its snapshot" bash -c "[ -z \"\$(ls -A '$T/elsewhere')\" ]"
+check "dirlink: the other repos were not crawled whole" others "$T/c-dirlink"
 stop_hub
 
 finish
