@@ -54,6 +54,9 @@ typedef struct {
   const zllm_pack_options *o;
   const profile_rules *p;
   zllm_pack_stats *s;
+  /* counts wait for their commit: a file's join its repo's when the file is
+   * kept, a repo's join *s when it commits (problems count at once) */
+  zllm_pack_stats file_counts, repo_counts;
   zllm_source *src;
   char **ids;
   size_t n;
@@ -592,7 +595,7 @@ static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, int fd, c
   if (c->p->tensor_dedup)
     rc = find_dup_tensor(c->a, j, key, fd, h, i, &dup, &depth);
   if (rc == 0 && dup) {
-    c->s->tensor_dups++;
+    c->file_counts.tensor_dups++;
     return insert_tensor(c->a, file_row, i, t, shape, key, "dup", AR_LAYOUT_FIELD, dup, 0, depth, NULL, &id);
   }
   if (rc == 0 && c->p->bitx)
@@ -610,7 +613,7 @@ static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, int fd, c
   int dropped = 0;
   rc = rc ? rc : store_planes(c, j, id, fd, h, i, base, layout, &stored, &dropped);
   rc = rc ? rc : set_stored(c->a, "tensors", id, stored);
-  base && !dropped ? c->s->tensors_bitx++ : c->s->tensors_solo++;
+  base && !dropped ? c->file_counts.tensors_bitx++ : c->file_counts.tensors_solo++;
   j->stored += stored;
   return rc;
 }
@@ -718,7 +721,7 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   if (rc == 0 && c->p->file_dedup)
     rc = file_dup_of(c, fd, name, key, &fx, &sha, &dup);
   if (rc == 0 && dup) {
-    c->s->file_dups++;
+    c->file_counts.file_dups++;
     rc = insert_file(c->a, j, f, &sha, key, "dup", dup, 0, NULL, &row);
   } else if (rc == 0 && h) {
     rc = stored_hash_feed(&j->kept, h->raw, (size_t)h->data_start);
@@ -731,15 +734,15 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
     rc = insert_file(c->a, j, f, &pending, key, "opaque", 0, 0, note[0] ? note : NULL, &row);
     rc = rc ? rc : store_pieces(c->a, fd, name, f->size, row, &j->kept, &j->stored);
     rc = rc ? rc : record_stored_hash(c->a, j, row, &fx, name);
-    c->s->opaque_files++;
+    c->file_counts.opaque_files++;
   }
   /* the listing's size and mtime still hold after the last read */
   rc = rc ? rc : zllm_hub_file_check_unchanged(f, fd, name);
   rc = rc ? rc : set_stored(c->a, "files", row, j->stored);
   if (rc == 0) {
-    c->s->files++;
-    c->s->bytes_in += f->size;
-    c->s->bytes_stored += j->stored;
+    c->file_counts.files++;
+    c->file_counts.bytes_in += f->size;
+    c->file_counts.bytes_stored += j->stored;
   }
   free(tx);
   zllm_st_header_free(h);
@@ -750,15 +753,34 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
 /* A file whose input fails (unreadable, changed while read) is recorded as
  * skipped with the reason, and the repo goes on; a failure of the archive
  * itself (a write, SQL) still stops the repo. */
+static void add_counts(zllm_pack_stats *to, const zllm_pack_stats *from)
+{
+  to->repos += from->repos;
+  to->repos_skipped += from->repos_skipped;
+  to->files += from->files;
+  to->bytes_in += from->bytes_in;
+  to->bytes_stored += from->bytes_stored;
+  to->file_dups += from->file_dups;
+  to->tensor_dups += from->tensor_dups;
+  to->tensors_bitx += from->tensors_bitx;
+  to->tensors_solo += from->tensors_solo;
+  to->opaque_files += from->opaque_files;
+  to->problems += from->problems;
+}
+
 static int ingest_file_guarded(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
 {
   zllm_archive *a = c->a;
   uint64_t mark = a->pack_len;
   int rc = ar_exec(a, "SAVEPOINT file");
   a->broken = 0;
+  memset(&c->file_counts, 0, sizeof c->file_counts);
   rc = rc ? rc : ingest_file(c, j, f);
-  if (rc == 0)
-    return ar_exec(a, "RELEASE file");
+  rc = rc ? rc : ar_exec(a, "RELEASE file");
+  if (rc == 0) {
+    add_counts(&c->repo_counts, &c->file_counts);
+    return 0;
+  }
   /* a file that changed under us fails its repo: nothing of it is
    * committed, and the next pack lists and ingests it again */
   if (a->broken || rc == ZLLM_ENOMEM || rc == ZLLM_ECHANGED)
@@ -802,15 +824,18 @@ static int ingest_repo(ingest_ctx *c, size_t i)
   rc = rc ? rc : stored_hash_new(&j.tentative);
   if (rc < 0)
     goto done;
+  memset(&c->repo_counts, 0, sizeof c->repo_counts);
   rc = ar_begin(c->a);
   rc = rc ? rc : insert_repo(c->a, r, c->base[i], c->why[i], &j.repo_row);
   for (size_t f = 0; rc == 0 && f < r->nfiles; f++)
     rc = ingest_file_guarded(c, &j, &r->files[f]);
   rc = rc ? rc : ar_commit(c->a);
-  if (rc < 0)
+  if (rc < 0) {
     ar_rollback(c->a);
-  else
+  } else {
+    add_counts(c->s, &c->repo_counts);
     c->s->repos++;
+  }
 done:
   stored_hash_free(&j.kept);
   stored_hash_free(&j.tentative);

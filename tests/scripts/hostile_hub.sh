@@ -65,6 +65,18 @@ rc=$?
 set -e
 check "pack over a file rewritten during the read exited 0 ($(cat "$T/race.out"))" [ "$rc" -eq 1 ]
 check "... without saying it changed while read" grep -q "changed while it was read" "$T/race.out"
+# the summary counts only what was committed (the rolled-back repo's files and tensors are not in it)
+counts() { # the summary's "N files", "N BitX", "N solo" against the catalog's rows
+  local line files bitx solo
+  line=$(grep '^packed' "$1")
+  files=$(sed -E 's/.*, ([0-9]+) files:.*/\1/' <<<"$line")
+  bitx=$(sed -E 's/.* ([0-9]+) BitX.*/\1/' <<<"$line")
+  solo=$(sed -E 's/.* ([0-9]+) solo.*/\1/' <<<"$line")
+  [ "$files" -eq "$(sqlite3 "$2/catalog.sqlite" "SELECT count(*) FROM files WHERE method != 'skipped'")" ] &&
+    [ "$bitx" -eq "$(sqlite3 "$2/catalog.sqlite" "SELECT count(*) FROM tensors WHERE method = 'bitx'")" ] &&
+    [ "$solo" -eq "$(sqlite3 "$2/catalog.sqlite" "SELECT count(*) FROM tensors WHERE method = 'solo'")" ]
+}
+check "the summary counted what was rolled back ($(grep '^packed' "$T/race.out"))" counts "$T/race.out" "$ar"
 check "verify after the race" to "$z" verify "$ar"
 # every file the archive holds has the SHA-256 of its stored bytes (verify) and
 # nothing of a changed file was committed: the next pack stores both repos
