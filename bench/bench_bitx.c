@@ -12,29 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench_util.h"
 #include "zllm/codec.h"
 #include "zllm/dtype.h"
-
-static double now(void)
-{
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 int main(int argc, char **argv)
 {
@@ -71,28 +52,28 @@ int main(int argc, char **argv)
   memset(dst, 0, bytes);
   double t[100];
   for (int r = 0; r < repeat; r++) {
-    double t0 = now();
+    double t0 = bench_now();
     memcpy(dst, src, bytes);
-    t[r] = now() - t0;
+    t[r] = bench_now() - t0;
   }
   printf("%zu MiB, median of %d runs, one core\n%-8s %10s %10s\n", mib, repeat, "dtype", "split MB/s", "merge MB/s");
-  printf("%-8s %10.0f %10.0f\n", "memcpy", (double)bytes / median(t, repeat) / 1e6, (double)bytes / median(t, repeat) / 1e6);
+  printf("%-8s %10.0f %10.0f\n", "memcpy", (double)bytes / bench_median(t, repeat) / 1e6, (double)bytes / bench_median(t, repeat) / 1e6);
   const zllm_dtype dts[] = {ZLLM_DT_BF16, ZLLM_DT_F16, ZLLM_DT_F32};
   for (size_t k = 0; k < sizeof dts / sizeof *dts; k++) {
     size_t n = bytes / zllm_dtype_get(dts[k])->size;
     double ts[100], tm[100];
     for (int r = 0; r < repeat; r++) {
-      double t0 = now();
+      double t0 = bench_now();
       zllm_bitx_split(dts[k], src, base, n, planes);
-      double t1 = now();
+      double t1 = bench_now();
       zllm_bitx_merge(dts[k], (const uint8_t *const *)planes, base, n, dst);
-      tm[r] = now() - t1;
+      tm[r] = bench_now() - t1;
       ts[r] = t1 - t0;
     }
     int same = memcmp(src, dst, bytes) == 0;
     bad |= !same;
-    printf("%-8s %10.0f %10.0f%s\n", zllm_dtype_get(dts[k])->name, (double)bytes / median(ts, repeat) / 1e6,
-           (double)bytes / median(tm, repeat) / 1e6, same ? "" : "  MISMATCH");
+    printf("%-8s %10.0f %10.0f%s\n", zllm_dtype_get(dts[k])->name, (double)bytes / bench_median(ts, repeat) / 1e6,
+           (double)bytes / bench_median(tm, repeat) / 1e6, same ? "" : "  MISMATCH");
   }
   for (int p = 0; p < ZLLM_BITX_MAX_PLANES; p++)
     free(planes[p]);

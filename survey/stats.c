@@ -23,13 +23,13 @@
 #include "zllm/parallel.h"
 #include "zllm/path.h"
 #include "zllm/safetensors.h"
+#include "zllm/tally.h"
 
 #define PART_ELEMS ((size_t)1 << 16) /* 128-256 KiB per buffer: the passes over a part stay in L2 */
 #define NAME_LEN 256
 #define ID_LEN 128
-#define EXP_BINS 17  /* exponent change -8..+8, clipped */
-#define REL_BINS 40  /* floor(log2(|ft - base| / |base|)) -32..+7, clipped */
-#define REL_MIN (-32)
+#define EXP_BINS ZLLM_TALLY_EXP_BINS /* exponent change -8..+8, clipped */
+#define REL_BINS ZLLM_TALLY_REL_BINS /* floor(log2(|ft - base| / |base|)) -32..+7, clipped */
 #define NDT 3        /* BF16, F16, F32 rows per model in /exponents */
 
 static const zllm_dtype exp_dtypes[NDT] = {ZLLM_DT_BF16, ZLLM_DT_F16, ZLLM_DT_F32};
@@ -46,7 +46,8 @@ typedef struct { /* one tensor row (and its /deltas row) */
 } t_row;
 
 typedef struct { /* one model x dtype row of /exponents */
-  uint64_t hist[256], hist_xor[256], planes[4][256], planes_xor[4][256], n, n_xor;
+  zllm_tally_plain plain; /* the model's elements of this dtype */
+  uint64_t hist_xor[256], planes_xor[4][256], n_xor; /* the XORs with the base's */
 } e_row;
 
 typedef struct {
@@ -148,104 +149,6 @@ static uint64_t count_tensors(const repo_files *f)
 
 /* ---- per-tensor statistics ----------------------------------------------- */
 
-static int float_dtype(zllm_dtype d)
-{
-  return d == ZLLM_DT_BF16 || d == ZLLM_DT_F16 || d == ZLLM_DT_F32;
-}
-
-static unsigned exponent_of(uint32_t v, zllm_dtype d)
-{
-  return d == ZLLM_DT_BF16 ? (v >> 7) & 0xff : d == ZLLM_DT_F16 ? (v >> 10) & 0x1f : (v >> 23) & 0xff;
-}
-
-/* A little-endian element of 2 or 4 bytes (the only float widths here). */
-static inline uint32_t load_bits(const uint8_t *p, size_t es)
-{
-  return es == 2 ? (uint32_t)p[0] | (uint32_t)p[1] << 8
-                 : (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* floor(log2(q)) for a finite q > 0, from its exponent field: frexpf's
- * answer for normal q; a subnormal q gives -127 and an overflowed (infinite)
- * q +128, both past the ends of the histogram, where they are clipped. */
-static inline int log2_floor(float q)
-{
-  uint32_t b;
-  memcpy(&b, &q, sizeof b);
-  return (int)((b >> 23) & 0xff) - 127;
-}
-
-/* A part's delta counts, kept in a local so the counters stay in registers
- * (through `t_row *` every histogram store could alias them). */
-typedef struct {
-  uint64_t elements, same, exp_change[EXP_BINS], rel_change[REL_BINS];
-} delta_acc;
-
-/* Flips per bit and the XOR byte streams come from per-byte histograms of
- * the XOR (xh), filled here and turned into counts once per tensor: two or
- * four increments per element instead of a loop over 16 or 32 bits.  Inlined
- * into loops where d and es are constants. */
-static inline __attribute__((always_inline)) void tally_element(delta_acc *r, uint64_t (*xh)[256], uint32_t ft,
-                                                                uint32_t base, zllm_dtype d, size_t es)
-{
-  uint32_t x = ft ^ base;
-  r->elements++;
-  xh[0][x & 0xff]++;
-  xh[1][(x >> 8) & 0xff]++;
-  if (es == 4) {
-    xh[2][(x >> 16) & 0xff]++;
-    xh[3][x >> 24]++;
-  }
-  if (!x) {
-    r->same++;
-    return;
-  }
-  int dexp = (int)exponent_of(ft, d) - (int)exponent_of(base, d);
-  r->exp_change[(dexp < -8 ? -8 : dexp > 8 ? 8 : dexp) + 8]++;
-  float f = zllm_dtype_load_float(d, (const uint8_t *)&ft), g = zllm_dtype_load_float(d, (const uint8_t *)&base);
-  if (g != 0 && isfinite(f) && isfinite(g)) {
-    int bin = log2_floor(fabsf(f - g) / fabsf(g));
-    r->rel_change[(bin < REL_MIN ? REL_MIN : bin > REL_MIN + REL_BINS - 1 ? REL_MIN + REL_BINS - 1 : bin) - REL_MIN]++;
-  }
-}
-
-/* The XOR byte histograms into flips per bit and the model's XOR streams;
- * the XOR's exponent field histogram needs whole elements: from `ex`. */
-static void settle_xor(t_row *r, e_row *e, uint64_t (*xh)[256], size_t es)
-{
-  for (size_t k = 0; k < es; k++)
-    for (unsigned v = 1; v < 256; v++)
-      for (unsigned b = 0; b < 8; b++)
-        r->flips[8 * k + b] += (v >> b) & 1 ? xh[k][v] : 0;
-  if (e) {
-    for (size_t k = 0; k < es; k++)
-      for (unsigned v = 0; v < 256; v++)
-        e->planes_xor[k][v] += xh[k][v];
-    e->n_xor += r->elements;
-  }
-}
-
-/* Two loops with a constant width, so each compiles to straight-line code. */
-static void tally_plain(e_row *e, const uint8_t *p, size_t n, zllm_dtype d, size_t es)
-{
-  if (es == 2) {
-    for (size_t i = 0; i < n; i++, p += 2) {
-      e->hist[exponent_of(load_bits(p, 2), d)]++;
-      e->planes[0][p[0]]++;
-      e->planes[1][p[1]]++;
-    }
-  } else {
-    for (size_t i = 0; i < n; i++, p += 4) {
-      e->hist[exponent_of(load_bits(p, 4), d)]++;
-      e->planes[0][p[0]]++;
-      e->planes[1][p[1]]++;
-      e->planes[2][p[2]]++;
-      e->planes[3][p[3]]++;
-    }
-  }
-  e->n += n;
-}
-
 typedef struct {
   const zllm_st_header *h;
   int fd;
@@ -260,7 +163,7 @@ static int find_base(const repo_files *b, const zllm_st_tensor *t, tensor_ref *o
     if (k < 0)
       continue;
     const zllm_st_tensor *bt = &b->h[i]->tensors[k];
-    int same = bt->ndim == t->ndim && bt->nelem == t->nelem && float_dtype(bt->dtype);
+    int same = bt->ndim == t->ndim && bt->nelem == t->nelem && zllm_tally_dtype(bt->dtype);
     for (uint32_t d = 0; same && d < t->ndim; d++)
       same = bt->shape[d] == t->shape[d];
     if (same) {
@@ -271,58 +174,36 @@ static int find_base(const repo_files *b, const zllm_st_tensor *t, tensor_ref *o
   return 0;
 }
 
-/* The delta tallies of `n` elements against the base's (of dtype bd), with
- * d, es, bd and bes constants after inlining, so the per-element work has no
- * dtype switch; a base of another dtype is cast as cast-aware BitX predicts
- * (round-to-nearest-even down, exact up). */
-static inline __attribute__((always_inline)) void delta_part(t_row *r, e_row *e, uint64_t (*xh)[256],
-                                                             const uint8_t *buf, const uint8_t *bbuf, size_t n,
-                                                             zllm_dtype d, size_t es, zllm_dtype bd, size_t bes)
+/* The base's share of a tensor's delta tallies: per tensor (flips, changes)
+ * and per model and dtype (the XOR's streams). */
+static void settle_delta(t_row *r, e_row *e, const zllm_tally_delta *d, size_t es)
 {
-  uint8_t cast[4];
-  delta_acc a = {0};
-  for (size_t i = 0; i < n; i++) {
-    const uint8_t *bp = bbuf + i * bes;
-    if (bd != d) {
-      zllm_dtype_store_float(d, cast, zllm_dtype_load_float(bd, bp));
-      bp = cast;
-    }
-    uint32_t ft = load_bits(buf + i * es, es), bv = load_bits(bp, es);
-    tally_element(&a, xh, ft, bv, d, es);
-    if (e)
-      e->hist_xor[exponent_of(ft ^ bv, d)]++;
-  }
-  r->elements += a.elements;
-  r->identical += (double)a.same; /* a count until tensor_stats divides it */
+  r->elements = d->elements;
+  r->identical = (double)d->same; /* a count until tensor_stats divides it */
   for (int k = 0; k < EXP_BINS; k++)
-    r->exp_change[k] += a.exp_change[k];
+    r->exp_change[k] = d->exp_change[k];
   for (int k = 0; k < REL_BINS; k++)
-    r->rel_change[k] += a.rel_change[k];
-}
-
-static void delta_tally(t_row *r, e_row *e, uint64_t (*xh)[256], const uint8_t *buf, const uint8_t *bbuf, size_t n,
-                        zllm_dtype d, zllm_dtype bd)
-{
-  if (d == bd && d == ZLLM_DT_BF16)
-    delta_part(r, e, xh, buf, bbuf, n, ZLLM_DT_BF16, 2, ZLLM_DT_BF16, 2);
-  else if (d == bd && d == ZLLM_DT_F16)
-    delta_part(r, e, xh, buf, bbuf, n, ZLLM_DT_F16, 2, ZLLM_DT_F16, 2);
-  else if (d == bd && d == ZLLM_DT_F32)
-    delta_part(r, e, xh, buf, bbuf, n, ZLLM_DT_F32, 4, ZLLM_DT_F32, 4);
-  else /* a cast: rarer, one generic loop */
-    delta_part(r, e, xh, buf, bbuf, n, d, zllm_dtype_get(d)->size, bd, zllm_dtype_get(bd)->size);
+    r->rel_change[k] = d->rel_change[k];
+  zllm_tally_flips(d, es, r->flips);
+  for (size_t k = 0; k < 4; k++)
+    for (unsigned v = 0; v < 256; v++)
+      e->planes_xor[k][v] += d->xor_planes[k][v];
+  for (unsigned v = 0; v < 256; v++)
+    e->hist_xor[v] += d->xor_hist[v];
+  e->n_xor += d->elements;
 }
 
 /* Reads one tensor in parts: its hash, its plain byte statistics, and the
- * delta statistics against the base's tensor (cast to this dtype) if any. */
+ * delta statistics against the base's tensor (cast to this dtype) if any
+ * (zllm/tally.h; e is the model's row of this float dtype, or NULL). */
 static int tensor_stats(t_row *r, e_row *e, const zllm_st_header *h, int fd, size_t ti, const tensor_ref *base,
                         uint8_t *buf, uint8_t *bbuf)
 {
   const zllm_st_tensor *t = &h->tensors[ti];
   size_t es = zllm_dtype_get(t->dtype)->size, bes = base ? zllm_dtype_get(base->h->tensors[base->idx].dtype)->size : 0;
   zllm_xxh128_ctx *x = NULL;
-  uint64_t xh[4][256];
-  memset(xh, 0, sizeof xh);
+  zllm_tally_delta delta;
+  memset(&delta, 0, sizeof delta);
   int rc = zllm_xxh128_ctx_new(&x);
   for (uint64_t at = 0; rc == 0 && at < t->nelem; at += PART_ELEMS) {
     size_t n = t->nelem - at < PART_ELEMS ? (size_t)(t->nelem - at) : PART_ELEMS;
@@ -331,16 +212,16 @@ static int tensor_stats(t_row *r, e_row *e, const zllm_st_header *h, int fd, siz
       break;
     zllm_xxh128_ctx_update(x, buf, n * es);
     if (e)
-      tally_plain(e, buf, n, t->dtype, es);
-    if (!base)
+      zllm_tally_plain_add(&e->plain, buf, n, t->dtype);
+    if (!base || !e)
       continue;
     zllm_dtype bd = base->h->tensors[base->idx].dtype;
     rc = zllm_st_read_tensor(base->h, base->fd, base->idx, at * bes, bbuf, n * bes);
     if (rc == 0)
-      delta_tally(r, e, xh, buf, bbuf, n, t->dtype, bd);
+      zllm_tally_delta_add(&delta, buf, bbuf, n, t->dtype, bd);
   }
-  if (rc == 0 && base)
-    settle_xor(r, e, xh, es);
+  if (rc == 0 && base && e)
+    settle_delta(r, e, &delta, es);
   if (rc == 0) {
     zllm_xxh128 hash;
     zllm_xxh128_ctx_final(x, &hash);
@@ -423,7 +304,7 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
       const zllm_st_tensor *t = &mine.h[f]->tensors[ti];
       t_row *r = &c->rows[c->nrows++];
       tensor_ref br;
-      int has = float_dtype(t->dtype) && b >= 0 && find_base(&base, t, &br);
+      int has = zllm_tally_dtype(t->dtype) && b >= 0 && find_base(&base, t, &br);
       e_row *e = NULL;
       for (int d = 0; d < NDT; d++)
         if (exp_dtypes[d] == t->dtype)
@@ -948,12 +829,12 @@ static int write_exponent_table(st_ctx *c, writer *w)
   for (size_t i = 0; rc == 0 && i < m; i++) {
     const e_row *e = &c->exps[i];
     model[i] = (int64_t)c->mine[i / NDT];
-    cnt[i] = e->n;
+    cnt[i] = e->plain.n;
     cnt_x[i] = e->n_xor;
-    memcpy(h + i * 256, e->hist, sizeof e->hist);
+    memcpy(h + i * 256, e->plain.hist, sizeof e->plain.hist);
     memcpy(hx + i * 256, e->hist_xor, sizeof e->hist_xor);
     for (int k = 0; k < 4; k++) {
-      ent[i * 4 + k] = entropy(e->planes[k], e->n);
+      ent[i * 4 + k] = entropy(e->plain.planes[k], e->plain.n);
       ent_x[i * 4 + k] = entropy(e->planes_xor[k], e->n_xor);
     }
   }
