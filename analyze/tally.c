@@ -93,7 +93,6 @@ void zllm_tally_plain_add(zllm_tally_plain *t, const uint8_t *p, size_t n, zllm_
 /* ---- delta ------------------------------------------------------------------- */
 
 typedef struct {
-  uint64_t changed;
   uint32_t exp_change[ZLLM_TALLY_EXP_BINS], rel_change[ZLLM_TALLY_REL_BINS];
   uint32_t xor_planes[4][256], xor_hist[256];
 } delta_local;
@@ -113,7 +112,6 @@ static inline __attribute__((always_inline)) void changed_element(delta_local *l
                                                                   zllm_dtype d, size_t es)
 {
   uint32_t x = ft ^ bv;
-  l->changed++;
   for (size_t b = 0; b < es; b++)
     l->xor_planes[b][(x >> (8 * b)) & 0xff]++;
   l->xor_hist[exponent_of(x, d)]++;
@@ -142,6 +140,7 @@ static inline __attribute__((always_inline)) void delta_block(zllm_tally_delta *
   const size_t per = 32 / es;
   size_t i = 0;
   delta_local acc, *l = &acc; /* a local: its stores alias nothing of the caller's */
+  uint64_t changed = 0;        /* a register, not a counter in memory */
   memset(l, 0, sizeof *l);
   for (; i + per <= n; i += per) {
     const uint8_t *a = ft + i * es, *b = base + i * es;
@@ -151,17 +150,21 @@ static inline __attribute__((always_inline)) void delta_block(zllm_tally_delta *
       continue;
     for (size_t k = 0; k < per; k++) {
       uint32_t fv = load_bits(a + k * es, es), bv = load_bits(b + k * es, es);
-      if (fv != bv)
+      if (fv != bv) {
+        changed++;
         changed_element(l, fv, bv, d, es);
+      }
     }
   }
   for (; i < n; i++) {
     uint32_t fv = load_bits(ft + i * es, es), bv = load_bits(base + i * es, es);
-    if (fv != bv)
+    if (fv != bv) {
+      changed++;
       changed_element(l, fv, bv, d, es);
+    }
   }
   /* an unchanged element's XOR is 0 in every byte and in its exponent field */
-  uint64_t same = (uint64_t)n - l->changed;
+  uint64_t same = (uint64_t)n - changed;
   t->elements += n;
   t->same += same;
   for (size_t b = 0; b < es; b++) {
