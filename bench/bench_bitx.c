@@ -8,7 +8,6 @@
  * one-pass loop on this machine).  Checks that every merge gives the input
  * back; exits 1 if one does not.  The input is a fine-tune-like pattern
  * (every seventh byte changed), although the loops do not depend on it. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,19 +20,8 @@ int main(int argc, char **argv)
 {
   size_t mib = 64;
   int repeat = 5, bad = 0;
-  static const struct option opts[] = {{"mib", required_argument, 0, 'm'}, {"repeat", required_argument, 0, 'r'}, {0, 0, 0, 0}};
-  for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-    if (c == 'm')
-      mib = strtoul(optarg, NULL, 10);
-    else if (c == 'r')
-      repeat = atoi(optarg);
-    else {
-      fprintf(stderr, "usage: zllm-bench-bitx [--mib N] [--repeat R]\n");
-      return 2;
-    }
-  }
-  if (mib == 0 || repeat < 1 || repeat > 100)
-    return fprintf(stderr, "zllm-bench-bitx: --mib >= 1, 1 <= --repeat <= 100\n"), 2;
+  if (bench_args(argc, argv, "zllm-bench-bitx", &mib, &repeat))
+    return 2;
   size_t bytes = mib << 20;
   uint8_t *src = malloc(bytes), *base = malloc(bytes), *dst = malloc(bytes), *planes[ZLLM_BITX_MAX_PLANES] = {0};
   int ok = src && base && dst;

@@ -10,7 +10,6 @@
  * (bytes of the fine-tune per second) beside memcpy of the same bytes in the
  * same run, the ceiling of any one-pass loop here.  Checks that each run
  * counts the elements it was given; exits 1 if one does not. */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,17 +53,8 @@ int main(int argc, char **argv)
 {
   size_t mib = 64;
   int repeat = 5, bad = 0;
-  static const struct option opts[] = {{"mib", required_argument, 0, 'm'}, {"repeat", required_argument, 0, 'r'}, {0, 0, 0, 0}};
-  for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-    if (c == 'm')
-      mib = strtoul(optarg, NULL, 10);
-    else if (c == 'r')
-      repeat = atoi(optarg);
-    else
-      return fprintf(stderr, "usage: zllm-bench-tally [--mib N] [--repeat R]\n"), 2;
-  }
-  if (mib == 0 || repeat < 1 || repeat > 100)
-    return fprintf(stderr, "zllm-bench-tally: --mib >= 1, 1 <= --repeat <= 100\n"), 2;
+  if (bench_args(argc, argv, "zllm-bench-tally", &mib, &repeat))
+    return 2;
   size_t bytes = mib << 20;
   uint8_t *base = malloc(bytes), *ft = malloc(bytes), *dst = malloc(bytes);
   zllm_tally_plain *plain = malloc(sizeof *plain);
