@@ -322,7 +322,8 @@ static int build_catalog(const char *tmp)
                         "COMMIT; PRAGMA journal_mode=WAL;", schema);
   if (!sql)
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  if (rc == 0 && sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+  if (rc == 0 && sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL) !=
+                     SQLITE_OK)
     rc = zllm_error_set(ZLLM_EIO, "%s: cannot create: %s", tmp, db ? sqlite3_errmsg(db) : "?");
   if (rc == 0 && sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
     rc = zllm_error_set(ZLLM_EIO, "%s: cannot write the schema: %s", tmp, sqlite3_errmsg(db));
@@ -403,7 +404,7 @@ int zllm_archive_open(zllm_archive **out, const char *dir, int create)
     rc = create_catalog(dir, db);
   /* readers (restore, verify, ls, cat-tensor, threads of restore) open the
    * catalog read-only, so any number of them never contend for its lock */
-  int flags = create ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+  int flags = (create ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOFOLLOW; /* no catalog through a link */
   if (rc == 0 && sqlite3_open_v2(db, &a->db, flags, NULL) != SQLITE_OK)
     rc = zllm_error_set(ZLLM_EIO, "%s: cannot open: %s", db, a->db ? sqlite3_errmsg(a->db) : "?");
   if (rc == 0)

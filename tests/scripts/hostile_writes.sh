@@ -6,8 +6,9 @@
 #     redirect no write;
 #   - a directory under --out that is a symlink leading outside is not
 #     followed (an error naming it) unless --keep-directory-symlink;
-#   - a pack file that is a symlink is refused by name, and a pack file the
-#     catalog names but that is missing is an error for `zllm pack` too.
+#   - a pack file or the catalog that is a symlink is refused by name, and a
+#     pack file the catalog names but that is missing is an error for
+#     `zllm pack` too.
 source "$(dirname "$0")/lib.sh"
 z="$ZLLM_BIN/zllm"
 to() { timeout 60 "$@"; }
@@ -69,6 +70,12 @@ for cmd in verify ls pack; do
   check "zllm $cmd read a pack file through a symlink" [ "$rc" -ne 0 ]
   check "zllm $cmd did not name the linked pack ($(cat "$T/link.$cmd"))" grep -q "packs/pack-0000.zpk: is a symlink" "$T/link.$cmd"
 done
+cp -r "$ar" "$T/ar-catlink"
+mv "$T/ar-catlink/catalog.sqlite" "$T/real.sqlite"
+ln -s "$T/real.sqlite" "$T/ar-catlink/catalog.sqlite"
+check "verify read a catalog through a symlink" bash -c "! timeout 60 '$z' verify '$T/ar-catlink' >'$T/catlink.out' 2>&1"
+check "... without naming it ($(cat "$T/catlink.out"))" grep -q "catalog.sqlite: cannot open" "$T/catlink.out"
+check "pack wrote a catalog through a symlink" bash -c "! timeout 60 '$z' pack --hub '$hub' --out '$T/ar-catlink' >/dev/null 2>&1"
 cp -r "$ar" "$T/ar-missing"
 rm "$T/ar-missing/packs/pack-0000.zpk"
 set +e
