@@ -14,7 +14,7 @@
 
 int zllm_tally_dtype(zllm_dtype d)
 {
-  return d == ZLLM_DT_BF16 || d == ZLLM_DT_F16 || d == ZLLM_DT_F32;
+  return zllm_dtype_is_float3(d);
 }
 
 static inline unsigned exponent_of(uint32_t v, zllm_dtype d)

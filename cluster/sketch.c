@@ -34,7 +34,7 @@ uint64_t cl_mix64(uint64_t x)
 
 int cl_sampled_dtype(zllm_dtype d)
 {
-  return d == ZLLM_DT_F32 || d == ZLLM_DT_BF16 || d == ZLLM_DT_F16;
+  return zllm_dtype_is_float3(d);
 }
 
 /* Position i of k in a tensor: all elements when it has at most k, else

@@ -123,11 +123,10 @@ int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t);
 /* Decodes bytes [part * ZLLM_PART_BYTES, ...) of a tensor into dst. */
 int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *dst, int depth);
 
-/* Casts: a base stored in another float dtype (F32, BF16, F16) predicts a
- * tensor through the cast training code would do (RNE down, exact up); the
- * XOR then holds only what the cast does not explain. */
-int ar_castable(zllm_dtype from, zllm_dtype to);
-/* Elements [first, first + n) of tensor `base`, converted to dtype `to`. */
+/* Casts (zllm_dtype_castable): a base stored in another float dtype predicts
+ * a tensor through the cast training code would do; the XOR then holds only
+ * what the cast does not explain.  Elements [first, first + n) of tensor
+ * `base`, converted to dtype `to`. */
 int ar_base_as(zllm_archive *a, const ar_tensor *base, zllm_dtype to, uint64_t first, size_t n, uint8_t *dst,
                int depth);
 

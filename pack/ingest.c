@@ -447,7 +447,7 @@ static int find_base_tensor(zllm_archive *a, const char *base_repo, const zllm_s
     rc = rc ? rc : ar_col_int(a, st, 1, &d);
     if (rc < 0 || zllm_dtype_from_name(&dt, name) < 0)
       continue;
-    if (dt == t->dtype || (casts && ar_castable(dt, t->dtype))) {
+    if (dt == t->dtype || (casts && zllm_dtype_castable(dt, t->dtype))) {
       *base = id;
       *depth = d < 0 || d > ZLLM_MAX_CHAIN ? ZLLM_MAX_CHAIN : (int)d;
     }

@@ -82,9 +82,7 @@ static int part_blob(zllm_archive *a, int64_t id, uint64_t part, int64_t *blob)
   return rc;
 }
 
-static int is_float3(zllm_dtype d) { return d == ZLLM_DT_F32 || d == ZLLM_DT_BF16 || d == ZLLM_DT_F16; }
 
-int ar_castable(zllm_dtype from, zllm_dtype to) { return from != to && is_float3(from) && is_float3(to); }
 
 /* Bytes [off, off + len) of a tensor, whatever parts they span. */
 static int decode_range(zllm_archive *a, int64_t id, uint64_t off, size_t len, uint8_t *dst, int depth)
@@ -155,7 +153,7 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
     rc = ar_tensor_get(a, t.base, &bt);
   if (rc == 0 && bitx && bt.dtype == t.dtype)
     rc = ar_tensor_decode_part(a, t.base, part, base, depth + 1);
-  else if (rc == 0 && bitx && ar_castable(bt.dtype, t.dtype) && t.layout == AR_LAYOUT_FIELD)
+  else if (rc == 0 && bitx && zllm_dtype_castable(bt.dtype, t.dtype) && t.layout == AR_LAYOUT_FIELD)
     rc = ar_base_as(a, &bt, t.dtype, part * ZLLM_PART_BYTES / zllm_dtype_get(t.dtype)->size, n, base, depth + 1);
   else if (rc == 0 && bitx)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: base %lld has an incompatible dtype", a->dir, (long long)id,

@@ -28,6 +28,20 @@ const zllm_dtype_info *zllm_dtype_get(zllm_dtype dt);
 /* Looks a safetensors dtype name up; 0 or ZLLM_ENOTFOUND (no message set). */
 int zllm_dtype_from_name(zllm_dtype *out, const char *name);
 
+/* F32, BF16 and F16: the floats the load/store helpers below cover, and the
+ * one rule for casts: a tensor of one of them is predicted from a base of
+ * another through the cast training code does (round-to-nearest-even down,
+ * exact up).  BitX, the clusterer's samples and the statistics use it. */
+static inline bool zllm_dtype_is_float3(zllm_dtype d)
+{
+  return d == ZLLM_DT_F32 || d == ZLLM_DT_BF16 || d == ZLLM_DT_F16;
+}
+
+static inline bool zllm_dtype_castable(zllm_dtype from, zllm_dtype to)
+{
+  return from != to && zllm_dtype_is_float3(from) && zllm_dtype_is_float3(to);
+}
+
 /* A little-endian F32, BF16 or F16 element as a float (exactly). */
 static inline float zllm_dtype_load_float(zllm_dtype d, const uint8_t *p)
 {
