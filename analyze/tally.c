@@ -107,14 +107,18 @@ static inline int log2_floor(float q)
   return (int)((b >> 23) & 0xff) - 127;
 }
 
-/* One element whose XOR is not zero. */
-static inline __attribute__((always_inline)) void changed_element(delta_local *l, uint32_t ft, uint32_t bv,
-                                                                  zllm_dtype d, size_t es)
+/* One element of a block that holds a change: its XOR histograms (zero or
+ * not: no branch), then the changes of an element that did change. */
+static inline __attribute__((always_inline)) void block_element(delta_local *l, uint64_t *same, uint32_t ft,
+                                                                uint32_t bv, zllm_dtype d, size_t es)
 {
   uint32_t x = ft ^ bv;
   for (size_t b = 0; b < es; b++)
     l->xor_planes[b][(x >> (8 * b)) & 0xff]++;
   l->xor_hist[exponent_of(x, d)]++;
+  *same += x == 0;
+  if (!x)
+    return;
   int dexp = (int)exponent_of(ft, d) - (int)exponent_of(bv, d);
   l->exp_change[(dexp < -8 ? -8 : dexp > 8 ? 8 : dexp) + 8]++;
   float f = zllm_dtype_load_float(d, (const uint8_t *)&ft), g = zllm_dtype_load_float(d, (const uint8_t *)&bv);
@@ -140,39 +144,30 @@ static inline __attribute__((always_inline)) void delta_block(zllm_tally_delta *
   const size_t per = 32 / es;
   size_t i = 0;
   delta_local acc, *l = &acc; /* a local: its stores alias nothing of the caller's */
-  uint64_t changed = 0;        /* a register, not a counter in memory */
+  uint64_t bulk = 0, same = 0;  /* elements of unchanged blocks; unchanged ones of the others */
   memset(l, 0, sizeof *l);
   for (; i + per <= n; i += per) {
     const uint8_t *a = ft + i * es, *b = base + i * es;
     uint64_t any = (load64(a) ^ load64(b)) | (load64(a + 8) ^ load64(b + 8)) | (load64(a + 16) ^ load64(b + 16)) |
                    (load64(a + 24) ^ load64(b + 24));
-    if (!any)
+    if (!any) {
+      bulk += per;
       continue;
-    for (size_t k = 0; k < per; k++) {
-      uint32_t fv = load_bits(a + k * es, es), bv = load_bits(b + k * es, es);
-      if (fv != bv) {
-        changed++;
-        changed_element(l, fv, bv, d, es);
-      }
     }
+    for (size_t k = 0; k < per; k++)
+      block_element(l, &same, load_bits(a + k * es, es), load_bits(b + k * es, es), d, es);
   }
-  for (; i < n; i++) {
-    uint32_t fv = load_bits(ft + i * es, es), bv = load_bits(base + i * es, es);
-    if (fv != bv) {
-      changed++;
-      changed_element(l, fv, bv, d, es);
-    }
-  }
-  /* an unchanged element's XOR is 0 in every byte and in its exponent field */
-  uint64_t same = (uint64_t)n - changed;
+  for (; i < n; i++)
+    block_element(l, &same, load_bits(ft + i * es, es), load_bits(base + i * es, es), d, es);
+  /* an unchanged block's XOR is 0 in every byte and exponent field */
   t->elements += n;
-  t->same += same;
+  t->same += bulk + same;
   for (size_t b = 0; b < es; b++) {
-    t->xor_planes[b][0] += same;
+    t->xor_planes[b][0] += bulk;
     for (unsigned v = 0; v < 256; v++)
       t->xor_planes[b][v] += l->xor_planes[b][v];
   }
-  t->xor_hist[0] += same;
+  t->xor_hist[0] += bulk;
   for (unsigned v = 0; v < 256; v++)
     t->xor_hist[v] += l->xor_hist[v];
   for (int k = 0; k < ZLLM_TALLY_EXP_BINS; k++)
