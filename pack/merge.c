@@ -183,13 +183,18 @@ static int find_dup(merge_ctx *m, source *x, sqlite3_stmt *t, int64_t *dup)
   sqlite3_bind_blob(st, 1, sqlite3_column_blob(t, 7), sqlite3_column_bytes(t, 7), SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 2, sqlite3_column_int64(t, 6));
   sqlite3_bind_text(st, 3, (const char *)sqlite3_column_text(t, 3), -1, SQLITE_TRANSIENT);
-  while (rc == 0 && !*dup && sqlite3_step(st) == SQLITE_ROW) {
+  int step = SQLITE_DONE;
+  while (rc == 0 && !*dup && (step = sqlite3_step(st)) == SQLITE_ROW) {
     int same = 0;
-    int64_t cand = sqlite3_column_int64(st, 0);
-    rc = same_bytes(m, x, sqlite3_column_int64(t, 0), cand, (uint64_t)sqlite3_column_int64(t, 6), &same);
+    int64_t cand = 0;
+    rc = ar_col_int(m->d, st, 0, &cand);
+    rc = rc ? rc : same_bytes(m, x, sqlite3_column_int64(t, 0), cand, (uint64_t)sqlite3_column_int64(t, 6), &same);
     if (rc == 0 && same)
       *dup = cand;
   }
+  /* a failed lookup is an error, never "no duplicate" */
+  if (rc == 0 && !*dup && step != SQLITE_DONE)
+    rc = ar_sql_error(m->d, "looking up a duplicate tensor");
   sqlite3_finalize(st);
   return rc;
 }
@@ -306,18 +311,25 @@ static int alias_tensors(merge_ctx *m, source *x, int64_t src_file, int64_t root
 }
 
 /* A file with the same SHA-256 in the destination (as find_dup_file). */
-static int64_t find_dup_file(merge_ctx *m, sqlite3_stmt *f)
+/* An earlier file with this key and SHA-256 (*dup, or 0).  A failed lookup
+ * is an error, never "no duplicate": that would store the bytes twice. */
+static int find_dup_file(merge_ctx *m, sqlite3_stmt *f, int64_t *dup)
 {
   sqlite3_stmt *st = NULL;
-  int64_t id = 0;
-  if (ar_prepare(m->d, &st, "SELECT id FROM files WHERE key = ? AND sha256 = ? AND method != 'skipped' ORDER BY id") < 0)
-    return 0;
+  int rc = ar_prepare(m->d, &st, "SELECT id FROM files WHERE key = ? AND sha256 = ? AND method != 'skipped' ORDER BY id");
+  *dup = 0;
+  if (rc < 0)
+    return rc;
   sqlite3_bind_value(st, 1, sqlite3_column_value(f, 4));
   sqlite3_bind_value(st, 2, sqlite3_column_value(f, 3));
-  if (sqlite3_step(st) == SQLITE_ROW)
-    id = root_of(m->d, "files", sqlite3_column_int64(st, 0));
+  int step = sqlite3_step(st);
+  int64_t id = 0;
+  if (step == SQLITE_ROW && (rc = ar_col_int(m->d, st, 0, &id)) == 0)
+    *dup = root_of(m->d, "files", id);
+  else if (step != SQLITE_ROW && step != SQLITE_DONE)
+    rc = ar_sql_error(m->d, "looking up a duplicate file");
   sqlite3_finalize(st);
-  return id;
+  return rc;
 }
 
 #define FILE_COLS "id, path, size, sha256, key, method, dup_of, header_blob, stored, note"
@@ -382,7 +394,9 @@ static int merge_file(merge_ctx *m, source *x, int64_t repo, sqlite3_stmt *f)
     dup = root_of(m->d, "files", mapped(x->file, x->nfile, sqlite3_column_int64(f, 6)));
     rc = dup ? insert_file_row(m, repo, f, "dup", dup, 0, 0, 0, &id)
              : zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: its dup is not merged", x->a->dir, (long long)sid);
-  } else if ((dup = find_dup_file(m, f))) {
+  } else if ((rc = find_dup_file(m, f, &dup)) < 0) {
+    return rc;
+  } else if (dup) {
     rc = insert_file_row(m, repo, f, "dup", dup, 0, 0, 0, &id);
     rc = rc ? rc : alias_tensors(m, x, sid, dup);
   } else {
