@@ -95,9 +95,8 @@ int zllm_tmp_create(int dirfd, const char *base, char **name_out, int *fd_out)
   for (int attempt = 0; attempt < 100; attempt++) {
     unsigned char rnd[12];
     char suffix[13];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-      for (size_t i = 0; i < sizeof rnd; i++) /* no entropy source: still unique per try */
-        rnd[i] = (unsigned char)(rand() ^ (getpid() >> (i % 16)));
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) /* a predictable name would defeat the point */
+      break;
     for (size_t i = 0; i < sizeof rnd; i++)
       suffix[i] = letters[rnd[i] % (sizeof letters - 1)];
     suffix[12] = '\0';
@@ -253,29 +252,31 @@ static int open_dir_component(int dirfd, const char *name, int create, int follo
   return fd < 0 ? -1 : 0;
 }
 
-int zllm_open_dir_beneath(int dirfd, const char *top, const char *rel, int create, int follow_links, int *out)
+int zllm_open_dir_beneath(const char *top, const char *rel, int create, int follow_links, int *out)
 {
   char *copy = strdup(rel), *save = NULL;
-  int cur = dup(dirfd), rc = 0;
+  const char *sep = top[0] && top[strlen(top) - 1] == '/' ? "" : "/"; /* for messages */
+  int cur = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
   *out = -1;
-  if (!copy || cur < 0) {
+  if (cur < 0 || !copy) {
+    rc = cur < 0 ? zllm_error_set_errno("%s: cannot open directory", top) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
     free(copy);
     if (cur >= 0)
       close(cur);
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    return rc;
   }
   for (char *comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
     int next = -1;
     if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
-      rc = zllm_error_set(ZLLM_EUNSAFE, "%s/%s: '.' or '..' component", top, rel);
+      rc = zllm_error_set(ZLLM_EUNSAFE, "%s%s%s: '.' or '..' component", top, sep, rel);
       break;
     }
     if (open_dir_component(cur, comp, create, follow_links, &next) < 0) {
       size_t at = (size_t)(comp - copy) + strlen(comp);
       rc = errno == ELOOP || errno == ENOTDIR
-               ? zllm_error_set(ZLLM_EUNSAFE, "%s/%.*s: is a symlink or not a directory; not followed", top,
-                                (int)at, rel)
-               : zllm_error_set_errno("%s/%.*s: cannot open directory", top, (int)at, rel);
+               ? zllm_error_set(ZLLM_EUNSAFE, "%s%s%.*s: is a symlink or not a directory; not followed", top,
+                                sep, (int)at, rel)
+               : zllm_error_set_errno("%s%s%.*s: cannot open directory", top, sep, (int)at, rel);
       break;
     }
     close(cur);
@@ -292,7 +293,7 @@ int zllm_open_dir_beneath(int dirfd, const char *top, const char *rel, int creat
 
 int zllm_open_nofollow(const char *path, int *fd_out)
 {
-  int root = -1, dir = -1, fd = -1, rc = 0;
+  int dir = -1, fd = -1, rc = 0;
   const char *slash = strrchr(path, '/');
   *fd_out = -1;
   if (path[0] != '/' || !slash || !slash[1])
@@ -300,9 +301,7 @@ int zllm_open_nofollow(const char *path, int *fd_out)
   char *parent = strndup(path + 1, (size_t)(slash - path - 1));
   if (!parent)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  if ((root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-    rc = zllm_error_set_errno("/: cannot open");
-  rc = rc ? rc : zllm_open_dir_beneath(root, "", parent, 0, 0, &dir);
+  rc = zllm_open_dir_beneath("/", parent, 0, 0, &dir);
   /* O_NONBLOCK: a FIFO put in the file's place must not block the open */
   if (rc == 0 && (fd = openat(dir, slash + 1, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
     rc = errno == ELOOP ? zllm_error_set(ZLLM_EUNSAFE, "%s: is a symlink; not followed", path)
@@ -313,8 +312,6 @@ int zllm_open_nofollow(const char *path, int *fd_out)
     close(fd);
   else
     *fd_out = fd;
-  if (root >= 0)
-    close(root);
   if (dir >= 0)
     close(dir);
   free(parent);

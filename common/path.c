@@ -90,11 +90,8 @@ int zllm_repo_id_check(const char *id)
   return rc < 0 ? rc : repo_part_check(id, slash + 1, strlen(slash + 1));
 }
 
-bool zllm_path_is_within(const char *root_real, const char *path)
+bool zllm_path_is_within(const char *root_real, const char *resolved)
 {
-  char resolved[PATH_MAX];
-  if (!realpath(path, resolved))
-    return false;
   size_t lr = strlen(root_real);
   if (strncmp(resolved, root_real, lr) != 0)
     return false;

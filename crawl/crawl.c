@@ -614,17 +614,12 @@ static int place_file(crawl_ctx *c, const dl_job *j, const char *partial)
 {
   char *rel = fmt_alloc("%s/%s", j->repo->id, j->file->path);
   char *slash = rel ? strrchr(rel, '/') : NULL;
-  int top = -1, dfd = -1, rc = rel ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  if (rc == 0) {
+  int dfd = -1, rc = rel ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0)
     *slash = '\0';
-    if ((top = open(c->o->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-      rc = zllm_error_set_errno("%s: cannot open", c->o->out);
-  }
-  rc = rc ? rc : zllm_open_dir_beneath(top, c->o->out, rel, 1, 0, &dfd);
+  rc = rc ? rc : zllm_open_dir_beneath(c->o->out, rel, 1, 0, &dfd);
   if (rc == 0 && renameat(AT_FDCWD, partial, dfd, slash + 1) < 0)
     rc = zllm_error_set_errno("cannot move the file into the snapshot");
-  if (top >= 0)
-    close(top);
   if (dfd >= 0)
     close(dfd);
   free(rel);

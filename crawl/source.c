@@ -55,9 +55,10 @@ int zllm_source_read_file(zllm_source *src, const zllm_repo *repo, const zllm_hu
   return src->ops->read_file(src, repo, f, max, buf, len);
 }
 
-static int64_t mtime_ns(const struct stat *st)
+zllm_file_identity zllm_file_identity_of(const struct stat *st)
 {
-  return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+  return (zllm_file_identity){(uint64_t)st->st_dev, (uint64_t)st->st_ino,
+                              (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
 }
 
 /* Why an open file is not the one the listing saw, or NULL. */
@@ -69,7 +70,7 @@ static const char *identity_differs(const zllm_hub_file *f, const struct stat *s
     return "its size changed";
   if (f->ident.ino && check_inode && ((uint64_t)st->st_dev != f->ident.dev || (uint64_t)st->st_ino != f->ident.ino))
     return "it is another file (device or inode differ)";
-  if (f->ident.ino && mtime_ns(st) != f->ident.mtime_ns)
+  if (f->ident.ino && zllm_file_identity_of(st).mtime_ns != f->ident.mtime_ns)
     return "its mtime changed";
   return NULL;
 }

@@ -273,9 +273,7 @@ static int add_file(walk_ctx *w, const char *rel, char *real, const struct stat 
   f->local_path = strdup(real);
   f->size = (uint64_t)st->st_size;
   f->kind = zllm_file_kind_of(rel);
-  f->ident.dev = (uint64_t)st->st_dev;
-  f->ident.ino = (uint64_t)st->st_ino;
-  f->ident.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+  f->ident = zllm_file_identity_of(st);
   if (!f->path || !f->local_path) {
     free(f->path);
     free(f->local_path);
@@ -289,12 +287,6 @@ static bool skip_name(const char *name)
 {
   /* VCS data and huggingface_hub's local-dir bookkeeping are not repo files */
   return strcmp(name, ".git") == 0 || strcmp(name, ".cache") == 0;
-}
-
-static bool real_within(const char *root, const char *real)
-{
-  size_t lr = strlen(root);
-  return strncmp(real, root, lr) == 0 && (real[lr] == '\0' || real[lr] == '/' || (lr == 1 && root[0] == '/'));
 }
 
 /* A directory seen before (a symlink loop, or two names for one directory)
@@ -329,7 +321,7 @@ static int walk_entry(walk_ctx *w, const char *full, const char *rel, int depth)
   struct stat st;
   char *real = realpath(full, NULL);
   int rc;
-  if (!real || !real_within(w->contain, real))
+  if (!real || !zllm_path_is_within(w->contain, real))
     rc = problem(w, rel, "symlink", "dangling, or points outside the repo; skipped");
   else if (stat(real, &st) < 0)
     rc = problem(w, rel, "unreadable", "cannot stat");
@@ -448,7 +440,7 @@ static int local_list_files(zllm_source *src, zllm_repo *repo)
   }
   walk_ctx w = {repo, contain, 0, NULL, 0, 0};
   char *real_top = realpath(top, NULL);
-  if (!real_top || !real_within(contain, real_top))
+  if (!real_top || !zllm_path_is_within(contain, real_top))
     rc = problem(&w, ".", "symlink", "the repo directory leads outside the hub; skipped");
   else
     rc = walk(&w, real_top, "", 0);

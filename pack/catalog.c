@@ -223,11 +223,8 @@ void ar_hash_key(const zllm_archive *a, const uint8_t *hash, uint8_t key[16])
  * by name, and a missing one is an error, never recreated as zeros. */
 static int open_pack_file(zllm_archive *a, const char *name, int writable, int *fd_out)
 {
-  int top = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), packs = -1, rc = 0;
+  int packs = -1, rc = zllm_open_dir_beneath(a->dir, "packs", 0, 0, &packs);
   *fd_out = -1;
-  if (top < 0)
-    return zllm_error_set_errno("%s: cannot open", a->dir);
-  rc = zllm_open_dir_beneath(top, a->dir, "packs", 0, 0, &packs);
   if (rc == 0 && (*fd_out = openat(packs, name, (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC)) < 0)
     rc = errno == ELOOP ? zllm_error_set(ZLLM_EUNSAFE, "%s/packs/%s: is a symlink; a pack file must be a regular file",
                                          a->dir, name)
@@ -240,7 +237,6 @@ static int open_pack_file(zllm_archive *a, const char *name, int writable, int *
     close(*fd_out);
     *fd_out = -1;
   }
-  close(top);
   if (packs >= 0)
     close(packs);
   return rc;

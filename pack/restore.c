@@ -169,16 +169,14 @@ static int restore_one(zllm_archive *a, const char *repo, const char *path, int6
 {
   char *rel_dir = NULL, *tmp = NULL, name[1400];
   const char *base = NULL;
-  int top = -1, dfd = -1, rc = 0;
+  int dfd = -1, rc = 0;
   snprintf(name, sizeof name, "%s/%s", repo, path);
   if (zllm_repo_id_check(repo) < 0 || zllm_path_check_relative(path, name) < 0)
     return zllm_error_set(ZLLM_EUNSAFE, "%s: the catalog names a file that cannot be restored: %s", a->dir,
                           zllm_error_last());
   rc = split_dest(repo, path, &rel_dir, &base);
   rc = rc ? rc : zllm_mkdir_p(outdir, 0755); /* --out itself is the user's to name */
-  if (rc == 0 && (top = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-    rc = zllm_error_set_errno("%s: cannot open", outdir);
-  rc = rc ? rc : zllm_open_dir_beneath(top, outdir, rel_dir, 1, flags & ZLLM_RESTORE_KEEP_DIR_SYMLINKS, &dfd);
+  rc = rc ? rc : zllm_open_dir_beneath(outdir, rel_dir, 1, flags & ZLLM_RESTORE_KEEP_DIR_SYMLINKS, &dfd);
   sink s = {-1, NULL, NULL, 0, name, NULL};
   rc = rc ? rc : zllm_tmp_create(dfd, base, &tmp, &s.fd);
   rc = rc ? rc : proven_file(a, id, sha, size, &s);
@@ -190,8 +188,6 @@ static int restore_one(zllm_archive *a, const char *repo, const char *path, int6
     rc = zllm_error_set_errno("%s/%s: cannot rename into place", outdir, name);
   if (rc < 0 && tmp)
     unlinkat(dfd, tmp, 0); /* never leave a wrong file behind */
-  if (top >= 0)
-    close(top);
   if (dfd >= 0)
     close(dfd);
   free(tmp);

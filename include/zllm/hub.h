@@ -38,6 +38,10 @@ typedef struct {
   int64_t mtime_ns;
 } zllm_file_identity;
 
+struct stat;
+/* What a listing records of a stat(2) result. */
+zllm_file_identity zllm_file_identity_of(const struct stat *st);
+
 typedef struct {
   char *path;       /* relative to the repo root, '/'-separated */
   char *local_path; /* absolute, symlinks resolved at listing (no link on the way) */

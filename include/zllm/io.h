@@ -30,11 +30,12 @@ int zllm_copy_file(const char *src, const char *dst);
  * (relative to dirfd, caller frees) and *fd_out open for writing. */
 int zllm_tmp_create(int dirfd, const char *base, char **name_out, int *fd_out);
 
-/* Opens directory `rel` ('/'-separated) under the open directory `dirfd`,
- * one component at a time with O_NOFOLLOW|O_DIRECTORY (mkdirat first when
- * `create`), so no symlink on the way is followed unless `follow_links`.
- * A symlink is ZLLM_EUNSAFE naming "<top>/<the prefix>".  *out: the new fd. */
-int zllm_open_dir_beneath(int dirfd, const char *top, const char *rel, int create, int follow_links, int *out);
+/* Opens directory `rel` ('/'-separated) under directory `top` (a path the
+ * caller names, opened as given), one component at a time with
+ * O_NOFOLLOW|O_DIRECTORY (mkdirat first when `create`), so no symlink on the
+ * way is followed unless `follow_links`.  A symlink is ZLLM_EUNSAFE naming
+ * "<top>/<the prefix>".  *out: the new fd (caller closes). */
+int zllm_open_dir_beneath(const char *top, const char *rel, int create, int follow_links, int *out);
 
 /* Opens an absolute path for reading without following any symlink on the
  * way (each directory, then the file: O_NOFOLLOW; a symlink is EUNSAFE) and

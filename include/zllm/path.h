@@ -18,8 +18,8 @@ int zllm_path_check_relative(const char *path, const char *what);
  * per part.  0 or ZLLM_EUNSAFE. */
 int zllm_repo_id_check(const char *id);
 
-/* True when `path` resolves (symlinks followed) to `root_real` or below it.
- * `root_real` must itself be a realpath(3) result. */
-bool zllm_path_is_within(const char *root_real, const char *path);
+/* True when `resolved` is `root_real` or below it; both must be realpath(3)
+ * results (resolve once, then compare: no second look at the file system). */
+bool zllm_path_is_within(const char *root_real, const char *resolved);
 
 #endif
