@@ -36,6 +36,19 @@ static int put_t_lines(zllm_buf *b, const zllm_st_header *h, const zllm_xxh128 *
   return rc;
 }
 
+int zllm_scan_record(zllm_buf *b, const char *repo_id, const zllm_hub_file *f, const zllm_sha256 *sha,
+                     const zllm_xxh128 *xxh, const zllm_st_header *h, const zllm_xxh128 *tensor_xxh,
+                     const char *header_error)
+{
+  char sha_hex[2 * ZLLM_SHA256_LEN + 1], xxh_hex[2 * ZLLM_XXH128_LEN + 1];
+  int bad = header_error && header_error[0];
+  zllm_hex(sha_hex, sha->b, ZLLM_SHA256_LEN);
+  zllm_hex(xxh_hex, xxh->b, ZLLM_XXH128_LEN);
+  int rc = put_f_line(b, repo_id, f, sha_hex, xxh_hex, bad ? "error" : "ok", h ? h->ntensors : 0,
+                      bad ? header_error : "");
+  return rc == 0 && h ? put_t_lines(b, h, tensor_xxh) : rc;
+}
+
 int zllm_scan_file(zllm_buf *b, const char *repo_id, const zllm_hub_file *f)
 {
   zllm_st_header *h = NULL;
@@ -60,12 +73,7 @@ int zllm_scan_file(zllm_buf *b, const char *repo_id, const zllm_hub_file *f)
   }
   if (zllm_analyze_hash_fd(fd, name, h, &sha, &fx, txxh) < 0 || zllm_hub_file_check_unchanged(f, fd, name) < 0)
     goto failed;
-  zllm_hex(sha_hex, sha.b, ZLLM_SHA256_LEN);
-  zllm_hex(xxh_hex, fx.b, ZLLM_XXH128_LEN);
-  rc = put_f_line(b, repo_id, f, sha_hex, xxh_hex, header_err[0] ? "error" : "ok", h ? h->ntensors : 0,
-                  header_err);
-  if (rc == 0 && h)
-    rc = put_t_lines(b, h, txxh);
+  rc = zllm_scan_record(b, repo_id, f, &sha, &fx, h, txxh, header_err);
   goto done;
 failed:
   rc = zllm_error_last_code() == ZLLM_ENOMEM

@@ -481,6 +481,10 @@ int ar_commit(zllm_archive *a)
 {
   sqlite3_stmt *st = NULL;
   int rc = 0;
+  /* a file rolled back inside the repo (skipped, or found to be a copy)
+   * may have left blobs past the end that counts */
+  if (ftruncate(a->pack_fd, (off_t)a->pack_len) < 0)
+    return zllm_error_set_errno("%s/packs: cannot cut the pack to its length", a->dir);
   if (fsync(a->pack_fd) < 0)
     return zllm_error_set_errno("%s/packs: fsync failed", a->dir);
   rc = ar_prepare(a, &st, "UPDATE packs SET committed_len = ? WHERE id = ?");

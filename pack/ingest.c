@@ -49,6 +49,99 @@ int zllm_pack_profile_parse(const char *name, zllm_pack_profile *out)
   return zllm_error_set(ZLLM_EINVAL, "unknown profile '%s' (zllm, zipllm, zipnn, zstd)", name);
 }
 
+/* ---- the base cache ---------------------------------------------------------- */
+
+/* The bytes of a base's tensors as they were stored, kept while the repos
+ * that use it are packed, so each fine-tune's BitX reads its base from
+ * memory instead of decoding it from the archive again.  Keyed by the
+ * catalog row the base lookup returns; within a budget (what does not fit
+ * is decoded as before). */
+typedef struct {
+  int64_t id;      /* tensor row */
+  size_t repo;     /* the base repo's index */
+  zllm_dtype dtype;
+  uint64_t nelem;
+  uint8_t *bytes;
+} cache_entry;
+
+typedef struct {
+  cache_entry *e;
+  size_t n, cap;
+  uint64_t bytes, budget;
+} base_cache;
+
+static void cache_drop_from(base_cache *c, size_t mark)
+{
+  while (c->n > mark) {
+    cache_entry *e = &c->e[--c->n];
+    c->bytes -= e->nelem * zllm_dtype_get(e->dtype)->size;
+    free(e->bytes);
+  }
+}
+
+static void cache_drop_repo(base_cache *c, size_t repo)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < c->n; i++) {
+    if (c->e[i].repo != repo) {
+      c->e[k++] = c->e[i];
+      continue;
+    }
+    c->bytes -= c->e[i].nelem * zllm_dtype_get(c->e[i].dtype)->size;
+    free(c->e[i].bytes);
+  }
+  c->n = k;
+}
+
+static void cache_free(base_cache *c)
+{
+  cache_drop_from(c, 0);
+  free(c->e);
+  memset(c, 0, sizeof *c);
+}
+
+/* ZLLM_BASE_CACHE_MIB, else 512 MiB: one 7B base in BF16 does not fit, a
+ * 1B one does; what does not fit is decoded from the archive. */
+static uint64_t base_cache_budget(void)
+{
+  const char *v = getenv("ZLLM_BASE_CACHE_MIB");
+  char *end = NULL;
+  unsigned long long mib = v ? strtoull(v, &end, 10) : 512;
+  return v && (*end || end == v) ? (uint64_t)512 << 20 : (uint64_t)mib << 20;
+}
+
+static const cache_entry *cache_find(const base_cache *c, int64_t id)
+{
+  for (size_t i = c->n; i-- > 0;)
+    if (c->e[i].id == id)
+      return &c->e[i];
+  return NULL;
+}
+
+/* A full tensor's bytes; a tensor over the budget is simply not kept. */
+static int cache_add(base_cache *c, int64_t id, size_t repo, const zllm_st_tensor *t, const uint8_t *p)
+{
+  uint64_t len = t->end - t->begin;
+  if (c->bytes + len > c->budget || cache_find(c, id))
+    return 0;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 256;
+    cache_entry *e = realloc(c->e, cap * sizeof *e);
+    if (!e)
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    c->e = e;
+    c->cap = cap;
+  }
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy)
+    return 0; /* the cache is an optimisation: without room, the archive decodes */
+  if (len)
+    memcpy(copy, p, len);
+  c->e[c->n++] = (cache_entry){id, repo, t->dtype, t->nelem, copy};
+  c->bytes += len;
+  return 0;
+}
+
 typedef struct {
   zllm_archive *a;
   const zllm_pack_options *o;
@@ -67,6 +160,10 @@ typedef struct {
   int cards_judge_all;
   char *skip;   /* per repo: not in o->only */
   zllm_buf *order; /* dry run: ids in visiting order, NUL-separated */
+  size_t *users;   /* per repo: repos still to ingest that use it as their base */
+  uint8_t *window; /* the tensor being ingested, when it fits */
+  size_t window_len, window_max;
+  base_cache cache;
 } ingest_ctx;
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -223,62 +320,65 @@ static int card_bases(ingest_ctx *c)
 
 /* ---- files ------------------------------------------------------------------ */
 
-/* The hashes of exactly the bytes stored for a file, in file order, fed by
- * the reads that store them: the SHA-256 recorded is this one, and the
- * XXH3-128 must equal the first read's (the file's key and its tensors'
- * keys), or the file changed in between and is not committed. */
+/* Each file is read once: the bytes read are hashed (the file's SHA-256 and
+ * XXH3-128, each tensor's XXH3-128), compared for dedup, shown to the tap and
+ * coded, from memory.  A tensor is read whole into the window when it fits
+ * (the window's cap is the memory a tensor may take), else part by part,
+ * and then each later pass over it (a dedup comparison, the coding) reads
+ * it again and must hash the same, or the file changed while it was read.
+ * File dedup needs the whole file's hash, so it is decided at the end: a
+ * file found to be a copy of a stored one is rolled back to a dup row. */
 typedef struct {
   zllm_sha256_ctx *sha;
   zllm_xxh128_ctx *xxh;
-} stored_hash;
+} file_hash;
 
-static int stored_hash_new(stored_hash *h)
+static int file_hash_new(file_hash *h)
 {
   int rc = zllm_sha256_ctx_new(&h->sha);
   return rc ? rc : zllm_xxh128_ctx_new(&h->xxh);
 }
 
-static void stored_hash_free(stored_hash *h)
+static void file_hash_free(file_hash *h)
 {
   zllm_sha256_ctx_free(h->sha);
   zllm_xxh128_ctx_free(h->xxh);
 }
 
-static int stored_hash_reset(stored_hash *h)
+static int file_hash_reset(file_hash *h)
 {
   zllm_xxh128_ctx_reset(h->xxh);
   return zllm_sha256_ctx_reset(h->sha);
 }
 
-static int stored_hash_feed(stored_hash *h, const void *p, size_t n)
+static int file_hash_feed(file_hash *h, const void *p, size_t n)
 {
   zllm_xxh128_ctx_update(h->xxh, p, n);
   return zllm_sha256_ctx_update(h->sha, p, n);
 }
 
-static int stored_hash_copy(stored_hash *dst, const stored_hash *src)
-{
-  zllm_xxh128_ctx_copy(dst->xxh, src->xxh);
-  return zllm_sha256_ctx_copy(dst->sha, src->sha);
-}
-
 typedef struct {
   int64_t repo_row;
+  size_t index;     /* the repo's index in the hub listing */
   const char *repo;
   const char *base; /* base repo name or NULL */
   uint64_t stored;  /* bytes stored for the current file */
-  stored_hash kept, tentative; /* tentative: a dedup comparison's feed, adopted on a hit */
+  file_hash read;   /* the current file's bytes as read */
+  zllm_xxh128_ctx *again; /* a tensor's bytes as read again */
+  int is_base;      /* a later repo uses this one as its base: its tensors go to the cache */
 } repo_job;
 
 /* An earlier file with the same content (key hit confirmed by SHA-256). */
-static int find_dup_file(zllm_archive *a, const uint8_t key[16], const zllm_sha256 *sha, int64_t *dup)
+static int find_dup_file(zllm_archive *a, const uint8_t key[16], const zllm_sha256 *sha, int64_t self, int64_t *dup)
 {
   sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st, "SELECT id, sha256, method, dup_of FROM files WHERE key = ? AND method != 'skipped'");
+  int rc = ar_prepare(a, &st,
+                      "SELECT id, sha256, method, dup_of FROM files WHERE key = ? AND method != 'skipped' AND id != ?");
   *dup = 0;
   if (rc < 0)
     return rc;
   sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, self);
   while (rc == 0 && !*dup && sqlite3_step(st) == SQLITE_ROW) {
     const void *h = NULL;
     const char *method = NULL;
@@ -331,7 +431,7 @@ static int set_stored(zllm_archive *a, const char *table, int64_t id, uint64_t s
 
 /* Opaque files: zstd stream containers, one per 64 MiB piece. */
 static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size, int64_t file_row,
-                        stored_hash *kept, uint64_t *stored)
+                        file_hash *read, uint64_t *stored)
 {
   uint8_t *buf = malloc(ZLLM_PIECE_BYTES);
   int rc = buf ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
@@ -340,7 +440,7 @@ static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size
     int64_t blob = 0;
     sqlite3_stmt *st = NULL;
     rc = zllm_pread_full(fd, buf, n, off, name);
-    rc = rc ? rc : stored_hash_feed(kept, buf, n);
+    rc = rc ? rc : file_hash_feed(read, buf, n);
     rc = rc ? rc : ar_stream_write(a, buf, n, HEADER_LEVEL, 0, &blob, stored);
     rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO pieces(file, seq, len, blob) VALUES(?, ?, ?, ?)");
     if (rc == 0) {
@@ -357,46 +457,156 @@ static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size
 
 /* ---- tensors ---------------------------------------------------------------- */
 
-/* Bytes [part * ZLLM_PART_BYTES, ...) of tensor i, read from the source. */
-static int read_part(int fd, const zllm_st_header *h, size_t i, uint64_t part, uint8_t *dst, size_t *n_out)
+/* Where a tensor's bytes are during its ingest: whole in the window, or read
+ * part by part from the file (each pass after the first hashed again). */
+typedef struct {
+  const zllm_st_header *h;
+  int fd;
+  size_t i;
+  uint64_t len;
+  const uint8_t *whole; /* the window, or NULL */
+  zllm_xxh128 hash;     /* XXH3-128 of the bytes as first read */
+  zllm_xxh128_ctx *again;
+  const char *name;     /* "repo/path", for messages */
+} tensor_src;
+
+/* Part `part` of the tensor: a pointer into the window, or read into
+ * `scratch` (and hashed for the end-of-pass check). */
+static int src_part(tensor_src *s, uint64_t part, uint8_t *scratch, const uint8_t **p, size_t *n)
 {
-  const zllm_st_tensor *t = &h->tensors[i];
-  *n_out = ar_part_len(t->end - t->begin, part);
-  return zllm_st_read_tensor(h, fd, i, part * ZLLM_PART_BYTES, dst, *n_out);
+  *n = ar_part_len(s->len, part);
+  if (s->whole) {
+    *p = s->whole + part * ZLLM_PART_BYTES;
+    return 0;
+  }
+  *p = scratch;
+  if (part == 0)
+    zllm_xxh128_ctx_reset(s->again);
+  int rc = zllm_st_read_tensor(s->h, s->fd, s->i, part * ZLLM_PART_BYTES, scratch, *n);
+  if (rc == 0)
+    zllm_xxh128_ctx_update(s->again, scratch, *n);
+  return rc;
 }
 
-/* Byte comparison of a candidate's decoded parts with this tensor's bytes.
- * The bytes read are fed to j->tentative (a copy of the stored-bytes hashes),
- * adopted by the caller when the candidate is taken. */
-static int same_tensor(zllm_archive *a, repo_job *j, int64_t cand, int fd, const zllm_st_header *h, size_t i,
-                       int *same)
+/* After a full pass over a tensor read part by part: the same bytes as the
+ * first read, or the file changed in between. */
+static int src_check(tensor_src *s)
 {
-  uint64_t len = h->tensors[i].end - h->tensors[i].begin;
-  uint8_t *mine = ar_buf_get(a), *theirs = ar_buf_get(a);
-  int rc = mine && theirs ? 0 : ZLLM_ENOMEM;
-  rc = rc ? rc : stored_hash_copy(&j->tentative, &j->kept);
+  zllm_xxh128 got;
+  if (s->whole)
+    return 0;
+  zllm_xxh128_ctx_final(s->again, &got);
+  if (memcmp(got.b, s->hash.b, sizeof got.b) != 0)
+    return zllm_error_set(ZLLM_ECHANGED, "%s: changed while it was read (a tensor read twice differs)", s->name);
+  return 0;
+}
+
+/* Test hook: ZLLM_TEST_CHANGE_AFTER_HASH=<part of "repo/path"> rewrites one byte
+ * of that file in place (same size, mtime put back) after the first read of
+ * the tensor that holds the file's middle byte: a writer racing the pack
+ * that the listing's identity cannot see.  A
+ * tensor read part by part is then read again and must fail; one read whole
+ * is stored as read. */
+static void test_change_after_hash(const zllm_hub_file *f, const char *name, const zllm_st_header *h, size_t i)
+{
+  const char *at = getenv("ZLLM_TEST_CHANGE_AFTER_HASH");
+  struct stat st;
+  unsigned char byte;
+  off_t mid = (off_t)(f->size / 2); /* rewritten after the read of the tensor that holds it */
+  uint64_t lo = h->data_start + h->tensors[i].begin, hi = h->data_start + h->tensors[i].end;
+  int fd = at && strstr(name, at) && (uint64_t)mid >= lo && (uint64_t)mid < hi ? open(f->local_path, O_RDWR | O_CLOEXEC)
+                                                                              : -1;
+  if (fd < 0)
+    return;
+  if (f->size && fstat(fd, &st) == 0 && pread(fd, &byte, 1, mid) == 1) {
+    byte ^= 0x5a;
+    if (pwrite(fd, &byte, 1, mid) == 1) {
+      struct timespec times[2] = {st.st_atim, st.st_mtim};
+      futimens(fd, times);
+    }
+  }
+  close(fd);
+}
+
+/* The window's cap: ZLLM_TENSOR_WINDOW_MIB (tests force the part-by-part
+ * path with 0), else 256 MiB: a 7B model's largest tensor fits. */
+static size_t window_cap(void)
+{
+  const char *v = getenv("ZLLM_TENSOR_WINDOW_MIB");
+  char *end = NULL;
+  unsigned long long mib = v ? strtoull(v, &end, 10) : 256;
+  return v && (*end || end == v) ? (size_t)256 << 20 : (size_t)(mib << 20);
+}
+
+/* The first read of tensor i: whole into the window when it fits, else part
+ * by part; either way hashed, fed to the file's hashes, in file order. */
+static int src_open(ingest_ctx *c, repo_job *j, const zllm_hub_file *f, int fd, const zllm_st_header *h, size_t i,
+                    const char *name, tensor_src *s)
+{
+  const zllm_st_tensor *t = &h->tensors[i];
+  zllm_xxh128_ctx *x = NULL;
+  *s = (tensor_src){h, fd, i, t->end - t->begin, NULL, {{0}}, j->again, name};
+  if (s->len <= c->window_max && s->len > c->window_len) {
+    free(c->window); /* grown to the largest tensor so far, never past the cap */
+    c->window_len = 0;
+    if (!(c->window = malloc(s->len)))
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    c->window_len = s->len;
+  }
+  if (s->len <= c->window_len && c->window) {
+    int rc = zllm_st_read_tensor(h, fd, i, 0, c->window, s->len);
+    rc = rc ? rc : file_hash_feed(&j->read, c->window, s->len);
+    if (rc == 0)
+      zllm_xxh128_buf(&s->hash, c->window, s->len);
+    s->whole = c->window;
+    test_change_after_hash(f, name, h, i); /* too late to matter: nothing reads the tensor again */
+    return rc;
+  }
+  uint8_t *buf = ar_buf_get(c->a);
+  int rc = buf ? zllm_xxh128_ctx_new(&x) : ZLLM_ENOMEM;
+  for (uint64_t p = 0; rc == 0 && p < ar_nparts(s->len); p++) {
+    size_t n = ar_part_len(s->len, p);
+    rc = zllm_st_read_tensor(h, fd, i, p * ZLLM_PART_BYTES, buf, n);
+    rc = rc ? rc : file_hash_feed(&j->read, buf, n);
+    if (rc == 0)
+      zllm_xxh128_ctx_update(x, buf, n);
+  }
+  if (rc == 0)
+    zllm_xxh128_ctx_final(x, &s->hash);
+  zllm_xxh128_ctx_free(x);
+  ar_buf_put(c->a, buf);
+  test_change_after_hash(f, name, h, i);
+  return rc;
+}
+
+/* Byte comparison of a candidate's decoded parts with this tensor's bytes. */
+static int same_tensor(zllm_archive *a, tensor_src *s, int64_t cand, int *same)
+{
+  uint8_t *scratch = s->whole ? NULL : ar_buf_get(a), *theirs = ar_buf_get(a);
+  int rc = theirs && (s->whole || scratch) ? 0 : ZLLM_ENOMEM;
   *same = 1;
-  for (uint64_t p = 0; rc == 0 && *same && len && p < ar_nparts(len); p++) {
+  for (uint64_t p = 0; rc == 0 && *same && s->len && p < ar_nparts(s->len); p++) {
+    const uint8_t *mine = NULL;
     size_t n = 0;
-    rc = read_part(fd, h, i, p, mine, &n);
+    rc = src_part(s, p, scratch, &mine, &n);
     rc = rc ? rc : ar_tensor_decode_part(a, cand, p, theirs, 0);
-    rc = rc ? rc : stored_hash_feed(&j->tentative, mine, n);
     *same = rc == 0 && memcmp(mine, theirs, n) == 0;
   }
-  ar_buf_put(a, mine);
+  if (rc == 0 && *same && s->len)
+    rc = src_check(s);
+  ar_buf_put(a, scratch);
   ar_buf_put(a, theirs);
   return rc;
 }
 
-static int find_dup_tensor(zllm_archive *a, repo_job *j, const uint8_t key[16], int fd, const zllm_st_header *h,
-                           size_t i, int64_t *dup, int *depth)
+static int find_dup_tensor(zllm_archive *a, tensor_src *s, const uint8_t key[16], int64_t *dup, int *depth)
 {
   sqlite3_stmt *st = NULL;
   int rc = ar_prepare(a, &st, "SELECT id, depth FROM tensors WHERE key = ? AND len = ? AND dtype = ? AND method != 'dup'");
   *dup = 0;
   if (rc < 0)
     return rc;
-  const zllm_st_tensor *t = &h->tensors[i];
+  const zllm_st_tensor *t = &s->h->tensors[s->i];
   sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)(t->end - t->begin));
   sqlite3_bind_text(st, 3, zllm_dtype_get(t->dtype)->name, -1, SQLITE_STATIC);
@@ -405,11 +615,10 @@ static int find_dup_tensor(zllm_archive *a, repo_job *j, const uint8_t key[16], 
     int same = 0;
     rc = ar_col_int(a, st, 0, &cand);
     rc = rc ? rc : ar_col_int(a, st, 1, &d);
-    rc = rc ? rc : same_tensor(a, j, cand, fd, h, i, &same);
+    rc = rc ? rc : same_tensor(a, s, cand, &same);
     if (rc == 0 && same) {
       *dup = cand;
       *depth = d < 0 || d > ZLLM_MAX_CHAIN ? ZLLM_MAX_CHAIN : (int)d;
-      rc = stored_hash_copy(&j->kept, &j->tentative);
     }
   }
   sqlite3_finalize(st);
@@ -485,14 +694,34 @@ static int insert_tensor(zllm_archive *a, int64_t file_row, size_t idx, const zl
   return rc;
 }
 
-/* The base's bytes for part `part` of a tensor of dtype `dt` (n elements). */
-static int base_part(zllm_archive *a, int64_t base, zllm_dtype dt, uint64_t part, size_t n, uint8_t *dst)
+/* The base's elements for part `part` of a tensor of dtype `dt` (n
+ * elements), cast to dt: from the cache when its bytes are held (no copy
+ * in the same dtype), else decoded from the archive into dst. */
+static int base_part(ingest_ctx *c, int64_t base, zllm_dtype dt, uint64_t part, size_t n, uint8_t *dst,
+                     const uint8_t **out)
 {
+  size_t es = zllm_dtype_get(dt)->size;
+  uint64_t first = part * ZLLM_PART_BYTES / es;
+  const cache_entry *e = cache_find(&c->cache, base);
   ar_tensor bt;
-  int rc = ar_tensor_get(a, base, &bt);
+  *out = dst;
+  if (e && first + n > e->nelem)
+    return zllm_error_set(ZLLM_EFORMAT, "%s: base tensor %lld is shorter than its fine-tune", c->a->dir,
+                          (long long)base);
+  if (e && e->dtype == dt) {
+    *out = e->bytes + first * es;
+    return 0;
+  }
+  if (e) {
+    size_t eb = zllm_dtype_get(e->dtype)->size;
+    for (size_t k = 0; k < n; k++)
+      zllm_dtype_store_float(dt, dst + k * es, zllm_dtype_load_float(e->dtype, e->bytes + (first + k) * eb));
+    return 0;
+  }
+  int rc = ar_tensor_get(c->a, base, &bt);
   if (rc == 0 && bt.dtype == dt)
-    return ar_tensor_decode_part(a, base, part, dst, 0);
-  return rc ? rc : ar_base_as(a, &bt, dt, part * ZLLM_PART_BYTES / zllm_dtype_get(dt)->size, n, dst, 0);
+    return ar_tensor_decode_part(c->a, base, part, dst, 0);
+  return rc ? rc : ar_base_as(c->a, &bt, dt, first, n, dst, 0);
 }
 
 /* Order-0 bits the planes of the first `n` elements would take, XORed with
@@ -530,223 +759,288 @@ static int drop_base(zllm_archive *a, int64_t id, const char *note)
   return step_done(a, st, "recording a solo fallback");
 }
 
-/* Planes of every part, XORed with the base's same part for BitX. */
-static int store_planes(ingest_ctx *c, repo_job *j, int64_t id, int fd, const zllm_st_header *h, size_t i,
-                        int64_t base, ar_layout layout, uint64_t *stored, int *dropped)
+static int record_part(zllm_archive *a, int64_t id, uint64_t part, int64_t blob)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "INSERT INTO parts(tensor, part, blob) VALUES(?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)part);
+  sqlite3_bind_int64(st, 3, blob);
+  return step_done(a, st, "recording a tensor part");
+}
+
+/* What one pass over a tensor's parts does: code its planes (id != 0;
+ * XORed with `base` when set) and show the tap its bytes beside the tap's
+ * base (`tap_base`, usually the same tensor). */
+typedef struct {
+  int64_t id, base, tap_base;
+  ar_layout layout;
+  int same_as_tap_base; /* a dup of the tap's base tensor: its own bytes are the base's */
+  uint64_t stored;
+  int dropped;
+} tensor_pass;
+
+static int pass_part(ingest_ctx *c, tensor_src *s, tensor_pass *tp, uint64_t part, uint8_t *scratch, uint8_t *bbuf,
+                     uint8_t **tbuf, uint8_t *const *planes)
+{
+  const zllm_st_tensor *t = &s->h->tensors[s->i];
+  zllm_dtype view = ar_view_dtype(t->dtype, tp->layout, s->len);
+  size_t es = zllm_dtype_get(view)->size, n = 0;
+  const uint8_t *src = NULL, *base = NULL, *tb = NULL;
+  int rc = src_part(s, part, scratch, &src, &n);
+  if (rc == 0 && tp->base)
+    rc = base_part(c, tp->base, t->dtype, part, n / zllm_dtype_get(t->dtype)->size, bbuf, &base);
+  if (rc == 0 && tp->tap_base && tp->same_as_tap_base)
+    tb = src;
+  else if (rc == 0 && tp->tap_base && tp->tap_base == tp->base)
+    tb = base;
+  else if (rc == 0 && tp->tap_base) {
+    if (!*tbuf && !(*tbuf = ar_buf_get(c->a)))
+      return ZLLM_ENOMEM;
+    rc = base_part(c, tp->tap_base, t->dtype, part, n / zllm_dtype_get(t->dtype)->size, *tbuf, &tb);
+  }
+  if (rc == 0 && c->o->tap)
+    rc = c->o->tap->tensor_part(c->o->tap->ctx, s->i, part * ZLLM_PART_BYTES, src, n, tb);
+  if (rc < 0 || !tp->id)
+    return rc;
+  /* a base that does not predict the tensor (a wrong card, unrelated
+   * weights) would cost more than the tensor alone */
+  if (tp->base && part == 0 && c->p->base_check &&
+      plane_bits(view, src, base, n / es) >= 0.98 * plane_bits(view, src, NULL, n / es)) {
+    rc = drop_base(c->a, tp->id, "base does not predict this tensor (sampled plane entropy): stored solo");
+    tp->base = 0;
+    base = NULL;
+    tp->dropped = 1;
+  }
+  if (rc == 0)
+    zllm_bitx_split(view, src, base, n / es, planes);
+  int64_t blob = 0;
+  int np = zllm_bitx_planes(view);
+  rc = rc ? rc : ar_part_write(c->a, planes, np, zllm_bitx_plane_len(view, n / es), c->p->plane_level,
+                               tp->layout == AR_LAYOUT_FIELD && c->p->base_check, &blob, &tp->stored);
+  return rc ? rc : record_part(c->a, tp->id, part, blob);
+}
+
+/* One pass over every part of a tensor (see tensor_pass). */
+static int tensor_pass_run(ingest_ctx *c, tensor_src *s, tensor_pass *tp)
 {
   zllm_archive *a = c->a;
-  const zllm_st_tensor *t = &h->tensors[i];
-  uint64_t len = t->end - t->begin;
-  zllm_dtype view = ar_view_dtype(t->dtype, layout, len);
-  size_t es = zllm_dtype_get(view)->size;
-  int np = zllm_bitx_planes(view);
-  uint8_t *src = ar_buf_get(a), *bbuf = base ? ar_buf_get(a) : NULL;
+  const zllm_st_tensor *t = &s->h->tensors[s->i];
+  int np = tp->id ? zllm_bitx_planes(ar_view_dtype(t->dtype, tp->layout, s->len)) : 0;
+  uint8_t *scratch = s->whole ? NULL : ar_buf_get(a), *bbuf = tp->base ? ar_buf_get(a) : NULL;
+  uint8_t *tbuf = NULL; /* the tap's base, when pack's own base does not serve it */
   uint8_t *planes[ZLLM_BITX_MAX_PLANES] = {0};
-  int rc = src && (!base || bbuf) ? 0 : ZLLM_ENOMEM;
+  int rc = (s->whole || scratch) && (!tp->base || bbuf) ? 0 : ZLLM_ENOMEM;
   for (int p = 0; rc == 0 && p < np; p++) /* a plane never exceeds a part */
     if (!(planes[p] = ar_buf_get(a)))
       rc = ZLLM_ENOMEM;
-  for (uint64_t part = 0; rc == 0 && part < ar_nparts(len); part++) {
-    size_t n = 0;
-    rc = read_part(fd, h, i, part, src, &n);
-    rc = rc ? rc : stored_hash_feed(&j->kept, src, n);
-    if (rc == 0 && base)
-      rc = base_part(a, base, t->dtype, part, n / es, bbuf);
-    /* a base that does not predict the tensor (a wrong card, unrelated
-     * weights) would cost more than the tensor alone */
-    if (rc == 0 && base && part == 0 && c->p->base_check &&
-        plane_bits(view, src, bbuf, n / es) >= 0.98 * plane_bits(view, src, NULL, n / es)) {
-      rc = drop_base(a, id, "base does not predict this tensor (sampled plane entropy): stored solo");
-      base = 0;
-      *dropped = 1;
-    }
-    if (rc == 0)
-      zllm_bitx_split(view, src, base ? bbuf : NULL, n / es, planes);
-    int64_t blob = 0;
-    sqlite3_stmt *st = NULL;
-    rc = rc ? rc : ar_part_write(a, planes, np, zllm_bitx_plane_len(view, n / es), c->p->plane_level,
-                                 layout == AR_LAYOUT_FIELD && c->p->base_check, &blob, stored);
-    rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO parts(tensor, part, blob) VALUES(?, ?, ?)");
-    if (rc == 0) {
-      sqlite3_bind_int64(st, 1, id);
-      sqlite3_bind_int64(st, 2, (sqlite3_int64)part);
-      sqlite3_bind_int64(st, 3, blob);
-      rc = step_done(a, st, "recording a tensor part");
-    }
-  }
+  for (uint64_t part = 0; rc == 0 && part < ar_nparts(s->len); part++)
+    rc = pass_part(c, s, tp, part, scratch, bbuf, &tbuf, planes);
+  rc = rc ? rc : src_check(s);
   for (int p = 0; p < np; p++)
     ar_buf_put(a, planes[p]);
-  ar_buf_put(a, src);
+  ar_buf_put(a, scratch);
   ar_buf_put(a, bbuf);
+  ar_buf_put(a, tbuf);
   return rc;
 }
 
-static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, int fd, const zllm_st_header *h, size_t i,
-                         const zllm_xxh128 *x)
+/* The tap's base: the chosen base's tensor of this name and shape in a float
+ * dtype (cast as BitX casts), whatever pack then does with the tensor. */
+static int tap_base_of(ingest_ctx *c, repo_job *j, const zllm_st_tensor *t, const char *shape, int64_t *base,
+                       int *depth, int *asked)
 {
-  const zllm_st_tensor *t = &h->tensors[i];
+  *base = 0;
+  *depth = 0;
+  *asked = c->o->tap && zllm_dtype_is_float3(t->dtype);
+  return *asked ? find_base_tensor(c->a, j->base, t, shape, 1, base, depth) : 0;
+}
+
+static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, tensor_src *s)
+{
+  const zllm_st_tensor *t = &s->h->tensors[s->i];
   char shape[1024];
   uint8_t key[16];
-  int64_t dup = 0, base = 0, id = 0;
-  int depth = 0, rc = 0;
-  uint64_t stored = 0;
+  int64_t dup = 0, base = 0, tap_base = 0, id = 0;
+  int depth = 0, tap_depth = 0, tap_asked = 0, rc = 0;
   zllm_st_shape_str(shape, sizeof shape, t);
-  ar_hash_key(c->a, x->b, key);
+  ar_hash_key(c->a, s->hash.b, key);
   if (c->p->tensor_dedup)
-    rc = find_dup_tensor(c->a, j, key, fd, h, i, &dup, &depth);
+    rc = find_dup_tensor(c->a, s, key, &dup, &depth);
+  rc = rc ? rc : tap_base_of(c, j, t, shape, &tap_base, &tap_depth, &tap_asked);
   if (rc == 0 && dup) {
     c->file_counts.tensor_dups++;
-    return insert_tensor(c->a, file_row, i, t, shape, key, "dup", AR_LAYOUT_FIELD, dup, 0, depth, NULL, &id);
+    rc = insert_tensor(c->a, file_row, s->i, t, shape, key, "dup", AR_LAYOUT_FIELD, dup, 0, depth, NULL, &id);
+    /* only the tap needs the bytes again */
+    tensor_pass tp = {0, 0, tap_base, AR_LAYOUT_FIELD, dup == tap_base, 0, 0};
+    rc = rc || !c->o->tap ? rc : tensor_pass_run(c, s, &tp);
+  } else {
+    if (rc == 0 && c->p->bitx && tap_asked && c->p->casts) { /* the same lookup the tap made */
+      base = tap_base;
+      depth = tap_depth;
+    } else if (rc == 0 && c->p->bitx) {
+      rc = find_base_tensor(c->a, j->base, t, shape, c->p->casts, &base, &depth);
+    }
+    const char *note = NULL;
+    if (rc == 0 && c->p->bitx && j->base && !base)
+      note = "base has no tensor of this name, dtype and shape: stored solo";
+    if (rc == 0 && base && depth + 1 > ZLLM_MAX_CHAIN) {
+      base = 0;
+      note = "base chain too deep: stored solo";
+    }
+    ar_layout layout = base ? c->p->delta_layout : c->p->solo_layout;
+    rc = rc ? rc : insert_tensor(c->a, file_row, s->i, t, shape, key, base ? "bitx" : "solo", layout, 0, base,
+                                 base ? depth + 1 : 0, note, &id);
+    tensor_pass tp = {id, base, tap_base, layout, 0, 0, 0};
+    rc = rc ? rc : tensor_pass_run(c, s, &tp);
+    rc = rc ? rc : set_stored(c->a, "tensors", id, tp.stored);
+    base && !tp.dropped ? c->file_counts.tensors_bitx++ : c->file_counts.tensors_solo++;
+    j->stored += tp.stored;
   }
-  if (rc == 0 && c->p->bitx)
-    rc = find_base_tensor(c->a, j->base, t, shape, c->p->casts, &base, &depth);
-  const char *note = NULL;
-  if (rc == 0 && c->p->bitx && j->base && !base)
-    note = "base has no tensor of this name, dtype and shape: stored solo";
-  if (rc == 0 && base && depth + 1 > ZLLM_MAX_CHAIN) {
-    base = 0;
-    note = "base chain too deep: stored solo";
-  }
-  ar_layout layout = base ? c->p->delta_layout : c->p->solo_layout;
-  rc = rc ? rc : insert_tensor(c->a, file_row, i, t, shape, key, base ? "bitx" : "solo", layout, 0, base,
-                               base ? depth + 1 : 0, note, &id);
-  int dropped = 0;
-  rc = rc ? rc : store_planes(c, j, id, fd, h, i, base, layout, &stored, &dropped);
-  rc = rc ? rc : set_stored(c->a, "tensors", id, stored);
-  base && !dropped ? c->file_counts.tensors_bitx++ : c->file_counts.tensors_solo++;
-  j->stored += stored;
+  if (rc == 0 && j->is_base && s->whole)
+    rc = cache_add(&c->cache, id, j->index, t, s->whole);
+  if (rc == 0 && c->o->tap)
+    rc = c->o->tap->tensor_end(c->o->tap->ctx, s->i, &s->hash, tap_base != 0);
   return rc;
 }
 
-/* Test hook: ZLLM_TEST_CHANGE_AFTER_HASH=<part of "repo/path"> rewrites one byte
- * of that file in place (same size, mtime put back) after it was hashed and
- * before it is stored: a writer racing the pack that the listing's identity
- * cannot see. */
-static void test_change_after_hash(const zllm_hub_file *f, const char *name)
+/* The SHA-256 recorded is that of the bytes read (and stored). */
+static int record_sha(zllm_archive *a, int64_t row, const zllm_sha256 *sha)
 {
-  const char *at = getenv("ZLLM_TEST_CHANGE_AFTER_HASH");
-  struct stat st;
-  unsigned char byte;
-  int fd = at && strstr(name, at) ? open(f->local_path, O_RDWR | O_CLOEXEC) : -1;
-  if (fd < 0)
-    return;
-  off_t mid = (off_t)(f->size / 2);
-  if (f->size && fstat(fd, &st) == 0 && pread(fd, &byte, 1, mid) == 1) {
-    byte ^= 0x5a;
-    if (pwrite(fd, &byte, 1, mid) == 1) {
-      struct timespec times[2] = {st.st_atim, st.st_mtim};
-      futimens(fd, times);
-    }
-  }
-  close(fd);
-}
-
-/* The stored bytes are the first read's (same XXH3-128), and the SHA-256
- * recorded is theirs: else the file changed between the reads, and nothing
- * of it may be committed. */
-static int record_stored_hash(zllm_archive *a, repo_job *j, int64_t row, const zllm_xxh128 *first, const char *name)
-{
-  zllm_sha256 sha;
-  zllm_xxh128 got;
   sqlite3_stmt *st = NULL;
-  zllm_xxh128_ctx_final(j->kept.xxh, &got);
-  int rc = zllm_sha256_ctx_final(j->kept.sha, &sha);
-  if (rc == 0 && memcmp(got.b, first->b, sizeof got.b) != 0)
-    return zllm_error_set(ZLLM_ECHANGED, "%s: changed while it was read (the stored bytes differ from the first read)",
-                          name);
-  rc = rc ? rc : ar_prepare(a, &st, "UPDATE files SET sha256 = ? WHERE id = ?");
+  int rc = ar_prepare(a, &st, "UPDATE files SET sha256 = ? WHERE id = ?");
   if (rc == 0) {
-    sqlite3_bind_blob(st, 1, sha.b, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 1, sha->b, 32, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, row);
     rc = step_done(a, st, "recording a file's SHA-256");
   }
   return rc;
 }
 
-/* File dedup: a key hit is only a candidate; its SHA-256 must be this
- * file's, which takes one more read (only for candidates: re-uploads). */
-static int file_dup_of(ingest_ctx *c, int fd, const char *name, const uint8_t key[16], const zllm_xxh128 *first,
-                       zllm_sha256 *sha, int64_t *dup)
+/* A safetensors file: its header as a stream, then each tensor. */
+static int store_safetensors(ingest_ctx *c, repo_job *j, const zllm_hub_file *f, int fd, const zllm_st_header *h,
+                             const char *name, const uint8_t *key, int64_t *row)
 {
+  static const zllm_sha256 pending; /* until the file's hash is known */
+  int64_t hblob = 0;
+  int rc = file_hash_feed(&j->read, h->raw, (size_t)h->data_start);
+  rc = rc ? rc : ar_stream_write(c->a, h->raw, (size_t)h->data_start, HEADER_LEVEL, 0, &hblob, &j->stored);
+  rc = rc ? rc : insert_file(c->a, j, f, &pending, key, "safetensors", 0, hblob, NULL, row);
+  for (size_t i = 0; rc == 0 && i < h->ntensors; i++) {
+    tensor_src s;
+    rc = src_open(c, j, f, fd, h, i, name, &s);
+    rc = rc ? rc : ingest_tensor(c, j, *row, &s);
+  }
+  return rc;
+}
+
+/* The file's bytes are stored (speculatively: the file's own hash is known
+ * only at the end); a copy of a stored file is then rolled back to a dup
+ * row pointing at the original. */
+static int settle_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f, int64_t *row, uint64_t pack_mark,
+                       size_t cache_mark, zllm_sha256 *sha, zllm_xxh128 *fx)
+{
+  uint8_t key[16];
+  int64_t dup = 0;
+  zllm_xxh128_ctx_final(j->read.xxh, fx);
+  int rc = zllm_sha256_ctx_final(j->read.sha, sha);
+  ar_hash_key(c->a, fx->b, key);
+  if (rc == 0 && c->p->file_dedup)
+    rc = find_dup_file(c->a, key, sha, *row, &dup);
+  if (rc == 0 && dup) {
+    rc = ar_exec(c->a, "ROLLBACK TO body");
+    c->a->pack_len = pack_mark; /* the copy's blobs are overwritten by the next */
+    cache_drop_from(&c->cache, cache_mark);
+    memset(&c->file_counts, 0, sizeof c->file_counts);
+    c->file_counts.file_dups = 1;
+    j->stored = 0;
+    rc = rc ? rc : insert_file(c->a, j, f, sha, key, "dup", dup, 0, NULL, row);
+    return rc ? rc : ar_exec(c->a, "RELEASE body");
+  }
+  /* the key column was written before the hash was known */
   sqlite3_stmt *st = NULL;
-  zllm_xxh128 again;
-  int rc = ar_prepare(c->a, &st, "SELECT 1 FROM files WHERE key = ? AND method != 'skipped' LIMIT 1"), hit = 0;
-  *dup = 0;
+  rc = rc ? rc : record_sha(c->a, *row, sha);
+  rc = rc ? rc : ar_prepare(c->a, &st, "UPDATE files SET key = ? WHERE id = ?");
   if (rc == 0) {
     sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
-    hit = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_bind_int64(st, 2, *row);
+    rc = step_done(c->a, st, "recording a file's key");
   }
-  sqlite3_finalize(st);
-  if (rc < 0 || !hit)
-    return rc;
-  rc = zllm_analyze_hash_fd(fd, name, NULL, sha, &again, NULL);
-  if (rc == 0 && memcmp(again.b, first->b, sizeof again.b) != 0)
-    return zllm_error_set(ZLLM_ECHANGED, "%s: changed while it was read (its hash differs between two reads)", name);
-  return rc ? rc : find_dup_file(c->a, key, sha, dup);
+  return rc ? rc : ar_exec(c->a, "RELEASE body");
+}
+
+static int tap_begin(ingest_ctx *c, const repo_job *j, const zllm_hub_file *f, const zllm_st_header *h,
+                     const char *err)
+{
+  return c->o->tap ? c->o->tap->file_begin(c->o->tap->ctx, j->repo, f, h, err) : 0;
+}
+
+static int tap_end(ingest_ctx *c, const zllm_sha256 *sha, const zllm_xxh128 *x, const char *err)
+{
+  return c->o->tap ? c->o->tap->file_end(c->o->tap->ctx, sha, x, err) : 0;
 }
 
 static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
 {
   zllm_st_header *h = NULL;
-  zllm_xxh128 fx, *tx = NULL;
-  static const zllm_sha256 pending; /* until the stored bytes' own hash is recorded */
+  static const uint8_t pending_key[16];
   zllm_sha256 sha;
-  uint8_t key[16];
+  zllm_xxh128 fx;
   char name[1200], note[1024] = "";
-  int64_t dup = 0, row = 0, hblob = 0;
+  int64_t row = 0;
   const char *unreadable = getenv("ZLLM_TEST_UNREADABLE"); /* fault injection for tests */
-  int fd = -1, rc = 0;
+  int fd = -1, rc = 0, began = 0;
+  uint64_t pack_mark = c->a->pack_len;
+  size_t cache_mark = c->cache.n;
   snprintf(name, sizeof name, "%s/%s", j->repo, f->path);
   j->stored = 0;
   /* one rule for names at ingest and restore: what is stored can be written back */
   if ((rc = zllm_path_check_relative(f->path, name)) < 0)
     return zllm_error_set(rc, "cannot be restored: %s", zllm_error_last());
   if (unreadable && strstr(f->path, unreadable))
-    return zllm_error_set(ZLLM_EIO, "%s: cannot open: Permission denied (test)", name);
-  if ((rc = stored_hash_reset(&j->kept)) < 0 || (rc = zllm_hub_file_open(f, j->repo, &fd)) < 0)
-    return rc;
+    rc = zllm_error_set(ZLLM_EIO, "%s: cannot open: Permission denied (test)", name);
+  rc = rc ? rc : file_hash_reset(&j->read);
+  rc = rc ? rc : zllm_hub_file_open(f, j->repo, &fd);
+  if (rc == 0) /* read front to back, once: a larger readahead helps a cold cache */
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   /* a malformed safetensors file is kept as opaque bytes, with the reason */
-  if (f->kind == ZLLM_FILE_SAFETENSORS && c->p->parse_safetensors && zllm_st_read_header(&h, fd, name) < 0) {
+  if (rc == 0 && f->kind == ZLLM_FILE_SAFETENSORS && c->p->parse_safetensors && zllm_st_read_header(&h, fd, name) < 0) {
     snprintf(note, sizeof note, "stored opaque: %s", zllm_error_last());
     ZLLM_WARN("%s", note);
     c->s->problems++;
   }
-  if (h && !(tx = calloc(h->ntensors ? h->ntensors : 1, sizeof *tx)))
-    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  /* the first read: the keys (no SHA-256: the one recorded comes from the bytes stored) */
-  rc = rc ? rc : zllm_analyze_hash_fd(fd, name, h, NULL, &fx, tx);
-  test_change_after_hash(f, name);
-  if (rc == 0)
-    ar_hash_key(c->a, fx.b, key);
-  if (rc == 0 && c->p->file_dedup)
-    rc = file_dup_of(c, fd, name, key, &fx, &sha, &dup);
-  if (rc == 0 && dup) {
-    c->file_counts.file_dups++;
-    rc = insert_file(c->a, j, f, &sha, key, "dup", dup, 0, NULL, &row);
-  } else if (rc == 0 && h) {
-    rc = stored_hash_feed(&j->kept, h->raw, (size_t)h->data_start);
-    rc = rc ? rc : ar_stream_write(c->a, h->raw, (size_t)h->data_start, HEADER_LEVEL, 0, &hblob, &j->stored);
-    rc = rc ? rc : insert_file(c->a, j, f, &pending, key, "safetensors", 0, hblob, NULL, &row);
-    for (size_t i = 0; rc == 0 && i < h->ntensors; i++)
-      rc = ingest_tensor(c, j, row, fd, h, i, &tx[i]);
-    rc = rc ? rc : record_stored_hash(c->a, j, row, &fx, name);
+  began = 1;
+  int trc = tap_begin(c, j, f, rc == 0 ? h : NULL, note[0] ? note + strlen("stored opaque: ") : NULL);
+  rc = rc ? rc : trc;
+  rc = rc ? rc : ar_exec(c->a, "SAVEPOINT body");
+  if (rc == 0 && h) {
+    rc = store_safetensors(c, j, f, fd, h, name, pending_key, &row);
   } else if (rc == 0) {
-    rc = insert_file(c->a, j, f, &pending, key, "opaque", 0, 0, note[0] ? note : NULL, &row);
-    rc = rc ? rc : store_pieces(c->a, fd, name, f->size, row, &j->kept, &j->stored);
-    rc = rc ? rc : record_stored_hash(c->a, j, row, &fx, name);
+    static const zllm_sha256 pending;
+    rc = insert_file(c->a, j, f, &pending, pending_key, "opaque", 0, 0, note[0] ? note : NULL, &row);
+    rc = rc ? rc : store_pieces(c->a, fd, name, f->size, row, &j->read, &j->stored);
     c->file_counts.opaque_files++;
   }
   /* the listing's size and mtime still hold after the last read */
   rc = rc ? rc : zllm_hub_file_check_unchanged(f, fd, name);
+  rc = rc ? rc : settle_file(c, j, f, &row, pack_mark, cache_mark, &sha, &fx);
   rc = rc ? rc : set_stored(c->a, "files", row, j->stored);
   if (rc == 0) {
     c->file_counts.files++;
     c->file_counts.bytes_in += f->size;
     c->file_counts.bytes_stored += j->stored;
   }
-  free(tx);
+  if (began) {
+    trc = tap_end(c, rc == 0 ? &sha : NULL, rc == 0 ? &fx : NULL, rc == 0 ? NULL : zllm_error_last());
+    rc = rc ? rc : trc;
+  }
+  if (rc < 0)
+    cache_drop_from(&c->cache, cache_mark);
   zllm_st_header_free(h);
-  close(fd);
+  if (fd >= 0)
+    close(fd);
   return rc;
 }
 
@@ -818,10 +1112,10 @@ static int insert_repo(zllm_archive *a, const zllm_repo *r, const char *base, co
 static int ingest_repo(ingest_ctx *c, size_t i)
 {
   zllm_repo *r = NULL;
-  repo_job j = {0, c->ids[i], c->base[i], 0, {NULL, NULL}, {NULL, NULL}};
+  repo_job j = {0, i, c->ids[i], c->base[i], 0, {NULL, NULL}, NULL, c->users[i] > 0};
   int rc = zllm_repo_load(&r, c->src, c->ids[i]);
-  rc = rc ? rc : stored_hash_new(&j.kept);
-  rc = rc ? rc : stored_hash_new(&j.tentative);
+  rc = rc ? rc : file_hash_new(&j.read);
+  rc = rc ? rc : zllm_xxh128_ctx_new(&j.again);
   if (rc < 0)
     goto done;
   memset(&c->repo_counts, 0, sizeof c->repo_counts);
@@ -832,13 +1126,14 @@ static int ingest_repo(ingest_ctx *c, size_t i)
   rc = rc ? rc : ar_commit(c->a);
   if (rc < 0) {
     ar_rollback(c->a);
+    cache_drop_repo(&c->cache, i); /* its rows are gone */
   } else {
     add_counts(c->s, &c->repo_counts);
     c->s->repos++;
   }
 done:
-  stored_hash_free(&j.kept);
-  stored_hash_free(&j.tentative);
+  file_hash_free(&j.read);
+  zllm_xxh128_ctx_free(j.again);
   zllm_repo_free(r);
   return rc;
 }
@@ -880,8 +1175,24 @@ static int visit(ingest_ctx *c, size_t i, int depth)
       c->s->problems++;
     }
   }
+  /* a base's bytes are kept only while repos that use it are still to come */
+  if (rc == 0 && b >= 0 && c->users[b] > 0 && --c->users[b] == 0)
+    cache_drop_repo(&c->cache, (size_t)b);
   c->state[i] = 2;
   return rc;
+}
+
+/* How many repos to ingest use each repo as their base. */
+static int count_users(ingest_ctx *c)
+{
+  if (!(c->users = calloc(c->n + 1, sizeof *c->users)))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; i < c->n; i++) {
+    long b = c->base[i] ? find_id(c, c->base[i]) : -1;
+    if (b >= 0 && !(c->skip && c->skip[i]))
+      c->users[b]++;
+  }
+  return 0;
 }
 
 static int mark_only(ingest_ctx *c)
@@ -941,8 +1252,14 @@ static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats
     rc = cluster_bases(&c);
   rc = rc ? rc : card_bases(&c);
   rc = rc ? rc : mark_only(&c);
+  rc = rc ? rc : count_users(&c);
+  c.window_max = window_cap();
+  c.cache.budget = base_cache_budget();
   for (size_t i = 0; rc == 0 && i < c.n; i++)
     rc = visit(&c, i, 0);
+  cache_free(&c.cache);
+  free(c.window);
+  free(c.users);
   zllm_strv_free(c.base, c.n);
   zllm_strv_free(c.why, c.n);
   zllm_strv_free(c.ids, c.n);

@@ -108,9 +108,9 @@ int sv_baselines(sv_run *run)
   int rc = 0;
   run->nbaselines = 0;
   if (run->rank == 0) {
-    /* the hash stages come from the scan, across all ranks */
-    add(run, "file dedup", run->reduction[1], run->times[1]);
-    add(run, "tensor dedup", run->reduction[2], run->times[1]);
+    /* the hash stages come from the scan (or the pack's one pass), across all ranks */
+    add(run, "file dedup", run->reduction[1], sv_read_seconds(run));
+    add(run, "tensor dedup", run->reduction[2], sv_read_seconds(run));
     rc = fastcdc_run(run);
     rc = rc ? rc : profile_run(run, ZLLM_PROFILE_ZSTD, "zstd");
     rc = rc ? rc : profile_run(run, ZLLM_PROFILE_ZIPNN, "zipnn");

@@ -316,7 +316,7 @@ static json_t *families_json(const zllm_family_table *t)
 
 static int write_summary(const sv_run *run, const stats *s, double report_s)
 {
-  double scan_rate = run->times[1] > 0 ? (double)run->scanned_bytes / run->times[1] : 0;
+  double scan_rate = sv_read_seconds(run) > 0 ? (double)run->scanned_bytes / sv_read_seconds(run) : 0;
   json_t *results = results_json(run, s);
   if (results && run->families)
     json_object_set_new(results, "families", families_json(run->families));
@@ -347,7 +347,7 @@ static void print_table(const sv_run *run, const stats *s)
 {
   printf("\nzllm-survey: %s\n  %d ranks, %zu repos, %llu files, %.2f MB, scanned at %.1f MB/s\n\n", run->opts.hub,
          run->size, run->list.nrepos, (unsigned long long)s->files, (double)s->bytes / 1e6,
-         run->times[1] > 0 ? (double)run->scanned_bytes / run->times[1] / 1e6 : 0.0);
+         sv_read_seconds(run) > 0 ? (double)run->scanned_bytes / sv_read_seconds(run) / 1e6 : 0.0);
   printf("  %-30s %14s %10s\n", "stage", "bytes", "of orig.");
   printf("  %-30s %14llu %9.1f%%\n", "original", (unsigned long long)s->bytes, 100.0);
   printf("  %-30s %14llu %9.1f%%\n", "file dedup (SHA-256)", (unsigned long long)s->after_file,

@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "survey/h5out.h"
+#include "survey/rows.h"
 #include "survey/survey_internal.h"
 #include "zllm/analyze.h"
 #include "zllm/archive.h"
@@ -26,36 +27,17 @@
 #include "zllm/tally.h"
 
 #define PART_ELEMS ((size_t)1 << 16) /* 128-256 KiB per buffer: the passes over a part stay in L2 */
-#define NAME_LEN 256
+#define NAME_LEN SV_NAME_LEN
 #define ID_LEN 128
-#define EXP_BINS ZLLM_TALLY_EXP_BINS /* exponent change -8..+8, clipped */
-#define REL_BINS ZLLM_TALLY_REL_BINS /* floor(log2(|ft - base| / |base|)) -32..+7, clipped */
-#define NDT 3        /* BF16, F16, F32 rows per model in /exponents */
+#define EXP_BINS SV_EXP_BINS
+#define REL_BINS SV_REL_BINS
+#define NDT SV_NDT
 
 static const zllm_dtype exp_dtypes[NDT] = {ZLLM_DT_BF16, ZLLM_DT_F16, ZLLM_DT_F32};
 
-typedef struct { /* one tensor row (and its /deltas row) */
-  int64_t model;
-  char name[NAME_LEN], dtype[8], shape[64], xxh[33], method[16];
-  uint64_t stored;
-  uint64_t bytes, elements;
-  int8_t has_base;
-  double identical;
-  uint64_t flips[32], exp_change[EXP_BINS], rel_change[REL_BINS];
-  uint8_t key[16];
-} t_row;
-
-typedef struct { /* one model x dtype row of /exponents */
-  zllm_tally_plain plain; /* the model's elements of this dtype */
-  uint64_t hist_xor[256], planes_xor[4][256], n_xor; /* the XORs with the base's */
-} e_row;
-
-typedef struct {
-  uint64_t bytes, weight_bytes, tensors, params[ZLLM_DT_COUNT], same, compared;
-  uint64_t stored;   /* the repo's bytes in OUTDIR/archive (0 without one) */
-  int64_t ingested;  /* its position in the archive's ingest order, -1 without one */
-  char sig[17], shape_sig[17]; /* XXH3-64 hex of the sorted (name, shape[, dtype]) list */
-} m_row;
+typedef sv_trow t_row;
+typedef sv_erow e_row;
+typedef sv_mrow m_row;
 
 typedef struct {
   sv_run *run;
@@ -71,22 +53,6 @@ typedef struct {
 } st_ctx;
 
 /* ---- which files and bases ---------------------------------------------- */
-
-static long repo_index(const sv_run *run, const char *id)
-{
-  size_t l = 0, r = run->list.nrepos;
-  while (id && l < r) {
-    size_t m = (l + r) / 2;
-    int c = strcmp(run->list.repo_ids[m], id);
-    if (c == 0)
-      return (long)m;
-    if (c < 0)
-      l = m + 1;
-    else
-      r = m;
-  }
-  return -1;
-}
 
 /* A repo's safetensors headers, in path order (files are in hub order). */
 typedef struct {
@@ -176,7 +142,7 @@ static int find_base(const repo_files *b, const zllm_st_tensor *t, tensor_ref *o
 
 /* The base's share of a tensor's delta tallies: per tensor (flips, changes)
  * and per model and dtype (the XOR's streams). */
-static void settle_delta(t_row *r, e_row *e, const zllm_tally_delta *d, size_t es)
+void sv_settle_delta(t_row *r, e_row *e, const zllm_tally_delta *d, size_t es)
 {
   r->elements = d->elements;
   r->identical = (double)d->same; /* a count until tensor_stats divides it */
@@ -221,7 +187,7 @@ static int tensor_stats(t_row *r, e_row *e, const zllm_st_header *h, int fd, siz
       zllm_tally_delta_add(&delta, buf, bbuf, n, t->dtype, bd);
   }
   if (rc == 0 && base && e)
-    settle_delta(r, e, &delta, es);
+    sv_settle_delta(r, e, &delta, es);
   if (rc == 0) {
     zllm_xxh128 hash;
     zllm_xxh128_ctx_final(x, &hash);
@@ -234,7 +200,7 @@ static int tensor_stats(t_row *r, e_row *e, const zllm_st_header *h, int fd, siz
   return rc;
 }
 
-static void describe_tensor(t_row *r, const zllm_st_tensor *t, int64_t model)
+void sv_describe_tensor(t_row *r, const zllm_st_tensor *t, int64_t model)
 {
   r->model = model;
   snprintf(r->name, sizeof r->name, "%s", t->name);
@@ -253,6 +219,24 @@ static int cmp_u64(const void *a, const void *b)
 /* The architecture signatures: names, shapes and dtypes, and names and
  * shapes alone, each tensor hashed, the hashes sorted (shard order does not
  * matter), then hashed together. */
+void sv_tensor_sig(const zllm_st_tensor *x, uint64_t *full, uint64_t *shape_only)
+{
+  char shape[512], buf[1024];
+  zllm_st_shape_str(shape, sizeof shape, x);
+  int len = snprintf(buf, sizeof buf, "%s\t%s", x->name, shape);
+  *shape_only = XXH3_64bits(buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1));
+  len = snprintf(buf, sizeof buf, "%s\t%s\t%s", x->name, shape, zllm_dtype_get(x->dtype)->name);
+  *full = XXH3_64bits(buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1));
+}
+
+void sv_finish_sig(m_row *m, uint64_t *a, uint64_t *b, size_t n)
+{
+  qsort(a, n, 8, cmp_u64);
+  qsort(b, n, 8, cmp_u64);
+  snprintf(m->sig, sizeof m->sig, "%016llx", n ? (unsigned long long)XXH3_64bits(a, n * 8) : 0ULL);
+  snprintf(m->shape_sig, sizeof m->shape_sig, "%016llx", n ? (unsigned long long)XXH3_64bits(b, n * 8) : 0ULL);
+}
+
 static int signatures(m_row *m, const repo_files *f)
 {
   uint64_t n = count_tensors(f), k = 0;
@@ -263,61 +247,50 @@ static int signatures(m_row *m, const repo_files *f)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < f->n; i++)
-    for (size_t t = 0; t < f->h[i]->ntensors; t++, k++) {
-      char shape[512], buf[1024];
-      const zllm_st_tensor *x = &f->h[i]->tensors[t];
-      zllm_st_shape_str(shape, sizeof shape, x);
-      int len = snprintf(buf, sizeof buf, "%s\t%s", x->name, shape);
-      b[k] = XXH3_64bits(buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1));
-      len = snprintf(buf, sizeof buf, "%s\t%s\t%s", x->name, shape, zllm_dtype_get(x->dtype)->name);
-      a[k] = XXH3_64bits(buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1));
-    }
-  qsort(a, n, 8, cmp_u64);
-  qsort(b, n, 8, cmp_u64);
-  snprintf(m->sig, sizeof m->sig, "%016llx", n ? (unsigned long long)XXH3_64bits(a, n * 8) : 0ULL);
-  snprintf(m->shape_sig, sizeof m->shape_sig, "%016llx", n ? (unsigned long long)XXH3_64bits(b, n * 8) : 0ULL);
+    for (size_t t = 0; t < f->h[i]->ntensors; t++, k++)
+      sv_tensor_sig(&f->h[i]->tensors[t], &a[k], &b[k]);
+  sv_finish_sig(m, a, b, n);
   free(a);
   free(b);
   return 0;
 }
 
-/* All tensors of one repo, against its chosen base. */
-static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
+int sv_exp_slot(zllm_dtype d)
+{
+  for (int k = 0; k < NDT; k++)
+    if (exp_dtypes[k] == d)
+      return k;
+  return -1;
+}
+
+/* All tensors of one repo, read from the hub, against its chosen base's
+ * (what the one pass did not see whole). */
+static int repo_read(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
 {
   sv_run *run = c->run;
   size_t repo = c->mine[k];
   const zllm_family_row *fr = run->families ? zllm_family_table_find(run->families, run->list.repo_ids[repo]) : NULL;
-  long b = fr && fr->base ? repo_index(run, fr->base) : -1;
+  long b = fr && fr->base ? sv_repo_index(&run->list, fr->base) : -1;
   repo_files mine, base = {0};
   int rc = open_files(run, repo, &mine);
   if (rc == 0 && b >= 0)
     rc = open_files(run, (size_t)b, &base);
   m_row *m = &c->models[k];
-  size_t lo, hi;
-  sv_repo_files(&run->list, repo, &lo, &hi);
-  for (size_t i = lo; i < hi; i++) {
-    m->bytes += run->list.files[i].size;
-    m->weight_bytes += run->list.files[i].kind == ZLLM_FILE_SAFETENSORS ? run->list.files[i].size : 0;
-  }
   for (size_t f = 0; rc == 0 && f < mine.n; f++)
     for (size_t ti = 0; rc == 0 && ti < mine.h[f]->ntensors; ti++) {
       const zllm_st_tensor *t = &mine.h[f]->tensors[ti];
       t_row *r = &c->rows[c->nrows++];
       tensor_ref br;
       int has = zllm_tally_dtype(t->dtype) && b >= 0 && find_base(&base, t, &br);
-      e_row *e = NULL;
-      for (int d = 0; d < NDT; d++)
-        if (exp_dtypes[d] == t->dtype)
-          e = &c->exps[k * NDT + (size_t)d];
-      describe_tensor(r, t, (int64_t)repo);
+      int slot = sv_exp_slot(t->dtype);
+      e_row *e = slot >= 0 ? &c->exps[k * NDT + (size_t)slot] : NULL;
+      sv_describe_tensor(r, t, (int64_t)repo);
+      r->path = mine.path[f];
+      r->idx = ti;
       r->has_base = (int8_t)has;
       m->tensors++;
       m->params[t->dtype] += t->nelem;
       rc = tensor_stats(r, e, mine.h[f], mine.fd[f], ti, has ? &br : NULL, buf, bbuf);
-      snprintf(r->method, sizeof r->method, "-");
-      if (rc == 0 && c->archive &&
-          zllm_archive_tensor_info(c->archive, run->list.repo_ids[repo], mine.path[f], ti, r->method, &r->stored) < 0)
-        snprintf(r->method, sizeof r->method, "-");
       zllm_progress_add(&c->progress, r->bytes);
       if (has) {
         m->same += (uint64_t)llround(r->identical * (double)r->elements);
@@ -326,16 +299,58 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
         r->identical = NAN;
       }
     }
+  if (rc == 0)
+    rc = signatures(m, &mine);
+  close_files(&mine);
+  close_files(&base);
+  return rc;
+}
+
+/* The rows the one pass filled for a repo it read whole. */
+static void repo_from_pass(st_ctx *c, size_t k, sv_repo_pass *p)
+{
+  m_row *m = &c->models[k];
+  memcpy(c->rows + c->nrows, p->rows, p->nrows * sizeof *p->rows);
+  c->nrows += p->nrows;
+  for (int d = 0; d < NDT; d++)
+    c->exps[k * NDT + (size_t)d] = p->exps[d];
+  *m = p->model;
+  for (size_t i = 0; i < p->nrows; i++)
+    zllm_progress_add(&c->progress, p->rows[i].bytes);
+}
+
+/* A repo's rows: from the one pass or read now; then what the archive
+ * holds of it (methods, stored bytes, ingest position). */
+static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
+{
+  sv_run *run = c->run;
+  size_t repo = c->mine[k], first = c->nrows, lo, hi;
+  sv_repo_pass *p = run->pass ? &run->pass[repo] : NULL;
+  int rc = 0;
+  if (p && p->complete)
+    repo_from_pass(c, k, p);
+  else
+    rc = repo_read(c, k, buf, bbuf);
+  m_row *m = &c->models[k];
+  sv_repo_files(&run->list, repo, &lo, &hi);
+  m->bytes = m->weight_bytes = 0;
+  for (size_t i = lo; i < hi; i++) {
+    m->bytes += run->list.files[i].size;
+    m->weight_bytes += run->list.files[i].kind == ZLLM_FILE_SAFETENSORS ? run->list.files[i].size : 0;
+  }
+  for (size_t i = first; rc == 0 && i < c->nrows; i++) {
+    t_row *r = &c->rows[i];
+    snprintf(r->method, sizeof r->method, "-");
+    if (c->archive &&
+        zllm_archive_tensor_info(c->archive, run->list.repo_ids[repo], r->path, r->idx, r->method, &r->stored) < 0)
+      snprintf(r->method, sizeof r->method, "-");
+  }
   m->ingested = -1;
   if (rc == 0 && c->archive &&
       zllm_archive_repo_info(c->archive, run->list.repo_ids[repo], &m->stored, &m->ingested) < 0) {
     m->ingested = -1; /* a repo the pack skipped (unreadable): not in the archive */
     m->stored = 0;
   }
-  if (rc == 0)
-    rc = signatures(m, &mine);
-  close_files(&mine);
-  close_files(&base);
   return rc;
 }
 
@@ -360,7 +375,7 @@ static int deal_repos(st_ctx *c, int split_big)
   int rc = key && bytes && is_mine && (c->mine = calloc(n + 1, sizeof *c->mine)) ? 0
                                                                                  : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    long k = repo_index(run, family_of(c, i));
+    long k = sv_repo_index(&run->list, family_of(c, i));
     key[i] = k >= 0 ? (size_t)k : i;
   }
   uint64_t total = 0;
@@ -409,6 +424,10 @@ static int layout_rows(st_ctx *c)
   int rc = counts && c->first ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t k = 0; rc == 0 && k < c->nmine; k++) {
     repo_files f;
+    if (run->pass && run->pass[c->mine[k]].complete) {
+      counts[c->mine[k]] = run->pass[c->mine[k]].nrows;
+      continue;
+    }
     rc = open_files(run, c->mine[k], &f);
     counts[c->mine[k]] = count_tensors(&f);
     close_files(&f);
@@ -1029,7 +1048,8 @@ int sv_stats(sv_run *run)
   uint64_t dup[3][2] = {{0}};
   char path[4096];
   snprintf(path, sizeof path, "%s/stats.h5", run->opts.out);
-  int rc = deal_repos(&c, 1);
+  /* after the one pass each rank holds the rows of the repos it packed */
+  int rc = deal_repos(&c, !run->pass);
   rc = rc ? rc : layout_rows(&c);
   rc = rc ? rc : compute(&c);
   if (!zllm_mpi_alltrue(rc == 0, run->comm)) {

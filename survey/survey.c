@@ -27,6 +27,22 @@ void sv_list_free(sv_list *l)
   memset(l, 0, sizeof *l);
 }
 
+long sv_repo_index(const sv_list *l, const char *id)
+{
+  size_t a = 0, b = l->nrepos;
+  while (id && a < b) {
+    size_t m = (a + b) / 2;
+    int c = strcmp(l->repo_ids[m], id);
+    if (c == 0)
+      return (long)m;
+    if (c < 0)
+      a = m + 1;
+    else
+      b = m;
+  }
+  return -1;
+}
+
 static size_t first_file_of(const sv_list *l, size_t repo)
 {
   size_t a = 0, b = l->nfiles;
@@ -256,15 +272,14 @@ static int phase_scan(sv_run *run, zllm_buf *out)
 }
 
 /* This rank's families into its own staging archive (its own pack file). */
-static int pack_share(sv_run *run, const char *stage)
+static int pack_share(sv_run *run, const char *stage, const size_t *mine, size_t nmine, const zllm_pack_tap *tap)
 {
-  size_t *mine = NULL, nmine = 0;
   const char **only = NULL;
   zllm_archive *a = NULL;
   zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
   zllm_pack_stats ps;
-  int rc = sv_deal_families(run, &mine, &nmine);
-  if (rc == 0 && !(only = calloc(nmine + 1, sizeof *only)))
+  int rc = 0;
+  if (!(only = calloc(nmine + 1, sizeof *only)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < nmine; i++)
     only[i] = run->list.repo_ids[mine[i]];
@@ -272,13 +287,13 @@ static int pack_share(sv_run *run, const char *stage)
   po.table = run->families;
   po.only = only;
   po.nonly = nmine;
+  po.tap = tap;
   if (rc == 0 && access(stage, F_OK) == 0)
     rc = zllm_rm_rf(stage);
   rc = rc ? rc : zllm_archive_open(&a, stage, 1);
   rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
   zllm_archive_close(a);
   free(only);
-  free(mine);
   return rc;
 }
 
@@ -308,8 +323,10 @@ static int merge_shares(sv_run *run, const char *dir, char **stages)
 /* The hub into OUT/archive with the clustered bases: one process packs it
  * alone; with more ranks, each packs whole families into its own staging
  * archive and rank 0 merges them, making the decisions one process would
- * (zllm_archive_merge), so the catalog is the same for any number of ranks. */
-static int phase_pack(sv_run *run)
+ * (zllm_archive_merge), so the catalog is the same for any number of ranks.
+ * Pack's read of each file is the survey's one pass: `tap` turns it into
+ * the scan records and statistics rows of the rank's share (`mine`). */
+static int phase_pack(sv_run *run, const size_t *mine, size_t nmine, const zllm_pack_tap *tap)
 {
   char *dir = zllm_path_join(run->opts.out, "archive"), *stage_root = zllm_path_join(run->opts.out, "archive.stage");
   char **stages = calloc((size_t)run->size + 1, sizeof *stages);
@@ -326,12 +343,13 @@ static int phase_pack(sv_run *run)
     zllm_pack_stats ps;
     po.hub = run->opts.hub;
     po.table = run->families;
+    po.tap = tap;
     rc = zllm_archive_open(&a, dir, 1);
     rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
     rc = rc ? rc : zllm_archive_stages(a, run->stages);
     zllm_archive_close(a);
   } else {
-    rc = rc ? rc : pack_share(run, stages[run->rank]);
+    rc = rc ? rc : pack_share(run, stages[run->rank], mine, nmine, tap);
     if (!zllm_mpi_alltrue(rc == 0, run->comm))
       rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not pack its share");
     else if (run->rank == 0) {
@@ -347,6 +365,41 @@ static int phase_pack(sv_run *run)
     return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not merge the archive");
   run->packed = 1;
   return 0;
+}
+
+/* The one pass: this rank's share packed, its bytes tallied as read; files
+ * the pass did not see are scanned after.  A survey's archive is its own:
+ * an earlier run's is replaced, so that every file is read by this one. */
+static int phase_pass(sv_run *run, zllm_buf *blocks)
+{
+  sv_pass *pass = NULL;
+  size_t *mine = NULL, nmine = 0;
+  uint64_t bytes = 0;
+  char *dir = run->rank == 0 ? zllm_path_join(run->opts.out, "archive") : NULL;
+  int rc = run->rank == 0 && !dir ? zllm_error_set(ZLLM_ENOMEM, "out of memory") : 0;
+  if (rc == 0 && dir && access(dir, F_OK) == 0)
+    rc = zllm_rm_rf(dir);
+  free(dir);
+  if (!zllm_mpi_alltrue(rc == 0, run->comm))
+    return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not replace the earlier archive");
+  if (run->size == 1) {
+    mine = calloc(run->list.nrepos + 1, sizeof *mine);
+    for (size_t i = 0; mine && i < run->list.nrepos; i++)
+      mine[nmine++] = i;
+    rc = mine ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  } else {
+    rc = sv_deal_families(run, &mine, &nmine);
+  }
+  rc = rc ? rc : sv_pass_new(&pass, run, blocks, mine, nmine);
+  /* every rank takes part in the pack's collectives, failed or not */
+  int prc = phase_pack(run, mine, nmine, pass ? sv_pass_tap(pass) : NULL);
+  rc = rc ? rc : prc;
+  if (rc == 0)
+    rc = sv_pass_finish(pass, mine, nmine, &bytes);
+  sv_pass_free(pass);
+  free(mine);
+  run->scanned_bytes = zllm_mpi_sum_u64(bytes, run->comm);
+  return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
 }
 
 /* Rank 0 crawls the endpoint into OUT/hub; items that fail are reported and
@@ -398,20 +451,22 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   ZLLM_INFO("walk: reading %s on rank 0", opts->hub);
   if ((rc = phase_walk(&run)) < 0)
     goto done;
-  double t1 = MPI_Wtime();
-  ZLLM_INFO("scan: %zu repos, %zu files over %d ranks", run.list.nrepos, run.list.nfiles, run.size);
-  if ((rc = phase_scan(&run, &blocks)) < 0)
-    goto done;
-  double t2 = MPI_Wtime();
+  double t1 = MPI_Wtime(), t2 = t1;
+  if (opts->no_pack) { /* no one pass to ride on: the scan reads every file */
+    ZLLM_INFO("scan: %zu repos, %zu files over %d ranks", run.list.nrepos, run.list.nfiles, run.size);
+    if ((rc = phase_scan(&run, &blocks)) < 0)
+      goto done;
+    t2 = MPI_Wtime();
+  }
   ZLLM_INFO("cluster: sketching and comparing models over %d ranks", run.size);
   zllm_cluster_options co = ZLLM_CLUSTER_OPTIONS_INIT;
   if ((rc = zllm_cluster_hub_mpi(&run.families, opts->hub, &co, comm)) < 0)
     goto done;
   double t3 = MPI_Wtime();
   if (!opts->no_pack) {
-    ZLLM_INFO("pack: %s into %s/archive, whole families over %d ranks%s", opts->hub, opts->out, run.size,
-              run.size > 1 ? ", merged on rank 0" : "");
-    if ((rc = phase_pack(&run)) < 0)
+    ZLLM_INFO("pack: one pass over %s (hashes, dedup, BitX, statistics) into %s/archive, whole families over %d "
+              "ranks%s", opts->hub, opts->out, run.size, run.size > 1 ? ", merged on rank 0" : "");
+    if ((rc = phase_pass(&run, &blocks)) < 0)
       goto done;
   }
   run.times[3] = MPI_Wtime() - t3;
@@ -442,6 +497,7 @@ done:
   zllm_family_table_free(run.families);
   free(run.crawled_hub);
   zllm_strv_free(run.file_dup_of, run.file_dup_of ? run.list.nrepos : 0);
+  sv_pass_rows_free(&run);
   sv_list_free(&run.list);
   return rc;
 }

@@ -5,10 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "zllm/archive.h"
 #include "zllm/buf.h"
 #include "zllm/cluster.h"
 #include "zllm/hub.h"
 #include "zllm/survey.h"
+#include "survey/rows.h"
 
 typedef struct {
   size_t repo; /* index into sv_list.repo_ids */
@@ -53,9 +55,19 @@ typedef struct {
     double seconds;
   } baselines[7];              /* rank 0, with --baselines */
   size_t nbaselines;           /* the same on every rank */
+  sv_repo_pass *pass;          /* per repo: what the one pass saw (this rank's share), or NULL */
 } sv_run;
 
 void sv_list_free(sv_list *l);
+/* The index of repo `id` in the sorted repo list, or -1. */
+long sv_repo_index(const sv_list *l, const char *id);
+
+/* Seconds the hub's bytes took to read and hash: the scan, plus the pack
+ * when the pack's one pass did the reading. */
+static inline double sv_read_seconds(const sv_run *run)
+{
+  return run->times[1] + (run->packed ? run->times[3] : 0);
+}
 /* The files of repo `repo`: indices [*lo, *hi) (files are in hub order, so a
  * repo's files are contiguous). */
 void sv_repo_files(const sv_list *l, size_t repo, size_t *lo, size_t *hi);
@@ -74,6 +86,17 @@ int sv_baselines(sv_run *run);
  * bytes, largest first (what packing needs: BitX finds its base in the same
  * share).  Local: every rank computes the same deal. */
 int sv_deal_families(sv_run *run, size_t **mine, size_t *nmine);
+
+/* The one pass (pass.c): the tap pack's reads feed, turning this rank's
+ * share into scan records (appended to `scan`) and run->pass rows. */
+typedef struct sv_pass sv_pass;
+int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, const size_t *mine, size_t nmine);
+const zllm_pack_tap *sv_pass_tap(sv_pass *s);
+/* After the pack: marks the share's repos the pass saw whole and scans the
+ * files it did not see; *bytes is what the pass and that scan read. */
+int sv_pass_finish(sv_pass *s, const size_t *mine, size_t nmine, uint64_t *bytes);
+void sv_pass_free(sv_pass *s); /* accepts NULL; run->pass stays */
+void sv_pass_rows_free(sv_run *run);
 
 /* OUTDIR/stats.h5 with parallel HDF5 (docs/STATS.md).  COLLECTIVE. */
 int sv_stats(sv_run *run);

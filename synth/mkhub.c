@@ -58,6 +58,22 @@ static const mk_model model_table[] = {
 
 #define NMODELS (sizeof model_table / sizeof *model_table)
 
+/* --layout family: where one family holds the bytes (a hub dominated by one
+ * base and its fine-tunes), for the survey's I/O and scale-out benchmarks. */
+static const mk_model family_table[] = {
+  {"famlabs/fam-base", 0, ZLLM_DT_BF16, MK_BASE, -1, 0, 0, 0, NULL, "fam", "base"},
+  {"tuner1/fam-chat", 0, ZLLM_DT_BF16, MK_FINETUNE, 0, 0.5, 0.05, 0, "famlabs/fam-base", "fam", "finetune"},
+  {"tuner2/fam-code", 0, ZLLM_DT_BF16, MK_FINETUNE, 0, 0.95, 0.2, 0, "famlabs/fam-base", "fam", "finetune (heavy)"},
+  {"tuner3/fam-math", 0, ZLLM_DT_BF16, MK_FINETUNE, 0, 0.3, 0.02, 0, "famlabs/fam-base", "fam", "finetune"},
+  {"tuner4/fam-frozen", 0, ZLLM_DT_BF16, MK_FINETUNE, 0, 0.3, 0.05, 1, "famlabs/fam-base", "fam",
+   "finetune (embeddings and layer 0 frozen)"},
+  {"tuner5/fam-light", 0, ZLLM_DT_BF16, MK_FINETUNE, 0, 0.1, 0.01, 0, "famlabs/fam-base", "fam", "finetune (light)"},
+  {"tuner6/fam-long", 0, ZLLM_DT_BF16, MK_FINETUNE, 0, 0.6, 0.05, 0, "famlabs/fam-base", "fam", "finetune"},
+  {"tuner7/fam-rp", 0, ZLLM_DT_BF16, MK_FINETUNE, 0, 0.8, 0.1, 0, "famlabs/fam-base", "fam", "finetune"},
+};
+
+#define NFAMILY (sizeof family_table / sizeof *family_table)
+
 static int add_tensor(mk_arch *a, const char *name, int ndim, uint64_t d0, uint64_t d1)
 {
   if (a->n == MK_MAX_TENSORS)
@@ -140,16 +156,21 @@ static int init_ctx(mk_ctx *c, const zllm_mkhub_options *o)
   memset(c, 0, sizeof *c);
   if (!d)
     return zllm_error_set(ZLLM_EINVAL, "mkhub: unknown scale '%s' (tiny, small, medium, bench, large)", o->scale);
+  int family = o->layout && strcmp(o->layout, "family") == 0;
+  if (o->layout && !family && strcmp(o->layout, "mixed") != 0)
+    return zllm_error_set(ZLLM_EINVAL, "mkhub: unknown layout '%s' (mixed, family)", o->layout);
+  const mk_model *table = family ? family_table : model_table;
+  size_t ntable = family ? NFAMILY : NMODELS;
   c->opts = *o;
   int rc = build_arch(&c->arch[0], d[0], d[1], d[2], d[3], 0);
   rc = rc ? rc : build_arch(&c->arch[1], d[0] / 2, d[1] / 2, d[2], d[3] / 2, 1);
   if (rc < 0)
     return rc;
-  if (!(c->hub = zllm_path_join(o->out, "hub")) || !(c->models = calloc(NMODELS, sizeof *c->models)))
+  if (!(c->hub = zllm_path_join(o->out, "hub")) || !(c->models = calloc(ntable, sizeof *c->models)))
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  c->nmodels = NMODELS;
-  for (size_t m = 0; m < NMODELS; m++) {
-    c->models[m].spec = &model_table[m];
+  c->nmodels = ntable;
+  for (size_t m = 0; m < ntable; m++) {
+    c->models[m].spec = &table[m];
     c->models[m].fd = -1;
   }
   return 0;

@@ -31,6 +31,13 @@ int zllm_inspect_file(FILE *out, const char *path, const char *display);
  * failure to allocate is returned as an error. */
 int zllm_scan_file(zllm_buf *b, const char *repo_id, const zllm_hub_file *f);
 
+/* The same block from hashes already computed (by a read that did more
+ * than hash: the survey's one pass).  h is NULL for a file without
+ * tensors; header_error non-empty marks a malformed header. */
+int zllm_scan_record(zllm_buf *b, const char *repo_id, const zllm_hub_file *f, const zllm_sha256 *sha,
+                     const zllm_xxh128 *xxh, const zllm_st_header *h, const zllm_xxh128 *tensor_xxh,
+                     const char *header_error);
+
 /* FastCDC (gear hash, normalized chunking; 16 KiB min, 64 KiB average,
  * 256 KiB max): the length of the chunk that starts at p (n bytes left). */
 size_t zllm_cdc_cut(const uint8_t *p, size_t n);

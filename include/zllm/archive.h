@@ -22,6 +22,9 @@
 #include <stdio.h>
 
 #include "zllm/cluster.h"
+#include "zllm/hash.h"
+#include "zllm/hub.h"
+#include "zllm/safetensors.h"
 
 typedef struct zllm_archive zllm_archive;
 
@@ -49,6 +52,26 @@ typedef enum {
   ZLLM_BASES_CARDS    /* the model cards' base_model, when that repo is in the snapshot or the archive */
 } zllm_bases_source;
 
+/* What pack's one read of each file shows an observer (the survey's scan
+ * records and characterization tallies), on the bytes pack stores, in file
+ * order.  file_begin comes before any bytes (h is NULL for a file stored as
+ * bytes; header_error says why when it was meant to parse); tensor_part
+ * gives tensor i's bytes [off, off + n) and, when the base has a tensor of
+ * that name and shape in a float dtype, the base's same elements cast to
+ * the tensor's dtype (else NULL); file_end closes every file_begin, with
+ * the SHA-256 and XXH3-128 of the bytes read, or error set when the read
+ * failed (hashes then NULL).  Files pack refuses before reading (names that
+ * cannot be restored) are not shown.  Callbacks return 0, or an error that
+ * stops the pack. */
+typedef struct {
+  void *ctx;
+  int (*file_begin)(void *ctx, const char *repo, const zllm_hub_file *f, const zllm_st_header *h,
+                    const char *header_error);
+  int (*tensor_part)(void *ctx, size_t i, uint64_t off, const uint8_t *p, size_t n, const uint8_t *base);
+  int (*tensor_end)(void *ctx, size_t i, const zllm_xxh128 *hash, int has_base);
+  int (*file_end)(void *ctx, const zllm_sha256 *sha, const zllm_xxh128 *xxh, const char *error);
+} zllm_pack_tap;
+
 typedef struct {
   const char *hub;      /* snapshot directory */
   const char *families; /* families.tsv (a "base" column) or "repo<TAB>base" lines; overrides `bases` */
@@ -58,9 +81,10 @@ typedef struct {
   const zllm_family_table *table; /* bases already clustered (zllm-survey), or NULL */
   const char *const *only;        /* ingest only these repos (and nothing for the others), or NULL */
   size_t nonly;
+  const zllm_pack_tap *tap;       /* shown every file's bytes as they are read, or NULL */
 } zllm_pack_options;
 
-#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0, ZLLM_PROFILE_ZLLM, ZLLM_BASES_CLUSTER, NULL, NULL, 0}
+#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0, ZLLM_PROFILE_ZLLM, ZLLM_BASES_CLUSTER, NULL, NULL, 0, NULL}
 
 typedef struct {
   uint64_t repos, repos_skipped, files, bytes_in, bytes_stored;

@@ -21,9 +21,10 @@ typedef struct {
   uint64_t seed;
   const char *scale; /* tiny | small | medium | bench | large */
   const char *out;   /* directory; <out>/hub/<org>/<name>/ and <out>/MANIFEST.tsv */
+  const char *layout; /* "mixed" (NULL: every relation a hub has) or "family" (one base, seven fine-tunes) */
 } zllm_mkhub_options;
 
-#define ZLLM_MKHUB_OPTIONS_INIT {1, "small", NULL}
+#define ZLLM_MKHUB_OPTIONS_INIT {1, "small", NULL, NULL}
 
 /* Names of the scales, NULL-terminated (for help texts). */
 extern const char *const zllm_mkhub_scales[];

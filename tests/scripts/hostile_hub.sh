@@ -56,10 +56,13 @@ check "the next pack did not store the repos" bash -c "[ \$(sqlite3 '$ar/catalog
 check "the next pack stored the link's target" bash -c "! sqlite3 '$ar/catalog.sqlite' \"SELECT path FROM files WHERE method != 'skipped'\" | grep -q tokenizer.json"
 
 # ---- 3. a file rewritten in place while pack reads it ----------------------------
+# Pack reads a tensor once when it fits its window; a tensor too big for it
+# is read twice (hashed, then stored), and a rewrite between the two reads
+# must fail the repo.  ZLLM_TENSOR_WINDOW_MIB=0 makes every tensor too big.
 hub="$T/race"; ar="$T/race-ar"
 small_hub "$hub"
 set +e
-ZLLM_TEST_CHANGE_AFTER_HASH=chatco/alpha-chat/model.safetensors \
+ZLLM_TENSOR_WINDOW_MIB=0 ZLLM_TEST_CHANGE_AFTER_HASH=chatco/alpha-chat/model.safetensors \
   to "$z" pack --hub "$hub" --out "$ar" --families "$none" >"$T/race.out" 2>&1
 rc=$?
 set -e
@@ -87,6 +90,20 @@ check "restore after the retry" to "$z" restore "$ar" --all --out "$T/race-rs"
 for f in alpha-labs/alpha-base/model.safetensors chatco/alpha-chat/model.safetensors; do
   check "$f restored differs from the hub's (rewritten) file" cmp -s "$T/race-rs/$f" "$hub/$f"
 done
+
+# ... and with the window (the default), each tensor is read once: the bytes
+# hashed are the bytes stored, so a rewrite after that read leaves the archive
+# holding the file as it was read, its SHA-256 that of those bytes.
+hub="$T/race1"; ar="$T/race1-ar"
+small_hub "$hub"
+cp "$hub/chatco/alpha-chat/model.safetensors" "$T/race1-before.safetensors"
+check "pack with one read per tensor failed ($(cat "$T/race1.out" 2>/dev/null))" bash -c \
+  "ZLLM_TEST_CHANGE_AFTER_HASH=chatco/alpha-chat/model.safetensors timeout 60 '$z' pack --hub '$hub' --out '$ar' --families '$none' >'$T/race1.out' 2>&1"
+check "the hook did not rewrite the hub's file" bash -c "! cmp -s '$hub/chatco/alpha-chat/model.safetensors' '$T/race1-before.safetensors'"
+check "verify after one read" to "$z" verify "$ar"
+check "restore after one read" to "$z" restore "$ar" --repo chatco/alpha-chat --out "$T/race1-rs"
+check "the restored file is not the file as it was read" cmp -s "$T/race1-rs/chatco/alpha-chat/model.safetensors" \
+  "$T/race1-before.safetensors"
 
 # ---- 4. names that cannot be restored ------------------------------------------
 hub="$T/names"; ar="$T/names-ar"

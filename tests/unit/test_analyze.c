@@ -212,6 +212,14 @@ static void test_tally_matches_reference(void **state)
         want_flips[b] += (x >> b) & 1;
     }
     assert_memory_equal(flips, want_flips, sizeof flips);
+    /* one call over all of it: 16-bit dtypes take the 65,536-entry tables */
+    memset(got_p, 0, sizeof *got_p);
+    memset(got_d, 0, sizeof *got_d);
+    zllm_tally_plain_add(got_p, ft, n, d);
+    zllm_tally_delta_add(got_d, ft, base, n, d, bd);
+    assert_memory_equal(got_p, want_p, sizeof *got_p);
+    assert_memory_equal(got_d->rel_change, want_d->rel_change, sizeof want_d->rel_change);
+    assert_memory_equal(got_d, want_d, sizeof *got_d);
   }
   free(ft);
   free(base);

@@ -1,0 +1,239 @@
+/* The survey's one pass: pack reads each file of this rank's share once
+ * (zllm/archive.h, zllm_pack_tap), and the same bytes become the file's scan
+ * record (SHA-256, XXH3-128, each tensor's XXH3-128) and its statistics rows
+ * (the plain and delta tallies of zllm/tally.h against the chosen base).
+ * What the pass could not see whole (a file pack refused or failed to read,
+ * a repo pack skipped) is left to the scan and statistics code, which read
+ * it themselves. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "survey/survey_internal.h"
+#include "zllm/analyze.h"
+#include "zllm/error.h"
+#include "zllm/log.h"
+
+struct sv_pass {
+  sv_run *run;
+  zllm_pack_tap tap;
+  zllm_buf *scan;  /* "@index" scan records */
+  char *seen;      /* per file: its record is written */
+  char *failed;    /* per repo: a file of it was not read whole */
+  uint64_t bytes;  /* bytes read whole */
+  zllm_progress progress; /* this rank's share of the pass */
+  /* the file being read */
+  long file;       /* index in the file list, -1 when the listing lacks it */
+  sv_repo_pass *repo;
+  const zllm_st_header *h;
+  char header_error[1024];
+  zllm_xxh128 *txxh;
+  size_t row0;     /* its first row in repo->rows */
+  zllm_tally_delta delta;
+};
+
+static long file_index(const sv_list *l, size_t repo, const char *path)
+{
+  size_t lo, hi;
+  sv_repo_files(l, repo, &lo, &hi);
+  for (size_t i = lo; i < hi; i++)
+    if (strcmp(l->files[i].path, path) == 0)
+      return (long)i;
+  return -1;
+}
+
+static int grow_rows(sv_repo_pass *p, size_t more)
+{
+  if (p->nrows + more <= p->cap)
+    return 0;
+  size_t cap = p->cap ? p->cap : 64;
+  while (cap < p->nrows + more)
+    cap *= 2;
+  sv_trow *r = realloc(p->rows, cap * sizeof *r);
+  uint64_t *a = r ? realloc(p->sig_full, cap * 8) : NULL;
+  uint64_t *b = a ? realloc(p->sig_shape, cap * 8) : NULL;
+  if (r)
+    p->rows = r;
+  if (a)
+    p->sig_full = a;
+  if (!b)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  p->sig_shape = b;
+  p->cap = cap;
+  return 0;
+}
+
+static int on_file_begin(void *ctx, const char *repo, const zllm_hub_file *f, const zllm_st_header *h,
+                         const char *header_error)
+{
+  sv_pass *s = ctx;
+  const sv_list *l = &s->run->list;
+  long r = sv_repo_index(l, repo);
+  s->file = r >= 0 ? file_index(l, (size_t)r, f->path) : -1;
+  s->repo = r >= 0 ? &s->run->pass[r] : NULL;
+  s->h = h;
+  snprintf(s->header_error, sizeof s->header_error, "%s", header_error ? header_error : "");
+  free(s->txxh);
+  s->txxh = NULL;
+  if (s->file < 0) /* the hub changed since the walk: the scan reads what is there */
+    return 0;
+  if (h && (!(s->txxh = calloc(h->ntensors + 1, sizeof *s->txxh)) || grow_rows(s->repo, h->ntensors) < 0))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  s->row0 = s->repo->nrows;
+  for (size_t i = 0; h && i < h->ntensors; i++) {
+    const zllm_st_tensor *t = &h->tensors[i];
+    sv_trow *row = &s->repo->rows[s->repo->nrows];
+    memset(row, 0, sizeof *row);
+    sv_describe_tensor(row, t, r);
+    row->path = l->files[s->file].path;
+    row->idx = i;
+    sv_tensor_sig(t, &s->repo->sig_full[s->repo->nrows], &s->repo->sig_shape[s->repo->nrows]);
+    s->repo->nrows++;
+    s->repo->model.tensors++;
+    s->repo->model.params[t->dtype] += t->nelem;
+  }
+  memset(&s->delta, 0, sizeof s->delta);
+  return 0;
+}
+
+static int on_tensor_part(void *ctx, size_t i, uint64_t off, const uint8_t *p, size_t n, const uint8_t *base)
+{
+  sv_pass *s = ctx;
+  (void)off;
+  if (s->file < 0 || !s->h)
+    return 0;
+  const zllm_st_tensor *t = &s->h->tensors[i];
+  int slot = sv_exp_slot(t->dtype);
+  if (slot < 0)
+    return 0;
+  size_t es = zllm_dtype_get(t->dtype)->size;
+  zllm_tally_plain_add(&s->repo->exps[slot].plain, p, n / es, t->dtype);
+  if (base)
+    zllm_tally_delta_add(&s->delta, p, base, n / es, t->dtype, t->dtype);
+  return 0;
+}
+
+/* As the statistics phase settles a tensor read by itself (stats.c). */
+static int on_tensor_end(void *ctx, size_t i, const zllm_xxh128 *hash, int has_base)
+{
+  sv_pass *s = ctx;
+  if (s->file < 0 || !s->h)
+    return 0;
+  const zllm_st_tensor *t = &s->h->tensors[i];
+  sv_trow *r = &s->repo->rows[s->row0 + i];
+  int slot = sv_exp_slot(t->dtype);
+  s->txxh[i] = *hash;
+  memcpy(r->key, hash->b, 16);
+  zllm_hex(r->xxh, hash->b, 16);
+  r->has_base = (int8_t)(has_base && slot >= 0);
+  if (r->has_base) {
+    sv_settle_delta(r, &s->repo->exps[slot], &s->delta, zllm_dtype_get(t->dtype)->size);
+    if (r->elements)
+      r->identical /= (double)r->elements;
+    s->repo->model.same += (uint64_t)llround(r->identical * (double)r->elements);
+    s->repo->model.compared += r->elements;
+  } else {
+    r->identical = NAN;
+  }
+  memset(&s->delta, 0, sizeof s->delta);
+  return 0;
+}
+
+static int on_file_end(void *ctx, const zllm_sha256 *sha, const zllm_xxh128 *xxh, const char *error)
+{
+  sv_pass *s = ctx;
+  const sv_list *l = &s->run->list;
+  if (s->file < 0)
+    return 0;
+  const sv_file *f = &l->files[s->file];
+  zllm_progress_add(&s->progress, f->size);
+  if (error || !sha) { /* the scan and the statistics read this repo themselves */
+    s->failed[f->repo] = 1;
+    return 0;
+  }
+  zllm_hub_file hf = sv_hub_file(f);
+  int rc = zllm_buf_printf(s->scan, "@%ld\n", s->file);
+  rc = rc ? rc : zllm_scan_record(s->scan, l->repo_ids[f->repo], &hf, sha, xxh, s->h, s->txxh, s->header_error);
+  s->seen[s->file] = 1;
+  s->repo->files_done++;
+  s->bytes += f->size;
+  return rc;
+}
+
+int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, const size_t *mine, size_t nmine)
+{
+  sv_pass *s = calloc(1, sizeof *s);
+  *out = NULL;
+  if (!s || !(s->seen = calloc(run->list.nfiles + 1, 1)) || !(s->failed = calloc(run->list.nrepos + 1, 1)) ||
+      !(run->pass = calloc(run->list.nrepos + 1, sizeof *run->pass))) {
+    sv_pass_free(s);
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  s->run = run;
+  s->scan = scan;
+  s->tap = (zllm_pack_tap){s, on_file_begin, on_tensor_part, on_tensor_end, on_file_end};
+  uint64_t share = 0;
+  for (size_t k = 0; k < nmine; k++) {
+    size_t lo, hi;
+    sv_repo_files(&run->list, mine[k], &lo, &hi);
+    for (size_t i = lo; i < hi; i++)
+      share += run->list.files[i].size;
+  }
+  zllm_progress_begin(&s->progress, "pass", share);
+  *out = s;
+  return 0;
+}
+
+const zllm_pack_tap *sv_pass_tap(sv_pass *s)
+{
+  return &s->tap;
+}
+
+/* After the pack: each repo of the share is complete or left to the
+ * statistics phase, and each file without a record is scanned now. */
+int sv_pass_finish(sv_pass *s, const size_t *mine, size_t nmine, uint64_t *bytes)
+{
+  sv_run *run = s->run;
+  int rc = 0;
+  for (size_t k = 0; rc == 0 && k < nmine; k++) {
+    size_t repo = mine[k], lo, hi;
+    sv_repo_pass *p = &run->pass[repo];
+    sv_repo_files(&run->list, repo, &lo, &hi);
+    p->complete = !s->failed[repo] && p->files_done == hi - lo;
+    if (p->complete)
+      sv_finish_sig(&p->model, p->sig_full, p->sig_shape, p->nrows);
+    for (size_t i = lo; rc == 0 && i < hi; i++) {
+      if (s->seen[i])
+        continue;
+      const sv_file *f = &run->list.files[i];
+      zllm_hub_file hf = sv_hub_file(f);
+      rc = zllm_buf_printf(s->scan, "@%zu\n", i);
+      rc = rc ? rc : zllm_scan_file(s->scan, run->list.repo_ids[f->repo], &hf);
+      s->bytes += f->size;
+    }
+  }
+  *bytes = s->bytes;
+  return rc;
+}
+
+void sv_pass_free(sv_pass *s)
+{
+  if (!s)
+    return;
+  zllm_progress_end(&s->progress);
+  free(s->seen);
+  free(s->failed);
+  free(s->txxh);
+  free(s);
+}
+
+void sv_pass_rows_free(sv_run *run)
+{
+  for (size_t i = 0; run->pass && i < run->list.nrepos; i++) {
+    free(run->pass[i].rows);
+    free(run->pass[i].sig_full);
+    free(run->pass[i].sig_shape);
+  }
+  free(run->pass);
+  run->pass = NULL;
+}
