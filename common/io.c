@@ -317,3 +317,16 @@ int zllm_open_nofollow(const char *path, int *fd_out)
   free(parent);
   return rc;
 }
+
+uint64_t zllm_io_bytes_read(void)
+{
+  char line[128];
+  unsigned long long v = 0;
+  FILE *f = fopen("/proc/self/io", "re");
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "rchar: %llu", &v) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return (uint64_t)v;
+}

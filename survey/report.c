@@ -325,11 +325,11 @@ static int write_summary(const sv_run *run, const stats *s, double report_s)
                         json_pack("{s:s,s:I,s:I,s:I,s:I}", "path", "archive", "original_bytes", (json_int_t)run->stages[0],
                                   "after_file_dedup", (json_int_t)run->stages[1], "after_tensor_dedup",
                                   (json_int_t)run->stages[2], "stored_bytes", (json_int_t)run->stages[3]));
-  json_t *root = json_pack("{s:s,s:s,s:o,s:{s:i,s:{s:f,s:f,s:f,s:f,s:f,s:f},s:f}}", "tool",
+  json_t *root = json_pack("{s:s,s:s,s:o,s:{s:i,s:{s:f,s:f,s:f,s:f,s:f,s:f},s:f,s:I}}", "tool",
                            "zllm-survey " ZLLM_VERSION, "hub", run->opts.hub, "results", results, "run", "ranks",
                            run->size, "seconds", "crawl", run->times[4], "walk", run->times[0], "scan", run->times[1],
                            "cluster", run->times[2], "pack", run->times[3], "report", report_s,
-                           "scan_bytes_per_second", scan_rate);
+                           "scan_bytes_per_second", scan_rate, "bytes_read", (json_int_t)run->bytes_read);
   char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
   zllm_buf b = {text, text ? strlen(text) : 0, 0};
   int rc = text ? write_out(run, "summary.json", &b) : zllm_error_set(ZLLM_ENOMEM, "summary.json: cannot build");

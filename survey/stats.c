@@ -231,8 +231,10 @@ void sv_tensor_sig(const zllm_st_tensor *x, uint64_t *full, uint64_t *shape_only
 
 void sv_finish_sig(m_row *m, uint64_t *a, uint64_t *b, size_t n)
 {
-  qsort(a, n, 8, cmp_u64);
-  qsort(b, n, 8, cmp_u64);
+  if (n) { /* a repo without tensors has no arrays at all */
+    qsort(a, n, 8, cmp_u64);
+    qsort(b, n, 8, cmp_u64);
+  }
   snprintf(m->sig, sizeof m->sig, "%016llx", n ? (unsigned long long)XXH3_64bits(a, n * 8) : 0ULL);
   snprintf(m->shape_sig, sizeof m->shape_sig, "%016llx", n ? (unsigned long long)XXH3_64bits(b, n * 8) : 0ULL);
 }
@@ -310,7 +312,8 @@ static int repo_read(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
 static void repo_from_pass(st_ctx *c, size_t k, sv_repo_pass *p)
 {
   m_row *m = &c->models[k];
-  memcpy(c->rows + c->nrows, p->rows, p->nrows * sizeof *p->rows);
+  if (p->nrows) /* a repo without tensors has no rows at all */
+    memcpy(c->rows + c->nrows, p->rows, p->nrows * sizeof *p->rows);
   c->nrows += p->nrows;
   for (int d = 0; d < NDT; d++)
     c->exps[k * NDT + (size_t)d] = p->exps[d];

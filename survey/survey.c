@@ -470,6 +470,7 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
       goto done;
   }
   run.times[3] = MPI_Wtime() - t3;
+  run.bytes_read = zllm_mpi_sum_u64(zllm_io_bytes_read(), comm);
   if ((rc = zllm_mpi_gather_bytes(blocks.data ? blocks.data : "", blocks.len, &all, &all_len, 0, comm)) < 0)
     goto done;
   if (run.rank == 0) {

@@ -42,6 +42,7 @@ typedef struct {
   zllm_buf repos;    /* rank 0: repos.tsv rows */
   zllm_buf problems; /* rank 0: problems.tsv rows */
   uint64_t scanned_bytes;
+  uint64_t bytes_read;  /* all ranks' read system calls up to the report (hub, archive, catalog) */
   double times[5];   /* walk, scan, cluster, pack, crawl (seconds) */
   zllm_family_table *families; /* the same on every rank */
   uint64_t reduction[3];       /* rank 0: original, after file dedup, after tensor dedup (bytes) */

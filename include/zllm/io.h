@@ -52,4 +52,9 @@ int zllm_mkdir_p(const char *path, mode_t mode);
 /* Removes a directory tree (for tests and scratch dirs); missing is fine. */
 int zllm_rm_rf(const char *path);
 
+/* Bytes this process has read through read-family system calls so far
+ * (/proc/self/io "rchar", page-cache hits included; reaped children too),
+ * or 0 where the kernel does not say. */
+uint64_t zllm_io_bytes_read(void);
+
 #endif

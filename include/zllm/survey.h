@@ -1,23 +1,31 @@
 /* zllm/survey.h - the MPI survey job (zllm-survey).
  *
  * Phases (each ends with every rank agreeing on the outcome):
- *   walk   rank 0 reads the hub (repos, cards, configs, shard indexes) and
- *          broadcasts the file list;
- *   scan   files are dealt to ranks by size, largest first, to the least
- *          loaded rank; each rank parses headers and hashes files and tensors
- *          in one streaming pass; a bad file is recorded, not fatal;
  *   crawl   with an endpoint, rank 0 first crawls it into OUT/hub (zllm/crawl.h),
  *          which every rank then reads (a shared file system is assumed);
- *   cluster every rank sketches its share of the models (dealt by bytes), the
- *          sketches are shared, comparisons split over the ranks, and every
- *          rank ends with the same family table (zllm/cluster.h);
- *   pack    every rank packs whole families (dealt by bytes) into its own
- *          staging archive with those bases; rank 0 merges them into
- *          OUT/archive in the one-process order (zllm_archive_merge);
- *   stats   every rank reads its share of the models and their bases and the
- *          rows go into OUT/stats.h5 with collective parallel HDF5;
+ *   walk   rank 0 reads the hub (repos, cards, configs, shard indexes) and
+ *          broadcasts the file list;
+ *   cluster every rank sketches its share of the models (dealt by bytes; a
+ *          small sampled read), the sketches are shared, comparisons split
+ *          over the ranks, and every rank ends with the same family table
+ *          (zllm/cluster.h);
+ *   pass    the one pass over the bytes: every rank packs whole families
+ *          (dealt by bytes) into its own staging archive with those bases,
+ *          and pack's single read of each file (zllm_pack_tap) also yields
+ *          the file's scan record (SHA-256, XXH3-128 of the file and its
+ *          tensors) and its statistics rows (tallies against the base);
+ *          rank 0 merges the staging archives into OUT/archive in the
+ *          one-process order (zllm_archive_merge).  A file the pass could
+ *          not read whole is scanned after it, and its repo's statistics
+ *          read by the stats phase;
+ *   scan   only with no_pack: files dealt by size, each hashed in one
+ *          streaming pass; a bad file is recorded, not fatal;
  *   report records are gathered to rank 0 in hub order, so every output is
- *          the same whatever the number of ranks.
+ *          the same whatever the number of ranks;
+ *   stats   the rows go into OUT/stats.h5 with collective parallel HDF5, with
+ *          each tensor's method and stored bytes from the archive (with
+ *          no_pack, every rank first reads its share of the models and their
+ *          bases).
  * Outputs in opts.out: summary.json, repos.tsv, files.tsv, tensors.tsv,
  * problems.tsv, families.tsv, pairs.tsv, stats.h5, archive/ (unless no_pack)
  * and hub/ (with an endpoint).  COLLECTIVE over `comm`.

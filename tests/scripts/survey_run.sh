@@ -25,4 +25,13 @@ check "every file ok" [ "$(tail -n +2 "$out/files.tsv" | cut -f7 | sort -u)" = o
 check "summary counts the repos" python3 -c "
 import json,sys; s=json.load(open('$out/summary.json'))['results']
 sys.exit(0 if s['repos']==22 and s['files']==$rows and s['reduction']['after_file_dedup']<s['bytes'] else 1)"
+# one pass: pack's read of each file feeds the hashes, the archive and the
+# statistics, so the job reads the hub about once (before the one pass it
+# read it four to six times: scan, pack twice, statistics); the rest is
+# sketch samples, dedup comparisons and the merge's staging archives
+hub_bytes=$(du -sb "$sample/hub" | cut -f1)
+check "the survey read more than 2.5x the hub's bytes" python3 -c "
+import json,sys; r=json.load(open('$out/summary.json'))['run']['bytes_read']
+print('bytes_read', r, 'hub', $hub_bytes, 'ratio', round(r / $hub_bytes, 2))
+sys.exit(0 if 0 < r <= 2.5 * $hub_bytes else 1)"
 finish
