@@ -10,7 +10,6 @@
 
 #include "pack/archive_internal.h"
 #include "zllm/analyze.h"
-#include "zllm/cluster.h"
 #include "zllm/error.h"
 #include "zllm/hub.h"
 #include "zllm/io.h"
@@ -156,8 +155,6 @@ typedef struct {
   char **base;  /* per repo: chosen base repo, or NULL */
   char **why;   /* per repo: where the base came from */
   int *state;   /* 0 new, 1 in progress, 2 done */
-  char *judged; /* per repo: the bits gave a verdict */
-  int cards_judge_all;
   char *skip;   /* per repo: not in o->only */
   zllm_buf *order; /* dry run: ids in visiting order, NUL-separated */
   size_t *users;   /* per repo: repos still to ingest that use it as their base */
@@ -195,125 +192,27 @@ static long find_id(const ingest_ctx *c, const char *name)
   return -1;
 }
 
-/* ---- bases: --families, else the model card -------------------------------- */
+/* ---- bases: chosen by the caller (zllm/basemap.h) ---------------------------- */
 
-/* The column named "base" in a header line, else the second column. */
-static int base_column(const char *header)
+int zllm_pack_profile_uses_bases(zllm_pack_profile p)
 {
-  int col = 0;
-  for (const char *p = header; p; p = strchr(p, '\t'), p = p ? p + 1 : NULL, col++)
-    if (strncmp(p, "base", 4) == 0 && (p[4] == '\t' || p[4] == '\0' || p[4] == '\r'))
-      return col;
-  return 1;
+  return p >= ZLLM_PROFILE_ZLLM && p <= ZLLM_PROFILE_ZSTD && profiles[p].bitx;
 }
 
-static char *tsv_field(char *line, int col)
+int zllm_archive_has_repo(zllm_archive *a, const char *repo)
 {
-  for (int i = 0; line && i < col; i++) {
-    line = strchr(line, '\t');
-    line = line ? line + 1 : NULL;
-  }
-  if (line)
-    line[strcspn(line, "\t\r")] = '\0';
-  return line;
+  int yes = 0;
+  return repo_in_archive(a, repo, &yes) == 0 && yes;
 }
 
-static int set_base(ingest_ctx *c, size_t i, const char *base, const char *why)
+/* Each repo's base and reason from the caller's map (copied: a cycle of
+ * declared bases is broken here by dropping one). */
+static int take_bases(ingest_ctx *c)
 {
-  free(c->base[i]);
-  free(c->why[i]);
-  c->base[i] = strdup(base);
-  c->why[i] = strdup(why);
-  return c->base[i] && c->why[i] ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-}
-
-static int load_families(ingest_ctx *c)
-{
-  char *text = NULL;
-  size_t len = 0;
-  int col = 1;
-  int rc = zllm_read_small_file(&text, &len, c->o->families, (size_t)256 << 20);
-  for (char *line = text, *next; rc == 0 && line && *line; line = next) {
-    next = strchr(line, '\n');
-    if (next)
-      *next++ = '\0';
-    if (strncmp(line, "repo\t", 5) == 0) {
-      col = base_column(line);
-      continue;
-    }
-    if (line[0] == '#' || !strchr(line, '\t'))
-      continue;
-    char *base = tsv_field(line, col);
-    line[strcspn(line, "\t")] = '\0';
-    long i = find_id(c, line);
-    if (i >= 0 && base && base[0] && strcmp(base, "-") != 0 && strcmp(base, line) != 0)
-      rc = set_base(c, (size_t)i, base, "families file");
-  }
-  free(text);
-  return rc;
-}
-
-static int table_bases(ingest_ctx *c, const zllm_family_table *t)
-{
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < c->n; i++) {
-    const zllm_family_row *r = zllm_family_table_find(t, c->ids[i]);
-    char why[1200];
-    if (!r)
-      continue;
-    snprintf(why, sizeof why, "bits (%s): %s", zllm_decision_name(r->decision), r->reason);
-    rc = r->base ? set_base(c, i, r->base, why) : 0;
-    c->judged[i] = r->decision != ZLLM_DECIDE_NONE;
-  }
-  return rc;
-}
-
-/* Bases by bitwise similarity; a failure leaves the cards to decide. */
-static int cluster_bases(ingest_ctx *c)
-{
-  zllm_family_table *t = NULL;
-  zllm_cluster_options co = ZLLM_CLUSTER_OPTIONS_INIT;
-  if (c->o->table)
-    return table_bases(c, c->o->table);
-  if (zllm_cluster_hub(&t, c->o->hub, &co) < 0) {
-    if (zllm_error_last_code() == ZLLM_ENOMEM)
-      return ZLLM_ENOMEM;
-    ZLLM_WARN("pack: clustering failed, using the model cards: %s", zllm_error_last());
-    c->cards_judge_all = 1;
-    return 0;
-  }
-  int rc = table_bases(c, t);
-  zllm_family_table_free(t);
-  return rc;
-}
-
-/* The card's base when nothing else chose one.  After clustering, only a
- * base outside the snapshot (already archived) is taken on the card's word:
- * the bits could not judge it, and the sampled entropy check still can. */
-static int card_bases(ingest_ctx *c)
-{
-  for (size_t i = 0; i < c->n; i++) {
-    zllm_repo *r = NULL;
-    if (c->base[i] || zllm_repo_load(&r, c->src, c->ids[i]) < 0)
-      continue;
-    if (r->card && r->card->nbase > 0) {
-      const char *b = r->card->base_models[0];
-      int archived = 0, in_hub = find_id(c, b) >= 0;
-      char why[512];
-      if (c->a)
-        repo_in_archive(c->a, b, &archived);
-      int usable = strcmp(b, c->ids[i]) != 0 && (in_hub || archived);
-      if (usable && in_hub && c->judged[i] && !c->cards_judge_all)
-        usable = 0; /* the bits rejected it: keep their verdict */
-      if (usable) {
-        c->base[i] = strdup(b);
-        c->why[i] = strdup("model card");
-      } else if (!c->why[i]) {
-        snprintf(why, sizeof why, "model card names %s: not in the snapshot or the archive", b);
-        c->why[i] = strdup(why);
-      }
-    }
-    zllm_repo_free(r);
+  for (size_t i = 0; c->o->bases && i < c->n; i++) {
+    const zllm_base_entry *e = zllm_base_map_find(c->o->bases, c->ids[i]);
+    if (e && ((e->base && !(c->base[i] = strdup(e->base))) || (e->why && !(c->why[i] = strdup(e->why)))))
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
   return 0;
 }
@@ -1243,14 +1142,9 @@ static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats
   int rc = zllm_source_open_local(&c.src, o->hub);
   rc = rc ? rc : zllm_source_list_repos(c.src, &c.ids, &c.n);
   if (rc == 0 && (!(c.base = calloc(c.n + 1, sizeof *c.base)) || !(c.why = calloc(c.n + 1, sizeof *c.why)) ||
-                  !(c.state = calloc(c.n + 1, sizeof *c.state)) || !(c.judged = calloc(c.n + 1, 1))))
+                  !(c.state = calloc(c.n + 1, sizeof *c.state))))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  c.cards_judge_all = o->bases == ZLLM_BASES_CARDS || o->families;
-  if (rc == 0 && o->families)
-    rc = load_families(&c);
-  else if (rc == 0 && o->bases == ZLLM_BASES_CLUSTER && c.p->bitx)
-    rc = cluster_bases(&c);
-  rc = rc ? rc : card_bases(&c);
+  rc = rc ? rc : take_bases(&c);
   rc = rc ? rc : mark_only(&c);
   rc = rc ? rc : count_users(&c);
   c.window_max = window_cap();
@@ -1264,7 +1158,6 @@ static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats
   zllm_strv_free(c.why, c.n);
   zllm_strv_free(c.ids, c.n);
   free(c.state);
-  free(c.judged);
   free(c.skip);
   zllm_source_free(c.src);
   return rc;

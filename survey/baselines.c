@@ -33,10 +33,15 @@ static int profile_run(sv_run *run, zllm_pack_profile profile, const char *name)
   zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
   zllm_pack_stats ps;
   uint64_t stages[4] = {0};
+  zllm_bases_options bo = ZLLM_BASES_OPTIONS_INIT;
+  zllm_base_map *bases = NULL;
   po.hub = run->opts.hub;
   po.profile = profile;
-  po.table = run->families;
-  int rc = sub ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  bo.hub = run->opts.hub;
+  bo.table = run->families;
+  bo.similarity = zllm_pack_profile_uses_bases(profile);
+  int rc = sub ? zllm_bases_choose(&bases, &bo) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  po.bases = bases;
   if (rc == 0 && access(sub, F_OK) == 0)
     rc = zllm_rm_rf(sub);
   double t0 = MPI_Wtime();
@@ -51,6 +56,7 @@ static int profile_run(sv_run *run, zllm_pack_profile profile, const char *name)
     zllm_rm_rf(sub);
   if (dir)
     rmdir(dir);
+  zllm_base_map_free(bases);
   free(sub);
   free(dir);
   return rc;

@@ -284,7 +284,7 @@ static int pack_share(sv_run *run, const char *stage, const size_t *mine, size_t
   for (size_t i = 0; rc == 0 && i < nmine; i++)
     only[i] = run->list.repo_ids[mine[i]];
   po.hub = run->opts.hub;
-  po.table = run->families;
+  po.bases = run->bases;
   po.only = only;
   po.nonly = nmine;
   po.tap = tap;
@@ -305,7 +305,7 @@ static int merge_shares(sv_run *run, const char *dir, char **stages)
   char **order = NULL;
   size_t norder = 0;
   po.hub = run->opts.hub;
-  po.table = run->families;
+  po.bases = run->bases;
   int rc = src ? zllm_pack_order(&po, &order, &norder) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   rc = rc ? rc : zllm_archive_open(&dst, dir, 1);
   for (int r = 0; rc == 0 && r < run->size; r++)
@@ -342,7 +342,7 @@ static int phase_pack(sv_run *run, const size_t *mine, size_t nmine, const zllm_
     zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
     zllm_pack_stats ps;
     po.hub = run->opts.hub;
-    po.table = run->families;
+    po.bases = run->bases;
     po.tap = tap;
     rc = zllm_archive_open(&a, dir, 1);
     rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
@@ -462,6 +462,15 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   zllm_cluster_options co = ZLLM_CLUSTER_OPTIONS_INIT;
   if ((rc = zllm_cluster_hub_mpi(&run.families, opts->hub, &co, comm)) < 0)
     goto done;
+  /* pack's bases: the families just found, then the cards (a fresh archive holds nothing) */
+  zllm_bases_options bo = ZLLM_BASES_OPTIONS_INIT;
+  bo.hub = opts->hub;
+  bo.table = run.families;
+  rc = zllm_bases_choose(&run.bases, &bo);
+  if (!zllm_mpi_alltrue(rc == 0, comm)) {
+    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not choose the bases");
+    goto done;
+  }
   double t3 = MPI_Wtime();
   if (!opts->no_pack) {
     ZLLM_INFO("pack: one pass over %s (hashes, dedup, BitX, statistics) into %s/archive, whole families over %d "
@@ -496,6 +505,7 @@ done:
   zllm_buf_free(&run.repos);
   zllm_buf_free(&run.problems);
   zllm_family_table_free(run.families);
+  zllm_base_map_free(run.bases);
   free(run.crawled_hub);
   zllm_strv_free(run.file_dup_of, run.file_dup_of ? run.list.nrepos : 0);
   sv_pass_rows_free(&run);

@@ -45,6 +45,7 @@ typedef struct {
   uint64_t bytes_read;  /* all ranks' read system calls up to the report (hub, archive, catalog) */
   double times[5];   /* walk, scan, cluster, pack, crawl (seconds) */
   zllm_family_table *families; /* the same on every rank */
+  zllm_base_map *bases;        /* pack's bases, from the families (the same on every rank) */
   uint64_t reduction[3];       /* rank 0: original, after file dedup, after tensor dedup (bytes) */
   uint64_t stages[4];          /* rank 0: the archive's bytes by stage (zllm_archive_stages) */
   int packed;                  /* the archive was written (same on every rank) */

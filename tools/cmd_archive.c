@@ -6,6 +6,7 @@
 
 #include "tools/cmds.h"
 #include "zllm/archive.h"
+#include "zllm/cluster.h"
 #include "zllm/error.h"
 
 void cmd_pack_usage(FILE *out)
@@ -110,6 +111,11 @@ static int fail(const char *cmd, zllm_archive *ar)
   return 1;
 }
 
+static int archived(void *ctx, const char *repo)
+{
+  return zllm_archive_has_repo(ctx, repo);
+}
+
 int cmd_pack(int argc, char **argv)
 {
   args a;
@@ -120,16 +126,29 @@ int cmd_pack(int argc, char **argv)
     return 2;
   }
   zllm_pack_options o = ZLLM_PACK_OPTIONS_INIT;
+  zllm_bases_options bo = ZLLM_BASES_OPTIONS_INIT;
+  zllm_base_map *bases = NULL;
   o.hub = a.hub;
-  o.families = a.families;
   o.verbose = a.verbose;
-  o.bases = a.cards ? ZLLM_BASES_CARDS : ZLLM_BASES_CLUSTER;
   if (a.profile && zllm_pack_profile_parse(a.profile, &o.profile) < 0) {
     fprintf(stderr, "zllm pack: %s\n", zllm_error_last());
     return 2;
   }
-  if (zllm_archive_open(&ar, a.out, 1) < 0 || zllm_archive_set_threads(ar, a.threads) < 0 ||
-      zllm_pack_hub(ar, &o, &s) < 0)
+  /* the bases are chosen here and handed to pack */
+  bo.hub = a.hub;
+  bo.families = a.families;
+  bo.from_cards = a.cards;
+  bo.similarity = zllm_pack_profile_uses_bases(o.profile);
+  bo.archived = archived;
+  if (zllm_archive_open(&ar, a.out, 1) < 0 || zllm_archive_set_threads(ar, a.threads) < 0)
+    return fail("pack", ar);
+  bo.ctx = ar;
+  if (zllm_bases_choose(&bases, &bo) < 0)
+    return fail("pack", ar);
+  o.bases = bases;
+  int rc = zllm_pack_hub(ar, &o, &s);
+  zllm_base_map_free(bases);
+  if (rc < 0)
     return fail("pack", ar);
   printf("packed %llu repos (%llu skipped), %llu files: %llu -> %llu bytes (%.1f%%); %llu file dups, "
          "%llu tensor dups, %llu BitX, %llu solo, %llu opaque, %llu problems\n",

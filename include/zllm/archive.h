@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "zllm/cluster.h"
+#include "zllm/basemap.h"
 #include "zllm/hash.h"
 #include "zllm/hub.h"
 #include "zllm/safetensors.h"
@@ -46,11 +46,8 @@ typedef enum { ZLLM_PROFILE_ZLLM, ZLLM_PROFILE_ZIPLLM, ZLLM_PROFILE_ZIPNN, ZLLM_
 
 int zllm_pack_profile_parse(const char *name, zllm_pack_profile *out);
 
-/* Where bases come from when no families file is given. */
-typedef enum {
-  ZLLM_BASES_CLUSTER, /* bitwise similarity (zllm/cluster.h); cards only judge bases outside the snapshot */
-  ZLLM_BASES_CARDS    /* the model cards' base_model, when that repo is in the snapshot or the archive */
-} zllm_bases_source;
+/* Whether a profile uses bases (BitX): the others only record them. */
+int zllm_pack_profile_uses_bases(zllm_pack_profile p);
 
 /* What pack's one read of each file shows an observer (the survey's scan
  * records and characterization tallies), on the bytes pack stores, in file
@@ -74,24 +71,25 @@ typedef struct {
 
 typedef struct {
   const char *hub;      /* snapshot directory */
-  const char *families; /* families.tsv (a "base" column) or "repo<TAB>base" lines; overrides `bases` */
   int verbose;
   zllm_pack_profile profile;
-  zllm_bases_source bases;
-  const zllm_family_table *table; /* bases already clustered (zllm-survey), or NULL */
+  const zllm_base_map *bases;     /* each repo's base (zllm/cluster.h, zllm_bases_choose), or NULL: none */
   const char *const *only;        /* ingest only these repos (and nothing for the others), or NULL */
   size_t nonly;
   const zllm_pack_tap *tap;       /* shown every file's bytes as they are read, or NULL */
 } zllm_pack_options;
 
-#define ZLLM_PACK_OPTIONS_INIT {NULL, NULL, 0, ZLLM_PROFILE_ZLLM, ZLLM_BASES_CLUSTER, NULL, NULL, 0, NULL}
+#define ZLLM_PACK_OPTIONS_INIT {NULL, 0, ZLLM_PROFILE_ZLLM, NULL, NULL, 0, NULL}
 
 typedef struct {
   uint64_t repos, repos_skipped, files, bytes_in, bytes_stored;
   uint64_t file_dups, tensor_dups, tensors_bitx, tensors_solo, opaque_files, problems;
 } zllm_pack_stats;
 
-/* Ingests every repo of the hub not yet in the archive. */
+/* 1 when the archive holds `repo` (what zllm_bases_options.archived asks). */
+int zllm_archive_has_repo(zllm_archive *a, const char *repo);
+
+/* Ingests every repo of the hub not yet in the archive, bases first. */
 int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *stats);
 /* The order zllm_pack_hub ingests the hub's repos in (bases first), with
  * the same bases; nothing is written.  The caller frees *ids (zllm_strv_free). */

@@ -16,7 +16,7 @@
  * bits, and each model takes as base the preceding relative with the
  * smallest delta cost.
  *
- * Local calls except zllm_cluster_compare_mpi and zllm_cluster_hub_mpi,
+ * Local calls except zllm_cluster_sketches_mpi and zllm_cluster_hub_mpi,
  * which are COLLECTIVE over their communicator.
  */
 #ifndef ZLLM_CLUSTER_H
@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "zllm/basemap.h"
 #include "zllm/buf.h"
 #include "zllm/dtype.h"
 #include "zllm/hub.h"
@@ -162,6 +163,32 @@ int zllm_cluster_hub_mpi(zllm_family_table **out, const char *hub, const zllm_cl
 
 /* The same in this process alone (no MPI calls): what `zllm pack` uses. */
 int zllm_cluster_hub(zllm_family_table **out, const char *hub, const zllm_cluster_options *o);
+
+/* ---- bases for pack ------------------------------------------------------ */
+
+/* Where pack's bases come from.  `families` (a families.tsv with a "base"
+ * column, or "repo<TAB>base" lines) overrides the rest; else, with
+ * `similarity`, the families by bitwise similarity (`table` when the caller
+ * clustered already, else zllm_cluster_hub on `hub`); then the model cards'
+ * base_model for repos still without one (with `from_cards`, the cards
+ * alone), when that repo is in the snapshot or `archived` says it is in the
+ * archive.  After clustering, a card only names a base the bits could not
+ * judge. */
+typedef struct {
+  const char *hub;
+  const char *families;
+  int similarity;
+  int from_cards;
+  const zllm_family_table *table;
+  int (*archived)(void *ctx, const char *repo); /* 1 when the archive holds repo; NULL: none does */
+  void *ctx;
+} zllm_bases_options;
+
+#define ZLLM_BASES_OPTIONS_INIT {NULL, NULL, 1, 0, NULL, NULL, NULL}
+
+/* The base map of every repo of the local hub `hub` (zllm/basemap.h); the
+ * caller frees it with zllm_base_map_free.  Local. */
+int zllm_bases_choose(zllm_base_map **out, const zllm_bases_options *o);
 
 /* families.tsv: header line, then one row per repo (see docs/CLUSTER.md). */
 int zllm_family_table_write(const zllm_family_table *t, const char *path);

@@ -16,6 +16,7 @@
 #include "pack/archive_internal.h"
 #include "zllm/archive.h"
 #include "zllm/error.h"
+#include "zllm/cluster.h"
 #include "zllm/io.h"
 #include "zllm/path.h"
 #include "zllm/synth.h"
@@ -113,9 +114,15 @@ static void test_restore_bounds_a_piece(void **state)
   mo.scale = "tiny";
   mo.out = gen;
   assert_int_equal(zllm_mkhub(&mo), 0);
+  zllm_bases_options bo = ZLLM_BASES_OPTIONS_INIT;
+  zllm_base_map *bases = NULL;
   o.hub = hub;
+  bo.hub = hub;
+  assert_int_equal(zllm_bases_choose(&bases, &bo), 0);
+  o.bases = bases;
   assert_int_equal(zllm_archive_open(&a, dir, 1), 0);
   assert_int_equal(zllm_pack_hub(a, &o, &s), 0);
+  zllm_base_map_free(bases);
   assert_true(s.opaque_files > 0);
 
   /* one piece more than ZLLM_PIECE_BYTES of zeros: stored in a few KiB */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -267,6 +268,70 @@ static void test_bands_find_families(void **state)
   free(s);
 }
 
+/* ---- pack's bases (zllm_bases_choose) ------------------------------------------- */
+
+static const char *base_of(const zllm_base_map *m, const char *repo)
+{
+  const zllm_base_entry *e = zllm_base_map_find(m, repo);
+  assert_non_null(e);
+  return e->base ? e->base : "-";
+}
+
+static const char *why_of(const zllm_base_map *m, const char *repo)
+{
+  const zllm_base_entry *e = zllm_base_map_find(m, repo);
+  assert_non_null(e);
+  return e->why ? e->why : "-";
+}
+
+static int archive_holds_elsewhere(void *ctx, const char *repo)
+{
+  (void)ctx;
+  return strcmp(repo, "llama2c/stories260K") == 0;
+}
+
+/* The sample hub's cards: alpha-frozen's names the wrong base (beta-base);
+ * the bits overrule it, the cards alone do not, a families file wins. */
+static void test_bases_choose(void **state)
+{
+  (void)state;
+  zllm_bases_options o = ZLLM_BASES_OPTIONS_INIT;
+  zllm_base_map *m = NULL;
+  o.hub = ZLLM_SAMPLE_DIR "/hub";
+  o.from_cards = 1;
+  assert_int_equal(zllm_bases_choose(&m, &o), 0);
+  assert_string_equal(base_of(m, "chatco/alpha-chat"), "alpha-labs/alpha-base");
+  assert_string_equal(why_of(m, "chatco/alpha-chat"), "model card");
+  assert_string_equal(base_of(m, "frozenco/alpha-frozen"), "beta-labs/beta-base");
+  assert_string_equal(base_of(m, "alpha-labs/alpha-base"), "-");
+  zllm_base_map_free(m);
+
+  o.from_cards = 0; /* bitwise similarity, then the cards */
+  o.archived = archive_holds_elsewhere;
+  assert_int_equal(zllm_bases_choose(&m, &o), 0);
+  assert_string_not_equal(base_of(m, "frozenco/alpha-frozen"), "beta-labs/beta-base");
+  assert_true(strncmp(why_of(m, "chatco/alpha-chat"), "bits (", 6) == 0);
+  assert_string_equal(base_of(m, "alpha-labs/alpha-base"), "-");
+  zllm_base_map_free(m);
+
+  char path[] = "/tmp/zllm-bases-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  assert_non_null(f);
+  fputs("repo\tfamily\tbase\nchatco/alpha-chat\talpha\tbeta-labs/beta-base\n"
+        "codeco/alpha-code\talpha\tcodeco/alpha-code\nnobody/here\tx\talpha-labs/alpha-base\n", f);
+  fclose(f);
+  o.families = path;
+  assert_int_equal(zllm_bases_choose(&m, &o), 0);
+  unlink(path);
+  assert_string_equal(base_of(m, "chatco/alpha-chat"), "beta-labs/beta-base"); /* the file's word */
+  assert_string_equal(why_of(m, "chatco/alpha-chat"), "families file");
+  assert_null(zllm_base_map_find(m, "nobody/here")); /* not in the hub: no entry */
+  assert_string_equal(base_of(m, "frozenco/alpha-frozen"), "beta-labs/beta-base"); /* cards fill the rest */
+  zllm_base_map_free(m);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -275,6 +340,7 @@ int main(void)
     cmocka_unit_test(test_steps_orient_a_chain),
     cmocka_unit_test(test_cards_and_twins),
     cmocka_unit_test(test_bands_find_families),
+    cmocka_unit_test(test_bases_choose),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
