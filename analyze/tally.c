@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "zllm/le.h"
 #include "zllm/tally.h"
 
 #define BLOCK ((size_t)1 << 24) /* elements per flush: a 32-bit counter never overflows */
@@ -29,8 +30,7 @@ static inline unsigned exponent_of(uint32_t v, zllm_dtype d)
 /* A little-endian element of 2 or 4 bytes. */
 static inline uint32_t load_bits(const uint8_t *p, size_t es)
 {
-  return es == 2 ? (uint32_t)p[0] | (uint32_t)p[1] << 8
-                 : (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+  return es == 2 ? zllm_le16(p) : zllm_le32(p);
 }
 
 /* ---- plain ------------------------------------------------------------------- */

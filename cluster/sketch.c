@@ -9,6 +9,7 @@
 #include "cluster/cluster_internal.h"
 #include "zllm/error.h"
 #include "zllm/json.h"
+#include "zllm/le.h"
 
 #define TRAINER_STATE_MAX ((size_t)16 << 20)
 
@@ -65,7 +66,7 @@ static int sample_tensor(const zllm_st_header *h, int fd, size_t i, zllm_sketch_
     int rc = zllm_st_read_tensor(h, fd, i, pos * es, b, es);
     if (rc < 0)
       return rc;
-    dst[j] = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    dst[j] = zllm_le32(b);
   }
   return 0;
 }

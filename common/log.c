@@ -70,9 +70,9 @@ static double now_s(void)
 
 void zllm_progress_begin(zllm_progress *p, const char *phase, unsigned long long total)
 {
+  memset(p, 0, sizeof *p);
   p->phase = phase;
   p->total = total;
-  p->done = 0;
   p->t0 = p->last = now_s();
   p->tty = isatty(2);
   p->on = log_rank <= 0 && zllm_log_get_level() >= ZLLM_LOG_INFO;
@@ -81,31 +81,58 @@ void zllm_progress_begin(zllm_progress *p, const char *phase, unsigned long long
 static void progress_line(zllm_progress *p, int final)
 {
   double el = now_s() - p->t0, rate = el > 0 ? (double)p->done / el : 0;
-  double frac = p->total ? (double)p->done / (double)p->total : 1;
-  char eta[32] = "-", bar[26];
-  if (!final && rate > 0 && p->total > p->done)
+  double frac = p->total ? (double)p->done / (double)p->total
+                : p->items_total ? (double)p->items_done / (double)p->items_total
+                                 : 1;
+  char eta[32] = "-", bar[26], items[48] = "", note[72] = "";
+  if (final)
+    snprintf(eta, sizeof eta, "%.1fs", el);
+  else if (p->total && rate > 0 && p->total > p->done)
     snprintf(eta, sizeof eta, "%.0fs", (double)(p->total - p->done) / rate);
+  if (p->items_total)
+    snprintf(items, sizeof items, " %llu/%llu,", p->items_done, p->items_total);
+  if (p->note[0])
+    snprintf(note, sizeof note, ", %s", p->note);
   int fill = (int)(frac * 24 + 0.5);
   for (int i = 0; i < 24; i++)
     bar[i] = i < fill ? '#' : '.';
   bar[24] = '\0';
   if (p->tty)
-    fprintf(stderr, "\r%-8s [%s] %5.1f%% %9.1f/%.1f MB %8.1f MB/s ETA %s%s", p->phase, bar, 100 * frac,
-            (double)p->done / 1e6, (double)p->total / 1e6, rate / 1e6, eta, final ? "\n" : "  ");
+    fprintf(stderr, "\r%-8s [%s] %5.1f%%%s %9.1f/%.1f MB %8.1f MB/s %s %s%s%s", p->phase, bar, 100 * frac, items,
+            (double)p->done / 1e6, (double)p->total / 1e6, rate / 1e6, final ? "done in" : "ETA", eta, note,
+            final ? "\n" : "  ");
   else
-    zllm_log(ZLLM_LOG_INFO, "%s: %.1f%% (%.1f of %.1f MB), %.1f MB/s, %s %s", p->phase, 100 * frac,
-             (double)p->done / 1e6, (double)p->total / 1e6, rate / 1e6, final ? "done in" : "ETA",
-             final ? "" : eta);
+    zllm_log(ZLLM_LOG_INFO, "%s: %.1f%%%s (%.1f of %.1f MB), %.1f MB/s, %s %s%s", p->phase, 100 * frac, items,
+             (double)p->done / 1e6, (double)p->total / 1e6, rate / 1e6, final ? "done in" : "ETA", eta, note);
 }
 
-void zllm_progress_add(zllm_progress *p, unsigned long long bytes)
+static void progress_due(zllm_progress *p)
 {
-  p->done += bytes;
   double t = now_s();
   if (p->on && t - p->last >= (p->tty ? 0.2 : 10.0)) {
     p->last = t;
     progress_line(p, 0);
   }
+}
+
+void zllm_progress_add(zllm_progress *p, unsigned long long bytes)
+{
+  p->done += bytes;
+  progress_due(p);
+}
+
+void zllm_progress_set(zllm_progress *p, unsigned long long done, unsigned long long items_done,
+                       unsigned long long items_total)
+{
+  p->done = done;
+  p->items_done = items_done;
+  p->items_total = items_total;
+  progress_due(p);
+}
+
+void zllm_progress_note(zllm_progress *p, const char *note)
+{
+  snprintf(p->note, sizeof p->note, "%s", note ? note : "");
 }
 
 void zllm_progress_end(zllm_progress *p)

@@ -35,7 +35,6 @@ int zl_http_init(zl_http *h, const char *token, int jobs, long retry_budget, int
   h->low_speed_seconds = ZL_LOW_SPEED_SECONDS;
   h->progress = progress;
   h->tty = isatty(2);
-  h->t0 = now_s();
   if (token && *token) {
     size_t len = strlen(token) + 32;
     if (!(h->auth_header = malloc(len)))
@@ -56,30 +55,26 @@ void zl_http_cleanup(zl_http *h)
 
 void zl_http_phase(zl_http *h, const char *phase, size_t items, uint64_t bytes)
 {
-  h->phase = phase;
+  snprintf(h->phase, sizeof h->phase, "crawl %s", phase);
   h->items_total = items;
   h->items_done = 0;
   h->bytes_total = bytes;
   h->bytes_done = 0;
   h->bytes_base = h->bytes_received;
-  h->t0 = now_s();
-  h->last_print = h->t0;
+  zllm_progress_begin(&h->pg, h->phase, bytes);
+  h->pg.on = h->progress;
 }
 
 static void print_progress(zl_http *h, int final)
 {
-  double t = now_s(), el = t - h->t0;
-  if (!h->progress || h->items_total == 0 || (final && h->items_done < h->items_total) ||
-      (!final && t - h->last_print < (h->tty ? 0.5 : 5.0)))
+  char note[48];
+  if (h->items_total == 0 || (final && h->items_done < h->items_total))
     return;
-  h->last_print = t;
-  double rate = el > 0 ? (double)h->bytes_done / el : 0;
-  char eta[32] = "-";
-  if (h->bytes_total > h->bytes_done && rate > 0)
-    snprintf(eta, sizeof eta, "%.0fs", (double)(h->bytes_total - h->bytes_done) / rate);
-  fprintf(stderr, "%scrawl %s: %zu/%zu, %.1f/%.1f MB, %.1f MB/s, ETA %s, %ld retries%s", h->tty ? "\r" : "",
-          h->phase ? h->phase : "", h->items_done, h->items_total, (double)h->bytes_done / 1e6,
-          (double)h->bytes_total / 1e6, rate / 1e6, eta, h->retries_used, h->tty && !final ? "   " : "\n");
+  snprintf(note, sizeof note, "%ld retries", h->retries_used);
+  zllm_progress_note(&h->pg, note);
+  zllm_progress_set(&h->pg, h->bytes_done, h->items_done, h->items_total);
+  if (final)
+    zllm_progress_end(&h->pg);
 }
 
 void zl_req_reset(zl_req *r)

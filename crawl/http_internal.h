@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "zllm/buf.h"
+#include "zllm/log.h"
 
 typedef enum { ZL_SINK_MEM, ZL_SINK_FILE } zl_sink;
 
@@ -59,12 +60,12 @@ typedef struct {
   double backoff_base, backoff_cap, retry_after_cap;
   long low_speed_bytes, low_speed_seconds; /* a slower transfer is ended and retried */
   uint64_t bytes_received;
-  /* progress on stderr */
+  /* progress on stderr (zllm/log.h) */
   int progress, tty;
-  const char *phase;
+  char phase[48];
   size_t items_total, items_done;
   uint64_t bytes_total, bytes_done, bytes_base;
-  double t0, last_print;
+  zllm_progress pg;
   /* called as each request finishes (ok or failed), before the batch ends:
    * a download is verified and put in place while others still run */
   void (*on_done)(zl_req *r, void *ctx);

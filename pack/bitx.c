@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "zllm/codec.h"
+#include "zllm/le.h"
 
 int zllm_bitx_planes(zllm_dtype dt)
 {
@@ -21,12 +22,6 @@ size_t zllm_bitx_plane_len(zllm_dtype dt, size_t nelem)
   return dt == ZLLM_DT_C64 ? 2 * nelem : nelem;
 }
 
-static inline uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static inline uint32_t ld32(const uint8_t *p)
-{
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* The planes never overlap the element arrays: `restrict` on them lets the
  * compiler vectorise the loops without run-time alias checks (more than it
  * will version a loop for).  A merge's base and destination may be the same
@@ -38,7 +33,7 @@ INLINE void split_bf16_impl(const uint8_t *R s, const uint8_t *R b, size_t n, ui
                             const int xor)
 {
   for (size_t i = 0; i < n; i++) {
-    uint16_t x = ld16(s + 2 * i) ^ (xor ? ld16(b + 2 * i) : 0);
+    uint16_t x = zllm_le16(s + 2 * i) ^ (xor ? zllm_le16(b + 2 * i) : 0);
     e[i] = (uint8_t)(x >> 7);
     sm[i] = (uint8_t)(((x >> 8) & 0x80) | (x & 0x7f));
   }
@@ -49,7 +44,7 @@ INLINE void merge_bf16_impl(const uint8_t *R e, const uint8_t *R sm, const uint8
 {
   for (size_t i = 0; i < n; i++) {
     uint16_t x = (uint16_t)((sm[i] & 0x80) << 8 | e[i] << 7 | (sm[i] & 0x7f));
-    x ^= xor ? ld16(b + 2 * i) : 0;
+    x ^= xor ? zllm_le16(b + 2 * i) : 0;
     d[2 * i] = (uint8_t)x;
     d[2 * i + 1] = (uint8_t)(x >> 8);
   }
@@ -59,7 +54,7 @@ INLINE void split_f16_impl(const uint8_t *R s, const uint8_t *R b, size_t n, uin
                            uint8_t *R ml, const int xor)
 {
   for (size_t i = 0; i < n; i++) {
-    uint16_t x = ld16(s + 2 * i) ^ (xor ? ld16(b + 2 * i) : 0);
+    uint16_t x = zllm_le16(s + 2 * i) ^ (xor ? zllm_le16(b + 2 * i) : 0);
     se[i] = (uint8_t)(x >> 10);
     mh[i] = (uint8_t)((x >> 8) & 3);
     ml[i] = (uint8_t)x;
@@ -71,7 +66,7 @@ INLINE void merge_f16_impl(const uint8_t *R se, const uint8_t *R mh, const uint8
 {
   for (size_t i = 0; i < n; i++) {
     uint16_t x = (uint16_t)(se[i] << 10 | (mh[i] & 3) << 8 | ml[i]);
-    x ^= xor ? ld16(b + 2 * i) : 0;
+    x ^= xor ? zllm_le16(b + 2 * i) : 0;
     d[2 * i] = (uint8_t)x;
     d[2 * i + 1] = (uint8_t)(x >> 8);
   }
@@ -81,7 +76,7 @@ INLINE void split_f32_impl(const uint8_t *R s, const uint8_t *R b, size_t n, uin
                            uint8_t *R m1, uint8_t *R m0, const int xor)
 {
   for (size_t i = 0; i < n; i++) {
-    uint32_t x = ld32(s + 4 * i) ^ (xor ? ld32(b + 4 * i) : 0);
+    uint32_t x = zllm_le32(s + 4 * i) ^ (xor ? zllm_le32(b + 4 * i) : 0);
     e[i] = (uint8_t)(x >> 23);
     m2[i] = (uint8_t)(((x >> 24) & 0x80) | ((x >> 16) & 0x7f));
     m1[i] = (uint8_t)(x >> 8);
@@ -95,7 +90,7 @@ INLINE void merge_f32_impl(const uint8_t *R e, const uint8_t *R m2, const uint8_
   for (size_t i = 0; i < n; i++) {
     uint32_t x = (uint32_t)(m2[i] & 0x80) << 24 | (uint32_t)e[i] << 23 | (uint32_t)(m2[i] & 0x7f) << 16 |
                  (uint32_t)m1[i] << 8 | m0[i];
-    x ^= xor ? ld32(b + 4 * i) : 0;
+    x ^= xor ? zllm_le32(b + 4 * i) : 0;
     d[4 * i] = (uint8_t)x;
     d[4 * i + 1] = (uint8_t)(x >> 8);
     d[4 * i + 2] = (uint8_t)(x >> 16);

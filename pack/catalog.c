@@ -15,6 +15,7 @@
 #include "pack/archive_internal.h"
 #include "zllm/buf.h"
 #include "zllm/error.h"
+#include "zllm/le.h"
 #include "zllm/io.h"
 #include "zllm/parallel.h"
 #include "zllm/path.h"
@@ -710,12 +711,6 @@ int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len)
 #define PART_MAGIC 0x31504c5au /* "ZLP1" */
 #define PARALLEL_MIN ((size_t)1 << 20) /* smaller planes are not worth a thread start */
 
-static void st32le(uint8_t *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-
 typedef struct {
   zllm_archive *a;
   uint8_t *const *planes;
@@ -793,8 +788,8 @@ int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_
   }
   if (rc < 0)
     return rc;
-  st32le((uint8_t *)a->enc.data, PART_MAGIC);
-  st32le((uint8_t *)a->enc.data + 4, (uint32_t)np);
+  zllm_put_le32((uint8_t *)a->enc.data, PART_MAGIC);
+  zllm_put_le32((uint8_t *)a->enc.data + 4, (uint32_t)np);
   rc = ar_blob_write(a, a->enc.data, a->enc.len, id);
   if (rc == 0 && stored)
     *stored += a->enc.len + 24;

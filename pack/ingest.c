@@ -19,6 +19,7 @@
 #include "zllm/safetensors.h"
 
 #define HEADER_LEVEL 3 /* headers, configs, opaque files: small or generic data */
+#define HASH_SLICE ((uint64_t)256 << 10) /* read and hashed together: stays in L2 across the three hashes */
 
 /* What each profile does (see zllm/archive.h). */
 typedef struct {
@@ -264,6 +265,7 @@ typedef struct {
   uint64_t stored;  /* bytes stored for the current file */
   file_hash read;   /* the current file's bytes as read */
   zllm_xxh128_ctx *again; /* a tensor's bytes as read again */
+  zllm_xxh128_ctx *tensor_xxh; /* a tensor's bytes as first read */
   int is_base;      /* a later repo uses this one as its base: its tensors go to the cache */
 } repo_job;
 
@@ -453,10 +455,18 @@ static int src_open(ingest_ctx *c, repo_job *j, const zllm_hub_file *f, int fd, 
     c->window_len = s->len;
   }
   if (s->len <= c->window_len && c->window) {
-    int rc = zllm_st_read_tensor(h, fd, i, 0, c->window, s->len);
-    rc = rc ? rc : file_hash_feed(&j->read, c->window, s->len);
+    /* read in slices, each hashed (three hashes) while it is still in cache */
+    int rc = 0;
+    zllm_xxh128_ctx_reset(j->tensor_xxh);
+    for (uint64_t at = 0; rc == 0 && at < s->len; at += HASH_SLICE) {
+      size_t n = s->len - at < HASH_SLICE ? (size_t)(s->len - at) : HASH_SLICE;
+      rc = zllm_st_read_tensor(h, fd, i, at, c->window + at, n);
+      rc = rc ? rc : file_hash_feed(&j->read, c->window + at, n);
+      if (rc == 0)
+        zllm_xxh128_ctx_update(j->tensor_xxh, c->window + at, n);
+    }
     if (rc == 0)
-      zllm_xxh128_buf(&s->hash, c->window, s->len);
+      zllm_xxh128_ctx_final(j->tensor_xxh, &s->hash);
     s->whole = c->window;
     test_change_after_hash(f, name, h, i); /* too late to matter: nothing reads the tensor again */
     return rc;
@@ -1011,10 +1021,11 @@ static int insert_repo(zllm_archive *a, const zllm_repo *r, const char *base, co
 static int ingest_repo(ingest_ctx *c, size_t i)
 {
   zllm_repo *r = NULL;
-  repo_job j = {0, i, c->ids[i], c->base[i], 0, {NULL, NULL}, NULL, c->users[i] > 0};
+  repo_job j = {0, i, c->ids[i], c->base[i], 0, {NULL, NULL}, NULL, NULL, c->users[i] > 0};
   int rc = zllm_repo_load(&r, c->src, c->ids[i]);
   rc = rc ? rc : file_hash_new(&j.read);
   rc = rc ? rc : zllm_xxh128_ctx_new(&j.again);
+  rc = rc ? rc : zllm_xxh128_ctx_new(&j.tensor_xxh);
   if (rc < 0)
     goto done;
   memset(&c->repo_counts, 0, sizeof c->repo_counts);
@@ -1033,6 +1044,7 @@ static int ingest_repo(ingest_ctx *c, size_t i)
 done:
   file_hash_free(&j.read);
   zllm_xxh128_ctx_free(j.again);
+  zllm_xxh128_ctx_free(j.tensor_xxh);
   zllm_repo_free(r);
   return rc;
 }

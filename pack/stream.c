@@ -8,6 +8,7 @@
 
 #include "zllm/codec.h"
 #include "zllm/error.h"
+#include "zllm/le.h"
 
 #define HEADER_LEN 24
 /* Byte planes have almost no long repeats: zstd's smallest match table (2^6)
@@ -42,25 +43,6 @@ void zllm_codec_free(zllm_codec *c)
   ZSTD_freeDCtx(c->dctx);
   free(c->scratch);
   free(c);
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t ld32(const uint8_t *p)
-{
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t ld64(const uint8_t *p) { return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32; }
-
-static void st64(uint8_t *p, uint64_t v)
-{
-  st32(p, (uint32_t)v);
-  st32(p + 4, (uint32_t)(v >> 32));
 }
 
 static int all_same(const uint8_t *p, size_t n)
@@ -155,12 +137,12 @@ int zllm_stream_encode(zllm_codec *c, const zllm_stream_options *o, const uint8_
     return rc;
   uint8_t *h = (uint8_t *)out->data + table_at;
   memset(h, 0, HEADER_LEN + ENTRY_LEN * (size_t)nchunks);
-  st32(h, ZLLM_STREAM_MAGIC);
+  zllm_put_le32(h, ZLLM_STREAM_MAGIC);
   h[4] = ZLLM_STREAM_VERSION;
-  st32(h + 8, (uint32_t)len);
-  st32(h + 12, (uint32_t)((uint64_t)len >> 32));
-  st32(h + 16, cs);
-  st32(h + 20, (uint32_t)nchunks);
+  zllm_put_le32(h + 8, (uint32_t)len);
+  zllm_put_le32(h + 12, (uint32_t)((uint64_t)len >> 32));
+  zllm_put_le32(h + 16, cs);
+  zllm_put_le32(h + 20, (uint32_t)nchunks);
   out->len += HEADER_LEN + ENTRY_LEN * (size_t)nchunks;
   for (uint64_t k = 0; rc == 0 && k < nchunks; k++) {
     size_t n = len - k * cs < cs ? (size_t)(len - k * cs) : cs, stored = 0;
@@ -169,9 +151,9 @@ int zllm_stream_encode(zllm_codec *c, const zllm_stream_options *o, const uint8_
     rc = rc ? rc : zllm_buf_append(out, c->scratch, stored);
     if (rc == 0) { /* the buffer may have moved: find the entry again */
       uint8_t *e = (uint8_t *)out->data + table_at + HEADER_LEN + ENTRY_LEN * k;
-      st32(e, (uint32_t)stored);
+      zllm_put_le32(e, (uint32_t)stored);
       e[4] = (uint8_t)codec;
-      st64(e + 8, XXH3_64bits(src + k * cs, n));
+      zllm_put_le64(e + 8, XXH3_64bits(src + k * cs, n));
     }
   }
   return rc;
@@ -186,13 +168,13 @@ typedef struct {
 
 static int parse_layout(layout *l, const uint8_t *blob, size_t len)
 {
-  if (len < HEADER_LEN || ld32(blob) != ZLLM_STREAM_MAGIC)
+  if (len < HEADER_LEN || zllm_le32(blob) != ZLLM_STREAM_MAGIC)
     return zllm_error_set(ZLLM_EFORMAT, "stream: bad magic or truncated header");
   if (blob[4] != ZLLM_STREAM_VERSION || blob[5] || blob[6] || blob[7])
     return zllm_error_set(ZLLM_EFORMAT, "stream: unsupported version %u", blob[4]);
-  l->raw_len = ld64(blob + 8);
-  l->chunk_size = ld32(blob + 16);
-  l->nchunks = ld32(blob + 20);
+  l->raw_len = zllm_le64(blob + 8);
+  l->chunk_size = zllm_le32(blob + 16);
+  l->nchunks = zllm_le32(blob + 20);
   /* nchunks x chunk_size cannot overflow 64 bits; raw_len must fill the
    * last chunk partly and no more */
   uint64_t cap = (uint64_t)l->nchunks * l->chunk_size;
@@ -210,7 +192,7 @@ static int parse_layout(layout *l, const uint8_t *blob, size_t len)
     const uint8_t *e = l->table + ENTRY_LEN * k;
     if (e[5] | e[6] | e[7])
       return zllm_error_set(ZLLM_EFORMAT, "stream: chunk %u has non-zero reserved bytes", k);
-    total += ld32(e);
+    total += zllm_le32(e);
   }
   if (total != l->payload_len)
     return zllm_error_set(ZLLM_EFORMAT, "stream: chunks hold %llu bytes, payload is %zu",
@@ -239,7 +221,7 @@ static int decode_one(zllm_codec *c, const layout *l, uint32_t k, const uint8_t 
 {
   const uint8_t *e = l->table + ENTRY_LEN * k;
   int rc = decode_payload(c, k, e[4], src, stored, dst, n);
-  if (rc == 0 && XXH3_64bits(dst, n) != ld64(e + 8))
+  if (rc == 0 && XXH3_64bits(dst, n) != zllm_le64(e + 8))
     rc = zllm_error_set(ZLLM_EFORMAT, "stream: chunk %u fails its checksum", k);
   return rc;
 }
@@ -279,7 +261,7 @@ int zllm_stream_decode(zllm_codec *c, const uint8_t *blob, size_t len, uint8_t *
                         dst_len);
   size_t at = 0;
   for (uint32_t k = 0; rc == 0 && k < l.nchunks; k++) {
-    size_t stored = ld32(l.table + ENTRY_LEN * k);
+    size_t stored = zllm_le32(l.table + ENTRY_LEN * k);
     size_t n = dst_len - (size_t)k * l.chunk_size < l.chunk_size ? dst_len - (size_t)k * l.chunk_size : l.chunk_size;
     rc = decode_one(c, &l, k, l.payload + at, stored, dst + (size_t)k * l.chunk_size, n);
     at += stored;
@@ -298,9 +280,9 @@ int zllm_stream_decode_chunk(zllm_codec *c, const uint8_t *blob, size_t len, uin
     return rc;
   size_t at = 0;
   for (uint32_t i = 0; i < k; i++)
-    at += ld32(l.table + ENTRY_LEN * i);
+    at += zllm_le32(l.table + ENTRY_LEN * i);
   uint64_t start = (uint64_t)k * l.chunk_size;
   size_t n = l.raw_len - start < l.chunk_size ? (size_t)(l.raw_len - start) : l.chunk_size;
   *out_len = n;
-  return decode_one(c, &l, k, l.payload + at, ld32(l.table + ENTRY_LEN * k), dst, n);
+  return decode_one(c, &l, k, l.payload + at, zllm_le32(l.table + ENTRY_LEN * k), dst, n);
 }

@@ -16,7 +16,7 @@ src=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 
 declare -A owner=(
   [error.h]=common [log.h]=common [buf.h]=common [hash.h]=common [io.h]=common [path.h]=common
-  [mpi.h]=common [json.h]=common [parallel.h]=common [fpconv.h]=common
+  [mpi.h]=common [json.h]=common [parallel.h]=common [fpconv.h]=common [le.h]=common
   [dtype.h]=format [safetensors.h]=format [repofiles.h]=format
   [hub.h]=crawl [crawl.h]=crawl [basemap.h]=crawl
   [analyze.h]=analyze [tally.h]=analyze

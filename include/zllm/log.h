@@ -20,18 +20,26 @@ void zllm_log(zllm_log_level level, const char *fmt, ...) __attribute__((format(
 
 /* Progress of a phase on stderr, printed by rank 0 only (in a single-process
  * tool, by the process): a bar redrawn in place on a terminal, a timestamped
- * line every 10 s in a batch log, and a final line.  Under MPI it shows rank
- * 0's own share, and the total is rank 0's share too: ranks are dealt equal
- * bytes, so it stands for the job.  Silent when the level is below info. */
+ * line every 10 s in a batch log, and a final line with the phase's time.
+ * Under MPI it shows rank 0's own share, and the total is rank 0's share too.
+ * Optionally it counts items (requests, files) and carries a note ("3
+ * retries").  Silent when the level is below info; a caller may also turn it
+ * off (`on`) after begin.  The one progress printer of the project. */
 typedef struct {
   const char *phase;
-  unsigned long long total, done;
+  unsigned long long total, done;             /* bytes; total 0: unknown */
+  unsigned long long items_total, items_done; /* shown when items_total > 0 */
+  char note[64];
   double t0, last;
   int tty, on;
 } zllm_progress;
 
 void zllm_progress_begin(zllm_progress *p, const char *phase, unsigned long long total);
 void zllm_progress_add(zllm_progress *p, unsigned long long bytes);
+/* Absolute counts (bytes done, items done of items_total), printed when due. */
+void zllm_progress_set(zllm_progress *p, unsigned long long done, unsigned long long items_done,
+                       unsigned long long items_total);
+void zllm_progress_note(zllm_progress *p, const char *note);
 void zllm_progress_end(zllm_progress *p);
 
 #define ZLLM_ERR(...) zllm_log(ZLLM_LOG_ERROR, __VA_ARGS__)
