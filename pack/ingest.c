@@ -900,7 +900,7 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   char name[1200], note[1024] = "";
   int64_t row = 0;
   const char *unreadable = getenv("ZLLM_TEST_UNREADABLE"); /* fault injection for tests */
-  int fd = -1, rc = 0, began = 0;
+  int fd = -1, rc = 0;
   uint64_t pack_mark = c->a->pack_len;
   size_t cache_mark = c->cache.n;
   snprintf(name, sizeof name, "%s/%s", j->repo, f->path);
@@ -920,7 +920,7 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
     ZLLM_WARN("%s", note);
     c->s->problems++;
   }
-  began = 1;
+  /* the tap sees every file pack tries to read, failed ones too (with the reason at the end) */
   int trc = tap_begin(c, j, f, rc == 0 ? h : NULL, note[0] ? note + strlen("stored opaque: ") : NULL);
   rc = rc ? rc : trc;
   rc = rc ? rc : ar_exec(c->a, "SAVEPOINT body");
@@ -941,10 +941,8 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
     c->file_counts.bytes_in += f->size;
     c->file_counts.bytes_stored += j->stored;
   }
-  if (began) {
-    trc = tap_end(c, rc == 0 ? &sha : NULL, rc == 0 ? &fx : NULL, rc == 0 ? NULL : zllm_error_last());
-    rc = rc ? rc : trc;
-  }
+  trc = tap_end(c, rc == 0 ? &sha : NULL, rc == 0 ? &fx : NULL, rc == 0 ? NULL : zllm_error_last());
+  rc = rc ? rc : trc;
   if (rc < 0)
     cache_drop_from(&c->cache, cache_mark);
   zllm_st_header_free(h);

@@ -6,7 +6,9 @@ n=$1
 sample="$ZLLM_SRC/data/sample-hub"
 out="$ZLLM_TMP/survey-np$n"
 rm -rf "$out"
-survey_help() { mpirun_n "$n" "$ZLLM_BIN/zllm-survey" --help | grep -q 'usage: mpirun'; }
+# the help goes to a file first: `| grep -q` closes the pipe at its first match,
+# and mpiexec, still forwarding the rest, then fails the pipeline (a flake)
+survey_help() { mpirun_n "$n" "$ZLLM_BIN/zllm-survey" --help >"$T/help-np$n.out" && grep -q 'usage: mpirun' "$T/help-np$n.out"; }
 check "zllm-survey --help" survey_help
 survey_usage_error() { ! mpirun_n "$n" "$ZLLM_BIN/zllm-survey" --bogus 2>/dev/null; }
 check "zllm-survey --bogus fails" survey_usage_error
