@@ -120,6 +120,37 @@ typedef struct {
 } ar_tensor;
 
 int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t);
+
+/* Catalog rows (pack/rows.c), the one way ingest and merge write them.
+ * Ids of 0 and NULL strings are stored as SQL NULL. */
+typedef struct {
+  int64_t repo;
+  const char *path;
+  uint64_t size;
+  const uint8_t *sha256; /* 32 bytes */
+  const uint8_t *key;    /* 16 bytes */
+  const char *method;    /* "safetensors", "opaque", "dup", "skipped" */
+  int64_t dup_of, header_blob;
+  uint64_t stored;
+  const char *note;
+} ar_file_row;
+
+typedef struct {
+  int64_t file, idx;
+  const char *name, *dtype, *shape;
+  uint64_t nelem, len;
+  const uint8_t *key;    /* 16 bytes */
+  const char *method;    /* "dup", "bitx", "solo" */
+  const char *layout;    /* ar_layout_name */
+  int64_t dup_of, base, depth;
+  uint64_t stored;
+  const char *note;
+} ar_tensor_row;
+
+int ar_insert_file(zllm_archive *a, const ar_file_row *r, int64_t *id);
+int ar_insert_tensor(zllm_archive *a, const ar_tensor_row *r, int64_t *id);
+int ar_insert_part(zllm_archive *a, int64_t tensor, uint64_t part, int64_t blob);
+int ar_insert_piece(zllm_archive *a, int64_t file, uint64_t seq, uint64_t len, int64_t blob);
 /* Decodes bytes [part * ZLLM_PART_BYTES, ...) of a tensor into dst. */
 int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *dst, int depth);
 

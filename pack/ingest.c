@@ -297,24 +297,8 @@ static int insert_file(zllm_archive *a, const repo_job *j, const zllm_hub_file *
                        const uint8_t key[16], const char *method, int64_t dup_of, int64_t header_blob,
                        const char *note, int64_t *id)
 {
-  sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st,
-                      "INSERT INTO files(repo, path, size, sha256, key, method, dup_of, header_blob, note)"
-                      " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_int64(st, 1, j->repo_row);
-  sqlite3_bind_text(st, 2, f->path, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)f->size);
-  sqlite3_bind_blob(st, 4, sha->b, 32, SQLITE_TRANSIENT);
-  sqlite3_bind_blob(st, 5, key, 16, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 6, method, -1, SQLITE_STATIC);
-  dup_of ? sqlite3_bind_int64(st, 7, dup_of) : sqlite3_bind_null(st, 7);
-  header_blob ? sqlite3_bind_int64(st, 8, header_blob) : sqlite3_bind_null(st, 8);
-  note ? sqlite3_bind_text(st, 9, note, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 9);
-  rc = step_done(a, st, "recording a file");
-  *id = sqlite3_last_insert_rowid(a->db);
-  return rc;
+  ar_file_row r = {j->repo_row, f->path, f->size, sha->b, key, method, dup_of, header_blob, 0, note};
+  return ar_insert_file(a, &r, id);
 }
 
 static int set_stored(zllm_archive *a, const char *table, int64_t id, uint64_t stored)
@@ -339,18 +323,10 @@ static int store_pieces(zllm_archive *a, int fd, const char *name, uint64_t size
   for (uint64_t off = 0, seq = 0; rc == 0 && (off < size || (size == 0 && seq == 0)); off += ZLLM_PIECE_BYTES, seq++) {
     size_t n = size - off < ZLLM_PIECE_BYTES ? (size_t)(size - off) : ZLLM_PIECE_BYTES;
     int64_t blob = 0;
-    sqlite3_stmt *st = NULL;
     rc = zllm_pread_full(fd, buf, n, off, name);
     rc = rc ? rc : file_hash_feed(read, buf, n);
     rc = rc ? rc : ar_stream_write(a, buf, n, HEADER_LEVEL, 0, &blob, stored);
-    rc = rc ? rc : ar_prepare(a, &st, "INSERT INTO pieces(file, seq, len, blob) VALUES(?, ?, ?, ?)");
-    if (rc == 0) {
-      sqlite3_bind_int64(st, 1, file_row);
-      sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-      sqlite3_bind_int64(st, 3, (sqlite3_int64)n);
-      sqlite3_bind_int64(st, 4, blob);
-      rc = step_done(a, st, "recording a piece");
-    }
+    rc = rc ? rc : ar_insert_piece(a, file_row, seq, n, blob);
   }
   free(buf);
   return rc;
@@ -578,29 +554,9 @@ static int insert_tensor(zllm_archive *a, int64_t file_row, size_t idx, const zl
                          const uint8_t key[16], const char *method, ar_layout layout, int64_t dup_of, int64_t base,
                          int depth, const char *note, int64_t *id)
 {
-  sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st,
-                      "INSERT INTO tensors(file, idx, name, dtype, shape, nelem, len, key, method, dup_of, base, depth,"
-                      " note, layout) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_int64(st, 1, file_row);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
-  sqlite3_bind_text(st, 3, t->name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 4, zllm_dtype_get(t->dtype)->name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, shape, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 6, (sqlite3_int64)t->nelem);
-  sqlite3_bind_int64(st, 7, (sqlite3_int64)(t->end - t->begin));
-  sqlite3_bind_blob(st, 8, key, 16, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 9, method, -1, SQLITE_STATIC);
-  dup_of ? sqlite3_bind_int64(st, 10, dup_of) : sqlite3_bind_null(st, 10);
-  base ? sqlite3_bind_int64(st, 11, base) : sqlite3_bind_null(st, 11);
-  sqlite3_bind_int(st, 12, depth);
-  note ? sqlite3_bind_text(st, 13, note, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 13);
-  sqlite3_bind_text(st, 14, ar_layout_name(layout), -1, SQLITE_STATIC);
-  rc = step_done(a, st, "recording a tensor");
-  *id = sqlite3_last_insert_rowid(a->db);
-  return rc;
+  ar_tensor_row r = {file_row, (int64_t)idx, t->name, zllm_dtype_get(t->dtype)->name, shape, t->nelem,
+                     t->end - t->begin, key, method, ar_layout_name(layout), dup_of, base, depth, 0, note};
+  return ar_insert_tensor(a, &r, id);
 }
 
 /* The base's elements for part `part` of a tensor of dtype `dt` (n
@@ -668,18 +624,6 @@ static int drop_base(zllm_archive *a, int64_t id, const char *note)
   return step_done(a, st, "recording a solo fallback");
 }
 
-static int record_part(zllm_archive *a, int64_t id, uint64_t part, int64_t blob)
-{
-  sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st, "INSERT INTO parts(tensor, part, blob) VALUES(?, ?, ?)");
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_int64(st, 1, id);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)part);
-  sqlite3_bind_int64(st, 3, blob);
-  return step_done(a, st, "recording a tensor part");
-}
-
 /* What one pass over a tensor's parts does: code its planes (id != 0;
  * XORed with `base` when set) and show the tap its bytes beside the tap's
  * base (`tap_base`, usually the same tensor). */
@@ -729,7 +673,7 @@ static int pass_part(ingest_ctx *c, tensor_src *s, tensor_pass *tp, uint64_t par
   int np = zllm_bitx_planes(view);
   rc = rc ? rc : ar_part_write(c->a, planes, np, zllm_bitx_plane_len(view, n / es), c->p->plane_level,
                                tp->layout == AR_LAYOUT_FIELD && c->p->base_check, &blob, &tp->stored);
-  return rc ? rc : record_part(c->a, tp->id, part, blob);
+  return rc ? rc : ar_insert_part(c->a, tp->id, part, blob);
 }
 
 /* One pass over every part of a tensor (see tensor_pass). */

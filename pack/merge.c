@@ -201,53 +201,38 @@ static int find_dup(merge_ctx *m, source *x, sqlite3_stmt *t, int64_t *dup)
 
 static int copy_parts(merge_ctx *m, source *x, int64_t src, int64_t dst)
 {
-  sqlite3_stmt *st = NULL, *in = NULL;
+  sqlite3_stmt *st = NULL;
   int rc = ar_prepare(x->a, &st, "SELECT part, blob FROM parts WHERE tensor = ? ORDER BY part");
-  rc = rc ? rc : ar_prepare(m->d, &in, "INSERT INTO parts(tensor, part, blob) VALUES(?, ?, ?)");
   if (rc == 0)
     sqlite3_bind_int64(st, 1, src);
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
     int64_t blob = 0;
     rc = map_blob(m, x, sqlite3_column_int64(st, 1), &blob);
-    if (rc == 0) {
-      sqlite3_reset(in);
-      sqlite3_bind_int64(in, 1, dst);
-      sqlite3_bind_int64(in, 2, sqlite3_column_int64(st, 0));
-      sqlite3_bind_int64(in, 3, blob);
-      rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a part");
-    }
+    rc = rc ? rc : ar_insert_part(m->d, dst, (uint64_t)sqlite3_column_int64(st, 0), blob);
   }
   sqlite3_finalize(st);
-  sqlite3_finalize(in);
   return rc;
 }
 
 /* Columns of a tensor row, source and destination alike. */
 #define TENSOR_COLS "id, idx, name, dtype, shape, nelem, len, key, method, layout, dup_of, base, depth, stored, note"
 
-static int insert_tensor_row(merge_ctx *m, int64_t file, sqlite3_stmt *t, const char *method, int64_t dup_of,
+static int insert_tensor_row(merge_ctx *m, source *x, int64_t file, sqlite3_stmt *t, const char *method, int64_t dup_of,
                              int64_t base, int64_t depth, int64_t stored, int keep_note, int64_t *id)
 {
-  sqlite3_stmt *in = NULL;
-  int rc = ar_prepare(m->d, &in,
-                      "INSERT INTO tensors(file, idx, name, dtype, shape, nelem, len, key, method, layout, dup_of, base,"
-                      " depth, stored, note) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_int64(in, 1, file);
-  for (int k = 1; k <= 7; k++) /* idx .. key, as they are */
-    sqlite3_bind_value(in, k + 1, sqlite3_column_value(t, k));
-  sqlite3_bind_text(in, 9, method, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_value(in, 10, sqlite3_column_value(t, 9));
-  dup_of ? sqlite3_bind_int64(in, 11, dup_of) : sqlite3_bind_null(in, 11);
-  base ? sqlite3_bind_int64(in, 12, base) : sqlite3_bind_null(in, 12);
-  sqlite3_bind_int64(in, 13, depth);
-  sqlite3_bind_int64(in, 14, stored);
-  keep_note ? sqlite3_bind_value(in, 15, sqlite3_column_value(t, 14)) : sqlite3_bind_null(in, 15);
-  rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a tensor");
-  *id = sqlite3_last_insert_rowid(m->d->db);
-  sqlite3_finalize(in);
-  return rc;
+  ar_tensor_row r = {file, sqlite3_column_int64(t, 1), NULL, NULL, NULL, (uint64_t)sqlite3_column_int64(t, 5),
+                     (uint64_t)sqlite3_column_int64(t, 6), NULL, method, NULL, dup_of, base, depth,
+                     (uint64_t)stored, NULL};
+  const void *key = NULL;
+  int rc = ar_col_text(x->a, t, 2, &r.name);
+  rc = rc ? rc : ar_col_text(x->a, t, 3, &r.dtype);
+  rc = rc ? rc : ar_col_text(x->a, t, 4, &r.shape);
+  rc = rc ? rc : ar_col_blob(x->a, t, 7, 16, &key);
+  rc = rc ? rc : ar_col_text(x->a, t, 9, &r.layout);
+  if (rc == 0 && keep_note)
+    rc = ar_col_text_or_null(x->a, t, 14, &r.note);
+  r.key = key;
+  return rc ? rc : ar_insert_tensor(m->d, &r, id);
 }
 
 static int64_t mapped(const int64_t *map, int64_t n, int64_t id)
@@ -271,15 +256,15 @@ static int merge_tensors(merge_ctx *m, source *x, int64_t src_file, int64_t dst_
       break;
     if (strcmp(method, "dup") == 0) {
       dup = root_of(m->d, "tensors", mapped(x->tensor, x->ntensor, sqlite3_column_int64(t, 10)));
-      rc = dup ? insert_tensor_row(m, dst_file, t, "dup", dup, 0, depth_of(m->d, dup), 0, 0, &id)
+      rc = dup ? insert_tensor_row(m, x, dst_file, t, "dup", dup, 0, depth_of(m->d, dup), 0, 0, &id)
                : zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: its dup is not merged", x->a->dir, (long long)sid);
     } else if ((rc = find_dup(m, x, t, &dup)) == 0 && dup) {
       *dropped += sqlite3_column_int64(t, 13);
-      rc = insert_tensor_row(m, dst_file, t, "dup", dup, 0, depth_of(m->d, dup), 0, 0, &id);
+      rc = insert_tensor_row(m, x, dst_file, t, "dup", dup, 0, depth_of(m->d, dup), 0, 0, &id);
     } else if (rc == 0) {
       int64_t base = sqlite3_column_type(t, 11) == SQLITE_NULL ? 0 : mapped(x->tensor, x->ntensor, sqlite3_column_int64(t, 11));
       int64_t depth = base ? depth_of(m->d, base) + 1 : sqlite3_column_int64(t, 12);
-      rc = insert_tensor_row(m, dst_file, t, method, 0, base, depth, sqlite3_column_int64(t, 13), 1, &id);
+      rc = insert_tensor_row(m, x, dst_file, t, method, 0, base, depth, sqlite3_column_int64(t, 13), 1, &id);
       rc = rc ? rc : copy_parts(m, x, sid, id);
     }
     if (rc == 0 && sid > 0 && sid < x->ntensor)
@@ -334,50 +319,35 @@ static int find_dup_file(merge_ctx *m, sqlite3_stmt *f, int64_t *dup)
 
 #define FILE_COLS "id, path, size, sha256, key, method, dup_of, header_blob, stored, note"
 
-static int insert_file_row(merge_ctx *m, int64_t repo, sqlite3_stmt *f, const char *method, int64_t dup_of,
+static int insert_file_row(merge_ctx *m, source *x, int64_t repo, sqlite3_stmt *f, const char *method, int64_t dup_of,
                            int64_t header, int64_t stored, int keep_note, int64_t *id)
 {
-  sqlite3_stmt *in = NULL;
-  int rc = ar_prepare(m->d, &in,
-                      "INSERT INTO files(repo, path, size, sha256, key, method, dup_of, header_blob, stored, note)"
-                      " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_int64(in, 1, repo);
-  for (int k = 1; k <= 4; k++)
-    sqlite3_bind_value(in, k + 1, sqlite3_column_value(f, k));
-  sqlite3_bind_text(in, 6, method, -1, SQLITE_TRANSIENT);
-  dup_of ? sqlite3_bind_int64(in, 7, dup_of) : sqlite3_bind_null(in, 7);
-  header ? sqlite3_bind_int64(in, 8, header) : sqlite3_bind_null(in, 8);
-  sqlite3_bind_int64(in, 9, stored);
-  keep_note ? sqlite3_bind_value(in, 10, sqlite3_column_value(f, 9)) : sqlite3_bind_null(in, 10);
-  rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a file");
-  *id = sqlite3_last_insert_rowid(m->d->db);
-  sqlite3_finalize(in);
-  return rc;
+  ar_file_row r = {repo, NULL, (uint64_t)sqlite3_column_int64(f, 2), NULL, NULL, method, dup_of, header,
+                   (uint64_t)stored, NULL};
+  const void *sha = NULL, *key = NULL;
+  int rc = ar_col_text(x->a, f, 1, &r.path);
+  rc = rc ? rc : ar_col_blob(x->a, f, 3, 32, &sha);
+  rc = rc ? rc : ar_col_blob(x->a, f, 4, 16, &key);
+  if (rc == 0 && keep_note)
+    rc = ar_col_text_or_null(x->a, f, 9, &r.note);
+  r.sha256 = sha;
+  r.key = key;
+  return rc ? rc : ar_insert_file(m->d, &r, id);
 }
 
 static int copy_pieces(merge_ctx *m, source *x, int64_t src, int64_t dst)
 {
-  sqlite3_stmt *st = NULL, *in = NULL;
+  sqlite3_stmt *st = NULL;
   int rc = ar_prepare(x->a, &st, "SELECT seq, len, blob FROM pieces WHERE file = ? ORDER BY seq");
-  rc = rc ? rc : ar_prepare(m->d, &in, "INSERT INTO pieces(file, seq, len, blob) VALUES(?, ?, ?, ?)");
   if (rc == 0)
     sqlite3_bind_int64(st, 1, src);
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
     int64_t blob = 0;
     rc = map_blob(m, x, sqlite3_column_int64(st, 2), &blob);
-    if (rc == 0) {
-      sqlite3_reset(in);
-      sqlite3_bind_int64(in, 1, dst);
-      sqlite3_bind_int64(in, 2, sqlite3_column_int64(st, 0));
-      sqlite3_bind_int64(in, 3, sqlite3_column_int64(st, 1));
-      sqlite3_bind_int64(in, 4, blob);
-      rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a piece");
-    }
+    rc = rc ? rc : ar_insert_piece(m->d, dst, (uint64_t)sqlite3_column_int64(st, 0),
+                                   (uint64_t)sqlite3_column_int64(st, 1), blob);
   }
   sqlite3_finalize(st);
-  sqlite3_finalize(in);
   return rc;
 }
 
@@ -389,20 +359,20 @@ static int merge_file(merge_ctx *m, source *x, int64_t repo, sqlite3_stmt *f)
   if (rc < 0)
     return rc;
   if (strcmp(method, "skipped") == 0)
-    rc = insert_file_row(m, repo, f, method, 0, 0, 0, 1, &id);
+    rc = insert_file_row(m, x, repo, f, method, 0, 0, 0, 1, &id);
   else if (strcmp(method, "dup") == 0) {
     dup = root_of(m->d, "files", mapped(x->file, x->nfile, sqlite3_column_int64(f, 6)));
-    rc = dup ? insert_file_row(m, repo, f, "dup", dup, 0, 0, 0, &id)
+    rc = dup ? insert_file_row(m, x, repo, f, "dup", dup, 0, 0, 0, &id)
              : zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: its dup is not merged", x->a->dir, (long long)sid);
   } else if ((rc = find_dup_file(m, f, &dup)) < 0) {
     return rc;
   } else if (dup) {
-    rc = insert_file_row(m, repo, f, "dup", dup, 0, 0, 0, &id);
+    rc = insert_file_row(m, x, repo, f, "dup", dup, 0, 0, 0, &id);
     rc = rc ? rc : alias_tensors(m, x, sid, dup);
   } else {
     if (sqlite3_column_type(f, 7) != SQLITE_NULL)
       rc = map_blob(m, x, sqlite3_column_int64(f, 7), &header);
-    rc = rc ? rc : insert_file_row(m, repo, f, method, 0, header, sqlite3_column_int64(f, 8), 1, &id);
+    rc = rc ? rc : insert_file_row(m, x, repo, f, method, 0, header, sqlite3_column_int64(f, 8), 1, &id);
     rc = rc ? rc : copy_pieces(m, x, sid, id);
     rc = rc ? rc : merge_tensors(m, x, sid, id, &dropped);
     if (rc == 0 && dropped) {

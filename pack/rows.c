@@ -1,0 +1,97 @@
+/* Catalog rows, one home for writing them: ingest (a hub's files) and merge
+ * (rows copied from staging archives) insert files, tensors, parts and
+ * pieces through these, so a row means the same whoever wrote it. */
+#include "pack/archive_internal.h"
+
+static int step_once(zllm_archive *a, sqlite3_stmt *st, const char *what)
+{
+  int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(a, what);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static void bind_id_or_null(sqlite3_stmt *st, int col, int64_t id)
+{
+  id ? sqlite3_bind_int64(st, col, id) : sqlite3_bind_null(st, col);
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int col, const char *text)
+{
+  text ? sqlite3_bind_text(st, col, text, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, col);
+}
+
+int ar_insert_file(zllm_archive *a, const ar_file_row *r, int64_t *id)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st,
+                      "INSERT INTO files(repo, path, size, sha256, key, method, dup_of, header_blob, stored, note)"
+                      " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, r->repo);
+  sqlite3_bind_text(st, 2, r->path, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)r->size);
+  sqlite3_bind_blob(st, 4, r->sha256, 32, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 5, r->key, 16, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 6, r->method, -1, SQLITE_TRANSIENT);
+  bind_id_or_null(st, 7, r->dup_of);
+  bind_id_or_null(st, 8, r->header_blob);
+  sqlite3_bind_int64(st, 9, (sqlite3_int64)r->stored);
+  bind_text_or_null(st, 10, r->note);
+  rc = step_once(a, st, "recording a file");
+  *id = sqlite3_last_insert_rowid(a->db);
+  return rc;
+}
+
+int ar_insert_tensor(zllm_archive *a, const ar_tensor_row *r, int64_t *id)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st,
+                      "INSERT INTO tensors(file, idx, name, dtype, shape, nelem, len, key, method, layout, dup_of, base,"
+                      " depth, stored, note) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, r->file);
+  sqlite3_bind_int64(st, 2, r->idx);
+  sqlite3_bind_text(st, 3, r->name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, r->dtype, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 5, r->shape, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 6, (sqlite3_int64)r->nelem);
+  sqlite3_bind_int64(st, 7, (sqlite3_int64)r->len);
+  sqlite3_bind_blob(st, 8, r->key, 16, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 9, r->method, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 10, r->layout, -1, SQLITE_TRANSIENT);
+  bind_id_or_null(st, 11, r->dup_of);
+  bind_id_or_null(st, 12, r->base);
+  sqlite3_bind_int64(st, 13, r->depth);
+  sqlite3_bind_int64(st, 14, (sqlite3_int64)r->stored);
+  bind_text_or_null(st, 15, r->note);
+  rc = step_once(a, st, "recording a tensor");
+  *id = sqlite3_last_insert_rowid(a->db);
+  return rc;
+}
+
+int ar_insert_part(zllm_archive *a, int64_t tensor, uint64_t part, int64_t blob)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "INSERT INTO parts(tensor, part, blob) VALUES(?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, tensor);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)part);
+  sqlite3_bind_int64(st, 3, blob);
+  return step_once(a, st, "recording a tensor part");
+}
+
+int ar_insert_piece(zllm_archive *a, int64_t file, uint64_t seq, uint64_t len, int64_t blob)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "INSERT INTO pieces(file, seq, len, blob) VALUES(?, ?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, file);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)len);
+  sqlite3_bind_int64(st, 4, blob);
+  return step_once(a, st, "recording a piece");
+}
