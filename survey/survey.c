@@ -444,6 +444,7 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     ZLLM_INFO("crawl: %s into %s/hub on rank 0", opts->endpoint, opts->out);
     if ((rc = phase_crawl(&run)) < 0)
       goto done;
+    ZLLM_INFO("crawl: done in %.2f s", MPI_Wtime() - tc);
   }
   opts = &run.opts; /* the hub may now be the crawled one */
   double t0 = MPI_Wtime();
@@ -452,11 +453,13 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   if ((rc = phase_walk(&run)) < 0)
     goto done;
   double t1 = MPI_Wtime(), t2 = t1;
+  ZLLM_INFO("walk: %zu repos, %zu files, done in %.2f s", run.list.nrepos, run.list.nfiles, t1 - t0);
   if (opts->no_pack) { /* no one pass to ride on: the scan reads every file */
     ZLLM_INFO("scan: %zu repos, %zu files over %d ranks", run.list.nrepos, run.list.nfiles, run.size);
     if ((rc = phase_scan(&run, &blocks)) < 0)
       goto done;
     t2 = MPI_Wtime();
+    ZLLM_INFO("scan: done in %.2f s", t2 - t1);
   }
   ZLLM_INFO("cluster: sketching and comparing models over %d ranks", run.size);
   zllm_cluster_options co = ZLLM_CLUSTER_OPTIONS_INIT;
@@ -472,6 +475,7 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     goto done;
   }
   double t3 = MPI_Wtime();
+  ZLLM_INFO("cluster: %zu families, done in %.2f s", run.families ? run.families->nfamilies : 0, t3 - t2);
   if (!opts->no_pack) {
     ZLLM_INFO("pack: one pass over %s (hashes, dedup, BitX, statistics) into %s/archive, whole families over %d "
               "ranks%s", opts->hub, opts->out, run.size, run.size > 1 ? ", merged on rank 0" : "");
@@ -479,6 +483,8 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
       goto done;
   }
   run.times[3] = MPI_Wtime() - t3;
+  if (!opts->no_pack)
+    ZLLM_INFO("pack: %.1f MB read in one pass, done in %.2f s", (double)run.scanned_bytes / 1e6, run.times[3]);
   run.bytes_read = zllm_mpi_sum_u64(zllm_io_bytes_read(), comm);
   if ((rc = zllm_mpi_gather_bytes(blocks.data ? blocks.data : "", blocks.len, &all, &all_len, 0, comm)) < 0)
     goto done;
@@ -494,11 +500,16 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   }
   if (opts->baselines) {
     ZLLM_INFO("baselines: zstd, FastCDC, ZipNN-style, ZipLLM-equivalent on rank 0");
+    double tb = MPI_Wtime();
     if ((rc = sv_baselines(&run)) < 0)
       goto done;
+    ZLLM_INFO("baselines: done in %.2f s", MPI_Wtime() - tb);
   }
   ZLLM_INFO("stats: delta statistics over %d ranks into %s/stats.h5", run.size, opts->out);
+  double ts = MPI_Wtime();
   rc = sv_stats(&run);
+  if (rc == 0)
+    ZLLM_INFO("stats: done in %.2f s", MPI_Wtime() - ts);
 done:
   free(all);
   zllm_buf_free(&blocks);
