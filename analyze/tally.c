@@ -79,19 +79,6 @@ static inline __attribute__((always_inline)) void plain_block(zllm_tally_plain *
   t->n += n;
 }
 
-/* A little-endian 16-bit element: one load where the host is little-endian
- * (so the loop above vectorises), else two bytes. */
-static inline __attribute__((always_inline)) uint32_t load16(const uint8_t *p)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  uint16_t v;
-  memcpy(&v, p, sizeof v);
-  return v;
-#else
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-#endif
-}
-
 /* A table of all 65,536 16-bit values in two lanes (even and odd
  * elements), and ZERO_SLOTS counters for the value 0 (the XOR of an
  * unchanged element: runs of it would otherwise wait on one counter); one
@@ -130,11 +117,11 @@ static int plain_wide16(zllm_tally_plain *t, const uint8_t *p, size_t n, zllm_dt
     return 0;
   size_t i = 0;
   for (; i + 2 <= n; i += 2, p += 4) {
-    h[load16(p)]++;
-    h[65536 + load16(p + 2)]++;
+    h[zllm_le16(p)]++;
+    h[65536 + zllm_le16(p + 2)]++;
   }
   if (i < n)
-    h[load16(p)]++;
+    h[zllm_le16(p)]++;
   values_fold(h, t->planes[0], t->planes[1], t->hist, d);
   t->n += n;
   return 1;
@@ -289,7 +276,7 @@ static inline __attribute__((always_inline)) void bins16(const uint8_t *ft, cons
   const uint32_t mmask = (1u << mbits) - 1;
   const int32_t top = ZLLM_TALLY_REL_MIN + ZLLM_TALLY_REL_BINS - 1;
   for (size_t i = 0; i < n; i++) {
-    uint32_t f = load16(ft + 2 * i), g = load16(base + 2 * i), x = f ^ g;
+    uint32_t f = zllm_le16(ft + 2 * i), g = zllm_le16(base + 2 * i), x = f ^ g;
     uint32_t fe = (f >> mbits) & emax, ge = (g >> mbits) & emax;
     uint32_t fb = widen16(f, d), gb = widen16(g, d);
     float ff, gg;

@@ -53,6 +53,8 @@ void ar_buf_put(zllm_archive *a, uint8_t *b);
 int ar_exec(zllm_archive *a, const char *sql);
 int ar_prepare(zllm_archive *a, sqlite3_stmt **st, const char *sql);
 int ar_sql_error(zllm_archive *a, const char *what);
+/* Steps a statement that returns no rows, then finalizes it (an error names `what`). */
+int ar_step_done(zllm_archive *a, sqlite3_stmt *st, const char *what);
 
 /* Checked column reads: a catalog may come from elsewhere, so a NULL or a
  * value of another type where the schema promises one is ZLLM_EFORMAT

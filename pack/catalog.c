@@ -58,6 +58,13 @@ int ar_exec(zllm_archive *a, const char *sql)
   return sqlite3_exec(a->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : ar_sql_error(a, sql);
 }
 
+int ar_step_done(zllm_archive *a, sqlite3_stmt *st, const char *what)
+{
+  int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(a, what);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int ar_prepare(zllm_archive *a, sqlite3_stmt **st, const char *sql)
 {
   return sqlite3_prepare_v2(a->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : ar_sql_error(a, sql);

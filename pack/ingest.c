@@ -166,13 +166,6 @@ typedef struct {
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static int step_done(zllm_archive *a, sqlite3_stmt *st, const char *what)
-{
-  int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(a, what);
-  sqlite3_finalize(st);
-  return rc;
-}
-
 static int repo_in_archive(zllm_archive *a, const char *name, int *yes)
 {
   sqlite3_stmt *st = NULL;
@@ -311,7 +304,7 @@ static int set_stored(zllm_archive *a, const char *table, int64_t id, uint64_t s
     return rc;
   sqlite3_bind_int64(st, 1, (sqlite3_int64)stored);
   sqlite3_bind_int64(st, 2, id);
-  return step_done(a, st, "recording stored bytes");
+  return ar_step_done(a, st, "recording stored bytes");
 }
 
 /* Opaque files: zstd stream containers, one per 64 MiB piece. */
@@ -621,7 +614,7 @@ static int drop_base(zllm_archive *a, int64_t id, const char *note)
     return rc;
   sqlite3_bind_text(st, 1, note, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, id);
-  return step_done(a, st, "recording a solo fallback");
+  return ar_step_done(a, st, "recording a solo fallback");
 }
 
 /* What one pass over a tensor's parts does: code its planes (id != 0;
@@ -767,7 +760,7 @@ static int record_sha(zllm_archive *a, int64_t row, const zllm_sha256 *sha)
   if (rc == 0) {
     sqlite3_bind_blob(st, 1, sha->b, 32, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, row);
-    rc = step_done(a, st, "recording a file's SHA-256");
+    rc = ar_step_done(a, st, "recording a file's SHA-256");
   }
   return rc;
 }
@@ -819,7 +812,7 @@ static int settle_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f, int64
   if (rc == 0) {
     sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, *row);
-    rc = step_done(c->a, st, "recording a file's key");
+    rc = ar_step_done(c->a, st, "recording a file's key");
   }
   return rc ? rc : ar_exec(c->a, "RELEASE body");
 }
@@ -955,7 +948,7 @@ static int insert_repo(zllm_archive *a, const zllm_repo *r, const char *base, co
   r->revision ? sqlite3_bind_text(st, 2, r->revision, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 2);
   base ? sqlite3_bind_text(st, 3, base, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 3);
   why ? sqlite3_bind_text(st, 4, why, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 4);
-  rc = step_done(a, st, "recording a repo");
+  rc = ar_step_done(a, st, "recording a repo");
   *row = sqlite3_last_insert_rowid(a->db);
   return rc;
 }

@@ -3,13 +3,6 @@
  * pieces through these, so a row means the same whoever wrote it. */
 #include "pack/archive_internal.h"
 
-static int step_once(zllm_archive *a, sqlite3_stmt *st, const char *what)
-{
-  int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(a, what);
-  sqlite3_finalize(st);
-  return rc;
-}
-
 static void bind_id_or_null(sqlite3_stmt *st, int col, int64_t id)
 {
   id ? sqlite3_bind_int64(st, col, id) : sqlite3_bind_null(st, col);
@@ -38,7 +31,7 @@ int ar_insert_file(zllm_archive *a, const ar_file_row *r, int64_t *id)
   bind_id_or_null(st, 8, r->header_blob);
   sqlite3_bind_int64(st, 9, (sqlite3_int64)r->stored);
   bind_text_or_null(st, 10, r->note);
-  rc = step_once(a, st, "recording a file");
+  rc = ar_step_done(a, st, "recording a file");
   *id = sqlite3_last_insert_rowid(a->db);
   return rc;
 }
@@ -66,7 +59,7 @@ int ar_insert_tensor(zllm_archive *a, const ar_tensor_row *r, int64_t *id)
   sqlite3_bind_int64(st, 13, r->depth);
   sqlite3_bind_int64(st, 14, (sqlite3_int64)r->stored);
   bind_text_or_null(st, 15, r->note);
-  rc = step_once(a, st, "recording a tensor");
+  rc = ar_step_done(a, st, "recording a tensor");
   *id = sqlite3_last_insert_rowid(a->db);
   return rc;
 }
@@ -80,7 +73,7 @@ int ar_insert_part(zllm_archive *a, int64_t tensor, uint64_t part, int64_t blob)
   sqlite3_bind_int64(st, 1, tensor);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)part);
   sqlite3_bind_int64(st, 3, blob);
-  return step_once(a, st, "recording a tensor part");
+  return ar_step_done(a, st, "recording a tensor part");
 }
 
 int ar_insert_piece(zllm_archive *a, int64_t file, uint64_t seq, uint64_t len, int64_t blob)
@@ -93,5 +86,5 @@ int ar_insert_piece(zllm_archive *a, int64_t file, uint64_t seq, uint64_t len, i
   sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)len);
   sqlite3_bind_int64(st, 4, blob);
-  return step_once(a, st, "recording a piece");
+  return ar_step_done(a, st, "recording a piece");
 }
