@@ -1,23 +1,46 @@
 #!/usr/bin/env bash
-# The module dependency rule is enforced: the tree passes tools/check_deps.sh
-# (which every build runs before compiling the library), and a copy of it
-# with one forbidden include (cluster/ reaching up into pack's archive.h,
-# pack/ reaching across into cluster.h — base selection is not pack's — a
-# module using another's private header) fails, naming the file.
+# The module dependency rule is enforced by the build itself: each module is
+# a CMake object library whose include path holds only the public headers of
+# the modules it may use and its own folder.  A copy of the tree with
+# forbidden includes — cluster/ reaching up into pack's archive.h, pack/
+# reaching across into cluster.h (base selection is not pack's), survey/
+# using pack's private header — fails to compile, naming each file; a public
+# header that belongs to no module fails the configure step.
 source "$(dirname "$0")/lib.sh"
-check "the source tree breaks the dependency rule" bash "$ZLLM_SRC/tools/check_deps.sh" "$ZLLM_SRC"
 copy="$T/src"
 mkdir -p "$copy"
-for d in include common format crawl analyze cluster pack survey synth; do cp -r "$ZLLM_SRC/$d" "$copy/"; done
-printf '#include "zllm/archive.h"\n' >>"$copy/cluster/sketch.c"
-check "an upward include passed" bash -c "! bash '$ZLLM_SRC/tools/check_deps.sh' '$copy' 2>'$T/up.err'"
-check "... without naming it ($(cat "$T/up.err"))" grep -q "cluster/sketch.c includes zllm/archive.h (module pack)" "$T/up.err"
-cp "$ZLLM_SRC/cluster/sketch.c" "$copy/cluster/sketch.c"
-printf '#include "zllm/cluster.h"\n' >>"$copy/pack/ingest.c"
-check "pack including cluster.h passed" bash -c "! bash '$ZLLM_SRC/tools/check_deps.sh' '$copy' 2>'$T/across.err'"
-check "... without naming it ($(cat "$T/across.err"))" grep -q "pack/ingest.c includes zllm/cluster.h (module cluster)" "$T/across.err"
-cp "$ZLLM_SRC/pack/ingest.c" "$copy/pack/ingest.c"
-printf '#include "pack/archive_internal.h"\n' >>"$copy/survey/report.c"
-check "a private header of another module passed" bash -c "! bash '$ZLLM_SRC/tools/check_deps.sh' '$copy' 2>'$T/priv.err'"
-check "... without naming it ($(cat "$T/priv.err"))" grep -q "survey/report.c includes pack/archive_internal.h, a private header of pack/" "$T/priv.err"
+# unchanged parts by link, the planted modules and the headers as copies
+for e in "$ZLLM_SRC"/*; do
+  name=$(basename "$e")
+  case $name in
+    build* | fuzz-out | zllm-out) ;;
+    cluster | pack | survey | include) cp -r "$e" "$copy/" ;;
+    *) ln -s "$e" "$copy/$name" ;;
+  esac
+done
+configure() { # configure BUILD_DIR LOG
+  cmake -S "$copy" -B "$1" -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Debug >"$2" 2>&1
+}
+export -f configure
+export copy
+
+check "the copy does not configure" configure "$T/b0" "$T/conf0.log"
+check "the clean modules do not build" cmake --build "$T/b0" --target zllm_cluster zllm_pack zllm_survey -j2 \
+  >"$T/clean.log" 2>&1
+
+# one module at a time, the users first (survey's build compiles pack and
+# cluster too, which must still be clean then)
+plant() { # plant FILE HEADER
+  printf '#include "%s"\n' "$2" >>"$copy/$1"
+  check "$1 including $2 compiled" bash -c "! cmake --build '$T/b0' --target zllm_${1%%/*} -j2 >'$T/bad.log' 2>&1"
+  check "... without naming it ($(grep -m2 error "$T/bad.log" | tr '\n' ' '))" \
+    grep -q "$1:.*$2: No such file" "$T/bad.log"
+}
+plant survey/report.c pack/archive_internal.h
+plant pack/ingest.c zllm/cluster.h
+plant cluster/sketch.c zllm/archive.h
+
+printf '/* a header nobody owns */\n' >"$copy/include/zllm/stray.h"
+check "a header of no module configured" bash -c "! configure '$T/b1' '$T/conf1.log'"
+check "... without naming it" grep -q "include/zllm/stray.h must belong to exactly one module" "$T/conf1.log"
 finish
