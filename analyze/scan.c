@@ -49,8 +49,9 @@ int zllm_scan_record(zllm_buf *b, const char *repo_id, const zllm_hub_file *f, c
   return rc == 0 && h ? put_t_lines(b, h, tensor_xxh) : rc;
 }
 
-int zllm_scan_file(zllm_buf *b, const char *repo_id, const zllm_hub_file *f)
+int zllm_scan_file(zllm_buf *b, zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f)
 {
+  const char *repo_id = repo->id;
   zllm_st_header *h = NULL;
   zllm_xxh128 *txxh = NULL, fx;
   zllm_sha256 sha;
@@ -58,7 +59,7 @@ int zllm_scan_file(zllm_buf *b, const char *repo_id, const zllm_hub_file *f)
   char name[1024], header_err[1024] = "";
   int fd = -1, rc = 0;
   snprintf(name, sizeof name, "%s/%s", repo_id, f->path);
-  if (zllm_hub_file_open(f, repo_id, &fd) < 0)
+  if (zllm_source_open_file(src, repo, f, &fd) < 0)
     goto failed;
   /* a malformed header is recorded, but the file is still hashed: it can
    * still be stored and restored as plain bytes */

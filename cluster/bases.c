@@ -14,7 +14,6 @@
 
 typedef struct {
   const zllm_bases_options *o;
-  zllm_source *src;
   zllm_base_map *m;
   int cards_judge_all;
 } bases_ctx;
@@ -114,8 +113,8 @@ static int card_bases(bases_ctx *c)
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < c->m->n; i++) {
     zllm_base_entry *e = &c->m->e[i];
-    zllm_repo *r = NULL;
-    if (e->base || zllm_repo_load(&r, c->src, e->repo) < 0)
+    const zllm_repo *r = zllm_hub_repo(c->o->hub, e->repo);
+    if (e->base || !r)
       continue;
     if (r->card && r->card->nbase > 0) {
       const char *b = r->card->base_models[0];
@@ -132,7 +131,6 @@ static int card_bases(bases_ctx *c)
         rc = zllm_base_map_set(c->m, i, NULL, why);
       }
     }
-    zllm_repo_free(r);
   }
   return rc;
 }
@@ -140,12 +138,8 @@ static int card_bases(bases_ctx *c)
 int zllm_bases_choose(zllm_base_map **out, const zllm_bases_options *o)
 {
   bases_ctx c = {.o = o};
-  char **ids = NULL;
-  size_t n = 0;
   *out = NULL;
-  int rc = zllm_source_open_local(&c.src, o->hub);
-  rc = rc ? rc : zllm_source_list_repos(c.src, &ids, &n);
-  rc = rc ? rc : zllm_base_map_new(&c.m, ids, n);
+  int rc = o->hub ? zllm_base_map_new(&c.m, o->hub->ids, o->hub->n) : zllm_error_set(ZLLM_EINVAL, "bases: no hub");
   c.cards_judge_all = o->from_cards || o->families;
   if (rc == 0 && o->families)
     rc = load_families(&c);
@@ -156,7 +150,5 @@ int zllm_bases_choose(zllm_base_map **out, const zllm_bases_options *o)
     *out = c.m;
   else
     zllm_base_map_free(c.m);
-  zllm_strv_free(ids, n);
-  zllm_source_free(c.src);
   return rc;
 }

@@ -170,63 +170,42 @@ int zllm_cluster_sketches_mpi(zllm_family_table **out, zllm_sketch *const *s, si
 
 /* ---- the hub driver ------------------------------------------------------ */
 
-/* Rank 0 sums each repo's weight bytes; everyone gets the list. */
-static int repo_sizes(zllm_source *src, char **ids, size_t n, uint64_t **sizes, MPI_Comm comm)
+/* Each repo's bytes, from the listing every rank holds. */
+static int repo_sizes(const zllm_hub *hub, uint64_t **sizes)
 {
-  int rank;
-  MPI_Comm_rank(comm, &rank);
-  char *data = NULL;
-  size_t len = n * sizeof **sizes;
-  int rc = (*sizes = calloc(n ? n : 1, sizeof **sizes)) ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; rc == 0 && rank == 0 && i < n; i++) {
-    zllm_repo *r = NULL;
-    if (zllm_repo_load(&r, src, ids[i]) == 0)
-      for (size_t f = 0; f < r->nfiles; f++)
-        (*sizes)[i] += r->files[f].size;
-    zllm_repo_free(r);
-  }
-  if (!zllm_mpi_alltrue(rc == 0, comm))
-    return rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed");
-  data = rank == 0 ? (char *)*sizes : NULL;
-  rc = zllm_mpi_bcast_bytes(&data, &len, 0, comm);
-  if (rc == 0 && rank != 0) {
-    if (len == n * sizeof **sizes)
-      memcpy(*sizes, data, len);
-    else
-      rc = zllm_error_set(ZLLM_EMPI, "cluster: size list has the wrong length");
-    free(data);
-  }
-  return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : ZLLM_EMPI);
+  if (!(*sizes = calloc(hub->n ? hub->n : 1, sizeof **sizes)))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; i < hub->n; i++)
+    for (size_t f = 0; hub->repos[i] && f < hub->repos[i]->nfiles; f++)
+      (*sizes)[i] += hub->repos[i]->files[f].size;
+  return 0;
 }
 
-static int sketch_one(zllm_buf *b, zllm_source *src, const char *id)
+static int sketch_one(zllm_buf *b, const zllm_hub *hub, size_t i)
 {
-  zllm_repo *r = NULL;
   zllm_sketch *s = NULL;
-  int rc = zllm_repo_load(&r, src, id);
-  if (rc == 0)
-    rc = zllm_sketch_repo(&s, src, r, ZLLM_SKETCH_K);
+  int rc = hub->repos[i] ? zllm_sketch_repo(&s, hub->src, hub->repos[i], ZLLM_SKETCH_K)
+                         : zllm_error_set(ZLLM_ERROR, "%s", hub->failed[i] ? hub->failed[i] : "not loaded");
   if (rc < 0 && zllm_error_last_code() != ZLLM_ENOMEM) {
-    zllm_sketch none = {.repo = (char *)id, .problem = (char *)zllm_error_last(), .step = -1, .created = -1};
+    zllm_sketch none = {.repo = hub->ids[i], .problem = (char *)zllm_error_last(), .step = -1, .created = -1};
     rc = zllm_sketch_encode(b, &none);
   } else if (rc == 0) {
     rc = zllm_sketch_encode(b, s);
   }
   zllm_sketch_free(s);
-  zllm_repo_free(r);
   return rc;
 }
 
 /* Largest repo first to the least-loaded rank; this rank's share, encoded. */
-static int sketch_share(zllm_buf *b, zllm_source *src, char **ids, size_t n, const uint64_t *sizes, MPI_Comm comm)
+static int sketch_share(zllm_buf *b, const zllm_hub *hub, const uint64_t *sizes, MPI_Comm comm)
 {
   int rank, size;
   size_t *mine = NULL, nmine = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  int rc = zllm_deal_by_size(sizes, n, size, rank, &mine, &nmine);
+  int rc = zllm_deal_by_size(sizes, hub->n, size, rank, &mine, &nmine);
   for (size_t i = 0; rc == 0 && i < nmine; i++)
-    rc = sketch_one(b, src, ids[mine[i]]);
+    rc = sketch_one(b, hub, mine[i]);
   free(mine);
   return rc;
 }
@@ -274,28 +253,19 @@ static int share_sketches(zllm_sketch ***out, size_t *n, zllm_buf *mine, size_t 
   return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed"));
 }
 
-int zllm_cluster_hub_mpi(zllm_family_table **out, const char *hub, const zllm_cluster_options *o, MPI_Comm comm)
+int zllm_cluster_hub_mpi(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o, MPI_Comm comm)
 {
-  zllm_source *src = NULL;
-  char **ids = NULL;
-  size_t n = 0, ns = 0;
+  size_t ns = 0;
   uint64_t *sizes = NULL;
   zllm_sketch **s = NULL;
   zllm_buf mine = ZLLM_BUF_INIT;
-  int rc = zllm_source_open_local(&src, hub);
-  rc = rc ? rc : zllm_source_list_repos(src, &ids, &n);
-  if (!zllm_mpi_alltrue(rc == 0, comm)) {
-    rc = rc ? rc : zllm_error_set(ZLLM_EIO, "cluster: another rank could not read %s", hub);
-    goto done;
-  }
-  if ((rc = repo_sizes(src, ids, n, &sizes, comm)) < 0)
-    goto done;
-  rc = sketch_share(&mine, src, ids, n, sizes, comm);
+  int rc = repo_sizes(hub, &sizes);
+  rc = rc ? rc : sketch_share(&mine, hub, sizes, comm);
   if (!zllm_mpi_alltrue(rc == 0, comm)) {
     rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed while sketching");
     goto done;
   }
-  if ((rc = share_sketches(&s, &ns, &mine, n, comm)) < 0)
+  if ((rc = share_sketches(&s, &ns, &mine, hub->n, comm)) < 0)
     goto done;
   rc = zllm_cluster_sketches_mpi(out, s, ns, o, comm);
 done:
@@ -304,30 +274,23 @@ done:
   free(s);
   free(sizes);
   zllm_buf_free(&mine);
-  zllm_strv_free(ids, n);
-  zllm_source_free(src);
   return rc;
 }
 
-int zllm_cluster_hub(zllm_family_table **out, const char *hub, const zllm_cluster_options *o)
+int zllm_cluster_hub(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o)
 {
-  zllm_source *src = NULL;
-  char **ids = NULL;
-  size_t n = 0, ns = 0;
+  size_t ns = 0;
   zllm_sketch **s = NULL;
   zllm_buf all = ZLLM_BUF_INIT;
-  int rc = zllm_source_open_local(&src, hub);
-  rc = rc ? rc : zllm_source_list_repos(src, &ids, &n);
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    rc = sketch_one(&all, src, ids[i]);
-  rc = rc ? rc : decode_all(&s, &ns, all.data ? all.data : "", all.len, n);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < hub->n; i++)
+    rc = sketch_one(&all, hub, i);
+  rc = rc ? rc : decode_all(&s, &ns, all.data ? all.data : "", all.len, hub->n);
   rc = rc ? rc : zllm_cluster_sketches(out, s, ns, o);
   for (size_t i = 0; i < ns; i++)
     zllm_sketch_free(s[i]);
   free(s);
   zllm_buf_free(&all);
-  zllm_strv_free(ids, n);
-  zllm_source_free(src);
   return rc;
 }
 

@@ -207,7 +207,7 @@ static int64_t training_step(zllm_source *src, const zllm_repo *repo)
   return step;
 }
 
-static int sketch_weights(zllm_sketch ***parts, size_t *nparts, const zllm_repo *repo, uint32_t k)
+static int sketch_weights(zllm_sketch ***parts, size_t *nparts, zllm_source *src, const zllm_repo *repo, uint32_t k)
 {
   *parts = calloc(repo->nfiles ? repo->nfiles : 1, sizeof **parts);
   *nparts = 0;
@@ -219,7 +219,7 @@ static int sketch_weights(zllm_sketch ***parts, size_t *nparts, const zllm_repo 
     int fd = -1;
     if (f->kind != ZLLM_FILE_SAFETENSORS)
       continue;
-    int rc = zllm_hub_file_open_st(f, repo->id, &h, &fd);
+    int rc = zllm_source_open_st(src, repo, f, &h, &fd);
     rc = rc ? rc : zllm_sketch_file(&(*parts)[*nparts], h, fd, k);
     if (fd >= 0)
       close(fd);
@@ -235,7 +235,7 @@ int zllm_sketch_repo(zllm_sketch **out, zllm_source *src, const zllm_repo *repo,
 {
   zllm_sketch **parts = NULL;
   size_t nparts = 0;
-  int rc = sketch_weights(&parts, &nparts, repo, k);
+  int rc = sketch_weights(&parts, &nparts, src, repo, k);
   char *problem = NULL;
   if (rc < 0 && zllm_error_last_code() != ZLLM_ENOMEM) {
     problem = strdup(zllm_error_last()); /* a bad shard: the model is not compared */

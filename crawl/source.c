@@ -9,6 +9,7 @@
 #include "zllm/hub.h"
 #include "zllm/io.h"
 #include "zllm/json.h"
+#include "crawl/source_internal.h"
 
 struct zllm_source {
   const zllm_source_ops *ops;
@@ -90,7 +91,7 @@ static void test_swap_before_open(const zllm_hub_file *f)
     perror("ZLLM_TEST_SWAP");
 }
 
-int zllm_hub_file_open(const zllm_hub_file *f, const char *repo_id, int *fd_out)
+int zllm_local_file_open(const zllm_hub_file *f, const char *repo_id, int *fd_out)
 {
   char name[1400];
   int fd = -1, rc;
@@ -117,13 +118,20 @@ int zllm_hub_file_open(const zllm_hub_file *f, const char *repo_id, int *fd_out)
   return 0;
 }
 
-int zllm_hub_file_open_st(const zllm_hub_file *f, const char *repo_id, zllm_st_header **h, int *fd_out)
+int zllm_source_open_file(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, int *fd)
+{
+  *fd = -1;
+  return src->ops->open_file(src, repo, f, fd);
+}
+
+int zllm_source_open_st(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, zllm_st_header **h,
+                        int *fd_out)
 {
   char name[1400];
-  int fd = -1, rc = zllm_hub_file_open(f, repo_id, &fd);
+  int fd = -1, rc = zllm_source_open_file(src, repo, f, &fd);
   *h = NULL;
   *fd_out = -1;
-  snprintf(name, sizeof name, "%s/%s", repo_id, f->path);
+  snprintf(name, sizeof name, "%s/%s", repo->id, f->path);
   rc = rc ? rc : zllm_st_read_header(h, fd, name);
   if (rc < 0 && fd >= 0)
     close(fd);
@@ -264,10 +272,27 @@ static const zllm_hub_file *pick_index(const zllm_repo *repo)
   return f;
 }
 
+int zllm_repo_load_meta(zllm_source *src, zllm_repo *repo)
+{
+  const zllm_hub_file *f;
+  int rc = 0;
+  if ((f = zllm_repo_find_file(repo, "config.json")))
+    rc = load_meta(src, repo, f, ZLLM_JSON_FILE_MAX, parse_config, (void **)&repo->config);
+  if (rc == 0 && (f = zllm_repo_find_file(repo, "README.md")))
+    rc = load_meta(src, repo, f, ZLLM_CARD_MAX, parse_card, (void **)&repo->card);
+  if (rc == 0 && (f = pick_index(repo)))
+    rc = load_meta(src, repo, f, ZLLM_JSON_FILE_MAX, parse_index, (void **)&repo->index);
+  return rc;
+}
+
+void zllm_repo_sort_files(zllm_repo *repo)
+{
+  qsort(repo->files, repo->nfiles, sizeof *repo->files, cmp_file);
+}
+
 int zllm_repo_load(zllm_repo **out, zllm_source *src, const char *id)
 {
   zllm_repo *repo = calloc(1, sizeof *repo);
-  const zllm_hub_file *f;
   int rc;
   *out = NULL;
   if (!repo || !(repo->id = strdup(id))) {
@@ -277,15 +302,9 @@ int zllm_repo_load(zllm_repo **out, zllm_source *src, const char *id)
   repo->created = -1;
   if ((rc = src->ops->list_files(src, repo)) < 0)
     goto done;
-  qsort(repo->files, repo->nfiles, sizeof *repo->files, cmp_file);
-  if ((f = zllm_repo_find_file(repo, "config.json")) &&
-      (rc = load_meta(src, repo, f, ZLLM_JSON_FILE_MAX, parse_config, (void **)&repo->config)) < 0)
-    goto done;
-  if ((f = zllm_repo_find_file(repo, "README.md")) &&
-      (rc = load_meta(src, repo, f, ZLLM_CARD_MAX, parse_card, (void **)&repo->card)) < 0)
-    goto done;
-  if ((f = pick_index(repo)) &&
-      (rc = load_meta(src, repo, f, ZLLM_JSON_FILE_MAX, parse_index, (void **)&repo->index)) < 0)
+  zllm_repo_sort_files(repo);
+  repo->nlist_problems = repo->nproblems;
+  if ((rc = zllm_repo_load_meta(src, repo)) < 0)
     goto done;
   *out = repo;
   repo = NULL;

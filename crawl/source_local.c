@@ -18,6 +18,7 @@
 #include "zllm/json.h"
 #include "zllm/log.h"
 #include "zllm/path.h"
+#include "crawl/source_internal.h"
 
 #define WALK_MAX_DEPTH 32
 #define REPO_MAX_FILES 100000
@@ -458,7 +459,7 @@ static int local_read_file(zllm_source *src, const zllm_repo *repo, const zllm_h
 {
   (void)src;
   char name[1400];
-  int fd = -1, rc = zllm_hub_file_open(f, repo->id, &fd);
+  int fd = -1, rc = zllm_local_file_open(f, repo->id, &fd);
   snprintf(name, sizeof name, "%s/%s", repo->id, f->path);
   *buf = NULL;
   if (rc == 0 && f->size > max)
@@ -480,12 +481,19 @@ static int local_read_file(zllm_source *src, const zllm_repo *repo, const zllm_h
   return rc;
 }
 
+static int local_open_file(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, int *fd)
+{
+  (void)src;
+  return zllm_local_file_open(f, repo->id, fd);
+}
+
 static const zllm_source_ops local_ops = {
   .version = ZLLM_SOURCE_OPS_VERSION,
   .kind = "local",
   .list_repos = local_list_repos,
   .list_files = local_list_files,
   .read_file = local_read_file,
+  .open_file = local_open_file,
   .destroy = local_destroy,
 };
 
@@ -558,6 +566,18 @@ static void load_crawl_metadata(local_hub *h)
     ZLLM_WARN("%s", zllm_error_last());
   free(text);
   free(path);
+}
+
+int zllm_source_attach_local(zllm_source **out, const char *root)
+{
+  local_hub *h = NULL;
+  int rc;
+  *out = NULL;
+  if ((rc = local_hub_new(&h, root)) < 0)
+    return rc;
+  if ((rc = zllm_source_new(out, &local_ops, h, h->root)) < 0)
+    local_destroy(h);
+  return rc;
 }
 
 int zllm_source_open_local(zllm_source **out, const char *root)

@@ -114,14 +114,17 @@ static void setup(void)
   char *hub = in_root("hub"), *ar = in_root("pristine");
   zllm_bases_options bo = ZLLM_BASES_OPTIONS_INIT;
   zllm_base_map *bases = NULL;
-  o.hub = hub;
-  bo.hub = hub;
+  zllm_hub *listed = NULL;
+  if (zllm_hub_open_local(&listed, hub) < 0)
+    die("hub");
+  o.hub = bo.hub = listed;
   if (zllm_bases_choose(&bases, &bo) < 0)
     die("bases");
   o.bases = bases;
   if (zllm_archive_open(&a, ar, 1) < 0 || zllm_pack_hub(a, &o, &s) < 0)
     die("pack");
   zllm_base_map_free(bases);
+  zllm_hub_free(listed);
   zllm_archive_close(a);
   /* the edits start from an archive that holds every kind of row and verifies */
   if (!s.tensors_bitx || !s.tensor_dups || !s.file_dups || !s.opaque_files || !s.tensors_solo)

@@ -150,8 +150,8 @@ typedef struct {
   /* counts wait for their commit: a file's join its repo's when the file is
    * kept, a repo's join *s when it commits (problems count at once) */
   zllm_pack_stats file_counts, repo_counts;
-  zllm_source *src;
-  char **ids;
+  const zllm_hub *hub; /* the listing (o->hub) */
+  char **ids;          /* hub->ids (borrowed) */
   size_t n;
   char **base;  /* per repo: chosen base repo, or NULL */
   char **why;   /* per repo: where the base came from */
@@ -180,10 +180,7 @@ static int repo_in_archive(zllm_archive *a, const char *name, int *yes)
 
 static long find_id(const ingest_ctx *c, const char *name)
 {
-  for (size_t i = 0; i < c->n; i++)
-    if (strcmp(c->ids[i], name) == 0)
-      return (long)i;
-  return -1;
+  return zllm_hub_find(c->hub, name);
 }
 
 /* ---- bases: chosen by the caller (zllm/basemap.h) ---------------------------- */
@@ -254,6 +251,7 @@ typedef struct {
   int64_t repo_row;
   size_t index;     /* the repo's index in the hub listing */
   const char *repo;
+  const zllm_repo *listed; /* the repo as the hub listed it */
   const char *base; /* base repo name or NULL */
   uint64_t stored;  /* bytes stored for the current file */
   file_hash read;   /* the current file's bytes as read */
@@ -848,7 +846,7 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   if (unreadable && strstr(f->path, unreadable))
     rc = zllm_error_set(ZLLM_EIO, "%s: cannot open: Permission denied (test)", name);
   rc = rc ? rc : file_hash_reset(&j->read);
-  rc = rc ? rc : zllm_hub_file_open(f, j->repo, &fd);
+  rc = rc ? rc : zllm_source_open_file(c->hub->src, j->listed, f, &fd);
   if (rc == 0) /* read front to back, once: a larger readahead helps a cold cache */
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   /* a malformed safetensors file is kept as opaque bytes, with the reason */
@@ -955,9 +953,9 @@ static int insert_repo(zllm_archive *a, const zllm_repo *r, const char *base, co
 
 static int ingest_repo(ingest_ctx *c, size_t i)
 {
-  zllm_repo *r = NULL;
-  repo_job j = {0, i, c->ids[i], c->base[i], 0, {NULL, NULL}, NULL, NULL, c->users[i] > 0};
-  int rc = zllm_repo_load(&r, c->src, c->ids[i]);
+  const zllm_repo *r = c->hub->repos[i];
+  repo_job j = {0, i, c->ids[i], r, c->base[i], 0, {NULL, NULL}, NULL, NULL, c->users[i] > 0};
+  int rc = r ? 0 : zllm_error_set(ZLLM_ERROR, "%s", c->hub->failed[i] ? c->hub->failed[i] : "not listed");
   rc = rc ? rc : file_hash_new(&j.read);
   rc = rc ? rc : zllm_xxh128_ctx_new(&j.again);
   rc = rc ? rc : zllm_xxh128_ctx_new(&j.tensor_xxh);
@@ -980,7 +978,6 @@ done:
   file_hash_free(&j.read);
   zllm_xxh128_ctx_free(j.again);
   zllm_xxh128_ctx_free(j.tensor_xxh);
-  zllm_repo_free(r);
   return rc;
 }
 
@@ -1086,8 +1083,10 @@ static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats
 {
   ingest_ctx c = {.a = a, .o = o, .s = stats, .p = &profiles[o->profile], .order = order};
   memset(stats, 0, sizeof *stats);
-  int rc = zllm_source_open_local(&c.src, o->hub);
-  rc = rc ? rc : zllm_source_list_repos(c.src, &c.ids, &c.n);
+  int rc = o->hub ? 0 : zllm_error_set(ZLLM_EINVAL, "pack: no hub");
+  c.hub = o->hub;
+  c.ids = o->hub ? o->hub->ids : NULL;
+  c.n = o->hub ? o->hub->n : 0;
   if (rc == 0 && (!(c.base = calloc(c.n + 1, sizeof *c.base)) || !(c.why = calloc(c.n + 1, sizeof *c.why)) ||
                   !(c.state = calloc(c.n + 1, sizeof *c.state))))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
@@ -1103,9 +1102,7 @@ static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats
   free(c.users);
   zllm_strv_free(c.base, c.n);
   zllm_strv_free(c.why, c.n);
-  zllm_strv_free(c.ids, c.n);
   free(c.state);
   free(c.skip);
-  zllm_source_free(c.src);
   return rc;
 }

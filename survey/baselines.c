@@ -35,9 +35,9 @@ static int profile_run(sv_run *run, zllm_pack_profile profile, const char *name)
   uint64_t stages[4] = {0};
   zllm_bases_options bo = ZLLM_BASES_OPTIONS_INIT;
   zllm_base_map *bases = NULL;
-  po.hub = run->opts.hub;
+  po.hub = run->hub;
   po.profile = profile;
-  bo.hub = run->opts.hub;
+  bo.hub = run->hub;
   bo.table = run->families;
   bo.similarity = zllm_pack_profile_uses_bases(profile);
   int rc = sub ? zllm_bases_choose(&bases, &bo) : zllm_error_set(ZLLM_ENOMEM, "out of memory");

@@ -208,7 +208,7 @@ int sv_pass_finish(sv_pass *s, const size_t *mine, size_t nmine, uint64_t *bytes
       const sv_file *f = &run->list.files[i];
       zllm_hub_file hf = sv_hub_file(f);
       rc = zllm_buf_printf(s->scan, "@%zu\n", i);
-      rc = rc ? rc : zllm_scan_file(s->scan, run->list.repo_ids[f->repo], &hf);
+      rc = rc ? rc : zllm_scan_file(s->scan, run->hub->src, run->hub->repos[f->repo], &hf);
       s->bytes += f->size;
     }
   }

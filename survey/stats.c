@@ -76,7 +76,7 @@ static int open_files(const sv_run *run, size_t repo, repo_files *out)
     out->h[out->n] = NULL;
     out->fd[out->n] = -1;
     zllm_hub_file hf = sv_hub_file(f);
-    if (zllm_hub_file_open_st(&hf, run->list.repo_ids[repo], &out->h[out->n], &out->fd[out->n]) == 0)
+    if (zllm_source_open_st(run->hub->src, run->hub->repos[repo], &hf, &out->h[out->n], &out->fd[out->n]) == 0)
       out->n++;
   }
   return 0;

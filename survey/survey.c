@@ -122,113 +122,51 @@ static int put_problem_row(zllm_buf *b, const char *repo, const char *msg)
   return rc ? rc : zllm_buf_puts(b, "\n");
 }
 
-/* Rank 0: reads the hub into the file list, repos.tsv rows and problem rows. */
+/* Rank 0: lists the hub once, and turns it into repos.tsv and problem rows. */
 static int walk_hub(sv_run *run)
 {
-  zllm_source *src = NULL;
-  char **ids = NULL;
-  size_t n = 0;
-  int rc = zllm_source_open_local(&src, run->opts.hub);
-  rc = rc ? rc : zllm_source_list_repos(src, &ids, &n);
-  run->list.repo_ids = ids;
-  run->list.nrepos = n;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    zllm_repo *r = NULL;
-    if ((rc = zllm_repo_load(&r, src, ids[i])) < 0) {
-      /* one unreadable repo is recorded; the survey goes on */
-      rc = zllm_error_last_code() == ZLLM_ENOMEM ? rc : put_problem_row(&run->problems, ids[i], zllm_error_last());
+  int rc = zllm_hub_open_local(&run->hub, run->opts.hub);
+  for (size_t i = 0; rc == 0 && i < run->hub->n; i++) {
+    const zllm_repo *r = run->hub->repos[i];
+    if (!r) { /* one unreadable repo is recorded; the survey goes on */
+      rc = put_problem_row(&run->problems, run->hub->ids[i], run->hub->failed[i]);
       continue;
     }
     rc = put_repo_row(&run->repos, r);
     for (size_t p = 0; rc == 0 && p < r->nproblems; p++)
       rc = put_problem_row(&run->problems, r->id, r->problems[p]);
-    for (size_t f = 0; rc == 0 && f < r->nfiles; f++)
-      rc = list_add_file(&run->list, i, &r->files[f]);
-    zllm_repo_free(r);
   }
-  zllm_source_free(src);
   return rc;
 }
 
-static int encode_list(const sv_list *l, zllm_buf *b)
+/* The flat file list the phases deal from, in hub order (every rank). */
+static int list_from_hub(sv_list *l, const zllm_hub *hub)
 {
-  int rc = zllm_buf_put_u64(b, l->nrepos);
-  for (size_t i = 0; rc == 0 && i < l->nrepos; i++)
-    rc = zllm_buf_put_str(b, l->repo_ids[i]);
-  rc = rc ? rc : zllm_buf_put_u64(b, l->nfiles);
-  for (size_t i = 0; rc == 0 && i < l->nfiles; i++) {
-    const sv_file *f = &l->files[i];
-    rc = zllm_buf_put_u64(b, f->repo);
-    rc = rc ? rc : zllm_buf_put_str(b, f->path);
-    rc = rc ? rc : zllm_buf_put_str(b, f->local);
-    rc = rc ? rc : zllm_buf_put_u64(b, f->size);
-    rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)f->kind);
-    rc = rc ? rc : zllm_buf_put_u64(b, f->ident.dev);
-    rc = rc ? rc : zllm_buf_put_u64(b, f->ident.ino);
-    rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)f->ident.mtime_ns);
-  }
+  int rc = 0;
+  if (!(l->repo_ids = calloc(hub->n + 1, sizeof *l->repo_ids)))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < hub->n; i++, l->nrepos++)
+    if (!(l->repo_ids[i] = strdup(hub->ids[i])))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < hub->n; i++)
+    for (size_t f = 0; rc == 0 && hub->repos[i] && f < hub->repos[i]->nfiles; f++)
+      rc = list_add_file(l, i, &hub->repos[i]->files[f]);
   return rc;
 }
 
-static int decode_list(sv_list *l, const char *data, size_t len)
-{
-  zllm_reader r = {data, len};
-  uint64_t n, v;
-  int rc = zllm_reader_u64(&r, &n);
-  if (rc == 0 && n > len / 8)
-    rc = zllm_error_set(ZLLM_EFORMAT, "file list: bad repo count");
-  if (rc == 0 && !(l->repo_ids = calloc(n ? n : 1, sizeof(char *))))
-    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (uint64_t i = 0; rc == 0 && i < n; i++, l->nrepos++)
-    rc = zllm_reader_str(&r, &l->repo_ids[i]);
-  rc = rc ? rc : zllm_reader_u64(&r, &n);
-  if (rc == 0 && n > len / 8)
-    rc = zllm_error_set(ZLLM_EFORMAT, "file list: bad file count");
-  if (rc == 0 && !(l->files = calloc(n ? n : 1, sizeof *l->files)))
-    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (uint64_t i = 0; rc == 0 && i < n; i++, l->nfiles++) {
-    sv_file *f = &l->files[i];
-    rc = zllm_reader_u64(&r, &v);
-    f->repo = (size_t)v;
-    rc = rc ? rc : zllm_reader_str(&r, &f->path);
-    rc = rc ? rc : zllm_reader_str(&r, &f->local);
-    rc = rc ? rc : zllm_reader_u64(&r, &f->size);
-    rc = rc ? rc : zllm_reader_u64(&r, &v);
-    f->kind = (zllm_file_kind)v;
-    uint64_t mt = 0;
-    rc = rc ? rc : zllm_reader_u64(&r, &f->ident.dev);
-    rc = rc ? rc : zllm_reader_u64(&r, &f->ident.ino);
-    rc = rc ? rc : zllm_reader_u64(&r, &mt);
-    f->ident.mtime_ns = (int64_t)mt;
-    if (rc == 0 && (f->repo >= l->nrepos || v > ZLLM_FILE_OTHER))
-      rc = zllm_error_set(ZLLM_EFORMAT, "file list: bad record %llu", (unsigned long long)i);
-  }
-  return rc;
-}
-
-/* Phase 1: rank 0 walks, everyone gets the list.  Same code on every rank. */
+/* Phase 1: rank 0 lists the hub, every rank gets the listing (the one every
+ * later stage uses) and the flat file list made from it. */
 static int phase_walk(sv_run *run)
 {
-  zllm_buf enc = ZLLM_BUF_INIT;
-  int rc = 0;
-  if (run->rank == 0) {
-    rc = walk_hub(run);
-    rc = rc ? rc : encode_list(&run->list, &enc);
-  }
+  int rc = run->rank == 0 ? walk_hub(run) : 0;
   if (!zllm_mpi_alltrue(rc == 0, run->comm)) {
     if (run->rank != 0)
       zllm_error_set(ZLLM_ERROR, "rank 0 could not read the hub");
-    zllm_buf_free(&enc);
     return rc ? rc : ZLLM_ERROR;
   }
-  char *data = enc.data;
-  size_t len = enc.len;
-  rc = zllm_mpi_bcast_bytes(&data, &len, 0, run->comm);
-  if (rc == 0 && run->rank != 0) {
-    rc = decode_list(&run->list, data, len);
-    free(data);
-  }
-  zllm_buf_free(&enc);
+  if ((rc = zllm_hub_bcast(&run->hub, run->opts.hub, 0, run->comm)) < 0)
+    return rc;
+  rc = list_from_hub(&run->list, run->hub);
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
 }
 
@@ -260,7 +198,7 @@ static int phase_scan(sv_run *run, zllm_buf *out)
     const sv_file *f = &run->list.files[mine[i]];
     rc = zllm_buf_printf(out, "@%zu\n", mine[i]);
     zllm_hub_file hf = sv_hub_file(f);
-    rc = rc ? rc : zllm_scan_file(out, run->list.repo_ids[f->repo], &hf);
+    rc = rc ? rc : zllm_scan_file(out, run->hub->src, run->hub->repos[f->repo], &hf);
     bytes += f->size;
     zllm_progress_add(&pg, f->size);
     ZLLM_DEBUG("scanned %s/%s (%llu bytes)", run->list.repo_ids[f->repo], f->path, (unsigned long long)f->size);
@@ -283,7 +221,7 @@ static int pack_share(sv_run *run, const char *stage, const size_t *mine, size_t
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < nmine; i++)
     only[i] = run->list.repo_ids[mine[i]];
-  po.hub = run->opts.hub;
+  po.hub = run->hub;
   po.bases = run->bases;
   po.only = only;
   po.nonly = nmine;
@@ -304,7 +242,7 @@ static int merge_shares(sv_run *run, const char *dir, char **stages)
   zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
   char **order = NULL;
   size_t norder = 0;
-  po.hub = run->opts.hub;
+  po.hub = run->hub;
   po.bases = run->bases;
   int rc = src ? zllm_pack_order(&po, &order, &norder) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   rc = rc ? rc : zllm_archive_open(&dst, dir, 1);
@@ -341,7 +279,7 @@ static int phase_pack(sv_run *run, const size_t *mine, size_t nmine, const zllm_
     zllm_archive *a = NULL;
     zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
     zllm_pack_stats ps;
-    po.hub = run->opts.hub;
+    po.hub = run->hub;
     po.bases = run->bases;
     po.tap = tap;
     rc = zllm_archive_open(&a, dir, 1);
@@ -463,11 +401,11 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   }
   ZLLM_INFO("cluster: sketching and comparing models over %d ranks", run.size);
   zllm_cluster_options co = ZLLM_CLUSTER_OPTIONS_INIT;
-  if ((rc = zllm_cluster_hub_mpi(&run.families, opts->hub, &co, comm)) < 0)
+  if ((rc = zllm_cluster_hub_mpi(&run.families, run.hub, &co, comm)) < 0)
     goto done;
   /* pack's bases: the families just found, then the cards (a fresh archive holds nothing) */
   zllm_bases_options bo = ZLLM_BASES_OPTIONS_INIT;
-  bo.hub = opts->hub;
+  bo.hub = run.hub;
   bo.table = run.families;
   rc = zllm_bases_choose(&run.bases, &bo);
   if (!zllm_mpi_alltrue(rc == 0, comm)) {
@@ -521,5 +459,6 @@ done:
   zllm_strv_free(run.file_dup_of, run.file_dup_of ? run.list.nrepos : 0);
   sv_pass_rows_free(&run);
   sv_list_free(&run.list);
+  zllm_hub_free(run.hub);
   return rc;
 }

@@ -38,7 +38,8 @@ typedef struct {
   zllm_survey_options opts;
   MPI_Comm comm;
   int rank, size;
-  sv_list list;
+  zllm_hub *hub;      /* the listing every stage uses (rank 0 lists, every rank holds it) */
+  sv_list list;       /* its files, flat, in hub order */
   zllm_buf repos;    /* rank 0: repos.tsv rows */
   zllm_buf problems; /* rank 0: problems.tsv rows */
   uint64_t scanned_bytes;

@@ -128,14 +128,13 @@ int cmd_pack(int argc, char **argv)
   zllm_pack_options o = ZLLM_PACK_OPTIONS_INIT;
   zllm_bases_options bo = ZLLM_BASES_OPTIONS_INIT;
   zllm_base_map *bases = NULL;
-  o.hub = a.hub;
+  zllm_hub *hub = NULL;
   o.verbose = a.verbose;
   if (a.profile && zllm_pack_profile_parse(a.profile, &o.profile) < 0) {
     fprintf(stderr, "zllm pack: %s\n", zllm_error_last());
     return 2;
   }
   /* the bases are chosen here and handed to pack */
-  bo.hub = a.hub;
   bo.families = a.families;
   bo.from_cards = a.cards;
   bo.similarity = zllm_pack_profile_uses_bases(o.profile);
@@ -143,11 +142,15 @@ int cmd_pack(int argc, char **argv)
   if (zllm_archive_open(&ar, a.out, 1) < 0 || zllm_archive_set_threads(ar, a.threads) < 0)
     return fail("pack", ar);
   bo.ctx = ar;
-  if (zllm_bases_choose(&bases, &bo) < 0)
+  /* the hub is listed once; base selection and pack both take the listing */
+  if (zllm_hub_open_local(&hub, a.hub) < 0)
     return fail("pack", ar);
+  o.hub = bo.hub = hub;
+  int rc = zllm_bases_choose(&bases, &bo);
   o.bases = bases;
-  int rc = zllm_pack_hub(ar, &o, &s);
+  rc = rc ? rc : zllm_pack_hub(ar, &o, &s);
   zllm_base_map_free(bases);
+  zllm_hub_free(hub);
   if (rc < 0)
     return fail("pack", ar);
   printf("packed %llu repos (%llu skipped), %llu files: %llu -> %llu bytes (%.1f%%); %llu file dups, "

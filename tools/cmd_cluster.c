@@ -91,7 +91,15 @@ int cmd_cluster(int argc, char **argv)
     zllm_log_init(rank);
   }
   zllm_family_table *t = NULL;
-  int rc = mpi ? zllm_cluster_hub_mpi(&t, hub, &o, MPI_COMM_WORLD) : zllm_cluster_hub(&t, hub, &o);
+  zllm_hub *listed = NULL;
+  /* listed once (rank 0), the listing handed to every rank */
+  int rc = rank == 0 ? zllm_hub_open_local(&listed, hub) : 0;
+  if (mpi && zllm_mpi_alltrue(rc == 0, MPI_COMM_WORLD))
+    rc = zllm_hub_bcast(&listed, hub, 0, MPI_COMM_WORLD);
+  else if (mpi)
+    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not read %s", hub);
+  if (rc == 0)
+    rc = mpi ? zllm_cluster_hub_mpi(&t, listed, &o, MPI_COMM_WORLD) : zllm_cluster_hub(&t, listed, &o);
   if (rc == 0 && rank == 0)
     rc = zllm_family_table_write(t, out);
   if (rc == 0 && rank == 0 && pairs)
@@ -102,6 +110,7 @@ int cmd_cluster(int argc, char **argv)
   if (!ok && rc < 0)
     fprintf(stderr, "zllm cluster: %s\n", zllm_error_last());
   zllm_family_table_free(t);
+  zllm_hub_free(listed);
   if (mpi)
     MPI_Finalize();
   return ok ? 0 : 1;

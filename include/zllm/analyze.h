@@ -29,7 +29,7 @@ int zllm_inspect_file(FILE *out, const char *path, const char *display);
  * status is "ok" or "error"; an unreadable or malformed file still yields
  * its F line (with the reason), so the job records it and goes on.  Only a
  * failure to allocate is returned as an error. */
-int zllm_scan_file(zllm_buf *b, const char *repo_id, const zllm_hub_file *f);
+int zllm_scan_file(zllm_buf *b, zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f);
 
 /* The same block from hashes already computed (by a read that did more
  * than hash: the survey's one pass).  h is NULL for a file without

@@ -70,7 +70,7 @@ typedef struct {
 } zllm_pack_tap;
 
 typedef struct {
-  const char *hub;      /* snapshot directory */
+  const zllm_hub *hub;  /* the listed hub (zllm_hub_open_local, zllm_hub_bcast; borrowed) */
   int verbose;
   zllm_pack_profile profile;
   const zllm_base_map *bases;     /* each repo's base (zllm/cluster.h, zllm_bases_choose), or NULL: none */

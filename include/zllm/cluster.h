@@ -157,12 +157,13 @@ int zllm_cluster_sketches(zllm_family_table **out, zllm_sketch *const *s, size_t
  * must pass the same sketches and gets the same table.  COLLECTIVE. */
 int zllm_cluster_sketches_mpi(zllm_family_table **out, zllm_sketch *const *s, size_t n,
                               const zllm_cluster_options *o, MPI_Comm comm);
-/* Sketches every repo of a local hub (repos dealt to ranks by bytes), shares
- * the sketches and clusters them.  COLLECTIVE; MPI_COMM_SELF works alone. */
-int zllm_cluster_hub_mpi(zllm_family_table **out, const char *hub, const zllm_cluster_options *o, MPI_Comm comm);
+/* Sketches every repo of a listed hub (the same listing on every rank,
+ * zllm_hub_bcast; repos dealt to ranks by bytes), shares the sketches and
+ * clusters them.  COLLECTIVE; MPI_COMM_SELF works alone. */
+int zllm_cluster_hub_mpi(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o, MPI_Comm comm);
 
 /* The same in this process alone (no MPI calls): what `zllm pack` uses. */
-int zllm_cluster_hub(zllm_family_table **out, const char *hub, const zllm_cluster_options *o);
+int zllm_cluster_hub(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o);
 
 /* ---- bases for pack ------------------------------------------------------ */
 
@@ -175,7 +176,7 @@ int zllm_cluster_hub(zllm_family_table **out, const char *hub, const zllm_cluste
  * archive.  After clustering, a card only names a base the bits could not
  * judge. */
 typedef struct {
-  const char *hub;
+  const zllm_hub *hub; /* the listed hub (borrowed) */
   const char *families;
   int similarity;
   int from_cards;
@@ -186,7 +187,7 @@ typedef struct {
 
 #define ZLLM_BASES_OPTIONS_INIT {NULL, NULL, 1, 0, NULL, NULL, NULL}
 
-/* The base map of every repo of the local hub `hub` (zllm/basemap.h); the
+/* The base map of every repo of the listed hub `hub` (zllm/basemap.h); the
  * caller frees it with zllm_base_map_free.  Local. */
 int zllm_bases_choose(zllm_base_map **out, const zllm_bases_options *o);
 

@@ -5,7 +5,9 @@
  * the rest of zllm.  zllm_repo_load() builds a repo from any source: its
  * files (sorted by path), its config.json, model card and shard index.  A
  * repo file that cannot be used is not fatal: the reason is appended to
- * repo->problems and the rest of the repo is still returned.
+ * repo->problems and the rest of the repo is still returned.  A hub is
+ * listed once (zllm_hub: every repo loaded) and that listing is what every
+ * stage takes; files are opened only through the source (open_file).
  *
  * The local source reads two layouts under one root, side by side:
  *   plain     <root>/<org>/<name>/<files...>   (or <root>/<name>/<files...>)
@@ -19,6 +21,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <mpi.h>
 
 #include "zllm/repofiles.h"
 #include "zllm/safetensors.h"
@@ -61,11 +65,12 @@ typedef struct {
   zllm_shard_index *index;   /* NULL when absent or unreadable */
   char **problems;           /* one line each: "<repo>/<file>: <rule>: <detail>" */
   size_t nproblems;
+  size_t nlist_problems;     /* the first ones, found by the listing (the rest by parsing) */
 } zllm_repo;
 
 typedef struct zllm_source zllm_source;
 
-#define ZLLM_SOURCE_OPS_VERSION 1
+#define ZLLM_SOURCE_OPS_VERSION 2
 
 typedef struct {
   unsigned version; /* ZLLM_SOURCE_OPS_VERSION */
@@ -77,6 +82,9 @@ typedef struct {
   /* Reads a whole file of at most `max` bytes (NUL-terminated, caller frees). */
   int (*read_file)(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, size_t max,
                    char **buf, size_t *len);
+  /* Opens a listed file for reading (a descriptor the caller closes), by
+   * the hardening rules of zllm_source_open_file.  Version 2. */
+  int (*open_file)(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, int *fd);
   void (*destroy)(void *impl);
 } zllm_source_ops;
 
@@ -98,17 +106,19 @@ int zllm_source_list_repos(zllm_source *src, char ***ids, size_t *n);
 int zllm_source_read_file(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, size_t max, char **buf,
                           size_t *len);
 
-/* Opens a listed file for reading, the one way every stage reads hub bytes:
- * no symlink is followed on the way (the listing resolved them; one put
- * there since is refused), a FIFO does not block, and the opened file must
- * be a regular file with the listing's device, inode, size and mtime.  A
- * file that changed, vanished or became a link is ZLLM_ECHANGED naming
- * "<repo>/<path>" (retry later); other failures keep their code. */
-int zllm_hub_file_open(const zllm_hub_file *f, const char *repo_id, int *fd_out);
+/* Opens a listed file for reading, the one way every stage reads hub bytes
+ * (the caller closes *fd).  The local source's rules: no symlink is followed
+ * on the way (the listing resolved them; one put there since is refused), a
+ * FIFO does not block, and the opened file must be a regular file with the
+ * listing's device, inode, size and mtime.  A file that changed, vanished
+ * or became a link is ZLLM_ECHANGED naming "<repo>/<path>" (retry later);
+ * other failures keep their code. */
+int zllm_source_open_file(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, int *fd);
 
-/* zllm_hub_file_open, then the safetensors header (caller closes *fd_out
- * and frees *h; on error neither is left open). */
-int zllm_hub_file_open_st(const zllm_hub_file *f, const char *repo_id, zllm_st_header **h, int *fd_out);
+/* zllm_source_open_file, then the safetensors header (caller closes *fd and
+ * frees *h; on error neither is left open). */
+int zllm_source_open_st(zllm_source *src, const zllm_repo *repo, const zllm_hub_file *f, zllm_st_header **h,
+                        int *fd);
 
 /* After reading: the open file still has the listing's size and mtime (a
  * rewrite in place during the read is ZLLM_ECHANGED). */
@@ -121,6 +131,38 @@ int zllm_repo_add_problem(zllm_repo *repo, const char *msg);
 /* The file entry with this path, or NULL (borrowed). */
 const zllm_hub_file *zllm_repo_find_file(const zllm_repo *repo, const char *path);
 void zllm_repo_free(zllm_repo *repo); /* accepts NULL */
+
+/* ---- the listed hub: one listing, handed to every stage ------------------ */
+
+/* A hub as listed once: its source (every file is opened through it) and
+ * every repo loaded (files, config, card, index, problems), sorted by id.
+ * The survey lists it on rank 0 and broadcasts it (zllm_hub_bcast); the
+ * clusterer, base selection, pack and the merge all take this one list. */
+typedef struct {
+  zllm_source *src;   /* owned */
+  char **ids;         /* sorted, unique */
+  zllm_repo **repos;  /* per id; NULL when the repo could not be loaded */
+  char **failed;      /* per id: why it could not be loaded, else NULL */
+  size_t n;
+} zllm_hub;
+
+/* Lists every repo of `src` and loads it; takes ownership of `src`, also
+ * on error.  A repo that cannot be loaded is kept with its reason in
+ * failed[i] (its listing is not fatal to the hub); ENOMEM is. */
+int zllm_hub_load(zllm_hub **out, zllm_source *src);
+/* zllm_source_open_local + zllm_hub_load. */
+int zllm_hub_open_local(zllm_hub **out, const char *root);
+/* The index of repo `id`, or -1. */
+long zllm_hub_find(const zllm_hub *hub, const char *id);
+/* The repo `id` (borrowed), or NULL when it is not listed or failed. */
+const zllm_repo *zllm_hub_repo(const zllm_hub *hub, const char *id);
+/* Rank `root`'s local hub (listed at `root_dir`) on every rank of `comm`:
+ * root passes its *hub, the others receive a copy whose source is a local
+ * source on the same directory that lists nothing itself (the small files
+ * a repo load parses — config, card, index — are read through it).
+ * COLLECTIVE; on error *hub is NULL on the non-root ranks. */
+int zllm_hub_bcast(zllm_hub **hub, const char *root_dir, int root, MPI_Comm comm);
+void zllm_hub_free(zllm_hub *hub); /* accepts NULL */
 
 zllm_file_kind zllm_file_kind_of(const char *path);
 const char *zllm_file_kind_name(zllm_file_kind kind);

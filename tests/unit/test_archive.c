@@ -116,13 +116,15 @@ static void test_restore_bounds_a_piece(void **state)
   assert_int_equal(zllm_mkhub(&mo), 0);
   zllm_bases_options bo = ZLLM_BASES_OPTIONS_INIT;
   zllm_base_map *bases = NULL;
-  o.hub = hub;
-  bo.hub = hub;
+  zllm_hub *listed = NULL;
+  assert_int_equal(zllm_hub_open_local(&listed, hub), 0);
+  o.hub = bo.hub = listed;
   assert_int_equal(zllm_bases_choose(&bases, &bo), 0);
   o.bases = bases;
   assert_int_equal(zllm_archive_open(&a, dir, 1), 0);
   assert_int_equal(zllm_pack_hub(a, &o, &s), 0);
   zllm_base_map_free(bases);
+  zllm_hub_free(listed);
   assert_true(s.opaque_files > 0);
 
   /* one piece more than ZLLM_PIECE_BYTES of zeros: stored in a few KiB */

@@ -297,7 +297,9 @@ static void test_bases_choose(void **state)
   (void)state;
   zllm_bases_options o = ZLLM_BASES_OPTIONS_INIT;
   zllm_base_map *m = NULL;
-  o.hub = ZLLM_SAMPLE_DIR "/hub";
+  zllm_hub *hub = NULL;
+  assert_int_equal(zllm_hub_open_local(&hub, ZLLM_SAMPLE_DIR "/hub"), 0);
+  o.hub = hub;
   o.from_cards = 1;
   assert_int_equal(zllm_bases_choose(&m, &o), 0);
   assert_string_equal(base_of(m, "chatco/alpha-chat"), "alpha-labs/alpha-base");
@@ -330,6 +332,7 @@ static void test_bases_choose(void **state)
   assert_null(zllm_base_map_find(m, "nobody/here")); /* not in the hub: no entry */
   assert_string_equal(base_of(m, "frozenco/alpha-frozen"), "beta-labs/beta-base"); /* cards fill the rest */
   zllm_base_map_free(m);
+  zllm_hub_free(hub);
 }
 
 int main(void)

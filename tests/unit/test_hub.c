@@ -285,7 +285,7 @@ static void test_crawl_local__open_refuses_a_changed_file(void **state)
   assert_int_equal(r->nfiles, 5);
   int fd = -1;
   /* unchanged: opens; rewritten while read: the check after the read says so */
-  assert_int_equal(zllm_hub_file_open(&r->files[0], r->id, &fd), 0);
+  assert_int_equal(zllm_source_open_file(src, r, &r->files[0], &fd), 0);
   assert_int_equal(zllm_hub_file_check_unchanged(&r->files[0], fd, "a"), 0);
   snprintf(p, sizeof p, "%s/org/m/a.bin", dir);
   FILE *f = fopen(p, "ab");
@@ -299,27 +299,27 @@ static void test_crawl_local__open_refuses_a_changed_file(void **state)
   snprintf(q, sizeof q, "%s/outside.txt", dir);
   assert_int_equal(unlink(p), 0);
   assert_int_equal(symlink(q, p), 0);
-  assert_int_equal(zllm_hub_file_open(&r->files[1], r->id, &fd), ZLLM_ECHANGED);
+  assert_int_equal(zllm_source_open_file(src, r, &r->files[1], &fd), ZLLM_ECHANGED);
   assert_int_equal(fd, -1);
   assert_non_null(strstr(zllm_error_last(), "org/m/b.bin: changed since the hub was listed"));
   /* another file of the same size renamed over it (another inode) */
   write_at(dir, "org/m/c.bin", "CCCC");
-  assert_int_equal(zllm_hub_file_open(&r->files[2], r->id, &fd), ZLLM_ECHANGED);
+  assert_int_equal(zllm_source_open_file(src, r, &r->files[2], &fd), ZLLM_ECHANGED);
   /* a FIFO in its place: refused without blocking */
   snprintf(p, sizeof p, "%s/org/m/d.bin", dir);
   assert_int_equal(unlink(p), 0);
   assert_int_equal(mkfifo(p, 0644), 0);
-  assert_int_equal(zllm_hub_file_open(&r->files[3], r->id, &fd), ZLLM_ECHANGED);
+  assert_int_equal(zllm_source_open_file(src, r, &r->files[3], &fd), ZLLM_ECHANGED);
   /* gone */
   snprintf(p, sizeof p, "%s/org/m/e.bin", dir);
   assert_int_equal(unlink(p), 0);
-  assert_int_equal(zllm_hub_file_open(&r->files[4], r->id, &fd), ZLLM_ECHANGED);
+  assert_int_equal(zllm_source_open_file(src, r, &r->files[4], &fd), ZLLM_ECHANGED);
   /* a parent directory swapped for a link: no link is followed on the way */
   snprintf(p, sizeof p, "%s/org/m", dir);
   snprintf(q, sizeof q, "%s/org/m-moved", dir);
   assert_int_equal(rename(p, q), 0);
   assert_int_equal(symlink(q, p), 0);
-  assert_int_equal(zllm_hub_file_open(&r->files[0], r->id, &fd), ZLLM_ECHANGED);
+  assert_int_equal(zllm_source_open_file(src, r, &r->files[0], &fd), ZLLM_ECHANGED);
   zllm_repo_free(r);
   zllm_source_free(src);
   zllm_rm_rf(dir);
