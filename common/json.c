@@ -33,6 +33,22 @@ char *zllm_json_strdup(const json_t *v)
   return s;
 }
 
+long zllm_strv_find_sorted(char *const *v, size_t n, const char *s)
+{
+  size_t a = 0, b = n;
+  while (s && a < b) {
+    size_t m = (a + b) / 2;
+    int c = strcmp(v[m], s);
+    if (c == 0)
+      return (long)m;
+    if (c < 0)
+      a = m + 1;
+    else
+      b = m;
+  }
+  return -1;
+}
+
 void zllm_strv_free(char **v, size_t n)
 {
   if (!v)

@@ -81,18 +81,7 @@ int zllm_hub_open_local(zllm_hub **out, const char *root)
 
 long zllm_hub_find(const zllm_hub *h, const char *id)
 {
-  size_t a = 0, b = h->n;
-  while (id && a < b) {
-    size_t m = (a + b) / 2;
-    int c = strcmp(h->ids[m], id);
-    if (c == 0)
-      return (long)m;
-    if (c < 0)
-      a = m + 1;
-    else
-      b = m;
-  }
-  return -1;
+  return zllm_strv_find_sorted(h->ids, h->n, id);
 }
 
 const zllm_repo *zllm_hub_repo(const zllm_hub *h, const char *id)

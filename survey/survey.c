@@ -29,18 +29,7 @@ void sv_list_free(sv_list *l)
 
 long sv_repo_index(const sv_list *l, const char *id)
 {
-  size_t a = 0, b = l->nrepos;
-  while (id && a < b) {
-    size_t m = (a + b) / 2;
-    int c = strcmp(l->repo_ids[m], id);
-    if (c == 0)
-      return (long)m;
-    if (c < 0)
-      a = m + 1;
-    else
-      b = m;
-  }
-  return -1;
+  return zllm_strv_find_sorted(l->repo_ids, l->nrepos, id);
 }
 
 static size_t first_file_of(const sv_list *l, size_t repo)

@@ -22,5 +22,7 @@ int zllm_json_string_list(char ***out, size_t *n_out, const json_t *v, const cha
                           const char *field);
 
 void zllm_strv_free(char **v, size_t n);
+/* The index of `s` in `v` (sorted by strcmp), or -1; s may be NULL. */
+long zllm_strv_find_sorted(char *const *v, size_t n, const char *s);
 
 #endif
