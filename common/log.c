@@ -76,6 +76,9 @@ void zllm_progress_begin(zllm_progress *p, const char *phase, unsigned long long
   p->t0 = p->last = now_s();
   p->tty = isatty(2);
   p->on = log_rank <= 0 && zllm_log_get_level() >= ZLLM_LOG_INFO;
+  /* a batch log's line interval: ZLLM_PROGRESS_SECONDS, default 10 */
+  const char *every = getenv("ZLLM_PROGRESS_SECONDS");
+  p->every = every && atof(every) >= 0 ? atof(every) : 10.0;
 }
 
 static void progress_line(zllm_progress *p, int final)
@@ -109,7 +112,7 @@ static void progress_line(zllm_progress *p, int final)
 static void progress_due(zllm_progress *p)
 {
   double t = now_s();
-  if (p->on && t - p->last >= (p->tty ? 0.2 : 10.0)) {
+  if (p->on && t - p->last >= (p->tty ? 0.2 : p->every)) {
     p->last = t;
     progress_line(p, 0);
   }
@@ -137,6 +140,6 @@ void zllm_progress_note(zllm_progress *p, const char *note)
 
 void zllm_progress_end(zllm_progress *p)
 {
-  if (p->on && (p->tty || now_s() - p->t0 >= 10.0)) /* short phases: the phase's info line is enough */
+  if (p->on && (p->tty || now_s() - p->t0 >= p->every)) /* short phases: the phase's info line is enough */
     progress_line(p, 1);
 }

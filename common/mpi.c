@@ -1,6 +1,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "zllm/error.h"
 #include "zllm/mpi.h"
@@ -100,4 +101,82 @@ done:
   free(counts);
   free(displs);
   return rc;
+}
+
+/* ---- progress of the whole job ------------------------------------------------ */
+
+/* This rank's bytes not yet in rank 0's counter go there. */
+static void progress_publish(zllm_mpi_progress *g)
+{
+  unsigned long long d = g->mine - g->sent;
+  if (!g->live || d == 0)
+    return;
+  MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, g->win);
+  MPI_Accumulate(&d, 1, MPI_UNSIGNED_LONG_LONG, 0, 0, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, g->win);
+  MPI_Win_unlock(0, g->win); /* completes the add at rank 0 */
+  g->sent = g->mine;
+}
+
+/* Rank 0: every rank's bytes so far (an atomic read of the counter). */
+static unsigned long long progress_count(zllm_mpi_progress *g)
+{
+  unsigned long long v = 0;
+  MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, g->win);
+  MPI_Fetch_and_op(NULL, &v, MPI_UNSIGNED_LONG_LONG, 0, 0, MPI_NO_OP, g->win);
+  MPI_Win_unlock(0, g->win);
+  return v;
+}
+
+void zllm_mpi_progress_begin(zllm_mpi_progress *g, const char *phase, unsigned long long my_share, MPI_Comm comm)
+{
+  memset(g, 0, sizeof *g);
+  g->comm = comm;
+  MPI_Comm_rank(comm, &g->rank);
+  zllm_progress_begin(&g->pg, phase, zllm_mpi_sum_u64(my_share, comm));
+  MPI_Aint bytes = g->rank == 0 ? (MPI_Aint)sizeof *g->count : 0;
+  if (MPI_Win_allocate(bytes, (int)sizeof *g->count, MPI_INFO_NULL, comm, &g->count, &g->win) != MPI_SUCCESS)
+    return; /* no job-wide count: rank 0 shows its own share */
+  if (g->rank == 0)
+    *g->count = 0;
+  /* nobody adds before rank 0 has zeroed the counter */
+  MPI_Barrier(comm);
+  g->live = 1;
+  g->last_sent = MPI_Wtime();
+}
+
+void zllm_mpi_progress_add(zllm_mpi_progress *g, unsigned long long bytes)
+{
+  g->mine += bytes;
+  if (!g->live) {
+    zllm_progress_set(&g->pg, g->mine, 0, 0);
+    return;
+  }
+  double t = MPI_Wtime();
+  if (t - g->last_sent < 0.2)
+    return;
+  g->last_sent = t;
+  progress_publish(g);
+  if (g->rank == 0)
+    zllm_progress_set(&g->pg, progress_count(g), 0, 0);
+}
+
+void zllm_mpi_progress_finish(zllm_mpi_progress *g)
+{
+  if (g->live) {
+    MPI_Request req;
+    int done = 0;
+    progress_publish(g);
+    MPI_Ibarrier(g->comm, &req);
+    while (g->rank == 0 && !done) { /* the bar moves while the others finish */
+      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      zllm_progress_set(&g->pg, progress_count(g), 0, 0);
+      if (!done)
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    if (g->rank != 0)
+      MPI_Wait(&req, MPI_STATUS_IGNORE);
+    MPI_Win_free(&g->win);
+    g->live = 0;
+  }
+  zllm_progress_end(&g->pg);
 }

@@ -21,7 +21,8 @@ struct sv_pass {
   char *seen;      /* per file: its record is written */
   char *failed;    /* per repo: a file of it was not read whole */
   uint64_t bytes;  /* bytes read whole */
-  zllm_progress progress; /* this rank's share of the pass */
+  zllm_mpi_progress *progress; /* the whole job's pass (phase_pass owns it) */
+  uint64_t shown;  /* bytes of the current file already added to it */
   /* the file being read */
   long file;       /* index in the file list, -1 when the listing lacks it */
   sv_repo_pass *repo;
@@ -72,6 +73,7 @@ static int on_file_begin(void *ctx, const char *repo, const zllm_hub_file *f, co
   s->file = r >= 0 ? file_index(l, (size_t)r, f->path) : -1;
   s->repo = r >= 0 ? &s->run->pass[r] : NULL;
   s->h = h;
+  s->shown = 0;
   snprintf(s->header_error, sizeof s->header_error, "%s", header_error ? header_error : "");
   free(s->txxh);
   s->txxh = NULL;
@@ -102,6 +104,10 @@ static int on_tensor_part(void *ctx, size_t i, uint64_t off, const uint8_t *p, s
   (void)off;
   if (s->file < 0 || !s->h)
     return 0;
+  if (s->shown + n <= s->run->list.files[s->file].size) { /* the bar moves inside big files too */
+    zllm_mpi_progress_add(s->progress, n);
+    s->shown += n;
+  }
   const zllm_st_tensor *t = &s->h->tensors[i];
   int slot = sv_exp_slot(t->dtype);
   if (slot < 0)
@@ -146,7 +152,7 @@ static int on_file_end(void *ctx, const zllm_sha256 *sha, const zllm_xxh128 *xxh
   if (s->file < 0)
     return 0;
   const sv_file *f = &l->files[s->file];
-  zllm_progress_add(&s->progress, f->size);
+  zllm_mpi_progress_add(s->progress, f->size > s->shown ? f->size - s->shown : 0);
   if (error || !sha) { /* the scan and the statistics read this repo themselves */
     s->failed[f->repo] = 1;
     return 0;
@@ -160,7 +166,19 @@ static int on_file_end(void *ctx, const zllm_sha256 *sha, const zllm_xxh128 *xxh
   return rc;
 }
 
-int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, const size_t *mine, size_t nmine)
+uint64_t sv_share_bytes(const sv_run *run, const size_t *mine, size_t nmine)
+{
+  uint64_t share = 0;
+  for (size_t k = 0; k < nmine; k++) {
+    size_t lo, hi;
+    sv_repo_files(&run->list, mine[k], &lo, &hi);
+    for (size_t i = lo; i < hi; i++)
+      share += run->list.files[i].size;
+  }
+  return share;
+}
+
+int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, zllm_mpi_progress *progress)
 {
   sv_pass *s = calloc(1, sizeof *s);
   *out = NULL;
@@ -172,14 +190,7 @@ int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, const size_t *mine, 
   s->run = run;
   s->scan = scan;
   s->tap = (zllm_pack_tap){s, on_file_begin, on_tensor_part, on_tensor_end, on_file_end};
-  uint64_t share = 0;
-  for (size_t k = 0; k < nmine; k++) {
-    size_t lo, hi;
-    sv_repo_files(&run->list, mine[k], &lo, &hi);
-    for (size_t i = lo; i < hi; i++)
-      share += run->list.files[i].size;
-  }
-  zllm_progress_begin(&s->progress, "pass", share);
+  s->progress = progress;
   *out = s;
   return 0;
 }
@@ -220,7 +231,6 @@ void sv_pass_free(sv_pass *s)
 {
   if (!s)
     return;
-  zllm_progress_end(&s->progress);
   free(s->seen);
   free(s->failed);
   free(s->txxh);

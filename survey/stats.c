@@ -270,7 +270,7 @@ static int repo_read(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
       m->tensors++;
       m->params[t->dtype] += t->nelem;
       rc = tensor_stats(r, e, mine.h[f], mine.fd[f], ti, has ? &br : NULL, buf, bbuf);
-      zllm_progress_add(&c->progress, r->bytes);
+      zllm_mpi_progress_add(&c->progress, r->bytes);
       if (has) {
         m->same += (uint64_t)llround(r->identical * (double)r->elements);
         m->compared += r->elements;
@@ -296,7 +296,7 @@ static void repo_from_pass(st_ctx *c, size_t k, sv_repo_pass *p)
     c->exps[k * NDT + (size_t)d] = p->exps[d];
   *m = p->model;
   for (size_t i = 0; i < p->nrows; i++)
-    zllm_progress_add(&c->progress, p->rows[i].bytes);
+    zllm_mpi_progress_add(&c->progress, p->rows[i].bytes);
 }
 
 /* A repo's rows: from the one pass or read now; then what the archive
@@ -382,7 +382,7 @@ static int compute(st_ctx *c)
     for (size_t i = lo; i < hi; i++)
       share += c->run->list.files[i].kind == ZLLM_FILE_SAFETENSORS ? c->run->list.files[i].size : 0;
   }
-  zllm_progress_begin(&c->progress, "stats", share);
+  zllm_mpi_progress_begin(&c->progress, "stats", share, c->run->comm);
   if (rc == 0 && c->run->packed) { /* every rank reads the catalog: per-tensor methods and stored bytes */
     char *dir = zllm_path_join(c->run->opts.out, "archive");
     if (!dir || zllm_archive_open(&c->archive, dir, 0) < 0)
@@ -391,7 +391,7 @@ static int compute(st_ctx *c)
   }
   for (size_t k = 0; rc == 0 && k < c->nmine; k++) /* rows go repo by repo, in repo order */
     rc = repo_stats(c, k, buf, bbuf);
-  zllm_progress_end(&c->progress);
+  zllm_mpi_progress_finish(&c->progress);
   zllm_archive_close(c->archive);
   c->archive = NULL;
   free(buf);

@@ -33,7 +33,7 @@ typedef struct {
   size_t nrows;
   m_row *models;       /* per own repo */
   e_row *exps;         /* per own repo x NDT */
-  zllm_progress progress;
+  zllm_mpi_progress progress; /* the whole job's stats phase */
   zllm_archive *archive; /* OUTDIR/archive, read-only, when the survey packed */
 } st_ctx;
 

@@ -178,21 +178,21 @@ static int phase_scan(sv_run *run, zllm_buf *out)
 {
   size_t *mine = NULL, nmine = 0;
   uint64_t bytes = 0, share = 0;
-  zllm_progress pg;
+  zllm_mpi_progress pg;
   int rc = deal_files(run, &mine, &nmine);
   for (size_t i = 0; rc == 0 && i < nmine; i++)
     share += run->list.files[mine[i]].size;
-  zllm_progress_begin(&pg, "scan", share);
+  zllm_mpi_progress_begin(&pg, "scan", share, run->comm);
   for (size_t i = 0; rc == 0 && i < nmine; i++) {
     const sv_file *f = &run->list.files[mine[i]];
     rc = zllm_buf_printf(out, "@%zu\n", mine[i]);
     zllm_hub_file hf = sv_hub_file(f);
     rc = rc ? rc : zllm_scan_file(out, run->hub->src, run->hub->repos[f->repo], &hf);
     bytes += f->size;
-    zllm_progress_add(&pg, f->size);
+    zllm_mpi_progress_add(&pg, f->size);
     ZLLM_DEBUG("scanned %s/%s (%llu bytes)", run->list.repo_ids[f->repo], f->path, (unsigned long long)f->size);
   }
-  zllm_progress_end(&pg);
+  zllm_mpi_progress_finish(&pg);
   free(mine);
   run->scanned_bytes = zllm_mpi_sum_u64(bytes, run->comm);
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
@@ -253,7 +253,8 @@ static int merge_shares(sv_run *run, const char *dir, char **stages)
  * (zllm_archive_merge), so the catalog is the same for any number of ranks.
  * Pack's read of each file is the survey's one pass: `tap` turns it into
  * the scan records and statistics rows of the rank's share (`mine`). */
-static int phase_pack(sv_run *run, const size_t *mine, size_t nmine, const zllm_pack_tap *tap)
+static int phase_pack(sv_run *run, const size_t *mine, size_t nmine, const zllm_pack_tap *tap,
+                      zllm_mpi_progress *progress)
 {
   char *dir = zllm_path_join(run->opts.out, "archive"), *stage_root = zllm_path_join(run->opts.out, "archive.stage");
   char **stages = calloc((size_t)run->size + 1, sizeof *stages);
@@ -275,8 +276,12 @@ static int phase_pack(sv_run *run, const size_t *mine, size_t nmine, const zllm_
     rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
     rc = rc ? rc : zllm_archive_stages(a, run->stages);
     zllm_archive_close(a);
-  } else {
+  } else if (run->size > 1) {
     rc = rc ? rc : pack_share(run, stages[run->rank], mine, nmine, tap);
+  }
+  /* every rank, failed or not: rank 0 shows the others' bytes while it waits */
+  zllm_mpi_progress_finish(progress);
+  if (run->size > 1) {
     if (!zllm_mpi_alltrue(rc == 0, run->comm))
       rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not pack its share");
     else if (run->rank == 0) {
@@ -302,6 +307,7 @@ static int phase_pass(sv_run *run, zllm_buf *blocks)
   sv_pass *pass = NULL;
   size_t *mine = NULL, nmine = 0;
   uint64_t bytes = 0;
+  zllm_mpi_progress progress;
   char *dir = run->rank == 0 ? zllm_path_join(run->opts.out, "archive") : NULL;
   int rc = run->rank == 0 && !dir ? zllm_error_set(ZLLM_ENOMEM, "out of memory") : 0;
   if (rc == 0 && dir && access(dir, F_OK) == 0)
@@ -317,9 +323,11 @@ static int phase_pass(sv_run *run, zllm_buf *blocks)
   } else {
     rc = sv_deal_families(run, &mine, &nmine);
   }
-  rc = rc ? rc : sv_pass_new(&pass, run, blocks, mine, nmine);
+  /* the whole job's bytes, every rank's share (collective: every rank) */
+  zllm_mpi_progress_begin(&progress, "pass", rc == 0 ? sv_share_bytes(run, mine, nmine) : 0, run->comm);
+  rc = rc ? rc : sv_pass_new(&pass, run, blocks, &progress);
   /* every rank takes part in the pack's collectives, failed or not */
-  int prc = phase_pack(run, mine, nmine, pass ? sv_pass_tap(pass) : NULL);
+  int prc = phase_pack(run, mine, nmine, pass ? sv_pass_tap(pass) : NULL, &progress);
   rc = rc ? rc : prc;
   if (rc == 0)
     rc = sv_pass_finish(pass, mine, nmine, &bytes);

@@ -20,8 +20,9 @@ void zllm_log(zllm_log_level level, const char *fmt, ...) __attribute__((format(
 
 /* Progress of a phase on stderr, printed by rank 0 only (in a single-process
  * tool, by the process): a bar redrawn in place on a terminal, a timestamped
- * line every 10 s in a batch log, and a final line with the phase's time.
- * Under MPI it shows rank 0's own share, and the total is rank 0's share too.
+ * line every 10 s in a batch log (ZLLM_PROGRESS_SECONDS sets the interval),
+ * and a final line with the phase's time.  This printer counts what its
+ * process adds; zllm_mpi_progress (zllm/mpi.h) feeds it every rank's bytes.
  * Optionally it counts items (requests, files) and carries a note ("3
  * retries").  Silent when the level is below info; a caller may also turn it
  * off (`on`) after begin.  The one progress printer of the project. */
@@ -30,7 +31,7 @@ typedef struct {
   unsigned long long total, done;             /* bytes; total 0: unknown */
   unsigned long long items_total, items_done; /* shown when items_total > 0 */
   char note[64];
-  double t0, last;
+  double t0, last, every; /* every: seconds between batch-log lines (ZLLM_PROGRESS_SECONDS, default 10) */
   int tty, on;
 } zllm_progress;
 

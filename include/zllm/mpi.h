@@ -9,6 +9,8 @@
 
 #include <mpi.h>
 
+#include "zllm/log.h"
+
 /* True on every rank iff `ok` is true on every rank. */
 bool zllm_mpi_alltrue(bool ok, MPI_Comm comm);
 
@@ -24,5 +26,27 @@ int zllm_mpi_gather_bytes(const char *send, size_t len, char **out, size_t *out_
 
 /* Sum of a u64 over ranks, result on every rank. */
 unsigned long long zllm_mpi_sum_u64(unsigned long long v, MPI_Comm comm);
+
+/* Progress of a phase for the whole job: rank 0 prints (zllm/log.h's
+ * printer) the bytes of every rank against the sum of every rank's share.
+ * Each rank adds to a counter in a window on rank 0 (MPI_Accumulate under a
+ * passive-target lock, at most every 0.2 s), so the hot path never waits
+ * on another rank; rank 0 reads the counter when it prints.  begin and
+ * finish are COLLECTIVE; add is local.  finish waits for every rank with a
+ * non-blocking barrier that rank 0 polls, so the bar keeps moving while
+ * rank 0 waits for the others, and prints the phase's final line. */
+typedef struct {
+  zllm_progress pg;   /* rank 0 prints it */
+  MPI_Comm comm;
+  MPI_Win win;        /* one u64 on rank 0: every rank's bytes, summed */
+  unsigned long long *count;
+  unsigned long long mine, sent;
+  double last_sent;
+  int rank, live;     /* live: the window exists */
+} zllm_mpi_progress;
+
+void zllm_mpi_progress_begin(zllm_mpi_progress *g, const char *phase, unsigned long long my_share, MPI_Comm comm);
+void zllm_mpi_progress_add(zllm_mpi_progress *g, unsigned long long bytes);
+void zllm_mpi_progress_finish(zllm_mpi_progress *g);
 
 #endif

@@ -36,4 +36,13 @@ check "the survey read more than 2.5x the hub's bytes" python3 -c "
 import json,sys; r=json.load(open('$out/summary.json'))['run']['bytes_read']
 print('bytes_read', r, 'hub', $hub_bytes, 'ratio', round(r / $hub_bytes, 2))
 sys.exit(0 if 0 < r <= 2.5 * $hub_bytes else 1)"
+# progress for the whole job: rank 0's batch lines count every rank's bytes
+# against every rank's share (a line per add with ZLLM_PROGRESS_SECONDS=0)
+check "zllm-survey -n $n with progress exits 0" env ZLLM_PROGRESS_SECONDS=0 \
+  "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" "$n" --oversubscribe \
+  "$ZLLM_BIN/zllm-survey" --hub "$sample/hub" --out "$T/progress" 2>"$T/progress.err" >/dev/null
+total=$(python3 -c "import json; print('%.1f' % (json.load(open('$out/summary.json'))['results']['bytes'] / 1e6))")
+check "the pass's last line is not 100% of the whole hub ($total MB): $(grep 'pass:' "$T/progress.err" | tail -1)" \
+  grep -q "\[r0\] .* info: pass: 100.0% ($total of $total MB), .*done in" "$T/progress.err"
+check "a rank other than 0 printed progress" bash -c "! grep -q '\[r[1-9]\].*pass:' '$T/progress.err'"
 finish
