@@ -153,6 +153,19 @@ int ar_insert_file(zllm_archive *a, const ar_file_row *r, int64_t *id);
 int ar_insert_tensor(zllm_archive *a, const ar_tensor_row *r, int64_t *id);
 int ar_insert_part(zllm_archive *a, int64_t tensor, uint64_t part, int64_t blob);
 int ar_insert_piece(zllm_archive *a, int64_t file, uint64_t seq, uint64_t len, int64_t blob);
+
+/* Duplicate lookups, the one rule for ingest and merge.  A failed lookup
+ * is an error, never "no duplicate".
+ * A file: the first earlier row (not skipped, not `self`) with this key
+ * whose SHA-256 is `sha` (a key collision is never merged); *dup is the row
+ * that holds the bytes, or 0. */
+int ar_find_file_dup(zllm_archive *a, const uint8_t key[16], const uint8_t sha[32], int64_t self, int64_t *dup);
+/* A tensor: rows holding bytes with this key, length and dtype, each
+ * confirmed by `same` (the caller compares the bytes); *dup is the first
+ * confirmed (with its chain depth), or 0. */
+typedef int (*ar_same_fn)(void *ctx, int64_t cand, int *same);
+int ar_find_tensor_dup(zllm_archive *a, const uint8_t key[16], uint64_t len, const char *dtype, ar_same_fn same,
+                       void *ctx, int64_t *dup, int64_t *depth);
 /* Decodes bytes [part * ZLLM_PART_BYTES, ...) of a tensor into dst. */
 int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *dst, int depth);
 

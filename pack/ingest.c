@@ -260,30 +260,6 @@ typedef struct {
   int is_base;      /* a later repo uses this one as its base: its tensors go to the cache */
 } repo_job;
 
-/* An earlier file with the same content (key hit confirmed by SHA-256). */
-static int find_dup_file(zllm_archive *a, const uint8_t key[16], const zllm_sha256 *sha, int64_t self, int64_t *dup)
-{
-  sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st,
-                      "SELECT id, sha256, method, dup_of FROM files WHERE key = ? AND method != 'skipped' AND id != ?");
-  *dup = 0;
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 2, self);
-  while (rc == 0 && !*dup && sqlite3_step(st) == SQLITE_ROW) {
-    const void *h = NULL;
-    const char *method = NULL;
-    rc = ar_col_blob(a, st, 1, 32, &h);
-    rc = rc ? rc : ar_col_text(a, st, 2, &method);
-    if (rc < 0 || memcmp(h, sha->b, 32) != 0)
-      continue; /* a key collision: different bytes, never merged */
-    rc = strcmp(method, "dup") == 0 ? ar_col_int(a, st, 3, dup) : ar_col_int(a, st, 0, dup);
-  }
-  sqlite3_finalize(st);
-  return rc;
-}
-
 static int insert_file(zllm_archive *a, const repo_job *j, const zllm_hub_file *f, const zllm_sha256 *sha,
                        const uint8_t key[16], const char *method, int64_t dup_of, int64_t header_blob,
                        const char *note, int64_t *id)
@@ -475,29 +451,24 @@ static int same_tensor(zllm_archive *a, tensor_src *s, int64_t cand, int *same)
   return rc;
 }
 
+typedef struct {
+  zllm_archive *a;
+  tensor_src *s;
+} same_ctx;
+
+static int same_as_candidate(void *ctx, int64_t cand, int *same)
+{
+  same_ctx *x = ctx;
+  return same_tensor(x->a, x->s, cand, same);
+}
+
 static int find_dup_tensor(zllm_archive *a, tensor_src *s, const uint8_t key[16], int64_t *dup, int *depth)
 {
-  sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st, "SELECT id, depth FROM tensors WHERE key = ? AND len = ? AND dtype = ? AND method != 'dup'");
-  *dup = 0;
-  if (rc < 0)
-    return rc;
   const zllm_st_tensor *t = &s->h->tensors[s->i];
-  sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)(t->end - t->begin));
-  sqlite3_bind_text(st, 3, zllm_dtype_get(t->dtype)->name, -1, SQLITE_STATIC);
-  while (rc == 0 && !*dup && sqlite3_step(st) == SQLITE_ROW) {
-    int64_t cand = 0, d = 0;
-    int same = 0;
-    rc = ar_col_int(a, st, 0, &cand);
-    rc = rc ? rc : ar_col_int(a, st, 1, &d);
-    rc = rc ? rc : same_tensor(a, s, cand, &same);
-    if (rc == 0 && same) {
-      *dup = cand;
-      *depth = d < 0 || d > ZLLM_MAX_CHAIN ? ZLLM_MAX_CHAIN : (int)d;
-    }
-  }
-  sqlite3_finalize(st);
+  same_ctx x = {a, s};
+  int64_t d = 0;
+  int rc = ar_find_tensor_dup(a, key, t->end - t->begin, zllm_dtype_get(t->dtype)->name, same_as_candidate, &x, dup, &d);
+  *depth = d < 0 || d > ZLLM_MAX_CHAIN ? ZLLM_MAX_CHAIN : (int)d;
   return rc;
 }
 
@@ -792,7 +763,7 @@ static int settle_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f, int64
   int rc = zllm_sha256_ctx_final(j->read.sha, sha);
   ar_hash_key(c->a, fx->b, key);
   if (rc == 0 && c->p->file_dedup)
-    rc = find_dup_file(c->a, key, sha, *row, &dup);
+    rc = ar_find_file_dup(c->a, key, sha->b, *row, &dup);
   if (rc == 0 && dup) {
     rc = ar_exec(c->a, "ROLLBACK TO body");
     c->a->pack_len = pack_mark; /* the copy's blobs are overwritten by the next */

@@ -171,32 +171,30 @@ static int same_bytes(merge_ctx *m, source *x, int64_t src, int64_t dst, uint64_
   return rc;
 }
 
+typedef struct {
+  merge_ctx *m;
+  source *x;
+  int64_t src;
+  uint64_t len;
+} same_ctx;
+
+static int same_as_candidate(void *ctx, int64_t cand, int *same)
+{
+  same_ctx *c = ctx;
+  return same_bytes(c->m, c->x, c->src, cand, c->len, same);
+}
+
 /* An earlier destination tensor with the same bytes (key, length and dtype
  * first, then the bytes), as tensor dedup at ingest finds one. */
 static int find_dup(merge_ctx *m, source *x, sqlite3_stmt *t, int64_t *dup)
 {
-  sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(m->d, &st, "SELECT id FROM tensors WHERE key = ? AND len = ? AND dtype = ? AND method != 'dup'");
-  *dup = 0;
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_blob(st, 1, sqlite3_column_blob(t, 7), sqlite3_column_bytes(t, 7), SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 2, sqlite3_column_int64(t, 6));
-  sqlite3_bind_text(st, 3, (const char *)sqlite3_column_text(t, 3), -1, SQLITE_TRANSIENT);
-  int step = SQLITE_DONE;
-  while (rc == 0 && !*dup && (step = sqlite3_step(st)) == SQLITE_ROW) {
-    int same = 0;
-    int64_t cand = 0;
-    rc = ar_col_int(m->d, st, 0, &cand);
-    rc = rc ? rc : same_bytes(m, x, sqlite3_column_int64(t, 0), cand, (uint64_t)sqlite3_column_int64(t, 6), &same);
-    if (rc == 0 && same)
-      *dup = cand;
-  }
-  /* a failed lookup is an error, never "no duplicate" */
-  if (rc == 0 && !*dup && step != SQLITE_DONE)
-    rc = ar_sql_error(m->d, "looking up a duplicate tensor");
-  sqlite3_finalize(st);
-  return rc;
+  const void *key = NULL;
+  const char *dtype = NULL;
+  int64_t depth = 0;
+  same_ctx c = {m, x, sqlite3_column_int64(t, 0), (uint64_t)sqlite3_column_int64(t, 6)};
+  int rc = ar_col_blob(x->a, t, 7, 16, &key);
+  rc = rc ? rc : ar_col_text(x->a, t, 3, &dtype);
+  return rc ? rc : ar_find_tensor_dup(m->d, key, c.len, dtype, same_as_candidate, &c, dup, &depth);
 }
 
 static int copy_parts(merge_ctx *m, source *x, int64_t src, int64_t dst)
@@ -295,26 +293,13 @@ static int alias_tensors(merge_ctx *m, source *x, int64_t src_file, int64_t root
   return rc;
 }
 
-/* A file with the same SHA-256 in the destination (as find_dup_file). */
-/* An earlier file with this key and SHA-256 (*dup, or 0).  A failed lookup
- * is an error, never "no duplicate": that would store the bytes twice. */
-static int find_dup_file(merge_ctx *m, sqlite3_stmt *f, int64_t *dup)
+/* An earlier destination file with the same bytes (ar_find_file_dup). */
+static int find_dup_file(merge_ctx *m, source *x, sqlite3_stmt *f, int64_t *dup)
 {
-  sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(m->d, &st, "SELECT id FROM files WHERE key = ? AND sha256 = ? AND method != 'skipped' ORDER BY id");
-  *dup = 0;
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_value(st, 1, sqlite3_column_value(f, 4));
-  sqlite3_bind_value(st, 2, sqlite3_column_value(f, 3));
-  int step = sqlite3_step(st);
-  int64_t id = 0;
-  if (step == SQLITE_ROW && (rc = ar_col_int(m->d, st, 0, &id)) == 0)
-    *dup = root_of(m->d, "files", id);
-  else if (step != SQLITE_ROW && step != SQLITE_DONE)
-    rc = ar_sql_error(m->d, "looking up a duplicate file");
-  sqlite3_finalize(st);
-  return rc;
+  const void *key = NULL, *sha = NULL;
+  int rc = ar_col_blob(x->a, f, 4, 16, &key);
+  rc = rc ? rc : ar_col_blob(x->a, f, 3, 32, &sha);
+  return rc ? rc : ar_find_file_dup(m->d, key, sha, 0, dup);
 }
 
 #define FILE_COLS "id, path, size, sha256, key, method, dup_of, header_blob, stored, note"
@@ -364,7 +349,7 @@ static int merge_file(merge_ctx *m, source *x, int64_t repo, sqlite3_stmt *f)
     dup = root_of(m->d, "files", mapped(x->file, x->nfile, sqlite3_column_int64(f, 6)));
     rc = dup ? insert_file_row(m, x, repo, f, "dup", dup, 0, 0, 0, &id)
              : zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: its dup is not merged", x->a->dir, (long long)sid);
-  } else if ((rc = find_dup_file(m, f, &dup)) < 0) {
+  } else if ((rc = find_dup_file(m, x, f, &dup)) < 0) {
     return rc;
   } else if (dup) {
     rc = insert_file_row(m, x, repo, f, "dup", dup, 0, 0, 0, &id);

@@ -88,3 +88,63 @@ int ar_insert_piece(zllm_archive *a, int64_t file, uint64_t seq, uint64_t len, i
   sqlite3_bind_int64(st, 4, blob);
   return ar_step_done(a, st, "recording a piece");
 }
+
+/* ---- duplicate lookups: one rule for ingest and merge ------------------------ */
+
+int ar_find_file_dup(zllm_archive *a, const uint8_t key[16], const uint8_t sha[32], int64_t self, int64_t *dup)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "SELECT id, sha256, method, dup_of FROM files"
+                              " WHERE key = ? AND method != 'skipped' AND id != ? ORDER BY id");
+  int step = SQLITE_DONE;
+  *dup = 0;
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, self);
+  while (rc == 0 && !*dup && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    const void *h = NULL;
+    const char *method = NULL;
+    rc = ar_col_blob(a, st, 1, 32, &h);
+    rc = rc ? rc : ar_col_text(a, st, 2, &method);
+    if (rc < 0 || memcmp(h, sha, 32) != 0)
+      continue; /* a key collision: different bytes, never merged */
+    /* a dup row names the row that holds the bytes */
+    rc = strcmp(method, "dup") == 0 ? ar_col_int(a, st, 3, dup) : ar_col_int(a, st, 0, dup);
+  }
+  if (rc == 0 && !*dup && step != SQLITE_DONE)
+    rc = ar_sql_error(a, "looking up a duplicate file");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int ar_find_tensor_dup(zllm_archive *a, const uint8_t key[16], uint64_t len, const char *dtype, ar_same_fn same,
+                       void *ctx, int64_t *dup, int64_t *depth)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "SELECT id, depth FROM tensors WHERE key = ? AND len = ? AND dtype = ? AND method != 'dup'");
+  int step = SQLITE_DONE;
+  *dup = 0;
+  *depth = 0;
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)len);
+  sqlite3_bind_text(st, 3, dtype, -1, SQLITE_TRANSIENT);
+  while (rc == 0 && !*dup && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t cand = 0, d = 0;
+    int yes = 0;
+    rc = ar_col_int(a, st, 0, &cand);
+    rc = rc ? rc : ar_col_int(a, st, 1, &d);
+    rc = rc ? rc : same(ctx, cand, &yes); /* a hash hit is confirmed by the bytes */
+    if (rc == 0 && yes) {
+      *dup = cand;
+      *depth = d;
+    }
+  }
+  /* a failed lookup is an error, never "no duplicate": that would store the bytes twice */
+  if (rc == 0 && !*dup && step != SQLITE_DONE)
+    rc = ar_sql_error(a, "looking up a duplicate tensor");
+  sqlite3_finalize(st);
+  return rc;
+}
