@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "zllm/cluster.h"
-#include "zllm/fpconv.h"
+#include "zllm/dtype.h"
+#include "zllm/le.h"
 
 uint64_t cl_mix64(uint64_t x);
 int cl_sampled_dtype(zllm_dtype d);
@@ -21,33 +22,24 @@ int cl_declared_index(zllm_sketch *const *s, size_t n, long *idx);
 /* Sorts keys and drops repeats in place. */
 int cl_pairs_sort_unique(uint64_t *keys, size_t *n);
 
-static inline float cl_to_float(uint32_t u, zllm_dtype d)
-{
-  if (d == ZLLM_DT_BF16)
-    return zllm_fp_bf16_to_f32((uint16_t)u);
-  if (d == ZLLM_DT_F16)
-    return zllm_fp_f16_to_f32((uint16_t)u);
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-
-static inline uint32_t cl_from_float(float f, zllm_dtype d)
-{
-  if (d == ZLLM_DT_BF16)
-    return zllm_fp_f32_to_bf16(f);
-  if (d == ZLLM_DT_F16)
-    return zllm_fp_f32_to_f16(f);
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  return u;
-}
-
 /* A sample as another dtype, as a training script would cast it (RNE when
  * narrowing, exact when widening): what cast-aware BitX predicts with. */
 static inline uint32_t cl_cast(uint32_t u, zllm_dtype from, zllm_dtype to)
 {
-  return from == to ? u : cl_from_float(cl_to_float(u, from), to);
+  uint8_t in[4], out[4] = {0};
+  if (from == to)
+    return u;
+  zllm_put_le32(in, u);
+  zllm_dtype_store_float(to, out, zllm_dtype_load_float(from, in));
+  return zllm_le32(out);
+}
+
+/* A sample's value (its bits in the low end of u). */
+static inline float cl_to_float(uint32_t u, zllm_dtype d)
+{
+  uint8_t in[4];
+  zllm_put_le32(in, u);
+  return zllm_dtype_load_float(d, in);
 }
 
 /* The BF16 view every dtype is compared on: sign, exponent, 7 mantissa bits. */
