@@ -3,12 +3,15 @@
  * Phases (each ends with every rank agreeing on the outcome):
  *   crawl   with an endpoint, rank 0 first crawls it into OUT/hub (zllm/crawl.h),
  *          which every rank then reads (a shared file system is assumed);
- *   walk   rank 0 reads the hub (repos, cards, configs, shard indexes) and
- *          broadcasts the file list;
+ *   walk   rank 0 lists the hub once (zllm_hub: repos, files, cards,
+ *          configs, shard indexes) and broadcasts the listing; the cluster,
+ *          base selection, pass and merge all take it;
  *   cluster every rank sketches its share of the models (dealt by bytes; a
  *          small sampled read), the sketches are shared, comparisons split
  *          over the ranks, and every rank ends with the same family table
  *          (zllm/cluster.h);
+ *   bases   every rank turns the family table (then the cards) into the
+ *          base map pack is handed (zllm_bases_choose, zllm/basemap.h);
  *   pass    the one pass over the bytes: every rank packs whole families
  *          (dealt by bytes) into its own staging archive with those bases,
  *          and pack's single read of each file (zllm_pack_tap) also yields
