@@ -21,7 +21,7 @@ jobs=${JOBS:-$(nproc)}
 packages=(build-essential cmake pkg-config
           openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libzstd-dev libxxhash-dev xxhash libcurl4-openssl-dev libssl-dev
-          libjansson-dev libyaml-dev libcmocka-dev libsqlite3-dev sqlite3 python3 python3-h5py curl
+          libjansson-dev libyaml-dev libcmocka-dev libsqlite3-dev sqlite3 libhtscodecs-dev python3 python3-h5py curl
           python3-matplotlib python3-pandas jupyter-nbconvert python3-ipykernel
           slurm-wlm munge)
 
