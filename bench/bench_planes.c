@@ -11,6 +11,8 @@
  *            recompute: for a BitX plane the base's exponent, for a solo
  *            mantissa plane the element's own exponent (decoded first)
  *   arith0   htscodecs' adaptive arithmetic coder, order 0
+ *   zr0      zllm's own static rANS (pack/rans.c), one table
+ *   zr0|c    the same with a table per frequent context, in one stream
  * beside the plane's order-0 entropy H0 and its entropy given the context
  * H|c (the bounds the coders are measured against).  Every coded chunk is
  * decoded and compared with the original, so a coder that loses bytes fails
@@ -32,6 +34,7 @@
 #include <unistd.h>
 
 #include "bench/bench_util.h"
+#include "pack/rans.h"
 #include "zllm/codec.h"
 #include "zllm/error.h"
 #include "zllm/path.h"
@@ -386,10 +389,24 @@ static int ctx_dec(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, 
   return rc;
 }
 
+static size_t zr_enc(const uint8_t *in, const uint8_t *ctx, size_t n, uint8_t *out, size_t cap, int use_ctx)
+{
+  size_t len = 0;
+  if (zr_encode(in, use_ctx ? ctx : NULL, n, out, cap, &len) < 0)
+    die("zllm rANS");
+  return len;
+}
+
+static int zr_dec(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, uint8_t *dst, int use_ctx)
+{
+  return zr_decode(in, len, use_ctx ? ctx : NULL, n, dst, "bench");
+}
+
 static const coder coders[] = {
   {"zllm", zstd_enc, zstd_dec, 1, 0},   {"zstd-3", zstd_enc, zstd_dec, 3, 0},
   {"rans0", rans_enc, rans_dec, 0, 0},  {"rans1", rans_enc, rans_dec, 1, 0},
   {"rans0|c", ctx_enc, ctx_dec, 0, 1},  {"arith0", arith_enc, arith_dec, 0, 0},
+  {"zr0", zr_enc, zr_dec, 0, 0},        {"zr0|c", zr_enc, zr_dec, 1, 1},
 };
 #define NCODERS (sizeof coders / sizeof *coders)
 
@@ -464,7 +481,7 @@ int main(int argc, char **argv)
     if (c->n < CHUNK)
       continue; /* too few bytes to time */
     bounds(c, &h0, &hc);
-    size_t cap = c->n + c->n / 8 + 65536 * ((c->n + CHUNK - 1) / CHUNK + 1);
+    size_t cap = 2 * c->n + 65536 * ((c->n + CHUNK - 1) / CHUNK + 1);
     uint8_t *out = malloc(cap), *back = malloc(c->n);
     printf("%-24s %10zu %6.3f %6.3f", plane_name(c), c->n, h0, c->has_ctx ? hc : h0);
     for (size_t k = 0; k < NCODERS; k++) {

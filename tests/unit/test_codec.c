@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "pack/rans.h"
 #include "zllm/codec.h"
 #include "zllm/error.h"
 #include "zllm/safetensors.h"
@@ -266,6 +267,114 @@ static void test_pack_bitx__real_finetune_against_base(void **state)
   zllm_st_header_free(hb);
 }
 
+/* ---- the plane coder's rANS stage (pack/rans.c) ---------------------------------- */
+
+static uint64_t zr_rng = 88172645463325252ull;
+static uint32_t zr_next(void)
+{
+  zr_rng ^= zr_rng << 13;
+  zr_rng ^= zr_rng >> 7;
+  zr_rng ^= zr_rng << 17;
+  return (uint32_t)zr_rng;
+}
+
+/* Skewed bytes whose distribution depends on the context, as a BitX plane's
+ * does on the base's exponent. */
+static void zr_fill(uint8_t *in, uint8_t *ctx, size_t n, int kinds)
+{
+  for (size_t i = 0; i < n; i++) {
+    ctx[i] = (uint8_t)(120 + zr_next() % (uint32_t)kinds);
+    uint32_t r = zr_next();
+    in[i] = (uint8_t)(ctx[i] & 1 ? r % 3 : (r >> 8) % 64 < 48 ? 0 : r >> 16);
+  }
+}
+
+static size_t zr_round_trip(const uint8_t *in, const uint8_t *ctx, size_t n)
+{
+  size_t cap = zr_bound(n), len = 0;
+  uint8_t *out = malloc(cap), *back = malloc(n + 1);
+  assert_non_null(out);
+  assert_non_null(back);
+  assert_int_equal(zr_encode(in, ctx, n, out, cap, &len), 0);
+  assert_true(len <= cap);
+  assert_int_equal(zr_decode(out, len, ctx, n, back, "test"), 0);
+  if (n)
+    assert_memory_equal(back, in, n);
+  free(out);
+  free(back);
+  return len;
+}
+
+static void test_pack_rans__round_trips_with_and_without_contexts(void **state)
+{
+  (void)state;
+  static const size_t sizes[] = {0, 1, 7, 8, 9, 15, 16, 17, 100, 4096, 65537, 262144};
+  size_t big = 262144;
+  uint8_t *in = malloc(big), *ctx = malloc(big);
+  assert_non_null(in);
+  assert_non_null(ctx);
+  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+    zr_fill(in, ctx, sizes[k], 6);
+    zr_round_trip(in, NULL, sizes[k]);
+    zr_round_trip(in, ctx, sizes[k]);
+  }
+  /* the context pays: its tables see the two distributions apart */
+  zr_fill(in, ctx, big, 2);
+  size_t plain = zr_round_trip(in, NULL, big), with_ctx = zr_round_trip(in, ctx, big);
+  assert_true(with_ctx < plain * 9 / 10);
+  /* one symbol costs next to nothing; noise costs about its size */
+  memset(in, 7, big);
+  assert_true(zr_round_trip(in, NULL, big) < 600);
+  for (size_t i = 0; i < big; i++)
+    in[i] = (uint8_t)zr_next();
+  size_t noise = zr_round_trip(in, NULL, big);
+  assert_true(noise > big && noise < big + big / 50);
+  /* every byte value, every frequency edge: a table where one symbol has 4095 */
+  for (size_t i = 0; i < big; i++)
+    in[i] = i % 5000 == 0 ? (uint8_t)(i / 5000) : 0;
+  zr_round_trip(in, NULL, big);
+  free(in);
+  free(ctx);
+}
+
+static void test_pack_rans__corrupt_blocks_are_errors_not_crashes(void **state)
+{
+  (void)state;
+  enum { N = 20000 };
+  uint8_t in[N], ctx[N], out[N * 2 + 16384], back[N];
+  size_t len = 0;
+  zr_fill(in, ctx, N, 2); /* two contexts of ~10,000 bytes: each gets a table */
+  assert_true(sizeof out >= zr_bound(N));
+  assert_int_equal(zr_encode(in, ctx, N, out, sizeof out, &len), 0);
+  /* cut short anywhere: refused, naming the block */
+  for (size_t cut = 0; cut < len; cut += 1 + cut / 16) {
+    assert_int_equal(zr_decode(out, cut, ctx, N, back, "blob 9"), ZLLM_EFORMAT);
+    assert_non_null(strstr(zllm_error_last(), "blob 9: corrupt rANS block"));
+  }
+  /* tables used without the contexts they need */
+  assert_int_equal(zr_decode(out, len, NULL, N, back, "blob 9"), ZLLM_EFORMAT);
+  /* any byte changed: an error, or (rarely, where the change is in a
+   * renormalisation word that ends the same) bytes the container's checksum
+   * refuses — never a read or write outside the buffers (ASan runs this) */
+  int refused = 0;
+  for (int k = 0; k < 3000; k++) {
+    uint8_t bad[sizeof out];
+    memcpy(bad, out, len);
+    bad[zr_next() % len] ^= (uint8_t)(1 + zr_next() % 255);
+    refused += zr_decode(bad, len, ctx, N, back, "blob 9") == ZLLM_EFORMAT;
+  }
+  assert_true(refused > 2900);
+  /* too many tables, a frequency table that does not sum to 4096 */
+  uint8_t hdr[64] = {1, 18};
+  assert_int_equal(zr_decode(hdr, sizeof hdr, ctx, N, back, "x"), ZLLM_EFORMAT);
+  memset(hdr, 0, sizeof hdr);
+  hdr[0] = 1;
+  hdr[1] = 1;
+  hdr[2] = 1;        /* symbol 0 present */
+  hdr[2 + 32] = 100; /* with frequency 100 of 4096 */
+  assert_int_equal(zr_decode(hdr, sizeof hdr, NULL, 10, back, "x"), ZLLM_EFORMAT);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -275,6 +384,8 @@ int main(void)
     cmocka_unit_test(test_pack_stream__corrupt_containers_are_refused),
     cmocka_unit_test(test_pack_stream__skip_noise_only_skips_noise),
     cmocka_unit_test(test_pack_bitx__real_finetune_against_base),
+    cmocka_unit_test(test_pack_rans__round_trips_with_and_without_contexts),
+    cmocka_unit_test(test_pack_rans__corrupt_blocks_are_errors_not_crashes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
