@@ -271,6 +271,7 @@ static int open_pack(zllm_archive *a, int writable)
       rc = ar_col_int(a, st, 0, &a->pack_id);
       rc = rc ? rc : ar_col_int(a, st, 1, &len);
       a->committed_len = a->pack_len = (uint64_t)len;
+      a->dropped_to = a->pack_len & ~(uint64_t)4095; /* what earlier runs wrote is theirs */
     }
   }
   /* a reader only trusts the committed bytes; a writer also cuts off the rest */
@@ -452,6 +453,11 @@ void ar_buf_put(zllm_archive *a, uint8_t *b)
     free(b);
 }
 
+void zllm_archive_keep_written(zllm_archive *a, int keep)
+{
+  a->keep_written = keep;
+}
+
 int zllm_archive_set_threads(zllm_archive *a, int threads)
 {
   a->threads = threads < 1 ? 1 : threads;
@@ -495,6 +501,13 @@ int ar_commit(zllm_archive *a)
     return zllm_error_set_errno("%s/packs: cannot cut the pack to its length", a->dir);
   if (fsync(a->pack_fd) < 0)
     return zllm_error_set_errno("%s/packs: fsync failed", a->dir);
+  /* on disk now: out of the page cache (zllm_archive_keep_written), whole
+   * pages only — the last, partial one takes the next commit's bytes */
+  uint64_t whole = a->pack_len & ~(uint64_t)4095;
+  if (!a->keep_written && whole > a->dropped_to) {
+    (void)posix_fadvise(a->pack_fd, (off_t)a->dropped_to, (off_t)(whole - a->dropped_to), POSIX_FADV_DONTNEED);
+    a->dropped_to = whole;
+  }
   rc = ar_prepare(a, &st, "UPDATE packs SET committed_len = ? WHERE id = ?");
   if (rc == 0) {
     sqlite3_bind_int64(st, 1, (sqlite3_int64)a->pack_len);

@@ -218,6 +218,8 @@ static int pack_share(sv_run *run, const char *stage, const size_t *mine, size_t
   if (rc == 0 && access(stage, F_OK) == 0)
     rc = zllm_rm_rf(stage);
   rc = rc ? rc : zllm_archive_open(&a, stage, 1);
+  if (rc == 0) /* rank 0's merge reads it next */
+    zllm_archive_keep_written(a, 1);
   rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
   zllm_archive_close(a);
   free(only);

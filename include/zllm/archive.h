@@ -35,6 +35,14 @@ void zllm_archive_close(zllm_archive *a); /* accepts NULL */
 /* Threads used to code the planes of each tensor part (default 1). */
 int zllm_archive_set_threads(zllm_archive *a, int threads);
 
+/* A writer drops the pack bytes of each commit from the page cache once
+ * they are on disk (fsync, then POSIX_FADV_DONTNEED): a packer streams far
+ * more than it reads back, and keeping its output cached would evict the
+ * hub it is reading and make every write take fresh pages.  keep = 1 keeps
+ * them (an archive that is read right after, as the survey's staging
+ * archives are by the merge). */
+void zllm_archive_keep_written(zllm_archive *a, int keep);
+
 /* What to do with the bytes.  ZLLM is the product; the others exist so the
  * benchmark can run the baselines through the same I/O in the same run:
  *   ZIPLLM  file + tensor dedup, BitX as ZipLLM's code does it (16-bit words
