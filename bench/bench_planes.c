@@ -10,6 +10,8 @@
  *   rans0|c  order 0 within sub-streams split by a context the decoder can
  *            recompute: for a BitX plane the base's exponent, for a solo
  *            mantissa plane the element's own exponent (decoded first)
+ *   rans0|c4 the same with at most four sub-streams (the three largest
+ *            contexts, and the rest together)
  *   arith0   htscodecs' adaptive arithmetic coder, order 0
  *   zr0      zllm's own static rANS (pack/rans.c), one table
  *   zr0|c    the same with a table per frequent context, in one stream
@@ -320,13 +322,24 @@ static int arith_dec(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n
  * sub-stream, since a frequency table would cost more than it saves. */
 enum { SMALL = 8192 };
 
-static void ctx_counts(const uint8_t *ctx, size_t n, size_t cnt[257], uint8_t bucket[256])
+static void ctx_counts(const uint8_t *ctx, size_t n, size_t cnt[257], uint8_t bucket[256], int most)
 {
+  uint8_t own[256] = {0};
   memset(cnt, 0, 257 * sizeof *cnt);
   for (size_t i = 0; i < n; i++)
     cnt[ctx[i]]++;
+  /* at most `most` - 1 contexts of their own (0: any number), the largest */
+  for (int taken = 0; most == 0 || taken < most - 1; taken++) {
+    int best = -1;
+    for (int k = 0; k < 256; k++)
+      if (!own[k] && cnt[k] >= SMALL && (best < 0 || cnt[k] > cnt[best]))
+        best = k;
+    if (best < 0)
+      break;
+    own[best] = 1;
+  }
   for (int k = 0; k < 256; k++)
-    bucket[k] = cnt[k] >= SMALL ? (uint8_t)k : 0; /* small ones go with context 0 */
+    bucket[k] = own[k] ? (uint8_t)k : 0; /* the others go with context 0 */
   size_t merged[257] = {0};
   for (int k = 0; k < 256; k++)
     merged[bucket[k]] += cnt[k];
@@ -337,7 +350,8 @@ static size_t ctx_enc(const uint8_t *in, const uint8_t *ctx, size_t n, uint8_t *
 {
   size_t cnt[257], start[257], at = 0;
   uint8_t bucket[256], *sorted = malloc(n + 1);
-  ctx_counts(ctx, n, cnt, bucket);
+  ctx_counts(ctx, n, cnt, bucket, order >> 8);
+  order &= 0xff;
   for (int k = 0; k < 256; k++) {
     start[k] = at;
     at += cnt[k];
@@ -364,8 +378,7 @@ static int ctx_dec(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, 
   size_t cnt[257], start[257], at = 0, pos = 0;
   uint8_t bucket[256], *sorted = malloc(n + 1);
   int rc = 0;
-  (void)arg;
-  ctx_counts(ctx, n, cnt, bucket);
+  ctx_counts(ctx, n, cnt, bucket, arg >> 8);
   for (int k = 0; rc == 0 && k < 256; k++) {
     start[k] = at;
     if (!cnt[k])
@@ -405,7 +418,8 @@ static int zr_dec(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, u
 static const coder coders[] = {
   {"zllm", zstd_enc, zstd_dec, 1, 0},   {"zstd-3", zstd_enc, zstd_dec, 3, 0},
   {"rans0", rans_enc, rans_dec, 0, 0},  {"rans1", rans_enc, rans_dec, 1, 0},
-  {"rans0|c", ctx_enc, ctx_dec, 0, 1},  {"arith0", arith_enc, arith_dec, 0, 0},
+  {"rans0|c", ctx_enc, ctx_dec, 0, 1},  {"rans0|c4", ctx_enc, ctx_dec, 4 << 8, 1},
+  {"arith0", arith_enc, arith_dec, 0, 0},
   {"zr0", zr_enc, zr_dec, 0, 0},        {"zr0|c", zr_enc, zr_dec, 1, 1},
 };
 #define NCODERS (sizeof coders / sizeof *coders)
