@@ -246,3 +246,17 @@ int zllm_hub_bcast(zllm_hub **hub, const char *root_dir, int root, MPI_Comm comm
   }
   return 0;
 }
+
+int zllm_hub_open_local_all(zllm_hub **out, const char *root_dir, MPI_Comm comm)
+{
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  *out = NULL;
+  int rc = rank == 0 ? zllm_hub_open_local(out, root_dir) : 0;
+  if (!zllm_mpi_alltrue(rc == 0, comm)) {
+    zllm_hub_free(*out);
+    *out = NULL;
+    return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not read %s", root_dir);
+  }
+  return zllm_hub_bcast(out, root_dir, 0, comm);
+}

@@ -69,7 +69,7 @@ static int fastcdc_run(sv_run *run)
   if (!paths)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t i = 0; i < run->list.nfiles; i++)
-    paths[i] = run->list.files[i].local;
+    paths[i] = run->list.files[i].hf->local_path;
   double t0 = MPI_Wtime();
   int rc = zllm_cdc_dedup_files(paths, run->list.nfiles, &st);
   double t1 = MPI_Wtime();

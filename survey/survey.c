@@ -18,12 +18,7 @@
 
 void sv_list_free(sv_list *l)
 {
-  zllm_strv_free(l->repo_ids, l->nrepos);
-  for (size_t i = 0; i < l->nfiles; i++) {
-    free(l->files[i].path);
-    free(l->files[i].local);
-  }
-  free(l->files);
+  free(l->files); /* the strings are the listing's */
   memset(l, 0, sizeof *l);
 }
 
@@ -49,28 +44,6 @@ void sv_repo_files(const sv_list *l, size_t repo, size_t *lo, size_t *hi)
 {
   *lo = first_file_of(l, repo);
   *hi = first_file_of(l, repo + 1);
-}
-
-static int list_add_file(sv_list *l, size_t repo, const zllm_hub_file *f)
-{
-  sv_file *nf = realloc(l->files, (l->nfiles + 1) * sizeof *nf);
-  if (!nf)
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  l->files = nf;
-  sv_file *x = &l->files[l->nfiles];
-  x->repo = repo;
-  x->size = f->size;
-  x->kind = f->kind;
-  x->ident = f->ident;
-  x->path = strdup(f->path);
-  x->local = strdup(f->local_path);
-  if (!x->path || !x->local) {
-    free(x->path);
-    free(x->local);
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  }
-  l->nfiles++;
-  return 0;
 }
 
 /* "a,b,c" in a TSV cell, or "-" for an empty list. */
@@ -111,10 +84,10 @@ static int put_problem_row(zllm_buf *b, const char *repo, const char *msg)
   return rc ? rc : zllm_buf_puts(b, "\n");
 }
 
-/* Rank 0: lists the hub once, and turns it into repos.tsv and problem rows. */
-static int walk_hub(sv_run *run)
+/* Rank 0: the listing's repos.tsv and problem rows. */
+static int hub_rows(sv_run *run)
 {
-  int rc = zllm_hub_open_local(&run->hub, run->opts.hub);
+  int rc = 0;
   for (size_t i = 0; rc == 0 && i < run->hub->n; i++) {
     const zllm_repo *r = run->hub->repos[i];
     if (!r) { /* one unreadable repo is recorded; the survey goes on */
@@ -128,34 +101,34 @@ static int walk_hub(sv_run *run)
   return rc;
 }
 
-/* The flat file list the phases deal from, in hub order (every rank). */
+/* The flat file list the phases deal from, in hub order (every rank): it
+ * borrows the listing's ids and entries, and copies nothing. */
 static int list_from_hub(sv_list *l, const zllm_hub *hub)
 {
-  int rc = 0;
-  if (!(l->repo_ids = calloc(hub->n + 1, sizeof *l->repo_ids)))
+  size_t n = 0;
+  for (size_t i = 0; i < hub->n; i++)
+    n += hub->repos[i] ? hub->repos[i]->nfiles : 0;
+  if (!(l->files = calloc(n + 1, sizeof *l->files)))
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; rc == 0 && i < hub->n; i++, l->nrepos++)
-    if (!(l->repo_ids[i] = strdup(hub->ids[i])))
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; rc == 0 && i < hub->n; i++)
-    for (size_t f = 0; rc == 0 && hub->repos[i] && f < hub->repos[i]->nfiles; f++)
-      rc = list_add_file(l, i, &hub->repos[i]->files[f]);
-  return rc;
+  l->repo_ids = hub->ids;
+  l->nrepos = hub->n;
+  for (size_t i = 0; i < hub->n; i++)
+    for (size_t f = 0; hub->repos[i] && f < hub->repos[i]->nfiles; f++) {
+      const zllm_hub_file *hf = &hub->repos[i]->files[f];
+      l->files[l->nfiles++] = (sv_file){.repo = i, .path = hf->path, .size = hf->size, .kind = hf->kind, .hf = hf};
+    }
+  return 0;
 }
 
 /* Phase 1: rank 0 lists the hub, every rank gets the listing (the one every
  * later stage uses) and the flat file list made from it. */
 static int phase_walk(sv_run *run)
 {
-  int rc = run->rank == 0 ? walk_hub(run) : 0;
-  if (!zllm_mpi_alltrue(rc == 0, run->comm)) {
-    if (run->rank != 0)
-      zllm_error_set(ZLLM_ERROR, "rank 0 could not read the hub");
-    return rc ? rc : ZLLM_ERROR;
-  }
-  if ((rc = zllm_hub_bcast(&run->hub, run->opts.hub, 0, run->comm)) < 0)
+  int rc = zllm_hub_open_local_all(&run->hub, run->opts.hub, run->comm);
+  if (rc < 0)
     return rc;
-  rc = list_from_hub(&run->list, run->hub);
+  rc = run->rank == 0 ? hub_rows(run) : 0;
+  rc = rc ? rc : list_from_hub(&run->list, run->hub);
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
 }
 

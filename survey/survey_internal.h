@@ -13,23 +13,23 @@
 #include "zllm/survey.h"
 #include "survey/rows.h"
 
+/* A file of the listing, flat: borrowed from run->hub, which outlives it. */
 typedef struct {
   size_t repo; /* index into sv_list.repo_ids */
-  char *path;
-  char *local;
+  const char *path;
   uint64_t size;
   zllm_file_kind kind;
-  zllm_file_identity ident; /* what the listing saw (opens compare it) */
+  const zllm_hub_file *hf; /* the listing's entry (its identity: opens compare it) */
 } sv_file;
 
-/* The hub file an sv_file describes (borrowed strings). */
+/* The hub file an sv_file describes. */
 static inline zllm_hub_file sv_hub_file(const sv_file *f)
 {
-  return (zllm_hub_file){.path = f->path, .local_path = f->local, .size = f->size, .kind = f->kind, .ident = f->ident};
+  return *f->hf;
 }
 
 typedef struct {
-  char **repo_ids;
+  char **repo_ids; /* run->hub->ids (borrowed) */
   size_t nrepos;
   sv_file *files; /* hub order: repos sorted, files sorted within a repo */
   size_t nfiles;

@@ -92,12 +92,8 @@ int cmd_cluster(int argc, char **argv)
   }
   zllm_family_table *t = NULL;
   zllm_hub *listed = NULL;
-  /* listed once (rank 0), the listing handed to every rank */
-  int rc = rank == 0 ? zllm_hub_open_local(&listed, hub) : 0;
-  if (mpi && zllm_mpi_alltrue(rc == 0, MPI_COMM_WORLD))
-    rc = zllm_hub_bcast(&listed, hub, 0, MPI_COMM_WORLD);
-  else if (mpi)
-    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not read %s", hub);
+  /* listed once (rank 0 under mpirun), the listing handed to every rank */
+  int rc = mpi ? zllm_hub_open_local_all(&listed, hub, MPI_COMM_WORLD) : zllm_hub_open_local(&listed, hub);
   if (rc == 0)
     rc = mpi ? zllm_cluster_hub_mpi(&t, listed, &o, MPI_COMM_WORLD) : zllm_cluster_hub(&t, listed, &o);
   if (rc == 0 && rank == 0)

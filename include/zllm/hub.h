@@ -162,6 +162,10 @@ const zllm_repo *zllm_hub_repo(const zllm_hub *hub, const char *id);
  * a repo load parses — config, card, index — are read through it).
  * COLLECTIVE; on error *hub is NULL on the non-root ranks. */
 int zllm_hub_bcast(zllm_hub **hub, const char *root_dir, int root, MPI_Comm comm);
+/* Rank 0 lists the local hub at `root_dir` (zllm_hub_open_local), then
+ * zllm_hub_bcast: the same listing on every rank, or the same error on
+ * every rank.  COLLECTIVE. */
+int zllm_hub_open_local_all(zllm_hub **out, const char *root_dir, MPI_Comm comm);
 void zllm_hub_free(zllm_hub *hub); /* accepts NULL */
 
 zllm_file_kind zllm_file_kind_of(const char *path);
