@@ -3,7 +3,9 @@
  * The groundwork for the plane coder: the BitX and solo planes of real
  * tensors (zllm/codec.h's split), grouped by dtype, kind and plane, coded in
  * independent 256 KiB chunks as the archive codes them, by:
- *   zllm     today's coder: zstd -1 with the plane settings, noise kept raw
+ *   zllm-f1  archive format 1's planes: zstd -1 with the plane settings, noise kept raw
+ *   zllm-f2  archive format 2's planes: rANS order 0 (htscodecs), a mostly-zero
+ *            chunk as a bitmap of its non-zero bytes plus those bytes, noise kept raw
  *   zstd-3   zstd -3 (what the issue compares to)
  *   rans0    htscodecs rANS 4x16, order 0 (SIMD, 32-way when it pays)
  *   rans1    the same, order 1 (the previous byte as context)
@@ -264,8 +266,9 @@ static size_t zstd_enc(const uint8_t *in, const uint8_t *ctx, size_t n, uint8_t 
   zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
   zllm_buf b = ZLLM_BUF_INIT;
   (void)ctx;
-  o.zstd_level = level;
-  o.skip_noise = level == 1; /* the archive's plane settings */
+  o.zstd_level = level < 0 ? 1 : level;
+  o.skip_noise = level == 1 || level < 0; /* the archive's plane settings */
+  o.coder = level < 0 ? ZLLM_CODER_RANS0 : ZLLM_CODER_ZSTD; /* format 2's planes, or format 1's */
   if (zllm_stream_encode(zc, &o, in, n, &b) < 0 || b.len > cap)
     die("zstd");
   memcpy(out, b.data, b.len);
@@ -402,21 +405,24 @@ static int ctx_dec(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, 
   return rc;
 }
 
+static zr_work *zw;
+
 static size_t zr_enc(const uint8_t *in, const uint8_t *ctx, size_t n, uint8_t *out, size_t cap, int use_ctx)
 {
   size_t len = 0;
-  if (zr_encode(in, use_ctx ? ctx : NULL, n, out, cap, &len) < 0)
+  if (zr_encode(zw, in, use_ctx ? ctx : NULL, n, out, cap, &len) < 0)
     die("zllm rANS");
   return len;
 }
 
 static int zr_dec(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, uint8_t *dst, int use_ctx)
 {
-  return zr_decode(in, len, use_ctx ? ctx : NULL, n, dst, "bench");
+  return zr_decode(zw, in, len, use_ctx ? ctx : NULL, n, dst, "bench");
 }
 
 static const coder coders[] = {
-  {"zllm", zstd_enc, zstd_dec, 1, 0},   {"zstd-3", zstd_enc, zstd_dec, 3, 0},
+  {"zllm-f1", zstd_enc, zstd_dec, 1, 0}, {"zllm-f2", zstd_enc, zstd_dec, -1, 0},
+  {"zstd-3", zstd_enc, zstd_dec, 3, 0},
   {"rans0", rans_enc, rans_dec, 0, 0},  {"rans1", rans_enc, rans_dec, 1, 0},
   {"rans0|c", ctx_enc, ctx_dec, 0, 1},  {"rans0|c4", ctx_enc, ctx_dec, 4 << 8, 1},
   {"arith0", arith_enc, arith_dec, 0, 0},
@@ -457,6 +463,19 @@ static void run_coder(const coder *k, const plane_class *c, uint8_t *out, size_t
   free(at);
 }
 
+/* CODERS=a,b,... in the environment runs only those (for quick comparisons). */
+static int coder_wanted(const coder *k)
+{
+  const char *list = getenv("CODERS");
+  if (!list || !*list)
+    return 1;
+  size_t n = strlen(k->name);
+  for (const char *p = list; (p = strstr(p, k->name)) != NULL; p += n)
+    if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
+      return 1;
+  return 0;
+}
+
 static const char *plane_name(const plane_class *c)
 {
   static char s[64];
@@ -480,7 +499,7 @@ int main(int argc, char **argv)
   cap_bytes = mib << 20;
   for (int i = optind; i < argc; i++)
     take_pair(argv[i]);
-  if (zllm_codec_new(&zc) < 0)
+  if (zllm_codec_new(&zc) < 0 || zr_work_new(&zw) < 0)
     die("codec");
   printf("%-24s %10s %6s %6s", "plane", "bytes", "H0", "H|c");
   for (size_t k = 0; k < NCODERS; k++)
@@ -502,7 +521,7 @@ int main(int argc, char **argv)
       double enc[16], dec[16];
       size_t stored = 0;
       int r = repeat < 1 ? 1 : repeat > 16 ? 16 : repeat;
-      if (coders[k].needs_ctx && !c->has_ctx) {
+      if (!coder_wanted(&coders[k]) || (coders[k].needs_ctx && !c->has_ctx)) {
         printf(" | %-7s %5s %5s", "-", "-", "-");
         continue;
       }

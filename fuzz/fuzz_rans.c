@@ -34,8 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ctx || !out || !back)
       abort();
     contexts(ctx, size, mode);
-    if (zr_encode(data, with_ctx ? ctx : NULL, size, out, cap, &len) < 0 || len > cap ||
-        zr_decode(out, len, with_ctx ? ctx : NULL, size, back, "fuzz") < 0 || memcmp(back, data, size) != 0)
+    if (zr_encode(NULL, data, with_ctx ? ctx : NULL, size, out, cap, &len) < 0 || len > cap ||
+        zr_decode(NULL, out, len, with_ctx ? ctx : NULL, size, back, "fuzz") < 0 || memcmp(back, data, size) != 0)
       abort();
     free(ctx);
     free(out);
@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (!ctx || !back)
     abort();
   contexts(ctx, n, mode);
-  (void)zr_decode(data + 2, size - 2, with_ctx ? ctx : NULL, n, back, "fuzz");
+  (void)zr_decode(NULL, data + 2, size - 2, with_ctx ? ctx : NULL, n, back, "fuzz");
   free(ctx);
   free(back);
   return 0;

@@ -13,16 +13,42 @@
 #include "zllm/dtype.h"
 #include "zllm/hash.h"
 
-#define ZLLM_ARCHIVE_FORMAT "1"
+/* Archive formats this build reads; it writes ZLLM_ARCHIVE_FORMAT_NEWEST in
+ * a new archive (or the one asked for) and keeps an archive's own format
+ * when it adds to it, so a format-1 archive stays readable by older builds.
+ *   1  tensor planes coded with zstd
+ *   2  tensor planes coded with rANS (chunk codec ZLLM_CHUNK_RANS0) */
+#define ZLLM_ARCHIVE_FORMAT_OLDEST 1
+#define ZLLM_ARCHIVE_FORMAT_NEWEST 2
 #define ZLLM_BLOB_MAGIC 0x31424c5au      /* "ZLB1" */
+#define ZLLM_PART_MAGIC 0x31504c5au      /* "ZLP1": a tensor part (docs/FORMAT.md) */
 #define ZLLM_PART_BYTES ((uint64_t)32 << 20) /* tensors are coded in parts of this many bytes */
 #define ZLLM_PIECE_BYTES ((size_t)64 << 20) /* opaque files are stored in pieces of this size */
 #define ZLLM_MAX_CHAIN 8                   /* BitX bases deeper than this are not used */
 #define ZLLM_MAX_PACKS 4096                /* pack files one archive may name */
 
+/* Decoded parts kept for the tensors that need them again (pack/cache.c). */
+typedef struct ar_cache ar_cache;
+#define AR_CACHE_DEFAULT_MIB 512 /* ZLLM_PART_CACHE_MIB overrides; 0 turns it off */
+int ar_cache_new(ar_cache **out, size_t budget);
+void ar_cache_free(ar_cache *c); /* accepts NULL */
+/* The part's bytes (valid until the next put), or NULL. */
+const uint8_t *ar_cache_get(ar_cache *c, int64_t id, uint64_t part, size_t *len);
+/* Keeps a copy, evicting the least recently used; a failure only forgets. */
+void ar_cache_put(ar_cache *c, int64_t id, uint64_t part, const uint8_t *bytes, size_t len);
+void ar_cache_share(ar_cache *c, int ways); /* the budget split `ways` ways */
+struct zllm_archive;
+/* Gives a read-only handle a cache of ZLLM_PART_CACHE_MIB (default
+ * AR_CACHE_DEFAULT_MIB) split `ways` ways; 0 MiB: none. */
+int ar_cache_enable(struct zllm_archive *a, int ways);
+void ar_cache_stats(const ar_cache *c, uint64_t *hits, uint64_t *misses);
+
 struct zllm_archive {
   char *dir;
   sqlite3 *db;
+  int format;              /* the catalog's, ZLLM_ARCHIVE_FORMAT_OLDEST..NEWEST */
+  ar_cache *cache;         /* read-only handles: parts decoded for another tensor (or NULL) */
+  int writer;              /* opened to write (create) */
   int pack_fd;
   int64_t pack_id;
   uint64_t pack_len;       /* bytes written, committed or not */
@@ -80,9 +106,11 @@ int ar_blob_read(zllm_archive *a, int64_t id, uint8_t **data, size_t *len);
 /* Codes `len` bytes as a stream container blob (skip_noise: see zllm/codec.h). */
 int ar_stream_write(zllm_archive *a, const uint8_t *src, size_t len, int level, int skip_noise, int64_t *id,
                     uint64_t *stored);
-/* A tensor part: the stream containers of its `np` planes in one blob. */
+/* A tensor part: the stream containers of its `np` planes in one blob.
+ * `coder` codes the planes; an archive of format 1 gets zstd whatever it
+ * says, so it stays readable by the builds that wrote it. */
 int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_len, int level, int skip_noise,
-                  int64_t *id, uint64_t *stored);
+                  zllm_stream_coder coder, int64_t *id, uint64_t *stored);
 int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t *const *planes);
 /* Decodes a stream container blob into dst (exactly dst_len bytes). */
 int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len);

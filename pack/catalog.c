@@ -295,11 +295,21 @@ static int check_format(zllm_archive *a)
   if (rc == 0 && sqlite3_step(st) != SQLITE_ROW)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: the catalog names no archive format", a->dir);
   rc = rc ? rc : ar_col_text(a, st, 0, &v);
-  if (rc == 0 && strcmp(v, ZLLM_ARCHIVE_FORMAT) != 0)
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: archive format %s, this zllm reads %s", a->dir, v, ZLLM_ARCHIVE_FORMAT);
+  a->format = 0;
+  for (int f = ZLLM_ARCHIVE_FORMAT_OLDEST; rc == 0 && f <= ZLLM_ARCHIVE_FORMAT_NEWEST; f++) {
+    char name[8];
+    snprintf(name, sizeof name, "%d", f);
+    if (strcmp(v, name) == 0)
+      a->format = f;
+  }
+  if (rc == 0 && !a->format)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: archive format %.16s, this zllm reads %d to %d", a->dir, v,
+                        ZLLM_ARCHIVE_FORMAT_OLDEST, ZLLM_ARCHIVE_FORMAT_NEWEST);
   sqlite3_finalize(st);
   return rc;
 }
+
+int zllm_archive_format(const zllm_archive *a) { return a->format; }
 
 /* Fault injection for tests: ZLLM_TEST_KILL_AT=<point> kills the process
  * there, a crash at a chosen instant rather than a racing timer. */
@@ -311,7 +321,7 @@ static int test_kill_at(const char *point)
 
 /* Builds the schema and format of a new catalog in `tmp`, a file nobody else
  * opens, in one transaction. */
-static int build_catalog(const char *tmp)
+static int build_catalog(const char *tmp, int format)
 {
   static const char *const leftovers[] = {"", "-journal", "-wal", "-shm"};
   sqlite3 *db = NULL;
@@ -322,9 +332,9 @@ static int build_catalog(const char *tmp)
     if (snprintf(name, sizeof name, "%s%s", tmp, leftovers[i]) < (int)sizeof name)
       unlink(name);
   sql = sqlite3_mprintf("PRAGMA synchronous=FULL; BEGIN; %s"
-                        "INSERT INTO meta(key, value) VALUES('format', '" ZLLM_ARCHIVE_FORMAT "');"
+                        "INSERT INTO meta(key, value) VALUES('format', '%d');"
                         "INSERT INTO packs(name, committed_len) VALUES('" ZLLM_PACK_NAME "', 0);"
-                        "COMMIT; PRAGMA journal_mode=WAL;", schema);
+                        "COMMIT; PRAGMA journal_mode=WAL;", schema, format);
   if (!sql)
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0 && sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL) !=
@@ -359,7 +369,7 @@ static int create_empty_pack(const char *dir)
  * catalog or a complete empty archive, never tables without their rows. The
  * directory is locked meanwhile: two packs creating one archive would
  * otherwise build the same temporary file. */
-static int create_catalog(const char *dir, const char *path)
+static int create_catalog(const char *dir, const char *path, int format)
 {
   char tmp[PATH_MAX];
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
@@ -374,7 +384,7 @@ static int create_catalog(const char *dir, const char *path)
   if (rc == 0 && access(path, F_OK) == 0)
     goto done; /* another pack created it first */
   rc = rc ? rc : create_empty_pack(dir);
-  rc = rc ? rc : build_catalog(tmp);
+  rc = rc ? rc : build_catalog(tmp, format);
   rc = rc ? rc : zllm_sync_path(tmp);
   if (rc == 0 && test_kill_at("catalog"))
     raise(SIGKILL);
@@ -388,7 +398,13 @@ done:
 
 static int open_all_packs(zllm_archive *a);
 
+
 int zllm_archive_open(zllm_archive **out, const char *dir, int create)
+{
+  return zllm_archive_open_format(out, dir, create, 0);
+}
+
+int zllm_archive_open_format(zllm_archive **out, const char *dir, int create, int format)
 {
   zllm_archive *a = calloc(1, sizeof *a);
   char *db = NULL;
@@ -396,7 +412,10 @@ int zllm_archive_open(zllm_archive **out, const char *dir, int create)
   *out = NULL;
   if (!a || !(a->dir = strdup(dir)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  a ? (void)(a->pack_fd = -1) : (void)0;
+  a ? (void)(a->pack_fd = -1, a->writer = create) : (void)0;
+  if (rc == 0 && format && (format < ZLLM_ARCHIVE_FORMAT_OLDEST || format > ZLLM_ARCHIVE_FORMAT_NEWEST))
+    rc = zllm_error_set(ZLLM_EINVAL, "%s: no archive format %d (this zllm writes %d to %d)", dir, format,
+                        ZLLM_ARCHIVE_FORMAT_OLDEST, ZLLM_ARCHIVE_FORMAT_NEWEST);
   if (rc == 0 && !create && access(dir, F_OK) != 0)
     rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no archive here", dir);
   if (rc == 0 && create)
@@ -406,7 +425,7 @@ int zllm_archive_open(zllm_archive **out, const char *dir, int create)
   if (rc == 0 && !create && access(db, F_OK) != 0)
     rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no catalog.sqlite: not a zllm archive", dir);
   if (rc == 0 && create && access(db, F_OK) != 0)
-    rc = create_catalog(dir, db);
+    rc = create_catalog(dir, db, format ? format : ZLLM_ARCHIVE_FORMAT_NEWEST);
   /* readers (restore, verify, ls, cat-tensor, threads of restore) open the
    * catalog read-only, so any number of them never contend for its lock */
   int flags = (create ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOFOLLOW; /* no catalog through a link */
@@ -420,6 +439,9 @@ int zllm_archive_open(zllm_archive **out, const char *dir, int create)
     rc = ar_exec(a, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
   rc = rc ? rc : check_schema(a);
   rc = rc ? rc : check_format(a);
+  if (rc == 0 && format && a->format != format)
+    rc = zllm_error_set(ZLLM_EINVAL, "%s: archive format %d, asked for %d (an archive keeps its format)", dir,
+                        a->format, format);
   rc = rc ? rc : open_pack(a, create);
   rc = rc || !create ? rc : open_all_packs(a);
   rc = rc ? rc : zllm_codec_new(&a->codec);
@@ -485,6 +507,7 @@ void zllm_archive_close(zllm_archive *a)
     close(a->other[i].fd);
   sqlite3_close(a->db);
   zllm_codec_free(a->codec);
+  ar_cache_free(a->cache);
   free(a->dir);
   free(a);
 }
@@ -728,7 +751,7 @@ int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len)
   return rc ? rc : zllm_stream_decode(a->codec, (const uint8_t *)a->blob.data, n, dst, dst_len);
 }
 
-#define PART_MAGIC 0x31504c5au /* "ZLP1" */
+
 #define PARALLEL_MIN ((size_t)1 << 20) /* smaller planes are not worth a thread start */
 
 typedef struct {
@@ -779,12 +802,13 @@ static int decode_planes(void *ctx, int worker, uint64_t lo, uint64_t hi)
 }
 
 int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_len, int level, int skip_noise,
-                  int64_t *id, uint64_t *stored)
+                  zllm_stream_coder coder, int64_t *id, uint64_t *stored)
 {
   part_job j = {.a = a, .planes = planes, .plane_len = plane_len, .o = ZLLM_STREAM_OPTIONS_INIT};
   size_t head = 8 + 8 * (size_t)np;
   j.o.zstd_level = level;
   j.o.skip_noise = skip_noise;
+  j.o.coder = a->format >= 2 ? coder : ZLLM_CODER_ZSTD;
   a->enc.len = 0;
   int rc = zllm_buf_reserve(&a->enc, head);
   if (rc < 0)
@@ -808,7 +832,7 @@ int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_
   }
   if (rc < 0)
     return rc;
-  zllm_put_le32((uint8_t *)a->enc.data, PART_MAGIC);
+  zllm_put_le32((uint8_t *)a->enc.data, ZLLM_PART_MAGIC);
   zllm_put_le32((uint8_t *)a->enc.data + 4, (uint32_t)np);
   rc = ar_blob_write(a, a->enc.data, a->enc.len, id);
   if (rc == 0 && stored)
@@ -823,7 +847,7 @@ int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t 
   const uint8_t *b = (const uint8_t *)a->blob.data;
   size_t head = 8 + 8 * (size_t)np;
   part_job j = {.a = a, .planes = planes, .plane_len = plane_len, .blob = b};
-  if (rc == 0 && (n < head || (uint32_t)ld64(b) != PART_MAGIC || ld64(b) >> 32 != (uint64_t)np))
+  if (rc == 0 && (n < head || (uint32_t)ld64(b) != ZLLM_PART_MAGIC || ld64(b) >> 32 != (uint64_t)np))
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld is not a part of %d planes", a->dir, (long long)id, np);
   size_t at = head;
   for (int p = 0; rc == 0 && p < np; p++) {

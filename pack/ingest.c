@@ -30,13 +30,14 @@ typedef struct {
   int base_check;        /* drop a base whose XOR would not be smaller (sampled) */
   ar_layout delta_layout, solo_layout;
   int plane_level;
+  zllm_stream_coder plane_coder; /* in a format-2 archive (format 1: zstd) */
 } profile_rules;
 
 static const profile_rules profiles[] = {
-  [ZLLM_PROFILE_ZLLM] = {"zllm", 1, 1, 1, 1, 1, 1, AR_LAYOUT_FIELD, AR_LAYOUT_FIELD, 1},
-  [ZLLM_PROFILE_ZIPLLM] = {"zipllm", 1, 1, 1, 1, 0, 0, AR_LAYOUT_U16, AR_LAYOUT_BYTES, 3},
-  [ZLLM_PROFILE_ZIPNN] = {"zipnn", 0, 0, 1, 0, 0, 0, AR_LAYOUT_FIELD, AR_LAYOUT_FIELD, 1},
-  [ZLLM_PROFILE_ZSTD] = {"zstd", 0, 0, 0, 0, 0, 0, AR_LAYOUT_BYTES, AR_LAYOUT_BYTES, 3},
+  [ZLLM_PROFILE_ZLLM] = {"zllm", 1, 1, 1, 1, 1, 1, AR_LAYOUT_FIELD, AR_LAYOUT_FIELD, 1, ZLLM_CODER_RANS0},
+  [ZLLM_PROFILE_ZIPLLM] = {"zipllm", 1, 1, 1, 1, 0, 0, AR_LAYOUT_U16, AR_LAYOUT_BYTES, 3, ZLLM_CODER_ZSTD},
+  [ZLLM_PROFILE_ZIPNN] = {"zipnn", 0, 0, 1, 0, 0, 0, AR_LAYOUT_FIELD, AR_LAYOUT_FIELD, 1, ZLLM_CODER_ZSTD},
+  [ZLLM_PROFILE_ZSTD] = {"zstd", 0, 0, 0, 0, 0, 0, AR_LAYOUT_BYTES, AR_LAYOUT_BYTES, 3, ZLLM_CODER_ZSTD},
 };
 
 int zllm_pack_profile_parse(const char *name, zllm_pack_profile *out)
@@ -634,7 +635,8 @@ static int pass_part(ingest_ctx *c, tensor_src *s, tensor_pass *tp, uint64_t par
   int64_t blob = 0;
   int np = zllm_bitx_planes(view);
   rc = rc ? rc : ar_part_write(c->a, planes, np, zllm_bitx_plane_len(view, n / es), c->p->plane_level,
-                               tp->layout == AR_LAYOUT_FIELD && c->p->base_check, &blob, &tp->stored);
+                               tp->layout == AR_LAYOUT_FIELD && c->p->base_check, c->p->plane_coder, &blob,
+                               &tp->stored);
   return rc ? rc : ar_insert_part(c->a, tp->id, part, blob);
 }
 

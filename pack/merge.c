@@ -419,6 +419,11 @@ int zllm_archive_merge(zllm_archive *dst, zllm_archive *const *src, size_t nsrc,
 {
   merge_ctx m = {dst, calloc(nsrc + 1, sizeof *m.s), nsrc};
   int rc = m.s ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  /* blobs move as they are: a newer format's codecs would break an older archive's readers */
+  for (size_t k = 0; rc == 0 && k < nsrc; k++)
+    if (src[k]->format > dst->format)
+      rc = zllm_error_set(ZLLM_EINVAL, "%s: archive format %d cannot merge into %s (format %d)", src[k]->dir,
+                          src[k]->format, dst->dir, dst->format);
   for (size_t k = 0; rc == 0 && k < nsrc; k++)
     rc = open_source(&m.s[k], src[k]);
   for (size_t i = 0; rc == 0 && i < norder; i++) {

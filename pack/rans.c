@@ -28,6 +28,31 @@ size_t zr_bound(size_t n)
   return n + n / 2 + 2 + (MAX_TABLES - 1) + MAX_TABLES * TABLE_MAX + 4 * LANES + 16;
 }
 
+typedef struct {
+  uint32_t x_max, rcp, bias;
+  uint16_t cmpl;
+  uint8_t shift;
+} enc_sym;
+
+/* Tables big enough for the most a block can use, kept between blocks:
+ * allocating them per 256 KiB block cost more than a fifth of decoding (the
+ * allocator returns fresh pages for a block this size). */
+struct zr_work {
+  uint32_t count[MAX_TABLES][256];
+  enc_sym enc[MAX_TABLES][256];
+  uint32_t dec[MAX_TABLES * PROB_SCALE];  /* frequency | slot - start << 16 */
+  uint8_t dec_sym[MAX_TABLES * PROB_SCALE];
+};
+
+int zr_work_new(zr_work **out)
+{
+  if (!(*out = malloc(sizeof **out)))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory for rANS tables");
+  return 0;
+}
+
+void zr_work_free(zr_work *w) { free(w); }
+
 /* ---- frequency tables -------------------------------------------------------- */
 
 /* Counts scaled to sum PROB_SCALE, every present symbol at least 1. */
@@ -143,12 +168,6 @@ static int choose_tables(const uint8_t *ctx, size_t n, uint8_t *list, uint8_t ta
 
 /* ---- encoding ------------------------------------------------------------------------ */
 
-typedef struct {
-  uint32_t x_max, rcp, bias;
-  uint16_t cmpl;
-  uint8_t shift;
-} enc_sym;
-
 static void enc_sym_init(enc_sym *e, uint32_t start, uint32_t freq)
 {
   e->x_max = ((RANS_L >> PROB_BITS) << 16) * freq;
@@ -182,22 +201,23 @@ static inline uint32_t enc_step(const enc_sym *e, uint32_t x, uint8_t **pp)
   return x + e->bias + q * e->cmpl;
 }
 
-int zr_encode(const uint8_t *in, const uint8_t *ctx, size_t n, uint8_t *out, size_t cap, size_t *len)
+int zr_encode(zr_work *w, const uint8_t *in, const uint8_t *ctx, size_t n, uint8_t *out, size_t cap, size_t *len)
 {
   uint8_t list[MAX_TABLES], tab_of[256];
-  uint32_t (*count)[256] = calloc(MAX_TABLES, sizeof *count);
   uint16_t freq[256];
-  enc_sym(*enc)[256] = malloc(MAX_TABLES * sizeof *enc);
-  int rc = 0;
-  if (!count || !enc) {
-    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    goto done;
-  }
+  zr_work *own = NULL;
+  int rc = w ? 0 : zr_work_new(&own);
+  if (rc < 0)
+    return rc;
+  w = w ? w : own;
+  uint32_t(*count)[256] = w->count;
+  enc_sym(*enc)[256] = w->enc;
   if (cap < zr_bound(n) || n >= (size_t)1 << 31) {
     rc = zllm_error_set(ZLLM_EINVAL, "rans: %zu bytes into %zu", n, cap);
     goto done;
   }
   int nlist = choose_tables(ctx, n, list, tab_of), ntables = nlist + 1;
+  memset(count, 0, (size_t)ntables * sizeof *count);
   for (size_t i = 0; i < n; i++)
     count[ctx ? tab_of[ctx[i]] : 0][in[i]]++;
   size_t at = 0;
@@ -244,54 +264,70 @@ int zr_encode(const uint8_t *in, const uint8_t *ctx, size_t n, uint8_t *out, siz
   memmove(out + at, p, body); /* cap >= the bound keeps the two apart */
   *len = at + body;
 done:
-  free(count);
-  free(enc);
+  free(own);
   return rc;
 }
 
 /* ---- decoding ------------------------------------------------------------------------ */
 
-/* One entry per slot: symbol (8 bits), frequency - 1 (12), slot - start (12). */
-static inline uint32_t dec_entry(uint32_t sym, uint32_t freq, uint32_t bias)
-{
-  return sym | (freq - 1) << 8 | bias << 20;
-}
+/* Per slot of a table: the symbol's frequency (low 16 bits) and the slot's
+ * distance from the symbol's start (high 16) in one word, the symbol in a
+ * byte table beside it: two independent loads, and the state update is one
+ * multiply and one add. */
 
-/* Decodes a run of whole groups of eight from p (the caller checked that
- * 16 bytes per group are there): one table entry per symbol, and a refill
- * by arithmetic, not a branch, since refills are unpredictable.  Inlined
- * twice, with and without contexts, so neither tests per symbol. */
+/* One lane's step; refilled by arithmetic, not a branch (refills are
+ * unpredictable). */
+#define DEC_STEP(x, t, sy, pos)                                                                  \
+  do {                                                                                            \
+    uint32_t slot_ = (x) & (PROB_SCALE - 1), e_ = (t)[slot_];                                      \
+    uint32_t v_ = (e_ & 0xffff) * ((x) >> PROB_BITS) + (e_ >> 16);                                \
+    uint32_t a_ = v_ < RANS_L, w_ = (uint32_t)p[0] | (uint32_t)p[1] << 8;                          \
+    dst[pos] = (sy)[slot_];                                                                        \
+    (x) = v_ << (16 * a_) | (w_ & (0u - a_));                                                      \
+    p += 2 * a_;                                                                                   \
+  } while (0)
+
+/* Decodes whole groups of eight from p (the caller checked that 16 bytes
+ * per group are there), the eight states in registers.  Inlined twice, with
+ * and without contexts, so neither tests per symbol. */
 static inline __attribute__((always_inline)) const uint8_t *
-dec_groups(uint32_t *st, const uint8_t *p, const uint32_t *tab, const uint8_t *tab_of, const uint8_t *ctx,
-           uint8_t *dst, size_t i, size_t groups)
+dec_groups(uint32_t *st, const uint8_t *p, const uint32_t *tab, const uint8_t *syms, const uint8_t *tab_of,
+           const uint8_t *ctx, uint8_t *dst, size_t i, size_t groups)
 {
-  uint32_t x[LANES];
-  memcpy(x, st, sizeof x);
-  for (size_t g = 0; g < groups; g++, i += LANES)
-    for (int j = 0; j < LANES; j++) {
-      const uint32_t *t = ctx ? tab + (size_t)tab_of[ctx[i + j]] * PROB_SCALE : tab;
-      uint32_t e = t[x[j] & (PROB_SCALE - 1)];
-      uint32_t v = ((e >> 8 & 0xfff) + 1) * (x[j] >> PROB_BITS) + (e >> 20);
-      uint32_t a = v < RANS_L;
-      uint32_t w = (uint32_t)p[0] | (uint32_t)p[1] << 8;
-      x[j] = v << (16 * a) | (w & (0u - a));
-      p += 2 * a;
-      dst[i + j] = (uint8_t)e;
-    }
-  memcpy(st, x, sizeof x);
+  uint32_t x0 = st[0], x1 = st[1], x2 = st[2], x3 = st[3], x4 = st[4], x5 = st[5], x6 = st[6], x7 = st[7];
+  for (size_t g = 0; g < groups; g++, i += LANES) {
+#define LANE(x, j)                                                                               \
+  do {                                                                                            \
+    size_t o_ = ctx ? (size_t)tab_of[ctx[i + (j)]] * PROB_SCALE : 0;                               \
+    DEC_STEP(x, tab + o_, syms + o_, i + (j));                                                     \
+  } while (0)
+    LANE(x0, 0);
+    LANE(x1, 1);
+    LANE(x2, 2);
+    LANE(x3, 3);
+    LANE(x4, 4);
+    LANE(x5, 5);
+    LANE(x6, 6);
+    LANE(x7, 7);
+#undef LANE
+  }
+  st[0] = x0, st[1] = x1, st[2] = x2, st[3] = x3, st[4] = x4, st[5] = x5, st[6] = x6, st[7] = x7;
   return p;
 }
 
-int zr_decode(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, uint8_t *dst, const char *name)
+int zr_decode(zr_work *w, const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, uint8_t *dst,
+              const char *name)
 {
   uint8_t tab_of[256] = {0};
-  uint32_t *tab = malloc(MAX_TABLES * PROB_SCALE * sizeof *tab);
   uint16_t freq[256], start[256];
   uint32_t st[LANES];
   size_t at = 2, i = 0;
-  int rc = 0, ntables = len >= 2 ? in[1] : 0;
-  if (!tab)
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  zr_work *own = NULL;
+  int rc = w ? 0 : zr_work_new(&own), ntables = len >= 2 ? in[1] : 0;
+  if (rc < 0)
+    return rc;
+  uint32_t *tab = w ? w->dec : own->dec;
+  uint8_t *syms = w ? w->dec_sym : own->dec_sym;
   if (len < 2 || in[0] != TAG || ntables < 1 || ntables > MAX_TABLES || (ntables > 1 && !ctx) ||
       len - 2 < (size_t)ntables - 1)
     goto bad;
@@ -308,7 +344,7 @@ int zr_decode(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, uint8
     at += used;
     for (uint32_t s = 0; s < 256; s++)
       for (uint32_t k = 0; k < freq[s]; k++)
-        tab[t * PROB_SCALE + start[s] + k] = dec_entry(s, freq[s], k);
+        tab[t * PROB_SCALE + start[s] + k] = freq[s] | k << 16, syms[t * PROB_SCALE + start[s] + k] = (uint8_t)s;
   }
   if (len - at < 4 * LANES)
     goto bad;
@@ -321,16 +357,16 @@ int zr_decode(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, uint8
     groups = groups < (n - i) / LANES ? groups : (n - i) / LANES;
     if (groups == 0)
       break;
-    p = ntables > 1 ? dec_groups(st, p, tab, tab_of, ctx, dst, i, groups)
-                    : dec_groups(st, p, tab, tab_of, NULL, dst, i, groups);
+    p = ntables > 1 ? dec_groups(st, p, tab, syms, tab_of, ctx, dst, i, groups)
+                    : dec_groups(st, p, tab, syms, tab_of, NULL, dst, i, groups);
     i += groups * LANES;
   }
   for (; i < n; i++) { /* the rest, every word checked */
     int l = (int)(i % LANES);
     uint32_t x = st[l];
-    uint32_t e = tab[(ctx ? tab_of[ctx[i]] : 0) * PROB_SCALE + (x & (PROB_SCALE - 1))];
-    x = ((e >> 8 & 0xfff) + 1) * (x >> PROB_BITS) + (e >> 20);
-    dst[i] = (uint8_t)e;
+    size_t slot = (ctx ? tab_of[ctx[i]] : 0) * PROB_SCALE + (x & (PROB_SCALE - 1));
+    x = (tab[slot] & 0xffff) * (x >> PROB_BITS) + (tab[slot] >> 16);
+    dst[i] = syms[slot];
     if (x < RANS_L) {
       if (end - p < 2)
         goto bad;
@@ -349,6 +385,6 @@ int zr_decode(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, uint8
 bad:
   rc = zllm_error_set(ZLLM_EFORMAT, "%s: corrupt rANS block", name ? name : "rANS block");
 done:
-  free(tab);
+  free(own);
   return rc;
 }

@@ -23,14 +23,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Tables kept between blocks (one per thread); NULL in the calls below
+ * allocates them for that call. */
+typedef struct zr_work zr_work;
+int zr_work_new(zr_work **out);
+void zr_work_free(zr_work *w); /* accepts NULL */
+
 /* The most a block of n bytes can take. */
 size_t zr_bound(size_t n);
 
 /* Codes n bytes of `in` (contexts `ctx`, or NULL) into out (cap bytes,
  * at least zr_bound(n)); *len gets the block's length.  n < 2^31. */
-int zr_encode(const uint8_t *in, const uint8_t *ctx, size_t n, uint8_t *out, size_t cap, size_t *len);
+int zr_encode(zr_work *w, const uint8_t *in, const uint8_t *ctx, size_t n, uint8_t *out, size_t cap, size_t *len);
 
 /* Decodes a block of `len` bytes back into dst (n bytes, the same contexts). */
-int zr_decode(const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, uint8_t *dst, const char *name);
+int zr_decode(zr_work *w, const uint8_t *in, size_t len, const uint8_t *ctx, size_t n, uint8_t *dst, const char *name);
 
 #endif

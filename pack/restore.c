@@ -10,6 +10,7 @@
 #include "pack/archive_internal.h"
 #include "zllm/error.h"
 #include "zllm/io.h"
+#include "zllm/le.h"
 #include "zllm/parallel.h"
 #include "zllm/path.h"
 #include "zllm/safetensors.h"
@@ -258,7 +259,8 @@ static int restore_query(zllm_archive *a, const char *repo, const char *file, co
 int zllm_restore_repo(zllm_archive *a, const char *repo, const char *file, const char *outdir, int flags)
 {
   char first[512] = "";
-  int count = 0, failed = 0, rc = restore_query(a, repo, file, outdir, flags, &count, &failed, first, sizeof first);
+  int count = 0, failed = 0, rc = ar_cache_enable(a, 1);
+  rc = rc ? rc : restore_query(a, repo, file, outdir, flags, &count, &failed, first, sizeof first);
   if (rc == 0 && count == 0)
     rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no %s%s%s in the archive", a->dir, repo, file ? "/" : "", file ? file : "");
   if (rc == 0 && failed)
@@ -325,11 +327,34 @@ int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE 
   return rc;
 }
 
+/* A blob's chunks by codec: a stream container, or a tensor part's (magic,
+ * plane count, each plane's container length, the containers).  What does
+ * not parse is left to the decode that follows to name. */
+static void count_chunks(const uint8_t *p, size_t n, uint64_t counts[ZLLM_CHUNK_CODECS])
+{
+  if (n >= 4 && zllm_le32(p) == ZLLM_STREAM_MAGIC) {
+    (void)zllm_stream_count_codecs(p, n, counts);
+    return;
+  }
+  if (n < 8 || zllm_le32(p) != ZLLM_PART_MAGIC || zllm_le32(p + 4) > ZLLM_BITX_MAX_PLANES)
+    return;
+  uint32_t np = zllm_le32(p + 4);
+  size_t at = 8 + 8 * (size_t)np;
+  for (uint32_t k = 0; k < np && at <= n && 8 + 8 * (size_t)np <= n; k++) {
+    uint64_t len = zllm_le64(p + 8 + 8 * (size_t)k);
+    if (len > n - at)
+      return;
+    (void)zllm_stream_count_codecs(p + at, (size_t)len, counts);
+    at += (size_t)len;
+  }
+}
+
 int zllm_archive_verify(zllm_archive *a, FILE *report)
 {
   sqlite3_stmt *st = NULL;
-  int bad = 0, rc = ar_prepare(a, &st, "SELECT id FROM blobs ORDER BY id");
-  uint64_t blobs = 0, files = 0;
+  int bad = 0, rc = ar_cache_enable(a, 1); /* every file is decoded: a family's base once */
+  rc = rc ? rc : ar_prepare(a, &st, "SELECT id FROM blobs ORDER BY id");
+  uint64_t blobs = 0, files = 0, chunks[ZLLM_CHUNK_CODECS] = {0};
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
     uint8_t *data = NULL;
     size_t n = 0;
@@ -337,6 +362,8 @@ int zllm_archive_verify(zllm_archive *a, FILE *report)
     if (ar_col_int(a, st, 0, &blob) < 0 || ar_blob_read(a, blob, &data, &n) < 0) {
       fprintf(report, "verify: %s\n", zllm_error_last());
       bad++;
+    } else {
+      count_chunks(data, n, chunks);
     }
     free(data);
     blobs++;
@@ -363,8 +390,14 @@ int zllm_archive_verify(zllm_archive *a, FILE *report)
   }
   sqlite3_finalize(st);
   if (rc == 0)
-    fprintf(report, "verify: %llu blobs, %llu files, %d problems\n", (unsigned long long)blobs,
-            (unsigned long long)files, bad);
+    fprintf(report,
+            "verify: archive format %d (tensor planes: %s); chunks: %llu raw, %llu constant, %llu zstd, "
+            "%llu rANS, %llu sparse\n"
+            "verify: %llu blobs, %llu files, %d problems\n",
+            a->format, a->format >= 2 ? "rANS" : "zstd", (unsigned long long)chunks[ZLLM_CHUNK_RAW],
+            (unsigned long long)chunks[ZLLM_CHUNK_CONST], (unsigned long long)chunks[ZLLM_CHUNK_ZSTD],
+            (unsigned long long)chunks[ZLLM_CHUNK_RANS0], (unsigned long long)chunks[ZLLM_CHUNK_SPARSE],
+            (unsigned long long)blobs, (unsigned long long)files, bad);
   return rc ? rc : bad ? zllm_error_set(ZLLM_EFORMAT, "%s: %d problems found", a->dir, bad) : 0;
 }
 
@@ -532,6 +565,8 @@ static int restore_slice(void *ctx, int worker, uint64_t lo, uint64_t hi)
   restore_job *j = ctx;
   (void)hi;
   int rc = zllm_archive_open(&j->handles[worker], j->dir, 0);
+  /* the part caches of all workers share one budget */
+  rc = rc ? rc : ar_cache_enable(j->handles[worker], j->threads);
   for (uint64_t i = lo; rc == 0 && i < j->n; i += (uint64_t)j->threads) {
     file_ref *f = &j->files[i];
     if (f->skipped) {

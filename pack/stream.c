@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <htscodecs/rANS_static4x16.h>
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "pack/sparse.h"
 #include "zllm/codec.h"
 #include "zllm/error.h"
 #include "zllm/le.h"
@@ -16,12 +18,17 @@
  * bytes and slightly faster than the default tables on generated hubs). */
 #define PLANE_HASH_LOG 6
 #define ENTRY_LEN 16
+/* order 0; 4- or 32-way interleaving, whichever the chunk's size pays for,
+ * with the CPU's SIMD decoder (the choice is in the frame: any CPU decodes it) */
+#define RANS0_ORDER (0 | RANS_ORDER_SIMD_AUTO)
 
 struct zllm_codec {
   ZSTD_CCtx *cctx;
   ZSTD_DCtx *dctx;
   uint8_t *scratch; /* one coded chunk */
   size_t scratch_cap;
+  uint8_t *sparse; /* a sparse chunk's bitmap and non-zero bytes */
+  size_t sparse_cap;
 };
 
 int zllm_codec_new(zllm_codec **out)
@@ -42,6 +49,7 @@ void zllm_codec_free(zllm_codec *c)
   ZSTD_freeCCtx(c->cctx);
   ZSTD_freeDCtx(c->dctx);
   free(c->scratch);
+  free(c->sparse);
   free(c);
 }
 
@@ -51,27 +59,33 @@ static int all_same(const uint8_t *p, size_t n)
   return n == 0 || (p[0] == p[n - 1] && memcmp(p, p + 1, n - 1) == 0);
 }
 
-static int scratch_reserve(zllm_codec *c, size_t n)
+/* Grows one of the codec's buffers to n bytes (kept between chunks). */
+static int reserve(uint8_t **buf, size_t *cap, size_t n)
 {
-  if (n <= c->scratch_cap)
+  if (n <= *cap)
     return 0;
-  uint8_t *p = realloc(c->scratch, n);
+  uint8_t *p = realloc(*buf, n);
   if (!p)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory for a %zu-byte chunk", n);
-  c->scratch = p;
-  c->scratch_cap = n;
+  *buf = p;
+  *cap = n;
   return 0;
 }
 
-/* True when a sample of the chunk looks like noise: order-0 entropy above
- * 7.9 bits per byte, where no coder gains the 3% a coded chunk must.  Random
- * mantissa planes are most of a model, and trying zstd on them costs more
- * than everything else in ingest. */
-static int looks_incompressible(const uint8_t *p, size_t n)
+
+/* What a sample of a plane chunk says about it. */
+typedef enum { LOOKS_PLAIN, LOOKS_NOISE, LOOKS_SPARSE } plane_look;
+
+/* Noise: order-0 entropy above 7.9 bits per byte, where no coder gains the
+ * 3% a coded chunk must (random mantissa planes are most of a model, and
+ * coding them costs more than everything else in ingest).  Sparse: at
+ * least SPARSE_ZEROS of the bytes are zero (a BitX plane of a fine-tune). */
+#define SPARSE_ZEROS 0.75
+static plane_look sample_plane(const uint8_t *p, size_t n)
 {
   enum { SAMPLE = 8192 };
   if (n < 4 * SAMPLE)
-    return 0;
+    return LOOKS_PLAIN;
   uint32_t hist[256] = {0};
   size_t step = n / SAMPLE;
   for (size_t i = 0; i < SAMPLE; i++)
@@ -83,7 +97,34 @@ static int looks_incompressible(const uint8_t *p, size_t n)
       h -= q * log2(q);
     }
   /* a sample of 8192 from a uniform byte source estimates ~7.98 bits */
-  return h > 7.9;
+  if (h > 7.9)
+    return LOOKS_NOISE;
+  return hist[0] >= SPARSE_ZEROS * SAMPLE ? LOOKS_SPARSE : LOOKS_PLAIN;
+}
+
+static int rans0(const uint8_t *src, size_t n, uint8_t *dst, size_t cap, size_t *len)
+{
+  unsigned int got = (unsigned int)cap;
+  if (!rans_compress_to_4x16((unsigned char *)src, (unsigned int)n, dst, &got, RANS0_ORDER))
+    return -1;
+  *len = got;
+  return 0;
+}
+
+/* A sparse chunk: u32 count of non-zero bytes m | u32 length B of the
+ * bitmap's frame | the bitmap's rANS frame (B bytes) | the non-zero bytes'
+ * rANS frame.  Returns its length in c->scratch, or 0 when it failed. */
+static size_t code_sparse(zllm_codec *c, const uint8_t *src, size_t n)
+{
+  size_t bl = zs_bitmap_len(n), blen = 0, vlen = 0;
+  uint8_t *bitmap = c->sparse, *vals = c->sparse + bl;
+  size_t m = zs_split(src, n, bitmap, vals);
+  if (rans0(bitmap, bl, c->scratch + 8, c->scratch_cap - 8, &blen) < 0 ||
+      rans0(vals, m, c->scratch + 8 + blen, c->scratch_cap - 8 - blen, &vlen) < 0)
+    return 0;
+  zllm_put_le32(c->scratch, (uint32_t)m);
+  zllm_put_le32(c->scratch + 4, (uint32_t)blen);
+  return 8 + blen + vlen;
 }
 
 /* Codes one chunk into c->scratch; returns its codec and stored length. */
@@ -97,7 +138,18 @@ static int code_chunk(zllm_codec *c, const zllm_stream_options *o, const uint8_t
     return 0;
   }
   size_t z = 0;
-  if (!(o->skip_noise && looks_incompressible(src, n))) {
+  zllm_chunk_codec coded = ZLLM_CHUNK_ZSTD;
+  plane_look look = o->skip_noise ? sample_plane(src, n) : LOOKS_PLAIN;
+  if (look == LOOKS_NOISE) {
+    /* stored raw below */
+  } else if (o->coder == ZLLM_CODER_RANS0 && look == LOOKS_SPARSE) {
+    coded = ZLLM_CHUNK_SPARSE;
+    z = code_sparse(c, src, n);
+  } else if (o->coder == ZLLM_CODER_RANS0) {
+    coded = ZLLM_CHUNK_RANS0;
+    if (rans0(src, n, c->scratch, c->scratch_cap, &z) < 0)
+      z = 0;
+  } else {
     /* byte planes have few long matches: a long minimum match and a tiny
      * match table keep zstd on its fast path, coding mostly literals */
     ZSTD_CCtx_reset(c->cctx, ZSTD_reset_parameters);
@@ -109,7 +161,7 @@ static int code_chunk(zllm_codec *c, const zllm_stream_options *o, const uint8_t
     z = ZSTD_compress2(c->cctx, c->scratch, c->scratch_cap, src, n);
   }
   if (z && !ZSTD_isError(z) && (double)z < o->keep_ratio * (double)n) {
-    *codec = ZLLM_CHUNK_ZSTD;
+    *codec = coded;
     *stored = z;
     return 0;
   }
@@ -131,7 +183,15 @@ int zllm_stream_encode(zllm_codec *c, const zllm_stream_options *o, const uint8_
   if (nchunks > UINT32_MAX)
     return zllm_error_set(ZLLM_ELIMIT, "stream of %zu bytes needs too many chunks", len);
   size_t table_at = out->len;
-  int rc = scratch_reserve(c, ZSTD_compressBound(cs) > cs ? ZSTD_compressBound(cs) : cs);
+  size_t bound = ZSTD_compressBound(cs) > cs ? ZSTD_compressBound(cs) : cs;
+  /* a sparse chunk holds two frames: the bitmap's and the non-zero bytes' */
+  size_t rans_bound = 8 + (size_t)rans_compress_bound_4x16(cs, RANS0_ORDER) +
+                      rans_compress_bound_4x16((unsigned int)zs_bitmap_len(cs), RANS0_ORDER);
+  if (o->coder == ZLLM_CODER_RANS0 && rans_bound > bound)
+    bound = rans_bound;
+  int rc = reserve(&c->scratch, &c->scratch_cap, bound);
+  if (rc == 0 && o->coder == ZLLM_CODER_RANS0)
+    rc = reserve(&c->sparse, &c->sparse_cap, zs_bitmap_len(cs) + cs + 8);
   rc = rc ? rc : zllm_buf_reserve(out, HEADER_LEN + ENTRY_LEN * (size_t)nchunks);
   if (rc < 0)
     return rc;
@@ -213,6 +273,16 @@ int zllm_stream_info(const uint8_t *blob, size_t len, uint64_t *raw_len, uint32_
   return rc;
 }
 
+int zllm_stream_count_codecs(const uint8_t *blob, size_t len, uint64_t counts[ZLLM_CHUNK_CODECS])
+{
+  layout l;
+  int rc = parse_layout(&l, blob, len);
+  for (uint32_t k = 0; rc == 0 && k < l.nchunks; k++)
+    if (l.table[ENTRY_LEN * k + 4] < ZLLM_CHUNK_CODECS)
+      counts[l.table[ENTRY_LEN * k + 4]]++;
+  return rc;
+}
+
 static int decode_payload(zllm_codec *c, uint32_t k, uint8_t codec, const uint8_t *src, size_t stored,
                           uint8_t *dst, size_t n);
 
@@ -224,6 +294,32 @@ static int decode_one(zllm_codec *c, const layout *l, uint32_t k, const uint8_t 
   if (rc == 0 && XXH3_64bits(dst, n) != zllm_le64(e + 8))
     rc = zllm_error_set(ZLLM_EFORMAT, "stream: chunk %u fails its checksum", k);
   return rc;
+}
+
+/* A rANS frame states its own length: it must be exactly n, into exactly n. */
+static int unrans0(const uint8_t *src, size_t stored, uint8_t *dst, size_t n)
+{
+  unsigned int got = (unsigned int)n;
+  if (stored > UINT32_MAX || n > UINT32_MAX)
+    return -1;
+  if (n == 0) /* nothing to decode into (a sparse chunk with no non-zero byte is constant instead) */
+    return stored == 0 ? 0 : -1;
+  return rans_uncompress_to_4x16((unsigned char *)src, (unsigned int)stored, dst, &got) && got == n ? 0 : -1;
+}
+
+static int decode_sparse(zllm_codec *c, uint32_t k, const uint8_t *src, size_t stored, uint8_t *dst, size_t n)
+{
+  size_t bl = zs_bitmap_len(n);
+  uint64_t m = stored >= 8 ? zllm_le32(src) : 0, blen = stored >= 8 ? zllm_le32(src + 4) : 0;
+  /* the non-zero bytes go after the bitmap, with 8 bytes to spare (zs_merge reads one ahead) */
+  int rc = reserve(&c->sparse, &c->sparse_cap, bl + n + 8);
+  if (rc < 0)
+    return rc;
+  if (stored < 8 || blen > stored - 8 || m > n || unrans0(src + 8, (size_t)blen, c->sparse, bl) < 0 ||
+      unrans0(src + 8 + blen, stored - 8 - (size_t)blen, c->sparse + bl, (size_t)m) < 0 ||
+      zs_merge(c->sparse, c->sparse + bl, (size_t)m, n, dst) < 0)
+    return zllm_error_set(ZLLM_EFORMAT, "stream: sparse chunk %u does not decode to its %zu bytes", k, n);
+  return 0;
 }
 
 static int decode_payload(zllm_codec *c, uint32_t k, uint8_t codec, const uint8_t *src, size_t stored,
@@ -247,6 +343,12 @@ static int decode_payload(zllm_codec *c, uint32_t k, uint8_t codec, const uint8_
                             ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong length");
     return 0;
   }
+  case ZLLM_CHUNK_RANS0:
+    if (unrans0(src, stored, dst, n) < 0)
+      return zllm_error_set(ZLLM_EFORMAT, "stream: rANS chunk %u does not decode to its %zu bytes", k, n);
+    return 0;
+  case ZLLM_CHUNK_SPARSE:
+    return decode_sparse(c, k, src, stored, dst, n);
   default:
     return zllm_error_set(ZLLM_EFORMAT, "stream: chunk %u has unknown codec %u", k, codec);
   }

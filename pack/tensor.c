@@ -133,6 +133,12 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
     return rc;
   if (strcmp(t.method, "dup") == 0)
     return ar_tensor_decode_part(a, t.dup_of, part, dst, depth + 1);
+  size_t hit_len = 0;
+  const uint8_t *hit = depth > 0 && a->cache ? ar_cache_get(a->cache, id, part, &hit_len) : NULL;
+  if (hit && hit_len == ar_part_len(t.len, part)) { /* decoded before, for another fine-tune */
+    memcpy(dst, hit, hit_len);
+    return 0;
+  }
   if (part >= ar_nparts(t.len))
     return zllm_error_set(ZLLM_EINVAL, "%s: tensor %lld has no part %llu", a->dir, (long long)id,
                           (unsigned long long)part);
@@ -160,6 +166,8 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
                         (long long)t.base);
   if (rc == 0)
     zllm_bitx_merge(view, (const uint8_t *const *)planes, base, n, dst);
+  if (rc == 0 && depth > 0 && a->cache) /* decoded for another tensor: it may be asked for again */
+    ar_cache_put(a->cache, id, part, dst, bytes);
   for (int p = 0; p < np; p++)
     ar_buf_put(a, planes[p]);
   ar_buf_put(a, base);

@@ -12,7 +12,7 @@
 void cmd_pack_usage(FILE *out)
 {
   fprintf(out, "usage: zllm pack --hub DIR --out ARCHIVE [--families FILE.tsv | --bases-from-cards] [--threads N]\n"
-               "                 [--profile P] [--verbose]\n\n"
+               "                 [--profile P] [--format 1|2] [--verbose]\n\n"
                "Ingests every repo of the snapshot that ARCHIVE does not hold yet (created if absent):\n"
                "file dedup, tensor dedup (hits confirmed byte for byte), BitX against the base's tensor,\n"
                "field-aligned planes for the rest.  Bases come from bitwise similarity (as `zllm cluster`\n"
@@ -20,7 +20,10 @@ void cmd_pack_usage(FILE *out)
                "\"repo<TAB>base\"); --bases-from-cards takes the model cards' base_model when that repo is\n"
                "in the snapshot or the archive.  Each repo is stored whole or not at all.\n"
                "--profile zipllm|zipnn|zstd stores the same hub the way those baselines would (for the\n"
-               "benchmark); the default is zllm.  --threads N codes the planes of a tensor in parallel.\n");
+               "benchmark); the default is zllm.  --threads N codes the planes of a tensor in parallel.\n"
+               "--format makes a new archive in that format (docs/FORMAT.md): 2, the default, codes tensor\n"
+               "planes with rANS; 1 with zstd, readable by zllm builds before format 2.  An existing\n"
+               "archive keeps its format (asking for another is an error).\n");
 }
 
 void cmd_restore_usage(FILE *out)
@@ -59,7 +62,7 @@ void cmd_ls_usage(FILE *out)
 
 typedef struct {
   const char *hub, *out, *families, *repo, *file, *tensor, *archive, *profile;
-  int all, verbose, threads, cards, stages, keep_dir_links;
+  int all, verbose, threads, cards, stages, keep_dir_links, format;
 } args;
 
 static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
@@ -70,6 +73,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     {"file", required_argument, NULL, 'F'}, {"tensor", required_argument, NULL, 't'},
     {"all", no_argument, NULL, 'a'},        {"verbose", no_argument, NULL, 'v'},
     {"profile", required_argument, NULL, 'p'}, {"threads", required_argument, NULL, 'j'},
+    {"format", required_argument, NULL, 'M'},
     {"bases-from-cards", no_argument, NULL, 'C'}, {"stages", no_argument, NULL, 'S'},
     {"keep-directory-symlink", no_argument, NULL, 'K'},
     {NULL, 0, NULL, 0},
@@ -89,6 +93,9 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     case 'v': a->verbose = 1; break;
     case 'p': a->profile = optarg; break;
     case 'j': a->threads = atoi(optarg); break;
+    case 'M': /* a format is a small number; anything else is refused, not read as 0 */
+      a->format = strcmp(optarg, "1") == 0 ? 1 : strcmp(optarg, "2") == 0 ? 2 : -1;
+      break;
     case 'C': a->cards = 1; break;
     case 'S': a->stages = 1; break;
     case 'K': a->keep_dir_links = 1; break;
@@ -139,7 +146,7 @@ int cmd_pack(int argc, char **argv)
   bo.from_cards = a.cards;
   bo.similarity = zllm_pack_profile_uses_bases(o.profile);
   bo.archived = archived;
-  if (zllm_archive_open(&ar, a.out, 1) < 0 || zllm_archive_set_threads(ar, a.threads) < 0)
+  if (zllm_archive_open_format(&ar, a.out, 1, a.format) < 0 || zllm_archive_set_threads(ar, a.threads) < 0)
     return fail("pack", ar);
   bo.ctx = ar;
   /* the hub is listed once; base selection and pack both take the listing */

@@ -32,6 +32,15 @@ typedef struct zllm_archive zllm_archive;
 int zllm_archive_open(zllm_archive **out, const char *dir, int create);
 void zllm_archive_close(zllm_archive *a); /* accepts NULL */
 
+/* The same, asking for an archive format (docs/FORMAT.md): a new archive is
+ * made in it, an existing one must have it; 0 = the newest (new) or any
+ * (existing).  Format 1 codes tensor planes with zstd, as zllm did before
+ * format 2 (rANS), so older builds can still read what is written. */
+int zllm_archive_open_format(zllm_archive **out, const char *dir, int create, int format);
+
+/* The archive's format (1 or 2). */
+int zllm_archive_format(const zllm_archive *a);
+
 /* Threads used to code the planes of each tensor part (default 1). */
 int zllm_archive_set_threads(zllm_archive *a, int threads);
 

@@ -12,9 +12,9 @@
  * Without a base the same planes give ZipNN-style byte grouping.
  *
  * A stream (one plane, or any bytes) is stored as a self-describing
- * container of independent chunks, each coded alone (constant, zstd or raw
- * when nothing is gained), with an offset table so a reader can decode any
- * chunk without the others.  Layout (all integers little-endian):
+ * container of independent chunks, each coded alone (constant, zstd, rANS,
+ * or raw when nothing is gained), with an offset table so a reader can decode any
+ * chunk without the others (codecs below).  Layout (all integers little-endian):
  *   u32 magic "ZLS1" | u16 version (1) | u16 reserved (0) | u64 raw length |
  *   u32 chunk size | u32 chunk count | count x { u32 stored length, u8 codec,
  *   u8 reserved[3], u64 XXH3-64 of the decoded chunk } | chunk payloads, in order
@@ -55,17 +55,34 @@ void zllm_bitx_merge(zllm_dtype dt, const uint8_t *const *planes, const uint8_t 
 #define ZLLM_STREAM_CHUNK_DEFAULT ((uint32_t)256 << 10)
 #define ZLLM_STREAM_CHUNK_MAX ((uint32_t)64 << 20)
 
-typedef enum { ZLLM_CHUNK_RAW = 0, ZLLM_CHUNK_CONST = 1, ZLLM_CHUNK_ZSTD = 2 } zllm_chunk_codec;
+/* Chunk codecs.  RANS0 and SPARSE are archive format 2's (docs/FORMAT.md):
+ * RANS0 is htscodecs' static rANS 4x16, order 0, one self-describing frame
+ * (rans_compress_to_4x16 with RANS_ORDER_SIMD_AUTO: 4- or 32-way
+ * interleaved, SIMD where the CPU has it); SPARSE is a bitmap of the
+ * non-zero bytes and those bytes, each a RANS0 frame, for planes that are
+ * mostly zeros. */
+typedef enum {
+  ZLLM_CHUNK_RAW = 0,
+  ZLLM_CHUNK_CONST = 1,
+  ZLLM_CHUNK_ZSTD = 2,
+  ZLLM_CHUNK_RANS0 = 3,
+  ZLLM_CHUNK_SPARSE = 4,
+  ZLLM_CHUNK_CODECS /* how many there are */
+} zllm_chunk_codec;
+
+/* What codes a chunk that is neither constant nor noise. */
+typedef enum { ZLLM_CODER_ZSTD = 0, ZLLM_CODER_RANS0 = 1 } zllm_stream_coder;
 
 typedef struct {
   int zstd_level;      /* default 1 */
   uint32_t chunk_size; /* default ZLLM_STREAM_CHUNK_DEFAULT */
   double keep_ratio;   /* a coded chunk is kept only below keep_ratio x raw (default 0.97) */
-  int skip_noise;      /* store a chunk raw without trying zstd when a sample of it has
+  int skip_noise;      /* store a chunk raw without trying a coder when a sample of it has
                           order-0 entropy above 7.9 bits/byte (for byte planes) */
+  zllm_stream_coder coder; /* default zstd */
 } zllm_stream_options;
 
-#define ZLLM_STREAM_OPTIONS_INIT {1, ZLLM_STREAM_CHUNK_DEFAULT, 0.97, 0}
+#define ZLLM_STREAM_OPTIONS_INIT {1, ZLLM_STREAM_CHUNK_DEFAULT, 0.97, 0, ZLLM_CODER_ZSTD}
 
 typedef struct zllm_codec zllm_codec;
 
@@ -80,6 +97,10 @@ int zllm_stream_encode(zllm_codec *c, const zllm_stream_options *o, const uint8_
  * header and chunk table against `len`). */
 int zllm_stream_info(const uint8_t *blob, size_t len, uint64_t *raw_len, uint32_t *chunk_size,
                      uint32_t *nchunks);
+
+/* Adds the container's chunks to counts[codec] (after the same checks as
+ * zllm_stream_info; a codec past the known ones is not counted). */
+int zllm_stream_count_codecs(const uint8_t *blob, size_t len, uint64_t counts[ZLLM_CHUNK_CODECS]);
 
 /* Decodes the whole container into dst (dst_len must equal its raw length). */
 int zllm_stream_decode(zllm_codec *c, const uint8_t *blob, size_t len, uint8_t *dst, size_t dst_len);

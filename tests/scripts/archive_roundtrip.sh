@@ -20,6 +20,14 @@ check "pack --threads 2" "$z" pack --hub "$hub" --out "$ar.t2" --threads 2 ${fam
 check "pack differs with 2 threads" cmp -s "$ar/packs/pack-0000.zpk" "$ar.t2/packs/pack-0000.zpk"
 check "restore --all --threads 2" "$z" restore "$ar.t2" --all --out "$out.t2" --threads 2
 check "threaded restore differs from the hub" diff -r "$hub" "$out.t2"
+# the part cache (bases decoded once per restore) changes no byte: without it, and
+# with a budget so small that it evicts all the time
+for mib in 0 1; do
+  rm -rf "$out.c$mib"
+  check "restore with ZLLM_PART_CACHE_MIB=$mib" env ZLLM_PART_CACHE_MIB=$mib "$z" restore "$ar" --all --out "$out.c$mib"
+  check "restore with a $mib MiB part cache differs from the hub" diff -r "$hub" "$out.c$mib"
+done
+check "a bad ZLLM_PART_CACHE_MIB is refused" bash -c "! ZLLM_PART_CACHE_MIB=lots '$z' restore '$ar' --all --out '$out.bad' 2>'$T/cache.err' && grep -q 'ZLLM_PART_CACHE_MIB=lots' '$T/cache.err'"
 # pack again: nothing new is stored
 before=$(stat -c %s "$ar/packs/pack-0000.zpk")
 again() { "$z" pack --hub "$hub" --out "$ar" >"$T/again.out" && grep -q "^packed 0 repos" "$T/again.out"; }

@@ -100,6 +100,69 @@ static void test_refuses_other_format(void **state)
   free(cat);
 }
 
+/* Formats: a new archive is the newest; --format 1 makes the old one; an
+ * archive keeps its format; a newer archive never merges into an older one
+ * (its blobs would hold codecs the older readers refuse). */
+static void test_formats_are_kept(void **state)
+{
+  (void)state;
+  zllm_archive *old = NULL, *neu = NULL, *a = NULL;
+  char *d1 = at("ar-f1"), *d2 = at("ar-f2"), *d3 = at("ar-f3");
+  assert_int_equal(zllm_archive_open_format(&old, d1, 1, 1), 0);
+  assert_int_equal(zllm_archive_format(old), 1);
+  assert_int_equal(zllm_archive_open(&neu, d2, 1), 0);
+  assert_int_equal(zllm_archive_format(neu), ZLLM_ARCHIVE_FORMAT_NEWEST);
+  assert_int_equal(zllm_archive_open_format(&a, d1, 1, 2), ZLLM_EINVAL);
+  assert_non_null(strstr(zllm_error_last(), "archive format 1, asked for 2"));
+  assert_int_equal(zllm_archive_open_format(&a, d3, 1, 9), ZLLM_EINVAL);
+  assert_false(exists("ar-f3"));
+  char *order[] = {"none/such"};
+  assert_int_equal(zllm_archive_merge(old, &neu, 1, order, 1), ZLLM_EINVAL);
+  assert_non_null(strstr(zllm_error_last(), "cannot merge into"));
+  assert_int_equal(zllm_archive_merge(neu, &old, 1, order, 1), 0); /* older into newer: fine */
+  zllm_archive_close(old);
+  zllm_archive_close(neu);
+  free(d1);
+  free(d2);
+  free(d3);
+}
+
+/* The part cache: what was put comes back, the budget holds (least
+ * recently used out first), a part above a quarter of the budget is not
+ * kept, and sharing the budget shrinks it. */
+static void test_part_cache(void **state)
+{
+  (void)state;
+  ar_cache *c = NULL;
+  uint8_t part[4096], big[300];
+  size_t len = 0;
+  assert_int_equal(ar_cache_new(&c, 1000), 0);
+  for (int i = 0; i < 200; i++) {
+    memset(part, i, 100);
+    ar_cache_put(c, i + 1, (uint64_t)i % 3, part, 100);
+    const uint8_t *got = ar_cache_get(c, 1, 0, &len); /* kept in use: never the least recent */
+    assert_non_null(got);
+    assert_true(len == 100 && got[0] == 0 && got[99] == 0);
+  }
+  const uint8_t *last = ar_cache_get(c, 200, 199 % 3, &len);
+  assert_non_null(last);
+  assert_int_equal(last[50], 199);
+  assert_null(ar_cache_get(c, 2, 1, &len)); /* long gone */
+  assert_null(ar_cache_get(c, 200, 0, &len)); /* another part of the same tensor */
+  memset(big, 7, sizeof big);
+  ar_cache_put(c, 999, 0, big, sizeof big); /* over a quarter of 1000 bytes */
+  assert_null(ar_cache_get(c, 999, 0, &len));
+  ar_cache_share(c, 4); /* 250 bytes: at most two parts of 100 */
+  int kept = 0;
+  for (int i = 0; i < 200; i++)
+    kept += ar_cache_get(c, i + 1, (uint64_t)i % 3, &len) != NULL;
+  assert_true(kept >= 1 && kept <= 2);
+  uint64_t hits = 0, misses = 0;
+  ar_cache_stats(c, &hits, &misses);
+  assert_true(hits >= 202 && misses >= 3);
+  ar_cache_free(c);
+}
+
 /* A piece blob whose stream claims more than a piece holds: a few KiB of
  * constant chunks must not make restore allocate what they claim. */
 static void test_restore_bounds_a_piece(void **state)
@@ -158,6 +221,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_create_over_leftover),
       cmocka_unit_test(test_refuses_other_format),
+      cmocka_unit_test(test_formats_are_kept),
+      cmocka_unit_test(test_part_cache),
       cmocka_unit_test(test_restore_bounds_a_piece),
   };
   return cmocka_run_group_tests(tests, make_root, remove_root);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "pack/rans.h"
+#include "pack/sparse.h"
 #include "zllm/codec.h"
 #include "zllm/error.h"
 #include "zllm/safetensors.h"
@@ -100,18 +101,21 @@ static void test_pack_bitx__field_aligned_planes(void **state)
   assert_int_equal(o[3], 0x03);
 }
 
+/* The coder the stream tests below use: each runs once per coder. */
+static zllm_stream_coder coder_under_test = ZLLM_CODER_ZSTD;
+
 static uint8_t *encode(zllm_codec *c, const uint8_t *src, size_t len, uint32_t chunk, size_t *out_len)
 {
   zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
   zllm_buf b = ZLLM_BUF_INIT;
   o.chunk_size = chunk;
+  o.coder = coder_under_test;
   assert_int_equal(zllm_stream_encode(c, &o, src, len, &b), 0);
   return (uint8_t *)zllm_buf_detach(&b, out_len);
 }
 
-static void test_pack_stream__round_trips_and_chunks(void **state)
+static void stream_round_trips(void)
 {
-  (void)state;
   zllm_codec *c;
   assert_int_equal(zllm_codec_new(&c), 0);
   size_t n = 3 * 4096 + 17;
@@ -146,6 +150,10 @@ static void test_pack_stream__round_trips_and_chunks(void **state)
         assert_true(blen <= len + 24 + 16 * nch); /* raw fallback bounds the overhead */
       if (k == 1)
         assert_true(blen <= 24 + 17 * nch);       /* a zero chunk costs one byte */
+      uint64_t counts[ZLLM_CHUNK_CODECS] = {0};
+      assert_int_equal(zllm_stream_count_codecs(blob, blen, counts), 0);
+      if (k == 2) /* the whole compressible chunks went to the coder asked for */
+        assert_true(counts[coder_under_test == ZLLM_CODER_RANS0 ? ZLLM_CHUNK_RANS0 : ZLLM_CHUNK_ZSTD] >= len / 4096);
       free(blob);
       free(back);
     }
@@ -154,11 +162,21 @@ static void test_pack_stream__round_trips_and_chunks(void **state)
   zllm_codec_free(c);
 }
 
-/* Every truncation and every single-byte change of a container is refused:
- * never a crash, never an overread, never wrong bytes. */
-static void test_pack_stream__corrupt_containers_are_refused(void **state)
+static void test_pack_stream__round_trips_and_chunks(void **state)
 {
   (void)state;
+  coder_under_test = ZLLM_CODER_ZSTD;
+  stream_round_trips();
+  coder_under_test = ZLLM_CODER_RANS0;
+  stream_round_trips();
+  coder_under_test = ZLLM_CODER_ZSTD;
+}
+
+/* Every truncation of a container is refused, and every single-byte change
+ * is refused or (a rANS frame has bits its decoder never reads) gives the
+ * same bytes back: never a crash, never an overread, never wrong bytes. */
+static void stream_corruptions_refused(void)
+{
   zllm_codec *c;
   assert_int_equal(zllm_codec_new(&c), 0);
   uint8_t src[3000];
@@ -172,12 +190,136 @@ static void test_pack_stream__corrupt_containers_are_refused(void **state)
     uint8_t *bad = malloc(blen);
     memcpy(bad, blob, blen);
     bad[i] ^= 0x5a;
-    if (zllm_stream_decode(c, bad, blen, out, sizeof src) == 0)
-      fail_msg("a change at byte %zu of %zu went unnoticed", i, blen);
+    if (zllm_stream_decode(c, bad, blen, out, sizeof src) == 0 && memcmp(out, src, sizeof src) != 0)
+      fail_msg("a change at byte %zu of %zu gave wrong bytes", i, blen);
     free(bad);
   }
   assert_int_equal(zllm_stream_decode(c, blob, blen, out, sizeof src - 1), ZLLM_EFORMAT);
   free(blob);
+  zllm_codec_free(c);
+}
+
+static void test_pack_stream__corrupt_containers_are_refused(void **state)
+{
+  (void)state;
+  coder_under_test = ZLLM_CODER_ZSTD;
+  stream_corruptions_refused();
+  coder_under_test = ZLLM_CODER_RANS0;
+  stream_corruptions_refused();
+  coder_under_test = ZLLM_CODER_ZSTD;
+}
+
+/* A damaged rANS frame is an error naming its chunk, or (a bit the decoder
+ * never reads) the same bytes: every byte of the frame changed in turn. */
+static void test_pack_stream__corrupt_rans_frames_name_the_chunk(void **state)
+{
+  (void)state;
+  zllm_codec *c;
+  assert_int_equal(zllm_codec_new(&c), 0);
+  enum { N = 20000 };
+  static uint8_t src[N], out[N];
+  for (size_t i = 0; i < N; i++)
+    src[i] = (uint8_t)(rnd8() % 5 == 0 ? rnd8() & 15 : 0); /* a BitX exponent plane's look */
+  coder_under_test = ZLLM_CODER_RANS0;
+  size_t blen;
+  uint8_t *blob = encode(c, src, N, N, &blen);
+  coder_under_test = ZLLM_CODER_ZSTD;
+  uint64_t counts[ZLLM_CHUNK_CODECS] = {0};
+  assert_int_equal(zllm_stream_count_codecs(blob, blen, counts), 0);
+  assert_true(counts[ZLLM_CHUNK_RANS0] == 1);
+  size_t frame = 24 + 16, refused = 0; /* header and the one chunk entry */
+  for (size_t i = frame; i < blen; i++) {
+    uint8_t *bad = malloc(blen);
+    memcpy(bad, blob, blen);
+    bad[i] ^= (uint8_t)(1 + rnd8() % 255);
+    int rc = zllm_stream_decode(c, bad, blen, out, N);
+    if (rc == 0 && memcmp(out, src, N) != 0)
+      fail_msg("a change at byte %zu of the rANS frame gave wrong bytes", i - frame);
+    if (rc != 0) {
+      assert_int_equal(rc, ZLLM_EFORMAT);
+      assert_non_null(strstr(zllm_error_last(), "chunk 0"));
+      refused++;
+    }
+    free(bad);
+  }
+  assert_true(refused > (blen - frame) * 9 / 10); /* the rest are bits nobody reads */
+  free(blob);
+  zllm_codec_free(c);
+}
+
+/* Sparse planes: the bitmap names exactly the non-zero bytes, the split and
+ * merge are inverses at every length and density (both code paths: groups
+ * of eight and the tail), and a bitmap naming more or fewer bytes than
+ * there are is refused. */
+static void test_pack_sparse__split_merge_inverse(void **state)
+{
+  (void)state;
+  enum { MAX = 700 };
+  static uint8_t src[MAX], bitmap[MAX / 8 + 1], vals[MAX + 8], back[MAX];
+  for (int it = 0; it < 5000; it++) {
+    size_t n = (size_t)rnd8() * 3 % MAX, want = 0;
+    int density = rnd8() % 101;
+    for (size_t i = 0; i < n; i++)
+      src[i] = (uint8_t)(rnd8() % 100 < density ? 1 + rnd8() % 255 : 0);
+    size_t m = zs_split(src, n, bitmap, vals);
+    for (size_t i = 0; i < n; i++) {
+      assert_int_equal(bitmap[i / 8] >> (i % 8) & 1, src[i] != 0);
+      want += src[i] != 0;
+    }
+    assert_true(m == want);
+    assert_int_equal(zs_merge(bitmap, vals, m, n, back), 0);
+    assert_memory_equal(back, src, n);
+    if (m)
+      assert_int_equal(zs_merge(bitmap, vals, m - 1, n, back), -1);
+    assert_int_equal(zs_merge(bitmap, vals, m + 1, n, back), -1);
+  }
+  memset(bitmap, 0, sizeof bitmap);
+  bitmap[1] = 0x80; /* position 15 of a 12-byte plane: past its end */
+  assert_int_equal(zs_merge(bitmap, vals, 1, 12, back), -1);
+}
+
+/* A mostly-zero plane chunk is stored sparse (and decodes exactly); a
+ * damaged sparse chunk is an error naming it, never wrong bytes. */
+static void test_pack_stream__sparse_planes(void **state)
+{
+  (void)state;
+  zllm_codec *c;
+  assert_int_equal(zllm_codec_new(&c), 0);
+  size_t n = 3 << 16;
+  uint8_t *src = malloc(n), *back = malloc(n);
+  for (size_t i = 0; i < n; i++) /* like a BitX exponent plane: 6% changed, small values */
+    src[i] = (uint8_t)(rnd8() % 100 < 6 ? 1 + rnd8() % 6 : 0);
+  zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
+  o.coder = ZLLM_CODER_RANS0;
+  o.skip_noise = 1;
+  o.chunk_size = 1 << 16;
+  zllm_buf b = ZLLM_BUF_INIT;
+  assert_int_equal(zllm_stream_encode(c, &o, src, n, &b), 0);
+  uint64_t counts[ZLLM_CHUNK_CODECS] = {0};
+  assert_int_equal(zllm_stream_count_codecs((uint8_t *)b.data, b.len, counts), 0);
+  assert_true(counts[ZLLM_CHUNK_SPARSE] == 3);
+  assert_true(b.len < n / 5); /* ~0.33 + 0.06 x 2.6 bits of 8 */
+  assert_int_equal(zllm_stream_decode(c, (uint8_t *)b.data, b.len, back, n), 0);
+  assert_memory_equal(back, src, n);
+  size_t first = 24 + 3 * 16, refused = 0, tries = 0;
+  for (size_t i = first; i < first + 4000 && i < b.len; i += 7, tries++) {
+    uint8_t *bad = malloc(b.len);
+    memcpy(bad, b.data, b.len);
+    bad[i] ^= (uint8_t)(1 + rnd8() % 255);
+    int rc = zllm_stream_decode(c, bad, b.len, back, n);
+    if (rc == 0 && memcmp(back, src, n) != 0)
+      fail_msg("a change at byte %zu of a sparse chunk gave wrong bytes", i - first);
+    if (rc != 0) {
+      assert_int_equal(rc, ZLLM_EFORMAT);
+      assert_non_null(strstr(zllm_error_last(), "chunk 0"));
+      refused++;
+    }
+    free(bad);
+  }
+  assert_true(refused > tries * 9 / 10);
+  zllm_buf_free(&b);
+  free(src);
+  free(back);
   zllm_codec_free(c);
 }
 
@@ -295,9 +437,9 @@ static size_t zr_round_trip(const uint8_t *in, const uint8_t *ctx, size_t n)
   uint8_t *out = malloc(cap), *back = malloc(n + 1);
   assert_non_null(out);
   assert_non_null(back);
-  assert_int_equal(zr_encode(in, ctx, n, out, cap, &len), 0);
+  assert_int_equal(zr_encode(NULL, in, ctx, n, out, cap, &len), 0);
   assert_true(len <= cap);
-  assert_int_equal(zr_decode(out, len, ctx, n, back, "test"), 0);
+  assert_int_equal(zr_decode(NULL, out, len, ctx, n, back, "test"), 0);
   if (n)
     assert_memory_equal(back, in, n);
   free(out);
@@ -345,14 +487,14 @@ static void test_pack_rans__corrupt_blocks_are_errors_not_crashes(void **state)
   size_t len = 0;
   zr_fill(in, ctx, N, 2); /* two contexts of ~10,000 bytes: each gets a table */
   assert_true(sizeof out >= zr_bound(N));
-  assert_int_equal(zr_encode(in, ctx, N, out, sizeof out, &len), 0);
+  assert_int_equal(zr_encode(NULL, in, ctx, N, out, sizeof out, &len), 0);
   /* cut short anywhere: refused, naming the block */
   for (size_t cut = 0; cut < len; cut += 1 + cut / 16) {
-    assert_int_equal(zr_decode(out, cut, ctx, N, back, "blob 9"), ZLLM_EFORMAT);
+    assert_int_equal(zr_decode(NULL, out, cut, ctx, N, back, "blob 9"), ZLLM_EFORMAT);
     assert_non_null(strstr(zllm_error_last(), "blob 9: corrupt rANS block"));
   }
   /* tables used without the contexts they need */
-  assert_int_equal(zr_decode(out, len, NULL, N, back, "blob 9"), ZLLM_EFORMAT);
+  assert_int_equal(zr_decode(NULL, out, len, NULL, N, back, "blob 9"), ZLLM_EFORMAT);
   /* any byte changed: an error, or (rarely, where the change is in a
    * renormalisation word that ends the same) bytes the container's checksum
    * refuses — never a read or write outside the buffers (ASan runs this) */
@@ -361,18 +503,18 @@ static void test_pack_rans__corrupt_blocks_are_errors_not_crashes(void **state)
     uint8_t bad[sizeof out];
     memcpy(bad, out, len);
     bad[zr_next() % len] ^= (uint8_t)(1 + zr_next() % 255);
-    refused += zr_decode(bad, len, ctx, N, back, "blob 9") == ZLLM_EFORMAT;
+    refused += zr_decode(NULL, bad, len, ctx, N, back, "blob 9") == ZLLM_EFORMAT;
   }
   assert_true(refused > 2900);
   /* too many tables, a frequency table that does not sum to 4096 */
   uint8_t hdr[64] = {1, 18};
-  assert_int_equal(zr_decode(hdr, sizeof hdr, ctx, N, back, "x"), ZLLM_EFORMAT);
+  assert_int_equal(zr_decode(NULL, hdr, sizeof hdr, ctx, N, back, "x"), ZLLM_EFORMAT);
   memset(hdr, 0, sizeof hdr);
   hdr[0] = 1;
   hdr[1] = 1;
   hdr[2] = 1;        /* symbol 0 present */
   hdr[2 + 32] = 100; /* with frequency 100 of 4096 */
-  assert_int_equal(zr_decode(hdr, sizeof hdr, NULL, 10, back, "x"), ZLLM_EFORMAT);
+  assert_int_equal(zr_decode(NULL, hdr, sizeof hdr, NULL, 10, back, "x"), ZLLM_EFORMAT);
 }
 
 int main(void)
@@ -382,7 +524,10 @@ int main(void)
     cmocka_unit_test(test_pack_bitx__field_aligned_planes),
     cmocka_unit_test(test_pack_stream__round_trips_and_chunks),
     cmocka_unit_test(test_pack_stream__corrupt_containers_are_refused),
+    cmocka_unit_test(test_pack_stream__corrupt_rans_frames_name_the_chunk),
     cmocka_unit_test(test_pack_stream__skip_noise_only_skips_noise),
+    cmocka_unit_test(test_pack_sparse__split_merge_inverse),
+    cmocka_unit_test(test_pack_stream__sparse_planes),
     cmocka_unit_test(test_pack_bitx__real_finetune_against_base),
     cmocka_unit_test(test_pack_rans__round_trips_with_and_without_contexts),
     cmocka_unit_test(test_pack_rans__corrupt_blocks_are_errors_not_crashes),

@@ -1,0 +1,190 @@
+/* Decoded tensor parts kept for the fine-tunes that need them again
+ * (pack/archive_internal.h, ar_cache_*).
+ *
+ * Restoring a family decodes its base once per fine-tune (a BitX part is
+ * its planes XOR the base's same part), so a hub of one base and seven
+ * fine-tunes decoded the base eight times.  Parts decoded on behalf of
+ * another tensor (as its base, or through a dup) are kept here within a
+ * byte budget; the least recently used go first, a quarter of the budget at
+ * a time, so eviction is rare however small the parts.  Restore and
+ * verify turn it on for their read-only handles (a writer's rollback can
+ * give a row id to other bytes; the survey's ranks keep their memory). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pack/archive_internal.h"
+#include "zllm/error.h"
+
+typedef struct {
+  int64_t id; /* 0: a free slot */
+  uint64_t part, used;
+  uint8_t *bytes;
+  size_t len;
+} entry;
+
+struct ar_cache {
+  entry *slots; /* open addressing, linear probing; at most half full */
+  size_t cap, count;
+  size_t bytes, budget;
+  uint64_t clock;
+  uint64_t hits, misses;
+};
+
+static size_t slot_of(const ar_cache *c, int64_t id, uint64_t part)
+{
+  uint64_t h = (uint64_t)id * 0x9e3779b97f4a7c15ull ^ part * 0xc2b2ae3d27d4eb4full;
+  return (size_t)(h ^ h >> 29) & (c->cap - 1);
+}
+
+int ar_cache_new(ar_cache **out, size_t budget)
+{
+  ar_cache *c = calloc(1, sizeof *c);
+  if (c) {
+    c->cap = 64;
+    c->budget = budget;
+    c->slots = calloc(c->cap, sizeof *c->slots);
+  }
+  if (!c || !c->slots) {
+    free(c);
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory for the part cache");
+  }
+  *out = c;
+  return 0;
+}
+
+void ar_cache_free(ar_cache *c)
+{
+  if (!c)
+    return;
+  for (size_t i = 0; i < c->cap; i++)
+    free(c->slots[i].bytes);
+  free(c->slots);
+  free(c);
+}
+
+static entry *find(ar_cache *c, int64_t id, uint64_t part)
+{
+  for (size_t i = slot_of(c, id, part);; i = (i + 1) & (c->cap - 1)) {
+    entry *e = &c->slots[i];
+    if (!e->id || (e->id == id && e->part == part))
+      return e;
+  }
+}
+
+const uint8_t *ar_cache_get(ar_cache *c, int64_t id, uint64_t part, size_t *len)
+{
+  entry *e = find(c, id, part);
+  if (!e->id) {
+    c->misses++;
+    return NULL;
+  }
+  c->hits++;
+  e->used = ++c->clock;
+  *len = e->len;
+  return e->bytes;
+}
+
+/* Rebuilds the table at `cap` slots from the entries kept. */
+static int rehash(ar_cache *c, size_t cap)
+{
+  entry *old = c->slots;
+  size_t old_cap = c->cap;
+  entry *slots = calloc(cap, sizeof *slots);
+  if (!slots)
+    return -1;
+  c->slots = slots;
+  c->cap = cap;
+  for (size_t i = 0; i < old_cap; i++)
+    if (old[i].id)
+      *find(c, old[i].id, old[i].part) = old[i];
+  free(old);
+  return 0;
+}
+
+static void clear(ar_cache *c)
+{
+  for (size_t i = 0; i < c->cap; i++) {
+    free(c->slots[i].bytes);
+    c->slots[i] = (entry){0};
+  }
+  c->count = 0;
+  c->bytes = 0;
+}
+
+static int by_use(const void *a, const void *b)
+{
+  uint64_t x = (*(entry *const *)a)->used, y = (*(entry *const *)b)->used;
+  return x < y ? -1 : x > y;
+}
+
+/* Drops the least recently used entries until `need` more bytes fit in
+ * three quarters of the budget. */
+static void evict(ar_cache *c, size_t need)
+{
+  entry **order = malloc((c->count ? c->count : 1) * sizeof *order);
+  size_t n = 0;
+  if (!order) {
+    clear(c);
+    return;
+  }
+  for (size_t i = 0; i < c->cap; i++)
+    if (c->slots[i].id)
+      order[n++] = &c->slots[i];
+  qsort(order, n, sizeof *order, by_use);
+  for (size_t i = 0; i < n && c->bytes + need > c->budget / 4 * 3; i++) {
+    c->bytes -= order[i]->len;
+    free(order[i]->bytes);
+    order[i]->bytes = NULL;
+    order[i]->id = -1; /* marked; the rehash below drops it */
+    c->count--;
+  }
+  free(order);
+  for (size_t i = 0; i < c->cap; i++)
+    if (c->slots[i].id == -1)
+      c->slots[i].id = 0;
+  if (rehash(c, c->cap) < 0) /* probing needs the holes closed: without memory for that, start empty */
+    clear(c);
+}
+
+void ar_cache_put(ar_cache *c, int64_t id, uint64_t part, const uint8_t *bytes, size_t len)
+{
+  if (id <= 0 || len > c->budget / 4 || find(c, id, part)->id)
+    return; /* too big to be worth a quarter of the budget, or already here */
+  if (c->bytes + len > c->budget)
+    evict(c, len);
+  if (2 * (c->count + 1) > c->cap && rehash(c, 2 * c->cap) < 0)
+    return;
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy)
+    return; /* a cache that cannot grow is only slower */
+  memcpy(copy, bytes, len);
+  entry *e = find(c, id, part);
+  *e = (entry){id, part, ++c->clock, copy, len};
+  c->count++;
+  c->bytes += len;
+}
+
+int ar_cache_enable(zllm_archive *a, int ways)
+{
+  const char *env = getenv("ZLLM_PART_CACHE_MIB");
+  char *end = NULL;
+  long mib = env && *env ? strtol(env, &end, 10) : AR_CACHE_DEFAULT_MIB;
+  if (env && *env && (*end || mib < 0 || mib > (1L << 20)))
+    return zllm_error_set(ZLLM_EINVAL, "ZLLM_PART_CACHE_MIB=%s: not a size in MiB", env);
+  if (a->cache || a->writer || mib == 0)
+    return 0;
+  return ar_cache_new(&a->cache, ((size_t)mib << 20) / (size_t)(ways > 1 ? ways : 1));
+}
+
+void ar_cache_share(ar_cache *c, int ways)
+{
+  c->budget /= (size_t)(ways > 1 ? ways : 1);
+  if (c->bytes > c->budget)
+    evict(c, 0);
+}
+
+void ar_cache_stats(const ar_cache *c, uint64_t *hits, uint64_t *misses)
+{
+  *hits = c->hits;
+  *misses = c->misses;
+}
