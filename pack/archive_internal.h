@@ -27,6 +27,8 @@
 #define ZLLM_MAX_CHAIN 8                   /* BitX bases deeper than this are not used */
 #define ZLLM_MAX_PACKS 4096                /* pack files one archive may name */
 
+#define AR_STMT_CACHE 48 /* distinct SQL texts a handle keeps prepared */
+
 /* Decoded parts kept for the tensors that need them again (pack/cache.c). */
 typedef struct ar_cache ar_cache;
 #define AR_CACHE_DEFAULT_MIB 512 /* ZLLM_PART_CACHE_MIB overrides; 0 turns it off */
@@ -49,6 +51,11 @@ struct zllm_archive {
   int format;              /* the catalog's, ZLLM_ARCHIVE_FORMAT_OLDEST..NEWEST */
   ar_cache *cache;         /* read-only handles: parts decoded for another tensor (or NULL) */
   int writer;              /* opened to write (create) */
+  struct {                 /* prepared statements kept between uses (ar_prepare / ar_finalize) */
+    sqlite3_stmt *st;
+    int busy;
+  } stmts[AR_STMT_CACHE];
+  int nstmts;
   int pack_fd;
   int64_t pack_id;
   uint64_t pack_len;       /* bytes written, committed or not */
@@ -79,7 +86,15 @@ void ar_buf_put(zllm_archive *a, uint8_t *b);
 
 /* SQL helpers: 0 or ZLLM_ERROR with SQLite's message. */
 int ar_exec(zllm_archive *a, const char *sql);
+/* A statement for `sql`: one kept from an earlier use of the same text
+ * (reset, bindings cleared) when there is one not in use, else a new one.
+ * Give it back with ar_finalize, never sqlite3_finalize: parsing the same
+ * statements again for every tensor was a third of packing many small
+ * tensors. */
 int ar_prepare(zllm_archive *a, sqlite3_stmt **st, const char *sql);
+/* Keeps a statement from ar_prepare for the next use (or finalizes one that
+ * is not kept); accepts NULL. */
+void ar_finalize(zllm_archive *a, sqlite3_stmt *st);
 int ar_sql_error(zllm_archive *a, const char *what);
 /* Steps a statement that returns no rows, then finalizes it (an error names `what`). */
 int ar_step_done(zllm_archive *a, sqlite3_stmt *st, const char *what);

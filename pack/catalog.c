@@ -61,13 +61,37 @@ int ar_exec(zllm_archive *a, const char *sql)
 int ar_step_done(zllm_archive *a, sqlite3_stmt *st, const char *what)
 {
   int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(a, what);
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
 int ar_prepare(zllm_archive *a, sqlite3_stmt **st, const char *sql)
 {
-  return sqlite3_prepare_v2(a->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : ar_sql_error(a, sql);
+  for (int i = 0; i < a->nstmts; i++)
+    if (!a->stmts[i].busy && strcmp(sqlite3_sql(a->stmts[i].st), sql) == 0) {
+      a->stmts[i].busy = 1;
+      *st = a->stmts[i].st;
+      return 0;
+    }
+  if (sqlite3_prepare_v2(a->db, sql, -1, st, NULL) != SQLITE_OK)
+    return ar_sql_error(a, sql);
+  if (a->nstmts < AR_STMT_CACHE) { /* kept; past the cache's size a statement lives for one use */
+    a->stmts[a->nstmts].st = *st;
+    a->stmts[a->nstmts++].busy = 1;
+  }
+  return 0;
+}
+
+void ar_finalize(zllm_archive *a, sqlite3_stmt *st)
+{
+  for (int i = 0; st && i < a->nstmts; i++)
+    if (a->stmts[i].st == st) {
+      sqlite3_reset(st); /* releases its read lock; the next use binds afresh */
+      sqlite3_clear_bindings(st);
+      a->stmts[i].busy = 0;
+      return;
+    }
+  sqlite3_finalize(st);
 }
 
 static const char *type_name(int t)
@@ -283,7 +307,7 @@ static int open_pack(zllm_archive *a, int writable)
   if (rc == 0 && writable && ftruncate(a->pack_fd, (off_t)a->committed_len) < 0)
     rc = zllm_error_set_errno("%s/packs/%s: cannot cut back to %llu bytes", a->dir, name,
                               (unsigned long long)a->committed_len);
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -305,7 +329,7 @@ static int check_format(zllm_archive *a)
   if (rc == 0 && !a->format)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: archive format %.16s, this zllm reads %d to %d", a->dir, v,
                         ZLLM_ARCHIVE_FORMAT_OLDEST, ZLLM_ARCHIVE_FORMAT_NEWEST);
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -505,6 +529,8 @@ void zllm_archive_close(zllm_archive *a)
     close(a->pack_fd);
   for (int i = 0; i < a->nother; i++)
     close(a->other[i].fd);
+  for (int i = 0; i < a->nstmts; i++)
+    sqlite3_finalize(a->stmts[i].st);
   sqlite3_close(a->db);
   zllm_codec_free(a->codec);
   ar_cache_free(a->cache);
@@ -537,7 +563,7 @@ int ar_commit(zllm_archive *a)
     sqlite3_bind_int64(st, 2, a->pack_id);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(a, "updating the pack length");
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   rc = rc ? rc : ar_exec(a, "COMMIT");
   if (rc == 0)
     a->committed_len = a->pack_len;
@@ -602,7 +628,7 @@ int ar_blob_write(zllm_archive *a, const void *data, size_t len, int64_t *id)
     sqlite3_bind_int64(st, 4, (sqlite3_int64)sum);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(a, "recording a blob");
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   if (rc == 0) {
     *id = sqlite3_last_insert_rowid(a->db);
     a->pack_len = at;
@@ -657,7 +683,7 @@ static int pack_for(zllm_archive *a, int64_t pack, int *fd, uint64_t *len)
       a->other[a->nother++].len = *len;
     }
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -675,7 +701,7 @@ static int open_all_packs(zllm_archive *a)
     rc = ar_col_int(a, st, 0, &id);
     rc = rc ? rc : pack_for(a, id, &fd, &len);
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -690,13 +716,13 @@ static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
     return rc;
   sqlite3_bind_int64(st, 1, id);
   if (sqlite3_step(st) != SQLITE_ROW) {
-    sqlite3_finalize(st);
+    ar_finalize(a, st);
     return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld is not in the catalog", a->dir, (long long)id);
   }
   int64_t v[4] = {0};
   for (int k = 0; rc == 0 && k < 4; k++)
     rc = ar_col_int(a, st, k, &v[k]);
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   uint64_t off = (uint64_t)v[0], n = (uint64_t)v[1], sum = (uint64_t)v[2];
   int64_t pack = v[3];
   if (rc < 0 || (rc = pack_for(a, pack, &fd, &pack_len)) < 0)

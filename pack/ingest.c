@@ -175,7 +175,7 @@ static int repo_in_archive(zllm_archive *a, const char *name, int *yes)
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     *yes = sqlite3_step(st) == SQLITE_ROW;
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -509,7 +509,7 @@ static int find_base_tensor(zllm_archive *a, const char *base_repo, const zllm_s
       *depth = d < 0 || d > ZLLM_MAX_CHAIN ? ZLLM_MAX_CHAIN : (int)d;
     }
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 

@@ -38,7 +38,7 @@ static int64_t max_id(zllm_archive *a, const char *table, int *rc)
   snprintf(sql, sizeof sql, "SELECT coalesce(max(id), 0) FROM %s", table);
   if (*rc == 0 && (*rc = ar_prepare(a, &st, sql)) == 0 && sqlite3_step(st) == SQLITE_ROW)
     v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return v;
 }
 
@@ -81,7 +81,7 @@ static int copy_pack(merge_ctx *m, source *x)
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "registering a pack");
     x->pack = sqlite3_last_insert_rowid(m->d->db);
   }
-  sqlite3_finalize(st);
+  ar_finalize(m->d, st);
   free(from);
   free(to);
   free(dir);
@@ -113,8 +113,8 @@ static int map_blob(merge_ctx *m, source *x, int64_t id, int64_t *out)
     rc = sqlite3_step(in) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "copying a blob row");
     *out = x->blob[id] = sqlite3_last_insert_rowid(m->d->db);
   }
-  sqlite3_finalize(st);
-  sqlite3_finalize(in);
+  ar_finalize(x->a, st);
+  ar_finalize(m->d, in);
   return rc;
 }
 
@@ -134,7 +134,7 @@ static int64_t root_of(zllm_archive *d, const char *table, int64_t id)
     if (sqlite3_step(st) == SQLITE_ROW && ar_col_text(d, st, 0, &method) == 0 &&
         ar_col_int_or_null(d, st, 1, &next) == 0)
       dup = strcmp(method, "dup") == 0;
-    sqlite3_finalize(st);
+    ar_finalize(d, st);
     if (!dup || !next)
       return id;
     id = next;
@@ -151,7 +151,7 @@ static int64_t depth_of(zllm_archive *d, int64_t id)
     if (sqlite3_step(st) == SQLITE_ROW)
       v = sqlite3_column_int64(st, 0);
   }
-  sqlite3_finalize(st);
+  ar_finalize(d, st);
   return v;
 }
 
@@ -208,7 +208,7 @@ static int copy_parts(merge_ctx *m, source *x, int64_t src, int64_t dst)
     rc = map_blob(m, x, sqlite3_column_int64(st, 1), &blob);
     rc = rc ? rc : ar_insert_part(m->d, dst, (uint64_t)sqlite3_column_int64(st, 0), blob);
   }
-  sqlite3_finalize(st);
+  ar_finalize(x->a, st);
   return rc;
 }
 
@@ -268,7 +268,7 @@ static int merge_tensors(merge_ctx *m, source *x, int64_t src_file, int64_t dst_
     if (rc == 0 && sid > 0 && sid < x->ntensor)
       x->tensor[sid] = id;
   }
-  sqlite3_finalize(t);
+  ar_finalize(x->a, t);
   return rc;
 }
 
@@ -288,8 +288,8 @@ static int alias_tensors(merge_ctx *m, source *x, int64_t src_file, int64_t root
     if (sqlite3_step(q) == SQLITE_ROW && sid > 0 && sid < x->ntensor)
       x->tensor[sid] = sqlite3_column_int64(q, 0);
   }
-  sqlite3_finalize(t);
-  sqlite3_finalize(q);
+  ar_finalize(x->a, t);
+  ar_finalize(m->d, q);
   return rc;
 }
 
@@ -332,7 +332,7 @@ static int copy_pieces(merge_ctx *m, source *x, int64_t src, int64_t dst)
     rc = rc ? rc : ar_insert_piece(m->d, dst, (uint64_t)sqlite3_column_int64(st, 0),
                                    (uint64_t)sqlite3_column_int64(st, 1), blob);
   }
-  sqlite3_finalize(st);
+  ar_finalize(x->a, st);
   return rc;
 }
 
@@ -368,7 +368,7 @@ static int merge_file(merge_ctx *m, source *x, int64_t repo, sqlite3_stmt *f)
         sqlite3_bind_int64(up, 2, id);
         rc = sqlite3_step(up) == SQLITE_DONE ? 0 : ar_sql_error(m->d, "updating stored bytes");
       }
-      sqlite3_finalize(up);
+      ar_finalize(m->d, up);
     }
   }
   if (rc == 0 && sid > 0 && sid < x->nfile)
@@ -396,9 +396,9 @@ static int merge_repo(merge_ctx *m, source *x, int64_t src_repo)
     sqlite3_bind_int64(f, 1, src_repo);
   while (rc == 0 && sqlite3_step(f) == SQLITE_ROW)
     rc = merge_file(m, x, repo, f);
-  sqlite3_finalize(r);
-  sqlite3_finalize(in);
-  sqlite3_finalize(f);
+  ar_finalize(x->a, r);
+  ar_finalize(m->d, in);
+  ar_finalize(x->a, f);
   return rc;
 }
 
@@ -411,7 +411,7 @@ static int64_t repo_row(zllm_archive *a, const char *name)
     if (sqlite3_step(st) == SQLITE_ROW)
       id = sqlite3_column_int64(st, 0);
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return id;
 }
 

@@ -94,7 +94,7 @@ static int put_rows(zllm_archive *a, const char *sql, int64_t file, sink *s, int
     rc = ar_col_int(a, st, 0, &id);
     rc = rc ? rc : tensors ? put_tensor(a, id, s) : put_blob_stream(a, id, ZLLM_PIECE_BYTES, s);
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -107,7 +107,7 @@ static int put_file(zllm_archive *a, int64_t id, sink *s, int depth)
     return rc;
   sqlite3_bind_int64(st, 1, id);
   if (sqlite3_step(st) != SQLITE_ROW) {
-    sqlite3_finalize(st);
+    ar_finalize(a, st);
     return zllm_error_set(ZLLM_EFORMAT, "%s: file %lld is not in the catalog", a->dir, (long long)id);
   }
   char method[16] = "";
@@ -118,7 +118,7 @@ static int put_file(zllm_archive *a, int64_t id, sink *s, int depth)
   rc = rc ? rc : ar_col_int_or_null(a, st, 2, &hblob);
   if (rc == 0)
     snprintf(method, sizeof method, "%s", m);
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   if (rc < 0)
     return rc;
   if (strcmp(method, "dup") == 0)
@@ -252,7 +252,7 @@ static int restore_query(zllm_archive *a, const char *repo, const char *file, co
       rc = 0;
     }
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -307,7 +307,7 @@ int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE 
   uint8_t want[16];
   if (sqlite3_step(st) == SQLITE_ROW && (rc = ar_col_int(a, st, 0, &id)) == 0 && (rc = ar_col_blob(a, st, 1, 16, &key)) == 0)
     memcpy(want, key, 16);
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   if (rc < 0)
     return rc;
   if (!id)
@@ -368,7 +368,7 @@ int zllm_archive_verify(zllm_archive *a, FILE *report)
     free(data);
     blobs++;
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   rc = rc ? rc : ar_prepare(a, &st,
                             "SELECT r.name, f.path, f.id, f.sha256, f.size, f.method FROM files f JOIN repos r"
                             " ON f.repo = r.id WHERE f.method IS NOT 'skipped' ORDER BY r.name, f.path");
@@ -388,7 +388,7 @@ int zllm_archive_verify(zllm_archive *a, FILE *report)
     }
     files++;
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   if (rc == 0)
     fprintf(report,
             "verify: archive format %d (tensor planes: %s); chunks: %llu raw, %llu constant, %llu zstd, "
@@ -442,7 +442,7 @@ int zllm_archive_ls(zllm_archive *a, const char *repo, FILE *out)
     stored += (uint64_t)kept;
   }
   zllm_buf_free(&row);
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   if (rc < 0)
     return rc;
   fprintf(out, "total\t-\t%llu\t%llu\t%.1f%%\t-\t-\n", (unsigned long long)in, (unsigned long long)stored,
@@ -457,7 +457,7 @@ static uint64_t sum_query(zllm_archive *a, const char *sql, int *rc)
   int64_t x = 0;
   if (*rc == 0 && (*rc = ar_prepare(a, &st, sql)) == 0 && sqlite3_step(st) == SQLITE_ROW && (*rc = ar_col_int(a, st, 0, &x)) == 0)
     v = (uint64_t)x;
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return v;
 }
 
@@ -474,7 +474,7 @@ int zllm_archive_tensor_info(zllm_archive *a, const char *repo, const char *path
   sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)idx);
   if (sqlite3_step(st) != SQLITE_ROW) {
-    sqlite3_finalize(st);
+    ar_finalize(a, st);
     return ZLLM_ENOTFOUND;
   }
   const char *fm = NULL, *tm = NULL;
@@ -485,7 +485,7 @@ int zllm_archive_tensor_info(zllm_archive *a, const char *repo, const char *path
   if (rc == 0)
     snprintf(method, 16, "%s", strcmp(fm, "dup") == 0 ? "file-dup" : tm ? tm : fm);
   *stored = (uint64_t)kept;
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -499,14 +499,14 @@ int zllm_archive_repo_info(zllm_archive *a, const char *repo, uint64_t *stored, 
     return rc;
   sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT);
   if (sqlite3_step(st) != SQLITE_ROW) {
-    sqlite3_finalize(st);
+    ar_finalize(a, st);
     return ZLLM_ENOTFOUND;
   }
   int64_t kept = 0;
   rc = ar_col_int(a, st, 0, &kept);
   rc = rc ? rc : ar_col_int(a, st, 1, position);
   *stored = (uint64_t)kept;
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -623,7 +623,7 @@ static int list_files(zllm_archive *a, file_ref **out, size_t *n)
                     (note && !(f->note = strdup(note)))))
       rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   *out = v;
   *n = count;
   return rc;

@@ -114,7 +114,7 @@ int ar_find_file_dup(zllm_archive *a, const uint8_t key[16], const uint8_t sha[3
   }
   if (rc == 0 && !*dup && step != SQLITE_DONE)
     rc = ar_sql_error(a, "looking up a duplicate file");
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -145,6 +145,6 @@ int ar_find_tensor_dup(zllm_archive *a, const uint8_t key[16], uint64_t len, con
   /* a failed lookup is an error, never "no duplicate": that would store the bytes twice */
   if (rc == 0 && !*dup && step != SQLITE_DONE)
     rc = ar_sql_error(a, "looking up a duplicate tensor");
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }

@@ -35,7 +35,7 @@ int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t)
     return rc;
   sqlite3_bind_int64(st, 1, id);
   if (sqlite3_step(st) != SQLITE_ROW) {
-    sqlite3_finalize(st);
+    ar_finalize(a, st);
     return zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld is not in the catalog", a->dir, (long long)id);
   }
   memset(t, 0, sizeof *t);
@@ -61,7 +61,7 @@ int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld has an unknown plane layout", a->dir, (long long)id);
   if (rc == 0 && t->len != t->nelem * zllm_dtype_get(t->dtype)->size)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: length and shape disagree", a->dir, (long long)id);
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
@@ -78,7 +78,7 @@ static int part_blob(zllm_archive *a, int64_t id, uint64_t part, int64_t *blob)
   else
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld has no part %llu", a->dir, (long long)id,
                         (unsigned long long)part);
-  sqlite3_finalize(st);
+  ar_finalize(a, st);
   return rc;
 }
 
