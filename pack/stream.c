@@ -72,7 +72,6 @@ static int reserve(uint8_t **buf, size_t *cap, size_t n)
   return 0;
 }
 
-
 /* What a sample of a plane chunk says about it. */
 typedef enum { LOOKS_PLAIN, LOOKS_NOISE, LOOKS_SPARSE } plane_look;
 
@@ -107,6 +106,8 @@ static plane_look sample_plane(const uint8_t *p, size_t n)
  * they decode 1.6x faster for ~1% more bytes (measured: bench/README.md). */
 #define SPARSE_X32_MIN 8192
 
+/* One rANS order-0 frame of n bytes into dst (cap bytes); x32 forces the
+ * 32-way layout. */
 static int rans0(const uint8_t *src, size_t n, uint8_t *dst, size_t cap, size_t *len, int x32)
 {
   unsigned int got = (unsigned int)cap;
@@ -168,7 +169,8 @@ static int code_chunk(zllm_codec *c, const zllm_stream_options *o, const uint8_t
     }
     z = ZSTD_compress2(c->cctx, c->scratch, c->scratch_cap, src, n);
   }
-  if (z && !ZSTD_isError(z) && (double)z < o->keep_ratio * (double)n) {
+  int failed = z == 0 || (coded == ZLLM_CHUNK_ZSTD && ZSTD_isError(z));
+  if (!failed && (double)z < o->keep_ratio * (double)n) {
     *codec = coded;
     *stored = z;
     return 0;
