@@ -39,10 +39,9 @@ const uint8_t *ar_cache_get(ar_cache *c, int64_t id, uint64_t part, size_t *len)
 /* Keeps a copy, evicting the least recently used; a failure only forgets. */
 void ar_cache_put(ar_cache *c, int64_t id, uint64_t part, const uint8_t *bytes, size_t len);
 void ar_cache_share(ar_cache *c, int ways); /* the budget split `ways` ways */
-struct zllm_archive;
 /* Gives a read-only handle a cache of ZLLM_PART_CACHE_MIB (default
  * AR_CACHE_DEFAULT_MIB) split `ways` ways; 0 MiB: none. */
-int ar_cache_enable(struct zllm_archive *a, int ways);
+int ar_cache_enable(zllm_archive *a, int ways);
 void ar_cache_stats(const ar_cache *c, uint64_t *hits, uint64_t *misses);
 
 struct zllm_archive {
@@ -127,6 +126,11 @@ int ar_stream_write(zllm_archive *a, const uint8_t *src, size_t len, int level, 
 int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_len, int level, int skip_noise,
                   zllm_stream_coder coder, int64_t *id, uint64_t *stored);
 int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t *const *planes);
+/* The planes of a part blob (magic, plane count, each plane's container
+ * length, the containers): *np, and each plane's offset and length (room
+ * for ZLLM_BITX_MAX_PLANES).  NULL when it holds together, else what is
+ * wrong (*bad: the plane at fault, or -1). */
+const char *ar_part_layout(const uint8_t *b, size_t n, int *np, size_t *offs, size_t *lens, int *bad);
 /* Decodes a stream container blob into dst (exactly dst_len bytes). */
 int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len);
 

@@ -173,7 +173,10 @@ int ar_cache_enable(zllm_archive *a, int ways)
     return zllm_error_set(ZLLM_EINVAL, "ZLLM_PART_CACHE_MIB=%s: not a size in MiB", env);
   if (a->cache || a->writer || mib == 0)
     return 0;
-  return ar_cache_new(&a->cache, ((size_t)mib << 20) / (size_t)(ways > 1 ? ways : 1));
+  int rc = ar_cache_new(&a->cache, (size_t)mib << 20);
+  if (rc == 0)
+    ar_cache_share(a->cache, ways);
+  return rc;
 }
 
 void ar_cache_share(ar_cache *c, int ways)

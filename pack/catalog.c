@@ -422,7 +422,6 @@ done:
 
 static int open_all_packs(zllm_archive *a);
 
-
 int zllm_archive_open(zllm_archive **out, const char *dir, int create)
 {
   return zllm_archive_open_format(out, dir, create, 0);
@@ -777,7 +776,6 @@ int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len)
   return rc ? rc : zllm_stream_decode(a->codec, (const uint8_t *)a->blob.data, n, dst, dst_len);
 }
 
-
 #define PARALLEL_MIN ((size_t)1 << 20) /* smaller planes are not worth a thread start */
 
 typedef struct {
@@ -866,26 +864,39 @@ int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_
   return rc;
 }
 
+const char *ar_part_layout(const uint8_t *b, size_t n, int *np, size_t *offs, size_t *lens, int *bad)
+{
+  *bad = -1;
+  if (n < 8 || (uint32_t)ld64(b) != ZLLM_PART_MAGIC || ld64(b) >> 32 > ZLLM_BITX_MAX_PLANES ||
+      n < 8 + 8 * (ld64(b) >> 32))
+    return "no part header";
+  *np = (int)(ld64(b) >> 32);
+  size_t at = 8 + 8 * (size_t)*np;
+  for (int p = 0; p < *np; p++) {
+    uint64_t len = ld64(b + 8 + 8 * (size_t)p);
+    if (len > n - at) {
+      *bad = p;
+      return "runs past the blob";
+    }
+    offs[p] = at;
+    lens[p] = (size_t)len;
+    at += (size_t)len;
+  }
+  return at == n ? NULL : "trailing bytes after its planes";
+}
+
 int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t *const *planes)
 {
   size_t n = 0;
-  int rc = blob_read_into(a, id, &a->blob, &n);
-  const uint8_t *b = (const uint8_t *)a->blob.data;
-  size_t head = 8 + 8 * (size_t)np;
-  part_job j = {.a = a, .planes = planes, .plane_len = plane_len, .blob = b};
-  if (rc == 0 && (n < head || (uint32_t)ld64(b) != ZLLM_PART_MAGIC || ld64(b) >> 32 != (uint64_t)np))
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld is not a part of %d planes", a->dir, (long long)id, np);
-  size_t at = head;
-  for (int p = 0; rc == 0 && p < np; p++) {
-    uint64_t len = ld64(b + 8 + 8 * (size_t)p);
-    if (len > n - at)
-      rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: plane %d runs past the blob", a->dir, (long long)id, p);
-    j.offs[p] = at;
-    j.lens[p] = (size_t)len;
-    at += (size_t)len;
-  }
-  if (rc == 0 && at != n)
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: trailing bytes after its planes", a->dir, (long long)id);
+  int rc = blob_read_into(a, id, &a->blob, &n), got = 0, bad = -1;
+  part_job j = {.a = a, .planes = planes, .plane_len = plane_len, .blob = (const uint8_t *)a->blob.data};
+  const char *why = rc ? NULL : ar_part_layout(j.blob, n, &got, j.offs, j.lens, &bad);
+  if (rc == 0 && !why && got != np)
+    why = "another plane count";
+  if (rc == 0 && why)
+    rc = bad >= 0 ? zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: plane %d %s", a->dir, (long long)id, bad, why)
+                  : zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld is not a part of %d planes (%s)", a->dir,
+                                   (long long)id, np, why);
   int threads = plane_len >= PARALLEL_MIN ? a->threads : 1;
   return rc ? rc : part_job_error(&j, zllm_parallel_for_n((uint64_t)np, 1, threads, decode_planes, &j));
 }

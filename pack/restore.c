@@ -327,26 +327,17 @@ int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE 
   return rc;
 }
 
-/* A blob's chunks by codec: a stream container, or a tensor part's (magic,
- * plane count, each plane's container length, the containers).  What does
- * not parse is left to the decode that follows to name. */
+/* A blob's chunks by codec: a stream container, or a tensor part's.  What
+ * does not parse is left to the decode that follows to name. */
 static void count_chunks(const uint8_t *p, size_t n, uint64_t counts[ZLLM_CHUNK_CODECS])
 {
-  if (n >= 4 && zllm_le32(p) == ZLLM_STREAM_MAGIC) {
+  size_t offs[ZLLM_BITX_MAX_PLANES], lens[ZLLM_BITX_MAX_PLANES];
+  int np = 0, bad;
+  if (n >= 4 && zllm_le32(p) == ZLLM_STREAM_MAGIC)
     (void)zllm_stream_count_codecs(p, n, counts);
-    return;
-  }
-  if (n < 8 || zllm_le32(p) != ZLLM_PART_MAGIC || zllm_le32(p + 4) > ZLLM_BITX_MAX_PLANES)
-    return;
-  uint32_t np = zllm_le32(p + 4);
-  size_t at = 8 + 8 * (size_t)np;
-  for (uint32_t k = 0; k < np && at <= n && 8 + 8 * (size_t)np <= n; k++) {
-    uint64_t len = zllm_le64(p + 8 + 8 * (size_t)k);
-    if (len > n - at)
-      return;
-    (void)zllm_stream_count_codecs(p + at, (size_t)len, counts);
-    at += (size_t)len;
-  }
+  else if (!ar_part_layout(p, n, &np, offs, lens, &bad))
+    for (int k = 0; k < np; k++)
+      (void)zllm_stream_count_codecs(p + offs[k], lens[k], counts);
 }
 
 int zllm_archive_verify(zllm_archive *a, FILE *report)
