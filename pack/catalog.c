@@ -773,7 +773,10 @@ int ar_stream_read(zllm_archive *a, int64_t id, uint8_t *dst, size_t dst_len)
 {
   size_t n = 0;
   int rc = blob_read_into(a, id, &a->blob, &n);
-  return rc ? rc : zllm_stream_decode(a->codec, (const uint8_t *)a->blob.data, n, dst, dst_len);
+  rc = rc ? rc : zllm_stream_decode(a->codec, (const uint8_t *)a->blob.data, n, dst, dst_len);
+  if (rc == ZLLM_EFORMAT && strncmp(zllm_error_last(), "stream: ", 8) == 0) /* name the blob */
+    rc = zllm_error_set(rc, "%s: blob %lld: %s", a->dir, (long long)id, zllm_error_last());
+  return rc;
 }
 
 #define PARALLEL_MIN ((size_t)1 << 20) /* smaller planes are not worth a thread start */
@@ -788,12 +791,14 @@ typedef struct {
   char err[ZLLM_BITX_MAX_PLANES][256]; /* a worker's message (messages are per thread) */
 } part_job;
 
-/* Brings a worker's message back to the calling thread. */
-static int part_job_error(const part_job *j, int rc)
+/* Brings a worker's message back to the calling thread, naming the blob
+ * and plane (`id` 0: a part being written, not yet a blob). */
+static int part_job_error(const part_job *j, int64_t id, int rc)
 {
   for (int p = 0; rc < 0 && p < ZLLM_BITX_MAX_PLANES; p++)
     if (j->err[p][0])
-      return zllm_error_set(rc, "%s", j->err[p]);
+      return id ? zllm_error_set(rc, "%s: blob %lld, plane %d: %s", j->a->dir, (long long)id, p, j->err[p])
+                : zllm_error_set(rc, "%s", j->err[p]);
   return rc;
 }
 
@@ -841,7 +846,7 @@ int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_
   a->enc.len = head;
   if (a->threads > 1 && plane_len >= PARALLEL_MIN) {
     /* each plane is coded on its own thread, then laid out in order */
-    rc = part_job_error(&j, zllm_parallel_for_n((uint64_t)np, 1, a->threads, encode_planes, &j));
+    rc = part_job_error(&j, 0, zllm_parallel_for_n((uint64_t)np, 1, a->threads, encode_planes, &j));
     for (int p = 0; rc == 0 && p < np; p++) {
       st64((uint8_t *)a->enc.data + 8 + 8 * (size_t)p, a->pbuf[p].len);
       rc = zllm_buf_append(&a->enc, a->pbuf[p].data, a->pbuf[p].len);
@@ -898,5 +903,5 @@ int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t 
                   : zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld is not a part of %d planes (%s)", a->dir,
                                    (long long)id, np, why);
   int threads = plane_len >= PARALLEL_MIN ? a->threads : 1;
-  return rc ? rc : part_job_error(&j, zllm_parallel_for_n((uint64_t)np, 1, threads, decode_planes, &j));
+  return rc ? rc : part_job_error(&j, id, zllm_parallel_for_n((uint64_t)np, 1, threads, decode_planes, &j));
 }

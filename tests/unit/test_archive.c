@@ -18,6 +18,7 @@
 #include "zllm/error.h"
 #include "zllm/cluster.h"
 #include "zllm/io.h"
+#include "zllm/le.h"
 #include "zllm/path.h"
 #include "zllm/synth.h"
 
@@ -163,6 +164,47 @@ static void test_part_cache(void **state)
   ar_cache_free(c);
 }
 
+/* A tensor part whose plane holds a damaged rANS chunk (its blob checksum
+ * intact, as a resealed edit would be) is an error naming the blob and the
+ * plane, not only the chunk. */
+static void test_bad_plane_names_its_blob(void **state)
+{
+  (void)state;
+  zllm_archive *a = NULL;
+  zllm_codec *c = NULL;
+  char *dir = at("ar-badplane");
+  enum { N = 1 << 16 };
+  static uint8_t plane[N], back[N];
+  for (size_t i = 0; i < N; i++)
+    plane[i] = (uint8_t)((i * 2654435761u) >> 27); /* 5 bits of entropy: a rANS chunk */
+  zllm_stream_options o = ZLLM_STREAM_OPTIONS_INIT;
+  o.coder = ZLLM_CODER_RANS0;
+  zllm_buf part = ZLLM_BUF_INIT;
+  uint8_t head[16] = {0};
+  zllm_put_le32(head, ZLLM_PART_MAGIC);
+  zllm_put_le32(head + 4, 1);
+  assert_int_equal(zllm_buf_append(&part, head, sizeof head), 0);
+  assert_int_equal(zllm_codec_new(&c), 0);
+  assert_int_equal(zllm_stream_encode(c, &o, plane, N, &part), 0);
+  zllm_put_le64((uint8_t *)part.data + 8, part.len - sizeof head);
+  ((uint8_t *)part.data)[part.len - 100] ^= 0x5a; /* inside the chunk's frame */
+  int64_t id = 0;
+  assert_int_equal(zllm_archive_open(&a, dir, 1), 0);
+  assert_int_equal(ar_begin(a), 0);
+  assert_int_equal(ar_blob_write(a, part.data, part.len, &id), 0);
+  assert_int_equal(ar_commit(a), 0);
+  uint8_t *planes[1] = {back};
+  assert_int_equal(ar_part_read(a, id, 1, N, planes), ZLLM_EFORMAT);
+  char want[64];
+  snprintf(want, sizeof want, "blob %lld, plane 0: stream: ", (long long)id);
+  assert_non_null(strstr(zllm_error_last(), want));
+  assert_non_null(strstr(zllm_error_last(), "chunk 0"));
+  zllm_archive_close(a);
+  zllm_codec_free(c);
+  zllm_buf_free(&part);
+  free(dir);
+}
+
 /* A piece blob whose stream claims more than a piece holds: a few KiB of
  * constant chunks must not make restore allocate what they claim. */
 static void test_restore_bounds_a_piece(void **state)
@@ -223,6 +265,7 @@ int main(void)
       cmocka_unit_test(test_refuses_other_format),
       cmocka_unit_test(test_formats_are_kept),
       cmocka_unit_test(test_part_cache),
+      cmocka_unit_test(test_bad_plane_names_its_blob),
       cmocka_unit_test(test_restore_bounds_a_piece),
   };
   return cmocka_run_group_tests(tests, make_root, remove_root);
