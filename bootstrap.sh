@@ -21,9 +21,13 @@ jobs=${JOBS:-$(nproc)}
 packages=(build-essential cmake pkg-config
           openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libzstd-dev libxxhash-dev xxhash libcurl4-openssl-dev libssl-dev
-          libjansson-dev libyaml-dev libcmocka-dev libsqlite3-dev sqlite3 libhtscodecs-dev python3 python3-h5py curl
+          libjansson-dev libmicrohttpd-dev libyaml-dev libcmocka-dev libsqlite3-dev sqlite3 libhtscodecs-dev python3 python3-h5py curl
           python3-matplotlib python3-pandas jupyter-nbconvert python3-ipykernel
           slurm-wlm munge)
+
+# the serve test runs the official JS Hub client (npm); a machine that has
+# Node.js and npm from elsewhere keeps them
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"

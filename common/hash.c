@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -185,4 +186,17 @@ done:
   zllm_sha256_ctx_free(c);
   free(chunk);
   return rc;
+}
+
+int zllm_git_oid(uint8_t oid[20], const char *type, const void *data, size_t len)
+{
+  char head[48];
+  int n = snprintf(head, sizeof head, "%s %zu", type, len);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned dl = 0;
+  int ok = md && n > 0 && (size_t)n < sizeof head && EVP_DigestInit_ex(md, EVP_sha1(), NULL) &&
+           EVP_DigestUpdate(md, head, (size_t)n + 1) && EVP_DigestUpdate(md, data, len) &&
+           EVP_DigestFinal_ex(md, oid, &dl) && dl == 20;
+  EVP_MD_CTX_free(md);
+  return ok ? 0 : zllm_error_set(ZLLM_ERROR, "SHA-1 failed");
 }

@@ -191,3 +191,14 @@ void ar_cache_stats(const ar_cache *c, uint64_t *hits, uint64_t *misses)
   *hits = c->hits;
   *misses = c->misses;
 }
+
+int zllm_archive_open_readonly(zllm_archive **out, const char *dir, int ways)
+{
+  int rc = zllm_archive_open(out, dir, 0);
+  rc = rc ? rc : ar_cache_enable(*out, ways);
+  if (rc < 0) {
+    zllm_archive_close(*out);
+    *out = NULL;
+  }
+  return rc;
+}

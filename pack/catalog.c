@@ -704,6 +704,31 @@ static int open_all_packs(zllm_archive *a)
   return rc;
 }
 
+/* A reader of an archive that is being packed into (zllm serve) learns of
+ * the pack bytes committed since it opened the pack when a blob lies past
+ * what it knew: the catalog row of a new repo is only visible after its
+ * pack's committed length was raised in the same transaction. */
+static int pack_refresh(zllm_archive *a, int64_t pack, uint64_t *len)
+{
+  sqlite3_stmt *st = NULL;
+  int64_t committed = 0;
+  int rc = ar_prepare(a, &st, "SELECT committed_len FROM packs WHERE id = ?");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, pack);
+  rc = sqlite3_step(st) == SQLITE_ROW ? ar_col_int(a, st, 0, &committed) : ar_sql_error(a, "reading the pack table");
+  ar_finalize(a, st);
+  if (rc < 0 || (uint64_t)committed <= *len)
+    return rc;
+  *len = (uint64_t)committed;
+  if (pack == a->pack_id)
+    a->pack_len = a->committed_len = *len;
+  for (int i = 0; i < a->nother; i++)
+    if (a->other[i].id == pack)
+      a->other[i].len = *len;
+  return 0;
+}
+
 static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
 {
   sqlite3_stmt *st = NULL;
@@ -725,6 +750,8 @@ static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
   uint64_t off = (uint64_t)v[0], n = (uint64_t)v[1], sum = (uint64_t)v[2];
   int64_t pack = v[3];
   if (rc < 0 || (rc = pack_for(a, pack, &fd, &pack_len)) < 0)
+    return rc;
+  if (!a->writer && off + n + 8 > pack_len && (rc = pack_refresh(a, pack, &pack_len)) < 0)
     return rc;
   if (off < 16 || n > ((uint64_t)1 << 40) || off + n + 8 > pack_len)
     return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: offset or length outside the pack", a->dir, (long long)id);

@@ -27,6 +27,8 @@ void cmd_cat_tensor_usage(FILE *out);
 int cmd_verify(int argc, char **argv);
 void cmd_verify_usage(FILE *out);
 int cmd_crawl(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+void cmd_serve_usage(FILE *out);
 void cmd_crawl_usage(FILE *out);
 int cmd_cluster(int argc, char **argv);
 void cmd_cluster_usage(FILE *out);

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 engine=libfuzzer
 if [ "${1:-}" = --afl ]; then engine=afl; shift; fi
 secs=${1:-60}; shift || true
-targets=${*:-safetensors card json stream hubapi archive rans planes}
+targets=${*:-safetensors card json stream hubapi archive rans planes serve}
 
 if [ $engine = afl ]; then
   command -v afl-clang-fast >/dev/null || { echo "tools/fuzz.sh --afl needs AFL++: apt-get install afl++" >&2; exit 2; }

@@ -16,6 +16,7 @@ static const zllm_cmd commands[] = {
   {"cat-tensor", "write one tensor's raw bytes from an archive", cmd_cat_tensor, cmd_cat_tensor_usage},
   {"verify", "check every blob and every file's SHA-256 in an archive", cmd_verify, cmd_verify_usage},
   {"ls", "list an archive's files, stored bytes and methods", cmd_ls, cmd_ls_usage},
+  {"serve", "serve an archive read-only as a Hugging Face Hub mirror (HF_ENDPOINT)", cmd_serve, cmd_serve_usage},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 

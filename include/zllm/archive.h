@@ -38,6 +38,11 @@ void zllm_archive_close(zllm_archive *a); /* accepts NULL */
  * format 2 (rANS), so older builds can still read what is written. */
 int zllm_archive_open_format(zllm_archive **out, const char *dir, int create, int format);
 
+/* Opens an existing archive read-only with a part cache (decoded parts a
+ * fine-tune's BitX tensors need again) of ZLLM_PART_CACHE_MIB (default
+ * 512) split `ways` ways: one handle per thread of a reader. */
+int zllm_archive_open_readonly(zllm_archive **out, const char *dir, int ways);
+
 /* The archive's format (1 or 2). */
 int zllm_archive_format(const zllm_archive *a);
 
@@ -140,6 +145,47 @@ int zllm_restore_all_threads(const char *dir, const char *outdir, int threads, i
 
 /* The raw bytes of one tensor. */
 int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE *out);
+
+/* What a server lists: the repos in ingest order (revision: the commit
+ * recorded at ingest, or NULL) and a repo's files by path (files skipped at
+ * ingest have no bytes and are left out).  Free with the _free calls. */
+typedef struct {
+  int64_t id;
+  char *name;
+  char *revision;
+} zllm_archive_repo;
+
+typedef struct {
+  int64_t id;
+  char *path;
+  uint64_t size;
+  uint8_t sha256[32];
+} zllm_archive_file;
+
+int zllm_archive_repos(zllm_archive *a, zllm_archive_repo **out, size_t *n);
+void zllm_archive_repos_free(zllm_archive_repo *v, size_t n);
+/* One repo by name (ZLLM_ENOTFOUND when not held); the caller frees
+ * out->name and out->revision. */
+int zllm_archive_repo_find(zllm_archive *a, const char *name, zllm_archive_repo *out);
+int zllm_archive_files(zllm_archive *a, const char *repo, zllm_archive_file **out, size_t *n);
+void zllm_archive_files_free(zllm_archive_file *v, size_t n);
+
+/* One file read at any offset without restoring it (pack/reader.c): only
+ * the segment (header, tensor part of 32 MiB, opaque piece of 64 MiB) under
+ * the offset is decoded, and kept for the next read.  Reads in order from
+ * byte 0 hash the bytes as they go; the last segment is checked against the
+ * recorded SHA-256 before any of it is returned, so a mismatch is an error
+ * (ZLLM_EFORMAT) where the file would have ended.  The archive handle is
+ * borrowed and must outlive the reader; one thread at a time. */
+typedef struct zllm_file_reader zllm_file_reader;
+
+int zllm_file_reader_open(zllm_file_reader **out, zllm_archive *a, const char *repo, const char *path);
+void zllm_file_reader_close(zllm_file_reader *r); /* accepts NULL */
+uint64_t zllm_file_reader_size(const zllm_file_reader *r);
+/* Up to n bytes at `off` into dst: how many (0 at the end), or an error. */
+int64_t zllm_file_reader_read(zllm_file_reader *r, uint64_t off, void *dst, size_t n);
+/* 1 once every byte was read in order and matched the SHA-256. */
+int zllm_file_reader_verified(const zllm_file_reader *r);
 
 /* Checks every blob's checksum and every file's SHA-256; problems are
  * printed to `report`.  Returns 0 when everything verifies. */

@@ -41,6 +41,10 @@ void zllm_hex(char *hex, const uint8_t *bytes, size_t len);
 /* Parses exactly 2*len hex digits; 0 or ZLLM_EFORMAT. */
 int zllm_unhex(uint8_t *bytes, size_t len, const char *hex);
 
+/* git's object id of `len` bytes: SHA-1 of "<type> <len>\0" and the bytes
+ * (type "blob" or "tree"); what the Hub lists as a file's or folder's oid. */
+int zllm_git_oid(uint8_t oid[20], const char *type, const void *data, size_t len);
+
 /* Streams a whole file once (bounded memory) into its SHA-256. */
 int zllm_sha256_file(zllm_sha256 *out, const char *path);
 

@@ -258,6 +258,162 @@ static void test_restore_bounds_a_piece(void **state)
   free(out);
 }
 
+/* A safetensors file of one BF16 tensor of `n` elements (bytes from `seed`,
+ * `flip` of them changed) and a small one, written at hub/<repo>/model.safetensors. */
+static uint8_t *write_model(const char *hub, const char *repo, size_t n, unsigned seed, size_t flip, size_t *len)
+{
+  char header[256], *dir = NULL, *path = NULL;
+  size_t big = 2 * n, small = 1000;
+  int hl = snprintf(header, sizeof header,
+                    "{\"w\":{\"dtype\":\"BF16\",\"shape\":[%zu],\"data_offsets\":[0,%zu]},"
+                    "\"z\":{\"dtype\":\"U8\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}}",
+                    n, big, small, big, big + small);
+  while (hl % 8)
+    header[hl++] = ' ';
+  *len = 8 + (size_t)hl + big + small;
+  uint8_t *b = malloc(*len);
+  assert_non_null(b);
+  zllm_put_le64(b, (uint64_t)hl);
+  memcpy(b + 8, header, (size_t)hl);
+  uint32_t x = 2463534242u;
+  for (size_t i = 0; i < n; i++) { /* weights of magnitude ~0.01: exponents stay few, mantissas noisy */
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    uint16_t v = (uint16_t)(0x3c00 | (x & 0x7f) | ((x >> 8) & 0x8000));
+    memcpy(b + 8 + hl + 2 * i, &v, 2);
+  }
+  srand(seed);
+  for (size_t k = 0; k < flip; k++)
+    b[8 + hl + (size_t)rand() % big] ^= 1;
+  for (size_t i = 0; i < small; i++)
+    b[8 + hl + big + i] = (uint8_t)(i * 7 + seed);
+  dir = zllm_path_join(hub, repo);
+  assert_int_equal(zllm_mkdir_p(dir, 0755), 0);
+  path = zllm_path_join(dir, "model.safetensors");
+  assert_int_equal(zllm_write_file_atomic(path, b, *len), 0);
+  free(path);
+  free(dir);
+  return b;
+}
+
+static void pack_dir(const char *hub, const char *dir)
+{
+  zllm_pack_options o = ZLLM_PACK_OPTIONS_INIT;
+  zllm_base_map *bases = NULL;
+  zllm_hub *listed = NULL;
+  zllm_pack_stats s;
+  zllm_archive *a = NULL;
+  char *repos[] = {"org/base", "org/next", "org/tune"};
+  assert_int_equal(zllm_hub_open_local(&listed, hub), 0);
+  o.hub = listed;
+  /* the base named, as --families does: this test is about reading, not choosing */
+  assert_int_equal(zllm_base_map_new(&bases, repos, 3), 0);
+  assert_int_equal(zllm_base_map_set(bases, 2, "org/base", "test"), 0);
+  o.bases = bases;
+  assert_int_equal(zllm_archive_open(&a, dir, 1), 0);
+  assert_int_equal(zllm_pack_hub(a, &o, &s), 0);
+  zllm_archive_close(a);
+  zllm_base_map_free(bases);
+  zllm_hub_free(listed);
+}
+
+/* Reads [off, off + n) through the reader, however many calls it takes. */
+static int read_range(zllm_file_reader *r, uint64_t off, uint8_t *dst, size_t n)
+{
+  for (size_t done = 0; done < n;) {
+    int64_t got = zllm_file_reader_read(r, off + done, dst + done, n - done);
+    if (got <= 0)
+      return got < 0 ? (int)got : -1;
+    done += (size_t)got;
+  }
+  return 0;
+}
+
+/* The file reader (what zllm serve streams and answers Range requests
+ * with): any range of a file of several tensor parts, BitX against a base,
+ * equals the original; a read of the whole file in order is verified; a
+ * recorded SHA-256 that does not match fails at the last segment; a repo
+ * packed after a read-only handle opened is readable through it. */
+static void test_file_reader(void **state)
+{
+  (void)state;
+  char *hub = at("rd-hub"), *dir = at("rd-ar"), *hub2 = at("rd-hub2");
+  size_t n = (ZLLM_PART_BYTES / 2) + 12345, blen = 0, flen = 0, nlen = 0; /* two parts and a bit */
+  uint8_t *base = write_model(hub, "org/base", n, 1, 0, &blen);
+  uint8_t *tune = write_model(hub, "org/tune", n, 1, 5000, &flen);
+  pack_dir(hub, dir);
+
+  zllm_archive *a = NULL;
+  zllm_file_reader *r = NULL;
+  assert_int_equal(zllm_archive_open_readonly(&a, dir, 1), 0);
+  char method[16];
+  uint64_t kept = 0;
+  assert_int_equal(zllm_archive_tensor_info(a, "org/tune", "model.safetensors", 0, method, &kept), 0);
+  assert_string_equal(method, "bitx"); /* decoding it needs the base's parts */
+  assert_int_equal(zllm_file_reader_open(&r, a, "org/tune", "model.safetensors"), 0);
+  assert_true(zllm_file_reader_size(r) == flen);
+  uint8_t *got = malloc(flen);
+  assert_non_null(got);
+  uint64_t part_edge = 8 + 80 + ZLLM_PART_BYTES; /* near the first part boundary (header ~80 bytes) */
+  const uint64_t offs[][2] = {{0, 1}, {0, 8}, {7, 3}, {8, 100}, {part_edge - 300, 600}, {flen - 1, 1},
+                              {flen - 1500, 1500}, {12345, 3 * 1024 * 1024}, {flen / 2, flen / 2}};
+  for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
+    assert_int_equal(read_range(r, offs[i][0], got, offs[i][1]), 0);
+    assert_memory_equal(got, tune + offs[i][0], offs[i][1]);
+  }
+  assert_int_equal(zllm_file_reader_read(r, flen, got, 10), 0);
+  zllm_file_reader_close(r);
+  /* reads that never decoded the first segment (the header) prove nothing about the file */
+  assert_int_equal(zllm_file_reader_open(&r, a, "org/tune", "model.safetensors"), 0);
+  assert_int_equal(read_range(r, 4096, got, flen - 4096), 0);
+  assert_memory_equal(got, tune + 4096, flen - 4096);
+  assert_false(zllm_file_reader_verified(r));
+  zllm_file_reader_close(r);
+
+  assert_int_equal(zllm_file_reader_open(&r, a, "org/tune", "model.safetensors"), 0);
+  assert_int_equal(read_range(r, 0, got, flen), 0);
+  assert_memory_equal(got, tune, flen);
+  assert_true(zllm_file_reader_verified(r));
+  zllm_file_reader_close(r);
+  assert_int_equal(zllm_file_reader_open(&r, a, "org/none", "model.safetensors"), ZLLM_ENOTFOUND);
+  assert_null(r);
+
+  /* packed meanwhile: a new repo through the handle opened before it */
+  uint8_t *next = write_model(hub2, "org/next", 5000, 9, 0, &nlen);
+  pack_dir(hub2, dir);
+  assert_int_equal(zllm_file_reader_open(&r, a, "org/next", "model.safetensors"), 0);
+  assert_int_equal(read_range(r, 0, got, nlen), 0);
+  assert_memory_equal(got, next, nlen);
+  assert_true(zllm_file_reader_verified(r));
+  zllm_file_reader_close(r);
+  zllm_archive_close(a);
+
+  /* a recorded SHA-256 the bytes do not match: the last segment fails */
+  zllm_archive *w = NULL;
+  assert_int_equal(zllm_archive_open(&w, dir, 1), 0);
+  assert_int_equal(ar_exec(w, "UPDATE files SET sha256 = zeroblob(32) WHERE repo = (SELECT id FROM repos"
+                              " WHERE name = 'org/base')"), 0);
+  zllm_archive_close(w);
+  assert_int_equal(zllm_archive_open_readonly(&a, dir, 1), 0);
+  assert_int_equal(zllm_file_reader_open(&r, a, "org/base", "model.safetensors"), 0);
+  int64_t last = 0;
+  uint64_t off = 0;
+  while ((last = zllm_file_reader_read(r, off, got + off, blen - off)) > 0)
+    off += (uint64_t)last;
+  assert_int_equal(last, ZLLM_EFORMAT);
+  assert_non_null(strstr(zllm_error_last(), "SHA-256 MISMATCH"));
+  assert_true(off <= blen - 1000); /* the last segment (the small tensor) never came out */
+  assert_memory_equal(got, base, off);
+  zllm_file_reader_close(r);
+  zllm_archive_close(a);
+  free(got);
+  free(base);
+  free(tune);
+  free(next);
+  free(hub);
+  free(hub2);
+  free(dir);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -267,6 +423,7 @@ int main(void)
       cmocka_unit_test(test_part_cache),
       cmocka_unit_test(test_bad_plane_names_its_blob),
       cmocka_unit_test(test_restore_bounds_a_piece),
+      cmocka_unit_test(test_file_reader),
   };
   return cmocka_run_group_tests(tests, make_root, remove_root);
 }

@@ -1,0 +1,432 @@
+/* Reading archived files a piece at a time, at any offset: what a server
+ * needs to stream a file it never holds whole, and to answer a Range
+ * request by decoding only the tensors (and parts) it overlaps.
+ *
+ * A file is laid out at open as segments in file order: the header (the
+ * length word and the JSON of a safetensors file), then each tensor's parts
+ * of ZLLM_PART_BYTES; an opaque file is its pieces.  One segment is decoded
+ * at a time and kept until a read leaves it.  Bytes read in order from the
+ * start are hashed as they are decoded; the last segment is checked against
+ * the recorded SHA-256 before any of it is handed out, so a reader of the
+ * whole file never gets a wrong file with a clean end. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pack/archive_internal.h"
+#include "zllm/error.h"
+#include "zllm/hash.h"
+#include "zllm/safetensors.h"
+
+typedef enum { SEG_HEADER, SEG_PART, SEG_PIECE } seg_kind;
+
+typedef struct {
+  uint64_t off, len;
+  int64_t id;    /* blob (header, piece) or tensor (part) */
+  uint64_t part; /* SEG_PART: which part of the tensor */
+  seg_kind kind;
+} segment;
+
+struct zllm_file_reader {
+  zllm_archive *a;     /* borrowed */
+  char *name;          /* repo/path, for messages */
+  uint64_t size;
+  uint8_t sha256[32];  /* recorded at ingest */
+  segment *segs;
+  size_t nsegs;
+  size_t cur;          /* the decoded segment, or nsegs when none */
+  uint8_t *buf;        /* its bytes */
+  size_t cap;
+  zllm_sha256_ctx *sha;
+  uint64_t hashed;     /* bytes [0, hashed) went into sha, in order */
+  int verified;        /* the whole file was hashed and matched */
+};
+
+static int add_segment(zllm_file_reader *r, size_t *cap, seg_kind kind, int64_t id, uint64_t part, uint64_t len)
+{
+  if (r->nsegs == *cap) {
+    size_t ncap = *cap ? 2 * *cap : 64;
+    segment *n = realloc(r->segs, ncap * sizeof *n);
+    if (!n)
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    r->segs = n;
+    *cap = ncap;
+  }
+  uint64_t off = r->nsegs ? r->segs[r->nsegs - 1].off + r->segs[r->nsegs - 1].len : 0;
+  r->segs[r->nsegs++] = (segment){off, len, id, part, kind};
+  return 0;
+}
+
+/* The file that holds the bytes: a file dup points at the first copy. */
+static int storing_file(zllm_archive *a, int64_t id, int64_t *out, char method[16], int64_t *hblob)
+{
+  for (int depth = 0; depth < 4; depth++) {
+    sqlite3_stmt *st = NULL;
+    const char *m = NULL;
+    int64_t dup = 0;
+    int rc = ar_prepare(a, &st, "SELECT method, dup_of, header_blob FROM files WHERE id = ?");
+    if (rc < 0)
+      return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st) == SQLITE_ROW ? 0
+         : zllm_error_set(ZLLM_EFORMAT, "%s: file %lld is not in the catalog", a->dir, (long long)id);
+    rc = rc ? rc : ar_col_text(a, st, 0, &m);
+    rc = rc ? rc : ar_col_int_or_null(a, st, 1, &dup);
+    rc = rc ? rc : ar_col_int_or_null(a, st, 2, hblob);
+    if (rc == 0)
+      snprintf(method, 16, "%s", m);
+    ar_finalize(a, st);
+    if (rc < 0)
+      return rc;
+    if (strcmp(method, "dup") != 0) {
+      *out = id;
+      return 0;
+    }
+    id = dup;
+  }
+  return zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: a chain of file dups", a->dir, (long long)id);
+}
+
+static int layout_pieces(zllm_file_reader *r, int64_t file, size_t *cap)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(r->a, &st, "SELECT blob, len FROM pieces WHERE file = ? ORDER BY seq"), step;
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, file);
+  while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t blob = 0, len = 0;
+    rc = ar_col_int(r->a, st, 0, &blob);
+    rc = rc ? rc : ar_col_int(r->a, st, 1, &len);
+    if (rc == 0 && (len < 0 || (uint64_t)len > ZLLM_PIECE_BYTES))
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: a piece of %lld bytes", r->a->dir, r->name, (long long)len);
+    rc = rc ? rc : add_segment(r, cap, SEG_PIECE, blob, 0, (uint64_t)len);
+  }
+  ar_finalize(r->a, st);
+  return rc;
+}
+
+/* The header is what the tensors leave of the file. */
+static int layout_tensors(zllm_file_reader *r, int64_t file, int64_t hblob, size_t *cap)
+{
+  sqlite3_stmt *st = NULL;
+  uint64_t total = 0;
+  int rc = ar_prepare(r->a, &st, "SELECT coalesce(sum(len), 0) FROM tensors WHERE file = ?");
+  int64_t sum = 0;
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, file);
+  rc = sqlite3_step(st) == SQLITE_ROW ? ar_col_int(r->a, st, 0, &sum) : ar_sql_error(r->a, "summing tensors");
+  ar_finalize(r->a, st);
+  total = (uint64_t)sum;
+  if (rc == 0 && (sum < 0 || total + 8 > r->size || r->size - total > 8 + ZLLM_ST_HEADER_MAX))
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: its tensors do not fit its size", r->a->dir, r->name);
+  rc = rc ? rc : add_segment(r, cap, SEG_HEADER, hblob, 0, r->size - total);
+  rc = rc ? rc : ar_prepare(r->a, &st, "SELECT id, len FROM tensors WHERE file = ? ORDER BY idx");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, file);
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    int64_t id = 0, len = 0;
+    rc = ar_col_int(r->a, st, 0, &id);
+    rc = rc ? rc : ar_col_int(r->a, st, 1, &len);
+    for (uint64_t p = 0; rc == 0 && len > 0 && p < ar_nparts((uint64_t)len); p++)
+      rc = add_segment(r, cap, SEG_PART, id, p, ar_part_len((uint64_t)len, p));
+  }
+  ar_finalize(r->a, st);
+  return rc;
+}
+
+static int reader_layout(zllm_file_reader *r, int64_t id)
+{
+  char method[16] = "";
+  int64_t file = 0, hblob = 0;
+  size_t cap = 0;
+  int rc = storing_file(r->a, id, &file, method, &hblob);
+  if (rc < 0)
+    return rc;
+  if (strcmp(method, "opaque") == 0)
+    rc = layout_pieces(r, file, &cap);
+  else if (strcmp(method, "safetensors") == 0)
+    rc = layout_tensors(r, file, hblob, &cap);
+  else
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: stored as '%s', which has no bytes", r->a->dir, r->name, method);
+  uint64_t end = r->nsegs ? r->segs[r->nsegs - 1].off + r->segs[r->nsegs - 1].len : 0;
+  if (rc == 0 && end != r->size)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: its stored pieces make %llu bytes, not its %llu", r->a->dir, r->name,
+                        (unsigned long long)end, (unsigned long long)r->size);
+  return rc;
+}
+
+int zllm_file_reader_open(zllm_file_reader **out, zllm_archive *a, const char *repo, const char *path)
+{
+  sqlite3_stmt *st = NULL;
+  zllm_file_reader *r = calloc(1, sizeof *r);
+  int64_t id = 0, size = 0;
+  const void *sha = NULL;
+  size_t nlen = strlen(repo) + strlen(path) + 2;
+  int rc = r && (r->name = malloc(nlen)) ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  *out = NULL;
+  if (rc == 0) {
+    snprintf(r->name, nlen, "%s/%s", repo, path);
+    r->a = a;
+    r->cur = 0;
+  }
+  rc = rc ? rc
+          : ar_prepare(a, &st, "SELECT f.id, f.size, f.sha256 FROM files f JOIN repos r ON f.repo = r.id"
+                               " WHERE r.name = ?1 AND f.path = ?2 AND f.method != 'skipped'");
+  if (rc == 0) {
+    sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st) == SQLITE_ROW ? 0 : ZLLM_ENOTFOUND;
+    if (rc == ZLLM_ENOTFOUND)
+      zllm_error_set(rc, "%s: %s is not in the archive", a->dir, r->name);
+    rc = rc ? rc : ar_col_int(a, st, 0, &id);
+    rc = rc ? rc : ar_col_int(a, st, 1, &size);
+    rc = rc ? rc : ar_col_blob(a, st, 2, 32, &sha);
+    if (rc == 0) {
+      memcpy(r->sha256, sha, 32);
+      r->size = (uint64_t)size;
+    }
+  }
+  ar_finalize(a, st);
+  rc = rc ? rc : reader_layout(r, id);
+  rc = rc ? rc : zllm_sha256_ctx_new(&r->sha);
+  if (rc == 0 && r->size == 0) { /* no segment will be decoded: check the empty file now */
+    zllm_sha256 got;
+    rc = zllm_sha256_ctx_final(r->sha, &got);
+    if (rc == 0 && memcmp(got.b, r->sha256, 32) != 0)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: SHA-256 MISMATCH: recorded for an empty file", a->dir, r->name);
+    r->verified = rc == 0;
+  }
+  if (rc < 0) {
+    zllm_file_reader_close(r);
+    return rc;
+  }
+  r->cur = r->nsegs;
+  *out = r;
+  return 0;
+}
+
+void zllm_file_reader_close(zllm_file_reader *r)
+{
+  if (!r)
+    return;
+  zllm_sha256_ctx_free(r->sha);
+  free(r->segs);
+  free(r->buf);
+  free(r->name);
+  free(r);
+}
+
+uint64_t zllm_file_reader_size(const zllm_file_reader *r)
+{
+  return r->size;
+}
+
+int zllm_file_reader_verified(const zllm_file_reader *r)
+{
+  return r->verified;
+}
+
+/* The segment holding byte `off` (off < size). */
+static size_t find_segment(const zllm_file_reader *r, uint64_t off)
+{
+  size_t lo = 0, hi = r->nsegs;
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (r->segs[mid].off <= off)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int decode_blob_stream(zllm_file_reader *r, const segment *s)
+{
+  uint8_t *data = NULL;
+  size_t n = 0;
+  uint64_t raw_len = 0;
+  uint32_t cs, nch;
+  int rc = ar_blob_read(r->a, s->id, &data, &n);
+  rc = rc ? rc : zllm_stream_info(data, n, &raw_len, &cs, &nch);
+  if (rc == 0 && raw_len != s->len)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: blob %lld decodes to %llu bytes, not the %llu it stands for",
+                        r->a->dir, r->name, (long long)s->id, (unsigned long long)raw_len,
+                        (unsigned long long)s->len);
+  rc = rc ? rc : zllm_stream_decode(r->a->codec, data, n, r->buf, s->len);
+  free(data);
+  return rc;
+}
+
+/* Decodes segment i into r->buf, hashing it when it continues the bytes
+ * hashed so far; the last one is checked before it is kept. */
+static int load_segment(zllm_file_reader *r, size_t i)
+{
+  const segment *s = &r->segs[i];
+  size_t need = s->kind == SEG_PART ? ZLLM_PART_BYTES : (size_t)s->len;
+  int rc = 0;
+  r->cur = r->nsegs;
+  if (need > r->cap) {
+    uint8_t *nb = realloc(r->buf, need ? need : 1);
+    if (!nb)
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    r->buf = nb;
+    r->cap = need;
+  }
+  rc = s->kind == SEG_PART ? ar_tensor_decode_part(r->a, s->id, s->part, r->buf, 0) : decode_blob_stream(r, s);
+  if (rc == 0 && s->off == r->hashed) {
+    rc = zllm_sha256_ctx_update(r->sha, r->buf, (size_t)s->len);
+    r->hashed += s->len;
+  }
+  if (rc == 0 && r->hashed == r->size && i == r->nsegs - 1 && !r->verified) {
+    zllm_sha256 got;
+    rc = zllm_sha256_ctx_final(r->sha, &got);
+    if (rc == 0 && memcmp(got.b, r->sha256, 32) != 0)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: SHA-256 MISMATCH: the decoded bytes are not the ingested file",
+                          r->a->dir, r->name);
+    r->verified = rc == 0;
+  }
+  if (rc < 0)
+    return rc;
+  r->cur = i;
+  return 0;
+}
+
+int64_t zllm_file_reader_read(zllm_file_reader *r, uint64_t off, void *dst, size_t n)
+{
+  if (off >= r->size || n == 0)
+    return 0;
+  size_t i = r->cur < r->nsegs && off >= r->segs[r->cur].off && off < r->segs[r->cur].off + r->segs[r->cur].len
+                 ? r->cur
+                 : find_segment(r, off);
+  if (i != r->cur) {
+    int rc = load_segment(r, i);
+    if (rc < 0)
+      return rc;
+  }
+  const segment *s = &r->segs[i];
+  uint64_t in = off - s->off, left = s->len - in;
+  size_t take = n < left ? n : (size_t)left;
+  memcpy(dst, r->buf + in, take);
+  return (int64_t)take;
+}
+
+void zllm_archive_repos_free(zllm_archive_repo *v, size_t n)
+{
+  for (size_t i = 0; v && i < n; i++) {
+    free(v[i].name);
+    free(v[i].revision);
+  }
+  free(v);
+}
+
+void zllm_archive_files_free(zllm_archive_file *v, size_t n)
+{
+  for (size_t i = 0; v && i < n; i++)
+    free(v[i].path);
+  free(v);
+}
+
+/* Grows *v (of `size`-byte elements) to hold one more. */
+static int grow(void **v, size_t n, size_t *cap, size_t size)
+{
+  if (n < *cap)
+    return 0;
+  size_t ncap = *cap ? 2 * *cap : 16;
+  void *nv = realloc(*v, ncap * size);
+  if (!nv)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  *v = nv;
+  *cap = ncap;
+  return 0;
+}
+
+int zllm_archive_repos(zllm_archive *a, zllm_archive_repo **out, size_t *n_out)
+{
+  sqlite3_stmt *st = NULL;
+  zllm_archive_repo *v = NULL;
+  size_t n = 0, cap = 0;
+  int rc = ar_prepare(a, &st, "SELECT id, name, revision FROM repos ORDER BY id");
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    const char *name = NULL, *rev = NULL;
+    int64_t id = 0;
+    rc = ar_col_int(a, st, 0, &id);
+    rc = rc ? rc : ar_col_text(a, st, 1, &name);
+    rc = rc ? rc : ar_col_text_or_null(a, st, 2, &rev);
+    rc = rc ? rc : grow((void **)&v, n, &cap, sizeof *v);
+    if (rc < 0)
+      break;
+    v[n] = (zllm_archive_repo){id, strdup(name), rev ? strdup(rev) : NULL};
+    if (!v[n++].name || (rev && !v[n - 1].revision))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  ar_finalize(a, st);
+  if (rc < 0) {
+    zllm_archive_repos_free(v, n);
+    return rc;
+  }
+  *out = v;
+  *n_out = n;
+  return 0;
+}
+
+int zllm_archive_repo_find(zllm_archive *a, const char *name, zllm_archive_repo *out)
+{
+  sqlite3_stmt *st = NULL;
+  const char *rev = NULL;
+  int rc = ar_prepare(a, &st, "SELECT id, revision FROM repos WHERE name = ?1");
+  memset(out, 0, sizeof *out);
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(st) == SQLITE_ROW ? 0 : zllm_error_set(ZLLM_ENOTFOUND, "%s: repo %s is not in the archive",
+                                                            a->dir, name);
+  rc = rc ? rc : ar_col_int(a, st, 0, &out->id);
+  rc = rc ? rc : ar_col_text_or_null(a, st, 1, &rev);
+  if (rc == 0 && (!(out->name = strdup(name)) || (rev && !(out->revision = strdup(rev)))))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  ar_finalize(a, st);
+  if (rc < 0) {
+    free(out->name);
+    free(out->revision);
+    memset(out, 0, sizeof *out);
+  }
+  return rc;
+}
+
+int zllm_archive_files(zllm_archive *a, const char *repo, zllm_archive_file **out, size_t *n_out)
+{
+  sqlite3_stmt *st = NULL;
+  zllm_archive_file *v = NULL;
+  size_t n = 0, cap = 0;
+  int rc = ar_prepare(a, &st, "SELECT f.id, f.path, f.size, f.sha256 FROM files f JOIN repos r ON f.repo = r.id"
+                              " WHERE r.name = ?1 AND f.method != 'skipped' ORDER BY f.path");
+  if (rc == 0)
+    sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT);
+  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    const char *path = NULL;
+    const void *sha = NULL;
+    int64_t id = 0, size = 0;
+    rc = ar_col_int(a, st, 0, &id);
+    rc = rc ? rc : ar_col_text(a, st, 1, &path);
+    rc = rc ? rc : ar_col_int(a, st, 2, &size);
+    rc = rc ? rc : ar_col_blob(a, st, 3, 32, &sha);
+    rc = rc ? rc : grow((void **)&v, n, &cap, sizeof *v);
+    if (rc < 0)
+      break;
+    v[n].id = id;
+    v[n].size = (uint64_t)size;
+    memcpy(v[n].sha256, sha, 32);
+    if (!(v[n++].path = strdup(path)))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  ar_finalize(a, st);
+  if (rc < 0) {
+    zllm_archive_files_free(v, n);
+    return rc;
+  }
+  *out = v;
+  *n_out = n;
+  return 0;
+}
