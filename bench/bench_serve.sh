@@ -64,6 +64,8 @@ start_serve() {
   for _ in $(seq 100); do grep -q HF_ENDPOINT "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
   URL=$(grep -o 'HF_ENDPOINT=http://[0-9.:]*' "$work/serve.log" | cut -d= -f2)
 }
+# the server's peak RSS (kB), read before it stops
+peak_kb() { awk '/^VmHWM/ { print $2 }' "/proc/$spid/status" 2>/dev/null || echo 0; }
 stop_serve() { kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; }
 
 check_same() { cmp -s "$1" "$2" || { echo "bench_serve: $2 differs from $1" >&2; exit 1; }; }
@@ -121,7 +123,7 @@ done <"$work/files"
 stop_serve
 rm -f "$work/out/c"*
 
-r_t=() z_t=() s1_t=() s16_t=()
+r_t=() z_t=() s1_t=() s16_t=() rss16=()
 for _ in $(seq "$repeat"); do
   r_t+=("$(restore_all)")
   z_t+=("$(zstd_all)")
@@ -130,6 +132,7 @@ for _ in $(seq "$repeat"); do
   stop_serve
   start_serve --threads 2
   s16_t+=("$(serve_all_at_once)")
+  rss16+=("$(peak_kb)")
   stop_serve
   i=0
   while read -r size repo path orig; do
@@ -146,6 +149,7 @@ printf '%-44s %8s %8s\n' "zstd -d -T1 (zstd -3 copies), one at a time" "$z" "$(m
 printf '%-44s %8s %8s\n' "zllm restore --file (1 thread), one at a time" "$r" "$(mbps "$total" "$r")"
 printf '%-44s %8s %8s\n' "zllm serve --threads 1, 1 client" "$s1" "$(mbps "$total" "$s1")"
 printf '%-44s %8s %8s\n' "zllm serve --threads 2, 16 clients at once" "$s16" "$(mbps "$total" "$s16")"
+printf 'zllm serve --threads 2 peak RSS with 16 clients: %s MB (median)\n' "$(python3 -c "print(round($(median "${rss16[@]}") / 1024))")"
 python3 - "$r" "$s1" "$s16" <<'EOF'
 import sys
 r, s1, s16 = map(float, sys.argv[1:])
