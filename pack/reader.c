@@ -8,7 +8,9 @@
  * at a time and kept until a read leaves it.  Bytes read in order from the
  * start are hashed as they are decoded; the last segment is checked against
  * the recorded SHA-256 before any of it is handed out, so a reader of the
- * whole file never gets a wrong file with a clean end. */
+ * whole file never gets a wrong file with a clean end.  Each tensor whose
+ * parts are decoded in order is checked against its recorded XXH3-128 key
+ * the same way, so a Range read that covers whole tensors is proven too. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +24,9 @@ typedef enum { SEG_HEADER, SEG_PART, SEG_PIECE } seg_kind;
 typedef struct {
   uint64_t off, len;
   int64_t id;    /* blob (header, piece) or tensor (part) */
-  uint64_t part; /* SEG_PART: which part of the tensor */
+  uint64_t part; /* SEG_PART: which part of the tensor, of nparts */
+  uint64_t nparts;
+  uint8_t key[16]; /* SEG_PART: the tensor's key, as recorded */
   seg_kind kind;
 } segment;
 
@@ -39,6 +43,9 @@ struct zllm_file_reader {
   zllm_sha256_ctx *sha;
   uint64_t hashed;     /* bytes [0, hashed) went into sha, in order */
   int verified;        /* the whole file was hashed and matched */
+  zllm_xxh128_ctx *xxh;
+  int64_t xxh_tensor;  /* the tensor whose parts go into xxh (0: none) */
+  uint64_t xxh_next;   /* its next part */
 };
 
 static int add_segment(zllm_file_reader *r, size_t *cap, seg_kind kind, int64_t id, uint64_t part, uint64_t len)
@@ -52,7 +59,7 @@ static int add_segment(zllm_file_reader *r, size_t *cap, seg_kind kind, int64_t 
     *cap = ncap;
   }
   uint64_t off = r->nsegs ? r->segs[r->nsegs - 1].off + r->segs[r->nsegs - 1].len : 0;
-  r->segs[r->nsegs++] = (segment){off, len, id, part, kind};
+  r->segs[r->nsegs++] = (segment){off, len, id, part, 0, {0}, kind};
   return 0;
 }
 
@@ -121,16 +128,24 @@ static int layout_tensors(zllm_file_reader *r, int64_t file, int64_t hblob, size
   if (rc == 0 && (sum < 0 || total + 8 > r->size || r->size - total > 8 + ZLLM_ST_HEADER_MAX))
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: its tensors do not fit its size", r->a->dir, r->name);
   rc = rc ? rc : add_segment(r, cap, SEG_HEADER, hblob, 0, r->size - total);
-  rc = rc ? rc : ar_prepare(r->a, &st, "SELECT id, len FROM tensors WHERE file = ? ORDER BY idx");
+  rc = rc ? rc : ar_prepare(r->a, &st, "SELECT id, len, key FROM tensors WHERE file = ? ORDER BY idx");
   if (rc < 0)
     return rc;
   sqlite3_bind_int64(st, 1, file);
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
     int64_t id = 0, len = 0;
+    const void *key = NULL;
     rc = ar_col_int(r->a, st, 0, &id);
     rc = rc ? rc : ar_col_int(r->a, st, 1, &len);
-    for (uint64_t p = 0; rc == 0 && len > 0 && p < ar_nparts((uint64_t)len); p++)
+    rc = rc ? rc : ar_col_blob(r->a, st, 2, 16, &key);
+    uint64_t np = len > 0 ? ar_nparts((uint64_t)len) : 0;
+    for (uint64_t p = 0; rc == 0 && p < np; p++) {
       rc = add_segment(r, cap, SEG_PART, id, p, ar_part_len((uint64_t)len, p));
+      if (rc == 0) {
+        r->segs[r->nsegs - 1].nparts = np;
+        memcpy(r->segs[r->nsegs - 1].key, key, 16);
+      }
+    }
   }
   ar_finalize(r->a, st);
   return rc;
@@ -157,40 +172,47 @@ static int reader_layout(zllm_file_reader *r, int64_t id)
   return rc;
 }
 
-int zllm_file_reader_open(zllm_file_reader **out, zllm_archive *a, const char *repo, const char *path)
+/* The file's catalog row: its id, size and recorded SHA-256. */
+static int file_row(zllm_file_reader *r, const char *repo, const char *path, int64_t *id)
 {
   sqlite3_stmt *st = NULL;
-  zllm_file_reader *r = calloc(1, sizeof *r);
-  int64_t id = 0, size = 0;
+  int64_t size = 0;
   const void *sha = NULL;
+  int rc = ar_prepare(r->a, &st, "SELECT f.id, f.size, f.sha256 FROM files f JOIN repos r ON f.repo = r.id"
+                                 " WHERE r.name = ?1 AND f.path = ?2 AND f.method != 'skipped'");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(st) == SQLITE_ROW
+           ? 0
+           : zllm_error_set(ZLLM_ENOTFOUND, "%s: %s is not in the archive", r->a->dir, r->name);
+  rc = rc ? rc : ar_col_int(r->a, st, 0, id);
+  rc = rc ? rc : ar_col_int(r->a, st, 1, &size);
+  rc = rc ? rc : ar_col_blob(r->a, st, 2, 32, &sha);
+  if (rc == 0) {
+    memcpy(r->sha256, sha, 32);
+    r->size = (uint64_t)size;
+  }
+  ar_finalize(r->a, st);
+  return rc;
+}
+
+int zllm_file_reader_open(zllm_file_reader **out, zllm_archive *a, const char *repo, const char *path)
+{
+  zllm_file_reader *r = calloc(1, sizeof *r);
+  int64_t id = 0;
   size_t nlen = strlen(repo) + strlen(path) + 2;
   int rc = r && (r->name = malloc(nlen)) ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   *out = NULL;
   if (rc == 0) {
     snprintf(r->name, nlen, "%s/%s", repo, path);
     r->a = a;
-    r->cur = 0;
   }
-  rc = rc ? rc
-          : ar_prepare(a, &st, "SELECT f.id, f.size, f.sha256 FROM files f JOIN repos r ON f.repo = r.id"
-                               " WHERE r.name = ?1 AND f.path = ?2 AND f.method != 'skipped'");
-  if (rc == 0) {
-    sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st) == SQLITE_ROW ? 0 : ZLLM_ENOTFOUND;
-    if (rc == ZLLM_ENOTFOUND)
-      zllm_error_set(rc, "%s: %s is not in the archive", a->dir, r->name);
-    rc = rc ? rc : ar_col_int(a, st, 0, &id);
-    rc = rc ? rc : ar_col_int(a, st, 1, &size);
-    rc = rc ? rc : ar_col_blob(a, st, 2, 32, &sha);
-    if (rc == 0) {
-      memcpy(r->sha256, sha, 32);
-      r->size = (uint64_t)size;
-    }
-  }
-  ar_finalize(a, st);
+  rc = rc ? rc : file_row(r, repo, path, &id);
   rc = rc ? rc : reader_layout(r, id);
   rc = rc ? rc : zllm_sha256_ctx_new(&r->sha);
+  rc = rc ? rc : zllm_xxh128_ctx_new(&r->xxh);
   if (rc == 0 && r->size == 0) { /* no segment will be decoded: check the empty file now */
     zllm_sha256 got;
     rc = zllm_sha256_ctx_final(r->sha, &got);
@@ -212,6 +234,7 @@ void zllm_file_reader_close(zllm_file_reader *r)
   if (!r)
     return;
   zllm_sha256_ctx_free(r->sha);
+  zllm_xxh128_ctx_free(r->xxh);
   free(r->segs);
   free(r->buf);
   free(r->name);
@@ -259,6 +282,34 @@ static int decode_blob_stream(zllm_file_reader *r, const segment *s)
   return rc;
 }
 
+/* A part that continues a tensor decoded from its first part goes into its
+ * XXH3-128; at its last part, the key (cut as at ingest) must be the
+ * recorded one before the part is handed out. */
+static int check_tensor(zllm_file_reader *r, const segment *s)
+{
+  if (s->part == 0) {
+    zllm_xxh128_ctx_reset(r->xxh);
+    r->xxh_tensor = s->id;
+    r->xxh_next = 0;
+  }
+  if (r->xxh_tensor != s->id || r->xxh_next != s->part) {
+    r->xxh_tensor = 0; /* a part out of order: this tensor goes unchecked by key */
+    return 0;
+  }
+  zllm_xxh128_ctx_update(r->xxh, r->buf, (size_t)s->len);
+  if (++r->xxh_next < s->nparts)
+    return 0;
+  zllm_xxh128 got;
+  uint8_t key[16];
+  r->xxh_tensor = 0;
+  zllm_xxh128_ctx_final(r->xxh, &got);
+  ar_hash_key(r->a, got.b, key);
+  if (memcmp(key, s->key, 16) != 0)
+    return zllm_error_set(ZLLM_EFORMAT, "%s: %s: tensor %lld decodes to bytes whose XXH3-128 is not the one recorded "
+                          "at ingest", r->a->dir, r->name, (long long)s->id);
+  return 0;
+}
+
 /* Decodes segment i into r->buf, hashing it when it continues the bytes
  * hashed so far; the last one is checked before it is kept. */
 static int load_segment(zllm_file_reader *r, size_t i)
@@ -275,6 +326,8 @@ static int load_segment(zllm_file_reader *r, size_t i)
     r->cap = need;
   }
   rc = s->kind == SEG_PART ? ar_tensor_decode_part(r->a, s->id, s->part, r->buf, 0) : decode_blob_stream(r, s);
+  if (rc == 0 && s->kind == SEG_PART)
+    rc = check_tensor(r, s);
   if (rc == 0 && s->off == r->hashed) {
     rc = zllm_sha256_ctx_update(r->sha, r->buf, (size_t)s->len);
     r->hashed += s->len;

@@ -459,14 +459,23 @@ static int next_link(zllm_buf *link, const char *base, const char *path, const c
 }
 
 /* A query parameter's value, %-escaped for a URL. */
+/* %-escapes all but unreserved characters (and '/' when keep_slash). */
+static int put_escaped(zllm_buf *b, const char *v, int keep_slash)
+{
+  int rc = 0;
+  for (const unsigned char *p = (const unsigned char *)v; rc == 0 && *p; p++)
+    rc = isalnum(*p) || strchr("-._~", *p) || (keep_slash && *p == '/') ? zllm_buf_append(b, p, 1)
+                                                                        : zllm_buf_printf(b, "%%%02X", *p);
+  return rc;
+}
+
+/* A query parameter, "&key=value" with the value %-escaped. */
 static int put_param(zllm_buf *q, const char *key, const char *v)
 {
   if (!v || !*v)
     return 0;
   int rc = zllm_buf_printf(q, "%s%s=", q->len ? "&" : "", key);
-  for (const unsigned char *p = (const unsigned char *)v; rc == 0 && *p; p++)
-    rc = isalnum(*p) || strchr("-._~", *p) ? zllm_buf_append(q, p, 1) : zllm_buf_printf(q, "%%%02X", *p);
-  return rc;
+  return rc ? rc : put_escaped(q, v, 0);
 }
 
 int zs_api_models(const zs_api *api, zllm_archive *a, const char *search, const char *author, const char *limit,
@@ -547,46 +556,61 @@ int zs_api_info(zllm_archive *a, const zs_repo *r, zllm_buf *out)
   return dump(e, out);
 }
 
-int zs_api_tree(const zs_api *api, zs_oid_cache *c, zllm_archive *a, const zs_repo *r, const char *rev,
-                const char *dir, int recursive, const char *cursor, zllm_buf *out, zllm_buf *link)
+/* The entries a tree page lists: what is in `dir` (or below it, when
+ * recursive), by path, so each folder comes before what it holds.  The
+ * caller frees *out (pointers into v). */
+static int tree_entries(node *v, size_t n, const char *dir, int recursive, node ***out, size_t *k)
 {
-  node *v = NULL;
-  size_t n = 0, start = 0, seen = 0, taken = 0, dlen = strlen(dir);
-  int rc = parse_cursor(cursor, &start), is_dir = !*dir;
-  rc = rc ? rc : repo_nodes(c, a, r, &v, &n);
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    is_dir |= v[i].is_dir && strcmp(v[i].path, dir) == 0;
-  if (rc == 0 && !is_dir)
-    rc = (zllm_error_set(ZLLM_ENOTFOUND, "Entry not found"), 404);
-  /* git order within a folder is path order here: entries by path, each
-   * folder before what it holds */
-  node **sorted = rc == 0 ? malloc((n ? n : 1) * sizeof *sorted) : NULL;
-  if (rc == 0 && !sorted)
-    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  size_t k = 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
+  size_t dlen = strlen(dir);
+  node **sel = malloc((n ? n : 1) * sizeof *sel);
+  if (!sel)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  *k = 0;
+  for (size_t i = 0; i < n; i++) {
     const char *p = v[i].path;
     int inside = dlen == 0 ? *p != '\0' : strncmp(p, dir, dlen) == 0 && p[dlen] == '/';
     if (inside && (recursive || parent_is(p, dir)))
-      sorted[k++] = &v[i];
+      sel[(*k)++] = &v[i];
   }
-  if (rc == 0)
-    qsort(sorted, k, sizeof *sorted, by_path);
+  qsort(sel, *k, sizeof *sel, by_path);
+  *out = sel;
+  return 0;
+}
+
+/* Link to the next page of a tree: repo, revision and folder escaped. */
+static int tree_link(zllm_buf *link, const zs_api *api, const zs_repo *r, const char *rev, const char *dir,
+                     int recursive, size_t next)
+{
+  zllm_buf path = ZLLM_BUF_INIT;
+  int rc = zllm_buf_printf(&path, "/api/models/%s/tree/", r->name);
+  rc = rc ? rc : put_escaped(&path, rev, 0);
+  if (rc == 0 && *dir)
+    rc = zllm_buf_puts(&path, "/");
+  rc = rc ? rc : put_escaped(&path, dir, 1);
+  rc = rc ? rc : next_link(link, api->base_url, path.data, recursive ? "recursive=true" : "", next);
+  zllm_buf_free(&path);
+  return rc;
+}
+
+int zs_api_tree(const zs_api *api, zs_oid_cache *c, zllm_archive *a, const zs_repo *r, const char *rev,
+                const char *dir, int recursive, const char *cursor, zllm_buf *out, zllm_buf *link)
+{
+  node *v = NULL, **sel = NULL;
+  size_t n = 0, k = 0, start = 0;
+  int rc = parse_cursor(cursor, &start), found = !*dir;
+  rc = rc ? rc : repo_nodes(c, a, r, &v, &n);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    found |= v[i].is_dir && strcmp(v[i].path, dir) == 0;
+  if (rc == 0 && !found)
+    rc = (zllm_error_set(ZLLM_ENOTFOUND, "Entry not found"), 404);
+  rc = rc ? rc : tree_entries(v, n, dir, recursive, &sel, &k);
   json_t *arr = json_array();
-  for (size_t i = 0; rc == 0 && i < k; i++) {
-    if (seen++ < start)
-      continue;
-    if (taken == api->page_size) {
-      char path[ZS_REPO_MAX + ZS_REV_MAX + ZS_PATH_MAX + 40];
-      snprintf(path, sizeof path, "/api/models/%s/tree/%s%s%s", r->name, rev, *dir ? "/" : "", dir);
-      rc = next_link(link, api->base_url, path, recursive ? "recursive=true" : "", start + taken);
-      break;
-    }
-    const node *d = sorted[i];
-    json_array_append_new(arr, d->is_dir ? dir_entry(d) : file_entry(d->file, d->oid));
-    taken++;
-  }
-  free(sorted);
+  size_t end = start + api->page_size < k ? start + api->page_size : k;
+  for (size_t i = start; rc == 0 && i < end; i++)
+    json_array_append_new(arr, sel[i]->is_dir ? dir_entry(sel[i]) : file_entry(sel[i]->file, sel[i]->oid));
+  if (rc == 0 && end < k)
+    rc = tree_link(link, api, r, rev, dir, recursive, end);
+  free(sel);
   free_nodes(v, n);
   if (rc)
     json_decref(arr);

@@ -175,7 +175,9 @@ void zllm_archive_files_free(zllm_archive_file *v, size_t n);
  * the offset is decoded, and kept for the next read.  Reads in order from
  * byte 0 hash the bytes as they go; the last segment is checked against the
  * recorded SHA-256 before any of it is returned, so a mismatch is an error
- * (ZLLM_EFORMAT) where the file would have ended.  The archive handle is
+ * (ZLLM_EFORMAT) where the file would have ended.  A tensor decoded from
+ * its first part to its last is checked against its recorded XXH3-128 key
+ * the same way (a Range read covering it whole).  The archive handle is
  * borrowed and must outlive the reader; one thread at a time. */
 typedef struct zllm_file_reader zllm_file_reader;
 

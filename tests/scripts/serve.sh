@@ -43,6 +43,8 @@ echo hello >"$nest/a/x.txt"
 echo top >"$nest/a.txt"
 echo dash >"$nest/a-b/y.txt"
 cp "$hub/llama2c/stories260K-bf16/model.safetensors" "$nest/a/model.safetensors"
+mkdir -p "$nest/sp ace"
+for i in 1 2 3 4 5 6; do echo "$i" >"$nest/sp ace/f+$i.txt"; done # a folder of two pages, escaped in links
 check "pack" "$z" pack --hub "$T/hub1" --out "$T/ar"
 start_serve "$T/ar" --page-size 4 --timeout 3
 
@@ -59,7 +61,7 @@ git_tree_ids() { # the folders' ids in a git repo of the files, LFS files as poi
   printf 'version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %s\n' \
     "$(sha256sum "$f" | cut -c1-64)" "$(stat -c %s "$f")" >"$f.ptr" && mv "$f.ptr" "$f"
   git -C "$g" init -q && git -C "$g" add -A && tree=$(git -C "$g" write-tree) &&
-    for d in a a/b a-b; do echo "$d $(git -C "$g" rev-parse "$tree:$d")"; done
+    for d in a a/b a-b "sp ace"; do echo "$d $(git -C "$g" rev-parse "$tree:$d")"; done
 }
 all_pages() { # all_pages URL: the JSON arrays of every page, following Link: rel="next", as one
   python3 - "$1" <<'PY'
@@ -80,6 +82,9 @@ check "folder oids equal git's tree ids" diff <(git_tree_ids | sort) "$T/tree.id
 check "the nested repo's tree lists folders before what they hold" \
   python3 -c 'import json,sys; p=[e["path"] for e in json.load(open(sys.argv[1]))]; sys.exit(p.index("a") > p.index("a/b/c.json"))' "$T/tree.json"
 all_pages "$ZS_URL/api/models/nestco/nested/tree/main/a" >"$T/tree-a.json"
+all_pages "$ZS_URL/api/models/nestco/nested/tree/main/sp%20ace" >"$T/tree-sp.json"
+check "a folder with a space in its name, over two pages" \
+  python3 -c 'import json,sys; p=[e["path"] for e in json.load(open(sys.argv[1]))]; sys.exit(p != ["sp ace/f+%d.txt" % i for i in range(1, 7)])' "$T/tree-sp.json"
 check "a folder's listing holds only what is directly in it" \
   python3 -c 'import json,sys; p=sorted(e["path"] for e in json.load(open(sys.argv[1]))); sys.exit(p != ["a/b", "a/model.safetensors", "a/x.txt"])' "$T/tree-a.json"
 

@@ -387,8 +387,23 @@ static void test_file_reader(void **state)
   zllm_file_reader_close(r);
   zllm_archive_close(a);
 
-  /* a recorded SHA-256 the bytes do not match: the last segment fails */
+  /* a recorded tensor key the bytes do not match: a range over that whole
+   * tensor fails before it comes out; a range inside another tensor does not */
   zllm_archive *w = NULL;
+  assert_int_equal(zllm_archive_open(&w, dir, 1), 0);
+  assert_int_equal(ar_exec(w, "UPDATE tensors SET key = zeroblob(16) WHERE name = 'z' AND file = (SELECT f.id"
+                              " FROM files f JOIN repos r ON f.repo = r.id WHERE r.name = 'org/tune')"), 0);
+  zllm_archive_close(w);
+  assert_int_equal(zllm_archive_open_readonly(&a, dir, 1), 0);
+  assert_int_equal(zllm_file_reader_open(&r, a, "org/tune", "model.safetensors"), 0);
+  assert_int_equal(read_range(r, 1000, got, 5000), 0);
+  assert_memory_equal(got, tune + 1000, 5000);
+  assert_int_equal(zllm_file_reader_read(r, flen - 1000, got, 1000), ZLLM_EFORMAT);
+  assert_non_null(strstr(zllm_error_last(), "XXH3-128 is not the one recorded"));
+  zllm_file_reader_close(r);
+  zllm_archive_close(a);
+
+  /* a recorded SHA-256 the bytes do not match: the last segment fails */
   assert_int_equal(zllm_archive_open(&w, dir, 1), 0);
   assert_int_equal(ar_exec(w, "UPDATE files SET sha256 = zeroblob(32) WHERE repo = (SELECT id FROM repos"
                               " WHERE name = 'org/base')"), 0);
