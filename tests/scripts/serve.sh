@@ -201,4 +201,17 @@ check "and the client got less than the file" [ "$(stat -c %s "$T/bad")" -lt "$s
 check "the server says which file" grep -q "stories260K-bf16/model.safetensors.*SHA-256 MISMATCH" "$T/serve.log"
 check "--quiet: no access log" bash -c "! grep -q ' GET /' '$T/serve.log'"
 stop_serve
+
+# an archive of format 1 (written by zllm at 435dacd: zstd planes) is served as well
+cp -r "$ZLLM_SRC/tests/fixtures/archive-format1" "$T/ar-f1"
+start_serve "$T/ar-f1" --quiet
+check "crawl a format-1 archive" "$z" crawl --endpoint "$ZS_URL" --out "$T/crawl-f1" --quiet
+n=0
+for d in "$T/crawl-f1"/*/*; do
+  r=${d#"$T/crawl-f1/"}
+  check "format 1: $r differs" diff -r "$hub/$r" "$d"
+  n=$((n + 1))
+done
+check "format 1: every repo crawled ($n)" [ "$n" -eq 5 ]
+stop_serve
 finish
