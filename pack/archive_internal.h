@@ -172,6 +172,17 @@ typedef struct {
 
 int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t);
 
+/* The file reader (pack/reader.c) for a file whose catalog row the caller
+ * already read (restore, verify): `name` names it in messages.  It reads
+ * the whole file, which the SHA-256 proves, so tensors are not also
+ * checked by key (a forced-collision test archive keeps cut keys). */
+int ar_reader_open_id(zllm_file_reader **out, zllm_archive *a, int64_t id, const char *name, uint64_t size,
+                      const uint8_t sha256[32]);
+/* The next segment of the file in order, borrowed until the next call
+ * (*n = 0 at the end).  Whole-file readers call zllm_file_reader_verified
+ * after the end: the SHA-256 was checked before the last segment came. */
+int ar_reader_next(zllm_file_reader *r, const uint8_t **p, size_t *n);
+
 /* Catalog rows (pack/rows.c), the one way ingest and merge write them.
  * Ids of 0 and NULL strings are stored as SQL NULL. */
 typedef struct {

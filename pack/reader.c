@@ -38,12 +38,14 @@ struct zllm_file_reader {
   segment *segs;
   size_t nsegs;
   size_t cur;          /* the decoded segment, or nsegs when none */
+  size_t next;         /* ar_reader_next's next segment */
   uint8_t *buf;        /* its bytes */
   size_t cap;
   zllm_sha256_ctx *sha;
   uint64_t hashed;     /* bytes [0, hashed) went into sha, in order */
   int verified;        /* the whole file was hashed and matched */
-  zllm_xxh128_ctx *xxh;
+  zllm_xxh128_ctx *xxh; /* NULL: tensors are not checked by key (a whole-file
+                         * reader, proven by the SHA-256 alone) */
   int64_t xxh_tensor;  /* the tensor whose parts go into xxh (0: none) */
   uint64_t xxh_next;   /* its next part */
 };
@@ -198,26 +200,19 @@ static int file_row(zllm_file_reader *r, const char *repo, const char *path, int
   return rc;
 }
 
-int zllm_file_reader_open(zllm_file_reader **out, zllm_archive *a, const char *repo, const char *path)
+/* A reader named `name` for a file whose row is known: lays it out and
+ * readies the hashes (tensor keys too when check_keys); frees r on failure. */
+static int reader_start(zllm_file_reader *r, int64_t id, int check_keys, zllm_file_reader **out)
 {
-  zllm_file_reader *r = calloc(1, sizeof *r);
-  int64_t id = 0;
-  size_t nlen = strlen(repo) + strlen(path) + 2;
-  int rc = r && (r->name = malloc(nlen)) ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  *out = NULL;
-  if (rc == 0) {
-    snprintf(r->name, nlen, "%s/%s", repo, path);
-    r->a = a;
-  }
-  rc = rc ? rc : file_row(r, repo, path, &id);
-  rc = rc ? rc : reader_layout(r, id);
+  int rc = reader_layout(r, id);
   rc = rc ? rc : zllm_sha256_ctx_new(&r->sha);
-  rc = rc ? rc : zllm_xxh128_ctx_new(&r->xxh);
+  if (rc == 0 && check_keys)
+    rc = zllm_xxh128_ctx_new(&r->xxh);
   if (rc == 0 && r->size == 0) { /* no segment will be decoded: check the empty file now */
     zllm_sha256 got;
     rc = zllm_sha256_ctx_final(r->sha, &got);
     if (rc == 0 && memcmp(got.b, r->sha256, 32) != 0)
-      rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: SHA-256 MISMATCH: recorded for an empty file", a->dir, r->name);
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: SHA-256 MISMATCH: recorded for an empty file", r->a->dir, r->name);
     r->verified = rc == 0;
   }
   if (rc < 0) {
@@ -227,6 +222,45 @@ int zllm_file_reader_open(zllm_file_reader **out, zllm_archive *a, const char *r
   r->cur = r->nsegs;
   *out = r;
   return 0;
+}
+
+static zllm_file_reader *reader_new(zllm_archive *a, const char *name)
+{
+  zllm_file_reader *r = calloc(1, sizeof *r);
+  if (!r || !(r->name = strdup(name))) {
+    free(r);
+    zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    return NULL;
+  }
+  r->a = a;
+  return r;
+}
+
+int zllm_file_reader_open(zllm_file_reader **out, zllm_archive *a, const char *repo, const char *path)
+{
+  char name[1400]; /* a repo id (at most 193 bytes) and a path (1,024): names messages only */
+  int64_t id = 0;
+  *out = NULL;
+  snprintf(name, sizeof name, "%s/%s", repo, path);
+  zllm_file_reader *r = reader_new(a, name);
+  int rc = r ? file_row(r, repo, path, &id) : ZLLM_ENOMEM;
+  if (rc < 0) {
+    zllm_file_reader_close(r);
+    return rc;
+  }
+  return reader_start(r, id, 1, out);
+}
+
+int ar_reader_open_id(zllm_file_reader **out, zllm_archive *a, int64_t id, const char *name, uint64_t size,
+                      const uint8_t sha256[32])
+{
+  zllm_file_reader *r = reader_new(a, name);
+  *out = NULL;
+  if (!r)
+    return ZLLM_ENOMEM;
+  r->size = size;
+  memcpy(r->sha256, sha256, 32);
+  return reader_start(r, id, 0, out);
 }
 
 void zllm_file_reader_close(zllm_file_reader *r)
@@ -271,8 +305,14 @@ static int decode_blob_stream(zllm_file_reader *r, const segment *s)
   size_t n = 0;
   uint64_t raw_len = 0;
   uint32_t cs, nch;
+  /* a blob's decoded length comes from the blob: it is held to what zllm
+   * writes, so a few KiB of constant chunks cannot claim terabytes */
+  uint64_t max = s->kind == SEG_HEADER ? 8 + ZLLM_ST_HEADER_MAX : ZLLM_PIECE_BYTES;
   int rc = ar_blob_read(r->a, s->id, &data, &n);
   rc = rc ? rc : zllm_stream_info(data, n, &raw_len, &cs, &nch);
+  if (rc == 0 && raw_len > max)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld decodes to %llu bytes, more than the %llu a header or piece holds",
+                        r->a->dir, (long long)s->id, (unsigned long long)raw_len, (unsigned long long)max);
   if (rc == 0 && raw_len != s->len)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: blob %lld decodes to %llu bytes, not the %llu it stands for",
                         r->a->dir, r->name, (long long)s->id, (unsigned long long)raw_len,
@@ -326,7 +366,7 @@ static int load_segment(zllm_file_reader *r, size_t i)
     r->cap = need;
   }
   rc = s->kind == SEG_PART ? ar_tensor_decode_part(r->a, s->id, s->part, r->buf, 0) : decode_blob_stream(r, s);
-  if (rc == 0 && s->kind == SEG_PART)
+  if (rc == 0 && s->kind == SEG_PART && r->xxh)
     rc = check_tensor(r, s);
   if (rc == 0 && s->off == r->hashed) {
     rc = zllm_sha256_ctx_update(r->sha, r->buf, (size_t)s->len);
@@ -481,5 +521,22 @@ int zllm_archive_files(zllm_archive *a, const char *repo, zllm_archive_file **ou
   }
   *out = v;
   *n_out = n;
+  return 0;
+}
+
+int ar_reader_next(zllm_file_reader *r, const uint8_t **p, size_t *n)
+{
+  while (r->next < r->nsegs && r->segs[r->next].len == 0)
+    r->next++;
+  *n = 0;
+  if (r->next == r->nsegs)
+    return 0;
+  if (r->cur != r->next) {
+    int rc = load_segment(r, r->next);
+    if (rc < 0)
+      return rc;
+  }
+  *p = r->buf;
+  *n = (size_t)r->segs[r->next++].len;
   return 0;
 }

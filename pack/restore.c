@@ -15,7 +15,8 @@
 #include "zllm/path.h"
 #include "zllm/safetensors.h"
 
-/* Where restored bytes go: a file (fd >= 0) and/or the hash. */
+/* Where restored bytes go: a file (fd >= 0) or a stream, and the hashes
+ * that are set. */
 typedef struct {
   int fd;
   FILE *out;
@@ -27,7 +28,7 @@ typedef struct {
 
 static int sink_put(sink *s, const void *p, size_t n)
 {
-  int rc = zllm_sha256_ctx_update(s->sha, p, n);
+  int rc = s->sha ? zllm_sha256_ctx_update(s->sha, p, n) : 0;
   if (rc == 0 && s->xxh)
     zllm_xxh128_ctx_update(s->xxh, p, n);
   for (size_t done = 0; rc == 0 && s->fd >= 0 && done < n;) {
@@ -59,90 +60,20 @@ static int put_tensor(zllm_archive *a, int64_t id, sink *s)
   return rc;
 }
 
-/* A stream blob (a header or a piece) decoded whole into the sink. Its
- * decoded length comes from the blob, so it is held to what zllm writes
- * (`max`): a few KiB of constant chunks could otherwise claim terabytes. */
-static int put_blob_stream(zllm_archive *a, int64_t blob, uint64_t max, sink *s)
-{
-  uint8_t *data = NULL, *raw = NULL;
-  size_t n = 0;
-  uint64_t raw_len = 0;
-  uint32_t cs, nch;
-  int rc = ar_blob_read(a, blob, &data, &n);
-  rc = rc ? rc : zllm_stream_info(data, n, &raw_len, &cs, &nch);
-  if (rc == 0 && raw_len > max)
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld decodes to %llu bytes, more than the %llu a header or piece holds",
-                        a->dir, (long long)blob, (unsigned long long)raw_len, (unsigned long long)max);
-  if (rc == 0 && !(raw = malloc(raw_len ? raw_len : 1)))
-    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  rc = rc ? rc : zllm_stream_decode(a->codec, data, n, raw, raw_len);
-  rc = rc ? rc : sink_put(s, raw, raw_len);
-  free(data);
-  free(raw);
-  return rc;
-}
-
-static int put_rows(zllm_archive *a, const char *sql, int64_t file, sink *s, int tensors)
-{
-  sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st, sql), step;
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_int64(st, 1, file);
-  while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-    int64_t id = 0;
-    rc = ar_col_int(a, st, 0, &id);
-    rc = rc ? rc : tensors ? put_tensor(a, id, s) : put_blob_stream(a, id, ZLLM_PIECE_BYTES, s);
-  }
-  ar_finalize(a, st);
-  return rc;
-}
-
-/* Rebuilds one file's bytes into the sink, following dups. */
-static int put_file(zllm_archive *a, int64_t id, sink *s, int depth)
-{
-  sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st, "SELECT method, dup_of, header_blob FROM files WHERE id = ?");
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_int64(st, 1, id);
-  if (sqlite3_step(st) != SQLITE_ROW) {
-    ar_finalize(a, st);
-    return zllm_error_set(ZLLM_EFORMAT, "%s: file %lld is not in the catalog", a->dir, (long long)id);
-  }
-  char method[16] = "";
-  const char *m = NULL;
-  int64_t dup = 0, hblob = 0;
-  rc = ar_col_text(a, st, 0, &m);
-  rc = rc ? rc : ar_col_int_or_null(a, st, 1, &dup);
-  rc = rc ? rc : ar_col_int_or_null(a, st, 2, &hblob);
-  if (rc == 0)
-    snprintf(method, sizeof method, "%s", m);
-  ar_finalize(a, st);
-  if (rc < 0)
-    return rc;
-  if (strcmp(method, "dup") == 0)
-    return depth > 2 ? zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: dup of a dup", a->dir, (long long)id)
-                     : put_file(a, dup, s, depth + 1);
-  if (strcmp(method, "opaque") == 0)
-    return put_rows(a, "SELECT blob FROM pieces WHERE file = ? ORDER BY seq", id, s, 0);
-  if (strcmp(method, "safetensors") != 0)
-    return zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: unknown method '%s'", a->dir, (long long)id, method);
-  rc = put_blob_stream(a, hblob, 8 + ZLLM_ST_HEADER_MAX, s); /* the length word and the header */
-  return rc ? rc : put_rows(a, "SELECT id FROM tensors WHERE file = ? ORDER BY idx", id, s, 1);
-}
-
-/* Rebuilds a file into the sink and checks it against the recorded SHA-256. */
+/* Rebuilds a file into the sink through the file reader (pack/reader.c),
+ * which checks it against the SHA-256 recorded at ingest before its last
+ * bytes come out. */
 static int proven_file(zllm_archive *a, int64_t id, const uint8_t *want_sha, uint64_t size, sink *s)
 {
-  zllm_sha256 got;
-  int rc = zllm_sha256_ctx_new(&s->sha);
-  rc = rc ? rc : put_file(a, id, s, 0);
-  rc = rc ? rc : zllm_sha256_ctx_final(s->sha, &got);
-  if (rc == 0 && (memcmp(got.b, want_sha, 32) != 0 || s->written != size))
+  zllm_file_reader *r = NULL;
+  const uint8_t *p = NULL;
+  size_t n = 0;
+  int rc = ar_reader_open_id(&r, a, id, s->name, size, want_sha);
+  while (rc == 0 && (rc = ar_reader_next(r, &p, &n)) == 0 && n > 0)
+    rc = sink_put(s, p, n);
+  if (rc == 0 && !zllm_file_reader_verified(r))
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: SHA-256 MISMATCH: the restored bytes are not the ingested file", s->name);
-  zllm_sha256_ctx_free(s->sha);
-  s->sha = NULL;
+  zllm_file_reader_close(r);
   return rc;
 }
 
@@ -315,15 +246,11 @@ int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE 
   /* a partial read has no file SHA-256 to prove it: the tensor is decoded
    * and checked against its recorded key before a byte is written */
   sink check = {-1, NULL, NULL, 0, "check", NULL}, s = {-1, out, NULL, 0, "stdout", NULL};
-  rc = zllm_sha256_ctx_new(&check.sha);
-  rc = rc ? rc : zllm_xxh128_ctx_new(&check.xxh);
+  rc = zllm_xxh128_ctx_new(&check.xxh);
   rc = rc ? rc : put_tensor(a, id, &check);
   rc = rc ? rc : check_tensor_key(a, id, &check, want);
-  rc = rc ? rc : zllm_sha256_ctx_new(&s.sha);
   rc = rc ? rc : put_tensor(a, id, &s);
-  zllm_sha256_ctx_free(check.sha);
   zllm_xxh128_ctx_free(check.xxh);
-  zllm_sha256_ctx_free(s.sha);
   return rc;
 }
 
