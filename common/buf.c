@@ -135,3 +135,18 @@ int zllm_reader_str(zllm_reader *r, char **s)
   r->left -= (size_t)len;
   return 0;
 }
+
+int zllm_grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+  if (need <= *cap)
+    return 0;
+  size_t n = *cap ? *cap : 64;
+  while (n < need)
+    n *= 2;
+  void *p = n <= SIZE_MAX / size ? realloc(*arr, n * size) : NULL;
+  if (!p)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  *arr = p;
+  *cap = n;
+  return 0;
+}

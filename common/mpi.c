@@ -180,3 +180,46 @@ void zllm_mpi_progress_finish(zllm_mpi_progress *g)
   }
   zllm_progress_end(&g->pg);
 }
+
+/* ---- work taken first come, first served --------------------------------------- */
+
+int zllm_mpi_claims_begin(zllm_mpi_claims *c, size_t n, MPI_Comm comm)
+{
+  memset(c, 0, sizeof *c);
+  MPI_Comm_rank(comm, &c->rank);
+  c->n = n;
+  MPI_Aint bytes = c->rank == 0 ? (MPI_Aint)((n ? n : 1) * sizeof *c->owner) : 0;
+  int ok = n < (size_t)1 << 40 &&
+           MPI_Win_allocate(bytes, (int)sizeof *c->owner, MPI_INFO_NULL, comm, &c->owner, &c->win) == MPI_SUCCESS;
+  if (ok && c->rank == 0)
+    memset(c->owner, 0, (size_t)bytes);
+  /* nobody takes before rank 0 has cleared the table */
+  if (!zllm_mpi_alltrue(ok, comm)) {
+    if (ok)
+      MPI_Win_free(&c->win);
+    return zllm_error_set(ZLLM_EMPI, "cannot share a table of %zu work items between ranks", n);
+  }
+  c->live = 1;
+  return 0;
+}
+
+int zllm_mpi_claims_take(zllm_mpi_claims *c, size_t i, int *mine)
+{
+  int me = c->rank + 1, free_ = 0, was = -1;
+  *mine = 0;
+  if (!c->live || i >= c->n)
+    return zllm_error_set(ZLLM_EINVAL, "work item %zu of %zu cannot be taken", i, c->n);
+  if (MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, c->win) != MPI_SUCCESS ||
+      MPI_Compare_and_swap(&me, &free_, &was, MPI_INT, 0, (MPI_Aint)i, c->win) != MPI_SUCCESS ||
+      MPI_Win_unlock(0, c->win) != MPI_SUCCESS)
+    return zllm_error_set(ZLLM_EMPI, "taking work item %zu failed", i);
+  *mine = was == 0 || was == me;
+  return 0;
+}
+
+void zllm_mpi_claims_end(zllm_mpi_claims *c)
+{
+  if (c->live)
+    MPI_Win_free(&c->win); /* collective: every rank has stopped taking */
+  c->live = 0;
+}

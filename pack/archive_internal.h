@@ -26,6 +26,7 @@
 #define ZLLM_PIECE_BYTES ((size_t)64 << 20) /* opaque files are stored in pieces of this size */
 #define ZLLM_MAX_CHAIN 8                   /* BitX bases deeper than this are not used */
 #define ZLLM_MAX_PACKS 4096                /* pack files one archive may name */
+#define AR_EXTERN "extern"                /* method of a staging archive's rows for a base another share stores (extern.h) */
 
 #define AR_STMT_CACHE 48 /* distinct SQL texts a handle keeps prepared */
 
@@ -76,6 +77,11 @@ struct zllm_archive {
     uint64_t len;          /* their committed length: nothing past it is trusted */
   } other[ZLLM_MAX_PACKS];
   int nother;
+  /* An extern tensor (pack/extern.h) has no bytes here: a merge reading a
+   * staging archive decodes it from where it is stored; anyone else gets an
+   * error. */
+  int (*extern_part)(void *ctx, int64_t id, uint64_t part, uint8_t *dst, int depth);
+  void *extern_ctx;
 };
 
 /* A buffer of ZLLM_PART_BYTES from the pool (NULL on out-of-memory, with a
@@ -209,6 +215,8 @@ typedef struct {
   const char *note;
 } ar_tensor_row;
 
+int ar_insert_repo(zllm_archive *a, const char *name, const char *revision, const char *base, const char *why,
+                   int64_t *id);
 int ar_insert_file(zllm_archive *a, const ar_file_row *r, int64_t *id);
 int ar_insert_tensor(zllm_archive *a, const ar_tensor_row *r, int64_t *id);
 int ar_insert_part(zllm_archive *a, int64_t tensor, uint64_t part, int64_t blob);

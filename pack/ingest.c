@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "pack/archive_internal.h"
+#include "pack/extern.h"
 #include "zllm/analyze.h"
 #include "zllm/error.h"
 #include "zllm/hub.h"
@@ -119,28 +120,39 @@ static const cache_entry *cache_find(const base_cache *c, int64_t id)
   return NULL;
 }
 
+/* The extern reader's way into the cache (pack/extern.h): it reads a tensor
+ * whole only when the cache has room, then hands the bytes over. */
+static int cache_room(void *ctx, uint64_t len)
+{
+  const base_cache *c = ctx;
+  return c->bytes + len <= c->budget;
+}
+
+/* Takes `bytes` (a whole tensor's, malloc'd) into the cache. */
+static int cache_adopt(void *ctx, int64_t id, size_t repo, const zllm_st_tensor *t, uint8_t *bytes)
+{
+  base_cache *c = ctx;
+  if (zllm_grow((void **)&c->e, &c->cap, c->n + 1, sizeof *c->e) < 0) {
+    free(bytes);
+    return ZLLM_ENOMEM;
+  }
+  c->e[c->n++] = (cache_entry){id, repo, t->dtype, t->nelem, bytes};
+  c->bytes += t->end - t->begin;
+  return 0;
+}
+
 /* A full tensor's bytes; a tensor over the budget is simply not kept. */
 static int cache_add(base_cache *c, int64_t id, size_t repo, const zllm_st_tensor *t, const uint8_t *p)
 {
   uint64_t len = t->end - t->begin;
   if (c->bytes + len > c->budget || cache_find(c, id))
     return 0;
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? 2 * c->cap : 256;
-    cache_entry *e = realloc(c->e, cap * sizeof *e);
-    if (!e)
-      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    c->e = e;
-    c->cap = cap;
-  }
   uint8_t *copy = malloc(len ? len : 1);
   if (!copy)
     return 0; /* the cache is an optimisation: without room, the archive decodes */
   if (len)
     memcpy(copy, p, len);
-  c->e[c->n++] = (cache_entry){id, repo, t->dtype, t->nelem, copy};
-  c->bytes += len;
-  return 0;
+  return cache_adopt(c, id, repo, t, copy);
 }
 
 typedef struct {
@@ -158,6 +170,9 @@ typedef struct {
   char **why;   /* per repo: where the base came from */
   int *state;   /* 0 new, 1 in progress, 2 done */
   char *skip;   /* per repo: not in o->only */
+  char *mine;   /* per repo, once visited: stored by this packer (not skipped, claimed) */
+  char *ext_done; /* per repo: recorded as an extern base (pack/extern.h) */
+  ar_extern *ext;
   zllm_buf *order; /* dry run: ids in visiting order, NUL-separated */
   size_t *users;   /* per repo: repos still to ingest that use it as their base */
   uint8_t *window; /* the tensor being ingested, when it fits */
@@ -432,18 +447,35 @@ static int src_open(ingest_ctx *c, repo_job *j, const zllm_hub_file *f, int fd, 
   return rc;
 }
 
-/* Byte comparison of a candidate's decoded parts with this tensor's bytes. */
-static int same_tensor(zllm_archive *a, tensor_src *s, int64_t cand, int *same)
+/* Part p (n bytes) of a stored tensor of dtype dt: from the base cache when
+ * it holds it, else decoded. */
+static int stored_part(ingest_ctx *c, int64_t id, zllm_dtype dt, uint64_t p, size_t n, uint8_t *buf,
+                       const uint8_t **out)
 {
+  const cache_entry *e = cache_find(&c->cache, id);
+  size_t es = zllm_dtype_get(dt)->size;
+  *out = buf;
+  if (e && e->dtype == dt && p * ZLLM_PART_BYTES + n <= e->nelem * es) {
+    *out = e->bytes + p * ZLLM_PART_BYTES;
+    return 0;
+  }
+  return ar_tensor_decode_part(c->a, id, p, buf, 0); /* an extern tensor: extern_part */
+}
+
+/* Byte comparison of a candidate's parts with this tensor's bytes. */
+static int same_tensor(ingest_ctx *c, tensor_src *s, int64_t cand, int *same)
+{
+  zllm_archive *a = c->a;
+  zllm_dtype dt = s->h->tensors[s->i].dtype;
   uint8_t *scratch = s->whole ? NULL : ar_buf_get(a), *theirs = ar_buf_get(a);
   int rc = theirs && (s->whole || scratch) ? 0 : ZLLM_ENOMEM;
   *same = 1;
   for (uint64_t p = 0; rc == 0 && *same && s->len && p < ar_nparts(s->len); p++) {
-    const uint8_t *mine = NULL;
+    const uint8_t *mine = NULL, *other = NULL;
     size_t n = 0;
     rc = src_part(s, p, scratch, &mine, &n);
-    rc = rc ? rc : ar_tensor_decode_part(a, cand, p, theirs, 0);
-    *same = rc == 0 && memcmp(mine, theirs, n) == 0;
+    rc = rc ? rc : stored_part(c, cand, dt, p, n, theirs, &other);
+    *same = rc == 0 && memcmp(mine, other, n) == 0;
   }
   if (rc == 0 && *same && s->len)
     rc = src_check(s);
@@ -453,20 +485,21 @@ static int same_tensor(zllm_archive *a, tensor_src *s, int64_t cand, int *same)
 }
 
 typedef struct {
-  zllm_archive *a;
+  ingest_ctx *c;
   tensor_src *s;
 } same_ctx;
 
 static int same_as_candidate(void *ctx, int64_t cand, int *same)
 {
   same_ctx *x = ctx;
-  return same_tensor(x->a, x->s, cand, same);
+  return same_tensor(x->c, x->s, cand, same);
 }
 
-static int find_dup_tensor(zllm_archive *a, tensor_src *s, const uint8_t key[16], int64_t *dup, int *depth)
+static int find_dup_tensor(ingest_ctx *c, tensor_src *s, const uint8_t key[16], int64_t *dup, int *depth)
 {
+  zllm_archive *a = c->a;
   const zllm_st_tensor *t = &s->h->tensors[s->i];
-  same_ctx x = {a, s};
+  same_ctx x = {c, s};
   int64_t d = 0;
   int rc = ar_find_tensor_dup(a, key, t->end - t->begin, zllm_dtype_get(t->dtype)->name, same_as_candidate, &x, dup, &d);
   *depth = d < 0 || d > ZLLM_MAX_CHAIN ? ZLLM_MAX_CHAIN : (int)d;
@@ -685,7 +718,7 @@ static int ingest_tensor(ingest_ctx *c, repo_job *j, int64_t file_row, tensor_sr
   zllm_st_shape_str(shape, sizeof shape, t);
   ar_hash_key(c->a, s->hash.b, key);
   if (c->p->tensor_dedup)
-    rc = find_dup_tensor(c->a, s, key, &dup, &depth);
+    rc = find_dup_tensor(c, s, key, &dup, &depth);
   rc = rc ? rc : tap_base_of(c, j, t, shape, &tap_base, &tap_depth, &tap_asked);
   if (rc == 0 && dup) {
     c->file_counts.tensor_dups++;
@@ -816,7 +849,7 @@ static int ingest_file(ingest_ctx *c, repo_job *j, const zllm_hub_file *f)
   /* one rule for names at ingest and restore: what is stored can be written back */
   if ((rc = zllm_path_check_relative(f->path, name)) < 0)
     return zllm_error_set(rc, "cannot be restored: %s", zllm_error_last());
-  if (unreadable && strstr(f->path, unreadable))
+  if (unreadable && strstr(name, unreadable))
     rc = zllm_error_set(ZLLM_EIO, "%s: cannot open: Permission denied (test)", name);
   rc = rc ? rc : file_hash_reset(&j->read);
   rc = rc ? rc : zllm_source_open_file(c->hub->src, j->listed, f, &fd);
@@ -909,21 +942,6 @@ static int ingest_file_guarded(ingest_ctx *c, repo_job *j, const zllm_hub_file *
 
 /* ---- repos ------------------------------------------------------------------ */
 
-static int insert_repo(zllm_archive *a, const zllm_repo *r, const char *base, const char *why, int64_t *row)
-{
-  sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st, "INSERT INTO repos(name, revision, base, base_reason) VALUES(?, ?, ?, ?)");
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_text(st, 1, r->id, -1, SQLITE_TRANSIENT);
-  r->revision ? sqlite3_bind_text(st, 2, r->revision, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 2);
-  base ? sqlite3_bind_text(st, 3, base, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 3);
-  why ? sqlite3_bind_text(st, 4, why, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 4);
-  rc = ar_step_done(a, st, "recording a repo");
-  *row = sqlite3_last_insert_rowid(a->db);
-  return rc;
-}
-
 static int ingest_repo(ingest_ctx *c, size_t i)
 {
   const zllm_repo *r = c->hub->repos[i];
@@ -936,7 +954,7 @@ static int ingest_repo(ingest_ctx *c, size_t i)
     goto done;
   memset(&c->repo_counts, 0, sizeof c->repo_counts);
   rc = ar_begin(c->a);
-  rc = rc ? rc : insert_repo(c->a, r, c->base[i], c->why[i], &j.repo_row);
+  rc = rc ? rc : ar_insert_repo(c->a, r->id, r->revision, c->base[i], c->why[i], &j.repo_row);
   for (size_t f = 0; rc == 0 && f < r->nfiles; f++)
     rc = ingest_file_guarded(c, &j, &r->files[f]);
   rc = rc ? rc : ar_commit(c->a);
@@ -954,6 +972,54 @@ done:
   return rc;
 }
 
+/* Whether repo i is this packer's: in `only` (when given) and claimed (when
+ * packers share the hub). */
+static int take_repo(ingest_ctx *c, size_t i, int *mine)
+{
+  *mine = !(c->skip && c->skip[i]);
+  return *mine && c->o->claim ? c->o->claim(c->o->claim_ctx, i, mine) : 0;
+}
+
+/* A repo of mine whose base another packer stores: the base's bytes from
+ * the hub, recorded once as an extern repo (pack/extern.h).  Without them
+ * the repo is packed as if its base had no tensors; the merge then keeps
+ * that, so it is an error only when the archive fails. */
+static int extern_base(ingest_ctx *c, long b)
+{
+  int have = 0;
+  if (b < 0 || c->mine[b] || c->ext_done[b])
+    return 0;
+  c->ext_done[b] = 1;
+  ar_extern_cache keep = {&c->cache, cache_room, cache_adopt};
+  int rc = repo_in_archive(c->a, c->ids[b], &have);
+  rc = rc || have ? rc : ar_extern_repo(c->ext, c->a, (size_t)b, &keep);
+  if (rc < 0 && !c->a->broken && zllm_error_last_code() != ZLLM_ENOMEM) {
+    ZLLM_WARN("pack: base %s not read here: %s", c->ids[b], zllm_error_last());
+    rc = 0;
+  }
+  return rc;
+}
+
+static int store_repo(ingest_ctx *c, size_t i, long b)
+{
+  int have = 0;
+  int rc = repo_in_archive(c->a, c->ids[i], &have);
+  if (rc < 0 || have)
+    return rc;
+  if ((rc = extern_base(c, b)) < 0)
+    return rc;
+  if (c->o->verbose)
+    ZLLM_INFO("pack: %s%s%s", c->ids[i], c->base[i] ? " (base " : "", c->base[i] ? c->base[i] : "");
+  if (ingest_repo(c, i) < 0) {
+    if (zllm_error_last_code() == ZLLM_ENOMEM)
+      return ZLLM_ENOMEM;
+    ZLLM_ERR("pack: %s skipped: %s", c->ids[i], zllm_error_last());
+    c->s->repos_skipped++;
+    c->s->problems++;
+  }
+  return 0;
+}
+
 /* Depth-first: a repo's base goes in before the repo itself. */
 static int visit(ingest_ctx *c, size_t i, int depth)
 {
@@ -965,32 +1031,19 @@ static int visit(ingest_ctx *c, size_t i, int depth)
     c->base[i] = NULL;
     return 0;
   }
-  if (c->skip && c->skip[i]) { /* another share's repo: its packer stores it */
-    c->state[i] = 2;
-    return 0;
-  }
   c->state[i] = 1;
   long b = c->base[i] ? find_id(c, c->base[i]) : -1;
   int rc = b >= 0 ? visit(c, (size_t)b, depth + 1) : 0;
-  int have = 0;
+  int mine = 0;
   if (rc == 0 && c->order) {
     rc = zllm_buf_append(c->order, c->ids[i], strlen(c->ids[i]) + 1);
     c->state[i] = 2;
     return rc;
   }
-  if (rc == 0)
-    rc = repo_in_archive(c->a, c->ids[i], &have);
-  if (rc == 0 && !have) {
-    if (c->o->verbose)
-      ZLLM_INFO("pack: %s%s%s", c->ids[i], c->base[i] ? " (base " : "", c->base[i] ? c->base[i] : "");
-    if (ingest_repo(c, i) < 0) {
-      if (zllm_error_last_code() == ZLLM_ENOMEM)
-        return ZLLM_ENOMEM;
-      ZLLM_ERR("pack: %s skipped: %s", c->ids[i], zllm_error_last());
-      c->s->repos_skipped++;
-      c->s->problems++;
-    }
-  }
+  rc = rc ? rc : take_repo(c, i, &mine);
+  c->mine[i] = (char)mine;
+  if (rc == 0 && mine) /* another's repo: its packer stores it */
+    rc = store_repo(c, i, b);
   /* a base's bytes are kept only while repos that use it are still to come */
   if (rc == 0 && b >= 0 && c->users[b] > 0 && --c->users[b] == 0)
     cache_drop_repo(&c->cache, (size_t)b);
@@ -998,14 +1051,15 @@ static int visit(ingest_ctx *c, size_t i, int depth)
   return rc;
 }
 
-/* How many repos to ingest use each repo as their base. */
+/* How many repos use each repo as their base (whoever packs them: a base's
+ * bytes stay cached until the visit has passed them all). */
 static int count_users(ingest_ctx *c)
 {
   if (!(c->users = calloc(c->n + 1, sizeof *c->users)))
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t i = 0; i < c->n; i++) {
     long b = c->base[i] ? find_id(c, c->base[i]) : -1;
-    if (b >= 0 && !(c->skip && c->skip[i]))
+    if (b >= 0)
       c->users[b]++;
   }
   return 0;
@@ -1052,6 +1106,23 @@ int zllm_pack_order(const zllm_pack_options *o, char ***ids, size_t *n)
   return rc;
 }
 
+/* The archive's way to an extern tensor's bytes (a base decoded for a
+ * fine-tune may itself be a BitX of an extern tensor): the cache, or the hub. */
+static int extern_part(void *ctx, int64_t id, uint64_t part, uint8_t *dst, int depth)
+{
+  ingest_ctx *c = ctx;
+  const cache_entry *e = cache_find(&c->cache, id);
+  size_t es = e ? zllm_dtype_get(e->dtype)->size : 0;
+  (void)depth;
+  if (e) {
+    size_t n = ar_part_len(e->nelem * es, part);
+    if (n)
+      memcpy(dst, e->bytes + part * ZLLM_PART_BYTES, n);
+    return 0;
+  }
+  return ar_extern_part(c->ext, c->a, id, part, dst);
+}
+
 static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *stats, zllm_buf *order)
 {
   ingest_ctx c = {.a = a, .o = o, .s = stats, .p = &profiles[o->profile], .order = order};
@@ -1061,16 +1132,29 @@ static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats
   c.ids = o->hub ? o->hub->ids : NULL;
   c.n = o->hub ? o->hub->n : 0;
   if (rc == 0 && (!(c.base = calloc(c.n + 1, sizeof *c.base)) || !(c.why = calloc(c.n + 1, sizeof *c.why)) ||
-                  !(c.state = calloc(c.n + 1, sizeof *c.state))))
+                  !(c.state = calloc(c.n + 1, sizeof *c.state)) || !(c.mine = calloc(c.n + 1, 1)) ||
+                  !(c.ext_done = calloc(c.n + 1, 1))))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  rc = rc ? rc : ar_extern_new(&c.ext, c.hub);
   rc = rc ? rc : take_bases(&c);
   rc = rc ? rc : mark_only(&c);
   rc = rc ? rc : count_users(&c);
+  if (a) {
+    a->extern_part = extern_part;
+    a->extern_ctx = &c;
+  }
   c.window_max = window_cap();
   c.cache.budget = base_cache_budget();
   for (size_t i = 0; rc == 0 && i < c.n; i++)
     rc = visit(&c, i, 0);
+  if (a) {
+    a->extern_part = NULL;
+    a->extern_ctx = NULL;
+  }
   cache_free(&c.cache);
+  ar_extern_free(c.ext);
+  free(c.mine);
+  free(c.ext_done);
   free(c.window);
   free(c.users);
   zllm_strv_free(c.base, c.n);

@@ -3,7 +3,10 @@
  * visiting order, redoing the cross-share decisions — file dups by SHA-256,
  * tensor dups by hash then bytes — so the catalog reads as if one process
  * had packed the hub.  Blobs are not copied one by one: each source's pack
- * file becomes one more pack of the destination. */
+ * file is moved in (renamed) as one more pack of the destination.  A
+ * source's extern repos (pack/extern.h: bases another source stores) are
+ * never copied; rows that point at them are pointed at the stored repo. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +14,10 @@
 #include <unistd.h>
 
 #include "pack/archive_internal.h"
+#include "pack/extern.h"
 #include "zllm/error.h"
 #include "zllm/io.h"
+#include "zllm/log.h"
 #include "zllm/path.h"
 
 typedef struct {
@@ -28,6 +33,7 @@ typedef struct {
   zllm_archive *d;
   source *s;
   size_t ns;
+  size_t skipped; /* repos left out */
 } merge_ctx;
 
 static int64_t max_id(zllm_archive *a, const char *table, int *rc)
@@ -63,17 +69,33 @@ static void close_source(source *x)
   free(x->tensor);
 }
 
-/* The source's pack file, copied in under the next free name. */
-static int copy_pack(merge_ctx *m, source *x)
+/* The source's pack file under a new name in the destination: renamed (the
+ * staging archives sit beside it), copied only across file systems. */
+static int move_pack_file(const char *from, const char *to, const char *dir)
+{
+  if (rename(from, to) == 0) {
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int ok = dfd >= 0 && fsync(dfd) == 0; /* the new name is durable before the catalog names it */
+    if (dfd >= 0)
+      close(dfd);
+    return ok ? 0 : zllm_error_set(ZLLM_EIO, "%s: cannot sync: %s", dir, strerror(errno));
+  }
+  if (errno != EXDEV)
+    return zllm_error_set(ZLLM_EIO, "cannot move %s to %s: %s", from, to, strerror(errno));
+  return zllm_copy_file(from, to);
+}
+
+/* The source's pack becomes the destination's next pack, in its own
+ * transaction: once moved, it stays registered whatever its repos do. */
+static int move_pack(merge_ctx *m, source *x)
 {
   char name[32], *from = NULL, *to = NULL, *dir = zllm_path_join(m->d->dir, "packs");
   sqlite3_stmt *st = NULL;
-  int rc = dir ? 0 : ZLLM_ENOMEM;
+  int rc = dir ? ar_begin(m->d) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   int64_t n = max_id(m->d, "packs", &rc) + 1;
   snprintf(name, sizeof name, "pack-m%04lld.zpk", (long long)n);
   if (rc == 0 && (!(from = zllm_path_join(x->a->dir, "packs/pack-0000.zpk")) || !(to = zllm_path_join(dir, name))))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  rc = rc ? rc : zllm_copy_file(from, to);
   rc = rc ? rc : ar_prepare(m->d, &st, "INSERT INTO packs(name, committed_len) VALUES(?, ?)");
   if (rc == 0) {
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -82,6 +104,13 @@ static int copy_pack(merge_ctx *m, source *x)
     x->pack = sqlite3_last_insert_rowid(m->d->db);
   }
   ar_finalize(m->d, st);
+  /* the source keeps reading its pack through the descriptor it holds */
+  rc = rc ? rc : move_pack_file(from, to, dir);
+  rc = rc ? rc : ar_commit(m->d);
+  if (rc < 0) {
+    ar_rollback(m->d);
+    x->pack = 0;
+  }
   free(from);
   free(to);
   free(dir);
@@ -238,6 +267,69 @@ static int64_t mapped(const int64_t *map, int64_t n, int64_t id)
   return id > 0 && id < n ? map[id] : 0;
 }
 
+/* The destination's row for what an extern row of the source names (repo,
+ * path, tensor index), once that repo is merged; 0 when the source row is
+ * not extern.  The hashes must be those the source read, or the bytes it
+ * packed against are not the bytes stored. */
+static int extern_in_dst(merge_ctx *m, source *x, int64_t sid, int tensor, int64_t *out)
+{
+  static const char *src_sql[2] = {
+      "SELECT r.name, f.path, 0, f.sha256, f.size FROM files f JOIN repos r ON f.repo = r.id"
+      " WHERE f.id = ? AND f.method = '" AR_EXTERN "'",
+      "SELECT r.name, f.path, t.idx, t.key, t.len FROM tensors t JOIN files f ON t.file = f.id"
+      " JOIN repos r ON f.repo = r.id WHERE t.id = ? AND t.method = '" AR_EXTERN "'"};
+  static const char *dst_sql[2] = {
+      "SELECT f.id, f.sha256, f.size FROM repos r JOIN files f ON f.repo = r.id"
+      " WHERE r.name = ? AND f.path = ? AND f.method != 'skipped' AND ? = 0",
+      "SELECT t.id, t.key, t.len FROM repos r JOIN files f ON f.repo = r.id"
+      " JOIN tensors t ON t.file = (CASE WHEN f.method = 'dup' THEN f.dup_of ELSE f.id END)"
+      " WHERE r.name = ? AND f.path = ? AND t.idx = ?"};
+  size_t hlen = tensor ? 16 : 32;
+  sqlite3_stmt *s = NULL, *d = NULL;
+  const char *repo = NULL, *path = NULL;
+  const void *mine = NULL, *theirs = NULL;
+  *out = 0;
+  int rc = ar_prepare(x->a, &s, src_sql[tensor]);
+  if (rc == 0)
+    sqlite3_bind_int64(s, 1, sid);
+  if (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
+    rc = ar_col_text(x->a, s, 0, &repo);
+    rc = rc ? rc : ar_col_text(x->a, s, 1, &path);
+    rc = rc ? rc : ar_col_blob(x->a, s, 3, hlen, &mine);
+    rc = rc ? rc : ar_prepare(m->d, &d, dst_sql[tensor]);
+    if (rc == 0) {
+      sqlite3_bind_text(d, 1, repo, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(d, 2, path, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(d, 3, sqlite3_column_int64(s, 2));
+      if (sqlite3_step(d) != SQLITE_ROW)
+        rc = zllm_error_set(ZLLM_ERROR, "%s/%s: a base another share read is not in the archive", repo, path);
+    }
+    rc = rc ? rc : ar_col_blob(m->d, d, 1, hlen, &theirs);
+    if (rc == 0 && (memcmp(mine, theirs, hlen) != 0 || sqlite3_column_int64(s, 4) != sqlite3_column_int64(d, 2)))
+      rc = zllm_error_set(ZLLM_ECHANGED, "%s/%s: the base bytes one share read differ from the bytes stored"
+                                         " (the file changed between the reads)", repo, path);
+    if (rc == 0)
+      *out = sqlite3_column_int64(d, 0);
+  }
+  ar_finalize(x->a, s);
+  ar_finalize(m->d, d);
+  return rc;
+}
+
+/* A source tensor or file id as a destination id: mapped when merged, else
+ * an extern row resolved against the stored repo (then remembered). */
+static int in_dst(merge_ctx *m, source *x, int64_t sid, int tensor, int64_t *out)
+{
+  int64_t *map = tensor ? x->tensor : x->file, n = tensor ? x->ntensor : x->nfile;
+  *out = mapped(map, n, sid);
+  if (*out || sid <= 0 || sid >= n)
+    return 0;
+  int rc = extern_in_dst(m, x, sid, tensor, out);
+  if (rc == 0)
+    map[sid] = *out;
+  return rc;
+}
+
 /* A stored file's tensors; *dropped gets the stored bytes of those that
  * turn out to be duplicates of earlier repos' tensors. */
 static int merge_tensors(merge_ctx *m, source *x, int64_t src_file, int64_t dst_file, int64_t *dropped)
@@ -253,16 +345,19 @@ static int merge_tensors(merge_ctx *m, source *x, int64_t src_file, int64_t dst_
     if ((rc = ar_col_text(x->a, t, 8, &method)) < 0)
       break;
     if (strcmp(method, "dup") == 0) {
-      dup = root_of(m->d, "tensors", mapped(x->tensor, x->ntensor, sqlite3_column_int64(t, 10)));
-      rc = dup ? insert_tensor_row(m, x, dst_file, t, "dup", dup, 0, depth_of(m->d, dup), 0, 0, &id)
+      rc = in_dst(m, x, sqlite3_column_int64(t, 10), 1, &dup);
+      dup = rc ? 0 : root_of(m->d, "tensors", dup);
+      rc = rc ? rc : dup ? insert_tensor_row(m, x, dst_file, t, "dup", dup, 0, depth_of(m->d, dup), 0, 0, &id)
                : zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: its dup is not merged", x->a->dir, (long long)sid);
     } else if ((rc = find_dup(m, x, t, &dup)) == 0 && dup) {
       *dropped += sqlite3_column_int64(t, 13);
       rc = insert_tensor_row(m, x, dst_file, t, "dup", dup, 0, depth_of(m->d, dup), 0, 0, &id);
     } else if (rc == 0) {
-      int64_t base = sqlite3_column_type(t, 11) == SQLITE_NULL ? 0 : mapped(x->tensor, x->ntensor, sqlite3_column_int64(t, 11));
+      int64_t base = 0;
+      if (sqlite3_column_type(t, 11) != SQLITE_NULL)
+        rc = in_dst(m, x, sqlite3_column_int64(t, 11), 1, &base);
       int64_t depth = base ? depth_of(m->d, base) + 1 : sqlite3_column_int64(t, 12);
-      rc = insert_tensor_row(m, x, dst_file, t, method, 0, base, depth, sqlite3_column_int64(t, 13), 1, &id);
+      rc = rc ? rc : insert_tensor_row(m, x, dst_file, t, method, 0, base, depth, sqlite3_column_int64(t, 13), 1, &id);
       rc = rc ? rc : copy_parts(m, x, sid, id);
     }
     if (rc == 0 && sid > 0 && sid < x->ntensor)
@@ -346,8 +441,9 @@ static int merge_file(merge_ctx *m, source *x, int64_t repo, sqlite3_stmt *f)
   if (strcmp(method, "skipped") == 0)
     rc = insert_file_row(m, x, repo, f, method, 0, 0, 0, 1, &id);
   else if (strcmp(method, "dup") == 0) {
-    dup = root_of(m->d, "files", mapped(x->file, x->nfile, sqlite3_column_int64(f, 6)));
-    rc = dup ? insert_file_row(m, x, repo, f, "dup", dup, 0, 0, 0, &id)
+    rc = in_dst(m, x, sqlite3_column_int64(f, 6), 0, &dup);
+    dup = rc ? 0 : root_of(m->d, "files", dup);
+    rc = rc ? rc : dup ? insert_file_row(m, x, repo, f, "dup", dup, 0, 0, 0, &id)
              : zllm_error_set(ZLLM_EFORMAT, "%s: file %lld: its dup is not merged", x->a->dir, (long long)sid);
   } else if ((rc = find_dup_file(m, x, f, &dup)) < 0) {
     return rc;
@@ -402,11 +498,13 @@ static int merge_repo(merge_ctx *m, source *x, int64_t src_repo)
   return rc;
 }
 
+/* The repo's row, not an extern one (a source's copy of another's base). */
 static int64_t repo_row(zllm_archive *a, const char *name)
 {
   sqlite3_stmt *st = NULL;
   int64_t id = 0;
-  if (ar_prepare(a, &st, "SELECT id FROM repos WHERE name = ?") == 0) {
+  if (ar_prepare(a, &st, "SELECT id FROM repos WHERE name = ? AND NOT EXISTS"
+                         " (SELECT 1 FROM files WHERE files.repo = repos.id AND files.method = '" AR_EXTERN "')") == 0) {
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) == SQLITE_ROW)
       id = sqlite3_column_int64(st, 0);
@@ -415,17 +513,60 @@ static int64_t repo_row(zllm_archive *a, const char *name)
   return id;
 }
 
+/* One repo, one transaction.  A repo that cannot be merged (a base whose
+ * bytes changed between two shares' reads, a dup of a repo that failed) is
+ * left out with an error, as pack leaves out a repo it cannot read; only a
+ * failure of the destination stops the merge. */
+static int merge_repo_tx(merge_ctx *m, source *x, int64_t r)
+{
+  int rc = ar_begin(m->d);
+  rc = rc ? rc : merge_repo(m, x, r);
+  rc = rc ? rc : ar_commit(m->d);
+  if (rc == 0)
+    return 0;
+  ar_rollback(m->d);
+  if (m->d->broken || zllm_error_last_code() == ZLLM_ENOMEM)
+    return rc;
+  ZLLM_ERR("merge: %s: repo %lld left out: %s", x->a->dir, (long long)r, zllm_error_last());
+  m->skipped++;
+  return 0;
+}
+
+typedef struct {
+  merge_ctx *m;
+  source *x;
+} extern_ctx;
+
+/* A source's extern tensor, decoded where it is stored: the destination
+ * (its repo is merged before any repo that uses it). */
+static int extern_part(void *ctx, int64_t id, uint64_t part, uint8_t *dst, int depth)
+{
+  extern_ctx *e = ctx;
+  int64_t did = 0;
+  int rc = in_dst(e->m, e->x, id, 1, &did);
+  if (rc == 0 && !did)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld is not an extern tensor", e->x->a->dir, (long long)id);
+  return rc ? rc : ar_tensor_decode_part(e->m->d, did, part, dst, depth);
+}
+
 int zllm_archive_merge(zllm_archive *dst, zllm_archive *const *src, size_t nsrc, char *const *order, size_t norder)
 {
-  merge_ctx m = {dst, calloc(nsrc + 1, sizeof *m.s), nsrc};
+  merge_ctx m = {dst, calloc(nsrc + 1, sizeof *m.s), nsrc, 0};
   int rc = m.s ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   /* blobs move as they are: a newer format's codecs would break an older archive's readers */
   for (size_t k = 0; rc == 0 && k < nsrc; k++)
     if (src[k]->format > dst->format)
       rc = zllm_error_set(ZLLM_EINVAL, "%s: archive format %d cannot merge into %s (format %d)", src[k]->dir,
                           src[k]->format, dst->dir, dst->format);
-  for (size_t k = 0; rc == 0 && k < nsrc; k++)
+  extern_ctx *ec = m.s ? calloc(nsrc + 1, sizeof *ec) : NULL;
+  if (rc == 0 && !ec)
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t k = 0; rc == 0 && k < nsrc; k++) {
     rc = open_source(&m.s[k], src[k]);
+    ec[k] = (extern_ctx){&m, &m.s[k]};
+    src[k]->extern_part = extern_part;
+    src[k]->extern_ctx = &ec[k];
+  }
   for (size_t i = 0; rc == 0 && i < norder; i++) {
     if (repo_row(dst, order[i]))
       continue; /* already merged (a rerun after an interruption) */
@@ -433,21 +574,17 @@ int zllm_archive_merge(zllm_archive *dst, zllm_archive *const *src, size_t nsrc,
       int64_t r = repo_row(src[k], order[i]);
       if (!r)
         continue;
-      rc = ar_begin(dst);
-      if (rc == 0 && !m.s[k].pack)
-        rc = copy_pack(&m, &m.s[k]);
-      rc = rc ? rc : merge_repo(&m, &m.s[k], r);
-      if (rc == 0)
-        rc = ar_commit(dst);
-      if (rc < 0) {
-        ar_rollback(dst);
-        m.s[k].pack = 0; /* its pack row went with the transaction */
-      }
+      rc = m.s[k].pack ? 0 : move_pack(&m, &m.s[k]);
+      rc = rc ? rc : merge_repo_tx(&m, &m.s[k], r);
       break;
     }
   }
-  for (size_t k = 0; m.s && k < nsrc; k++)
+  for (size_t k = 0; m.s && k < nsrc; k++) {
     close_source(&m.s[k]);
+    src[k]->extern_part = NULL;
+    src[k]->extern_ctx = NULL;
+  }
+  free(ec);
   free(m.s);
   return rc;
 }

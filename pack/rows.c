@@ -13,6 +13,22 @@ static void bind_text_or_null(sqlite3_stmt *st, int col, const char *text)
   text ? sqlite3_bind_text(st, col, text, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, col);
 }
 
+int ar_insert_repo(zllm_archive *a, const char *name, const char *revision, const char *base, const char *why,
+                   int64_t *id)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "INSERT INTO repos(name, revision, base, base_reason) VALUES(?, ?, ?, ?)");
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+  bind_text_or_null(st, 2, revision);
+  bind_text_or_null(st, 3, base);
+  bind_text_or_null(st, 4, why);
+  rc = ar_step_done(a, st, "recording a repo");
+  *id = sqlite3_last_insert_rowid(a->db);
+  return rc;
+}
+
 int ar_insert_file(zllm_archive *a, const ar_file_row *r, int64_t *id)
 {
   sqlite3_stmt *st = NULL;

@@ -133,6 +133,10 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
     return rc;
   if (strcmp(t.method, "dup") == 0)
     return ar_tensor_decode_part(a, t.dup_of, part, dst, depth + 1);
+  if (strcmp(t.method, AR_EXTERN) == 0)
+    return a->extern_part ? a->extern_part(a->extern_ctx, id, part, dst, depth + 1)
+                          : zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld is stored in another archive", a->dir,
+                                           (long long)id);
   size_t hit_len = 0;
   const uint8_t *hit = depth > 0 && a->cache ? ar_cache_get(a->cache, id, part, &hit_len) : NULL;
   if (hit && hit_len == ar_part_len(t.len, part)) { /* decoded before, for another fine-tune */

@@ -14,10 +14,50 @@ const char *st_family_of(const st_ctx *c, size_t repo)
   return f && f->family && strcmp(f->family, "-") != 0 ? f->family : c->run->list.repo_ids[repo];
 }
 
-/* Whole families to one rank, by bytes, largest first: a fine-tune and its
- * base are read by the same rank, so the base is read from its page cache.
- * A family is keyed by the index of the repo it is named after; a family
- * larger than a rank's share is dealt model by model. */
+/* Each repo's work unit (the index of a repo): its family's, keyed by the
+ * repo the family is named after, so a fine-tune and its base go to the
+ * same rank and the base is read from its page cache; with split_big, a
+ * family larger than a rank's share is split into its models (balance
+ * first, locality second) and *bytes gets each unit's bytes. */
+static int unit_keys(const sv_run *run, int split_big, size_t *key, uint64_t *bytes)
+{
+  size_t n = run->list.nrepos;
+  st_ctx c = {.run = (sv_run *)run};
+  for (size_t i = 0; i < n; i++) {
+    long k = sv_repo_index(&run->list, st_family_of(&c, i));
+    key[i] = k >= 0 ? (size_t)k : i;
+  }
+  uint64_t total = 0;
+  memset(bytes, 0, (n + 1) * sizeof *bytes);
+  for (size_t i = 0; i < run->list.nfiles; i++) {
+    bytes[key[run->list.files[i].repo]] += run->list.files[i].size;
+    total += run->list.files[i].size;
+  }
+  for (size_t i = 0; split_big && i < n; i++)
+    if (bytes[key[i]] > total / (uint64_t)run->size && key[i] != i)
+      key[i] = i;
+  memset(bytes, 0, (n + 1) * sizeof *bytes);
+  for (size_t i = 0; i < run->list.nfiles; i++)
+    bytes[key[run->list.files[i].repo]] += run->list.files[i].size;
+  return 0;
+}
+
+int sv_work_units(const sv_run *run, size_t **unit)
+{
+  size_t n = run->list.nrepos;
+  uint64_t *bytes = calloc(n + 1, sizeof *bytes);
+  *unit = calloc(n + 1, sizeof **unit);
+  int rc = bytes && *unit ? unit_keys(run, 1, *unit, bytes) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  free(bytes);
+  if (rc < 0) {
+    free(*unit);
+    *unit = NULL;
+  }
+  return rc;
+}
+
+/* Whole families to one rank, by bytes, largest first (split_big: see
+ * unit_keys). */
 int st_deal_repos(st_ctx *c, int split_big)
 {
   sv_run *run = c->run;
@@ -26,23 +66,7 @@ int st_deal_repos(st_ctx *c, int split_big)
   char *is_mine = calloc(n + 1, 1);
   int rc = key && bytes && is_mine && (c->mine = calloc(n + 1, sizeof *c->mine)) ? 0
                                                                                  : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    long k = sv_repo_index(&run->list, st_family_of(c, i));
-    key[i] = k >= 0 ? (size_t)k : i;
-  }
-  uint64_t total = 0;
-  for (size_t i = 0; rc == 0 && i < run->list.nfiles; i++) {
-    bytes[key[run->list.files[i].repo]] += run->list.files[i].size;
-    total += run->list.files[i].size;
-  }
-  /* a family bigger than a rank's share would leave the others idle: its
-   * models are dealt one by one instead (balance first, locality second) */
-  for (size_t i = 0; rc == 0 && split_big && i < n; i++)
-    if (bytes[key[i]] > total / (uint64_t)run->size && key[i] != i)
-      key[i] = i;
-  memset(bytes, 0, (n + 1) * sizeof *bytes);
-  for (size_t i = 0; rc == 0 && i < run->list.nfiles; i++)
-    bytes[key[run->list.files[i].repo]] += run->list.files[i].size;
+  rc = rc ? rc : unit_keys(run, split_big, key, bytes);
   rc = rc ? rc : zllm_deal_by_size(bytes, n, run->size, run->rank, &mine_f, &nmine_f);
   for (size_t k = 0; rc == 0 && k < nmine_f; k++)
     is_mine[mine_f[k]] = 1;
@@ -56,14 +80,3 @@ int st_deal_repos(st_ctx *c, int split_big)
   free(bytes);
   return rc;
 }
-
-int sv_deal_families(sv_run *run, size_t **mine, size_t *nmine)
-{
-  st_ctx c = {.run = run};
-  int rc = st_deal_repos(&c, 0);
-  *mine = c.mine;
-  *nmine = c.nmine;
-  return rc;
-}
-
-/* Rows of the tensor table: each rank counts its repos', a sum gives all. */

@@ -407,7 +407,15 @@ int sv_stats(sv_run *run)
   char path[4096];
   snprintf(path, sizeof path, "%s/stats.h5", run->opts.out);
   /* after the one pass each rank holds the rows of the repos it packed */
-  int rc = st_deal_repos(&c, !run->pass);
+  int rc = 0;
+  if (run->pass) {
+    c.mine = malloc((run->nmine + 1) * sizeof *c.mine);
+    rc = c.mine ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    for (size_t k = 0; rc == 0 && k < run->nmine; k++)
+      c.mine[c.nmine++] = run->mine[k];
+  } else {
+    rc = st_deal_repos(&c, 1);
+  }
   rc = rc ? rc : layout_rows(&c);
   rc = rc ? rc : compute(&c);
   if (!zllm_mpi_alltrue(rc == 0, run->comm)) {

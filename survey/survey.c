@@ -171,31 +171,51 @@ static int phase_scan(sv_run *run, zllm_buf *out)
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
 }
 
-/* This rank's families into its own staging archive (its own pack file). */
-static int pack_share(sv_run *run, const char *stage, const size_t *mine, size_t nmine, const zllm_pack_tap *tap)
+/* The pass's work units, taken first come, first served: a repo is this
+ * rank's when its unit is; what the rank took is recorded for the tap's
+ * share and the statistics. */
+typedef struct {
+  sv_run *run;
+  const size_t *unit;
+  zllm_mpi_claims claims;
+  char *taken; /* per repo */
+  int dealt;   /* ZLLM_TEST_DEAL=modulo */
+} sv_claims;
+
+static int claim_repo(void *ctx, size_t repo, int *mine)
 {
-  const char **only = NULL;
+  sv_claims *c = ctx;
+  int rc = 0;
+  /* test hook: unit u goes to rank u mod size, so a family split into its
+   * models surely has fine-tunes packed away from their base */
+  if (c->dealt)
+    *mine = c->unit[repo] % (size_t)c->run->size == (size_t)c->run->rank;
+  else
+    rc = zllm_mpi_claims_take(&c->claims, c->unit[repo], mine);
+  if (rc == 0 && *mine)
+    c->taken[repo] = 1;
+  return rc;
+}
+
+/* This rank's units into its own staging archive (its own pack file). */
+static int pack_share(sv_run *run, const char *stage, sv_claims *claims, const zllm_pack_tap *tap)
+{
   zllm_archive *a = NULL;
   zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
   zllm_pack_stats ps;
   int rc = 0;
-  if (!(only = calloc(nmine + 1, sizeof *only)))
-    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; rc == 0 && i < nmine; i++)
-    only[i] = run->list.repo_ids[mine[i]];
   po.hub = run->hub;
   po.bases = run->bases;
-  po.only = only;
-  po.nonly = nmine;
+  po.claim = claim_repo;
+  po.claim_ctx = claims;
   po.tap = tap;
-  if (rc == 0 && access(stage, F_OK) == 0)
+  if (access(stage, F_OK) == 0)
     rc = zllm_rm_rf(stage);
   rc = rc ? rc : zllm_archive_open(&a, stage, 1);
   if (rc == 0) /* rank 0's merge reads it next */
     zllm_archive_keep_written(a, 1);
   rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
   zllm_archive_close(a);
-  free(only);
   return rc;
 }
 
@@ -223,13 +243,13 @@ static int merge_shares(sv_run *run, const char *dir, char **stages)
 }
 
 /* The hub into OUT/archive with the clustered bases: one process packs it
- * alone; with more ranks, each packs whole families into its own staging
- * archive and rank 0 merges them, making the decisions one process would
- * (zllm_archive_merge), so the catalog is the same for any number of ranks.
- * Pack's read of each file is the survey's one pass: `tap` turns it into
- * the scan records and statistics rows of the rank's share (`mine`). */
-static int phase_pack(sv_run *run, const size_t *mine, size_t nmine, const zllm_pack_tap *tap,
-                      zllm_mpi_progress *progress)
+ * alone; with more ranks, each takes work units (sv_work_units) first come,
+ * first served into its own staging archive and rank 0 merges them, making
+ * the decisions one process would (zllm_archive_merge), so the catalog is
+ * the same for any number of ranks.  Pack's read of each file is the
+ * survey's one pass: `tap` turns it into the scan records and statistics
+ * rows of what this rank packed (claims->taken). */
+static int phase_pack(sv_run *run, sv_claims *claims, const zllm_pack_tap *tap, zllm_mpi_progress *progress)
 {
   char *dir = zllm_path_join(run->opts.out, "archive"), *stage_root = zllm_path_join(run->opts.out, "archive.stage");
   char **stages = calloc((size_t)run->size + 1, sizeof *stages);
@@ -252,17 +272,20 @@ static int phase_pack(sv_run *run, const size_t *mine, size_t nmine, const zllm_
     rc = rc ? rc : zllm_archive_stages(a, run->stages);
     zllm_archive_close(a);
   } else if (run->size > 1) {
-    rc = rc ? rc : pack_share(run, stages[run->rank], mine, nmine, tap);
+    rc = rc ? rc : pack_share(run, stages[run->rank], claims, tap);
   }
   /* every rank, failed or not: rank 0 shows the others' bytes while it waits */
   zllm_mpi_progress_finish(progress);
+  zllm_mpi_claims_end(&claims->claims);
   if (run->size > 1) {
     if (!zllm_mpi_alltrue(rc == 0, run->comm))
       rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not pack its share");
     else if (run->rank == 0) {
+      double tm = MPI_Wtime();
       rc = merge_shares(run, dir, stages);
       if (rc == 0)
         rc = zllm_rm_rf(stage_root);
+      ZLLM_INFO("pack: %d shares merged in %.2f s", run->size, MPI_Wtime() - tm);
     }
   }
   zllm_strv_free(stages, stages ? (size_t)run->size : 0);
@@ -274,14 +297,28 @@ static int phase_pack(sv_run *run, const size_t *mine, size_t nmine, const zllm_
   return 0;
 }
 
-/* The one pass: this rank's share packed, its bytes tallied as read; files
- * the pass did not see are scanned after.  A survey's archive is its own:
- * an earlier run's is replaced, so that every file is read by this one. */
+/* What this rank packed, as the sorted list the tap and the statistics use
+ * (one rank: everything). */
+static int taken_list(sv_run *run, const sv_claims *claims)
+{
+  if (!(run->mine = calloc(run->list.nrepos + 1, sizeof *run->mine)))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  run->nmine = 0;
+  for (size_t i = 0; i < run->list.nrepos; i++)
+    if (run->size == 1 || claims->taken[i])
+      run->mine[run->nmine++] = i;
+  return 0;
+}
+
+/* The one pass: the hub packed by every rank, its bytes tallied as read;
+ * files the pass did not see are scanned after.  A survey's archive is its
+ * own: an earlier run's is replaced, so that every file is read by this one. */
 static int phase_pass(sv_run *run, zllm_buf *blocks)
 {
   sv_pass *pass = NULL;
-  size_t *mine = NULL, nmine = 0;
-  uint64_t bytes = 0;
+  const char *deal = getenv("ZLLM_TEST_DEAL");
+  sv_claims claims = {.run = run, .dealt = deal && strcmp(deal, "modulo") == 0};
+  uint64_t bytes = 0, total = 0;
   zllm_mpi_progress progress;
   char *dir = run->rank == 0 ? zllm_path_join(run->opts.out, "archive") : NULL;
   int rc = run->rank == 0 && !dir ? zllm_error_set(ZLLM_ENOMEM, "out of memory") : 0;
@@ -290,24 +327,27 @@ static int phase_pass(sv_run *run, zllm_buf *blocks)
   free(dir);
   if (!zllm_mpi_alltrue(rc == 0, run->comm))
     return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not replace the earlier archive");
-  if (run->size == 1) {
-    mine = calloc(run->list.nrepos + 1, sizeof *mine);
-    for (size_t i = 0; mine && i < run->list.nrepos; i++)
-      mine[nmine++] = i;
-    rc = mine ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  } else {
-    rc = sv_deal_families(run, &mine, &nmine);
-  }
-  /* the whole job's bytes, every rank's share (collective: every rank) */
-  zllm_mpi_progress_begin(&progress, "pass", rc == 0 ? sv_share_bytes(run, mine, nmine) : 0, run->comm);
+  size_t *unit = NULL;
+  rc = sv_work_units(run, &unit);
+  claims.unit = unit;
+  if (rc == 0 && !(claims.taken = calloc(run->list.nrepos + 1, 1)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  /* collective whatever happened before: every rank takes part */
+  int crc = zllm_mpi_claims_begin(&claims.claims, run->list.nrepos, run->comm);
+  rc = rc ? rc : crc;
+  for (size_t i = 0; i < run->list.nfiles; i++)
+    total += run->list.files[i].size;
+  /* the whole job's bytes, counted by whoever reads them */
+  zllm_mpi_progress_begin(&progress, "pass", run->rank == 0 ? total : 0, run->comm);
   rc = rc ? rc : sv_pass_new(&pass, run, blocks, &progress);
-  /* every rank takes part in the pack's collectives, failed or not */
-  int prc = phase_pack(run, mine, nmine, pass ? sv_pass_tap(pass) : NULL, &progress);
+  int prc = phase_pack(run, &claims, pass ? sv_pass_tap(pass) : NULL, &progress);
   rc = rc ? rc : prc;
+  rc = rc ? rc : taken_list(run, &claims);
   if (rc == 0)
-    rc = sv_pass_finish(pass, mine, nmine, &bytes);
+    rc = sv_pass_finish(pass, run->mine, run->nmine, &bytes);
   sv_pass_free(pass);
-  free(mine);
+  free(claims.taken);
+  free(unit);
   run->scanned_bytes = zllm_mpi_sum_u64(bytes, run->comm);
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
 }
@@ -387,8 +427,9 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   double t3 = MPI_Wtime();
   ZLLM_INFO("cluster: %zu families, done in %.2f s", run.families ? run.families->nfamilies : 0, t3 - t2);
   if (!opts->no_pack) {
-    ZLLM_INFO("pack: one pass over %s (hashes, dedup, BitX, statistics) into %s/archive, whole families over %d "
-              "ranks%s", opts->hub, opts->out, run.size, run.size > 1 ? ", merged on rank 0" : "");
+    ZLLM_INFO("pack: one pass over %s (hashes, dedup, BitX, statistics) into %s/archive, on %d rank%s%s",
+              opts->hub, opts->out, run.size, run.size > 1 ? "s taking families (or the models of a big one)" : "",
+              run.size > 1 ? " first come, first served, merged on rank 0" : "");
     if ((rc = phase_pass(&run, &blocks)) < 0)
       goto done;
   }
@@ -430,6 +471,7 @@ done:
   free(run.crawled_hub);
   zllm_strv_free(run.file_dup_of, run.file_dup_of ? run.list.nrepos : 0);
   sv_pass_rows_free(&run);
+  free(run.mine);
   sv_list_free(&run.list);
   zllm_hub_free(run.hub);
   return rc;

@@ -60,6 +60,7 @@ typedef struct {
   } baselines[7];              /* rank 0, with --baselines */
   size_t nbaselines;           /* the same on every rank */
   sv_repo_pass *pass;          /* per repo: what the one pass saw (this rank's share), or NULL */
+  size_t *mine, nmine;         /* the repos this rank packed in the one pass (sorted) */
 } sv_run;
 
 void sv_list_free(sv_list *l);
@@ -86,10 +87,12 @@ int sv_report(sv_run *run, char *blocks, size_t len);
  * dedup, tensor dedup and zllm.  COLLECTIVE. */
 int sv_baselines(sv_run *run);
 
-/* This rank's repos (indices, sorted) when whole families are dealt by
- * bytes, largest first (what packing needs: BitX finds its base in the same
- * share).  Local: every rank computes the same deal. */
-int sv_deal_families(sv_run *run, size_t **mine, size_t *nmine);
+/* Each repo's unit of work for the one pass (*unit[i], the index of a
+ * repo): its family, unless the family is larger than a rank's share, then
+ * the repo itself.  Ranks take units first come, first served; a fine-tune
+ * whose base another rank took reads the base from the hub (pack/extern.h).
+ * Local: every rank computes the same units.  Caller frees *unit. */
+int sv_work_units(const sv_run *run, size_t **unit);
 
 /* The one pass (pass.c): the tap pack's reads feed, turning this rank's
  * share into scan records (appended to `scan`) and run->pass rows. */

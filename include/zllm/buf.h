@@ -14,6 +14,9 @@ typedef struct {
 #define ZLLM_BUF_INIT {NULL, 0, 0}
 
 int zllm_buf_reserve(zllm_buf *b, size_t extra);
+/* Room for `need` elements of `size` bytes in *arr (doubling *cap, at least
+ * 64): 0, or ZLLM_ENOMEM with *arr unchanged. */
+int zllm_grow(void **arr, size_t *cap, size_t need, size_t size);
 int zllm_buf_append(zllm_buf *b, const void *data, size_t len);
 int zllm_buf_puts(zllm_buf *b, const char *s);
 int zllm_buf_printf(zllm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -49,4 +49,21 @@ void zllm_mpi_progress_begin(zllm_mpi_progress *g, const char *phase, unsigned l
 void zllm_mpi_progress_add(zllm_mpi_progress *g, unsigned long long bytes);
 void zllm_mpi_progress_finish(zllm_mpi_progress *g);
 
+/* Work taken first come, first served: n items, each owned by the first
+ * rank that asks for it (a compare-and-swap on a table in a window on rank
+ * 0, under a passive-target lock), so ranks that finish early take more
+ * and nobody waits for another rank's progress.  begin and end are
+ * COLLECTIVE (end waits until every rank is done taking); take is local. */
+typedef struct {
+  MPI_Win win;
+  int *owner; /* rank 0: per item, owner rank + 1, 0 while free */
+  int rank, live;
+  size_t n;
+} zllm_mpi_claims;
+
+int zllm_mpi_claims_begin(zllm_mpi_claims *c, size_t n, MPI_Comm comm);
+/* *mine: 1 when item i is (now) this rank's, 0 when another rank's. */
+int zllm_mpi_claims_take(zllm_mpi_claims *c, size_t i, int *mine);
+void zllm_mpi_claims_end(zllm_mpi_claims *c);
+
 #endif

@@ -48,4 +48,47 @@ check "pack files from every share" [ "$(ls "$T/s3/archive/packs" | wc -l)" -ge 
 check "no staging left behind" [ ! -e "$T/s3/archive.stage" ]
 check "the merged archive verifies" "$z" verify "$T/s3/archive"
 check "restore from the merged archive is exact" bash -c "'$z' restore '$T/s3/archive' --all --out '$T/back' >/dev/null && diff -r '$hub' '$T/back' >/dev/null"
+
+# One family holding every byte: it is split into its models, and a rank
+# that packs a fine-tune whose base another rank packs reads the base from
+# the hub itself (an extern base).  ZLLM_TEST_DEAL=modulo gives model k to
+# rank k mod N, so that surely happens; the catalog is still one process's.
+fam="$T/fam"
+"$z" mkhub --out "$fam" --scale tiny --layout family >/dev/null 2>&1
+survey_fam() { # survey_fam N OUT [ENV...]
+  local n=$1 out=$2; shift 2
+  rm -rf "$out"
+  env "$@" "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" "$n" --oversubscribe "$ZLLM_BIN/zllm-survey" \
+    --hub "$fam/hub" --out "$out" --quiet 2>"$out.err" && "$z" ls "$out/archive" >"$out.ls"
+}
+check "family survey on 1 rank" survey_fam 1 "$T/f1"
+for n in 2 3 8; do
+  check "family survey on $n ranks, models dealt away from their base" survey_fam "$n" "$T/f$n" ZLLM_TEST_DEAL=modulo
+  check "... the same catalog as 1 rank" cmp -s "$T/f1.ls" "$T/f$n.ls"
+done
+check "fine-tunes stored as BitX against the base" grep -q $'^tuner1/fam-chat\tmodel.safetensors\t.*bitx' "$T/f2.ls"
+check "family survey on 2 ranks, first come, first served" survey_fam 2 "$T/fd"
+check "... the same catalog" cmp -s "$T/f1.ls" "$T/fd.ls"
+# the base's bytes read from the hub for every tensor, not kept in memory
+check "family survey on 3 ranks without the base cache" survey_fam 3 "$T/fc" ZLLM_TEST_DEAL=modulo ZLLM_BASE_CACHE_MIB=0
+check "... the same catalog" cmp -s "$T/f1.ls" "$T/fc.ls"
+check "the split family's archive verifies" "$z" verify "$T/f3/archive"
+check "restore from it is exact" bash -c "'$z' restore '$T/f3/archive' --all --out '$T/fback' >/dev/null && diff -r '$fam/hub' '$T/fback' >/dev/null"
+check "no staging left behind" [ ! -e "$T/f8/archive.stage" ]
+# the base's weights unreadable: every rank (the base's packer and those that
+# read it as an extern base) skips it, the fine-tunes are stored without it,
+# as one process stores them; nobody hangs
+check "unreadable base on 1 rank" survey_fam 1 "$T/u1" ZLLM_TEST_UNREADABLE=fam-base/model.safetensors
+check "unreadable base on 3 ranks" timeout 120 bash -c "$(declare -f survey_fam); fam='$fam' z='$z' ZLLM_BIN='$ZLLM_BIN' survey_fam 3 '$T/u3' ZLLM_TEST_DEAL=modulo ZLLM_TEST_UNREADABLE=fam-base/model.safetensors"
+check "... the same catalog" cmp -s "$T/u1.ls" "$T/u3.ls"
+check "... the base's weights skipped" grep -q $'^famlabs/fam-base\tmodel.safetensors\t.*skipped' "$T/u3.ls"
+# a fine-tune truncated on the hub: stored as opaque bytes with the reason, same on 3 ranks
+bad="$T/badfam"
+cp -r "$fam" "$bad"
+truncate -s -100 "$bad/hub/tuner3/fam-math/model.safetensors"
+fam_bad() { local n=$1 out=$2; shift 2; fam="$bad" survey_fam "$n" "$out" "$@"; }
+check "truncated fine-tune on 1 rank" fam_bad 1 "$T/b1"
+check "truncated fine-tune on 3 ranks" fam_bad 3 "$T/b3" ZLLM_TEST_DEAL=modulo
+check "... the same catalog" cmp -s "$T/b1.ls" "$T/b3.ls"
+check "... the truncated file named in problems.tsv" grep -q "tuner3/fam-math/model.safetensors" "$T/b3/problems.tsv"
 finish
