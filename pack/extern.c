@@ -72,21 +72,23 @@ typedef struct {
   const zllm_repo *r;
   zllm_sha256_ctx *sha;
   zllm_xxh128_ctx *fxxh, *txxh;
-  int sha_on;
+  int file_hashes;
   const ar_extern_cache *cache;
 } ext_job;
 
-/* The file's XXH3-128, and its SHA-256 only for a file that is not a
- * parsed safetensors file (j->sha_on): what a copy of it is confirmed by
- * here.  A copy of a base's weights file is found by its tensors (each a
- * dup of the extern tensor), and the merge, comparing SHA-256s in the
- * archive, makes it the file dup one process would record; hashing the
- * weights twice on every rank that reads the base would cost a third of
- * reading it. */
+/* A file's SHA-256 and XXH3-128 only for a file that is not a parsed
+ * safetensors file (j->file_hashes): a copy of a base's config or tokenizer
+ * is then a file dup here.  A copy of a base's weights file is found by its
+ * tensors (each a dup of the extern tensor), and the merge, which compares
+ * SHA-256s in the archive, makes it the file dup one process records:
+ * hashing the weights file as a whole on every rank that reads the base
+ * would cost more than reading it. */
 static int hash_feed(ext_job *j, const void *p, size_t n)
 {
+  if (!j->file_hashes)
+    return 0;
   zllm_xxh128_ctx_update(j->fxxh, p, n);
-  return j->sha_on ? zllm_sha256_ctx_update(j->sha, p, n) : 0;
+  return zllm_sha256_ctx_update(j->sha, p, n);
 }
 
 static int add_tensor(ext_job *j, size_t file, const zllm_st_header *h, size_t i, ext_tensor **out)
@@ -123,10 +125,13 @@ static int read_tensor(ext_job *j, int fd, const zllm_st_header *h, size_t i, ex
     if (rc == 0)
       zllm_xxh128_ctx_update(j->txxh, dst, n);
     /* a part read again later (the cache dropped it, or a dup row points at
-     * it after its users are done) must give the same sum */
-    if (rc == 0)
+     * it after its users are done) must give the same sum; a tensor of one
+     * part has its key's hash for it */
+    if (rc == 0 && ar_nparts(e->len) > 1)
       zllm_xxh128_buf(&e->sums[p], dst, n);
   }
+  if (rc == 0 && ar_nparts(e->len) == 1)
+    zllm_xxh128_ctx_final(j->txxh, &e->sums[0]);
   if (rc == 0)
     *whole = all;
   else
@@ -180,12 +185,14 @@ static int read_opaque(ext_job *j, int fd, const zllm_hub_file *f, const char *n
 
 static int record_hashes(ext_job *j, int64_t row)
 {
-  zllm_sha256 sha = {{0}}; /* none taken: no file here is confirmed a copy of it */
+  zllm_sha256 sha = {{0}};
   zllm_xxh128 fx;
-  uint8_t key[16];
+  uint8_t key[16] = {0};
   sqlite3_stmt *st = NULL;
+  if (!j->file_hashes) /* none taken: no file here is confirmed a copy of it */
+    return 0;
   zllm_xxh128_ctx_final(j->fxxh, &fx);
-  int rc = j->sha_on ? zllm_sha256_ctx_final(j->sha, &sha) : 0;
+  int rc = zllm_sha256_ctx_final(j->sha, &sha);
   ar_hash_key(j->a, fx.b, key);
   rc = rc ? rc : ar_prepare(j->a, &st, "UPDATE files SET sha256 = ?, key = ? WHERE id = ?");
   if (rc == 0) {
@@ -220,7 +227,7 @@ static int extern_file(ext_job *j, int64_t repo_row, size_t file)
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   if (rc == 0 && f->kind == ZLLM_FILE_SAFETENSORS && zllm_st_read_header(&h, fd, name) < 0)
     h = NULL; /* pack stores it as opaque bytes: only its hashes matter here */
-  j->sha_on = !h;
+  j->file_hashes = !h;
   ar_file_row fr = {repo_row, f->path, f->size, pending.b, pending_key, AR_EXTERN, 0, 0, 0, NULL};
   rc = rc ? rc : ar_insert_file(j->a, &fr, &row);
   rc = rc ? rc : h ? read_tensors(j, file, fd, h, row) : read_opaque(j, fd, f, name);

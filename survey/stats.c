@@ -418,6 +418,7 @@ int sv_stats(sv_run *run)
   }
   rc = rc ? rc : layout_rows(&c);
   rc = rc ? rc : compute(&c);
+  sv_phase_end(run, SV_STATS); /* the tables' writing is not in the tables */
   if (!zllm_mpi_alltrue(rc == 0, run->comm)) {
     rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
     goto done;

@@ -419,6 +419,31 @@ static void close_writer(writer *w)
 }
 
 
+static const char *get_phase(const void *ctx, size_t i)
+{
+  (void)ctx;
+  return sv_phase_names[i];
+}
+
+/* Each rank's seconds and bytes read per phase: a row per rank, each rank
+ * writing its own (how the work spread, and where a rank waited). */
+static int write_ranks(st_ctx *c, writer *w)
+{
+  sv_run *run = c->run;
+  h5_range all = {0, SV_NPHASES}, me = {(uint64_t)run->rank, (uint64_t)run->rank + 1};
+  uint64_t nranks = (uint64_t)run->size;
+  int rc = h5_group(w->o, "/ranks", "each rank's time and reads per phase of this run (a row per rank)");
+  rc = rc ? rc : write_strings(w, "/ranks/phase", w->s32, 32, SV_NPHASES, &all, run->rank == 0, get_phase, NULL,
+                               run->rank == 0 ? SV_NPHASES : 0,
+                               "the phases, in order; pass-wait: waiting for the other ranks to end the pass; merge on ranks other than 0: waiting for rank 0's merge");
+  rc = rc ? rc : h5_table(w->o, "/ranks/seconds", H5T_NATIVE_DOUBLE, nranks, SV_NPHASES, &me, 1, run->rank_seconds,
+                          "wall time of each phase on this rank (row: rank, column: /ranks/phase), waits included; stats: before its tables are written",
+                          "seconds");
+  rc = rc ? rc : h5_table(w->o, "/ranks/bytes_read", H5T_NATIVE_UINT64, nranks, SV_NPHASES, &me, 1, run->rank_bytes,
+                          "bytes this rank's read system calls returned in each phase (hub, archive, catalog)", "bytes");
+  return rc;
+}
+
 int st_write_tables(st_ctx *c, h5_out *o)
 {
   writer w = {0};
@@ -432,6 +457,7 @@ int st_write_tables(st_ctx *c, h5_out *o)
     rc = rc ? rc : write_hub_tables(c, &w, dup);
     rc = rc ? rc : write_pairs(c, &w);
     rc = rc ? rc : write_baselines(c, &w);
+    rc = rc ? rc : write_ranks(c, &w);
   } else {
     rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank could not open the file");
   }

@@ -16,6 +16,19 @@
 #include "zllm/path.h"
 #include "zllm/parallel.h"
 
+const char *const sv_phase_names[SV_NPHASES] = {"crawl", "walk", "scan", "cluster", "pass", "pass-wait", "merge",
+                                                  "report", "baselines", "stats"};
+
+void sv_phase_end(sv_run *run, int k)
+{
+  double t = MPI_Wtime();
+  uint64_t b = zllm_io_bytes_read();
+  run->rank_seconds[k] += t - run->mark_seconds;
+  run->rank_bytes[k] += b - run->mark_bytes;
+  run->mark_seconds = t;
+  run->mark_bytes = b;
+}
+
 void sv_list_free(sv_list *l)
 {
   free(l->files); /* the strings are the listing's */
@@ -274,9 +287,11 @@ static int phase_pack(sv_run *run, sv_claims *claims, const zllm_pack_tap *tap, 
   } else if (run->size > 1) {
     rc = rc ? rc : pack_share(run, stages[run->rank], claims, tap);
   }
+  sv_phase_end(run, SV_PASS);
   /* every rank, failed or not: rank 0 shows the others' bytes while it waits */
   zllm_mpi_progress_finish(progress);
   zllm_mpi_claims_end(&claims->claims);
+  sv_phase_end(run, SV_PASS_WAIT); /* for the others to finish theirs */
   if (run->size > 1) {
     if (!zllm_mpi_alltrue(rc == 0, run->comm))
       rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not pack its share");
@@ -291,7 +306,9 @@ static int phase_pack(sv_run *run, sv_claims *claims, const zllm_pack_tap *tap, 
   zllm_strv_free(stages, stages ? (size_t)run->size : 0);
   free(dir);
   free(stage_root);
-  if (!zllm_mpi_alltrue(rc == 0, run->comm))
+  int merged = zllm_mpi_alltrue(rc == 0, run->comm);
+  sv_phase_end(run, SV_MERGE); /* on the other ranks: waiting for rank 0's merge */
+  if (!merged)
     return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not merge the archive");
   run->packed = 1;
   return 0;
@@ -348,6 +365,7 @@ static int phase_pass(sv_run *run, zllm_buf *blocks)
   sv_pass_free(pass);
   free(claims.taken);
   free(unit);
+  sv_phase_end(run, SV_PASS); /* the files the pass did not see, scanned */
   run->scanned_bytes = zllm_mpi_sum_u64(bytes, run->comm);
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
 }
@@ -390,24 +408,29 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     goto done;
   }
   double tc = MPI_Wtime();
+  run.mark_seconds = tc;
+  run.mark_bytes = zllm_io_bytes_read();
   if (opts->endpoint) {
     ZLLM_INFO("crawl: %s into %s/hub on rank 0", opts->endpoint, opts->out);
     if ((rc = phase_crawl(&run)) < 0)
       goto done;
     ZLLM_INFO("crawl: done in %.2f s", MPI_Wtime() - tc);
   }
+  sv_phase_end(&run, SV_CRAWL);
   opts = &run.opts; /* the hub may now be the crawled one */
   double t0 = MPI_Wtime();
   run.times[4] = t0 - tc;
   ZLLM_INFO("walk: reading %s on rank 0", opts->hub);
   if ((rc = phase_walk(&run)) < 0)
     goto done;
+  sv_phase_end(&run, SV_WALK);
   double t1 = MPI_Wtime(), t2 = t1;
   ZLLM_INFO("walk: %zu repos, %zu files, done in %.2f s", run.list.nrepos, run.list.nfiles, t1 - t0);
   if (opts->no_pack) { /* no one pass to ride on: the scan reads every file */
     ZLLM_INFO("scan: %zu repos, %zu files over %d ranks", run.list.nrepos, run.list.nfiles, run.size);
     if ((rc = phase_scan(&run, &blocks)) < 0)
       goto done;
+    sv_phase_end(&run, SV_SCAN);
     t2 = MPI_Wtime();
     ZLLM_INFO("scan: done in %.2f s", t2 - t1);
   }
@@ -424,6 +447,7 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not choose the bases");
     goto done;
   }
+  sv_phase_end(&run, SV_CLUSTER);
   double t3 = MPI_Wtime();
   ZLLM_INFO("cluster: %zu families, done in %.2f s", run.families ? run.families->nfamilies : 0, t3 - t2);
   if (!opts->no_pack) {
@@ -445,7 +469,9 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     run.times[2] = t3 - t2;
     rc = sv_report(&run, all, all_len);
   }
-  if (!zllm_mpi_alltrue(rc == 0, comm)) {
+  int reported = zllm_mpi_alltrue(rc == 0, comm);
+  sv_phase_end(&run, SV_REPORT);
+  if (!reported) {
     rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not write the report");
     goto done;
   }
@@ -454,6 +480,7 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     double tb = MPI_Wtime();
     if ((rc = sv_baselines(&run)) < 0)
       goto done;
+    sv_phase_end(&run, SV_BASELINES);
     ZLLM_INFO("baselines: done in %.2f s", MPI_Wtime() - tb);
   }
   ZLLM_INFO("stats: delta statistics over %d ranks into %s/stats.h5", run.size, opts->out);

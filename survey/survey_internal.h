@@ -35,6 +35,11 @@ typedef struct {
   size_t nfiles;
 } sv_list;
 
+/* The phases each rank's time and bytes are recorded for (/ranks in stats.h5). */
+enum { SV_CRAWL, SV_WALK, SV_SCAN, SV_CLUSTER, SV_PASS, SV_PASS_WAIT, SV_MERGE, SV_REPORT, SV_BASELINES, SV_STATS,
+       SV_NPHASES };
+extern const char *const sv_phase_names[SV_NPHASES];
+
 typedef struct {
   zllm_survey_options opts;
   MPI_Comm comm;
@@ -61,7 +66,15 @@ typedef struct {
   size_t nbaselines;           /* the same on every rank */
   sv_repo_pass *pass;          /* per repo: what the one pass saw (this rank's share), or NULL */
   size_t *mine, nmine;         /* the repos this rank packed in the one pass (sorted) */
+  double rank_seconds[SV_NPHASES];  /* this rank's time in each phase (sv_phase_names) */
+  uint64_t rank_bytes[SV_NPHASES];  /* ... and the bytes its read system calls returned */
+  double mark_seconds;              /* the last sv_phase_end */
+  uint64_t mark_bytes;
 } sv_run;
+
+/* Ends a stretch of phase k on this rank: the time and read bytes since the
+ * previous mark are added to run->rank_seconds[k] / rank_bytes[k]. */
+void sv_phase_end(sv_run *run, int k);
 
 void sv_list_free(sv_list *l);
 /* The index of repo `id` in the sorted repo list, or -1. */

@@ -24,7 +24,8 @@ for d in /models/signature /models/shape_signature /models/bytes_by_dtype /model
          /exponents/byte_entropy /exponents/byte_entropy_xor /reduction/stage /reduction/bytes /reduction/hash_level_bytes \
          /duplication/scope /duplication/tensors /duplication/bytes /overhead/granularity /overhead/entries \
          /overhead/bytes_per_entry /overhead/bytes /pairs/a /pairs/b /pairs/bit_distance /pairs/identical_fraction \
-         /baselines/method /baselines/stored_bytes /baselines/reduction /baselines/seconds /baselines/throughput; do
+         /baselines/method /baselines/stored_bytes /baselines/reduction /baselines/seconds /baselines/throughput \
+         /ranks/phase /ranks/seconds /ranks/bytes_read; do
   check "h5ls lists $d" grep -q "^$d  *Dataset" "$T/ls"
   grep -q "^$d " "$ZLLM_SRC/docs/STATS.md" || grep -q "\`$d\`" "$ZLLM_SRC/docs/STATS.md" || bad "docs/STATS.md does not document $d"
 done
@@ -121,6 +122,17 @@ for a in repos:
     for b in repos:
         if fam[a] == fam[b] and fam[a] != "-" and sig[a] != sig[b]:
             fail(f"{a} and {b} share a family but not a shape signature")
+# each rank's row of seconds and reads per phase; the pass reads the whole hub once between them
+run = json.load(open(summary))["run"]
+phases = [x.decode() for x in f["/ranks/phase"][:]]
+sec, rd = f["/ranks/seconds"][:], f["/ranks/bytes_read"][:]
+if sec.shape != (run["ranks"], len(phases)) or rd.shape != sec.shape:
+    fail(f"/ranks: {sec.shape} rows for {run['ranks']} ranks and {len(phases)} phases")
+elif "pass" not in phases or (sec < 0).any():
+    fail(f"/ranks/phase {phases} or negative seconds")
+elif rd[:, phases.index("pass")].sum() + rd[:, phases.index("scan")].sum() < f["/models/bytes"][:].sum():
+    fail(f"/ranks: the pass and the scan read {rd[:, [phases.index('pass'), phases.index('scan')]].sum()} bytes,"
+         f" less than the hub's {f['/models/bytes'][:].sum()}")
 print(f"{len(repos)} models, {len(hb)} tensors ({hb.sum()} with a base), {checked} sparsities equal MANIFEST's")
 sys.exit(1 if bad else 0)
 PY
