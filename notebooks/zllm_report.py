@@ -57,6 +57,9 @@ FIGURES = OrderedDict([
         "Tensors whose bytes appeared earlier within the same model, the same family, or the hub.")),
     ("hub_growth", ("04-hub-growth", "crawl",
         "Models and bytes uploaded per quarter (createdAt from the crawl), with the running total.")),
+    ("throughput_vs_ranks", ("01-storage-reduction", "scaling",
+        "Survey throughput against the number of ranks, surveys of one hub at several rank counts, "
+        "with the ideal (linear) line.")),
 ])
 
 FIGDIR_DEFAULT = "figures"
@@ -177,6 +180,8 @@ class Survey:
             return _largest_finetune(self) is not None
         if need == "crawl":
             return len(self.growth_table()) > 0
+        if need == "scaling":
+            return self.scaling_table()["ranks"].nunique() > 1
         raise ValueError(need)
 
     def why_not(self, need):
@@ -186,10 +191,42 @@ class Survey:
             "deltas": "no model in this hub has a base, so there are no deltas",
             "same_dtype_delta": "no fine-tune has a base with elements of its own float dtype",
             "pairs": "the clustering compared no pair of models (no two share an architecture)",
+            "scaling": "no survey of this hub at another rank count was given "
+                       "(zllm-report OUTDIR --scaling OTHER_OUTDIR ...: surveys of the same hub at several rank counts)",
             "crawl": "the survey read a local snapshot without crawl metadata (createdAt); "
                      "survey a hub with zllm-survey --endpoint, or a snapshot zllm crawl wrote, "
                      "or point ZLLM_CRAWL_METADATA at a crawl's .zllm/metadata.jsonl",
         }[need]
+
+    def scaling_table(self):
+        """One row per survey of this hub ($ZLLM_SCALING: OUTDIRs separated by ':'
+        — zllm-report --scaling — and this one): ranks, the hub's bytes, the
+        whole job's seconds and the one pass's (pack and merge), from each
+        stats.h5's /ranks (the slowest rank).  Surveys of another hub (other
+        bytes) are left out."""
+        if getattr(self, "_scaling", None) is not None:
+            return self._scaling
+        dirs = [self.outdir] + [d for d in os.environ.get("ZLLM_SCALING", "").split(":") if d]
+        rows, seen = [], set()
+        for d in dirs:
+            d = os.path.abspath(d)
+            if d in seen:
+                continue
+            seen.add(d)
+            with h5py.File(os.path.join(d, "stats.h5"), "r") as f:
+                if "/ranks" not in f:
+                    continue
+                phases = _s(f["/ranks/phase"][:])
+                sec = f["/ranks/seconds"][:]
+                hub_bytes = int(f["/models/bytes"][:].sum())
+            col = {p: i for i, p in enumerate(phases)}
+            job = sec[:, [col[p] for p in phases if p != "crawl"]].sum(axis=1).max()
+            one_pass = sec[:, [col[p] for p in ("pass", "pass-wait", "merge")]].sum(axis=1).max()
+            rows.append({"outdir": d, "ranks": sec.shape[0], "bytes": hub_bytes, "seconds": job, "pass_seconds": one_pass})
+        t = pd.DataFrame(rows, columns=["outdir", "ranks", "bytes", "seconds", "pass_seconds"])
+        mine = int(self.models["bytes"].sum())
+        self._scaling = t[t["bytes"] == mine].sort_values("ranks").reset_index(drop=True)
+        return self._scaling
 
     def metadata_path(self):
         """The crawl's metadata.jsonl: $ZLLM_CRAWL_METADATA (e.g. from a
@@ -309,6 +346,32 @@ def reduction_vs_throughput(s):
     ax.set_title("Data reduction against throughput, per method (same run)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
+    return _finish(s, fig, name)
+
+
+def throughput_vs_ranks(s):
+    """The paper's throughput-against-workers figure: hub bytes over the
+    slowest rank's time, for the whole survey and for its one pass, at each
+    rank count given, beside the ideal line (the fewest ranks' rate, times
+    the ranks)."""
+    name = "throughput_vs_ranks"
+    if not _begin(s, name):
+        return None
+    t = s.scaling_table().groupby("ranks", as_index=False).median(numeric_only=True)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    r0 = t["ranks"].iloc[0]
+    for col, label, color in (("seconds", "whole survey", "#4c72b0"), ("pass_seconds", "one pass (pack + merge)", "#55a868")):
+        rate = t["bytes"] / t[col] / 1e6
+        ax.plot(t["ranks"], rate, "o-", color=color, label=label)
+        ax.plot(t["ranks"], rate.iloc[0] * t["ranks"] / r0, "--", color=color, alpha=0.6, label=f"{label}, ideal")
+    ax.set_xlabel("MPI ranks")
+    ax.set_ylabel("throughput [MB/s]")
+    ax.set_xticks(list(t["ranks"]))
+    ax.set_title(f"Survey throughput against ranks ({human_bytes(t['bytes'].iloc[0])} hub)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    best = t["seconds"].iloc[0] / t["seconds"]
+    print("speed-up of the whole survey: " + ", ".join(f"{int(r)} ranks {v:.2f}x" for r, v in zip(t["ranks"], best)))
     return _finish(s, fig, name)
 
 

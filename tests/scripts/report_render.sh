@@ -68,8 +68,19 @@ meta="$T/meta/.zllm/metadata.jsonl"
 printf '%s\n' 'not json' '[1, 2]' '{"id":"x/no-date","files":[]}' '{"id":"x/bad-date","createdAt":"yesterday"}' \
   '{"id":"x/bad-files","createdAt":"2023-01-01T00:00:00Z","files":[{"size":"big"}]}' \
   '{"id":"x/date-type","createdAt":12}' >>"$meta"
-check "zllm-report with ZLLM_CRAWL_METADATA" bash -c "ZLLM_CRAWL_METADATA='$meta' '$report' '$T/local' '$T/meta-report' >'$T/r5.log' 2>&1" || cat "$T/r5.log"
+# ... and a survey of the same hub on 2 ranks (--scaling): throughput against ranks
+check "zllm-survey of the local snapshot on 2 ranks" \
+  mpirun_n 2 "$ZLLM_BIN/zllm-survey" --hub "$sample" --out "$T/local2" --quiet
+check "zllm-report with ZLLM_CRAWL_METADATA and --scaling" bash -c "ZLLM_CRAWL_METADATA='$meta' '$report' '$T/local' '$T/meta-report' --scaling '$T/local2' >'$T/r5.log' 2>&1" || cat "$T/r5.log"
 check "hub growth drawn from the metadata crawl" is_png "$T/meta-report/figures/hub_growth.png"
+check "throughput against ranks drawn" is_png "$T/meta-report/figures/throughput_vs_ranks.png"
+check "... with a title, labelled axes, a legend and a caption" \
+  env ZLLM_SCALING="$T/local2" /usr/bin/python3 "$ZLLM_SRC/tests/scripts/report_figures.py" "$ZLLM_SRC/notebooks" "$T/local" "$T/figcheck2"
+check "the module draws these figures and throughput_vs_ranks, no other" \
+  bash -c "[ \"\$(cd '$ZLLM_SRC/notebooks' && /usr/bin/python3 -c 'import zllm_report as z; print(*z.FIGURES, sep=chr(10))' | sort)\" = \"\$(printf '%s\n' ${all_figures[*]} throughput_vs_ranks | sort)\" ]"
+check "... from 1 and 2 ranks" grep -q "speed-up of the whole survey: 1 ranks 1.00x, 2 ranks " "$T/meta-report/01-storage-reduction.html"
+check "figures.tsv says why it is not drawn without --scaling" grep -q $'^throughput_vs_ranks\t01-storage-reduction\tnot drawn: no survey of this hub at another rank count' "$T/local-report/figures.tsv"
+check "--scaling with a folder without stats.h5 is refused" bash -c "! '$report' '$T/local' '$T/x-report' --scaling '$T/empty-none' 2>'$T/r7.log' && grep -q 'empty-none: no stats.h5' '$T/r7.log'"
 check "every crawled model counted, the bad lines left out" grep -q "22 models with createdAt, .*(from $meta); 0 surveyed models without" "$T/meta-report/04-hub-growth.html"
 
 # 3. bad input: named, non-zero
