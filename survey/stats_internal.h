@@ -40,9 +40,11 @@ typedef struct {
 /* The /exponents dtypes, in row order. */
 extern const zllm_dtype st_exp_dtypes[NDT];
 
-/* This rank's repos (c->mine, sorted): whole families dealt by bytes,
- * largest first; with split_big a family bigger than a rank's share is dealt
- * model by model.  Local: every rank computes the same deal. */
+/* This rank's repos for the statistics of a --no-pack survey (c->mine,
+ * sorted): whole families dealt by bytes, largest first; with split_big a
+ * family bigger than a rank's share is dealt model by model.  Local: every
+ * rank computes the same deal.  (After the one pass a rank takes the repos
+ * it packed, run->mine.) */
 int st_deal_repos(st_ctx *c, int split_big);
 
 /* The family repo `repo` belongs to (named after its first model), or the

@@ -130,8 +130,13 @@ int zllm_pack_order(const zllm_pack_options *o, char ***ids, size_t *n);
  * making the decisions one process packing the whole hub would have made:
  * a file another source already stored becomes a file dup, a tensor an
  * earlier repo already stored (hash hit, then bytes compared) a tensor dup.
- * Each source's pack file is copied in as one more pack of `dst`.  Repos
- * already in `dst` are left alone; each repo is one transaction. */
+ * Each source's pack file is moved in (renamed; copied across file
+ * systems) as one more pack of `dst`.  A source's extern repos (bases
+ * another source stores, zllm_pack_options.claim) are not copied: rows that
+ * point at them point at the stored repo, whose hashes must be the ones the
+ * source read.  Repos already in `dst` are left alone; each repo is one
+ * transaction, and a repo that cannot be merged is left out with an error
+ * (only a failure of `dst` stops the merge). */
 int zllm_archive_merge(zllm_archive *dst, zllm_archive *const *src, size_t nsrc, char *const *order, size_t norder);
 
 /* Restore flags.  By default a directory under outdir that is a symlink is

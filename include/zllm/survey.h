@@ -12,13 +12,16 @@
  *          (zllm/cluster.h);
  *   bases   every rank turns the family table (then the cards) into the
  *          base map pack is handed (zllm_bases_choose, zllm/basemap.h);
- *   pass    the one pass over the bytes: every rank packs whole families
- *          (dealt by bytes) into its own staging archive with those bases,
- *          and pack's single read of each file (zllm_pack_tap) also yields
+ *   pass    the one pass over the bytes: every rank takes work units (a
+ *          family, or a model of a family bigger than a rank's share) first
+ *          come, first served, and packs them into its own staging archive
+ *          with those bases (a fine-tune whose base another rank took reads
+ *          the base from the hub); pack's single read of each file
+ *          (zllm_pack_tap) also yields
  *          the file's scan record (SHA-256, XXH3-128 of the file and its
  *          tensors) and its statistics rows (tallies against the base);
- *          rank 0 merges the staging archives into OUT/archive in the
- *          one-process order (zllm_archive_merge).  A file the pass could
+ *          rank 0 moves the staging packs into OUT/archive and merges the
+ *          rows in the one-process order (zllm_archive_merge).  A file the pass could
  *          not read whole is scanned after it, and its repo's statistics
  *          read by the stats phase;
  *   scan   only with no_pack: files dealt by size, each hashed in one

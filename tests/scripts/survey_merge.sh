@@ -52,7 +52,8 @@ check "restore from the merged archive is exact" bash -c "'$z' restore '$T/s3/ar
 # One family holding every byte: it is split into its models, and a rank
 # that packs a fine-tune whose base another rank packs reads the base from
 # the hub itself (an extern base).  ZLLM_TEST_DEAL=modulo gives model k to
-# rank k mod N, so that surely happens; the catalog is still one process's.
+# rank k mod N, so that surely happens; the catalog and the statistics are
+# still one process's.
 fam="$T/fam"
 "$z" mkhub --out "$fam" --scale tiny --layout family >/dev/null 2>&1
 survey_fam() { # survey_fam N OUT [ENV...]
@@ -62,9 +63,10 @@ survey_fam() { # survey_fam N OUT [ENV...]
     --hub "$fam/hub" --out "$out" --quiet 2>"$out.err" && "$z" ls "$out/archive" >"$out.ls"
 }
 check "family survey on 1 rank" survey_fam 1 "$T/f1"
-for n in 2 3 8; do
+for n in 2 3 8 16; do
   check "family survey on $n ranks, models dealt away from their base" survey_fam "$n" "$T/f$n" ZLLM_TEST_DEAL=modulo
   check "... the same catalog as 1 rank" cmp -s "$T/f1.ls" "$T/f$n.ls"
+  check "... the same stats.h5 (outside /ranks)" h5diff --exclude-path /ranks "$T/f1/stats.h5" "$T/f$n/stats.h5"
 done
 check "fine-tunes stored as BitX against the base" grep -q $'^tuner1/fam-chat\tmodel.safetensors\t.*bitx' "$T/f2.ls"
 check "family survey on 2 ranks, first come, first served" survey_fam 2 "$T/fd"
