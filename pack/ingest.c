@@ -169,7 +169,6 @@ typedef struct {
   char **base;  /* per repo: chosen base repo, or NULL */
   char **why;   /* per repo: where the base came from */
   int *state;   /* 0 new, 1 in progress, 2 done */
-  char *skip;   /* per repo: not in o->only */
   char *mine;   /* per repo, once visited: stored by this packer (not skipped, claimed) */
   char *ext_done; /* per repo: recorded as an extern base (pack/extern.h) */
   ar_extern *ext;
@@ -972,12 +971,11 @@ done:
   return rc;
 }
 
-/* Whether repo i is this packer's: in `only` (when given) and claimed (when
- * packers share the hub). */
+/* Whether repo i is this packer's: claimed, when packers share the hub. */
 static int take_repo(ingest_ctx *c, size_t i, int *mine)
 {
-  *mine = !(c->skip && c->skip[i]);
-  return *mine && c->o->claim ? c->o->claim(c->o->claim_ctx, i, mine) : 0;
+  *mine = 1;
+  return c->o->claim ? c->o->claim(c->o->claim_ctx, i, mine) : 0;
 }
 
 /* A repo of mine whose base another packer stores: the base's bytes from
@@ -1042,7 +1040,7 @@ static int visit(ingest_ctx *c, size_t i, int depth)
   }
   rc = rc ? rc : take_repo(c, i, &mine);
   c->mine[i] = (char)mine;
-  if (rc == 0 && mine) /* another's repo: its packer stores it */
+  if (rc == 0 && mine) /* not mine: another packer stores it */
     rc = store_repo(c, i, b);
   /* a base's bytes are kept only while repos that use it are still to come */
   if (rc == 0 && b >= 0 && c->users[b] > 0 && --c->users[b] == 0)
@@ -1061,21 +1059,6 @@ static int count_users(ingest_ctx *c)
     long b = c->base[i] ? find_id(c, c->base[i]) : -1;
     if (b >= 0)
       c->users[b]++;
-  }
-  return 0;
-}
-
-static int mark_only(ingest_ctx *c)
-{
-  if (!c->o->only)
-    return 0;
-  if (!(c->skip = malloc(c->n + 1)))
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  memset(c->skip, 1, c->n + 1);
-  for (size_t k = 0; k < c->o->nonly; k++) {
-    long i = find_id(c, c->o->only[k]);
-    if (i >= 0)
-      c->skip[i] = 0;
   }
   return 0;
 }
@@ -1137,7 +1120,6 @@ static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   rc = rc ? rc : ar_extern_new(&c.ext, c.hub);
   rc = rc ? rc : take_bases(&c);
-  rc = rc ? rc : mark_only(&c);
   rc = rc ? rc : count_users(&c);
   if (a) {
     a->extern_part = extern_part;
@@ -1160,6 +1142,5 @@ static int pack_run(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats
   zllm_strv_free(c.base, c.n);
   zllm_strv_free(c.why, c.n);
   free(c.state);
-  free(c.skip);
   return rc;
 }

@@ -96,20 +96,18 @@ typedef struct {
   int verbose;
   zllm_pack_profile profile;
   const zllm_base_map *bases;     /* each repo's base (zllm/cluster.h, zllm_bases_choose), or NULL: none */
-  const char *const *only;        /* ingest only these repos (and nothing for the others), or NULL */
-  size_t nonly;
   const zllm_pack_tap *tap;       /* shown every file's bytes as they are read, or NULL */
   /* Packers sharing one hub (the survey's ranks): before a repo is stored,
    * claim(claim_ctx, i, &mine) says whether repo i of the listing is this
    * packer's (mine 1) or another's (0), or fails.  A repo whose base is
-   * another's (by claim or `only`) is packed against the base's bytes read
+   * another's is packed against the base's bytes read
    * from the hub, recorded as an extern repo that zllm_archive_merge maps
-   * onto the packer that stored it.  NULL: every repo (of `only`) is mine. */
+   * onto the packer that stored it.  NULL: every repo is mine. */
   int (*claim)(void *claim_ctx, size_t repo, int *mine);
   void *claim_ctx;
 } zllm_pack_options;
 
-#define ZLLM_PACK_OPTIONS_INIT {NULL, 0, ZLLM_PROFILE_ZLLM, NULL, NULL, 0, NULL, NULL, NULL}
+#define ZLLM_PACK_OPTIONS_INIT {NULL, 0, ZLLM_PROFILE_ZLLM, NULL, NULL, NULL, NULL}
 
 typedef struct {
   uint64_t repos, repos_skipped, files, bytes_in, bytes_stored;
