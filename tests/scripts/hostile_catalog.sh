@@ -86,4 +86,20 @@ check "cat-tensor wrote bytes before its check ($(stat -c %s "$T/swap.bin") byte
 check "cat-tensor did not say why ($(cat "$T/swap.err"))" grep -q "XXH3-128 is not the one recorded" "$T/swap.err"
 check "cat-tensor of the intact archive changed" bash -c "[ \"\$(timeout 60 '$z' cat-tensor '$ar' --repo chatco/alpha-chat --tensor '$tname' | sha256sum)\" = '$good' ]"
 
+# ---- 4. a base marked "extern" (a staging archive's row for a base another
+# rank stores) in an archive from elsewhere: its fine-tunes fail to decode,
+# named, and the rest of the archive still restores
+a="$T/ar-extern"
+cp -r "$ar" "$a"
+sqlite3 "$a/catalog.sqlite" "UPDATE tensors SET method = 'extern' WHERE id = (SELECT min(base) FROM tensors WHERE method = 'bitx')"
+set +e
+to "$z" verify "$a" >"$T/extern.verify" 2>&1
+vrc=$?
+to "$z" restore "$a" --all --out "$T/extern-rs" >"$T/extern.restore" 2>&1
+rrc=$?
+set -e
+check "extern base: verify exited $vrc (want 1)" [ "$vrc" -eq 1 ]
+check "extern base: verify did not say the tensor is stored elsewhere" grep -q "is stored in another archive" "$T/extern.verify"
+check "extern base: restore exited $rrc (want 1)" [ "$rrc" -eq 1 ]
+check "extern base: restore left out the other files" cmp -s "$T/extern-rs/chatco/alpha-chat/config.json" "$hub/chatco/alpha-chat/config.json"
 finish
