@@ -93,4 +93,47 @@ check "truncated fine-tune on 1 rank" fam_bad 1 "$T/b1"
 check "truncated fine-tune on 3 ranks" fam_bad 3 "$T/b3" ZLLM_TEST_DEAL=modulo
 check "... the same catalog" cmp -s "$T/b1.ls" "$T/b3.ls"
 check "... the truncated file named in problems.tsv" grep -q "tuner3/fam-math/model.safetensors" "$T/b3/problems.tsv"
+# Tensors of several 32 MiB parts, read back from the hub part by part (no
+# base cache) and cast: an F32 base of 80 MiB, an F32 fine-tune of it and
+# that fine-tune's BF16 cast (whose base is the F32 fine-tune: each BF16 part
+# spans two of the base's parts), each model on its own rank.
+big="$T/big"
+/usr/bin/python3 - "$big" <<'PY'
+import json, os, struct, sys
+import numpy as np
+out, rng = sys.argv[1], np.random.default_rng(7)
+def write(repo, tensors, dtype, card=None):
+    d = os.path.join(out, repo)
+    os.makedirs(d)
+    hdr, off = {}, 0
+    for name, a, dt in tensors:
+        hdr[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
+        off += a.nbytes
+    h = json.dumps(hdr).encode()
+    h += b" " * (-len(h) % 8)
+    with open(os.path.join(d, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for _, a, _ in tensors:
+            f.write(a.tobytes())
+    json.dump({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": dtype}, open(os.path.join(d, "config.json"), "w"))
+    if card:
+        open(os.path.join(d, "README.md"), "w").write(f"---\nbase_model: {card}\n---\n")
+def bf16(a):
+    u = a.view(np.uint32)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+base = rng.standard_normal((5120, 4096), dtype=np.float32) * 0.02
+small = rng.standard_normal((64, 64), dtype=np.float32)
+ft = base + rng.standard_normal(base.shape, dtype=np.float32) * 1e-4 * (rng.random(base.shape) < 0.1)
+write("big-labs/big-base", [("model.embed_tokens.weight", base, "F32"), ("model.norm.weight", small, "F32")], "float32")
+write("tuner/big-chat-f32", [("model.embed_tokens.weight", ft, "F32"), ("model.norm.weight", small, "F32")], "float32", "big-labs/big-base")
+write("tuner/big-chat-bf16", [("model.embed_tokens.weight", bf16(ft), "BF16"), ("model.norm.weight", bf16(small), "BF16")], "bfloat16", "big-labs/big-base")
+PY
+fam_big() { local n=$1 out=$2; shift 2; rm -rf "$out"; env "$@" "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" "$n" --oversubscribe \
+  "$ZLLM_BIN/zllm-survey" --hub "$big" --out "$out" --quiet 2>"$out.err" && "$z" ls "$out/archive" >"$out.ls"; }
+check "multi-part tensors on 1 rank" fam_big 1 "$T/g1"
+check "multi-part tensors on 3 ranks, no base cache" fam_big 3 "$T/g3" ZLLM_TEST_DEAL=modulo ZLLM_BASE_CACHE_MIB=0
+check "... the same catalog" cmp -s "$T/g1.ls" "$T/g3.ls"
+check "... the BF16 cast is BitX against the F32 fine-tune" grep -q $'^tuner/big-chat-bf16\tmodel.safetensors\t.*bitx:2\ttuner/big-chat-f32' "$T/g3.ls"
+check "... restore is exact" bash -c "'$z' restore '$T/g3/archive' --all --out '$T/gback' >/dev/null && diff -r '$big' '$T/gback' >/dev/null"
+
 finish
