@@ -232,11 +232,25 @@ static int extern_file(ext_job *j, int64_t repo_row, size_t file)
   rc = rc ? rc : ar_insert_file(j->a, &fr, &row);
   rc = rc ? rc : h ? read_tensors(j, file, fd, h, row) : read_opaque(j, fd, f, name);
   rc = rc ? rc : zllm_hub_file_check_unchanged(f, fd, name);
+  const char *changed = getenv("ZLLM_TEST_EXTERN_CHANGED"); /* test hook: the check above failing, after the reads */
+  if (rc == 0 && changed && strstr(name, changed))
+    rc = zllm_error_set(ZLLM_ECHANGED, "%s: changed while it was read (test)", name);
   rc = rc ? rc : record_hashes(j, row);
   zllm_st_header_free(h);
   if (fd >= 0)
     close(fd);
   return rc;
+}
+
+static size_t cache_mark(const ext_job *j)
+{
+  return j->cache ? j->cache->mark(j->cache->ctx) : 0;
+}
+
+static void cache_drop(const ext_job *j, size_t mark)
+{
+  if (j->cache)
+    j->cache->drop(j->cache->ctx, mark);
 }
 
 /* A file that cannot be read is left out, as pack leaves it out (skipped):
@@ -245,7 +259,7 @@ static int extern_files(ext_job *j, int64_t repo_row)
 {
   int rc = 0;
   for (size_t f = 0; rc == 0 && f < j->r->nfiles; f++) {
-    size_t mark = j->x->n;
+    size_t mark = j->x->n, kept = cache_mark(j);
     rc = ar_exec(j->a, "SAVEPOINT ext_file");
     j->a->broken = 0;
     int frc = rc ? rc : extern_file(j, repo_row, f);
@@ -257,6 +271,7 @@ static int extern_files(ext_job *j, int64_t repo_row)
       return rc ? rc : frc;
     ZLLM_WARN("%s/%s: not read as a base here: %s", j->r->id, j->r->files[f].path, zllm_error_last());
     drop_from(j->x, mark);
+    cache_drop(j, kept); /* the rolled-back rows' ids will be given again */
     rc = ar_exec(j->a, "ROLLBACK TO ext_file");
     rc = rc ? rc : ar_exec(j->a, "RELEASE ext_file");
   }
@@ -267,7 +282,7 @@ int ar_extern_repo(ar_extern *x, zllm_archive *a, size_t repo, const ar_extern_c
 {
   const zllm_repo *r = repo < x->hub->n ? x->hub->repos[repo] : NULL;
   ext_job j = {x, a, repo, r, NULL, NULL, NULL, 0, cache};
-  size_t mark = x->n;
+  size_t mark = x->n, kept = cache_mark(&j);
   int64_t row = 0;
   if (!r || r->nfiles == 0) /* nothing to read: no rows, no base (as pack would find none) */
     return 0;
@@ -281,6 +296,7 @@ int ar_extern_repo(ar_extern *x, zllm_archive *a, size_t repo, const ar_extern_c
   if (rc < 0) {
     ar_rollback(a);
     drop_from(x, mark);
+    cache_drop(&j, kept);
   }
   zllm_sha256_ctx_free(j.sha);
   zllm_xxh128_ctx_free(j.fxxh);

@@ -21,11 +21,16 @@ typedef struct ar_extern ar_extern;
 
 /* Where tensor bytes read whole may go (the base cache of ingest.c): room
  * says whether a tensor of len bytes is wanted, keep takes the bytes
- * (malloc'd; keep owns them, also when it fails). */
+ * (malloc'd; keep owns them, also when it fails).  Entries are keyed by row
+ * id, and a rolled-back row's id is given to the next row: what was kept
+ * for rows that are rolled back is dropped again (mark, then drop back to
+ * it), or a later row would find another tensor's bytes under its id. */
 typedef struct {
   void *ctx;
   int (*room)(void *ctx, uint64_t len);
   int (*keep)(void *ctx, int64_t id, size_t repo, const zllm_st_tensor *t, uint8_t *bytes);
+  size_t (*mark)(void *ctx);
+  void (*drop)(void *ctx, size_t mark);
 } ar_extern_cache;
 
 int ar_extern_new(ar_extern **out, const zllm_hub *hub);

@@ -141,6 +141,16 @@ static int cache_adopt(void *ctx, int64_t id, size_t repo, const zllm_st_tensor 
   return 0;
 }
 
+static size_t cache_count(void *ctx)
+{
+  return ((const base_cache *)ctx)->n;
+}
+
+static void cache_forget(void *ctx, size_t mark)
+{
+  cache_drop_from(ctx, mark);
+}
+
 /* A full tensor's bytes; a tensor over the budget is simply not kept. */
 static int cache_add(base_cache *c, int64_t id, size_t repo, const zllm_st_tensor *t, const uint8_t *p)
 {
@@ -988,7 +998,7 @@ static int extern_base(ingest_ctx *c, long b)
   if (b < 0 || c->mine[b] || c->ext_done[b])
     return 0;
   c->ext_done[b] = 1;
-  ar_extern_cache keep = {&c->cache, cache_room, cache_adopt};
+  ar_extern_cache keep = {&c->cache, cache_room, cache_adopt, cache_count, cache_forget};
   int rc = repo_in_archive(c->a, c->ids[b], &have);
   rc = rc || have ? rc : ar_extern_repo(c->ext, c->a, (size_t)b, &keep);
   if (rc < 0 && !c->a->broken && zllm_error_last_code() != ZLLM_ENOMEM) {

@@ -84,6 +84,16 @@ check "unreadable base on 1 rank" survey_fam 1 "$T/u1" ZLLM_TEST_UNREADABLE=fam-
 check "unreadable base on 3 ranks" timeout 120 bash -c "$(declare -f survey_fam); fam='$fam' z='$z' ZLLM_BIN='$ZLLM_BIN' survey_fam 3 '$T/u3' ZLLM_TEST_DEAL=modulo ZLLM_TEST_UNREADABLE=fam-base/model.safetensors"
 check "... the same catalog" cmp -s "$T/u1.ls" "$T/u3.ls"
 check "... the base's weights skipped" grep -q $'^famlabs/fam-base\tmodel.safetensors\t.*skipped' "$T/u3.ls"
+# the base's weights change while a rank reads them as an extern base (after
+# its tensors went to the base cache): that rank packs its fine-tunes without
+# the base and drops what it cached, so no later row finds those bytes under
+# a reused id; the archive is then not one process's, but verifies and restores
+check "extern base changed while read, on 3 ranks" survey_fam 3 "$T/x3" ZLLM_TEST_DEAL=modulo \
+  ZLLM_TEST_EXTERN_CHANGED=fam-base/model.safetensors
+check "... the ranks said so" grep -q "fam-base/model.safetensors: not read as a base here: .*changed while it was read" "$T/x3.err"
+check "... the base itself stored by its rank" grep -q $'^famlabs/fam-base\tmodel.safetensors\t.*solo' "$T/x3.ls"
+check "... the archive verifies" "$z" verify "$T/x3/archive"
+check "... restore is exact" bash -c "'$z' restore '$T/x3/archive' --all --out '$T/xback' >/dev/null && diff -r '$fam/hub' '$T/xback' >/dev/null"
 # a fine-tune truncated on the hub: stored as opaque bytes with the reason, same on 3 ranks
 bad="$T/badfam"
 cp -r "$fam" "$bad"
