@@ -52,25 +52,36 @@ check "restore from the merged archive is exact" bash -c "'$z' restore '$T/s3/ar
 # One family holding every byte: it is split into its models, and a rank
 # that packs a fine-tune whose base another rank packs reads the base from
 # the hub itself (an extern base).  ZLLM_TEST_DEAL=modulo gives model k to
-# rank k mod N, so that surely happens; the catalog and the statistics are
-# still one process's.
+# rank k mod N, so that surely happens; the catalog (every row but where the
+# blobs sit) and the statistics are still one process's.
 fam="$T/fam"
 "$z" mkhub --out "$fam" --scale tiny --layout family >/dev/null 2>&1
+# every catalog row but where the blobs sit (which pack file, which offset)
+catalog_rows() {
+  sqlite3 "$1/catalog.sqlite" "SELECT id, name, revision, base, base_reason FROM repos ORDER BY id;
+    SELECT id, repo, path, size, hex(sha256), hex(key), method, dup_of, stored, note FROM files ORDER BY id;
+    SELECT id, file, idx, name, dtype, shape, nelem, len, hex(key), method, layout, dup_of, base, depth, stored, note
+      FROM tensors ORDER BY id;
+    SELECT file, seq, len FROM pieces ORDER BY file, seq; SELECT tensor, part FROM parts ORDER BY tensor, part"
+}
 survey_fam() { # survey_fam N OUT [ENV...]
   local n=$1 out=$2; shift 2
   rm -rf "$out"
   env "$@" "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" "$n" --oversubscribe "$ZLLM_BIN/zllm-survey" \
-    --hub "$fam/hub" --out "$out" --quiet 2>"$out.err" && "$z" ls "$out/archive" >"$out.ls"
+    --hub "$fam/hub" --out "$out" --quiet 2>"$out.err" && "$z" ls "$out/archive" >"$out.ls" &&
+    catalog_rows "$out/archive" >"$out.rows"
 }
 check "family survey on 1 rank" survey_fam 1 "$T/f1"
 for n in 2 3 8 16; do
   check "family survey on $n ranks, models dealt away from their base" survey_fam "$n" "$T/f$n" ZLLM_TEST_DEAL=modulo
   check "... the same catalog as 1 rank" cmp -s "$T/f1.ls" "$T/f$n.ls"
+  check "... every row the same but the blobs' places" cmp -s "$T/f1.rows" "$T/f$n.rows"
   check "... the same stats.h5 (outside /ranks)" h5diff --exclude-path /ranks "$T/f1/stats.h5" "$T/f$n/stats.h5"
 done
 check "fine-tunes stored as BitX against the base" grep -q $'^tuner1/fam-chat\tmodel.safetensors\t.*bitx' "$T/f2.ls"
 check "family survey on 2 ranks, first come, first served" survey_fam 2 "$T/fd"
 check "... the same catalog" cmp -s "$T/f1.ls" "$T/fd.ls"
+check "... every row the same but the blobs' places" cmp -s "$T/f1.rows" "$T/fd.rows"
 # the base's bytes read from the hub for every tensor, not kept in memory
 check "family survey on 3 ranks without the base cache" survey_fam 3 "$T/fc" ZLLM_TEST_DEAL=modulo ZLLM_BASE_CACHE_MIB=0
 check "... the same catalog" cmp -s "$T/f1.ls" "$T/fc.ls"
@@ -81,7 +92,7 @@ check "no staging left behind" [ ! -e "$T/f8/archive.stage" ]
 # read it as an extern base) skips it, the fine-tunes are stored without it,
 # as one process stores them; nobody hangs
 check "unreadable base on 1 rank" survey_fam 1 "$T/u1" ZLLM_TEST_UNREADABLE=fam-base/model.safetensors
-check "unreadable base on 3 ranks" timeout 120 bash -c "$(declare -f survey_fam); fam='$fam' z='$z' ZLLM_BIN='$ZLLM_BIN' survey_fam 3 '$T/u3' ZLLM_TEST_DEAL=modulo ZLLM_TEST_UNREADABLE=fam-base/model.safetensors"
+check "unreadable base on 3 ranks" timeout 120 bash -c "$(declare -f survey_fam catalog_rows); fam='$fam' z='$z' ZLLM_BIN='$ZLLM_BIN' survey_fam 3 '$T/u3' ZLLM_TEST_DEAL=modulo ZLLM_TEST_UNREADABLE=fam-base/model.safetensors"
 check "... the same catalog" cmp -s "$T/u1.ls" "$T/u3.ls"
 check "... the base's weights skipped" grep -q $'^famlabs/fam-base\tmodel.safetensors\t.*skipped' "$T/u3.ls"
 # the base's weights change while a rank reads them as an extern base (after
