@@ -1050,7 +1050,7 @@ static int visit(ingest_ctx *c, size_t i, int depth)
   }
   rc = rc ? rc : take_repo(c, i, &mine);
   c->mine[i] = (char)mine;
-  if (rc == 0 && mine) /* not mine: another packer stores it */
+  if (rc == 0 && mine) /* a repo another packer took is stored by that packer */
     rc = store_repo(c, i, b);
   /* a base's bytes are kept only while repos that use it are still to come */
   if (rc == 0 && b >= 0 && c->users[b] > 0 && --c->users[b] == 0)

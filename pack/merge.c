@@ -33,7 +33,6 @@ typedef struct {
   zllm_archive *d;
   source *s;
   size_t ns;
-  size_t skipped; /* repos left out */
 } merge_ctx;
 
 static int64_t max_id(zllm_archive *a, const char *table, int *rc)
@@ -528,7 +527,6 @@ static int merge_repo_tx(merge_ctx *m, source *x, int64_t r)
   if (m->d->broken || zllm_error_last_code() == ZLLM_ENOMEM)
     return rc;
   ZLLM_ERR("merge: %s: repo %lld left out: %s", x->a->dir, (long long)r, zllm_error_last());
-  m->skipped++;
   return 0;
 }
 
@@ -551,7 +549,7 @@ static int extern_part(void *ctx, int64_t id, uint64_t part, uint8_t *dst, int d
 
 int zllm_archive_merge(zllm_archive *dst, zllm_archive *const *src, size_t nsrc, char *const *order, size_t norder)
 {
-  merge_ctx m = {dst, calloc(nsrc + 1, sizeof *m.s), nsrc, 0};
+  merge_ctx m = {dst, calloc(nsrc + 1, sizeof *m.s), nsrc};
   int rc = m.s ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   /* blobs move as they are: a newer format's codecs would break an older archive's readers */
   for (size_t k = 0; rc == 0 && k < nsrc; k++)

@@ -19,7 +19,7 @@ const char *st_family_of(const st_ctx *c, size_t repo)
  * same rank and the base is read from its page cache; with split_big, a
  * family larger than a rank's share is split into its models (balance
  * first, locality second) and *bytes gets each unit's bytes. */
-static int unit_keys(const sv_run *run, int split_big, size_t *key, uint64_t *bytes)
+static void unit_keys(const sv_run *run, int split_big, size_t *key, uint64_t *bytes)
 {
   size_t n = run->list.nrepos;
   st_ctx c = {.run = (sv_run *)run};
@@ -39,7 +39,6 @@ static int unit_keys(const sv_run *run, int split_big, size_t *key, uint64_t *by
   memset(bytes, 0, (n + 1) * sizeof *bytes);
   for (size_t i = 0; i < run->list.nfiles; i++)
     bytes[key[run->list.files[i].repo]] += run->list.files[i].size;
-  return 0;
 }
 
 int sv_work_units(const sv_run *run, size_t **unit)
@@ -47,7 +46,9 @@ int sv_work_units(const sv_run *run, size_t **unit)
   size_t n = run->list.nrepos;
   uint64_t *bytes = calloc(n + 1, sizeof *bytes);
   *unit = calloc(n + 1, sizeof **unit);
-  int rc = bytes && *unit ? unit_keys(run, 1, *unit, bytes) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  int rc = bytes && *unit ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0)
+    unit_keys(run, 1, *unit, bytes);
   free(bytes);
   if (rc < 0) {
     free(*unit);
@@ -66,7 +67,8 @@ int st_deal_repos(st_ctx *c, int split_big)
   char *is_mine = calloc(n + 1, 1);
   int rc = key && bytes && is_mine && (c->mine = calloc(n + 1, sizeof *c->mine)) ? 0
                                                                                  : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  rc = rc ? rc : unit_keys(run, split_big, key, bytes);
+  if (rc == 0)
+    unit_keys(run, split_big, key, bytes);
   rc = rc ? rc : zllm_deal_by_size(bytes, n, run->size, run->rank, &mine_f, &nmine_f);
   for (size_t k = 0; rc == 0 && k < nmine_f; k++)
     is_mine[mine_f[k]] = 1;

@@ -166,18 +166,6 @@ static int on_file_end(void *ctx, const zllm_sha256 *sha, const zllm_xxh128 *xxh
   return rc;
 }
 
-uint64_t sv_share_bytes(const sv_run *run, const size_t *mine, size_t nmine)
-{
-  uint64_t share = 0;
-  for (size_t k = 0; k < nmine; k++) {
-    size_t lo, hi;
-    sv_repo_files(&run->list, mine[k], &lo, &hi);
-    for (size_t i = lo; i < hi; i++)
-      share += run->list.files[i].size;
-  }
-  return share;
-}
-
 int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, zllm_mpi_progress *progress)
 {
   sv_pass *s = calloc(1, sizeof *s);

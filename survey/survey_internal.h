@@ -111,8 +111,6 @@ int sv_work_units(const sv_run *run, size_t **unit);
  * share into scan records (appended to `scan`) and run->pass rows. */
 typedef struct sv_pass sv_pass;
 int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, zllm_mpi_progress *progress);
-/* The bytes of the repos `mine` (a rank's share). */
-uint64_t sv_share_bytes(const sv_run *run, const size_t *mine, size_t nmine);
 const zllm_pack_tap *sv_pass_tap(sv_pass *s);
 /* After the pack: marks the share's repos the pass saw whole and scans the
  * files it did not see; *bytes is what the pass and that scan read. */
