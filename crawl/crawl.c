@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <glob.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "crawl/crawl_internal.h"
 #include "crawl/http_internal.h"
 #include "zllm/crawl.h"
 #include "zllm/error.h"
@@ -28,13 +30,6 @@
 #define MAX_FILES_PER_REPO 100000
 #define MAX_LIST_PAGES 100000 /* /api/models pages in one crawl */
 #define MAX_TREE_PAGES 10000  /* tree pages of one repo */
-
-/* Pages already fetched, by a 64-bit hash of their URL: a "next" link back
- * to any of them is a paging loop, not more data. */
-typedef struct {
-  uint64_t *h;
-  size_t n, cap;
-} page_seen;
 
 /* 1 when `url` was seen before (or on out-of-memory: stop rather than loop). */
 static int page_seen_add(page_seen *s, const char *url)
@@ -55,44 +50,9 @@ static int page_seen_add(page_seen *s, const char *url)
   return 0;
 }
 
-typedef struct {
-  char *path;
-  uint64_t size;
-  char sha256[65]; /* the LFS oid, or "" */
-  char oid[41];    /* git blob SHA-1 */
-  uint64_t header_len;
-  size_t ntensors;
-  json_t *dtypes;  /* {dtype: parameters}, from the header */
-  char *error;
-} cr_file;
-
-typedef struct {
-  char *id;
-  char sha[41];
-  json_t *meta;    /* the model info fields kept for metadata.jsonl */
-  cr_file *files;
-  size_t nfiles;
-  char *error;     /* why the repo failed, or NULL */
-  char *tree_next; /* the next tree page */
-  page_seen tree_pages;
-} cr_repo;
-
-typedef struct {
-  const zllm_crawl_options *o;
-  zllm_crawl_stats *s;
-  zl_http http;
-  char *endpoint;  /* without a trailing slash */
-  char *state;     /* OUT/.zllm */
-  cr_repo *repos;
-  size_t nrepos;
-  char **verified; /* sorted "repo\tpath\tsize\tmtime\thash" lines */
-  size_t nverified;
-} crawl_ctx;
-
 /* ---- small helpers ------------------------------------------------------- */
 
-static void problem(crawl_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(crawl_ctx *c, const char *fmt, ...)
+void cr_problem(crawl_ctx *c, const char *fmt, ...)
 {
   char msg[1024], safe[1024];
   va_list ap;
@@ -225,7 +185,7 @@ static int add_repo(crawl_ctx *c, const char *id)
     if (strcmp(c->repos[i].id, id) == 0)
       return 0;
   if (zllm_repo_id_check(id) < 0) {
-    problem(c, "listing: %s", zllm_error_last());
+    cr_problem(c, "listing: %s", zllm_error_last());
     return 0;
   }
   cr_repo *v = realloc(c->repos, (c->nrepos + 1) * sizeof *v);
@@ -250,7 +210,7 @@ static int take_page(crawl_ctx *c, json_t *page)
     if (c->o->limit > 0 && (long)c->nrepos >= c->o->limit)
       break;
     if (!id) {
-      problem(c, "listing: an entry without an \"id\" string");
+      cr_problem(c, "listing: an entry without an \"id\" string");
       continue;
     }
     if ((rc = add_repo(c, id)) < 0)
@@ -277,20 +237,20 @@ static int list_models(crawl_ctx *c)
     rc = zl_http_run(&c->http, &r, 1);
     json_t *page = NULL;
     if (rc == 0 && !r->ok)
-      problem(c, "listing stopped: %s", r->err);
+      cr_problem(c, "listing stopped: %s", r->err);
     else if (rc == 0 && !(page = parse_json(r, why, sizeof why)))
-      problem(c, "listing stopped: %s", why);
+      cr_problem(c, "listing stopped: %s", why);
     else if (rc == 0 && !json_is_array(page))
-      problem(c, "listing stopped: %s: api-json: not an array", r->url);
+      cr_problem(c, "listing stopped: %s: api-json: not an array", r->url);
     else if (rc == 0)
       rc = take_page(c, page);
     if (rc == 0 && page && json_is_array(page) && r->next_url) {
       if (!same_endpoint(c, r->next_url))
-        problem(c, "listing stopped: the next page leaves the endpoint");
+        cr_problem(c, "listing stopped: the next page leaves the endpoint");
       else if (page_seen_add(&pages, r->next_url))
-        problem(c, "listing stopped: the next page %s was already fetched (a paging loop)", r->next_url);
+        cr_problem(c, "listing stopped: the next page %s was already fetched (a paging loop)", r->next_url);
       else if (pages.n > MAX_LIST_PAGES)
-        problem(c, "listing stopped: more than %d pages", MAX_LIST_PAGES);
+        cr_problem(c, "listing stopped: more than %d pages", MAX_LIST_PAGES);
       else
         url = strdup(r->next_url);
     }
@@ -334,7 +294,7 @@ static void take_info(crawl_ctx *c, cr_repo *repo, zl_req *r)
     repo->meta = keep_fields(info);
   } else {
     repo->error = strdup(why);
-    problem(c, "%s: %s", repo->id, why);
+    cr_problem(c, "%s: %s", repo->id, why);
   }
   json_decref(info);
 }
@@ -374,17 +334,17 @@ static int add_file(crawl_ctx *c, cr_repo *repo, json_t *e)
   const char *sha = lfs ? json_string_value(json_object_get(lfs, "oid")) : NULL;
   if (!path || !json_is_integer(size) || json_integer_value(size) < 0 || !oid || strlen(oid) != 40 ||
       !is_hex(oid, 40) || (lfs && (!sha || strlen(sha) != 64 || !is_hex(sha, 64)))) {
-    problem(c, "%s: tree: an entry without a valid path, size, oid or lfs.oid", repo->id);
+    cr_problem(c, "%s: tree: an entry without a valid path, size, oid or lfs.oid", repo->id);
     return 0;
   }
   if (zllm_path_check_relative(path, repo->id) < 0) {
-    problem(c, "%s: tree: %s", repo->id, zllm_error_last());
+    cr_problem(c, "%s: tree: %s", repo->id, zllm_error_last());
     return 0;
   }
   if (!selected(c, path))
     return 0;
   if (repo->nfiles >= MAX_FILES_PER_REPO) {
-    problem(c, "%s: tree: more than %d files; the rest are skipped", repo->id, MAX_FILES_PER_REPO);
+    cr_problem(c, "%s: tree: more than %d files; the rest are skipped", repo->id, MAX_FILES_PER_REPO);
     return 0;
   }
   cr_file *v = realloc(repo->files, (repo->nfiles + 1) * sizeof *v);
@@ -415,7 +375,7 @@ static int take_tree_page(crawl_ctx *c, cr_repo *repo, zl_req *r)
     if (r->ok && page)
       snprintf(why, sizeof why, "%s: api-json: not an array", r->url);
     repo->error = strdup(r->ok ? why : r->err);
-    problem(c, "%s: %s", repo->id, repo->error ? repo->error : "tree failed");
+    cr_problem(c, "%s: %s", repo->id, repo->error ? repo->error : "tree failed");
     json_decref(page);
     return 0;
   }
@@ -427,12 +387,12 @@ static int take_tree_page(crawl_ctx *c, cr_repo *repo, zl_req *r)
   }
   int loop = rc == 0 && r->next_url && page_seen_add(&repo->tree_pages, r->next_url);
   if (rc == 0 && r->next_url && !same_endpoint(c, r->next_url))
-    problem(c, "%s: tree: the next page leaves the endpoint; the rest is skipped", repo->id);
+    cr_problem(c, "%s: tree: the next page leaves the endpoint; the rest is skipped", repo->id);
   else if (loop || (rc == 0 && r->next_url && repo->tree_pages.n > MAX_TREE_PAGES)) {
     /* a listing cut short would crawl a repo without some of its files */
     repo->error = loop ? fmt_alloc("tree: the next page %s was already fetched (a paging loop)", r->next_url)
                        : fmt_alloc("tree: more than %d pages", MAX_TREE_PAGES);
-    problem(c, "%s: %s; the repo is not crawled", repo->id, repo->error ? repo->error : "tree: paging loop");
+    cr_problem(c, "%s: %s; the repo is not crawled", repo->id, repo->error ? repo->error : "tree: paging loop");
   } else if (rc == 0 && r->next_url)
     repo->tree_next = strdup(r->next_url);
   json_decref(page);
@@ -525,13 +485,12 @@ static int cmp_line(const void *a, const void *b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int load_verified(crawl_ctx *c)
+/* Adds the lines of one ledger file to c->verified (unsorted). */
+static int load_ledger(crawl_ctx *c, const char *path)
 {
-  char *path = zllm_path_join(c->state, "verified.tsv"), *text = NULL;
+  char *text = NULL;
   size_t len = 0;
-  int rc = path ? 0 : ZLLM_ENOMEM;
-  if (rc == 0 && access(path, F_OK) == 0)
-    rc = zllm_read_small_file(&text, &len, path, (size_t)1 << 30);
+  int rc = access(path, F_OK) == 0 ? zllm_read_small_file(&text, &len, path, (size_t)1 << 30) : 0;
   for (char *line = text, *next; rc == 0 && line && *line; line = next) {
     next = strchr(line, '\n');
     if (next)
@@ -545,9 +504,26 @@ static int load_verified(crawl_ctx *c)
     c->verified = v;
     c->nverified++;
   }
-  if (c->nverified)
-    qsort(c->verified, c->nverified, sizeof *c->verified, cmp_line);
   free(text);
+  return rc;
+}
+
+/* verified.tsv and the ledgers of ranks of an earlier crawl over ranks that
+ * were not folded into it (the job was killed): every rank reads them all,
+ * so a crawl resumes whatever the rank count was. */
+static int load_verified(crawl_ctx *c)
+{
+  char *path = zllm_path_join(c->state, CR_LEDGER), *pattern = zllm_path_join(c->state, "verified.*.tsv");
+  glob_t g = {0};
+  int rc = path && pattern ? load_ledger(c, path) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  int grc = rc == 0 ? glob(pattern, 0, NULL, &g) : GLOB_NOMATCH;
+  for (size_t i = 0; rc == 0 && grc == 0 && i < g.gl_pathc; i++)
+    rc = load_ledger(c, g.gl_pathv[i]);
+  if (grc == 0)
+    globfree(&g);
+  if (rc == 0 && c->nverified)
+    qsort(c->verified, c->nverified, sizeof *c->verified, cmp_line);
+  free(pattern);
   free(path);
   return rc;
 }
@@ -560,7 +536,7 @@ static char *record_line(const char *repo, const cr_file *f, const struct stat *
 
 static int append_verified(crawl_ctx *c, const char *line)
 {
-  char *path = zllm_path_join(c->state, "verified.tsv");
+  char *path = zllm_path_join(c->state, c->ledger);
   if (!path)
     return ZLLM_ENOMEM;
   FILE *f = fopen(path, "a");
@@ -587,6 +563,38 @@ static int already_verified(crawl_ctx *c, const char *repo, const cr_file *f, co
   }
   free(line);
   return hit;
+}
+
+/* After every rank is done: the ledgers of ranks (this crawl's, or an
+ * earlier crawl's over ranks that was killed) appended to verified.tsv, then
+ * removed.  Killed in between, a line is there twice, which is harmless; a
+ * ledger never folded is still read by the next crawl. */
+int cr_fold_ledgers(const crawl_ctx *c)
+{
+  char *pattern = zllm_path_join(c->state, "verified.*.tsv"), *main = zllm_path_join(c->state, CR_LEDGER);
+  glob_t g = {0};
+  int rc = pattern && main ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  int grc = rc == 0 ? glob(pattern, 0, NULL, &g) : GLOB_NOMATCH;
+  FILE *out = grc == 0 ? fopen(main, "a") : NULL;
+  if (grc == 0 && !out)
+    rc = zllm_error_set_errno("%s: cannot append", main);
+  for (size_t i = 0; rc == 0 && grc == 0 && i < g.gl_pathc; i++) {
+    char *text = NULL;
+    size_t len = 0;
+    rc = zllm_read_small_file(&text, &len, g.gl_pathv[i], (size_t)1 << 30);
+    if (rc == 0 && len && fwrite(text, 1, len, out) != len)
+      rc = zllm_error_set_errno("%s: cannot append", main);
+    if (rc == 0 && fflush(out) == 0 && fsync(fileno(out)) == 0)
+      unlink(g.gl_pathv[i]);
+    free(text);
+  }
+  if (out && fclose(out) != 0 && rc == 0)
+    rc = zllm_error_set_errno("%s: cannot append", main);
+  if (grc == 0)
+    globfree(&g);
+  free(pattern);
+  free(main);
+  return rc;
 }
 
 /* ---- downloads ------------------------------------------------------------- */
@@ -632,7 +640,7 @@ static void settle(crawl_ctx *c, dl_job *j, zl_req *r)
   char hex[65];
   struct stat st;
   if (!r->ok) {
-    problem(c, "%s/%s: %s", j->repo->id, j->file->path, r->err);
+    cr_problem(c, "%s/%s: %s", j->repo->id, j->file->path, r->err);
     c->s->files_failed++;
     return;
   }
@@ -647,7 +655,7 @@ static void settle(crawl_ctx *c, dl_job *j, zl_req *r)
     why = zllm_error_last();
   if (why) {
     unlink(r->path); /* a bad file is fetched again next time, never kept */
-    problem(c, "%s/%s: %s (listed %s)", j->repo->id, j->file->path, why, listed_hash(j->file));
+    cr_problem(c, "%s/%s: %s (listed %s)", j->repo->id, j->file->path, why, listed_hash(j->file));
     c->s->files_failed++;
     return;
   }
@@ -678,6 +686,8 @@ static int plan_downloads(crawl_ctx *c, dl_job **jobs, zl_req ***reqs, size_t *n
     cr_repo *repo = &c->repos[i];
     for (size_t k = 0; !repo->error && k < repo->nfiles; k++) {
       cr_file *f = &repo->files[k];
+      if (f->other)
+        continue;
       char *final = fmt_alloc("%s/%s/%s", c->o->out, repo->id, f->path);
       if (!final)
         return zllm_error_set(ZLLM_ENOMEM, "out of memory");
@@ -743,7 +753,7 @@ static void summarize_header(crawl_ctx *c, cr_repo *repo, cr_file *f, zl_req *r8
   memcpy(prefix + 8, rh->body.data ? rh->body.data : "", rh->body.len);
   if (zllm_st_parse(&h, name, prefix, 8 + rh->body.len, f->size) < 0) {
     f->error = strdup(zllm_error_last());
-    problem(c, "%s", zllm_error_last());
+    cr_problem(c, "%s", zllm_error_last());
   } else {
     f->ntensors = h->ntensors;
     f->dtypes = json_object();
@@ -787,6 +797,8 @@ static int read_headers(crawl_ctx *c)
     for (size_t k = 0; rc == 0 && !c->repos[i].error && k < c->repos[i].nfiles; k++) {
       cr_file *f = &c->repos[i].files[k];
       size_t len = strlen(f->path);
+      if (f->other)
+        continue;
       c->s->bytes_listed += f->size;
       if (len < 12 || strcmp(f->path + len - 12, ".safetensors") != 0)
         continue;
@@ -812,7 +824,7 @@ static int read_headers(crawl_ctx *c)
     uint64_t len = header_length(r8[i]);
     if (!r8[i]->ok || r8[i]->body.len != 8 || len == 0 || len > ZLLM_ST_HEADER_MAX || len > f->size - 8) {
       f->error = strdup(r8[i]->ok ? "safetensors: header-length: not a valid header length" : r8[i]->err);
-      problem(c, "%s/%s: %s", refs[i].repo->id, f->path, f->error ? f->error : "header");
+      cr_problem(c, "%s/%s: %s", refs[i].repo->id, f->path, f->error ? f->error : "header");
       continue;
     }
     f->header_len = len;
@@ -834,7 +846,7 @@ static int read_headers(crawl_ctx *c)
     if (rh[i]->ok && rh[i]->body.len == refs[i].file->header_len)
       summarize_header(c, refs[i].repo, refs[i].file, r8[i], rh[i]);
     else
-      problem(c, "%s/%s: %s", refs[i].repo->id, refs[i].file->path, rh[i]->ok ? "header cut short" : rh[i]->err);
+      cr_problem(c, "%s/%s: %s", refs[i].repo->id, refs[i].file->path, rh[i]->ok ? "header cut short" : rh[i]->err);
   }
   free(hv);
   free_reqs(r8, m);
@@ -872,7 +884,7 @@ static json_t *repo_json(const cr_repo *r)
   return o;
 }
 
-static int write_metadata(crawl_ctx *c)
+int cr_write_metadata(crawl_ctx *c)
 {
   zllm_buf b = ZLLM_BUF_INIT;
   int rc = 0;
@@ -911,50 +923,76 @@ static void free_repos(crawl_ctx *c)
   free(c->repos);
 }
 
-static int setup(crawl_ctx *c)
+int cr_begin(crawl_ctx *c, const zllm_crawl_options *o, zllm_crawl_stats *s, const char *ledger)
 {
-  size_t n = strlen(c->o->endpoint);
-  while (n && c->o->endpoint[n - 1] == '/')
+  memset(c, 0, sizeof *c);
+  memset(s, 0, sizeof *s);
+  c->o = o;
+  c->s = s;
+  c->ledger = ledger;
+  s->ranks = 1;
+  size_t n = strlen(o->endpoint);
+  while (n && o->endpoint[n - 1] == '/')
     n--;
-  if (strncmp(c->o->endpoint, "http://", 7) != 0 && strncmp(c->o->endpoint, "https://", 8) != 0)
+  if (strncmp(o->endpoint, "http://", 7) != 0 && strncmp(o->endpoint, "https://", 8) != 0)
     return zllm_error_set(ZLLM_EINVAL, "crawl: the endpoint must be an http:// or https:// URL");
-  c->endpoint = strndup(c->o->endpoint, n);
-  c->state = zllm_path_join(c->o->out, ".zllm");
+  c->endpoint = strndup(o->endpoint, n);
+  c->state = zllm_path_join(o->out, ".zllm");
   if (!c->endpoint || !c->state)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   int rc = zllm_mkdir_p(c->state, 0755);
   rc = rc ? rc : load_verified(c);
-  rc = rc ? rc : zl_http_init(&c->http, c->o->token, c->o->jobs, c->o->retry_budget, c->o->progress);
-  if (rc == 0 && c->o->low_speed_bytes > 0)
-    c->http.low_speed_bytes = c->o->low_speed_bytes;
-  if (rc == 0 && c->o->low_speed_seconds > 0)
-    c->http.low_speed_seconds = c->o->low_speed_seconds;
+  rc = rc ? rc : zl_http_init(&c->http, o->token, o->jobs, o->retry_budget, o->progress);
+  if (rc == 0 && o->low_speed_bytes > 0)
+    c->http.low_speed_bytes = o->low_speed_bytes;
+  if (rc == 0 && o->low_speed_seconds > 0)
+    c->http.low_speed_seconds = o->low_speed_seconds;
   return rc;
+}
+
+/* The repos given, or listed; each one's info and file tree. */
+int cr_plan(crawl_ctx *c)
+{
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < c->o->nrepos; i++)
+    rc = add_repo(c, c->o->repos[i]);
+  if (rc == 0 && c->o->nrepos == 0)
+    rc = list_models(c);
+  rc = rc ? rc : fetch_info(c);
+  return rc ? rc : fetch_trees(c);
+}
+
+int cr_fetch(crawl_ctx *c)
+{
+  return c->o->metadata_only ? read_headers(c) : download(c);
+}
+
+void cr_end(crawl_ctx *c)
+{
+  c->s->repos = c->nrepos;
+  for (size_t i = 0; i < c->nrepos; i++)
+    c->s->repos_failed += c->repos[i].error != NULL;
+  c->s->bytes_received = c->http.bytes_received;
+  c->s->retries = c->http.retries_used;
+  zl_http_cleanup(&c->http);
+  free_repos(c);
+  zllm_strv_free(c->verified, c->nverified);
+  free(c->endpoint);
+  free(c->state);
+  c->repos = NULL;
+  c->verified = NULL;
+  c->endpoint = c->state = NULL;
 }
 
 int zllm_crawl(const zllm_crawl_options *o, zllm_crawl_stats *stats)
 {
-  crawl_ctx c = {.o = o, .s = stats};
-  memset(stats, 0, sizeof *stats);
-  int rc = setup(&c);
-  for (size_t i = 0; rc == 0 && i < o->nrepos; i++)
-    rc = add_repo(&c, o->repos[i]);
-  if (rc == 0 && o->nrepos == 0)
-    rc = list_models(&c);
-  rc = rc ? rc : fetch_info(&c);
-  rc = rc ? rc : fetch_trees(&c);
-  rc = rc ? rc : o->metadata_only ? read_headers(&c) : download(&c);
-  rc = rc ? rc : write_metadata(&c);
-  stats->repos = c.nrepos;
-  for (size_t i = 0; i < c.nrepos; i++)
-    stats->repos_failed += c.repos[i].error != NULL;
-  stats->bytes_received = c.http.bytes_received;
-  stats->retries = c.http.retries_used;
-  zl_http_cleanup(&c.http);
-  free_repos(&c);
-  zllm_strv_free(c.verified, c.nverified);
-  free(c.endpoint);
-  free(c.state);
+  crawl_ctx c;
+  int rc = cr_begin(&c, o, stats, CR_LEDGER);
+  rc = rc ? rc : cr_plan(&c);
+  rc = rc ? rc : cr_fetch(&c);
+  rc = rc ? rc : cr_write_metadata(&c);
+  rc = rc ? rc : cr_fold_ledgers(&c);
+  cr_end(&c);
   if (rc == 0 && (stats->problems || stats->files_failed || stats->repos_failed))
     rc = zllm_error_set(ZLLM_ERROR, "crawl: %llu problems (each reported above)",
                         (unsigned long long)stats->problems);

@@ -10,7 +10,8 @@
 # Environment: as the .sbatch files (ZLLM_HUB, ZLLM_OUT, ZLLM_BIN,
 # ZLLM_SURVEY_ARGS, ZLLM_CRAWL_ARGS, ZLLM_LAUNCHER); SBATCH_ARGS adds sbatch
 # options to every step (e.g. "--partition=debug"); SURVEY_SBATCH_ARGS to the
-# survey alone (e.g. "--ntasks=64 --time=12:00:00").
+# survey alone (e.g. "--ntasks=64 --time=12:00:00"), CRAWL_SBATCH_ARGS to the
+# crawl alone (e.g. "--nodes=4 --ntasks=4": the downloads shared by 4 nodes).
 set -euo pipefail
 jobs=$(cd "$(dirname "$0")" && pwd)
 export ZLLM_JOBS=$jobs
@@ -26,7 +27,8 @@ submit() { # submit [DEPENDENCY] SCRIPT [SBATCH ARGS...]
 }
 prev=""
 if [ -n "${ZLLM_ENDPOINT:-}" ]; then
-  prev=$(HF_ENDPOINT=$ZLLM_ENDPOINT submit "" crawl.sbatch)
+  # shellcheck disable=SC2086
+  prev=$(HF_ENDPOINT=$ZLLM_ENDPOINT submit "" crawl.sbatch ${CRAWL_SBATCH_ARGS:-})
   echo "$prev"
 fi
 # shellcheck disable=SC2086

@@ -370,28 +370,32 @@ static int phase_pass(sv_run *run, zllm_buf *blocks)
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
 }
 
-/* Rank 0 crawls the endpoint into OUT/hub; items that fail are reported and
+/* The ranks crawl the endpoint into OUT/hub together (zllm_crawl_mpi: rank 0
+ * lists, each rank downloads its share); items that fail are reported and
  * left out, and the survey goes on with what was crawled. */
 static int phase_crawl(sv_run *run)
 {
-  int rc = 0;
+  zllm_crawl_options co = run->opts.crawl;
+  zllm_crawl_stats cs;
   run->crawled_hub = zllm_path_join(run->opts.out, "hub");
-  if (run->rank == 0 && run->crawled_hub) {
-    zllm_crawl_options co = run->opts.crawl;
-    zllm_crawl_stats cs;
-    co.endpoint = run->opts.endpoint;
-    co.out = run->crawled_hub;
-    co.progress = !run->opts.quiet;
-    rc = zllm_crawl(&co, &cs);
-    if (rc < 0 && zllm_error_last_code() == ZLLM_ERROR) {
+  if (!zllm_mpi_alltrue(run->crawled_hub != NULL, run->comm))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  co.endpoint = run->opts.endpoint;
+  co.out = run->crawled_hub;
+  co.progress = !run->opts.quiet;
+  int rc = zllm_crawl_mpi(&co, &cs, run->comm);
+  if (rc < 0 && zllm_error_last_code() == ZLLM_ERROR) {
+    if (run->rank == 0)
       ZLLM_WARN("crawl: %s; surveying what was crawled", zllm_error_last());
-      rc = 0;
-    }
+    rc = 0;
   }
-  if (!zllm_mpi_alltrue(rc == 0 && run->crawled_hub, run->comm))
-    return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not crawl %s", run->opts.endpoint);
+  if (rc == 0 && run->rank == 0)
+    ZLLM_INFO("crawl: %llu files over %u ranks (%llu already verified), %.1f MB received, each rank %.1f-%.1f MB",
+              (unsigned long long)cs.files, cs.ranks, (unsigned long long)cs.files_skipped,
+              (double)cs.bytes_received / 1e6, (double)cs.rank_received_min / 1e6,
+              (double)cs.rank_received_max / 1e6);
   run->opts.hub = run->crawled_hub;
-  return 0;
+  return rc;
 }
 
 int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
@@ -411,7 +415,7 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   run.mark_seconds = tc;
   run.mark_bytes = zllm_io_bytes_read();
   if (opts->endpoint) {
-    ZLLM_INFO("crawl: %s into %s/hub on rank 0", opts->endpoint, opts->out);
+    ZLLM_INFO("crawl: %s into %s/hub on %d ranks", opts->endpoint, opts->out, run.size);
     if ((rc = phase_crawl(&run)) < 0)
       goto done;
     ZLLM_INFO("crawl: done in %.2f s", MPI_Wtime() - tc);

@@ -31,17 +31,6 @@ void cmd_cluster_usage(FILE *out)
           ZLLM_CLUSTER_THRESHOLD);
 }
 
-/* Started by mpirun/mpiexec or srun: the launchers' environment says so.
- * Alone, the command runs without MPI (no singleton start-up). */
-static int launched_by_mpi(void)
-{
-  static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
-  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
-    if (getenv(vars[i]))
-      return 1;
-  return 0;
-}
-
 static void print_summary(const zllm_family_table *t)
 {
   size_t by[ZLLM_DECIDE_NONE + 1] = {0};
@@ -63,7 +52,7 @@ int cmd_cluster(int argc, char **argv)
     {"bands-only", no_argument, NULL, 'B'}, {NULL, 0, NULL, 0},
   };
   const char *hub = NULL, *out = NULL, *pairs = NULL;
-  int quiet = 0, c, rank = 0, inited = 0;
+  int quiet = 0, c, rank = 0;
   zllm_cluster_options o = ZLLM_CLUSTER_OPTIONS_INIT;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -82,14 +71,7 @@ int cmd_cluster(int argc, char **argv)
     cmd_cluster_usage(stderr);
     return 2;
   }
-  int mpi = launched_by_mpi();
-  if (mpi) {
-    MPI_Initialized(&inited);
-    if (!inited)
-      MPI_Init(NULL, NULL);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    zllm_log_init(rank);
-  }
+  int mpi = cmd_mpi_begin(&rank);
   zllm_family_table *t = NULL;
   zllm_hub *listed = NULL;
   /* listed once (rank 0 under mpirun), the listing handed to every rank */

@@ -1,6 +1,7 @@
 /* zllm crawl: a hub over HTTP (the Hugging Face Hub API) into a snapshot. */
 #include <curl/curl.h>
 #include <getopt.h>
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,13 +9,15 @@
 #include "tools/cmds.h"
 #include "zllm/crawl.h"
 #include "zllm/error.h"
+#include "zllm/log.h"
+#include "zllm/mpi.h"
 
 #define MAX_LIST 256
 
 void cmd_crawl_usage(FILE *out)
 {
   fprintf(out,
-          "usage: zllm crawl --out DIR [--endpoint URL] [--author A] [--search S] [--filter TAG] [--limit N]\n"
+          "usage: [mpirun -n N] zllm crawl --out DIR [--endpoint URL] [--author A] [--search S] [--filter TAG] [--limit N]\n"
           "                  [--repo ORG/NAME]... [--include GLOB]... [--metadata-only] [--jobs K]\n"
           "                  [--retries N] [--low-speed-limit BYTES] [--low-speed-time SECONDS] [--quiet]\n\n"
           "Lists models through the Hub API (/api/models, all pages), reads each one's info and file tree\n"
@@ -29,6 +32,9 @@ void cmd_crawl_usage(FILE *out)
           "header with two Range requests instead of downloading.  A transfer slower than BYTES per\n"
           "second over SECONDS (default 1024 over 30) is ended and retried.  DIR/.zllm/metadata.jsonl:\n"
           "one line per model (API metadata, files, dtypes and parameters from the headers).\n\n"
+          "Under mpirun/srun the ranks share the crawl: rank 0 lists the hub and pins each repo to\n"
+          "its commit, the files are dealt by listed bytes, and each rank downloads its share with the\n"
+          "same retries (N is each rank's), limits and checks into DIR, which all ranks must see.\n\n"
           "Environment: HF_ENDPOINT (default endpoint, else https://huggingface.co), HF_TOKEN (sent as\n"
           "'Authorization: Bearer', never printed).  Exit status 1 when anything failed.\n");
 }
@@ -40,10 +46,27 @@ static void print_stats(const zllm_crawl_stats *s, int metadata_only)
          (unsigned long long)s->repos, (unsigned long long)s->repos_failed, (unsigned long long)s->files,
          (unsigned long long)s->files_skipped, (unsigned long long)s->files_failed, (double)s->bytes_listed / 1e6,
          (double)s->bytes_received / 1e6, s->retries, (unsigned long long)s->problems);
+  if (s->ranks > 1)
+    printf("over %u ranks: each received between %.1f and %.1f MB\n", s->ranks, (double)s->rank_received_min / 1e6,
+           (double)s->rank_received_max / 1e6);
   if (metadata_only)
     printf("metadata only: %llu safetensors headers read; received %.3f%% of the listed bytes\n",
            (unsigned long long)s->headers,
            s->bytes_listed ? 100.0 * (double)s->bytes_received / (double)s->bytes_listed : 0.0);
+}
+
+/* The stats, the metadata summary, and why the crawl failed if it did. */
+static void report(const zllm_crawl_options *o, const zllm_crawl_stats *s, int rc)
+{
+  print_stats(s, o->metadata_only);
+  if (o->metadata_only) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.zllm/metadata.jsonl", o->out);
+    if (zllm_crawl_summary(path, stdout) < 0)
+      fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
+  }
+  if (rc < 0)
+    fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
 }
 
 int cmd_crawl(int argc, char **argv)
@@ -92,21 +115,15 @@ int cmd_crawl(int argc, char **argv)
     o.endpoint = getenv("HF_ENDPOINT") && *getenv("HF_ENDPOINT") ? getenv("HF_ENDPOINT") : "https://huggingface.co";
   o.token = getenv("HF_TOKEN");
   zllm_crawl_stats s;
+  int rank = 0, mpi = cmd_mpi_begin(&rank);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  int rc = zllm_crawl(&o, &s);
+  int rc = mpi ? zllm_crawl_mpi(&o, &s, MPI_COMM_WORLD) : zllm_crawl(&o, &s);
   curl_global_cleanup();
-  if (rc < 0 && zllm_error_last_code() != ZLLM_ERROR) {
+  if (rc < 0 && zllm_error_last_code() != ZLLM_ERROR)
     fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
-    return 1;
-  }
-  print_stats(&s, o.metadata_only);
-  if (o.metadata_only) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/.zllm/metadata.jsonl", o.out);
-    if (zllm_crawl_summary(path, stdout) < 0)
-      fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
-  }
-  if (rc < 0)
-    fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
+  else if (rank == 0)
+    report(&o, &s, rc);
+  if (mpi)
+    MPI_Finalize();
   return rc < 0 ? 1 : 0;
 }

@@ -35,6 +35,12 @@ void cmd_cluster_usage(FILE *out);
 int cmd_ls(int argc, char **argv);
 void cmd_ls_usage(FILE *out);
 
+/* Under mpirun/mpiexec or srun (the launchers' environment says so): MPI
+ * started, *rank set, logging told the rank, returns 1 (the command calls
+ * MPI_Finalize at its end).  Alone: returns 0, *rank = 0, and the command
+ * runs without MPI (no singleton start-up). */
+int cmd_mpi_begin(int *rank);
+
 /* True when argv holds -h or --help before any "--". */
 int cmd_wants_help(int argc, char **argv);
 

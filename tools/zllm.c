@@ -1,6 +1,9 @@
 /* zllm: the command-line front end.  `zllm help`, `zllm CMD --help`. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <mpi.h>
 
 #include "tools/cmds.h"
 #include "zllm/log.h"
@@ -19,6 +22,30 @@ static const zllm_cmd commands[] = {
   {"serve", "serve an archive read-only as a Hugging Face Hub mirror (HF_ENDPOINT)", cmd_serve, cmd_serve_usage},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
+
+/* Started by mpirun/mpiexec or srun: the launchers' environment says so. */
+static int launched_by_mpi(void)
+{
+  static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+    if (getenv(vars[i]))
+      return 1;
+  return 0;
+}
+
+int cmd_mpi_begin(int *rank)
+{
+  int inited = 0;
+  *rank = 0;
+  if (!launched_by_mpi())
+    return 0;
+  MPI_Initialized(&inited);
+  if (!inited)
+    MPI_Init(NULL, NULL);
+  MPI_Comm_rank(MPI_COMM_WORLD, rank);
+  zllm_log_init(*rank);
+  return 1;
+}
 
 int cmd_wants_help(int argc, char **argv)
 {

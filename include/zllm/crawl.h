@@ -17,7 +17,8 @@
  * transfer slower than the low-speed limit is ended and retried, and a
  * "next" page already fetched (a paging loop) or too many pages end that
  * listing with a problem.  A bad item is an error for that item, never for
- * the crawl.  Local calls (no MPI).
+ * the crawl.  zllm_crawl is local; zllm_crawl_mpi is the same crawl shared by
+ * the ranks of a communicator (COLLECTIVE).
  */
 #ifndef ZLLM_CRAWL_H
 #define ZLLM_CRAWL_H
@@ -25,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include <mpi.h>
 
 typedef struct {
   const char *endpoint;   /* e.g. https://huggingface.co (no trailing slash needed) */
@@ -55,12 +58,28 @@ typedef struct {
   uint64_t headers;        /* metadata_only: safetensors headers read */
   long retries;
   uint64_t problems;       /* untrusted-input rejections and failures, printed as they happen */
+  unsigned ranks;          /* ranks that shared the crawl (1: zllm_crawl) */
+  uint64_t rank_received_min, rank_received_max; /* bytes received by the ranks, least and most */
 } zllm_crawl_stats;
 
 /* Returns 0 when everything selected was crawled, ZLLM_ERROR when some items
  * failed (each reported on stderr; the rest is done), or another negative
  * code when the crawl could not run at all. */
 int zllm_crawl(const zllm_crawl_options *o, zllm_crawl_stats *stats);
+
+/* The same crawl over the ranks of `comm` (COLLECTIVE; with one rank it is
+ * zllm_crawl).  Rank 0 lists the hub and reads every repo's info and tree,
+ * pinning each repo to the commit it saw; the plan goes to every rank.  The
+ * files are dealt by listed bytes (largest first to the rank with the fewest
+ * bytes; with metadata_only, by count), and each rank fetches its own with
+ * the same options: the same retries (o->retry_budget is each rank's), limits
+ * and verification, placing files in the one snapshot directory, which must
+ * be shared by the ranks.  Each rank appends what it verified to its own
+ * ledger (OUT/.zllm/verified.RANK.tsv); rank 0 gathers what the ranks
+ * learned of their files (headers, errors), writes metadata.jsonl exactly as
+ * zllm_crawl would, and folds the ledgers into verified.tsv.  The stats are
+ * summed over the ranks; the return code is the same on every rank. */
+int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Comm comm);
 
 /* Hub-level statistics from a metadata.jsonl, printed to `out`: models and
  * bytes per quarter (createdAt), parameters per dtype (from the headers when

@@ -1,8 +1,10 @@
 /* zllm/survey.h - the MPI survey job (zllm-survey).
  *
  * Phases (each ends with every rank agreeing on the outcome):
- *   crawl   with an endpoint, rank 0 first crawls it into OUT/hub (zllm/crawl.h),
- *          which every rank then reads (a shared file system is assumed);
+ *   crawl   with an endpoint, the ranks first crawl it into OUT/hub together
+ *          (zllm_crawl_mpi: rank 0 lists, each rank downloads its share by
+ *          listed bytes), which every rank then reads (a shared file system
+ *          is assumed);
  *   walk   rank 0 lists the hub once (zllm_hub: repos, files, cards,
  *          configs, shard indexes) and broadcasts the listing; the cluster,
  *          base selection, pass and merge all take it;
@@ -49,7 +51,7 @@ typedef struct {
   int quiet;            /* no summary table on stdout */
   int no_pack;          /* skip the archive */
   int baselines;        /* also measure zstd, FastCDC, ZipNN-style, ZipLLM-equivalent (rank 0) */
-  const char *endpoint; /* crawl this Hub API into OUT/hub first (rank 0), or NULL */
+  const char *endpoint; /* crawl this Hub API into OUT/hub first (all ranks), or NULL */
   zllm_crawl_options crawl; /* the crawl's selection (endpoint/out are set by the survey) */
 } zllm_survey_options;
 

@@ -4,8 +4,9 @@
 #  1. sbatch jobs/survey.sbatch over the sample hub on 2 tasks: the job
 #     completes, its log is named after the job id, the outputs are there and
 #     the archive restores the hub byte for byte;
-#  2. jobs/pipeline.sh with ZLLM_ENDPOINT: crawl (the Hub look-alike on
-#     loopback) -> survey -> report, each after the one before; every figure;
+#  2. jobs/pipeline.sh with ZLLM_ENDPOINT: crawl on 2 tasks (the Hub
+#     look-alike on loopback) -> survey -> report, each after the one before;
+#     every figure;
 #  3. a survey of a missing hub fails, and the report queued after it is
 #     cancelled, not left waiting;
 # then the daemons are stopped by their pids.
@@ -55,6 +56,7 @@ check "byte for byte" diff -r "$sample" "$T/restored"
 start_hub "$sample"
 mkdir -p "$T/submit2"
 (cd "$T/submit2" && ZLLM_ENDPOINT="$HS_URL" ZLLM_HUB="$T/crawled" ZLLM_OUT="$T/out2" \
+   CRAWL_SBATCH_ARGS="--ntasks=2 --cpus-per-task=1" \
    ZLLM_SURVEY_ARGS="--baselines --quiet" bash "$ZLLM_SRC/jobs/pipeline.sh") >"$T/ids" 2>"$T/pipeline.err"
 mapfile -t ids <"$T/ids"
 check "the pipeline submits three jobs" [ "${#ids[@]}" -eq 3 ]
@@ -69,6 +71,8 @@ if [ "${#ids[@]}" -eq 3 ]; then
       bash -c "[[ ! '$(job_field "${ids[$k]}" StartTime)' < '$(job_field "${ids[$((k - 1))]}" EndTime)' ]]"
   done
   check "the crawl made the served hub" diff -r -x .zllm "$sample" "$T/crawled"
+  check "the crawl job shared the downloads over its 2 tasks" \
+    grep -q 'over 2 ranks: each received between' "$T/submit2/zllm-crawl-${ids[0]}.out"
   check "the report job rendered every notebook" [ "$(ls "$T/out2/report/"*.html 2>/dev/null | wc -l)" -eq 5 ]
   for f in reduction_by_stage reduction_vs_throughput cumulative_reduction storage_by_dtype metadata_overhead \
            delta_sparsity bit_flip_probability exponent_histograms relative_change bit_distance_heatmap \
