@@ -1,4 +1,5 @@
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,29 +22,64 @@ unsigned long long zllm_mpi_sum_u64(unsigned long long v, MPI_Comm comm)
   return sum;
 }
 
+/* The largest message: bigger buffers travel in rounds of this many bytes,
+ * so no count passes MPI's int and no single message is huge.
+ * ZLLM_TEST_MPI_CHUNK makes it small to test the rounds. */
+static size_t round_bytes(void)
+{
+  const char *env = getenv("ZLLM_TEST_MPI_CHUNK");
+  long long v = env ? atoll(env) : 0;
+  return v > 0 && v < (256LL << 20) ? (size_t)v : (size_t)256 << 20;
+}
+
+static int round_len(size_t left)
+{
+  size_t r = round_bytes();
+  return (int)(left < r ? left : r);
+}
+
 int zllm_mpi_bcast_bytes(char **buf, size_t *len, int root, MPI_Comm comm)
 {
   int rank;
   MPI_Comm_rank(comm, &rank);
-  /* the length travels first; a root-side failure is signalled as ULLONG_MAX */
-  unsigned long long n = rank == root ? (*len > INT_MAX ? ULLONG_MAX : *len) : 0;
+  unsigned long long n = rank == root ? *len : 0;
   if (MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, comm) != MPI_SUCCESS)
     return zllm_error_set(ZLLM_EMPI, "MPI_Bcast of a length failed");
-  if (n == ULLONG_MAX)
-    return zllm_error_set(ZLLM_ELIMIT, "broadcast buffer larger than %d bytes", INT_MAX);
-  char *data = rank == root ? *buf : malloc((size_t)n + 1);
-  bool ok = data != NULL;
-  if (!zllm_mpi_alltrue(ok, comm)) {
+  char *data = rank == root ? *buf : n < SIZE_MAX ? malloc((size_t)n + 1) : NULL;
+  if (!zllm_mpi_alltrue(data != NULL, comm)) {
     if (rank != root)
       free(data);
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory receiving a broadcast");
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory receiving a broadcast of %llu bytes", n);
   }
-  if (MPI_Bcast(data, (int)n, MPI_BYTE, root, comm) != MPI_SUCCESS)
-    return zllm_error_set(ZLLM_EMPI, "MPI_Bcast of %llu bytes failed", n);
+  for (size_t done = 0; done < n;) {
+    int k = round_len((size_t)n - done);
+    if (MPI_Bcast(data + done, k, MPI_BYTE, root, comm) != MPI_SUCCESS) {
+      if (rank != root)
+        free(data);
+      return zllm_error_set(ZLLM_EMPI, "MPI_Bcast of %llu bytes failed", n);
+    }
+    done += (size_t)k;
+  }
   if (rank != root) {
     data[n] = '\0';
     *buf = data;
     *len = (size_t)n;
+  }
+  return 0;
+}
+
+/* `n` bytes from rank `peer` into dst (receiving), or from src to rank
+ * `peer`, in rounds. */
+static int move_rounds(char *dst, const char *src, size_t n, int peer, int receiving, MPI_Comm comm)
+{
+  for (size_t done = 0; done < n;) {
+    int k = round_len(n - done);
+    int rc = receiving ? MPI_Recv(dst + done, k, MPI_BYTE, peer, 0, comm, MPI_STATUS_IGNORE)
+                       : MPI_Send(src + done, k, MPI_BYTE, peer, 0, comm);
+    if (rc != MPI_SUCCESS)
+      return zllm_error_set(ZLLM_EMPI, "%s %zu bytes %s rank %d failed", receiving ? "receiving" : "sending", n,
+                            receiving ? "from" : "to", peer);
+    done += (size_t)k;
   }
   return 0;
 }
@@ -54,52 +90,48 @@ int zllm_mpi_gather_bytes(const char *send, size_t len, char **out, size_t *out_
   int rank, size, rc = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  int mylen = len > INT_MAX ? -1 : (int)len;
-  int *counts = NULL, *displs = NULL;
+  unsigned long long mine = len, *counts = rank == root ? calloc((size_t)size, sizeof *counts) : NULL;
   char *recv = NULL;
-  if (rank == root) {
-    counts = calloc((size_t)size, sizeof *counts);
-    displs = calloc((size_t)size, sizeof *displs);
-  }
-  if (MPI_Gather(&mylen, 1, MPI_INT, counts, 1, MPI_INT, root, comm) != MPI_SUCCESS)
+  *out = NULL;
+  *out_len = 0;
+  if (MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, counts, 1, MPI_UNSIGNED_LONG_LONG, root, comm) != MPI_SUCCESS) {
+    free(counts);
     return zllm_error_set(ZLLM_EMPI, "MPI_Gather of lengths failed");
+  }
   /* the root decides whether the gather can go ahead and tells everyone */
-  long long total = 0;
+  unsigned long long total = 0;
   int verdict = 0;
   if (rank == root) {
-    for (int r = 0; r < size && verdict == 0; r++) {
-      if (counts[r] < 0 || total + counts[r] > INT_MAX)
-        verdict = ZLLM_ELIMIT;
-      displs[r] = (int)total;
+    for (int r = 0; r < size; r++)
       total += counts[r];
-    }
-    if (verdict == 0 && !(recv = malloc((size_t)total + 1)))
+    if (!(recv = total < SIZE_MAX ? malloc((size_t)total + 1) : NULL))
       verdict = ZLLM_ENOMEM;
   }
   MPI_Bcast(&verdict, 1, MPI_INT, root, comm);
   if (verdict < 0) {
-    rc = zllm_error_set(verdict, "gathering records to rank %d: more than %d bytes or out of memory",
-                        root, INT_MAX);
+    rc = zllm_error_set(verdict, "gathering records to rank %d: out of memory for %llu bytes", root, total);
     goto done;
   }
-  if (MPI_Gatherv(send, mylen, MPI_BYTE, recv, counts, displs, MPI_BYTE, root, comm) !=
-      MPI_SUCCESS) {
-    rc = zllm_error_set(ZLLM_EMPI, "MPI_Gatherv failed");
-    goto done;
+  /* each rank in turn, in rounds: only the root ever holds more than a round of another rank's */
+  size_t at = 0;
+  for (int r = 0; r < size && rc == 0; r++) {
+    if (rank == root && r == root)
+      memcpy(recv + at, send, len);
+    else if (rank == root)
+      rc = move_rounds(recv + at, NULL, (size_t)counts[r], r, 1, comm);
+    else if (rank == r)
+      rc = move_rounds(NULL, send, len, root, 0, comm);
+    at += rank == root ? (size_t)counts[r] : 0;
   }
-  if (rank == root) {
+  if (rc == 0 && rank == root) {
     recv[total] = '\0';
     *out = recv;
     *out_len = (size_t)total;
     recv = NULL;
-  } else {
-    *out = NULL;
-    *out_len = 0;
   }
 done:
   free(recv);
   free(counts);
-  free(displs);
   return rc;
 }
 

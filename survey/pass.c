@@ -47,7 +47,8 @@ static int grow_rows(sv_repo_pass *p, size_t more)
 {
   if (p->nrows + more <= p->cap)
     return 0;
-  size_t cap = p->cap ? p->cap : 64;
+  /* a file's tensors exactly at first (one tensor: one row, not 64), then doubling */
+  size_t cap = p->cap ? p->cap : p->nrows + more;
   while (cap < p->nrows + more)
     cap *= 2;
   sv_trow *r = realloc(p->rows, cap * sizeof *r);
@@ -64,6 +65,16 @@ static int grow_rows(sv_repo_pass *p, size_t more)
   return 0;
 }
 
+/* A repo's pass state, made when this rank first touches the repo: a rank
+ * holds the tallies of the repos it packs, not of every repo of the hub
+ * (~60 KB each). */
+static sv_repo_pass *repo_pass(sv_run *run, size_t repo)
+{
+  if (!run->pass[repo])
+    run->pass[repo] = calloc(1, sizeof *run->pass[repo]);
+  return run->pass[repo];
+}
+
 static int on_file_begin(void *ctx, const char *repo, const zllm_hub_file *f, const zllm_st_header *h,
                          const char *header_error)
 {
@@ -71,12 +82,14 @@ static int on_file_begin(void *ctx, const char *repo, const zllm_hub_file *f, co
   const sv_list *l = &s->run->list;
   long r = sv_repo_index(l, repo);
   s->file = r >= 0 ? file_index(l, (size_t)r, f->path) : -1;
-  s->repo = r >= 0 ? &s->run->pass[r] : NULL;
+  s->repo = r >= 0 ? repo_pass(s->run, (size_t)r) : NULL;
   s->h = h;
   s->shown = 0;
   snprintf(s->header_error, sizeof s->header_error, "%s", header_error ? header_error : "");
   free(s->txxh);
   s->txxh = NULL;
+  if (r >= 0 && !s->repo)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (s->file < 0) /* the hub changed since the walk: the scan reads what is there */
     return 0;
   if (h && (!(s->txxh = calloc(h->ntensors + 1, sizeof *s->txxh)) || grow_rows(s->repo, h->ntensors) < 0))
@@ -196,7 +209,11 @@ int sv_pass_finish(sv_pass *s, const size_t *mine, size_t nmine, uint64_t *bytes
   int rc = 0;
   for (size_t k = 0; rc == 0 && k < nmine; k++) {
     size_t repo = mine[k], lo, hi;
-    sv_repo_pass *p = &run->pass[repo];
+    sv_repo_pass *p = repo_pass(run, repo);
+    if (!p) {
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+      break;
+    }
     sv_repo_files(&run->list, repo, &lo, &hi);
     p->complete = !s->failed[repo] && p->files_done == hi - lo;
     if (p->complete)
@@ -228,9 +245,12 @@ void sv_pass_free(sv_pass *s)
 void sv_pass_rows_free(sv_run *run)
 {
   for (size_t i = 0; run->pass && i < run->list.nrepos; i++) {
-    free(run->pass[i].rows);
-    free(run->pass[i].sig_full);
-    free(run->pass[i].sig_shape);
+    if (!run->pass[i])
+      continue;
+    free(run->pass[i]->rows);
+    free(run->pass[i]->sig_full);
+    free(run->pass[i]->sig_shape);
+    free(run->pass[i]);
   }
   free(run->pass);
   run->pass = NULL;

@@ -305,7 +305,7 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
 {
   sv_run *run = c->run;
   size_t repo = c->mine[k], first = c->nrows, lo, hi;
-  sv_repo_pass *p = run->pass ? &run->pass[repo] : NULL;
+  sv_repo_pass *p = run->pass ? run->pass[repo] : NULL;
   int rc = 0;
   if (p && p->complete)
     repo_from_pass(c, k, p);
@@ -343,8 +343,8 @@ static int layout_rows(st_ctx *c)
   int rc = counts && c->first ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t k = 0; rc == 0 && k < c->nmine; k++) {
     repo_files f;
-    if (run->pass && run->pass[c->mine[k]].complete) {
-      counts[c->mine[k]] = run->pass[c->mine[k]].nrows;
+    if (run->pass && run->pass[c->mine[k]] && run->pass[c->mine[k]]->complete) {
+      counts[c->mine[k]] = run->pass[c->mine[k]]->nrows;
       continue;
     }
     rc = open_files(run, c->mine[k], &f);

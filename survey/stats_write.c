@@ -441,6 +441,10 @@ static int write_ranks(st_ctx *c, writer *w)
                           "seconds");
   rc = rc ? rc : h5_table(w->o, "/ranks/bytes_read", H5T_NATIVE_UINT64, nranks, SV_NPHASES, &me, 1, run->rank_bytes,
                           "bytes this rank's read system calls returned in each phase (hub, archive, catalog)", "bytes");
+  rc = rc ? rc : h5_table(w->o, "/ranks/peak_rss", H5T_NATIVE_UINT64, nranks, SV_NPHASES, &me, 1, run->rank_peak_rss,
+                          "this rank's peak resident memory from its start to the end of each phase (getrusage "
+                          "ru_maxrss: a running maximum, so a phase that raised it is where it rises; 0: the phase did not run)",
+                          "bytes");
   return rc;
 }
 

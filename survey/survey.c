@@ -1,5 +1,6 @@
 /* zllm-survey's job: walk -> scan -> report, over MPI (see zllm/survey.h). */
 #include <stdio.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@ void sv_phase_end(sv_run *run, int k)
   uint64_t b = zllm_io_bytes_read();
   run->rank_seconds[k] += t - run->mark_seconds;
   run->rank_bytes[k] += b - run->mark_bytes;
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0)
+    run->rank_peak_rss[k] = (uint64_t)ru.ru_maxrss * 1024; /* Linux: KiB */
   run->mark_seconds = t;
   run->mark_bytes = b;
 }

@@ -64,10 +64,11 @@ typedef struct {
     double seconds;
   } baselines[7];              /* rank 0, with --baselines */
   size_t nbaselines;           /* the same on every rank */
-  sv_repo_pass *pass;          /* per repo: what the one pass saw (this rank's share), or NULL */
+  sv_repo_pass **pass;         /* per repo: what the one pass saw (repos of this rank's share; NULL elsewhere) */
   size_t *mine, nmine;         /* the repos this rank packed in the one pass (sorted) */
   double rank_seconds[SV_NPHASES];  /* this rank's time in each phase (sv_phase_names) */
   uint64_t rank_bytes[SV_NPHASES];  /* ... and the bytes its read system calls returned */
+  uint64_t rank_peak_rss[SV_NPHASES]; /* ... and its peak resident memory so far at the phase's end */
   double mark_seconds;              /* the last sv_phase_end */
   uint64_t mark_bytes;
 } sv_run;

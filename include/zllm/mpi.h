@@ -15,12 +15,15 @@
 bool zllm_mpi_alltrue(bool ok, MPI_Comm comm);
 
 /* Broadcasts a byte buffer from `root`.  On the other ranks *buf is replaced
- * by a malloc'd copy (caller frees).  Returns the same code on every rank. */
+ * by a malloc'd copy (caller frees).  Any length: it travels in rounds of at
+ * most 256 MiB (no 2 GiB cap of MPI's int counts).  Returns the same code on
+ * every rank. */
 int zllm_mpi_bcast_bytes(char **buf, size_t *len, int root, MPI_Comm comm);
 
 /* Gathers each rank's bytes to `root`, concatenated in rank order into a
  * malloc'd, NUL-terminated buffer (caller frees); other ranks get NULL.
- * Returns the same code on every rank. */
+ * Any lengths: rank by rank, in messages of at most 256 MiB.  Returns the
+ * same code on every rank. */
 int zllm_mpi_gather_bytes(const char *send, size_t len, char **out, size_t *out_len, int root,
                           MPI_Comm comm);
 

@@ -25,7 +25,7 @@ for d in /models/signature /models/shape_signature /models/bytes_by_dtype /model
          /duplication/scope /duplication/tensors /duplication/bytes /overhead/granularity /overhead/entries \
          /overhead/bytes_per_entry /overhead/bytes /pairs/a /pairs/b /pairs/bit_distance /pairs/identical_fraction \
          /baselines/method /baselines/stored_bytes /baselines/reduction /baselines/seconds /baselines/throughput \
-         /ranks/phase /ranks/seconds /ranks/bytes_read; do
+         /ranks/phase /ranks/seconds /ranks/bytes_read /ranks/peak_rss; do
   check "h5ls lists $d" grep -q "^$d  *Dataset" "$T/ls"
   grep -q "^$d " "$ZLLM_SRC/docs/STATS.md" || grep -q "\`$d\`" "$ZLLM_SRC/docs/STATS.md" || bad "docs/STATS.md does not document $d"
 done
@@ -133,6 +133,13 @@ elif "pass" not in phases or (sec < 0).any():
 elif rd[:, phases.index("pass")].sum() + rd[:, phases.index("scan")].sum() < f["/models/bytes"][:].sum():
     fail(f"/ranks: the pass and the scan read {rd[:, [phases.index('pass'), phases.index('scan')]].sum()} bytes,"
          f" less than the hub's {f['/models/bytes'][:].sum()}")
+# each rank's peak memory: a running maximum, set at every phase that ran
+rss = f["/ranks/peak_rss"][:]
+ran = [phases.index(p) for p in ("walk", "cluster", "report", "stats")]
+if rss.shape != sec.shape or (rss[:, ran] < (1 << 20)).any() or (rss[:, ran] > (64 << 30)).any():
+    fail(f"/ranks/peak_rss: {rss.shape}, {rss[:, ran]} for walk, cluster, report, stats")
+elif any((row[ran][1:] < row[ran][:-1]).any() for row in rss):
+    fail(f"/ranks/peak_rss falls between phases: {rss[:, ran]}")
 print(f"{len(repos)} models, {len(hb)} tensors ({hb.sum()} with a base), {checked} sparsities equal MANIFEST's")
 sys.exit(1 if bad else 0)
 PY
