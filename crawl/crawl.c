@@ -694,6 +694,8 @@ static int plan_downloads(crawl_ctx *c, dl_job **jobs, zl_req ***reqs, size_t *n
       c->s->bytes_listed += f->size;
       if (already_verified(c, repo->id, f, final)) {
         c->s->files_skipped++;
+        if (c->http.on_bytes) /* done already: the job-wide count includes it */
+          c->http.on_bytes(f->size, c->http.bytes_ctx);
         free(final);
         continue;
       }

@@ -258,6 +258,31 @@ static int gather_results(crawl_ctx *c, int rc, int rank, MPI_Comm comm)
   return rc;
 }
 
+/* This rank's share of the listed bytes. */
+static uint64_t own_bytes(const crawl_ctx *c)
+{
+  uint64_t n = 0;
+  for (size_t i = 0; i < c->nrepos; i++)
+    for (size_t k = 0; !c->repos[i].error && k < c->repos[i].nfiles; k++)
+      n += c->repos[i].files[k].other ? 0 : c->repos[i].files[k].size;
+  return n;
+}
+
+static void add_progress(uint64_t n, void *ctx)
+{
+  zllm_mpi_progress_add(ctx, n);
+}
+
+/* One progress line for the whole job on rank 0 instead of each rank's own. */
+static void begin_progress(crawl_ctx *c, zllm_mpi_progress *pg, uint64_t share, MPI_Comm comm)
+{
+  zllm_mpi_progress_begin(pg, "crawl download", share, comm);
+  c->http.progress = 0;
+  c->http.on_bytes = add_progress;
+  c->http.bytes_ctx = pg;
+  c->http.bytes_told = c->http.bytes_received;
+}
+
 int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Comm comm)
 {
   int rank, size;
@@ -266,7 +291,7 @@ int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Com
   if (size == 1)
     return zllm_crawl(o, stats);
   zllm_crawl_options mine = *o;
-  mine.progress = o->progress && rank == 0; /* one progress line: rank 0's share */
+  mine.progress = o->progress && rank == 0; /* rank 0's listing; the downloads' line is the job's */
   char *ledger = rank == 0 ? strdup(CR_LEDGER) : rank_ledger_name(rank);
   crawl_ctx c = {.o = &mine, .s = stats};
   memset(stats, 0, sizeof *stats);
@@ -274,8 +299,16 @@ int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Com
   rc = share_plan(&c, rc, rank, comm);
   if (rc == 0)
     rc = deal_files(&c, rank, size);
+  /* the downloads' progress counts every rank's bytes (the same choice on
+   * every rank: begin and finish are collective) */
+  zllm_mpi_progress pg;
+  int jobwide = o->progress && !o->metadata_only;
+  if (jobwide)
+    begin_progress(&c, &pg, rc == 0 ? own_bytes(&c) : 0, comm);
   if (rc == 0)
     rc = cr_fetch(&c);
+  if (jobwide)
+    zllm_mpi_progress_finish(&pg);
   /* gather_results is collective: every rank gets here, errors or not */
   int grc = gather_results(&c, rc, rank, comm);
   rc = rc ? rc : grc;

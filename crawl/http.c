@@ -457,6 +457,10 @@ int zl_http_run(zl_http *h, zl_req **reqs, size_t n)
     }
     h->bytes_done = h->bytes_received - h->bytes_base;
     print_progress(h, 0);
+    if (h->on_bytes && h->bytes_received > h->bytes_told) {
+      h->on_bytes(h->bytes_received - h->bytes_told, h->bytes_ctx);
+      h->bytes_told = h->bytes_received;
+    }
     if (done < n && !finished) /* a slot just freed up: fill it before waiting */
       curl_multi_poll(multi, NULL, 0, (int)(wait_ms < 1 ? 1 : wait_ms), NULL);
   }

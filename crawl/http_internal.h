@@ -70,6 +70,11 @@ typedef struct {
    * a download is verified and put in place while others still run */
   void (*on_done)(zl_req *r, void *ctx);
   void *done_ctx;
+  /* told the body bytes received since the last call (a job-wide progress
+   * count over ranks); bytes_told: what it was told so far */
+  void (*on_bytes)(uint64_t n, void *ctx);
+  void *bytes_ctx;
+  uint64_t bytes_told;
 } zl_http;
 
 int zl_http_init(zl_http *h, const char *token, int jobs, long retry_budget, int progress);

@@ -23,10 +23,16 @@ start_hub "$hub"
 check "one-rank crawl (the reference)" "$z" crawl --endpoint "$HS_URL" --out "$T/one" --quiet >/dev/null
 check "one-rank metadata-only crawl (the reference)" "$z" crawl --endpoint "$HS_URL" --out "$T/one-md" --quiet \
   --metadata-only >/dev/null
-check "crawl on $n ranks" ranks_to "$T/n.out" --endpoint "$HS_URL" --out "$T/n" --quiet
+export ZLLM_PROGRESS_SECONDS=0 # a progress line at every update, in this log
+check "crawl on $n ranks" ranks_to "$T/n.out" --endpoint "$HS_URL" --out "$T/n"
+unset ZLLM_PROGRESS_SECONDS
 check "... identical to the served hub" same "$T/n"
 check "... metadata.jsonl identical to the one-rank crawl's" cmp "$T/one/.zllm/metadata.jsonl" "$T/n/.zllm/metadata.jsonl"
 check "... all $nfiles files downloaded once" grep -q "$nfiles files downloaded, 0 already verified, 0 failed" "$T/n.out"
+mb=$(find "$hub" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.1f", s / 1e6 }')
+check "... rank 0's last download progress line counts every rank's bytes (100% of $mb MB)" \
+  bash -c "grep 'crawl download:' '$T/n.out' | tail -1 | grep -q '100.0% ($mb of $mb MB)'"
+check "... and no other rank prints progress" bash -c "! grep -q 'zllm\[r[1-9]\].*crawl download' '$T/n.out'"
 lo=$(sed -n 's/.*each received between \([0-9.]*\) and.*/\1/p' "$T/n.out")
 check "... every one of the $n ranks downloaded a share (least: ${lo:-?} MB)" \
   awk -v lo="${lo:-0}" 'BEGIN { exit !(lo > 0) }'
