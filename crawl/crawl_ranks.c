@@ -5,20 +5,15 @@
  * would.  Every collective call below is made by every rank whatever
  * happened to it before, so a rank that met bad input never leaves another
  * waiting. */
-#include <errno.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "crawl/crawl_internal.h"
 #include "zllm/buf.h"
 #include "zllm/error.h"
-#include "zllm/io.h"
 #include "zllm/mpi.h"
 #include "zllm/parallel.h"
-#include "zllm/path.h"
 
 /* ---- the plan: rank 0's repos, pinned, as JSON -------------------------------- */
 
