@@ -12,6 +12,7 @@
 #include "crawl/crawl_internal.h"
 #include "zllm/buf.h"
 #include "zllm/error.h"
+#include "zllm/log.h"
 #include "zllm/mpi.h"
 #include "zllm/parallel.h"
 
@@ -87,13 +88,13 @@ static int plan_decode(crawl_ctx *c, const char *text, size_t len)
 {
   json_error_t err;
   json_t *all = json_loadb(text, len, 0, &err);
-  int rc = json_is_array(all) ? 0 : zllm_error_set(ZLLM_ERROR, "crawl: the plan from rank 0 is not readable: %s",
+  int rc = json_is_array(all) ? 0 : zllm_error_set(ZLLM_EFORMAT, "crawl: the plan from rank 0 is not readable: %s",
                                                    err.text);
   if (rc == 0 && !(c->repos = calloc(json_array_size(all) + 1, sizeof *c->repos)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < json_array_size(all); i++, c->nrepos++)
     if (plan_repo_take(&c->repos[i], json_array_get(all, i)) < 0)
-      rc = zllm_error_set(ZLLM_ERROR, "crawl: the plan from rank 0 has a bad entry (repo %zu)", i);
+      rc = zllm_error_set(ZLLM_EFORMAT, "crawl: the plan from rank 0 has a bad entry (repo %zu)", i);
   json_decref(all);
   return rc;
 }
@@ -153,7 +154,7 @@ static int result_take(crawl_ctx *c, json_t *o)
 {
   json_int_t i = json_integer_value(json_array_get(o, 0)), k = json_integer_value(json_array_get(o, 1));
   if (!json_is_array(o) || i < 0 || (size_t)i >= c->nrepos || k < 0 || (size_t)k >= c->repos[i].nfiles)
-    return zllm_error_set(ZLLM_ERROR, "crawl: a rank's file result names no file of the plan");
+    return zllm_error_set(ZLLM_EFORMAT, "crawl: a rank's file result names no file of the plan");
   cr_file *f = &c->repos[i].files[k];
   if (!f->other) /* rank 0's own: already in place */
     return 0;
@@ -222,13 +223,13 @@ static int share_plan(crawl_ctx *c, int rc, int rank, MPI_Comm comm)
     rc = plan_encode(c, &plan, &len);
   if (!zllm_mpi_alltrue(rc == 0, comm)) {
     free(plan);
-    return rc ? rc : zllm_error_set(ZLLM_ERROR, "crawl: another rank could not start or list the hub");
+    return rc ? rc : zllm_error_set(ZLLM_EMPI, "crawl: another rank could not start or list the hub");
   }
   rc = zllm_mpi_bcast_bytes(&plan, &len, 0, comm);
   if (rc == 0 && rank != 0)
     rc = plan_decode(c, plan, len);
   free(plan);
-  return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_ERROR, "crawl: a rank has no plan"));
+  return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "crawl: a rank has no plan"));
 }
 
 /* Every rank's file results to rank 0, which writes metadata.jsonl and
@@ -251,6 +252,14 @@ static int gather_results(crawl_ctx *c, int rc, int rank, MPI_Comm comm)
   zllm_buf_free(&mine);
   free(all);
   return rc;
+}
+
+/* ZLLM_TEST_CRAWL_FAIL=RANK: that rank fails before its downloads, as on
+ * running out of memory (a test that no other rank waits for it). */
+static int test_fails_here(int rank)
+{
+  const char *v = getenv("ZLLM_TEST_CRAWL_FAIL");
+  return v && *v && atoi(v) == rank;
 }
 
 /* This rank's share of the listed bytes. */
@@ -294,6 +303,8 @@ int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Com
   rc = share_plan(&c, rc, rank, comm);
   if (rc == 0)
     rc = deal_files(&c, rank, size);
+  if (rc == 0 && test_fails_here(rank))
+    rc = zllm_error_set(ZLLM_ENOMEM, "crawl: out of memory (ZLLM_TEST_CRAWL_FAIL)");
   /* the downloads' progress counts every rank's bytes (the same choice on
    * every rank: begin and finish are collective) */
   zllm_mpi_progress pg;
@@ -315,5 +326,14 @@ int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Com
   if (ok && (stats->problems || stats->files_failed || stats->repos_failed))
     return zllm_error_set(ZLLM_ERROR, "crawl: %llu problems (each reported above)",
                           (unsigned long long)stats->problems);
-  return ok ? 0 : (rc ? rc : zllm_error_set(ZLLM_ERROR, "crawl: another rank failed"));
+  if (ok)
+    return 0;
+  if (rc < 0) /* said here, by the rank it happened on; the others only learn that it did */
+    ZLLM_ERR("crawl failed on this rank: %s", zllm_error_last());
+  /* the crawl itself failed on some rank: every rank says so with a code that
+   * is not ZLLM_ERROR (which means "some items failed, the rest is done"), so
+   * callers decide alike on every rank */
+  if (rc < 0 && rc != ZLLM_ERROR)
+    return rc;
+  return zllm_error_set(ZLLM_EMPI, "crawl: %s", rc < 0 ? zllm_error_last() : "another rank failed");
 }

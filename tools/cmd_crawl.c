@@ -119,9 +119,10 @@ int cmd_crawl(int argc, char **argv)
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = mpi ? zllm_crawl_mpi(&o, &s, MPI_COMM_WORLD) : zllm_crawl(&o, &s);
   curl_global_cleanup();
-  if (rc < 0 && zllm_error_last_code() != ZLLM_ERROR)
-    fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
-  else if (rank == 0)
+  if (rc < 0 && zllm_error_last_code() != ZLLM_ERROR) {
+    if (rank == 0) /* a rank where it happened has logged why */
+      fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
+  } else if (rank == 0)
     report(&o, &s, rc);
   if (mpi)
     MPI_Finalize();

@@ -78,7 +78,9 @@ int zllm_crawl(const zllm_crawl_options *o, zllm_crawl_stats *stats);
  * ledger (OUT/.zllm/verified.RANK.tsv); rank 0 gathers what the ranks
  * learned of their files (headers, errors), writes metadata.jsonl exactly as
  * zllm_crawl would, and folds the ledgers into verified.tsv.  The stats are
- * summed over the ranks; the return code is the same on every rank. */
+ * summed over the ranks.  Every rank returns 0, or ZLLM_ERROR when some
+ * items failed (on any rank; the rest is done), or another negative code
+ * when the crawl could not run on some rank. */
 int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Comm comm);
 
 /* Hub-level statistics from a metadata.jsonl, printed to `out`: models and

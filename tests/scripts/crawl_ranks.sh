@@ -78,6 +78,18 @@ check "... saying why" grep -q 'retry budget spent' "$T/budget.out"
 check "... and still writing every repo's metadata" [ "$(wc -l <"$T/b-budget/.zllm/metadata.jsonl")" -eq "$nrepos" ]
 stop_hub
 
+# the crawl itself failing on the last rank (as on running out of memory):
+# every rank ends, with the reason, in zllm crawl and in zllm-survey --endpoint
+start_hub "$hub"
+check "a rank failing its crawl: zllm crawl exits 1 on every rank" \
+  fails env ZLLM_TEST_CRAWL_FAIL=$((n - 1)) bash -c "$(declare -f ranks ranks_to); n=$n z='$z'; ranks_to '$T/hard.out' --endpoint '$HS_URL' --out '$T/hard' --quiet"
+check "... the failing rank naming why" grep -q "r$((n - 1))\].*crawl failed on this rank: .*out of memory (ZLLM_TEST_CRAWL_FAIL)" "$T/hard.out"
+check "... and zllm-survey --endpoint ends too, with the reason" \
+  bash -c "! ZLLM_TEST_CRAWL_FAIL=$((n - 1)) timeout -k 10 240 '${MPIEXEC:-mpiexec}' '${MPIEXEC_NUMPROC_FLAG:--n}' $n --oversubscribe \
+    '$ZLLM_BIN/zllm-survey' --endpoint '$HS_URL' --out '$T/hard-survey' --quiet >'$T/hard-survey.out' 2>&1 &&
+    grep -q 'ZLLM_TEST_CRAWL_FAIL' '$T/hard-survey.out' && [ ! -e '$T/hard-survey/stats.h5' ]"
+stop_hub
+
 # killed during the downloads (one file trickles, so the crawl cannot be
 # done), then resumed on another number of ranks
 start_hub "$hub" --faults trickle
