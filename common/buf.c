@@ -57,17 +57,20 @@ int zllm_buf_printf(zllm_buf *b, const char *fmt, ...)
 int zllm_buf_put_tsv(zllm_buf *b, const char *s)
 {
   int rc = 0;
-  for (const unsigned char *p = (const unsigned char *)s; *p && rc == 0; p++) {
+  size_t left = strlen(s), n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p && rc == 0; p += n, left -= n) {
+    n = zllm_utf8_char_len(p, left);
     if (*p == '\t')
       rc = zllm_buf_puts(b, "\\t");
     else if (*p == '\n')
       rc = zllm_buf_puts(b, "\\n");
     else if (*p == '\\')
       rc = zllm_buf_puts(b, "\\\\");
-    else if (*p < 0x20 || *p == 0x7f)
+    else if (n == 0 || *p < 0x20 || *p == 0x7f) /* a control byte, or a byte that is not UTF-8 */
       rc = zllm_buf_printf(b, "\\x%02x", *p);
     else
-      rc = zllm_buf_append(b, p, 1);
+      rc = zllm_buf_append(b, p, n);
+    n = n ? n : 1;
   }
   return rc;
 }

@@ -9,19 +9,47 @@
 static _Thread_local char last_msg[ZLLM_ERRMSG_CAP];
 static _Thread_local int last_code;
 
+size_t zllm_utf8_char_len(const unsigned char *p, size_t left)
+{
+  if (left == 0)
+    return 0;
+  if (p[0] < 0x80)
+    return 1;
+  size_t n = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+  if (n == 0 || left < n)
+    return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+  /* the second byte's range rules out overlong forms, surrogates and > U+10FFFF */
+  if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
+      (p[0] == 0xf4 && p[1] > 0x8f))
+    return 0;
+  return n;
+}
+
 void zllm_escape_text(char *dst, size_t cap, const char *src)
 {
-  size_t o = 0;
+  size_t o = 0, left = strlen(src);
   if (cap == 0)
     return;
-  for (const unsigned char *p = (const unsigned char *)src; *p && o + 1 < cap; p++) {
-    if (*p < 0x20 || *p == 0x7f) {
+  for (const unsigned char *p = (const unsigned char *)src; *p && o + 1 < cap;) {
+    size_t n = zllm_utf8_char_len(p, left);
+    if (n == 1 && *p >= 0x20 && *p != 0x7f) {
+      dst[o++] = (char)*p;
+    } else if (n > 1) {
+      if (o + n >= cap)
+        break;
+      memcpy(dst + o, p, n);
+      o += n;
+    } else {
       if (o + 5 >= cap)
         break;
       o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
-    } else {
-      dst[o++] = (char)*p;
+      n = 1;
     }
+    p += n;
+    left -= n;
   }
   dst[o] = '\0';
 }

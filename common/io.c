@@ -29,19 +29,71 @@ int zllm_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *nam
   return 0;
 }
 
+const char *zllm_mode_kind(mode_t mode)
+{
+  return S_ISREG(mode) ? "a regular file" : S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO"
+         : S_ISCHR(mode) || S_ISBLK(mode) ? "a device" : S_ISSOCK(mode) ? "a socket"
+         : S_ISLNK(mode) ? "a symlink" : "not a file";
+}
+
+static int not_regular(const char *shown, mode_t mode)
+{
+  return zllm_error_set(ZLLM_EFORMAT, "%s: not a regular file (%s); refused", shown, zllm_mode_kind(mode));
+}
+
+int zllm_open_regular(int dirfd, const char *name, int flags, const char *shown, int *fd_out)
+{
+  struct stat st;
+  int nofollow = flags & O_NOFOLLOW, fd = -1, rc = 0;
+  *fd_out = -1;
+  /* what is there, before opening it: opening a device can have effects */
+  if (fstatat(dirfd, name, &st, nofollow ? AT_SYMLINK_NOFOLLOW : 0) < 0)
+    return errno == ENOENT ? zllm_error_set(ZLLM_ENOTFOUND, "%s: missing", shown)
+                           : zllm_error_set_errno("%s: cannot stat", shown);
+  if (nofollow && S_ISLNK(st.st_mode))
+    return zllm_error_set(ZLLM_EUNSAFE, "%s: is a symlink; not followed", shown);
+  if (!S_ISREG(st.st_mode))
+    return not_regular(shown, st.st_mode);
+  /* O_NONBLOCK: something swapped in since the stat (a FIFO) cannot block
+   * the open; the descriptor is checked again below */
+  if ((fd = openat(dirfd, name, flags | O_NONBLOCK | O_CLOEXEC)) < 0)
+    return errno == ELOOP ? zllm_error_set(ZLLM_EUNSAFE, "%s: is a symlink; not followed", shown)
+           : errno == ENOENT ? zllm_error_set(ZLLM_ENOTFOUND, "%s: missing", shown)
+           : errno == ENXIO ? zllm_error_set(ZLLM_EFORMAT, "%s: not a regular file (a socket or a FIFO); refused", shown)
+                             : zllm_error_set_errno("%s: cannot open", shown);
+  if (fstat(fd, &st) < 0)
+    rc = zllm_error_set_errno("%s: cannot stat", shown);
+  else if (!S_ISREG(st.st_mode))
+    rc = not_regular(shown, st.st_mode);
+  else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+    rc = zllm_error_set_errno("%s: cannot clear O_NONBLOCK", shown);
+  if (rc < 0)
+    close(fd);
+  else
+    *fd_out = fd;
+  return rc;
+}
+
+int zllm_check_regular_if_present(int dirfd, const char *name, const char *shown)
+{
+  struct stat st;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno == ENOENT ? 0 : zllm_error_set_errno("%s: cannot stat", shown);
+  if (S_ISLNK(st.st_mode))
+    return zllm_error_set(ZLLM_EUNSAFE, "%s: is a symlink; not followed", shown);
+  return S_ISREG(st.st_mode) ? 0 : not_regular(shown, st.st_mode);
+}
+
 int zllm_read_small_file(char **out, size_t *len_out, const char *path, size_t max)
 {
   char *data = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+  int fd = -1, rc = zllm_open_regular(AT_FDCWD, path, O_RDONLY, path, &fd);
   struct stat st;
-  if (fd < 0)
-    return zllm_error_set_errno("%s: cannot open", path);
+  if (rc < 0)
+    return rc == ZLLM_ENOTFOUND ? zllm_error_set(ZLLM_ENOTFOUND, "%s: cannot open: No such file or directory", path)
+                                : rc;
   if (fstat(fd, &st) < 0) {
     rc = zllm_error_set_errno("%s: cannot stat", path);
-    goto done;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: not a regular file", path);
     goto done;
   }
   if ((uint64_t)st.st_size > max) {
@@ -63,6 +115,47 @@ int zllm_read_small_file(char **out, size_t *len_out, const char *path, size_t m
 done:
   free(data);
   close(fd);
+  return rc;
+}
+
+int zllm_read_lines(const char *path, size_t max_line, zllm_line_fn fn, void *ctx)
+{
+  char *line = malloc(max_line + 1), *chunk = malloc(ZLLM_LINE_CHUNK);
+  int fd = -1, rc = line && chunk ? zllm_open_regular(AT_FDCWD, path, O_RDONLY, path, &fd)
+                                  : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  size_t len = 0, lineno = 0;
+  int too_long = 0;
+  ssize_t got = 0;
+  while (rc == 0 && (got = read(fd, chunk, ZLLM_LINE_CHUNK)) != 0) {
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0) {
+      rc = zllm_error_set_errno("%s: cannot read", path);
+      break;
+    }
+    for (ssize_t i = 0; rc == 0 && i < got; i++) {
+      if (chunk[i] != '\n') {
+        /* a line past the cap is skipped to its end, never held */
+        if (len < max_line)
+          line[len++] = chunk[i];
+        else
+          too_long = 1;
+        continue;
+      }
+      line[len] = '\0';
+      rc = fn(ctx, too_long ? NULL : line, too_long ? 0 : len, ++lineno);
+      len = 0;
+      too_long = 0;
+    }
+  }
+  if (rc == 0 && (len || too_long)) { /* the last line, without its newline */
+    line[len] = '\0';
+    rc = fn(ctx, too_long ? NULL : line, too_long ? 0 : len, ++lineno);
+  }
+  if (fd >= 0)
+    close(fd);
+  free(line);
+  free(chunk);
   return rc;
 }
 

@@ -33,25 +33,32 @@ int zllm_path_check_relative(const char *path, const char *what)
     return zllm_error_set(ZLLM_EUNSAFE, "%s: empty path", what);
   if (len > ZLLM_REPO_PATH_MAX)
     return zllm_error_set(ZLLM_EUNSAFE, "%s: path longer than %d bytes", what, ZLLM_REPO_PATH_MAX);
+  char shown[ZLLM_REPO_PATH_MAX * 4 + 1]; /* the path escaped, for messages */
+  zllm_escape_text(shown, sizeof shown, path);
   if (path[0] == '/')
-    return zllm_error_set(ZLLM_EUNSAFE, "%s: absolute path '%s' not allowed", what, path);
-  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+    return zllm_error_set(ZLLM_EUNSAFE, "%s: absolute path '%s' not allowed", what, shown);
+  size_t n = 0, left = len;
+  for (const unsigned char *p = (const unsigned char *)path; *p; p += n, left -= n) {
     if (*p == '\\')
-      return zllm_error_set(ZLLM_EUNSAFE, "%s: backslash in path '%s'", what, path);
+      return zllm_error_set(ZLLM_EUNSAFE, "%s: backslash in path '%s'", what, shown);
     if (*p < 0x20 || *p == 0x7f)
-      return zllm_error_set(ZLLM_EUNSAFE, "%s: control character in path '%s'", what, path);
+      return zllm_error_set(ZLLM_EUNSAFE, "%s: control character in path '%s'", what, shown);
+    /* every output (JSON, HDF5, a terminal) holds UTF-8 only, and the Hub's names are UTF-8 */
+    if ((n = zllm_utf8_char_len(p, left)) == 0)
+      return zllm_error_set(ZLLM_EUNSAFE, "%s: path '%s' is not UTF-8 (byte 0x%02x at offset %zu)", what, shown, *p,
+                            len - left);
   }
   const char *comp = path;
   for (;;) {
     const char *slash = strchr(comp, '/');
     size_t clen = slash ? (size_t)(slash - comp) : strlen(comp);
     if (clen == 0)
-      return zllm_error_set(ZLLM_EUNSAFE, "%s: empty component in path '%s'", what, path);
+      return zllm_error_set(ZLLM_EUNSAFE, "%s: empty component in path '%s'", what, shown);
     if (clen > ZLLM_REPO_NAME_MAX)
-      return zllm_error_set(ZLLM_EUNSAFE, "%s: a component of path '%s' is longer than %d bytes", what, path,
+      return zllm_error_set(ZLLM_EUNSAFE, "%s: a component of path '%s' is longer than %d bytes", what, shown,
                             ZLLM_REPO_NAME_MAX);
     if ((clen == 1 && comp[0] == '.') || (clen == 2 && comp[0] == '.' && comp[1] == '.'))
-      return zllm_error_set(ZLLM_EUNSAFE, "%s: '.' or '..' component in path '%s'", what, path);
+      return zllm_error_set(ZLLM_EUNSAFE, "%s: '.' or '..' component in path '%s'", what, shown);
     if (!slash)
       break;
     comp = slash + 1;

@@ -4,6 +4,10 @@
 
 #include "zllm/hub.h"
 
+/* One repo's line of a snapshot's .zllm/metadata.jsonl: the crawl writes it
+ * from one API response, which it caps at this size too (crawl.c). */
+#define ZLLM_METADATA_LINE_MAX ((size_t)64 << 20)
+
 /* The local source's open (the rules of zllm_source_open_file). */
 int zllm_local_file_open(const zllm_hub_file *f, const char *repo_id, int *fd_out);
 

@@ -532,7 +532,7 @@ static int64_t parse_iso_time(const char *s)
 static void take_crawl_line(local_hub *h, const char *line, size_t len, const char *name)
 {
   json_t *m = NULL;
-  if (zllm_json_load(&m, name, "metadata-json", line, len, (size_t)64 << 20) < 0) {
+  if (zllm_json_load(&m, name, "metadata-json", line, len, ZLLM_METADATA_LINE_MAX) < 0) {
     ZLLM_WARN("%s", zllm_error_last());
     return;
   }
@@ -547,24 +547,35 @@ static void take_crawl_line(local_hub *h, const char *line, size_t len, const ch
   json_decref(m);
 }
 
+typedef struct {
+  local_hub *h;
+  const char *path;
+} metadata_read;
+
+static int take_metadata_line(void *ctx, const char *line, size_t len, size_t lineno)
+{
+  metadata_read *m = ctx;
+  if (!line)
+    ZLLM_WARN("%s: line %zu: longer than the %zu bytes a crawl writes for one repo; skipped", m->path, lineno,
+              ZLLM_METADATA_LINE_MAX);
+  else if (len)
+    take_crawl_line(m->h, line, len, m->path);
+  return 0;
+}
+
 /* A crawl's record of each repo (zllm crawl writes .zllm/metadata.jsonl at
- * the snapshot's root): the commit it is pinned to and its createdAt. */
+ * the snapshot's root): the commit it is pinned to and its createdAt.  Read
+ * a line at a time: the file is part of a snapshot someone else may have
+ * made, so its size (a sparse file, a line without end) must not size the
+ * memory, and anything but a regular file there (a FIFO) is refused, not
+ * waited on. */
 static void load_crawl_metadata(local_hub *h)
 {
-  char *path = zllm_path_join(h->root, ".zllm/metadata.jsonl"), *text = NULL;
-  size_t len = 0;
-  if (path && access(path, F_OK) == 0 && zllm_read_small_file(&text, &len, path, (size_t)1 << 30) == 0)
-    for (char *line = text, *next; line && *line; line = next) {
-      next = strchr(line, '\n');
-      size_t n = next ? (size_t)(next - line) : strlen(line);
-      if (next)
-        next++;
-      if (n)
-        take_crawl_line(h, line, n, path);
-    }
-  else if (path && access(path, F_OK) == 0)
+  char *path = zllm_path_join(h->root, ".zllm/metadata.jsonl");
+  metadata_read m = {h, path};
+  struct stat st;
+  if (path && lstat(path, &st) == 0 && zllm_read_lines(path, ZLLM_METADATA_LINE_MAX, take_metadata_line, &m) < 0)
     ZLLM_WARN("%s", zllm_error_last());
-  free(text);
   free(path);
 }
 

@@ -66,87 +66,322 @@ static int find_front_matter(const char *name, const char *text, size_t len, con
   return zllm_error_set(ZLLM_EFORMAT, "%s: front-matter: opened with '---' but never closed", name);
 }
 
-static bool scalar_is_null(const yaml_node_t *n)
+/* What one card may cost, whatever its 1 MiB of YAML says: every stage that
+ * lists a hub reads every card, so a card's cost must follow its size. */
+#define CARD_MAX_DEPTH 64          /* nesting of collections */
+#define CARD_MAX_EVENTS 200000     /* parser events (scalars, starts, ends); real cards have hundreds */
+#define CARD_MAX_EXPANDED ((size_t)1 << 20) /* bytes of the fields read, each alias counted where used */
+
+typedef struct {
+  char *name;
+  char *value;  /* a scalar's; NULL for a list or a map */
+  bool is_null;
+  char **items; /* a list of scalars' items (copies), else NULL */
+  size_t nitems;
+  bool is_list; /* a list whose items are all scalars */
+} card_anchor;
+
+/* An anchored list being read: its direct items are kept, so an alias of it
+ * (`tags: *common`) reads as the list.  Items are counted like any copy. */
+typedef struct {
+  size_t anchor; /* its entry in anchors[] */
+  int depth;     /* the depth its items are at */
+} card_open_list;
+
+/* A card's YAML read as a stream of libyaml events: nothing is built but the
+ * few fields zllm reads, so aliases cost what their uses copy, counted
+ * against CARD_MAX_EXPANDED, and the walk stops at the first limit. */
+typedef struct {
+  yaml_parser_t parser;
+  yaml_event_t ev; /* the current event */
+  bool have_ev;
+  const char *name;
+  size_t events, expanded;
+  int depth;
+  card_anchor *anchors;
+  size_t nanchors, cap;
+  card_open_list open[CARD_MAX_DEPTH];
+  int nopen;
+} card_reader;
+
+static bool scalar_is_null(const char *v, yaml_scalar_style_t style)
 {
-  const char *v = (const char *)n->data.scalar.value;
-  if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+  if (style != YAML_PLAIN_SCALAR_STYLE)
     return false;
   return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
          strcmp(v, "NULL") == 0;
 }
 
-/* A scalar or a sequence of scalars as a string vector (null -> empty). */
-static int node_strings(yaml_document_t *doc, yaml_node_t *n, const char *name, const char *key,
-                        char ***out, size_t *nout)
+static int remember_anchor(card_reader *r, const yaml_char_t *anchor, const char *value, bool is_null)
 {
+  if (!anchor)
+    return 0;
+  if (r->nanchors >= CARD_MAX_EVENTS)
+    return zllm_error_set(ZLLM_ELIMIT, "%s: card-budget: more than %d anchors", r->name, CARD_MAX_EVENTS);
+  if (r->nanchors == r->cap) {
+    size_t ncap = r->cap ? 2 * r->cap : 16;
+    card_anchor *n = realloc(r->anchors, ncap * sizeof *n);
+    if (!n)
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    r->anchors = n;
+    r->cap = ncap;
+  }
+  card_anchor *a = &r->anchors[r->nanchors];
+  memset(a, 0, sizeof *a);
+  a->name = strdup((const char *)anchor);
+  a->value = value ? strdup(value) : NULL;
+  a->is_null = is_null;
+  if (!a->name || (value && !a->value)) {
+    free(a->name);
+    free(a->value);
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  r->nanchors++;
+  return 0;
+}
+
+/* The latest anchor of that name (YAML lets a name be anchored again). */
+static const card_anchor *find_anchor(const card_reader *r, const yaml_char_t *name)
+{
+  for (size_t i = r->nanchors; i > 0; i--)
+    if (strcmp(r->anchors[i - 1].name, (const char *)name) == 0)
+      return &r->anchors[i - 1];
+  return NULL;
+}
+
+/* A copy of a string zllm keeps, counted against CARD_MAX_EXPANDED: an
+ * alias used 4,096 times costs 4,096 copies, so that is what is counted. */
+static int counted_copy(card_reader *r, const char *what, const char *v, char **out)
+{
+  size_t n = strlen(v);
+  *out = NULL;
+  if (n > CARD_MAX_EXPANDED - r->expanded)
+    return zllm_error_set(ZLLM_ELIMIT, "%s: card-budget: the fields zllm reads ('%s' so far) hold more than %zu bytes "
+                          "(aliases counted at each use)", r->name, what, CARD_MAX_EXPANDED);
+  r->expanded += n;
+  if (!(*out = strdup(v)))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  return 0;
+}
+
+/* An event directly inside the innermost anchored list still open: a
+ * scalar (or an alias of one) is kept as an item, anything else makes the
+ * anchor no list of strings. */
+static int open_list_item(card_reader *r, const yaml_event_t *e)
+{
+  if (r->nopen == 0 || r->open[r->nopen - 1].depth != r->depth)
+    return 0;
+  card_anchor *a = &r->anchors[r->open[r->nopen - 1].anchor];
+  const card_anchor *target = e->type == YAML_ALIAS_EVENT ? find_anchor(r, e->data.alias.anchor) : NULL;
+  const char *v = e->type == YAML_SCALAR_EVENT ? (const char *)e->data.scalar.value : target ? target->value : NULL;
+  if (!a->is_list)
+    return 0;
+  if (!v) {
+    a->is_list = false;
+    return 0;
+  }
+  if (a->nitems % 16 == 0) {
+    char **n = realloc(a->items, (a->nitems + 16) * sizeof *n);
+    if (!n)
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    a->items = n;
+  }
+  int rc = counted_copy(r, a->name, v, &a->items[a->nitems]);
+  a->nitems += rc == 0;
+  return rc;
+}
+
+static int open_list_start(card_reader *r, const yaml_char_t *anchor)
+{
+  int rc = remember_anchor(r, anchor, NULL, false);
+  if (rc == 0 && anchor) {
+    r->anchors[r->nanchors - 1].is_list = true;
+    r->open[r->nopen++] = (card_open_list){r->nanchors - 1, r->depth};
+  }
+  return rc;
+}
+
+/* The next event, counted against the event budget and the depth limit;
+ * anchors are remembered as they are defined. */
+static int next_event(card_reader *r)
+{
+  if (r->have_ev)
+    yaml_event_delete(&r->ev);
+  r->have_ev = false;
+  if (++r->events > CARD_MAX_EVENTS)
+    return zllm_error_set(ZLLM_ELIMIT, "%s: card-budget: more than %d YAML events", r->name, CARD_MAX_EVENTS);
+  if (!yaml_parser_parse(&r->parser, &r->ev))
+    /* +2: the opening fence is line 1 of the file */
+    return zllm_error_set(ZLLM_EFORMAT, "%s: yaml: line %zu: %s", r->name, (size_t)r->parser.problem_mark.line + 2,
+                          r->parser.problem ? r->parser.problem : "malformed YAML");
+  r->have_ev = true;
+  yaml_event_t *e = &r->ev;
+  int rc = 0;
+  switch (e->type) {
+  case YAML_SEQUENCE_START_EVENT:
+  case YAML_MAPPING_START_EVENT:
+    rc = open_list_item(r, e);
+    if (rc == 0 && ++r->depth > CARD_MAX_DEPTH)
+      rc = zllm_error_set(ZLLM_ELIMIT, "%s: card-depth: nested deeper than %d levels", r->name, CARD_MAX_DEPTH);
+    if (rc == 0 && e->type == YAML_SEQUENCE_START_EVENT)
+      rc = open_list_start(r, e->data.sequence_start.anchor);
+    else if (rc == 0)
+      rc = remember_anchor(r, e->data.mapping_start.anchor, NULL, false);
+    return rc;
+  case YAML_SEQUENCE_END_EVENT:
+  case YAML_MAPPING_END_EVENT:
+    if (r->nopen && r->open[r->nopen - 1].depth == r->depth && e->type == YAML_SEQUENCE_END_EVENT)
+      r->nopen--;
+    r->depth--;
+    return 0;
+  case YAML_SCALAR_EVENT:
+    rc = open_list_item(r, e);
+    return rc ? rc : remember_anchor(r, e->data.scalar.anchor, (const char *)e->data.scalar.value,
+                                     scalar_is_null((const char *)e->data.scalar.value, e->data.scalar.style));
+  case YAML_ALIAS_EVENT:
+    if (!find_anchor(r, e->data.alias.anchor))
+      return zllm_error_set(ZLLM_EFORMAT, "%s: yaml: line %zu: found undefined alias", r->name,
+                            (size_t)e->start_mark.line + 2);
+    return open_list_item(r, e);
+  default:
+    return 0;
+  }
+}
+
+/* Consumes the node whose first event is current (a whole list or map). */
+static int skip_node(card_reader *r)
+{
+  int level = r->depth - 1, rc = 0;
+  if (r->ev.type != YAML_SEQUENCE_START_EVENT && r->ev.type != YAML_MAPPING_START_EVENT)
+    return 0;
+  while (rc == 0 && r->depth > level)
+    rc = next_event(r);
+  return rc;
+}
+
+/* The scalar the current event is, or stands for through an alias: NULL
+ * when it is a list or a map (or an alias of one). */
+static const char *event_scalar(const card_reader *r, bool *is_null)
+{
+  const yaml_event_t *e = &r->ev;
+  *is_null = false;
+  if (e->type == YAML_SCALAR_EVENT) {
+    *is_null = scalar_is_null((const char *)e->data.scalar.value, e->data.scalar.style);
+    return (const char *)e->data.scalar.value;
+  }
+  if (e->type == YAML_ALIAS_EVENT) {
+    const card_anchor *a = find_anchor(r, e->data.alias.anchor);
+    *is_null = a && a->is_null;
+    return a ? a->value : NULL;
+  }
+  return NULL;
+}
+
+/* An alias of an anchored list of scalars, as copies of its items. */
+static int alias_strings(card_reader *r, const char *key, char ***out, size_t *nout)
+{
+  const card_anchor *a = find_anchor(r, r->ev.data.alias.anchor);
+  if (!a || !a->is_list)
+    return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: '%s' must be a string or a list of strings", r->name, key);
+  if (a->nitems > CARD_LIST_MAX)
+    return zllm_error_set(ZLLM_ELIMIT, "%s: card-shape: '%s' has more than %d items", r->name, key, CARD_LIST_MAX);
+  char **v = calloc(a->nitems ? a->nitems : 1, sizeof *v);
+  size_t n = 0;
+  int rc = v ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (; rc == 0 && n < a->nitems; n++)
+    rc = counted_copy(r, key, a->items[n], &v[n]);
+  if (rc < 0) {
+    zllm_strv_free(v, n);
+    return rc;
+  }
+  *out = v;
+  *nout = n;
+  return 0;
+}
+
+/* The current node, a scalar or a list of scalars, as a string vector
+ * (null -> empty). */
+static int read_strings(card_reader *r, const char *key, char ***out, size_t *nout)
+{
+  bool is_null = false;
+  const char *one = event_scalar(r, &is_null);
+  size_t count = 0, cap = 0;
+  char **v = NULL;
+  int rc = 0;
   *out = NULL;
   *nout = 0;
-  if (n->type == YAML_SCALAR_NODE && scalar_is_null(n))
+  if (one && is_null)
     return 0;
-  size_t count = n->type == YAML_SCALAR_NODE ? 1
-                 : n->type == YAML_SEQUENCE_NODE
-                     ? (size_t)(n->data.sequence.items.top - n->data.sequence.items.start)
-                     : 0;
-  if (n->type == YAML_MAPPING_NODE)
-    return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: '%s' must be a string or a list of strings",
-                          name, key);
-  if (count > CARD_LIST_MAX)
-    return zllm_error_set(ZLLM_ELIMIT, "%s: card-shape: '%s' has more than %d items", name, key,
-                          CARD_LIST_MAX);
-  char **v = calloc(count ? count : 1, sizeof *v);
-  if (!v)
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; i < count; i++) {
-    yaml_node_t *item =
-        n->type == YAML_SCALAR_NODE ? n : yaml_document_get_node(doc, n->data.sequence.items.start[i]);
-    if (!item || item->type != YAML_SCALAR_NODE) {
-      zllm_strv_free(v, i);
-      return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: '%s' item %zu is not a string", name, key, i);
+  if (!one && r->ev.type == YAML_ALIAS_EVENT)
+    return alias_strings(r, key, out, nout);
+  if (!one && r->ev.type != YAML_SEQUENCE_START_EVENT)
+    return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: '%s' must be a string or a list of strings", r->name, key);
+  for (bool first = true; rc == 0; first = false) {
+    const char *item = one;
+    if (!one) { /* the next item of the list */
+      if ((rc = next_event(r)) < 0 || r->ev.type == YAML_SEQUENCE_END_EVENT)
+        break;
+      if (!(item = event_scalar(r, &is_null)))
+        rc = zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: '%s' item %zu is not a string", r->name, key, count);
+    } else if (!first)
+      break;
+    if (rc == 0 && count == CARD_LIST_MAX)
+      rc = zllm_error_set(ZLLM_ELIMIT, "%s: card-shape: '%s' has more than %d items", r->name, key, CARD_LIST_MAX);
+    if (rc == 0 && count == cap) {
+      char **n = realloc(v, (cap = cap ? 2 * cap : 8) * sizeof *v);
+      rc = n ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+      v = n ? n : v;
     }
-    if (!(v[i] = strdup((const char *)item->data.scalar.value))) {
-      zllm_strv_free(v, i);
-      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    }
+    if (rc == 0 && (rc = counted_copy(r, key, item, &v[count])) == 0)
+      count++;
+  }
+  if (rc < 0) {
+    zllm_strv_free(v, count);
+    return rc;
   }
   *out = v;
   *nout = count;
   return 0;
 }
 
-/* A single-valued field: a scalar, or a list whose items are joined by ",". */
-static int node_string(yaml_document_t *doc, yaml_node_t *n, const char *name, const char *key, char **out)
+/* A single-valued field: a scalar, or a list whose items are joined by ","
+ * (in one pass: the joined length is known before a byte is copied). */
+static int read_string(card_reader *r, const char *key, char **out)
 {
   char **v = NULL;
-  size_t count = 0, total = 1;
-  int rc = node_strings(doc, n, name, key, &v, &count);
+  size_t count = 0, total = 1, at = 0;
+  int rc = read_strings(r, key, &v, &count);
   if (rc < 0 || count == 0)
     return rc;
   for (size_t i = 0; i < count; i++)
     total += strlen(v[i]) + 1;
-  if (!(*out = calloc(1, total)))
+  if (!(*out = malloc(total)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < count; i++) {
+    size_t n = strlen(v[i]);
     if (i)
-      strcat(*out, ",");
-    strcat(*out, v[i]);
+      (*out)[at++] = ',';
+    memcpy(*out + at, v[i], n);
+    at += n;
   }
+  if (rc == 0)
+    (*out)[at] = '\0';
   zllm_strv_free(v, count);
   return rc;
 }
 
-static int card_field(zllm_card *c, yaml_document_t *doc, const char *key, yaml_node_t *val,
-                      const char *name)
+static int card_field(zllm_card *c, card_reader *r, const char *key)
 {
   char **dst = NULL;
   if (strcmp(key, "base_model") == 0) {
     if (c->base_models || c->nbase)
-      return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: duplicate key 'base_model'", name);
-    return node_strings(doc, val, name, key, &c->base_models, &c->nbase);
+      return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: duplicate key 'base_model'", r->name);
+    return read_strings(r, key, &c->base_models, &c->nbase);
   }
   if (strcmp(key, "tags") == 0) {
     if (c->tags)
-      return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: duplicate key 'tags'", name);
-    return node_strings(doc, val, name, key, &c->tags, &c->ntags);
+      return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: duplicate key 'tags'", r->name);
+    return read_strings(r, key, &c->tags, &c->ntags);
   }
   if (strcmp(key, "license") == 0)
     dst = &c->license;
@@ -157,51 +392,77 @@ static int card_field(zllm_card *c, yaml_document_t *doc, const char *key, yaml_
   else if (strcmp(key, "base_model_relation") == 0)
     dst = &c->base_model_relation;
   if (!dst)
-    return 0; /* other keys (datasets, language, widget...) are not needed */
+    return skip_node(r); /* other keys (datasets, language, widget...) are not needed */
   if (*dst)
-    return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: duplicate key '%s'", name, key);
-  return node_string(doc, val, name, key, dst);
+    return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: duplicate key '%s'", r->name, key);
+  return read_string(r, key, dst);
 }
 
-static int card_from_document(zllm_card *c, yaml_document_t *doc, const char *name)
+/* The root mapping's pairs, each value read or skipped; the first document
+ * only, as a YAML loader would. */
+static int card_from_events(zllm_card *c, card_reader *r)
 {
-  yaml_node_t *root = yaml_document_get_root_node(doc);
-  if (!root || (root->type == YAML_SCALAR_NODE && scalar_is_null(root)))
-    return 0; /* empty front matter */
-  if (root->type != YAML_MAPPING_NODE)
-    return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: the front matter is not a mapping", name);
-  for (yaml_node_pair_t *pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top;
-       pair++) {
-    yaml_node_t *k = yaml_document_get_node(doc, pair->key);
-    yaml_node_t *v = yaml_document_get_node(doc, pair->value);
-    if (!k || !v || k->type != YAML_SCALAR_NODE)
-      continue; /* complex keys carry nothing we read */
-    int rc = card_field(c, doc, (const char *)k->data.scalar.value, v, name);
-    if (rc < 0)
-      return rc;
+  int rc = next_event(r); /* stream start */
+  rc = rc ? rc : next_event(r);
+  if (rc < 0 || r->ev.type == YAML_STREAM_END_EVENT)
+    return rc; /* empty front matter */
+  rc = next_event(r); /* the root node */
+  bool is_null = false;
+  if (rc < 0 || r->ev.type == YAML_DOCUMENT_END_EVENT || (event_scalar(r, &is_null) && is_null))
+    return rc;
+  if (r->ev.type != YAML_MAPPING_START_EVENT)
+    return zllm_error_set(ZLLM_EFORMAT, "%s: card-shape: the front matter is not a mapping", r->name);
+  while (rc == 0 && (rc = next_event(r)) == 0 && r->ev.type != YAML_MAPPING_END_EVENT) {
+    const char *k = r->ev.type == YAML_SCALAR_EVENT ? (const char *)r->ev.data.scalar.value : NULL;
+    char *key = k ? strdup(k) : NULL;
+    if (k && !key)
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    rc = key ? 0 : skip_node(r); /* complex keys carry nothing we read */
+    rc = rc ? rc : next_event(r);
+    rc = rc ? rc : key ? card_field(c, r, key) : skip_node(r);
+    free(key);
+  }
+  return rc;
+}
+
+/* How deep the YAML's flow collections could nest, counted on the text
+ * before libyaml sees it: its scanner keeps a possible key per open flow
+ * level and walks them all at each token, so 100,000 '[' would cost it hours
+ * before the first event could be refused.  Every bracket counts, quoted or
+ * not (a quote can be left open on purpose to hide what follows), so a card
+ * is refused only for more than CARD_MAX_DEPTH brackets open at once; block
+ * nesting is bounded by the event walk's depth limit. */
+static int flow_depth_check(const char *name, const char *y, size_t n)
+{
+  int depth = 0;
+  for (size_t i = 0; i < n; i++) {
+    if ((y[i] == '[' || y[i] == '{') && ++depth > CARD_MAX_DEPTH)
+      return zllm_error_set(ZLLM_ELIMIT, "%s: card-depth: more than %d brackets open at once", name, CARD_MAX_DEPTH);
+    if ((y[i] == ']' || y[i] == '}') && depth > 0)
+      depth--;
   }
   return 0;
 }
 
 static int parse_yaml(zllm_card *c, const char *name, const char *yaml, size_t ylen)
 {
-  yaml_parser_t parser;
-  yaml_document_t doc;
-  int rc;
-  if (!yaml_parser_initialize(&parser))
-    return zllm_error_set(ZLLM_ENOMEM, "%s: out of memory for a YAML parser", name);
-  yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, ylen);
-  if (!yaml_parser_load(&parser, &doc)) {
-    /* +2: the opening fence is line 1 of the file */
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: yaml: line %zu: %s", name,
-                        (size_t)parser.problem_mark.line + 2,
-                        parser.problem ? parser.problem : "malformed YAML");
-    yaml_parser_delete(&parser);
+  card_reader r = {.name = name};
+  int rc = flow_depth_check(name, yaml, ylen);
+  if (rc < 0)
     return rc;
+  if (!yaml_parser_initialize(&r.parser))
+    return zllm_error_set(ZLLM_ENOMEM, "%s: out of memory for a YAML parser", name);
+  yaml_parser_set_input_string(&r.parser, (const unsigned char *)yaml, ylen);
+  rc = card_from_events(c, &r);
+  if (r.have_ev)
+    yaml_event_delete(&r.ev);
+  for (size_t i = 0; i < r.nanchors; i++) {
+    free(r.anchors[i].name);
+    free(r.anchors[i].value);
+    zllm_strv_free(r.anchors[i].items, r.anchors[i].nitems);
   }
-  rc = card_from_document(c, &doc, name);
-  yaml_document_delete(&doc);
-  yaml_parser_delete(&parser);
+  free(r.anchors);
+  yaml_parser_delete(&r.parser);
   return rc;
 }
 

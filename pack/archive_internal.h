@@ -24,6 +24,9 @@
 #define ZLLM_PART_MAGIC 0x31504c5au      /* "ZLP1": a tensor part (docs/FORMAT.md) */
 #define ZLLM_PART_BYTES ((uint64_t)32 << 20) /* tensors are coded in parts of this many bytes */
 #define ZLLM_PIECE_BYTES ((size_t)64 << 20) /* opaque files are stored in pieces of this size */
+/* The largest blob zllm writes is a header's stream (8 + 100,000,000 bytes
+ * and its chunk framing); no catalog row may claim more. */
+#define ZLLM_BLOB_MAX ((uint64_t)128 << 20)
 #define ZLLM_MAX_CHAIN 8                   /* BitX bases deeper than this are not used */
 #define ZLLM_MAX_PACKS 4096                /* pack files one archive may name */
 #define AR_EXTERN "extern"                /* method of a staging archive's rows for a base another share stores (extern.h) */

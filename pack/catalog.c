@@ -190,6 +190,15 @@ static int has_table(sqlite3 *db, const char *table)
   return yes;
 }
 
+static int has_name(sqlite3 *db, const char *name)
+{
+  sqlite3_stmt *st = NULL;
+  int yes = name && sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = ?1", -1, &st, NULL) == SQLITE_OK &&
+            (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC), sqlite3_step(st) == SQLITE_ROW);
+  sqlite3_finalize(st);
+  return yes;
+}
+
 static int same_columns(zllm_archive *a, sqlite3 *ref, const char *table)
 {
   char want[512], got[512];
@@ -205,9 +214,61 @@ static int same_columns(zllm_archive *a, sqlite3 *ref, const char *table)
   }
 }
 
+/* Whether `db` holds an object of that type, name, table and SQL text. */
+static int has_object(sqlite3 *db, const char *type, const char *name, const char *table, const char *sql)
+{
+  sqlite3_stmt *st = NULL;
+  int yes = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2 AND tbl_name = ?3"
+                                   " AND sql IS ?4", -1, &st, NULL) == SQLITE_OK;
+  if (yes) {
+    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, table, -1, SQLITE_STATIC);
+    sql ? sqlite3_bind_text(st, 4, sql, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 4);
+    yes = sqlite3_step(st) == SQLITE_ROW;
+  }
+  sqlite3_finalize(st);
+  return yes;
+}
+
+/* Every object of the catalog (table, index, trigger, view, SQLite's own
+ * statistics tables) is one the format creates, with the format's SQL text
+ * to the byte, and the format's are all there: a trigger would run the
+ * attacker's SQL inside zllm's own writes, a view or an expression index
+ * runs SQL on reads, a COLLATE clause changes what UNIQUE and lookups
+ * compare, and none of these changes a column's pragma_table_info. */
+static int same_objects(zllm_archive *a, sqlite3 *ref)
+{
+  static const char *list = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid";
+  sqlite3_stmt *st = NULL;
+  int rc = 0;
+  for (int pass = 0; rc == 0 && pass < 2; pass++) {
+    sqlite3 *from = pass ? ref : a->db, *other = pass ? a->db : ref;
+    if (sqlite3_prepare_v2(from, list, -1, &st, NULL) != SQLITE_OK)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s/catalog.sqlite: cannot list its objects: %s", a->dir,
+                          sqlite3_errmsg(from));
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+      const char *v[4];
+      for (int k = 0; k < 4; k++)
+        v[k] = (const char *)sqlite3_column_text(st, k);
+      if (v[0] && v[1] && v[2] && has_object(other, v[0], v[1], v[2], v[3]))
+        continue;
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s/catalog.sqlite: schema differs: %s '%s' %s; refused", a->dir,
+                          v[0] ? v[0] : "object", v[1] ? v[1] : "?",
+                          pass ? "is missing"
+                          : has_name(other, v[1]) ? "is not declared as the format declares it"
+                                                  : "is not part of the format");
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+  }
+  return rc;
+}
+
 /* Every table the schema declares, with the same columns (name, type, NOT
  * NULL, default, key), and no other table: a catalog rebuilt without the
- * constraints could hold NULLs the readers are promised never to see. */
+ * constraints could hold NULLs the readers are promised never to see.  Then
+ * every other object, to the byte of its SQL (same_objects). */
 static int check_schema(zllm_archive *a)
 {
   static const char *list =
@@ -234,6 +295,7 @@ static int check_schema(zllm_archive *a)
     sqlite3_finalize(st);
     st = NULL;
   }
+  rc = rc ? rc : same_objects(a, ref);
   sqlite3_close(ref);
   return rc;
 }
@@ -255,20 +317,14 @@ void ar_hash_key(const zllm_archive *a, const uint8_t *hash, uint8_t key[16])
  * by name, and a missing one is an error, never recreated as zeros. */
 static int open_pack_file(zllm_archive *a, const char *name, int writable, int *fd_out)
 {
+  char shown[PATH_MAX];
   int packs = -1, rc = zllm_open_dir_beneath(a->dir, "packs", 0, 0, &packs);
-  *fd_out = -1;
-  if (rc == 0 && (*fd_out = openat(packs, name, (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC)) < 0)
-    rc = errno == ELOOP ? zllm_error_set(ZLLM_EUNSAFE, "%s/packs/%s: is a symlink; a pack file must be a regular file",
-                                         a->dir, name)
-         : errno == ENOENT ? zllm_error_set(ZLLM_EFORMAT, "%s/packs/%s: the pack file the catalog names is missing",
-                                            a->dir, name)
-                           : zllm_error_set_errno("%s/packs/%s: cannot open", a->dir, name);
-  struct stat st;
-  if (rc == 0 && (fstat(*fd_out, &st) < 0 || !S_ISREG(st.st_mode))) {
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s/packs/%s: not a regular file", a->dir, name);
-    close(*fd_out);
-    *fd_out = -1;
-  }
+  snprintf(shown, sizeof shown, "%s/packs/%s", a->dir, name);
+  rc = rc ? rc : zllm_open_regular(packs, name, (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW, shown, fd_out);
+  if (rc == ZLLM_EUNSAFE)
+    rc = zllm_error_set(rc, "%s: is a symlink; a pack file must be a regular file", shown);
+  else if (rc == ZLLM_ENOTFOUND)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: the pack file the catalog names is missing", shown);
   if (packs >= 0)
     close(packs);
   return rc;
@@ -422,6 +478,40 @@ done:
 
 static int open_all_packs(zllm_archive *a);
 
+/* The catalog and the files SQLite opens beside it must be regular files:
+ * SQLite's own open would block forever on a FIFO put there (and a device
+ * or socket is nothing zllm wrote).  Checked before SQLite opens any. */
+static int check_catalog_files(const char *dir)
+{
+  static const char *const names[] = {"catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm",
+                                      "catalog.sqlite-journal"};
+  char shown[PATH_MAX];
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+  if (dfd < 0)
+    return zllm_error_set_errno("%s: cannot open", dir);
+  for (size_t i = 0; rc == 0 && i < sizeof names / sizeof *names; i++) {
+    snprintf(shown, sizeof shown, "%s/%s", dir, names[i]);
+    rc = zllm_check_regular_if_present(dfd, names[i], shown);
+  }
+  close(dfd);
+  return rc;
+}
+
+/* Defence in depth behind the schema check: a catalog from elsewhere runs
+ * no trigger, view or SQL function of its schema, and cannot be changed
+ * through writable_schema or by a corrupt page on purpose. */
+static int harden_connection(zllm_archive *a)
+{
+  int off = 0, on = 1;
+  if (sqlite3_db_config(a->db, SQLITE_DBCONFIG_DEFENSIVE, on, NULL) != SQLITE_OK ||
+      sqlite3_db_config(a->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, off, NULL) != SQLITE_OK ||
+      sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, off, NULL) != SQLITE_OK ||
+      sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_VIEW, off, NULL) != SQLITE_OK)
+    return zllm_error_set(ZLLM_ERROR, "%s/catalog.sqlite: cannot configure SQLite: %s", a->dir,
+                          sqlite3_errmsg(a->db));
+  return 0;
+}
+
 int zllm_archive_open(zllm_archive **out, const char *dir, int create)
 {
   return zllm_archive_open_format(out, dir, create, 0);
@@ -452,8 +542,10 @@ int zllm_archive_open_format(zllm_archive **out, const char *dir, int create, in
   /* readers (restore, verify, ls, cat-tensor, threads of restore) open the
    * catalog read-only, so any number of them never contend for its lock */
   int flags = (create ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOFOLLOW; /* no catalog through a link */
+  rc = rc ? rc : check_catalog_files(dir);
   if (rc == 0 && sqlite3_open_v2(db, &a->db, flags, NULL) != SQLITE_OK)
     rc = zllm_error_set(ZLLM_EIO, "%s: cannot open: %s", db, a->db ? sqlite3_errmsg(a->db) : "?");
+  rc = rc ? rc : harden_connection(a);
   if (rc == 0)
     sqlite3_busy_timeout(a->db, 30000); /* a writer's commit is short: wait for it */
   /* WAL (set at creation, kept in the file) + FULL sync: a commit is durable,
@@ -595,6 +687,9 @@ static uint64_t ld64(const uint8_t *p)
 int ar_blob_write(zllm_archive *a, const void *data, size_t len, int64_t *id)
 {
   uint8_t head[16], tail[8];
+  if ((uint64_t)len > ZLLM_BLOB_MAX) /* what no reader would accept is never written */
+    return zllm_error_set(ZLLM_ELIMIT, "%s: a blob of %zu bytes, more than the %llu one may hold", a->dir, len,
+                          (unsigned long long)ZLLM_BLOB_MAX);
   uint64_t sum = XXH3_64bits(data, len);
   st64(head, ZLLM_BLOB_MAGIC);
   st64(head + 8, len);
@@ -753,17 +848,23 @@ static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
     return rc;
   if (!a->writer && off + n + 8 > pack_len && (rc = pack_refresh(a, pack, &pack_len)) < 0)
     return rc;
-  if (off < 16 || n > ((uint64_t)1 << 40) || off + n + 8 > pack_len)
-    return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: offset or length outside the pack", a->dir, (long long)id);
-  b->len = 0;
-  if ((rc = zllm_buf_reserve(b, (size_t)n)) < 0)
-    return rc;
-  uint8_t *buf = (uint8_t *)b->data;
+  if (off < 16 || n > ZLLM_BLOB_MAX || off + n + 8 > pack_len)
+    return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: offset or length outside the pack (or over the %llu bytes "
+                          "a blob may hold)", a->dir, (long long)id, (unsigned long long)ZLLM_BLOB_MAX);
+  /* the record's own header and trailer first: a row pointing anywhere else
+   * in the pack (a sparse hole, the middle of another blob) is refused
+   * before its claimed length sizes a buffer or a read */
   rc = zllm_pread_full(fd, head, 16, off - 16, "pack");
-  rc = rc ? rc : zllm_pread_full(fd, buf, n, off, "pack");
   rc = rc ? rc : zllm_pread_full(fd, tail, 8, off + n, "pack");
-  if (rc == 0 && (ld64(head) != ZLLM_BLOB_MAGIC || ld64(head + 8) != n || ld64(tail) != sum ||
-                  XXH3_64bits(buf, n) != sum))
+  if (rc == 0 && (ld64(head) != ZLLM_BLOB_MAGIC || ld64(head + 8) != n || ld64(tail) != sum))
+    return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: no blob record at offset %llu of pack %lld (its header or "
+                          "trailer is not the catalog's)", a->dir, (long long)id, (unsigned long long)off,
+                          (long long)pack);
+  b->len = 0;
+  rc = rc ? rc : zllm_buf_reserve(b, (size_t)n);
+  uint8_t *buf = (uint8_t *)b->data;
+  rc = rc ? rc : zllm_pread_full(fd, buf, n, off, "pack");
+  if (rc == 0 && XXH3_64bits(buf, n) != sum)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld fails its checksum", a->dir, (long long)id);
   *len = (size_t)n;
   return rc;

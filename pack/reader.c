@@ -3,9 +3,12 @@
  * request by decoding only the tensors (and parts) it overlaps.
  *
  * A file is laid out at open as segments in file order: the header (the
- * length word and the JSON of a safetensors file), then each tensor's parts
- * of ZLLM_PART_BYTES; an opaque file is its pieces.  One segment is decoded
- * at a time and kept until a read leaves it.  Bytes read in order from the
+ * length word and the JSON of a safetensors file), then each tensor (read
+ * in parts of ZLLM_PART_BYTES); an opaque file is its pieces.  A segment
+ * is a catalog row, never a claimed size cut up: what the layout holds
+ * grows with the rows the catalog really has, whatever sizes they claim.
+ * One window (a part, a piece or the header) is decoded at a time and kept
+ * until a read leaves it.  Bytes read in order from the
  * start are hashed as they are decoded; the last segment is checked against
  * the recorded SHA-256 before any of it is handed out, so a reader of the
  * whole file never gets a wrong file with a clean end.  Each tensor whose
@@ -19,14 +22,13 @@
 #include "zllm/hash.h"
 #include "zllm/safetensors.h"
 
-typedef enum { SEG_HEADER, SEG_PART, SEG_PIECE } seg_kind;
+typedef enum { SEG_HEADER, SEG_TENSOR, SEG_PIECE } seg_kind;
 
 typedef struct {
   uint64_t off, len;
-  int64_t id;    /* blob (header, piece) or tensor (part) */
-  uint64_t part; /* SEG_PART: which part of the tensor, of nparts */
-  uint64_t nparts;
-  uint8_t key[16]; /* SEG_PART: the tensor's key, as recorded */
+  int64_t id;      /* blob (header, piece) or tensor */
+  uint64_t nparts; /* SEG_TENSOR: its parts; else 1 */
+  uint8_t key[16]; /* SEG_TENSOR: the tensor's key, as recorded */
   seg_kind kind;
 } segment;
 
@@ -37,9 +39,12 @@ struct zllm_file_reader {
   uint8_t sha256[32];  /* recorded at ingest */
   segment *segs;
   size_t nsegs;
-  size_t cur;          /* the decoded segment, or nsegs when none */
+  size_t cur;          /* the decoded window's segment, or nsegs when none */
+  uint64_t cur_part;   /* and its part (0 but in a tensor) */
+  uint64_t win_off, win_len; /* the window's bytes in the file */
   size_t next;         /* ar_reader_next's next segment */
-  uint8_t *buf;        /* its bytes */
+  uint64_t next_part;  /* and part */
+  uint8_t *buf;        /* the window's bytes */
   size_t cap;
   zllm_sha256_ctx *sha;
   uint64_t hashed;     /* bytes [0, hashed) went into sha, in order */
@@ -50,7 +55,7 @@ struct zllm_file_reader {
   uint64_t xxh_next;   /* its next part */
 };
 
-static int add_segment(zllm_file_reader *r, size_t *cap, seg_kind kind, int64_t id, uint64_t part, uint64_t len)
+static int add_segment(zllm_file_reader *r, size_t *cap, seg_kind kind, int64_t id, uint64_t len)
 {
   if (r->nsegs == *cap) {
     size_t ncap = *cap ? 2 * *cap : 64;
@@ -61,7 +66,7 @@ static int add_segment(zllm_file_reader *r, size_t *cap, seg_kind kind, int64_t 
     *cap = ncap;
   }
   uint64_t off = r->nsegs ? r->segs[r->nsegs - 1].off + r->segs[r->nsegs - 1].len : 0;
-  r->segs[r->nsegs++] = (segment){off, len, id, part, 0, {0}, kind};
+  r->segs[r->nsegs++] = (segment){off, len, id, 1, {0}, kind};
   return 0;
 }
 
@@ -108,7 +113,7 @@ static int layout_pieces(zllm_file_reader *r, int64_t file, size_t *cap)
     rc = rc ? rc : ar_col_int(r->a, st, 1, &len);
     if (rc == 0 && (len < 0 || (uint64_t)len > ZLLM_PIECE_BYTES))
       rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: a piece of %lld bytes", r->a->dir, r->name, (long long)len);
-    rc = rc ? rc : add_segment(r, cap, SEG_PIECE, blob, 0, (uint64_t)len);
+    rc = rc ? rc : add_segment(r, cap, SEG_PIECE, blob, (uint64_t)len);
   }
   ar_finalize(r->a, st);
   return rc;
@@ -129,7 +134,7 @@ static int layout_tensors(zllm_file_reader *r, int64_t file, int64_t hblob, size
   total = (uint64_t)sum;
   if (rc == 0 && (sum < 0 || total + 8 > r->size || r->size - total > 8 + ZLLM_ST_HEADER_MAX))
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: its tensors do not fit its size", r->a->dir, r->name);
-  rc = rc ? rc : add_segment(r, cap, SEG_HEADER, hblob, 0, r->size - total);
+  rc = rc ? rc : add_segment(r, cap, SEG_HEADER, hblob, r->size - total);
   rc = rc ? rc : ar_prepare(r->a, &st, "SELECT id, len, key FROM tensors WHERE file = ? ORDER BY idx");
   if (rc < 0)
     return rc;
@@ -140,13 +145,13 @@ static int layout_tensors(zllm_file_reader *r, int64_t file, int64_t hblob, size
     rc = ar_col_int(r->a, st, 0, &id);
     rc = rc ? rc : ar_col_int(r->a, st, 1, &len);
     rc = rc ? rc : ar_col_blob(r->a, st, 2, 16, &key);
-    uint64_t np = len > 0 ? ar_nparts((uint64_t)len) : 0;
-    for (uint64_t p = 0; rc == 0 && p < np; p++) {
-      rc = add_segment(r, cap, SEG_PART, id, p, ar_part_len((uint64_t)len, p));
-      if (rc == 0) {
-        r->segs[r->nsegs - 1].nparts = np;
-        memcpy(r->segs[r->nsegs - 1].key, key, 16);
-      }
+    if (rc == 0 && len < 0)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: tensor %lld of %lld bytes", r->a->dir, r->name, (long long)id,
+                          (long long)len);
+    rc = rc ? rc : add_segment(r, cap, SEG_TENSOR, id, (uint64_t)len);
+    if (rc == 0) {
+      r->segs[r->nsegs - 1].nparts = len > 0 ? ar_nparts((uint64_t)len) : 0;
+      memcpy(r->segs[r->nsegs - 1].key, key, 16);
     }
   }
   ar_finalize(r->a, st);
@@ -325,18 +330,18 @@ static int decode_blob_stream(zllm_file_reader *r, const segment *s)
 /* A part that continues a tensor decoded from its first part goes into its
  * XXH3-128; at its last part, the key (cut as at ingest) must be the
  * recorded one before the part is handed out. */
-static int check_tensor(zllm_file_reader *r, const segment *s)
+static int check_tensor(zllm_file_reader *r, const segment *s, uint64_t part)
 {
-  if (s->part == 0) {
+  if (part == 0) {
     zllm_xxh128_ctx_reset(r->xxh);
     r->xxh_tensor = s->id;
     r->xxh_next = 0;
   }
-  if (r->xxh_tensor != s->id || r->xxh_next != s->part) {
+  if (r->xxh_tensor != s->id || r->xxh_next != part) {
     r->xxh_tensor = 0; /* a part out of order: this tensor goes unchecked by key */
     return 0;
   }
-  zllm_xxh128_ctx_update(r->xxh, r->buf, (size_t)s->len);
+  zllm_xxh128_ctx_update(r->xxh, r->buf, (size_t)r->win_len);
   if (++r->xxh_next < s->nparts)
     return 0;
   zllm_xxh128 got;
@@ -350,12 +355,15 @@ static int check_tensor(zllm_file_reader *r, const segment *s)
   return 0;
 }
 
-/* Decodes segment i into r->buf, hashing it when it continues the bytes
- * hashed so far; the last one is checked before it is kept. */
-static int load_segment(zllm_file_reader *r, size_t i)
+/* Decodes part `part` of segment i (0 but in a tensor) into r->buf,
+ * hashing it when it continues the bytes hashed so far; the file's last
+ * window is checked against its SHA-256 before it is kept. */
+static int load_window(zllm_file_reader *r, size_t i, uint64_t part)
 {
   const segment *s = &r->segs[i];
-  size_t need = s->kind == SEG_PART ? ZLLM_PART_BYTES : (size_t)s->len;
+  uint64_t off = s->off + part * ZLLM_PART_BYTES;
+  size_t len = s->kind == SEG_TENSOR ? ar_part_len(s->len, part) : (size_t)s->len;
+  size_t need = s->kind == SEG_TENSOR ? ZLLM_PART_BYTES : len;
   int rc = 0;
   r->cur = r->nsegs;
   if (need > r->cap) {
@@ -365,14 +373,16 @@ static int load_segment(zllm_file_reader *r, size_t i)
     r->buf = nb;
     r->cap = need;
   }
-  rc = s->kind == SEG_PART ? ar_tensor_decode_part(r->a, s->id, s->part, r->buf, 0) : decode_blob_stream(r, s);
-  if (rc == 0 && s->kind == SEG_PART && r->xxh)
-    rc = check_tensor(r, s);
-  if (rc == 0 && s->off == r->hashed) {
-    rc = zllm_sha256_ctx_update(r->sha, r->buf, (size_t)s->len);
-    r->hashed += s->len;
+  r->win_off = off;
+  r->win_len = len;
+  rc = s->kind == SEG_TENSOR ? ar_tensor_decode_part(r->a, s->id, part, r->buf, 0) : decode_blob_stream(r, s);
+  if (rc == 0 && s->kind == SEG_TENSOR && r->xxh)
+    rc = check_tensor(r, s, part);
+  if (rc == 0 && off == r->hashed) {
+    rc = zllm_sha256_ctx_update(r->sha, r->buf, len);
+    r->hashed += len;
   }
-  if (rc == 0 && r->hashed == r->size && i == r->nsegs - 1 && !r->verified) {
+  if (rc == 0 && r->hashed == r->size && off + len == r->size && !r->verified) {
     zllm_sha256 got;
     rc = zllm_sha256_ctx_final(r->sha, &got);
     if (rc == 0 && memcmp(got.b, r->sha256, 32) != 0)
@@ -383,6 +393,7 @@ static int load_segment(zllm_file_reader *r, size_t i)
   if (rc < 0)
     return rc;
   r->cur = i;
+  r->cur_part = part;
   return 0;
 }
 
@@ -390,16 +401,14 @@ int64_t zllm_file_reader_read(zllm_file_reader *r, uint64_t off, void *dst, size
 {
   if (off >= r->size || n == 0)
     return 0;
-  size_t i = r->cur < r->nsegs && off >= r->segs[r->cur].off && off < r->segs[r->cur].off + r->segs[r->cur].len
-                 ? r->cur
-                 : find_segment(r, off);
-  if (i != r->cur) {
-    int rc = load_segment(r, i);
+  if (r->cur == r->nsegs || off < r->win_off || off >= r->win_off + r->win_len) {
+    size_t i = find_segment(r, off);
+    const segment *s = &r->segs[i];
+    int rc = load_window(r, i, s->kind == SEG_TENSOR ? (off - s->off) / ZLLM_PART_BYTES : 0);
     if (rc < 0)
       return rc;
   }
-  const segment *s = &r->segs[i];
-  uint64_t in = off - s->off, left = s->len - in;
+  uint64_t in = off - r->win_off, left = r->win_len - in;
   size_t take = n < left ? n : (size_t)left;
   memcpy(dst, r->buf + in, take);
   return (int64_t)take;
@@ -531,12 +540,16 @@ int ar_reader_next(zllm_file_reader *r, const uint8_t **p, size_t *n)
   *n = 0;
   if (r->next == r->nsegs)
     return 0;
-  if (r->cur != r->next) {
-    int rc = load_segment(r, r->next);
+  if (r->cur != r->next || r->cur_part != r->next_part) {
+    int rc = load_window(r, r->next, r->next_part);
     if (rc < 0)
       return rc;
   }
   *p = r->buf;
-  *n = (size_t)r->segs[r->next++].len;
+  *n = (size_t)r->win_len;
+  if (++r->next_part >= r->segs[r->next].nparts) { /* past the segment's last part */
+    r->next++;
+    r->next_part = 0;
+  }
   return 0;
 }

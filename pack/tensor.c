@@ -120,15 +120,42 @@ int ar_base_as(zllm_archive *a, const ar_tensor *base, zllm_dtype to, uint64_t f
   return rc;
 }
 
+#define AR_MAX_HOPS (2 * ZLLM_MAX_CHAIN + 2) /* each BitX level may add one hop through a dup */
+
+static int chain_too_deep(zllm_archive *a, int64_t id)
+{
+  return zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: base chain deeper than %d", a->dir, (long long)id,
+                        ZLLM_MAX_CHAIN);
+}
+
+/* The dup and base hops below tensor `id`, walked from the catalog alone
+ * before a decode allocates anything: each level of a decode holds part
+ * buffers, so a cycle or a chain past the limit (a catalog from elsewhere)
+ * is refused here rather than after it has grown the process level by level. */
+static int check_chain(zllm_archive *a, int64_t id)
+{
+  int64_t at = id;
+  for (int hops = 0; hops <= AR_MAX_HOPS; hops++) {
+    ar_tensor t;
+    int rc = ar_tensor_get(a, at, &t);
+    if (rc < 0)
+      return rc;
+    if (strcmp(t.method, "dup") == 0)
+      at = t.dup_of;
+    else if (strcmp(t.method, "bitx") == 0)
+      at = t.base;
+    else
+      return 0;
+  }
+  return chain_too_deep(a, id);
+}
+
 int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *dst, int depth)
 {
   ar_tensor t;
   uint8_t *planes[ZLLM_BITX_MAX_PLANES] = {0}, *base = NULL;
-  /* each BitX level may add one hop through a dup */
-  int rc = depth > 2 * ZLLM_MAX_CHAIN + 2
-               ? zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: base chain deeper than %d", a->dir, (long long)id,
-                                ZLLM_MAX_CHAIN)
-               : ar_tensor_get(a, id, &t);
+  int rc = depth > AR_MAX_HOPS ? chain_too_deep(a, id) : depth == 0 ? check_chain(a, id) : 0;
+  rc = rc ? rc : ar_tensor_get(a, id, &t);
   if (rc < 0)
     return rc;
   if (strcmp(t.method, "dup") == 0)

@@ -14,6 +14,8 @@
 #include "serve/serve_internal.h"
 #include "zllm/error.h"
 #include "zllm/hash.h"
+#include "zllm/log.h"
+#include "zllm/path.h"
 
 #define LFS_MIN_SIZE ((uint64_t)10 << 20) /* the Hub refuses larger files outside LFS */
 
@@ -43,6 +45,31 @@ static int synth_revision(zs_repo *r)
   return 0;
 }
 
+/* Keeps the files a client can be sent: a row of an archive from elsewhere
+ * (or packed before the path rule held UTF-8) whose name breaks the path
+ * rule, or whose size is negative, is left out of every listing and named
+ * in the log, never sent as a malformed entry (JSON holds UTF-8 only). */
+static void keep_servable(zs_repo *r)
+{
+  size_t kept = 0;
+  for (size_t i = 0; i < r->nfiles; i++) {
+    zllm_archive_file *f = &r->files[i];
+    char what[512];
+    snprintf(what, sizeof what, "%s", r->name);
+    int bad_path = zllm_path_check_relative(f->path, what) < 0;
+    if (bad_path || f->size > (uint64_t)INT64_MAX) {
+      if (bad_path)
+        ZLLM_WARN("zllm serve: %s; the file is left out", zllm_error_last());
+      else
+        ZLLM_WARN("zllm serve: %s: file %lld has a negative size in the catalog; left out", r->name, (long long)f->id);
+      free(f->path);
+      continue;
+    }
+    r->files[kept++] = *f;
+  }
+  r->nfiles = kept;
+}
+
 /* A listed repo's files and revision (the recorded one, or the files'). */
 static int repo_fill(zllm_archive *a, const char *name, const char *recorded, zs_repo *r)
 {
@@ -51,6 +78,8 @@ static int repo_fill(zllm_archive *a, const char *name, const char *recorded, zs
   if (is_sha1_hex(recorded))
     memcpy(r->revision, recorded, 41);
   int rc = zllm_archive_files(a, name, &r->files, &r->nfiles);
+  if (rc == 0)
+    keep_servable(r);
   if (rc == 0 && !r->revision[0])
     rc = synth_revision(r);
   if (rc < 0)

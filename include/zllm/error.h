@@ -49,7 +49,14 @@ void zllm_error_clear(void);
 const char *zllm_error_name(int code);
 
 /* Copies `src` into `dst` (size `cap`), replacing control characters and
- * backslashes by \xNN escapes so untrusted text prints as one line. */
+ * bytes that are not UTF-8 by \xNN escapes, so untrusted text prints as one
+ * line of valid UTF-8. */
 void zllm_escape_text(char *dst, size_t cap, const char *src);
+
+/* The length (1 to 4) of the well-formed UTF-8 character at p (of `left`
+ * bytes), or 0 when it is not one: a stray continuation byte, a truncated
+ * or overlong sequence, a surrogate (U+D800-DFFF) or a code point past
+ * U+10FFFF.  JSON (jansson), HDF5 strings and every terminal want these. */
+size_t zllm_utf8_char_len(const unsigned char *p, size_t left);
 
 #endif

@@ -13,8 +13,34 @@
  * A file shorter than off+len is ZLLM_EFORMAT ("truncated"). */
 int zllm_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *name);
 
+/* Opens `name` under dirfd (AT_FDCWD: a path) with `flags` (O_RDONLY or
+ * O_RDWR, with O_NOFOLLOW where a final symlink must not be followed) and
+ * refuses anything but a regular file by `shown` ("not a regular file (a
+ * FIFO); refused"): a FIFO, device or socket put where zllm expects a file
+ * would otherwise block the open or the read forever.  The file is
+ * looked at before it is opened, opened with O_NONBLOCK (then cleared) and
+ * checked again.  ENOENT is ZLLM_ENOTFOUND, a refused symlink ZLLM_EUNSAFE,
+ * anything not regular ZLLM_EFORMAT.  *fd_out: caller closes. */
+int zllm_open_regular(int dirfd, const char *name, int flags, const char *shown, int *fd_out);
+
+/* 0 when `name` under dirfd is missing or a regular file (not followed if
+ * a symlink: a link is refused too), else the same refusal as above. */
+int zllm_check_regular_if_present(int dirfd, const char *name, const char *shown);
+
+/* "a FIFO", "a device", "a socket", "a directory", ... for messages. */
+const char *zllm_mode_kind(mode_t mode);
+
+/* Reads a text file line by line in bounded memory (one line of at most
+ * `max_line` bytes and a read window): fn gets each line without its '\n'
+ * (and its 1-based number); a longer line is skipped to its end and given
+ * as NULL, 0.  A non-zero return from fn stops the read and is returned. */
+#define ZLLM_LINE_CHUNK ((size_t)1 << 20)
+typedef int (*zllm_line_fn)(void *ctx, const char *line, size_t len, size_t lineno);
+int zllm_read_lines(const char *path, size_t max_line, zllm_line_fn fn, void *ctx);
+
 /* Reads a whole file of at most `max` bytes into a NUL-terminated buffer the
- * caller frees.  A larger file is ZLLM_ELIMIT. */
+ * caller frees.  A larger file is ZLLM_ELIMIT; anything but a regular file
+ * (a FIFO, a device) is refused as zllm_open_regular does. */
 int zllm_read_small_file(char **out, size_t *len_out, const char *path, size_t max);
 
 /* Writes `len` bytes to `path` through a temporary name and rename(2), so a

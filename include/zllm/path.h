@@ -8,8 +8,9 @@
 char *zllm_path_join(const char *a, const char *b);
 
 /* A file path inside a repo as a hub names it: relative, '/'-separated,
- * no empty, "." or ".." component, no backslash, no control character, at
- * most 1024 bytes, each component at most 255.  The one rule for a name at
+ * no empty, "." or ".." component, no backslash, no control character,
+ * well-formed UTF-8 (no overlong form, surrogate or stray byte), at most
+ * 1024 bytes, each component at most 255.  The one rule for a name at
  * ingest, at crawl and at restore: a name that passes can be written back.  0 or ZLLM_EUNSAFE with a message naming `what`. */
 int zllm_path_check_relative(const char *path, const char *what);
 
