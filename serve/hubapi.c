@@ -242,7 +242,7 @@ static int blob_oid_of_bytes(zllm_archive *a, const zs_repo *r, const zllm_archi
   return rc;
 }
 
-static int file_oid_raw(zs_oid_cache *c, zllm_archive *a, const zs_repo *r, const zllm_archive_file *f,
+int zs_file_oid_raw(zs_oid_cache *c, zllm_archive *a, const zs_repo *r, const zllm_archive_file *f,
                         uint8_t oid[20])
 {
   if (zs_is_lfs(f->path, f->size)) {
@@ -260,157 +260,10 @@ static int file_oid_raw(zs_oid_cache *c, zllm_archive *a, const zs_repo *r, cons
 int zs_file_oid(zs_oid_cache *c, zllm_archive *a, const zs_repo *r, const zllm_archive_file *f, char hex[41])
 {
   uint8_t oid[20];
-  int rc = file_oid_raw(c, a, r, f, oid);
+  int rc = zs_file_oid_raw(c, a, r, f, oid);
   if (rc == 0)
     zllm_hex(hex, oid, 20);
   return rc;
-}
-
-/* ---- directories: git tree ids ------------------------------------------- */
-
-typedef struct {
-  char *path; /* repo-relative; "" is the root */
-  uint8_t oid[20];
-  int is_dir;
-  size_t depth;
-  const zllm_archive_file *file; /* a file's catalog entry */
-} node;
-
-static size_t depth_of(const char *p)
-{
-  size_t d = *p ? 1 : 0;
-  for (; *p; p++)
-    d += *p == '/';
-  return d;
-}
-
-static const char *base_name(const char *p)
-{
-  const char *s = strrchr(p, '/');
-  return s ? s + 1 : p;
-}
-
-static int parent_is(const char *child, const char *dir)
-{
-  size_t n = strlen(dir);
-  if (n == 0)
-    return strchr(child, '/') == NULL;
-  return strncmp(child, dir, n) == 0 && child[n] == '/' && !strchr(child + n + 1, '/');
-}
-
-/* git sorts tree entries by name, a folder's name as if it ended in '/'. */
-static int git_order(const void *x, const void *y)
-{
-  const node *a = *(node *const *)x, *b = *(node *const *)y;
-  const char *an = base_name(a->path), *bn = base_name(b->path);
-  size_t al = strlen(an), bl = strlen(bn), m = al < bl ? al : bl;
-  int c = memcmp(an, bn, m);
-  if (c)
-    return c;
-  unsigned ac = al > m ? (unsigned char)an[m] : a->is_dir ? '/' : 0;
-  unsigned bc = bl > m ? (unsigned char)bn[m] : b->is_dir ? '/' : 0;
-  return (ac > bc) - (ac < bc);
-}
-
-static int by_depth_desc(const void *x, const void *y)
-{
-  const node *a = x, *b = y;
-  if (a->is_dir != b->is_dir)
-    return a->is_dir ? -1 : 1;
-  return (a->depth < b->depth) - (a->depth > b->depth);
-}
-
-static int by_path(const void *x, const void *y)
-{
-  return strcmp((*(node *const *)x)->path, (*(node *const *)y)->path);
-}
-
-static int add_node(node **v, size_t *n, size_t *cap, const char *path, int is_dir)
-{
-  if (*n == *cap) {
-    size_t ncap = *cap ? 2 * *cap : 64;
-    node *nv = realloc(*v, ncap * sizeof *nv);
-    if (!nv)
-      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    *v = nv;
-    *cap = ncap;
-  }
-  node *d = &(*v)[*n];
-  memset(d, 0, sizeof *d);
-  if (!(d->path = strdup(path)))
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  d->is_dir = is_dir;
-  d->depth = depth_of(path);
-  (*n)++;
-  return 0;
-}
-
-static int have_dir(const node *v, size_t n, const char *p, size_t len)
-{
-  for (size_t i = 0; i < n; i++)
-    if (v[i].is_dir && strlen(v[i].path) == len && strncmp(v[i].path, p, len) == 0)
-      return 1;
-  return 0;
-}
-
-/* One tree object: "tree <len>\0" then "<mode> <name>\0<20-byte id>" per entry. */
-static int hash_tree(node *dir, node *all, size_t n, node **kids)
-{
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (&all[i] != dir && parent_is(all[i].path, dir->path))
-      kids[k++] = &all[i];
-  qsort(kids, k, sizeof *kids, git_order);
-  zllm_buf body = ZLLM_BUF_INIT;
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < k; i++) {
-    rc = zllm_buf_printf(&body, "%s %s", kids[i]->is_dir ? "40000" : "100644", base_name(kids[i]->path));
-    rc = rc ? rc : zllm_buf_append(&body, "", 1);
-    rc = rc ? rc : zllm_buf_append(&body, kids[i]->oid, 20);
-  }
-  rc = rc ? rc : zllm_git_oid(dir->oid, "tree", body.data ? body.data : "", body.len);
-  zllm_buf_free(&body);
-  return rc;
-}
-
-/* Every file and folder of a repo with its git id, folders by depth, deepest
- * first; *nodes_out is freed with free_nodes. */
-static int repo_nodes(zs_oid_cache *c, zllm_archive *a, const zs_repo *r, node **out, size_t *n_out)
-{
-  node *v = NULL;
-  node **kids = NULL;
-  size_t n = 0, cap = 0;
-  int rc = add_node(&v, &n, &cap, "", 1);
-  for (size_t i = 0; rc == 0 && i < r->nfiles; i++) {
-    const char *p = r->files[i].path;
-    for (const char *s = strchr(p, '/'); rc == 0 && s; s = strchr(s + 1, '/'))
-      if (!have_dir(v, n, p, (size_t)(s - p))) {
-        char *d = strndup(p, (size_t)(s - p));
-        rc = d ? add_node(&v, &n, &cap, d, 1) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-        free(d);
-      }
-    rc = rc ? rc : add_node(&v, &n, &cap, p, 0);
-    if (rc == 0)
-      v[n - 1].file = &r->files[i];
-    rc = rc ? rc : file_oid_raw(c, a, r, &r->files[i], v[n - 1].oid);
-  }
-  if (rc == 0)
-    qsort(v, n, sizeof *v, by_depth_desc);
-  if (rc == 0 && !(kids = malloc(n * sizeof *kids)))
-    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; rc == 0 && i < n && v[i].is_dir; i++)
-    rc = hash_tree(&v[i], v, n, kids);
-  free(kids);
-  *out = v;
-  *n_out = n;
-  return rc;
-}
-
-static void free_nodes(node *v, size_t n)
-{
-  for (size_t i = 0; v && i < n; i++)
-    free(v[i].path);
-  free(v);
 }
 
 /* ---- JSON bodies ---------------------------------------------------------- */
@@ -447,7 +300,7 @@ static json_t *file_entry(const zllm_archive_file *f, const uint8_t oid[20])
   return e;
 }
 
-static json_t *dir_entry(const node *d)
+static json_t *dir_entry(const zs_node *d)
 {
   char hex[41];
   json_t *e = json_object();
@@ -585,27 +438,6 @@ int zs_api_info(zllm_archive *a, const zs_repo *r, zllm_buf *out)
   return dump(e, out);
 }
 
-/* The entries a tree page lists: what is in `dir` (or below it, when
- * recursive), by path, so each folder comes before what it holds.  The
- * caller frees *out (pointers into v). */
-static int tree_entries(node *v, size_t n, const char *dir, int recursive, node ***out, size_t *k)
-{
-  size_t dlen = strlen(dir);
-  node **sel = malloc((n ? n : 1) * sizeof *sel);
-  if (!sel)
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  *k = 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *p = v[i].path;
-    int inside = dlen == 0 ? *p != '\0' : strncmp(p, dir, dlen) == 0 && p[dlen] == '/';
-    if (inside && (recursive || parent_is(p, dir)))
-      sel[(*k)++] = &v[i];
-  }
-  qsort(sel, *k, sizeof *sel, by_path);
-  *out = sel;
-  return 0;
-}
-
 /* Link to the next page of a tree: repo, revision and folder escaped. */
 static int tree_link(zllm_buf *link, const zs_api *api, const zs_repo *r, const char *rev, const char *dir,
                      int recursive, size_t next)
@@ -621,47 +453,47 @@ static int tree_link(zllm_buf *link, const zs_api *api, const zs_repo *r, const 
   return rc;
 }
 
-int zs_api_tree(const zs_api *api, zs_oid_cache *c, zllm_archive *a, const zs_repo *r, const char *rev,
-                const char *dir, int recursive, const char *cursor, zllm_buf *out, zllm_buf *link)
+static json_t *node_entry(const zs_node *v)
 {
-  node *v = NULL, **sel = NULL;
-  size_t n = 0, k = 0, start = 0;
-  int rc = parse_cursor(cursor, &start), found = !*dir;
-  rc = rc ? rc : repo_nodes(c, a, r, &v, &n);
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    found |= v[i].is_dir && strcmp(v[i].path, dir) == 0;
-  if (rc == 0 && !found)
+  return v->is_dir ? dir_entry(v) : file_entry(v->file, v->oid);
+}
+
+/* A page of a folder's entries (or of everything below it, when
+ * recursive), by path, so each folder comes before what it holds: a slice
+ * of the repo's tree, so the page costs its own entries only. */
+int zs_api_tree(const zs_api *api, const zs_tree *t, const char *rev, const char *dir, int recursive,
+                const char *cursor, zllm_buf *out, zllm_buf *link)
+{
+  size_t start = 0, k = 0, first = 0;
+  const zs_node *d = zs_tree_find(t, dir), *const *kids = NULL;
+  int rc = parse_cursor(cursor, &start);
+  if (rc == 0 && (!d || !d->is_dir))
     rc = (zllm_error_set(ZLLM_ENOTFOUND, "Entry not found"), 404);
-  rc = rc ? rc : tree_entries(v, n, dir, recursive, &sel, &k);
+  if (rc == 0 && recursive) {
+    size_t end = 0;
+    first = zs_tree_below(t, d, &end);
+    k = end - first;
+  } else if (rc == 0) {
+    kids = zs_tree_children(t, d, &k);
+  }
   json_t *arr = json_array();
-  size_t end = start + api->page_size < k ? start + api->page_size : k;
+  size_t end = start < k ? (api->page_size < k - start ? start + api->page_size : k) : start;
   for (size_t i = start; rc == 0 && i < end; i++)
-    json_array_append_new(arr, sel[i]->is_dir ? dir_entry(sel[i]) : file_entry(sel[i]->file, sel[i]->oid));
+    json_array_append_new(arr, node_entry(kids ? kids[i] : zs_tree_node(t, first + i)));
   if (rc == 0 && end < k)
-    rc = tree_link(link, api, r, rev, dir, recursive, end);
-  free(sel);
-  free_nodes(v, n);
+    rc = tree_link(link, api, zs_tree_repo(t), rev, dir, recursive, end);
   if (rc)
     json_decref(arr);
   return rc ? rc : dump(arr, out);
 }
 
-int zs_api_paths_info(zs_oid_cache *c, zllm_archive *a, const zs_repo *r, char *const *paths, size_t np,
-                      zllm_buf *out)
+int zs_api_paths_info(const zs_tree *t, char *const *paths, size_t np, zllm_buf *out)
 {
-  node *v = NULL;
-  size_t n = 0;
-  int rc = repo_nodes(c, a, r, &v, &n);
   json_t *arr = json_array();
-  for (size_t i = 0; rc == 0 && i < np; i++)
-    for (size_t j = 0; j < n; j++) {
-      if (strcmp(v[j].path, paths[i]) != 0 || !*paths[i])
-        continue;
-      json_array_append_new(arr, v[j].is_dir ? dir_entry(&v[j]) : file_entry(v[j].file, v[j].oid));
-      break;
-    }
-  free_nodes(v, n);
-  if (rc)
-    json_decref(arr);
-  return rc ? rc : dump(arr, out);
+  for (size_t i = 0; i < np; i++) {
+    const zs_node *v = *paths[i] ? zs_tree_find(t, paths[i]) : NULL;
+    if (v)
+      json_array_append_new(arr, node_entry(v));
+  }
+  return dump(arr, out);
 }

@@ -79,9 +79,36 @@ typedef struct {
 int zs_api_models(const zs_api *api, zllm_archive *a, const char *search, const char *author, const char *limit,
                   const char *cursor, zllm_buf *out, zllm_buf *link);
 int zs_api_info(zllm_archive *a, const zs_repo *r, zllm_buf *out);
-int zs_api_tree(const zs_api *api, zs_oid_cache *c, zllm_archive *a, const zs_repo *r, const char *rev,
-                const char *dir, int recursive, const char *cursor, zllm_buf *out, zllm_buf *link);
-int zs_api_paths_info(zs_oid_cache *c, zllm_archive *a, const zs_repo *r, char *const *paths, size_t n,
-                      zllm_buf *out);
+/* A repo's files and folders with their git ids (serve/tree.c), built once
+ * per repo and kept in a bounded cache: a tree or paths-info page then
+ * costs its own entries. */
+typedef struct {
+  char *path;   /* repo-relative; "" is the root */
+  uint8_t oid[20];
+  int is_dir;
+  size_t depth;
+  const zllm_archive_file *file; /* a file's catalog entry */
+  size_t parent;                 /* its folder's index (the root's: 0) */
+  size_t kids_at, nkids;         /* a folder's children: a slice of the tree's kids */
+} zs_node;
+typedef struct zs_tree zs_tree;
+typedef struct zs_tree_cache zs_tree_cache;
+int zs_tree_cache_new(zs_tree_cache **out);
+void zs_tree_cache_free(zs_tree_cache *c);
+/* The tree of repo `name` (ZLLM_ENOTFOUND when the archive does not hold
+ * it), held until zs_tree_release. */
+int zs_tree_get(zs_tree_cache *c, zs_oid_cache *oids, zllm_archive *a, const char *name, zs_tree **out);
+void zs_tree_release(zs_tree_cache *c, zs_tree *t);
+const zs_repo *zs_tree_repo(const zs_tree *t);
+const zs_node *zs_tree_find(const zs_tree *t, const char *path); /* NULL: none */
+const zs_node *const *zs_tree_children(const zs_tree *t, const zs_node *dir, size_t *n);
+size_t zs_tree_below(const zs_tree *t, const zs_node *dir, size_t *end_out);
+const zs_node *zs_tree_node(const zs_tree *t, size_t i);
+const char *zs_base_name(const char *path);
+int zs_file_oid_raw(zs_oid_cache *c, zllm_archive *a, const zs_repo *r, const zllm_archive_file *f, uint8_t oid[20]);
+
+int zs_api_tree(const zs_api *api, const zs_tree *t, const char *rev, const char *dir, int recursive,
+                const char *cursor, zllm_buf *out, zllm_buf *link);
+int zs_api_paths_info(const zs_tree *t, char *const *paths, size_t n, zllm_buf *out);
 
 #endif

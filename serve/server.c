@@ -46,6 +46,7 @@ struct zllm_server {
   zllm_archive *handles[MAX_HANDLES];
   int nhandles;
   zs_oid_cache *oids;
+  zs_tree_cache *trees; /* each repo's folders and git ids, built once */
 };
 
 /* One request, from its request line to its end (what the access log says). */
@@ -338,15 +339,13 @@ static void base_url(zllm_server *s, struct MHD_Connection *c, char *out, size_t
 
 /* The JSON of a repo's endpoint: info, tree or paths-info (0, an HTTP
  * status from a parser, or an error). */
-static int repo_body(request *rq, struct MHD_Connection *c, zllm_archive *a, const zs_route *rt,
-                     const zs_api *api_ctx, const zs_repo *r, zllm_buf *out, zllm_buf *link)
+static int repo_body(request *rq, struct MHD_Connection *c, const zs_route *rt, const zs_api *api_ctx,
+                     const zs_tree *t, zllm_buf *out, zllm_buf *link)
 {
-  if (rt->kind == ZS_INFO)
-    return zs_api_info(a, r, out);
   if (rt->kind == ZS_TREE) {
     const char *rec = arg(c, "recursive");
     int recursive = rec && (strcmp(rec, "true") == 0 || strcmp(rec, "1") == 0);
-    return zs_api_tree(api_ctx, rq->s->oids, a, r, rt->rev, rt->path, recursive, arg(c, "cursor"), out, link);
+    return zs_api_tree(api_ctx, t, rt->rev, rt->path, recursive, arg(c, "cursor"), out, link);
   }
   if (rq->body_too_big)
     return zllm_error_set(ZLLM_ELIMIT, "a body of more than %d bytes", ZS_BODY_MAX), 413;
@@ -355,7 +354,7 @@ static int repo_body(request *rq, struct MHD_Connection *c, zllm_archive *a, con
   char **paths = NULL;
   size_t np = 0;
   int rc = zs_paths_parse(rq->body.data ? rq->body.data : "", rq->body.len, form, &paths, &np);
-  rc = rc ? rc : zs_api_paths_info(rq->s->oids, a, r, paths, np, out);
+  rc = rc ? rc : zs_api_paths_info(t, paths, np, out);
   zllm_strv_free(paths, np);
   return rc;
 }
@@ -364,6 +363,7 @@ static enum MHD_Result api(request *rq, struct MHD_Connection *c, zllm_archive *
 {
   char base[256];
   zllm_buf out = ZLLM_BUF_INIT, link = ZLLM_BUF_INIT;
+  zs_tree *t = NULL;
   zs_repo r;
   int rc = 0;
   base_url(rq->s, c, base, sizeof base);
@@ -371,13 +371,18 @@ static enum MHD_Result api(request *rq, struct MHD_Connection *c, zllm_archive *
   if (rt->kind == ZS_LIST)
     rc = zs_api_models(&api_ctx, a, arg(c, "search"), arg(c, "author"), arg(c, "limit"), arg(c, "cursor"), &out,
                        &link);
-  else if ((rc = zs_repo_load(a, rt->repo, &r)) == 0) {
-    if (!zs_repo_rev_ok(&r, rt->rev)) {
-      zs_repo_free(&r);
-      return send_error(rq, c, MHD_HTTP_NOT_FOUND, "RevisionNotFound", "Invalid rev id");
-    }
-    rc = repo_body(rq, c, a, rt, &api_ctx, &r, &out, &link);
+  else if (rt->kind == ZS_INFO && (rc = zs_repo_load(a, rt->repo, &r)) == 0) {
+    /* info lists names only: no git ids, so no tree to build */
+    rc = zs_repo_rev_ok(&r, rt->rev) ? zs_api_info(a, &r, &out) : -404;
     zs_repo_free(&r);
+  } else if (rt->kind != ZS_INFO && (rc = zs_tree_get(rq->s->trees, rq->s->oids, a, rt->repo, &t)) == 0) {
+    rc = zs_repo_rev_ok(zs_tree_repo(t), rt->rev) ? repo_body(rq, c, rt, &api_ctx, t, &out, &link) : -404;
+    zs_tree_release(rq->s->trees, t);
+  }
+  if (rc == -404) {
+    zllm_buf_free(&out);
+    zllm_buf_free(&link);
+    return send_error(rq, c, MHD_HTTP_NOT_FOUND, "RevisionNotFound", "Invalid rev id");
   }
   enum MHD_Result res;
   if (rc > 0) /* an HTTP status from a parser */
@@ -548,6 +553,7 @@ void zllm_serve_stop(zllm_server *s)
   if (s->lock_made)
     pthread_mutex_destroy(&s->lock);
   zs_oid_cache_free(s->oids);
+  zs_tree_cache_free(s->trees);
   free(s->dir);
   memset(s->token, 0, sizeof s->token);
   free(s);
@@ -572,6 +578,7 @@ int zllm_serve_start(zllm_server **out, const zllm_serve_options *o, unsigned *p
   rc = rc ? rc : zllm_archive_open_readonly(&probe, s->dir, 1);
   zllm_archive_close(probe);
   rc = rc ? rc : zs_oid_cache_new(&s->oids);
+  rc = rc ? rc : zs_tree_cache_new(&s->trees);
   if (rc == 0 && pthread_key_create(&s->key, NULL) == 0)
     s->key_made = 1;
   if (rc == 0 && pthread_mutex_init(&s->lock, NULL) == 0)

@@ -329,5 +329,68 @@ assert len(t) == 2 and all(isinstance(e.get('path'), str) for e in t), t" "$T/na
   check "names: restore left out the other files" cmp -s "$T/names-old-rs/chatco/alpha-chat/model.safetensors" \
     "$hub/chatco/alpha-chat/model.safetensors"
   ;;
+# ---- 6. serve's work follows the page, not the repo's folders ----------------------
+serve_work)
+  # 1,000 files in 30,000 folders: each tree or paths-info request rebuilt
+  # every folder's id with linear scans (8-25 s of CPU a request)
+  wh="$T/widehub"
+  python3 - "$wh/org/deep" <<'PY'
+import os, sys
+root = sys.argv[1]
+for i in range(1000):
+    d = os.path.join(root, *["d%d_%d" % (i, k) for k in range(30)])
+    os.makedirs(d)
+    with open(os.path.join(d, "f.txt"), "w") as f:
+        f.write("file %d\n" % i)
+with open(os.path.join(root, "config.json"), "w") as f:
+    f.write('{"model_type": "llama"}\n')
+PY
+  run "$T/wide.pack" "$z" pack --hub "$wh" --out "$T/wide-ar"
+  check "wide: pack exited $rc ($(tail -1 "$T/wide.pack"))" [ "$rc" -eq 0 ]
+  : >"$T/serve.log"
+  "$z" serve "$T/wide-ar" --listen 127.0.0.1:0 --page-size 100 --quiet 2>"$T/serve.log" &
+  spid=$!
+  for _ in $(seq 100); do grep -q "HF_ENDPOINT=" "$T/serve.log" && break; sleep 0.1; done
+  url=$(grep -o 'HF_ENDPOINT=http://127.0.0.1:[0-9]*' "$T/serve.log" | cut -d= -f2)
+  # 300 requests, each under the same bound (60 s for all of them)
+  cat >"$T/wide.py" <<'PY'
+import json, sys, urllib.request
+url = sys.argv[1] + "/api/models/org/deep"
+def get(u, data=None):
+    with urllib.request.urlopen(urllib.request.Request(u, data=data), timeout=30) as r:
+        return r.status, json.loads(r.read()), r.headers.get("Link")
+ids = {}
+for i in range(100):
+    st, page, link = get(url + "/tree/main")
+    assert st == 200 and len(page) == 100 and link and "cursor=100" in link, (st, len(page), link)
+    ids.update({e["path"]: e["oid"] for e in page})
+for i in range(100):
+    st, page, _ = get(url + "/tree/main/d%d_0/d%d_1?recursive=true" % (i, i))
+    assert st == 200 and len(page) == 29 and page[-1]["path"].endswith("/f.txt"), (st, page[-1:])
+    ids.update({e["path"]: e["oid"] for e in page})
+for i in range(100):
+    body = "&".join("paths=d%d_0/d%d_1/d%d_2" % (j, j, j) for j in range(i, i + 10)).encode()
+    st, info, _ = get(url + "/paths-info/main", body)
+    assert st == 200 and len(info) == 10 and all(e["type"] == "directory" for e in info), (st, info[:1])
+    ids.update({e["path"]: e["oid"] for e in info})
+# every id the server sent, for git to check
+with open(sys.argv[2], "w") as f:
+    for p, o in sorted(ids.items()):
+        f.write("%s %s\n" % (o, p))
+print("300 requests, %d ids" % len(ids))
+PY
+  run "$T/wide.requests" python3 "$T/wide.py" "$url" "$T/wide.ids"
+  check "wide: 300 tree and paths-info requests did not all answer within the bound ($(tail -3 "$T/wide.requests"))" \
+    [ "$rc" -eq 0 ]
+  kill -TERM "$spid"; wait "$spid" || true
+  # the ids are git's own: a git repository of the same files agrees
+  if [ -s "$T/wide.ids" ]; then
+    (cd "$wh/org/deep" && git init -q . && git add -A && tree=$(git write-tree) &&
+     while read -r oid path; do echo "$(git rev-parse "$tree:$path") $path"; done <"$T/wide.ids") >"$T/wide.git"
+    check "wide: a tree or blob id differs from git's ($(diff "$T/wide.ids" "$T/wide.git" | head -3))" \
+      cmp -s "$T/wide.ids" "$T/wide.git"
+    check "wide: too few ids were checked ($(wc -l <"$T/wide.ids"))" [ "$(wc -l <"$T/wide.ids")" -gt 3000 ]
+  fi
+  ;;
 esac
 finish
