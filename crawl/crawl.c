@@ -25,7 +25,8 @@
 #include "zllm/path.h"
 #include "zllm/safetensors.h"
 
-#define API_MAX ((size_t)64 << 20) /* one API response */
+#define API_MAX ((size_t)64 << 20) /* one API response (a repo's info: its siblings) */
+#define API_PAGE_MAX ((size_t)8 << 20) /* one listing or tree page: 1,000 entries are a few MiB */
 #define MAX_REPOS 10000000
 #define MAX_FILES_PER_REPO 100000
 #define MAX_LIST_PAGES 100000 /* /api/models pages in one crawl */
@@ -230,7 +231,7 @@ static int list_models(crawl_ctx *c)
   if (url)
     page_seen_add(&pages, url);
   while (rc == 0 && url && (c->o->limit <= 0 || (long)c->nrepos < c->o->limit) && c->nrepos < MAX_REPOS) {
-    zl_req *r = new_req(url, API_MAX);
+    zl_req *r = new_req(url, API_PAGE_MAX);
     url = NULL;
     if (!r)
       return zllm_error_set(ZLLM_ENOMEM, "out of memory");
@@ -341,6 +342,13 @@ static int add_file(crawl_ctx *c, cr_repo *repo, json_t *e)
     cr_problem(c, "%s: tree: %s", repo->id, zllm_error_last());
     return 0;
   }
+  if (strncmp(path, ".zllm/", 6) == 0 || strcmp(path, ".zllm") == 0) {
+    /* the snapshot keeps its own state there, and every reader skips it */
+    char shown[1100];
+    zllm_escape_text(shown, sizeof shown, path);
+    cr_problem(c, "%s: tree: %s: .zllm/ is reserved for the snapshot's own state; not fetched", repo->id, shown);
+    return 0;
+  }
   if (!selected(c, path))
     return 0;
   if (repo->nfiles >= MAX_FILES_PER_REPO) {
@@ -417,7 +425,7 @@ static int fetch_trees(crawl_ctx *c)
                         : strdup(r->tree_next);
       if (first && url)
         page_seen_add(&r->tree_pages, url);
-      if (!(v[n] = new_req(url, API_MAX)))
+      if (!(v[n] = new_req(url, API_PAGE_MAX)))
         rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
       who[n++] = r;
     }
@@ -949,6 +957,13 @@ int cr_begin(crawl_ctx *c, const zllm_crawl_options *o, zllm_crawl_stats *s, con
     c->http.low_speed_bytes = o->low_speed_bytes;
   if (rc == 0 && o->low_speed_seconds > 0)
     c->http.low_speed_seconds = o->low_speed_seconds;
+  if (rc == 0 && o->min_rate > 0)
+    c->http.min_rate = o->min_rate;
+  /* the endpoint's origin ("scheme://host[:port]"): API answers come from there */
+  const char *host = strstr(c->endpoint, "://") + 3;
+  size_t olen = (size_t)(host - c->endpoint) + strcspn(host, "/?#");
+  if (rc == 0 && !(c->http.origin = strndup(c->endpoint, olen)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   return rc;
 }
 

@@ -33,6 +33,7 @@ int zl_http_init(zl_http *h, const char *token, int jobs, long retry_budget, int
   h->retry_after_cap = 60.0;
   h->low_speed_bytes = ZL_LOW_SPEED_BYTES;
   h->low_speed_seconds = ZL_LOW_SPEED_SECONDS;
+  h->min_rate = ZL_MIN_RATE;
   h->progress = progress;
   h->tty = isatty(2);
   if (token && *token) {
@@ -51,6 +52,8 @@ void zl_http_cleanup(zl_http *h)
     free(h->auth_header);
   }
   h->auth_header = NULL;
+  free(h->origin);
+  h->origin = NULL;
 }
 
 void zl_http_phase(zl_http *h, const char *phase, size_t items, uint64_t bytes)
@@ -208,6 +211,8 @@ static void parse_link(zl_req *r, const char *v)
   }
 }
 
+static int same_origin(const zl_http *h, const char *loc);
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
   zl_req *r = arg;
@@ -232,11 +237,47 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
     r->retry_after = v[0] >= '0' && v[0] <= '9' ? strtod(v, NULL) : 5.0; /* an HTTP date: wait a little */
   else if (header_is(line, len, "content-range:") && (v = header_value(line, len, 14)))
     r->range_start = strncmp(v, "bytes ", 6) == 0 ? strtoull(v + 6, NULL, 10) : UINT64_MAX;
+  else if (r->status >= 300 && r->status < 400 && r->sink == ZL_SINK_MEM && !r->has_range &&
+           header_is(line, len, "location:") && (v = header_value(line, len, 9)) &&
+           !same_origin(r->engine, v)) {
+    char shown[160];
+    zllm_escape_text(shown, sizeof shown, v);
+    snprintf(r->abort_why, sizeof r->abort_why, "an API answer redirected to another origin (%s): not followed", shown);
+    r->aborted = 1;
+    free(v);
+    return 0; /* ends the transfer before curl follows it */
+  }
   free(v);
   return len;
 }
 
 /* ---- one transfer -------------------------------------------------------- */
+
+/* The low-speed time plus what the request may bring at the minimum rate:
+ * a file's bytes still to come, a range's length, an API response's cap. */
+static long request_deadline_ms(const zl_http *h, const zl_req *r)
+{
+  uint64_t bytes = r->sink == ZL_SINK_FILE ? r->expect_size - (r->have < r->expect_size ? r->have : r->expect_size)
+                   : r->has_range        ? r->range_hi - r->range_lo + 1
+                                         : r->max_body;
+  double s = (double)h->low_speed_seconds + (double)bytes / (double)(h->min_rate > 0 ? h->min_rate : ZL_MIN_RATE);
+  return s > 7 * 86400.0 ? 7 * 86400L * 1000 : (long)(s * 1000) + 1;
+}
+
+/* Whether a redirect's target stays on the endpoint's origin: an API
+ * answer (JSON the crawl trusts for names and sizes) comes from the
+ * endpoint only; files may be redirected anywhere (the Hub's CDN). */
+static int same_origin(const zl_http *h, const char *loc)
+{
+  const char *colon = strstr(loc, "://");
+  int absolute = (colon && strcspn(loc, "/?#") > (size_t)(colon - loc)) || strncmp(loc, "//", 2) == 0;
+  if (!absolute)
+    return 1; /* a path on the same server */
+  if (!h->origin || strncmp(loc, "//", 2) == 0)
+    return 0;
+  size_t n = strlen(h->origin);
+  return strncasecmp(loc, h->origin, n) == 0 && (loc[n] == '/' || loc[n] == '\0' || loc[n] == '?');
+}
 
 static int open_sink(zl_req *r)
 {
@@ -298,6 +339,10 @@ static int start(zl_http *h, CURLM *multi, zl_req *r)
    * low_speed_bytes per second over low_speed_seconds */
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, h->low_speed_bytes);
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, h->low_speed_seconds);
+  /* and every transfer a total deadline: a server dripping just above the
+   * low-speed limit would otherwise hold a request for its whole cap */
+  r->deadline_ms = request_deadline_ms(h, r);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->deadline_ms);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "zllm/" ZLLM_VERSION);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   if (r->sink == ZL_SINK_MEM && !r->has_range)
@@ -344,6 +389,9 @@ static void describe(zl_req *r, CURLcode c, char *buf, size_t cap)
 {
   if (r->aborted)
     snprintf(buf, cap, "%s", r->abort_why);
+  else if (c == CURLE_OPERATION_TIMEDOUT && r->deadline_ms)
+    snprintf(buf, cap, "%s (the request's deadline is %.0f s: its bytes at the minimum rate, plus the low-speed time)",
+             curl_easy_strerror(c), r->deadline_ms / 1e3);
   else if (c != CURLE_OK)
     snprintf(buf, cap, "%s", curl_easy_strerror(c));
   else if (r->status == 401 || r->status == 403)

@@ -22,6 +22,7 @@ typedef enum { ZL_SINK_MEM, ZL_SINK_FILE } zl_sink;
 
 #define ZL_LOW_SPEED_BYTES 1024L /* bytes per second, averaged over ... */
 #define ZL_LOW_SPEED_SECONDS 30L /* ... this many seconds */
+#define ZL_MIN_RATE 65536L       /* a request's deadline: its bytes at this rate, plus the low-speed time */
 
 typedef struct zl_req {
   /* what to fetch */
@@ -44,6 +45,7 @@ typedef struct zl_req {
   /* engine state */
   double not_before, retry_after;
   int fd, truncated, bad_range, aborted, err_body_cut;
+  long deadline_ms;      /* this attempt's total time */
   uint64_t range_start;  /* Content-Range start of the current response */
   char abort_why[256];
   void *easy;
@@ -59,6 +61,8 @@ typedef struct {
   long retries_used;
   double backoff_base, backoff_cap, retry_after_cap;
   long low_speed_bytes, low_speed_seconds; /* a slower transfer is ended and retried */
+  long min_rate;         /* bytes per second a whole transfer must average (its deadline) */
+  char *origin;          /* "scheme://host[:port]" of the endpoint: API answers come from there only */
   uint64_t bytes_received;
   /* progress on stderr (zllm/log.h) */
   int progress, tty;

@@ -376,12 +376,21 @@ static int pick_snapshot(zllm_repo *repo, const char *cache_dir, char **rev_out)
   size_t reflen = 0, n = 0;
   int rc = snaps && refpath ? 0 : ZLLM_ENOMEM;
   *rev_out = NULL;
+  int had_ref = 0;
   if (rc == 0 && zllm_read_small_file(&ref, &reflen, refpath, REF_MAX) == 0) {
     ref[strcspn(ref, "\r\n")] = '\0';
     char *snap = strchr(ref, '/') || strstr(ref, "..") || !ref[0] ? NULL : zllm_path_join(snaps, ref);
+    had_ref = 1;
     if (snap && is_dir(snap))
       *rev_out = strdup(ref);
     free(snap);
+  }
+  if (rc == 0 && had_ref && !*rev_out) { /* a ref naming nothing in this cache (or outside it) is said */
+    char msg[512], shown[200];
+    zllm_escape_text(shown, sizeof shown, ref);
+    snprintf(msg, sizeof msg, "%s: refs/main: '%s' is not a snapshot of this repo (a name in snapshots/); ignored",
+             repo->id, shown);
+    rc = zllm_repo_add_problem(repo, msg);
   }
   if (rc == 0 && !*rev_out && list_dir(snaps, false, &names, &n) == 0 && n > 0) {
     time_t best = 0;

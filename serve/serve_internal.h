@@ -107,6 +107,18 @@ const zs_node *zs_tree_node(const zs_tree *t, size_t i);
 const char *zs_base_name(const char *path);
 int zs_file_oid_raw(zs_oid_cache *c, zllm_archive *a, const zs_repo *r, const zllm_archive_file *f, uint8_t oid[20]);
 
+/* Request deadlines (serve/gate.c): a connection's request must be in
+ * (headers and body) within the deadline of its start or of its previous
+ * response's end; the longest waiting go first when half the connection
+ * limit is waiting. */
+typedef struct zs_gate zs_gate;
+int zs_gate_start(zs_gate **out, unsigned deadline_seconds, unsigned limit, int quiet);
+void zs_gate_stop(zs_gate *g); /* accepts NULL */
+void zs_gate_opened(zs_gate *g, const void *conn, int fd);
+void zs_gate_closed(zs_gate *g, const void *conn);
+void zs_gate_request_in(zs_gate *g, const void *conn);
+void zs_gate_response_done(zs_gate *g, const void *conn);
+
 int zs_api_tree(const zs_api *api, const zs_tree *t, const char *rev, const char *dir, int recursive,
                 const char *cursor, zllm_buf *out, zllm_buf *link);
 int zs_api_paths_info(const zs_tree *t, char *const *paths, size_t n, zllm_buf *out);

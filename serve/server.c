@@ -47,6 +47,7 @@ struct zllm_server {
   int nhandles;
   zs_oid_cache *oids;
   zs_tree_cache *trees; /* each repo's folders and git ids, built once */
+  zs_gate *gate;        /* request deadlines, room for new clients */
 };
 
 /* One request, from its request line to its end (what the access log says). */
@@ -60,6 +61,7 @@ typedef struct {
   int started;
   zllm_buf body; /* a POST body */
   int body_too_big;
+  int nul_in_uri; /* "%00": a name cut short where it decodes */
   char peer[48];
 } request;
 
@@ -107,6 +109,7 @@ static enum MHD_Result queue(request *rq, struct MHD_Connection *c, unsigned sta
   if (!resp)
     return MHD_NO;
   rq->status = status;
+  zs_gate_request_in(rq->s->gate, c); /* its headers and body are in: no deadline while it is answered */
   enum MHD_Result r = MHD_queue_response(c, status, resp);
   MHD_destroy_response(resp);
   return r;
@@ -440,6 +443,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
   if (!authorized(rq->s, c))
     return send_error(rq, c, MHD_HTTP_UNAUTHORIZED, NULL, "Invalid credentials in Authorization header");
+  if (rq->nul_in_uri) /* libmicrohttpd decodes it to a NUL that ends the name early */
+    return send_error(rq, c, MHD_HTTP_BAD_REQUEST, NULL, "a NUL (%00) in the URL");
   if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && !post)
     return send_error(rq, c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, "Method not allowed");
   zs_route rt;
@@ -462,11 +467,27 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return NULL;
   rq->s = cls;
   rq->t0 = now_ms();
+  rq->nul_in_uri = strstr(uri, "%00") != NULL;
   zllm_escape_text(rq->uri, sizeof rq->uri, uri);
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
     inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, rq->peer, sizeof rq->peer);
   return rq;
+}
+
+/* Connections as they open and close, for the gate. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+  zllm_server *s = cls;
+  (void)socket_context;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+      zs_gate_opened(s->gate, c, ci->connect_fd);
+  } else {
+    zs_gate_closed(s->gate, c);
+  }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -486,6 +507,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     fprintf(stderr, "zllm serve: %s %s %s %s %llu %.1f ms%s\n", rq->peer[0] ? rq->peer : "-",
             rq->method[0] ? rq->method : "-", rq->uri, status, (unsigned long long)rq->bytes, now_ms() - rq->t0, how);
   }
+  zs_gate_response_done(s->gate, c);
   zllm_buf_free(&rq->body);
   free(rq);
   *con_cls = NULL;
@@ -546,6 +568,7 @@ void zllm_serve_stop(zllm_server *s)
     return;
   if (s->d)
     MHD_stop_daemon(s->d);
+  zs_gate_stop(s->gate); /* after the daemon: no connection is left to notify it */
   for (int i = 0; i < s->nhandles; i++)
     zllm_archive_close(s->handles[i]);
   if (s->key_made)
@@ -579,6 +602,8 @@ int zllm_serve_start(zllm_server **out, const zllm_serve_options *o, unsigned *p
   zllm_archive_close(probe);
   rc = rc ? rc : zs_oid_cache_new(&s->oids);
   rc = rc ? rc : zs_tree_cache_new(&s->trees);
+  rc = rc ? rc : zs_gate_start(&s->gate, o->request_timeout ? o->request_timeout : 10,
+                               o->max_connections ? o->max_connections : 64u, o->quiet);
   if (rc == 0 && pthread_key_create(&s->key, NULL) == 0)
     s->key_made = 1;
   if (rc == 0 && pthread_mutex_init(&s->lock, NULL) == 0)
@@ -592,7 +617,8 @@ int zllm_serve_start(zllm_server **out, const zllm_serve_options *o, unsigned *p
         MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 64u,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip ? o->per_ip : 16u, MHD_OPTION_CONNECTION_TIMEOUT,
         o->timeout ? o->timeout : 30u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
     if (!s->d)
       rc = zllm_error_set(ZLLM_EIO, "cannot listen on %s:%u (%s)", s->listen_host, ntohs(sa.sin_port),
                           strerror(errno));

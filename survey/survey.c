@@ -290,6 +290,10 @@ static int phase_pack(sv_run *run, sv_claims *claims, const zllm_pack_tap *tap, 
     zllm_archive_close(a);
   } else if (run->size > 1) {
     rc = rc ? rc : pack_share(run, stages[run->rank], claims, tap);
+    /* fault injection for tests: ZLLM_TEST_FAIL_SHARE=R fails rank R's share */
+    const char *fail = getenv("ZLLM_TEST_FAIL_SHARE");
+    if (rc == 0 && fail && atoi(fail) == run->rank)
+      rc = zllm_error_set(ZLLM_ERROR, "ZLLM_TEST_FAIL_SHARE: rank %d's share fails on purpose", run->rank);
   }
   sv_phase_end(run, SV_PASS);
   /* every rank, failed or not: rank 0 shows the others' bytes while it waits */
@@ -297,6 +301,8 @@ static int phase_pack(sv_run *run, sv_claims *claims, const zllm_pack_tap *tap, 
   zllm_mpi_claims_end(&claims->claims);
   sv_phase_end(run, SV_PASS_WAIT); /* for the others to finish theirs */
   if (run->size > 1) {
+    if (rc < 0) /* said here: the others only learn that this rank failed */
+      zllm_log(ZLLM_LOG_ERROR, "rank %d could not pack its share: %s", run->rank, zllm_error_last());
     if (!zllm_mpi_alltrue(rc == 0, run->comm))
       rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not pack its share");
     else if (run->rank == 0) {

@@ -19,7 +19,8 @@ void cmd_crawl_usage(FILE *out)
   fprintf(out,
           "usage: [mpirun -n N] zllm crawl --out DIR [--endpoint URL] [--author A] [--search S] [--filter TAG] [--limit N]\n"
           "                  [--repo ORG/NAME]... [--include GLOB]... [--metadata-only] [--jobs K]\n"
-          "                  [--retries N] [--low-speed-limit BYTES] [--low-speed-time SECONDS] [--quiet]\n\n"
+          "                  [--retries N] [--low-speed-limit BYTES] [--low-speed-time SECONDS]\n"
+          "                  [--min-rate BYTES] [--quiet]\n\n"
           "Lists models through the Hub API (/api/models, all pages), reads each one's info and file tree\n"
           "at its current commit, and downloads the files into DIR/<org>/<name>/ (the plain layout\n"
           "`zllm pack` and `zllm-survey` read), K transfers at a time over reused connections.  Each file\n"
@@ -30,7 +31,12 @@ void cmd_crawl_usage(FILE *out)
           "the crawl goes on.  --repo crawls the given repos instead of listing.  --include keeps the\n"
           "files matching a glob (e.g. '*.safetensors').  --metadata-only reads each safetensors\n"
           "header with two Range requests instead of downloading.  A transfer slower than BYTES per\n"
-          "second over SECONDS (default 1024 over 30) is ended and retried.  DIR/.zllm/metadata.jsonl:\n"
+          "second over SECONDS (default 1024 over 30) is ended and retried, and so is one that takes\n"
+          "longer than SECONDS plus its bytes (a file's listed size, a response's cap: 8 MiB for a\n"
+          "listing or tree page, 64 MiB for a repo's info) at --min-rate bytes per second (default\n"
+          "65536): a server dripping just above the low-speed limit cannot hold it.  An API answer\n"
+          "redirected to another origin than the endpoint's is not followed (files may be: the Hub\n"
+          "redirects them to its CDN).  DIR/.zllm/metadata.jsonl:\n"
           "one line per model (API metadata, files, dtypes and parameters from the headers).\n\n"
           "Under mpirun/srun the ranks share the crawl: rank 0 lists the hub and pins each repo to\n"
           "its commit, the files are dealt by listed bytes, and each rank downloads its share with the\n"
@@ -79,6 +85,7 @@ int cmd_crawl(int argc, char **argv)
     {"metadata-only", no_argument, NULL, 'm'},  {"jobs", required_argument, NULL, 'j'},
     {"retries", required_argument, NULL, 'R'},  {"quiet", no_argument, NULL, 'q'},
     {"low-speed-limit", required_argument, NULL, 'L'}, {"low-speed-time", required_argument, NULL, 'T'},
+    {"min-rate", required_argument, NULL, 'M'},
     {NULL, 0, NULL, 0},
   };
   zllm_crawl_options o = ZLLM_CRAWL_OPTIONS_INIT;
@@ -103,11 +110,12 @@ int cmd_crawl(int argc, char **argv)
     case 'q': o.progress = 0; break;
     case 'L': o.low_speed_bytes = atol(optarg); break;
     case 'T': o.low_speed_seconds = atol(optarg); break;
+    case 'M': o.min_rate = atol(optarg); break;
     default: cmd_crawl_usage(stderr); return 2;
     }
   }
   if (!o.out || optind != argc || o.jobs < 1 || o.jobs > 256 || o.retry_budget < 0 || o.low_speed_bytes < 0 ||
-      o.low_speed_seconds < 0) {
+      o.low_speed_seconds < 0 || o.min_rate < 0) {
     cmd_crawl_usage(stderr);
     return 2;
   }

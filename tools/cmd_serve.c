@@ -11,7 +11,8 @@ void cmd_serve_usage(FILE *out)
 {
   fprintf(out,
           "usage: zllm serve ARCHIVE [--listen HOST:PORT] [--threads N] [--token-file F] [--quiet]\n"
-          "                  [--timeout SECONDS] [--max-connections N] [--per-ip N] [--page-size N]\n\n"
+          "                  [--timeout SECONDS] [--request-timeout SECONDS] [--max-connections N] [--per-ip N]\n"
+          "                  [--page-size N]\n\n"
           "Serves the archive read-only over HTTP/1.1 as a Hugging Face Hub mirror: every Hub client\n"
           "reads from it with HF_ENDPOINT=http://HOST:PORT (huggingface_hub, huggingface-cli download,\n"
           "transformers, the JS client @huggingface/hub, zllm crawl --endpoint).  Files are decoded as\n"
@@ -31,7 +32,10 @@ void cmd_serve_usage(FILE *out)
           "loopback without a token gets a warning), --threads (worker threads, default 2; each has its\n"
           "own archive handle), --token-file (every request must send 'Authorization: Bearer' with the\n"
           "file's first line, else 401; the token is never logged), --timeout (an idle connection is\n"
-          "closed after this many seconds, default 30), --max-connections (default 64) and --per-ip\n"
+          "closed after this many seconds, default 30), --request-timeout (a request's headers and body\n"
+          "must be in within this many seconds of its connection's start or previous response, default\n"
+          "10; past half --max-connections waiting for requests, the longest waiting are closed so new\n"
+          "clients find room), --max-connections (default 64) and --per-ip\n"
           "(default 16): a download holds one decoded segment (at most 64 MiB) while it streams,\n"
           "--page-size (entries per page of models and trees, default 1000), --quiet (no access log;\n"
           "otherwise one line per request on stderr: client, method, target, status, bytes, ms).\n"
@@ -56,7 +60,7 @@ int cmd_serve(int argc, char **argv)
     {"token-file", required_argument, NULL, 'k'}, {"quiet", no_argument, NULL, 'q'},
     {"timeout", required_argument, NULL, 'T'}, {"max-connections", required_argument, NULL, 'c'},
     {"per-ip", required_argument, NULL, 'p'},  {"page-size", required_argument, NULL, 'P'},
-    {NULL, 0, NULL, 0},
+    {"request-timeout", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
   };
   zllm_serve_options o = ZLLM_SERVE_OPTIONS_INIT;
   unsigned threads = 2;
@@ -72,6 +76,7 @@ int cmd_serve(int argc, char **argv)
     case 'c': bad |= parse_uint(optarg, 100000, &o.max_connections) < 0 || o.max_connections == 0; break;
     case 'p': bad |= parse_uint(optarg, 100000, &o.per_ip) < 0 || o.per_ip == 0; break;
     case 'P': bad |= parse_uint(optarg, 100000, &o.page_size) < 0 || o.page_size == 0; break;
+    case 'R': bad |= parse_uint(optarg, 86400, &o.request_timeout) < 0 || o.request_timeout == 0; break;
     default: bad = 1; break;
     }
   }

@@ -47,9 +47,13 @@ typedef struct {
    * is ended and retried (a trickling server must not hold the crawl); 0:
    * 1024 bytes over 30 seconds. */
   long low_speed_bytes, low_speed_seconds;
+  /* Every request also has a total deadline: low_speed_seconds plus the
+   * bytes it may bring (a file's listed size, an API response's cap) at
+   * min_rate bytes per second; 0: 65,536 B/s. */
+  long min_rate;
 } zllm_crawl_options;
 
-#define ZLLM_CRAWL_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 8, 1000, 1, 0, 0}
+#define ZLLM_CRAWL_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 8, 1000, 1, 0, 0, 0}
 
 typedef struct {
   uint64_t repos, repos_failed, files, files_skipped, files_failed;

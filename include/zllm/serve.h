@@ -22,9 +22,10 @@ typedef struct {
   unsigned max_connections; /* open connections at once (default 64); each download holds one segment */
   unsigned per_ip;          /* open connections per client address (default 16) */
   unsigned page_size;       /* entries per page of /api/models and tree (default 1000) */
+  unsigned request_timeout; /* seconds a request's headers and body may take to arrive (default 10) */
 } zllm_serve_options;
 
-#define ZLLM_SERVE_OPTIONS_INIT {NULL, NULL, 2, NULL, 0, 30, 64, 16, 1000}
+#define ZLLM_SERVE_OPTIONS_INIT {NULL, NULL, 2, NULL, 0, 30, 64, 16, 1000, 10}
 
 typedef struct zllm_server zllm_server;
 

@@ -28,6 +28,10 @@ Hostile servers (each bounded: the server stops sending by itself):
   endless404 the first repo's config.json is a 404 whose body never ends
   trickle   the first download of the first repo's config.json sends 2 bytes a second
   selfnext  every /api/models page's "next" link is the page itself, and so is the first repo's tree page's
+  driplist  the first /api/models page drips 64 bytes every 30 ms, without end (above any low-speed limit)
+  dripfile  the first download of every file drips 64 bytes every 30 ms (~2 KB/s, above the low-speed limit)
+  offorigin every /api/models/{id} info answers 307 to the same path on another origin (127.0.0.2)
+  dotzllm   the first repo's tree also lists ".zllm/verified.tsv" (the snapshot's own state)
 With --token, /api and /resolve need "Authorization: Bearer T" (401 otherwise).
 Python's standard library only (Debian's python3)."""
 import argparse
@@ -220,6 +224,29 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def send_drip(self, status, data, length=None):
+        """`data` in 64-byte drops every 30 ms: about 2 KB/s, never slow enough
+        for a low-speed limit of 1 KB/s; after the data, more of the same
+        without end when `length` is None (close-delimited), within
+        HOSTILE_SECONDS."""
+        self.send_response(status)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        t0, i = time.time(), 0
+        try:
+            while time.time() - t0 < HOSTILE_SECONDS and (length is None or i < len(data)):
+                drop = data[i:i + 64] if i < len(data) else b" " * 64
+                self.wfile.write(drop)
+                self.wfile.flush()
+                i += 64
+                time.sleep(0.03)
+        except OSError:
+            pass
+
     def send_trickle(self, f):
         data = open(f["full"], "rb").read()
         self.send_response(200)
@@ -262,6 +289,12 @@ class Handler(BaseHTTPRequestHandler):
             if not repo:
                 return self.send_error_json(404, "Repository not found")
             if len(parts) == 4 or (len(parts) == 6 and parts[4] == "revision"):
+                if "offorigin" in hub.faults:
+                    self.send_response(307)
+                    self.send_header("Location", "http://127.0.0.2:%d%s" % (self.server.server_address[1], self.path))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 return self.model_info(repo)
             if len(parts) >= 6 and parts[4] == "tree":
                 return self.tree(repo, parts[5], "/".join(parts[6:]), q)
@@ -281,6 +314,8 @@ class Handler(BaseHTTPRequestHandler):
         if limit > 0:
             rows = rows[:limit]
         start = int(q.get("cursor", "0") or 0)
+        if start == 0 and self.transient("driplist", "list"):
+            return self.send_drip(200, b'[{"id": "org/', None)
         if "badjson" in hub.faults and start > 0:
             return self.send_json(None, raw=b'[{"id": "broken", ')
         page = rows[start:start + hub.args.page_size]
@@ -327,6 +362,8 @@ class Handler(BaseHTTPRequestHandler):
             if f["lfs"]:
                 e["lfs"] = {"oid": f.get("listed_sha256", f["sha256"]), "size": f["size"], "pointerSize": 134}
             entries.append(e)
+        if "dotzllm" in hub.faults and repo is hub.repos[0]:
+            entries.append({"type": "file", "oid": "2" * 40, "size": 5, "path": ".zllm/verified.tsv"})
         if "malicious" in hub.faults and repo is hub.repos[0]:
             for p in ("../escape.txt", "/etc/evil"):
                 entries.append({"type": "file", "oid": "1" * 40, "size": 5, "path": p})
@@ -386,6 +423,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.transient("500", key):
             return self.send_error_json(500, "Internal Error")
         data = open(f["full"], "rb").read()
+        if self.transient("dripfile", key):
+            return self.send_drip(200, data, len(data))
         lo, hi, status = 0, len(data) - 1, 200
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes="):

@@ -392,5 +392,145 @@ PY
     check "wide: too few ids were checked ($(wc -l <"$T/wide.ids"))" [ "$(wc -l <"$T/wide.ids")" -gt 3000 ]
   fi
   ;;
+# ---- 7. deadlines, not just idle timeouts ---------------------------------------------
+deadlines)
+  # serve: 100 connections from 100 loopback addresses (a per-address limit
+  # is no defence) each send one header byte a second; a real client must
+  # still be answered, and the tricklers are ended by the server
+  : >"$T/serve.log"
+  "$z" serve "$ar" --listen 127.0.0.1:0 --request-timeout 3 --max-connections 64 2>"$T/serve.log" &
+  spid=$!
+  for _ in $(seq 100); do grep -q "HF_ENDPOINT=" "$T/serve.log" && break; sleep 0.1; done
+  url=$(grep -o 'HF_ENDPOINT=http://127.0.0.1:[0-9]*' "$T/serve.log" | cut -d= -f2)
+  cat >"$T/trickle.py" <<'PY'
+import socket, sys, threading, time, urllib.request
+url = sys.argv[1]
+host, port = url.split("//")[1].split(":")
+socks, lock = [], threading.Lock()
+def open_one(i):
+    s = socket.socket()
+    s.settimeout(5)
+    try:
+        s.bind(("127.0.0.%d" % (2 + i), 0))
+        s.connect((host, int(port)))
+        s.sendall(b"GET /api/models HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        with lock:
+            socks.append(s)
+    except OSError:
+        s.close()
+threads = [threading.Thread(target=open_one, args=(i,)) for i in range(100)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+opened = len(socks)
+# trickle one byte a second for 15 s; a socket the server ends is counted
+ended = set()
+def trickle():
+    for _ in range(15):
+        for s in list(socks):
+            if s in ended:
+                continue
+            try:
+                s.sendall(b"a")
+                s.setblocking(False)
+                try:
+                    if s.recv(1) == b"":
+                        ended.add(s)
+                except BlockingIOError:
+                    pass
+                s.setblocking(True)
+            except OSError:
+                ended.add(s)
+        time.sleep(1)
+t = threading.Thread(target=trickle)
+t.start()
+time.sleep(1)
+# a real client, while they trickle
+with urllib.request.urlopen(url + "/api/models/chatco/alpha-chat", timeout=10) as r:
+    body = r.read()
+    real = r.status == 200 and b"alpha-chat" in body
+t.join()
+print("opened %d tricklers, %d ended by the server, real client %s" % (opened, len(ended), "served" if real else "NOT served"))
+assert real, "the real client was not served"
+assert opened >= 50, "too few tricklers got in"
+assert len(ended) == opened, "the server did not end every trickler"
+PY
+  run "$T/trickle.out" python3 "$T/trickle.py" "$url"
+  check "serve deadline: $(tail -2 "$T/trickle.out")" [ "$rc" -eq 0 ]
+  kill -TERM "$spid"; wait "$spid" || true
+  check "serve deadline: the log does not say why connections were ended" \
+    grep -q "whose request was not in after 3 s" "$T/serve.log"
+  # crawl: a listing page dripping 64 bytes every 30 ms (above the low-speed
+  # limit, forever) and a file dripping the same way: each request is ended
+  # at its deadline, retried, and the crawl completes
+  dh="$T/driphub"; mkdir -p "$dh/org"
+  cp -r "$ZLLM_SRC/data/sample-hub/hub/alpha-labs/alpha-base" "$dh/org/m"
+  head -c 300000 /dev/urandom >"$dh/org/m/blob.dat"
+  start_hub "$dh" --faults driplist,dripfile
+  run "$T/drip.crawl" "$z" crawl --endpoint "$HS_URL" --out "$T/drip-out" --low-speed-time 2 --min-rate 1000000 --quiet
+  stop_hub
+  check "crawl deadline: the crawl exited $rc ($(tail -3 "$T/drip.crawl"))" [ "$rc" -eq 0 ]
+  check "crawl deadline: blob.dat was not mirrored" cmp -s "$T/drip-out/org/m/blob.dat" "$dh/org/m/blob.dat"
+  check "crawl deadline: no retry was counted ($(grep -o '[0-9]* retries' "$T/drip.crawl"))" \
+    bash -c "! grep -q ' 0 retries' '$T/drip.crawl'"
+  ;;
+# ---- 8. smaller, same spirit -----------------------------------------------------------
+small)
+  sh="$T/smallhub"; mkdir -p "$sh/org"
+  cp -r "$ZLLM_SRC/data/sample-hub/hub/alpha-labs/alpha-base" "$sh/org/m"
+  # an API answer redirected to another origin is not followed
+  start_hub "$sh" --faults offorigin
+  run "$T/off.crawl" "$z" crawl --endpoint "$HS_URL" --out "$T/off-out" --quiet
+  stop_hub
+  check "redirect: the crawl exited $rc (want 1: the repo failed)" [ "$rc" -eq 1 ]
+  check "redirect: not named ($(grep -m1 -i redirect "$T/off.crawl" || true))" \
+    grep -q "an API answer redirected to another origin (http://127.0.0.2:[0-9]*/api/models/org/m): not followed" "$T/off.crawl"
+  # a tree entry under .zllm/ is named and not fetched
+  start_hub "$sh" --faults dotzllm
+  run "$T/dot.crawl" "$z" crawl --endpoint "$HS_URL" --out "$T/dot-out" --quiet
+  stop_hub
+  check "dotzllm: the crawl did not name the entry" \
+    grep -q "org/m: tree: .zllm/verified.tsv: .zllm/ is reserved for the snapshot's own state; not fetched" "$T/dot.crawl"
+  check "dotzllm: the crawl wrote it" [ ! -e "$T/dot-out/org/m/.zllm/verified.tsv" ]
+  check "dotzllm: the rest was not mirrored" cmp -s "$T/dot-out/org/m/model.safetensors" "$sh/org/m/model.safetensors"
+  # a file of size -1 is not advertised; config.json%00.txt is not config.json
+  a="$T/ar-neg"; cp -r "$ar" "$a"
+  sqlite3 "$a/catalog.sqlite" "UPDATE files SET size = -1 WHERE path = 'README.md'
+    AND repo = (SELECT id FROM repos WHERE name = 'alpha-labs/alpha-base')"
+  : >"$T/serve.log"
+  "$z" serve "$a" --listen 127.0.0.1:0 2>"$T/serve.log" &
+  spid=$!
+  for _ in $(seq 100); do grep -q "HF_ENDPOINT=" "$T/serve.log" && break; sleep 0.1; done
+  url=$(grep -o 'HF_ENDPOINT=http://127.0.0.1:[0-9]*' "$T/serve.log" | cut -d= -f2)
+  neg=$(curl -s -o /dev/null -w '%{http_code}' -I "$url/alpha-labs/alpha-base/resolve/main/README.md")
+  curl -s -D "$T/neg.h" -o /dev/null "$url/alpha-labs/alpha-base/resolve/main/README.md" || true
+  nul=$(curl -s -o "$T/nul.body" -w '%{http_code}' "$url/alpha-labs/alpha-base/resolve/main/config.json%00.txt")
+  curl -s "$url/api/models/alpha-labs/alpha-base/tree/main" >"$T/neg.tree"
+  kill -TERM "$spid"; wait "$spid" || true
+  check "size -1: HEAD answered $neg (want 404: the file is left out)" [ "$neg" = 404 ]
+  check "size -1: advertised anyway" bash -c "! grep -qi 'X-Linked-Size: 18446744073709551615' '$T/neg.h'"
+  check "size -1: listed in the tree" bash -c "! grep -q README.md '$T/neg.tree'"
+  check "size -1: the server did not name it" grep -q "alpha-labs/alpha-base: file [0-9]* has a negative size" "$T/serve.log"
+  check "%00: answered $nul (want 400)" [ "$nul" = 400 ]
+  # refs/main naming a snapshot outside the cache is a problem, not a silent fallback
+  ch="$T/cachehub"; mkdir -p "$ch"
+  cd "$ch"
+  d=models--org--c; mkdir -p "$d/snapshots/1111111111111111111111111111111111111111" "$d/refs"
+  cp "$ZLLM_SRC/data/sample-hub/hub/alpha-labs/alpha-base/config.json" "$d/snapshots/1111111111111111111111111111111111111111/"
+  echo "../../../../etc" >"$d/refs/main"
+  cd - >/dev/null
+  run "$T/ref.hub" "$z" hub "$ch"
+  check "refs/main outside: zllm hub exited $rc" [ "$rc" -eq 0 ]
+  check "refs/main outside: no problem named ($(grep -m1 problem "$T/ref.hub" || true))" \
+    grep -q "org/c: refs/main: '../../../../etc' is not a snapshot of this repo" "$T/ref.hub"
+  # a rank that fails says why, not only rank 0's "another rank could not pack its share"
+  set +e
+  ZLLM_TEST_FAIL_SHARE=1 timeout -k 5 "$bound" "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 2 --oversubscribe \
+    "$ZLLM_BIN/zllm-survey" --hub "$hub" --out "$T/rankfail" >"$T/rankfail.log" 2>&1
+  rc=$?
+  set -e
+  check "failing rank: the survey exited $rc (want 1)" [ "$rc" -eq 1 ]
+  check "failing rank: rank 1 did not say why ($(grep -m2 -i 'share' "$T/rankfail.log" | tr '\n' ' '))" \
+    grep -q "rank 1 could not pack its share: ZLLM_TEST_FAIL_SHARE" "$T/rankfail.log"
+  ;;
 esac
 finish
