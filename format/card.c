@@ -351,8 +351,10 @@ static int read_string(card_reader *r, const char *key, char **out)
   char **v = NULL;
   size_t count = 0, total = 1, at = 0;
   int rc = read_strings(r, key, &v, &count);
-  if (rc < 0 || count == 0)
+  if (rc < 0 || count == 0) { /* an empty list (an alias of `[]`) still has its vector */
+    zllm_strv_free(v, count);
     return rc;
+  }
   for (size_t i = 0; i < count; i++)
     total += strlen(v[i]) + 1;
   if (!(*out = malloc(total)))

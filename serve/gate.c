@@ -5,7 +5,10 @@
  * addresses: a per-address limit is no defence) would keep every real
  * client out.  The gate tracks each connection from its start, and again
  * from the end of each response on a kept-alive connection, until its
- * request's headers and body are in (a response is queued).  A watchdog
+ * request's headers and body are in (a response is queued): a new
+ * connection has the request deadline, a kept-alive one the idle timeout
+ * (as before: its client may simply have nothing to ask yet) plus the
+ * deadline.  A watchdog
  * thread ends a connection whose request is not in by the deadline, and,
  * when more than half the connection limit is waiting for requests, the
  * ones that have waited longest, so a new client always finds room.  A
@@ -29,6 +32,7 @@ typedef struct {
   const void *conn; /* the connection, as a key */
   int fd;
   double since_ms;  /* connection start, or the last response's end */
+  double allowed_ms; /* from then on: the request deadline, plus the idle timeout after a response */
   int waiting;      /* its request's headers or body are not all in */
   int ended;        /* shut down by the gate */
 } gate_conn;
@@ -41,6 +45,7 @@ struct zs_gate {
   gate_conn *v;
   size_t n, cap;
   double deadline_ms;
+  double idle_ms;   /* a kept-alive connection may wait this long for its next request to start */
   size_t limit;     /* the server's connection limit */
   int quiet;
   uint64_t ended_late, ended_for_room;
@@ -73,7 +78,7 @@ void zs_gate_opened(zs_gate *g, const void *conn, int fd)
     }
   }
   if (g->n < g->cap) /* out of memory: that connection has only the idle timeout */
-    g->v[g->n++] = (gate_conn){conn, fd, mono_ms(), 1, 0};
+    g->v[g->n++] = (gate_conn){conn, fd, mono_ms(), g->deadline_ms, 1, 0};
   pthread_mutex_unlock(&g->lock);
 }
 
@@ -99,9 +104,10 @@ void zs_gate_response_done(zs_gate *g, const void *conn)
 {
   pthread_mutex_lock(&g->lock);
   gate_conn *c = find(g, conn);
-  if (c) {
+  if (c) { /* a kept-alive client may be idle as long as before, then has the deadline */
     c->waiting = 1;
     c->since_ms = mono_ms();
+    c->allowed_ms = g->idle_ms + g->deadline_ms;
   }
   pthread_mutex_unlock(&g->lock);
 }
@@ -121,7 +127,7 @@ static void sweep(zs_gate *g)
     gate_conn *c = &g->v[i];
     if (!c->waiting || c->ended)
       continue;
-    if (now - c->since_ms > g->deadline_ms) {
+    if (now - c->since_ms > c->allowed_ms) {
       end_conn(c);
       g->ended_late++;
     } else {
@@ -169,13 +175,14 @@ static void *watch(void *arg)
   return NULL;
 }
 
-int zs_gate_start(zs_gate **out, unsigned deadline_seconds, unsigned limit, int quiet)
+int zs_gate_start(zs_gate **out, unsigned deadline_seconds, unsigned idle_seconds, unsigned limit, int quiet)
 {
   zs_gate *g = calloc(1, sizeof *g);
   *out = NULL;
   if (!g)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   g->deadline_ms = deadline_seconds * 1e3;
+  g->idle_ms = idle_seconds * 1e3;
   g->limit = limit;
   g->quiet = quiet;
   if (pthread_mutex_init(&g->lock, NULL) != 0 || pthread_cond_init(&g->wake, NULL) != 0) {

@@ -98,7 +98,10 @@ void zs_tree_cache_free(zs_tree_cache *c);
 /* The tree of repo `name` (ZLLM_ENOTFOUND when the archive does not hold
  * it), held until zs_tree_release. */
 int zs_tree_get(zs_tree_cache *c, zs_oid_cache *oids, zllm_archive *a, const char *name, zs_tree **out);
-void zs_tree_release(zs_tree_cache *c, zs_tree *t);
+void zs_tree_release(zs_tree_cache *c, zs_tree *t); /* c NULL: a tree built by zs_tree_build */
+/* A tree from a loaded repo, whose files it takes (*repo is emptied); the
+ * archive decodes small files for their git ids (LFS files need none). */
+int zs_tree_build(zs_oid_cache *oids, zllm_archive *a, zs_repo *repo, int64_t repo_id, zs_tree **out);
 const zs_repo *zs_tree_repo(const zs_tree *t);
 const zs_node *zs_tree_find(const zs_tree *t, const char *path); /* NULL: none */
 const zs_node *const *zs_tree_children(const zs_tree *t, const zs_node *dir, size_t *n);
@@ -108,11 +111,11 @@ const char *zs_base_name(const char *path);
 int zs_file_oid_raw(zs_oid_cache *c, zllm_archive *a, const zs_repo *r, const zllm_archive_file *f, uint8_t oid[20]);
 
 /* Request deadlines (serve/gate.c): a connection's request must be in
- * (headers and body) within the deadline of its start or of its previous
- * response's end; the longest waiting go first when half the connection
- * limit is waiting. */
+ * (headers and body) within the deadline of its start, or within the idle
+ * timeout plus the deadline of its previous response's end; the longest
+ * waiting go first when half the connection limit is waiting. */
 typedef struct zs_gate zs_gate;
-int zs_gate_start(zs_gate **out, unsigned deadline_seconds, unsigned limit, int quiet);
+int zs_gate_start(zs_gate **out, unsigned deadline_seconds, unsigned idle_seconds, unsigned limit, int quiet);
 void zs_gate_stop(zs_gate *g); /* accepts NULL */
 void zs_gate_opened(zs_gate *g, const void *conn, int fd);
 void zs_gate_closed(zs_gate *g, const void *conn);

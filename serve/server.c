@@ -362,33 +362,46 @@ static int repo_body(request *rq, struct MHD_Connection *c, const zs_route *rt, 
   return rc;
 }
 
+/* The JSON of a repo's endpoint (0, an HTTP status, or an error); *no_rev
+ * when the revision asked for is not the repo's. */
+static int repo_json(request *rq, struct MHD_Connection *c, zllm_archive *a, const zs_route *rt,
+                     const zs_api *api_ctx, zllm_buf *out, zllm_buf *link, int *no_rev)
+{
+  zs_tree *t = NULL;
+  zs_repo r;
+  int rc = 0;
+  if (rt->kind == ZS_INFO) { /* info lists names only: no git ids, so no tree to build */
+    if ((rc = zs_repo_load(a, rt->repo, &r)) < 0)
+      return rc;
+    *no_rev = !zs_repo_rev_ok(&r, rt->rev);
+    rc = *no_rev ? 0 : zs_api_info(a, &r, out);
+    zs_repo_free(&r);
+    return rc;
+  }
+  if ((rc = zs_tree_get(rq->s->trees, rq->s->oids, a, rt->repo, &t)) < 0)
+    return rc;
+  *no_rev = !zs_repo_rev_ok(zs_tree_repo(t), rt->rev);
+  rc = *no_rev ? 0 : repo_body(rq, c, rt, api_ctx, t, out, link);
+  zs_tree_release(rq->s->trees, t);
+  return rc;
+}
+
 static enum MHD_Result api(request *rq, struct MHD_Connection *c, zllm_archive *a, const zs_route *rt)
 {
   char base[256];
   zllm_buf out = ZLLM_BUF_INIT, link = ZLLM_BUF_INIT;
-  zs_tree *t = NULL;
-  zs_repo r;
-  int rc = 0;
+  int rc = 0, no_rev = 0;
   base_url(rq->s, c, base, sizeof base);
   zs_api api_ctx = {base, rq->s->o.page_size};
   if (rt->kind == ZS_LIST)
     rc = zs_api_models(&api_ctx, a, arg(c, "search"), arg(c, "author"), arg(c, "limit"), arg(c, "cursor"), &out,
                        &link);
-  else if (rt->kind == ZS_INFO && (rc = zs_repo_load(a, rt->repo, &r)) == 0) {
-    /* info lists names only: no git ids, so no tree to build */
-    rc = zs_repo_rev_ok(&r, rt->rev) ? zs_api_info(a, &r, &out) : -404;
-    zs_repo_free(&r);
-  } else if (rt->kind != ZS_INFO && (rc = zs_tree_get(rq->s->trees, rq->s->oids, a, rt->repo, &t)) == 0) {
-    rc = zs_repo_rev_ok(zs_tree_repo(t), rt->rev) ? repo_body(rq, c, rt, &api_ctx, t, &out, &link) : -404;
-    zs_tree_release(rq->s->trees, t);
-  }
-  if (rc == -404) {
-    zllm_buf_free(&out);
-    zllm_buf_free(&link);
-    return send_error(rq, c, MHD_HTTP_NOT_FOUND, "RevisionNotFound", "Invalid rev id");
-  }
+  else
+    rc = repo_json(rq, c, a, rt, &api_ctx, &out, &link, &no_rev);
   enum MHD_Result res;
-  if (rc > 0) /* an HTTP status from a parser */
+  if (no_rev)
+    res = send_error(rq, c, MHD_HTTP_NOT_FOUND, "RevisionNotFound", "Invalid rev id");
+  else if (rc > 0) /* an HTTP status from a parser */
     res = send_error(rq, c, (unsigned)rc, rc == 404 ? "EntryNotFound" : NULL, zllm_error_last());
   else if (rc < 0)
     res = send_failure(rq, c, rc);
@@ -602,7 +615,7 @@ int zllm_serve_start(zllm_server **out, const zllm_serve_options *o, unsigned *p
   zllm_archive_close(probe);
   rc = rc ? rc : zs_oid_cache_new(&s->oids);
   rc = rc ? rc : zs_tree_cache_new(&s->trees);
-  rc = rc ? rc : zs_gate_start(&s->gate, o->request_timeout ? o->request_timeout : 10,
+  rc = rc ? rc : zs_gate_start(&s->gate, o->request_timeout ? o->request_timeout : 10, o->timeout ? o->timeout : 30u,
                                o->max_connections ? o->max_connections : 64u, o->quiet);
   if (rc == 0 && pthread_key_create(&s->key, NULL) == 0)
     s->key_made = 1;

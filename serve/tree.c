@@ -212,10 +212,15 @@ static int hash_folders(zs_tree *t)
   return rc;
 }
 
-static int tree_build(zs_oid_cache *oids, zllm_archive *a, const char *name, int64_t repo_id, zs_tree **out)
+int zs_tree_build(zs_oid_cache *oids, zllm_archive *a, zs_repo *repo, int64_t repo_id, zs_tree **out)
 {
   zs_tree *t = calloc(1, sizeof *t);
-  int rc = t ? zs_repo_load(a, name, &t->repo) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  int rc = t ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (t) { /* the tree owns the repo's files from here on */
+    t->repo = *repo;
+    memset(repo, 0, sizeof *repo);
+  }
+  *out = NULL;
   rc = rc ? rc : collect_nodes(t);
   for (size_t i = 0; rc == 0 && i < t->n; i++)
     if (!t->v[i].is_dir)
@@ -308,8 +313,11 @@ int zs_tree_get(zs_tree_cache *c, zs_oid_cache *oids, zllm_archive *a, const cha
   /* built outside the lock: another request may build the same repo at
    * once; both are correct and the second is simply not kept */
   zs_tree *t = NULL;
-  if ((rc = tree_build(oids, a, name, row.id, &t)) < 0)
+  zs_repo repo;
+  if ((rc = zs_repo_load(a, name, &repo)) < 0 || (rc = zs_tree_build(oids, a, &repo, row.id, &t)) < 0) {
+    zs_repo_free(&repo);
     return rc;
+  }
   pthread_mutex_lock(&c->lock);
   t->used = ++c->clock;
   int present = 0;
@@ -326,6 +334,10 @@ void zs_tree_release(zs_tree_cache *c, zs_tree *t)
 {
   if (!t)
     return;
+  if (!c) { /* built outside a cache */
+    tree_free(t);
+    return;
+  }
   pthread_mutex_lock(&c->lock);
   int last = --t->refs == 0;
   pthread_mutex_unlock(&c->lock);

@@ -43,22 +43,6 @@ hub="$T/hub"; ar="$T/ar"
 small_hub "$hub"
 timeout 60 "$z" pack --hub "$hub" --out "$ar" >/dev/null
 
-# every_reader NAME ARCHIVE WANT: verify, ls, restore, cat-tensor and pack each
-# refuse ARCHIVE cleanly, saying WANT
-every_reader() {
-  local name=$1 a=$2 want=$3
-  for cmd in verify ls restore cat-tensor pack; do
-    local args=("$a")
-    case $cmd in
-      restore) args=("$a" --all --out "$T/$name-rs") ;;
-      cat-tensor) args=("$a" --repo chatco/alpha-chat --tensor model.embed_tokens.weight) ;;
-      pack) args=(--hub "$hub" --out "$a") ;;
-    esac
-    run "$T/$name.$cmd" "$z" "$cmd" "${args[@]}"
-    fails_cleanly "$name: zllm $cmd" "$T/$name.$cmd" "$want"
-  done
-}
-
 # serve_get ARCHIVE URLPATH OUT: starts zllm serve, GETs one URL (10 s bound),
 # stops the server with SIGTERM; sets code (HTTP status or 000) and serve_rc
 serve_get() {
@@ -100,7 +84,7 @@ catalog_code)
   sqlite3 "$a/catalog.sqlite" "CREATE TRIGGER evil AFTER INSERT ON files BEGIN
     UPDATE files SET sha256 = (SELECT sha256 FROM files WHERE id = 1), size = (SELECT size FROM files WHERE id = 1),
     dup_of = 1, method = 'dup' WHERE id = new.id; END;"
-  every_reader trigger "$a" "schema differs: trigger 'evil' is not part of the format; refused"
+  every_reader trigger "$a" "$hub" "schema differs: trigger 'evil' is not part of the format; refused"
   # pack with a new repo: refused before anything is written
   cp -r "$ZLLM_SRC/data/sample-hub/hub/alpha-labs/alpha-base" "$hub/alpha-labs/alpha-copy"
   before=$(sqlite3 "$a/catalog.sqlite" "SELECT count(*) FROM files")
@@ -111,23 +95,23 @@ catalog_code)
   # a view, an index on an expression, SQLite's statistics, a COLLATE clause
   a="$T/ar-view"; cp -r "$ar" "$a"
   sqlite3 "$a/catalog.sqlite" "CREATE VIEW v AS SELECT * FROM files"
-  every_reader view "$a" "view 'v' is not part of the format"
+  every_reader view "$a" "$hub" "view 'v' is not part of the format"
   a="$T/ar-exprindex"; cp -r "$ar" "$a"
   sqlite3 "$a/catalog.sqlite" "CREATE INDEX files_lower ON files(lower(path))"
-  every_reader exprindex "$a" "index 'files_lower' is not part of the format"
+  every_reader exprindex "$a" "$hub" "index 'files_lower' is not part of the format"
   a="$T/ar-stat"; cp -r "$ar" "$a"
   sqlite3 "$a/catalog.sqlite" "ANALYZE"
-  every_reader stat "$a" "table 'sqlite_stat1' is not part of the format"
+  every_reader stat "$a" "$hub" "table 'sqlite_stat1' is not part of the format"
   a="$T/ar-collate"; cp -r "$ar" "$a"
   sqlite3 "$a/catalog.sqlite" "PRAGMA writable_schema = ON;
     UPDATE sqlite_master SET sql = replace(sql, 'path TEXT NOT NULL', 'path TEXT NOT NULL COLLATE NOCASE')
     WHERE name = 'files';"
   check "collate: the edit did not take" bash -c "sqlite3 '$a/catalog.sqlite' .schema | grep -q 'COLLATE NOCASE'"
-  every_reader collate "$a" "table 'files' is not declared as the format declares it"
+  every_reader collate "$a" "$hub" "table 'files' is not declared as the format declares it"
   # an index the format has, declared on other columns
   a="$T/ar-index"; cp -r "$ar" "$a"
   sqlite3 "$a/catalog.sqlite" "DROP INDEX files_key; CREATE INDEX files_key ON files(path)"
-  every_reader index "$a" "index 'files_key' is not declared as the format declares it"
+  every_reader index "$a" "$hub" "index 'files_key' is not declared as the format declares it"
   # the server refuses it at start too
   a="$T/ar-trigger"
   serve_get "$a" /api/models "$T/trigger.serve"
@@ -192,13 +176,13 @@ special_files)
   # fifo_at NAME PATH: an archive copy with a FIFO at PATH (relative to it)
   fifo_at() { local a="$T/ar-$1"; cp -r "$ar" "$a"; rm -f "$a/$2"; mkfifo "$a/$2"; echo "$a"; }
   a=$(fifo_at cat catalog.sqlite)
-  every_reader fifo-catalog "$a" "catalog.sqlite: not a regular file (a FIFO); refused"
+  every_reader fifo-catalog "$a" "$hub" "catalog.sqlite: not a regular file (a FIFO); refused"
   for side in wal journal shm; do
     a=$(fifo_at "$side" "catalog.sqlite-$side")
-    every_reader "fifo-$side" "$a" "catalog.sqlite-$side: not a regular file (a FIFO); refused"
+    every_reader "fifo-$side" "$a" "$hub" "catalog.sqlite-$side: not a regular file (a FIFO); refused"
   done
   a=$(fifo_at pack packs/pack-0000.zpk)
-  every_reader fifo-pack "$a" "packs/pack-0000.zpk: not a regular file (a FIFO); refused"
+  every_reader fifo-pack "$a" "$hub" "packs/pack-0000.zpk: not a regular file (a FIFO); refused"
   # a socket in a pack file's place
   a="$T/ar-sock"; cp -r "$ar" "$a"; rm "$a/packs/pack-0000.zpk"
   python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$a/packs/pack-0000.zpk"

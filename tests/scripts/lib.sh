@@ -52,3 +52,25 @@ small_hub() {
   cp -r "$ZLLM_SRC/data/sample-hub/hub/alpha-labs/alpha-base" "$1/alpha-labs/"
   cp -r "$ZLLM_SRC/data/sample-hub/hub/chatco/alpha-chat" "$1/chatco/"
 }
+
+# every_reader NAME ARCHIVE HUB WANT [BOUND]: verify, ls, restore, cat-tensor
+# and pack (of HUB into ARCHIVE) must each refuse ARCHIVE cleanly: exit 1
+# (not a signal, not a time-out, within BOUND seconds, default 60) with WANT
+# (a fixed string) in what it prints; output in $T/NAME.COMMAND
+every_reader() {
+  local name=$1 a=$2 hub=$3 want=$4 bound=${5:-${HOSTILE_TIMEOUT:-60}} cmd rc
+  for cmd in verify ls restore cat-tensor pack; do
+    local args=("$a")
+    case $cmd in
+      restore) args=("$a" --all --out "$T/$name-rs") ;;
+      cat-tensor) args=("$a" --repo chatco/alpha-chat --tensor model.embed_tokens.weight) ;;
+      pack) args=(--hub "$hub" --out "$a") ;;
+    esac
+    set +e
+    timeout -k 5 "$bound" "$ZLLM_BIN/zllm" "$cmd" "${args[@]}" >"$T/$name.$cmd" 2>&1
+    rc=$?
+    set -e
+    check "$name: zllm $cmd exited $rc (want 1: a clean failure) ($(head -c 300 "$T/$name.$cmd"))" [ "$rc" -eq 1 ]
+    check "$name: zllm $cmd did not say '$want' ($(head -c 300 "$T/$name.$cmd"))" grep -qF -- "$want" "$T/$name.$cmd"
+  done
+}
