@@ -226,6 +226,88 @@ static int mark_range(void *ctx, int worker, uint64_t lo, uint64_t hi)
 
 /* Every index is visited exactly once whatever the thread count, and a
  * failing slice's code comes back. */
+static void test_common_error__utf8_and_escapes(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *s;
+    size_t len;
+  } cases[] = {
+      {"a", 1}, {"\xc3\xa9", 2}, {"\xe2\x82\xac", 3}, {"\xf0\x9f\x98\x80", 4}, {"\xf4\x8f\xbf\xbf", 4},
+      {"\xff", 0}, {"\x80", 0},           /* a stray byte */
+      {"\xc0\xaf", 0}, {"\xe0\x80\xaf", 0}, /* overlong forms of '/' */
+      {"\xed\xa0\x80", 0},                /* a surrogate, U+D800 */
+      {"\xf4\x90\x80\x80", 0},            /* past U+10FFFF */
+      {"\xc3", 0}, {"\xe2\x82", 0},       /* cut short */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    assert_int_equal(zllm_utf8_char_len((const unsigned char *)cases[i].s, strlen(cases[i].s)), cases[i].len);
+  char out[64];
+  zllm_escape_text(out, sizeof out, "caf\xc3\xa9 x\xffy\n");
+  assert_string_equal(out, "caf\xc3\xa9 x\\xffy\\x0a");
+  zllm_buf b = ZLLM_BUF_INIT;
+  assert_int_equal(zllm_buf_put_tsv(&b, "\xc3\xa9\xed\xa0\x80"), 0);
+  assert_string_equal(b.data, "\xc3\xa9\\xed\\xa0\\x80");
+  zllm_buf_free(&b);
+  assert_int_equal(zllm_path_check_relative("ok/caf\xc3\xa9.txt", "t"), 0);
+  assert_int_equal(zllm_path_check_relative("x\xc0\xaf.txt", "t"), ZLLM_EUNSAFE);
+  assert_non_null(strstr(zllm_error_last(), "path 'x\\xc0\\xaf.txt' is not UTF-8 (byte 0xc0 at offset 1)"));
+}
+
+typedef struct {
+  size_t n, skipped, last_len;
+} lines_seen;
+
+static int count_line(void *ctx, const char *line, size_t len, size_t lineno)
+{
+  lines_seen *s = ctx;
+  s->n = lineno;
+  s->skipped += line == NULL;
+  if (line)
+    s->last_len = len;
+  return 0;
+}
+
+static void test_common_io__regular_files_and_lines(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/zllm-test-reg-XXXXXX", p[512], q[512];
+  assert_non_null(mkdtemp(dir));
+  snprintf(p, sizeof p, "%s/fifo", dir);
+  assert_int_equal(mkfifo(p, 0644), 0);
+  int fd = -1;
+  /* a FIFO is refused by name at once, never opened for a read that would block */
+  assert_int_equal(zllm_open_regular(AT_FDCWD, p, O_RDONLY, "the fifo", &fd), ZLLM_EFORMAT);
+  assert_string_equal(zllm_error_last(), "the fifo: not a regular file (a FIFO); refused");
+  char *text = NULL;
+  size_t len = 0;
+  assert_int_equal(zllm_read_small_file(&text, &len, p, 100), ZLLM_EFORMAT);
+  assert_int_equal(zllm_check_regular_if_present(AT_FDCWD, p, "f"), ZLLM_EFORMAT);
+  snprintf(q, sizeof q, "%s/missing", dir);
+  assert_int_equal(zllm_check_regular_if_present(AT_FDCWD, q, "m"), 0);
+  assert_int_equal(zllm_open_regular(AT_FDCWD, q, O_RDONLY, "m", &fd), ZLLM_ENOTFOUND);
+  /* lines: one longer than the cap is skipped, and memory holds one line */
+  snprintf(q, sizeof q, "%s/lines", dir);
+  FILE *f = fopen(q, "w");
+  assert_non_null(f);
+  fputs("one\n", f);
+  for (int i = 0; i < 3 * (int)ZLLM_LINE_CHUNK; i++)
+    fputc('x', f);
+  fputs("\nlast-without-newline", f);
+  fclose(f);
+  lines_seen s = {0};
+  assert_int_equal(zllm_read_lines(q, 64, count_line, &s), 0);
+  assert_int_equal(s.n, 3);
+  assert_int_equal(s.skipped, 1);
+  assert_int_equal(s.last_len, strlen("last-without-newline"));
+  snprintf(p, sizeof p, "%s/link", dir);
+  assert_int_equal(symlink(q, p), 0);
+  assert_int_equal(zllm_open_regular(AT_FDCWD, p, O_RDONLY | O_NOFOLLOW, "link", &fd), ZLLM_EUNSAFE);
+  assert_int_equal(zllm_open_regular(AT_FDCWD, p, O_RDONLY, "link", &fd), 0); /* followed when asked */
+  close(fd);
+  zllm_rm_rf(dir);
+}
+
 static void test_common_parallel__covers_range_once(void **state)
 {
   (void)state;
@@ -260,6 +342,8 @@ int main(void)
     cmocka_unit_test(test_common_io__tmp_and_beneath_follow_no_link),
     cmocka_unit_test(test_common_path__join),
     cmocka_unit_test(test_common_parallel__covers_range_once),
+    cmocka_unit_test(test_common_error__utf8_and_escapes),
+    cmocka_unit_test(test_common_io__regular_files_and_lines),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

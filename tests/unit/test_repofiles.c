@@ -95,6 +95,39 @@ static void test_format_card__alias_bomb_is_cheap(void **state)
   zllm_card_free(c);
 }
 
+/* What a card may cost: aliases are counted where used, nesting and events
+ * are bounded, and an alias of a list reads as the list. */
+static void test_format_card__budgets(void **state)
+{
+  (void)state;
+  zllm_card *c = card("---\ncommon: &c [org/a, org/b]\nbase_model: *c\nl: &l mit\nlicense: [*l, *l]\n"
+                      "e: &e []\ntags: *e\n---\n", 0);
+  assert_int_equal(c->nbase, 2);
+  assert_string_equal(c->base_models[1], "org/b");
+  assert_string_equal(c->license, "mit,mit");
+  assert_int_equal(c->ntags, 0);
+  zllm_card_free(c);
+  char deep[400] = "---\na: ", *p = deep + strlen(deep);
+  for (int i = 0; i < 65; i++)
+    *p++ = '[';
+  strcpy(p, "\n---\n");
+  assert_null(card(deep, ZLLM_ELIMIT));
+  assert_non_null(strstr(zllm_error_last(), "card-depth: more than 64 brackets open at once"));
+  assert_null(card("---\nbase_model: *nowhere\n---\n", ZLLM_EFORMAT));
+  assert_non_null(strstr(zllm_error_last(), "found undefined alias"));
+  assert_null(card("---\nx: &x [[a]]\ntags: *x\n---\n", ZLLM_EFORMAT)); /* an alias of a list of lists */
+  /* 64 levels of block nesting are fine, 65 are not */
+  char block[600] = "---\na:\n  ";
+  for (int i = 0; i < 63; i++)
+    strcat(block, "- ");
+  strcat(block, "x\n---\n");
+  zllm_card_free(card(block, 0));
+  block[strlen(block) - 6] = '\0';
+  strcat(block, "- - x\n---\n");
+  assert_null(card(block, ZLLM_ELIMIT));
+  assert_non_null(strstr(zllm_error_last(), "card-depth: nested deeper than 64 levels"));
+}
+
 static void test_format_config__fields(void **state)
 {
   (void)state;
@@ -166,6 +199,7 @@ int main(void)
     cmocka_unit_test(test_format_card__missing_and_null),
     cmocka_unit_test(test_format_card__errors_name_file_and_rule),
     cmocka_unit_test(test_format_card__alias_bomb_is_cheap),
+    cmocka_unit_test(test_format_card__budgets),
     cmocka_unit_test(test_format_config__fields),
     cmocka_unit_test(test_format_index__weight_map),
     cmocka_unit_test(test_format_index__hostile_paths),

@@ -1,4 +1,4 @@
-/* serve/route.c and serve/hubapi.c: what a client's request is taken to
+/* serve/route.c, serve/hubapi.c and serve/tree.c: what a client's request is taken to
  * mean, and the ids the API shows. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,56 @@
 
 #include "serve/serve_internal.h"
 #include "zllm/json.h"
+
+/* A repo's tree from its paths alone (LFS-sized files: no archive needed):
+ * a folder's children and everything below it, in path order, even where
+ * another name sorts between a folder and its contents ("a!b"). */
+static void test_tree_slices(void **state)
+{
+  (void)state;
+  static const char *paths[] = {"a/c/d.bin", "a!b.bin", "a/b.bin", "z.bin"};
+  zs_repo r;
+  memset(&r, 0, sizeof r);
+  snprintf(r.name, sizeof r.name, "org/t");
+  r.files = calloc(4, sizeof *r.files);
+  assert_non_null(r.files);
+  for (size_t i = 0; i < 4; i++) {
+    r.files[i].path = strdup(paths[i]);
+    r.files[i].id = (int64_t)i + 1;
+    r.files[i].size = (uint64_t)64 << 20;
+  }
+  r.nfiles = 4;
+  zs_tree *t = NULL;
+  assert_int_equal(zs_tree_build(NULL, NULL, &r, 1, &t), 0);
+  assert_int_equal(r.nfiles, 0); /* the tree took the files */
+  size_t n = 0, end = 0;
+  const zs_node *root = zs_tree_find(t, ""), *a = zs_tree_find(t, "a");
+  assert_non_null(root);
+  assert_non_null(a);
+  assert_true(a->is_dir);
+  const zs_node *const *kids = zs_tree_children(t, root, &n);
+  assert_int_equal(n, 3);
+  assert_string_equal(kids[0]->path, "a");
+  assert_string_equal(kids[1]->path, "a!b.bin");
+  assert_string_equal(kids[2]->path, "z.bin");
+  size_t first = zs_tree_below(t, a, &end);
+  assert_int_equal(end - first, 3);
+  assert_string_equal(zs_tree_node(t, first)->path, "a/b.bin");
+  assert_string_equal(zs_tree_node(t, first + 1)->path, "a/c");
+  assert_string_equal(zs_tree_node(t, first + 2)->path, "a/c/d.bin");
+  assert_null(zs_tree_find(t, "a/c/x"));
+  /* a folder's id is git's tree id of its entries; a changed file changes every folder above it */
+  uint8_t before[20];
+  memcpy(before, a->oid, 20);
+  zs_tree_release(NULL, t);
+  r.files = calloc(1, sizeof *r.files);
+  r.files[0].path = strdup("a/b.bin");
+  r.files[0].size = (uint64_t)65 << 20;
+  r.nfiles = 1;
+  assert_int_equal(zs_tree_build(NULL, NULL, &r, 1, &t), 0);
+  assert_memory_not_equal(zs_tree_find(t, "a")->oid, before, 20);
+  zs_tree_release(NULL, t);
+}
 
 static void test_routes(void **state)
 {
@@ -138,6 +188,7 @@ int main(void)
       cmocka_unit_test(test_ranges),
       cmocka_unit_test(test_paths_info_bodies),
       cmocka_unit_test(test_lfs_and_pointers),
+      cmocka_unit_test(test_tree_slices),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
