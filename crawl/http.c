@@ -273,8 +273,8 @@ static int same_origin(const zl_http *h, const char *loc)
   int absolute = (colon && strcspn(loc, "/?#") > (size_t)(colon - loc)) || strncmp(loc, "//", 2) == 0;
   if (!absolute)
     return 1; /* a path on the same server */
-  if (!h->origin || strncmp(loc, "//", 2) == 0)
-    return 0;
+  if (!h || !h->origin || strncmp(loc, "//", 2) == 0)
+    return 0; /* no origin to compare with: nowhere else is the endpoint's */
   size_t n = strlen(h->origin);
   return strncasecmp(loc, h->origin, n) == 0 && (loc[n] == '/' || loc[n] == '\0' || loc[n] == '?');
 }
