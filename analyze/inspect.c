@@ -119,8 +119,7 @@ int zllm_inspect_file(FILE *out, const char *path, const char *display)
       rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
       goto done;
     }
-  } else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-    rc = zllm_error_set_errno("%s: cannot open", path);
+  } else if ((rc = zllm_open_regular(AT_FDCWD, path, O_RDONLY, path, &fd)) < 0) {
     goto done;
   }
   if ((rc = zllm_analyze_hash_fd(fd, path, h, &sha, NULL, xxh)) < 0)

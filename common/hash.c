@@ -164,10 +164,8 @@ int zllm_sha256_file(zllm_sha256 *out, const char *path)
   }
   if ((rc = zllm_sha256_ctx_new(&c)) < 0)
     goto done;
-  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-    rc = zllm_error_set_errno("%s: cannot open", path);
+  if ((rc = zllm_open_regular(AT_FDCWD, path, O_RDONLY, path, &fd)) < 0)
     goto done;
-  }
   for (;;) {
     ssize_t n = read(fd, chunk, ZLLM_IO_CHUNK);
     if (n < 0) {

@@ -450,10 +450,13 @@ static int git_blob_sha1(const char *path, uint64_t size, char hex[41])
   unsigned char out[20], *buf = malloc(1 << 20);
   char head[64];
   int n = snprintf(head, sizeof head, "blob %llu", (unsigned long long)size);
-  FILE *f = fopen(path, "rb");
-  int rc = md && buf && f && EVP_DigestInit_ex(md, EVP_sha1(), NULL) && EVP_DigestUpdate(md, head, (size_t)n + 1)
-               ? 0
-               : zllm_error_set_errno("%s: cannot hash", path);
+  int fd = -1, rc = zllm_open_regular(AT_FDCWD, path, O_RDONLY, path, &fd); /* no FIFO planted there */
+  FILE *f = rc == 0 ? fdopen(fd, "rb") : NULL;
+  if (!f && fd >= 0)
+    close(fd);
+  if (rc == 0 && !(md && buf && f && EVP_DigestInit_ex(md, EVP_sha1(), NULL) &&
+                   EVP_DigestUpdate(md, head, (size_t)n + 1)))
+    rc = zllm_error_set_errno("%s: cannot hash", path);
   size_t got;
   while (rc == 0 && (got = fread(buf, 1, 1 << 20, f)) > 0)
     if (!EVP_DigestUpdate(md, buf, got))

@@ -325,10 +325,10 @@ int zllm_st_read_header(zllm_st_header **out, int fd, const char *name)
 
 int zllm_st_open(zllm_st_header **out, int *fd_out, const char *path)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return zllm_error_set_errno("%s: cannot open", path);
-  int rc = zllm_st_read_header(out, fd, path);
+  int fd = -1, rc = zllm_open_regular(AT_FDCWD, path, O_RDONLY, path, &fd);
+  if (rc < 0)
+    return rc;
+  rc = zllm_st_read_header(out, fd, path);
   if (rc < 0) {
     close(fd);
     return rc;

@@ -170,6 +170,38 @@ catalog_sizes)
   fails_cleanly "base cycle: cat-tensor" "$T/cycle.cat" "tensor $t1: base chain deeper than 8"
   run_capped 300 "$T/cycle.restore" "$z" restore "$a" --all --out "$T/cycle-rs"
   fails_cleanly "base cycle: restore" "$T/cycle.restore" "base chain deeper than 8"
+  # a BF16<->F32 cast cycle: a BF16 cast stored as BitX against its F32
+  # source, then the F32 tensor made a BitX of the cast (each level of a
+  # cast decode holds more buffers than a plain one)
+  xh="$T/casthub"
+  python3 - "$xh" <<'PY'
+import array, json, os, random, struct, sys
+out = sys.argv[1]
+random.seed(5)
+f32 = array.array("f", (random.gauss(0, 0.02) for _ in range(256 * 256)))
+def bf16(a):
+    b = array.array("H")
+    for u in array.array("I", a.tobytes()):
+        b.append(((u + 0x7FFF + ((u >> 16) & 1)) >> 16) & 0xFFFF)
+    return b
+def write(repo, dtype, data, card=None):
+    d = os.path.join(out, repo)
+    os.makedirs(d)
+    h = json.dumps({"w": {"dtype": dtype, "shape": [256, 256], "data_offsets": [0, len(data.tobytes())]}}).encode()
+    h += b" " * (-len(h) % 8)
+    open(os.path.join(d, "model.safetensors"), "wb").write(struct.pack("<Q", len(h)) + h + data.tobytes())
+    if card:
+        open(os.path.join(d, "README.md"), "w").write("---\nbase_model: %s\n---\n" % card)
+write("org/f32", "F32", f32)
+write("org/bf16", "BF16", bf16(f32), "org/f32")
+PY
+  run "$T/cast.pack" "$z" pack --hub "$xh" --out "$T/cast-ar" --bases-from-cards
+  read -r tb tf <<<"$(sqlite3 -separator ' ' "$T/cast-ar/catalog.sqlite" "SELECT t.id, t.base FROM tensors t
+    WHERE t.dtype = 'BF16' AND t.method = 'bitx'")"
+  check "cast cycle: the BF16 cast was not stored as BitX against the F32 tensor ($tb $tf)" [ -n "$tf" ]
+  sqlite3 "$T/cast-ar/catalog.sqlite" "UPDATE tensors SET method = 'bitx', base = $tb, depth = 2 WHERE id = $tf"
+  run_capped 300 "$T/castcycle.cat" "$z" cat-tensor "$T/cast-ar" --repo org/bf16 --tensor w
+  fails_cleanly "cast cycle: cat-tensor" "$T/castcycle.cat" "tensor $tb: base chain deeper than 8"
   ;;
 # ---- 3. special files where regular files are expected -----------------------------
 special_files)
