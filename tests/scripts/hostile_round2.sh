@@ -4,7 +4,7 @@
 # the classes about memory run under a memory cap (ulimit -v, or ASan's
 # hard_rss_limit_mb in a sanitizer build, where ulimit -v cannot be used).
 #   hostile_round2.sh CLASS   CLASS: catalog_code catalog_sizes special_files
-#                                    cards names serve_work deadlines small
+#                                    cards names serve_work deadlines small ranks
 source "$(dirname "$0")/lib.sh"
 z="$ZLLM_BIN/zllm"
 class=${1:?class}
@@ -233,12 +233,6 @@ special_files)
   check "FIFO metadata.jsonl: zllm hub exited $rc (want 0: the listing goes on)" [ "$rc" -eq 0 ]
   check "FIFO metadata.jsonl: not named" grep -q "metadata.jsonl: not a regular file (a FIFO); refused" "$T/meta-fifo.hub"
   check "FIFO metadata.jsonl: the repos were not listed" grep -q "chatco/alpha-chat" "$T/meta-fifo.hub"
-  set +e
-  timeout -k 5 "$bound" "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 2 --oversubscribe \
-    "$ZLLM_BIN/zllm-survey" --hub "$hub" --out "$T/survey-fifo" --no-pack >"$T/survey-fifo.log" 2>&1
-  rc=$?
-  set -e
-  check "FIFO metadata.jsonl: zllm-survey on 2 ranks exited $rc (want 0)" [ "$rc" -eq 0 ]
   rm "$hub/.zllm/metadata.jsonl"
   truncate -s 900M "$hub/.zllm/metadata.jsonl"
   run_capped 300 "$T/meta-sparse.hub" "$z" hub "$hub"
@@ -538,6 +532,21 @@ small)
   check "refs/main outside: zllm hub exited $rc" [ "$rc" -eq 0 ]
   check "refs/main outside: no problem named ($(grep -m1 problem "$T/ref.hub" || true))" \
     grep -q "org/c: refs/main: '../../../../etc' is not a snapshot of this repo" "$T/ref.hub"
+  ;;
+# ---- the classes' checks that need ranks (zllm-survey under mpiexec) --------------------
+ranks)
+  # a snapshot's .zllm/metadata.jsonl as a FIFO: every rank of the survey goes on
+  mkdir -p "$hub/.zllm"
+  mkfifo "$hub/.zllm/metadata.jsonl"
+  set +e
+  timeout -k 5 "$bound" "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 2 --oversubscribe \
+    "$ZLLM_BIN/zllm-survey" --hub "$hub" --out "$T/survey-fifo" --no-pack >"$T/survey-fifo.log" 2>&1
+  rc=$?
+  set -e
+  check "FIFO metadata.jsonl: zllm-survey on 2 ranks exited $rc (want 0)" [ "$rc" -eq 0 ]
+  check "FIFO metadata.jsonl: the survey did not name it" \
+    grep -q "metadata.jsonl: not a regular file (a FIFO); refused" "$T/survey-fifo.log"
+  rm -r "$hub/.zllm"
   # a rank that fails says why, not only rank 0's "another rank could not pack its share"
   set +e
   ZLLM_TEST_FAIL_SHARE=1 timeout -k 5 "$bound" "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 2 --oversubscribe \
