@@ -9,7 +9,8 @@ source "$(dirname "$0")/lib.sh"
 z="$ZLLM_BIN/zllm"
 class=${1:?class}
 sanitized=0
-ldd "$z" | grep -q libasan && sanitized=1
+# (the whole of ldd's answer first: `ldd | grep -q` can end ldd with SIGPIPE, which pipefail reports)
+case "$(ldd "$z" 2>/dev/null)" in *libasan*) sanitized=1 ;; esac
 
 bound=${HOSTILE_TIMEOUT:-60}
 # run OUT CMD...: runs CMD with a bounded time, stdout+stderr into OUT; sets rc
