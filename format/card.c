@@ -1,5 +1,7 @@
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <yaml.h>
 
@@ -71,6 +73,7 @@ static int find_front_matter(const char *name, const char *text, size_t len, con
 #define CARD_MAX_DEPTH 64          /* nesting of collections */
 #define CARD_MAX_EVENTS 200000     /* parser events (scalars, starts, ends); real cards have hundreds */
 #define CARD_MAX_EXPANDED ((size_t)1 << 20) /* bytes of the fields read, each alias counted where used */
+#define CARD_MAX_ANCHORS 4096      /* real cards have none or a few */
 
 typedef struct {
   char *name;
@@ -100,6 +103,8 @@ typedef struct {
   int depth;
   card_anchor *anchors;
   size_t nanchors, cap;
+  size_t slots[2 * CARD_MAX_ANCHORS]; /* anchors by name: 1 + their index, 0 empty (open addressing) */
+  uint64_t seed;   /* of the names' hash: random, so no card can be made of colliding names */
   card_open_list open[CARD_MAX_DEPTH];
   int nopen;
 } card_reader;
@@ -112,12 +117,32 @@ static bool scalar_is_null(const char *v, yaml_scalar_style_t style)
          strcmp(v, "NULL") == 0;
 }
 
+static size_t name_slot(const card_reader *r, const char *name)
+{
+  uint64_t h = r->seed;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    h = (h ^ *p) * 0x100000001b3ull;
+  h ^= h >> 33; /* fmix64: every bit of the name reaches the slot's bits */
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return (size_t)h & (2 * CARD_MAX_ANCHORS - 1);
+}
+
+/* The slot holding `name`, or the empty slot where it would go. */
+static size_t find_slot(const card_reader *r, const char *name)
+{
+  size_t i = name_slot(r, name);
+  while (r->slots[i] && strcmp(r->anchors[r->slots[i] - 1].name, name) != 0)
+    i = (i + 1) & (2 * CARD_MAX_ANCHORS - 1);
+  return i;
+}
+
 static int remember_anchor(card_reader *r, const yaml_char_t *anchor, const char *value, bool is_null)
 {
   if (!anchor)
     return 0;
-  if (r->nanchors >= CARD_MAX_EVENTS)
-    return zllm_error_set(ZLLM_ELIMIT, "%s: card-budget: more than %d anchors", r->name, CARD_MAX_EVENTS);
+  if (r->nanchors >= CARD_MAX_ANCHORS) /* the table stays at most half full */
+    return zllm_error_set(ZLLM_ELIMIT, "%s: card-budget: more than %d anchors", r->name, CARD_MAX_ANCHORS);
   if (r->nanchors == r->cap) {
     size_t ncap = r->cap ? 2 * r->cap : 16;
     card_anchor *n = realloc(r->anchors, ncap * sizeof *n);
@@ -136,17 +161,15 @@ static int remember_anchor(card_reader *r, const yaml_char_t *anchor, const char
     free(a->value);
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
-  r->nanchors++;
+  r->slots[find_slot(r, a->name)] = ++r->nanchors; /* YAML lets a name be anchored again: the latest wins */
   return 0;
 }
 
-/* The latest anchor of that name (YAML lets a name be anchored again). */
+/* The latest anchor of that name, or NULL. */
 static const card_anchor *find_anchor(const card_reader *r, const yaml_char_t *name)
 {
-  for (size_t i = r->nanchors; i > 0; i--)
-    if (strcmp(r->anchors[i - 1].name, (const char *)name) == 0)
-      return &r->anchors[i - 1];
-  return NULL;
+  size_t slot = r->slots[find_slot(r, (const char *)name)];
+  return slot ? &r->anchors[slot - 1] : NULL;
 }
 
 /* A copy of a string zllm keeps, counted against CARD_MAX_EXPANDED: an
@@ -448,23 +471,31 @@ static int flow_depth_check(const char *name, const char *y, size_t n)
 
 static int parse_yaml(zllm_card *c, const char *name, const char *yaml, size_t ylen)
 {
-  card_reader r = {.name = name};
-  int rc = flow_depth_check(name, yaml, ylen);
-  if (rc < 0)
+  card_reader *r = calloc(1, sizeof *r); /* its anchor table is 64 KiB: not on the stack */
+  int rc = r ? flow_depth_check(name, yaml, ylen) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc < 0) {
+    free(r);
     return rc;
-  if (!yaml_parser_initialize(&r.parser))
-    return zllm_error_set(ZLLM_ENOMEM, "%s: out of memory for a YAML parser", name);
-  yaml_parser_set_input_string(&r.parser, (const unsigned char *)yaml, ylen);
-  rc = card_from_events(c, &r);
-  if (r.have_ev)
-    yaml_event_delete(&r.ev);
-  for (size_t i = 0; i < r.nanchors; i++) {
-    free(r.anchors[i].name);
-    free(r.anchors[i].value);
-    zllm_strv_free(r.anchors[i].items, r.anchors[i].nitems);
   }
-  free(r.anchors);
-  yaml_parser_delete(&r.parser);
+  r->name = name;
+  if (getrandom(&r->seed, sizeof r->seed, 0) != sizeof r->seed)
+    r->seed = 0xcbf29ce484222325ull ^ (uint64_t)(uintptr_t)r;
+  if (!yaml_parser_initialize(&r->parser)) {
+    free(r);
+    return zllm_error_set(ZLLM_ENOMEM, "%s: out of memory for a YAML parser", name);
+  }
+  yaml_parser_set_input_string(&r->parser, (const unsigned char *)yaml, ylen);
+  rc = card_from_events(c, r);
+  if (r->have_ev)
+    yaml_event_delete(&r->ev);
+  for (size_t i = 0; i < r->nanchors; i++) {
+    free(r->anchors[i].name);
+    free(r->anchors[i].value);
+    zllm_strv_free(r->anchors[i].items, r->anchors[i].nitems);
+  }
+  free(r->anchors);
+  yaml_parser_delete(&r->parser);
+  free(r);
   return rc;
 }
 

@@ -263,6 +263,9 @@ PY
   card events <<'PY'    # more than a million events in 1 MiB
 import sys; open(sys.argv[1], "w").write("---\nw: [" + ",".join(["[]"] * 340000) + "]\n---\n")
 PY
+  card anchors <<'PY'   # 60,000 anchors, then 60,000 aliases of the first: each look-up scanned them all (20 s)
+import sys; open(sys.argv[1], "w").write("---\nx: [" + ",".join("&%d v" % i for i in range(60000)) + "]\ny: [" + ",".join(["*0"] * 60000) + "]\n---\n")
+PY
   card undefined <<'PY' # an alias of no anchor
 import sys; open(sys.argv[1], "w").write("---\nbase_model: *nowhere\n---\n")
 PY
@@ -272,10 +275,11 @@ PY
               "org/block/README.md: card-depth: nested deeper than 64 levels" \
               "org/alias/README.md: card-budget: the fields zllm reads ('tags' so far) hold more than 1048576 bytes" \
               "org/events/README.md: card-budget: more than 200000 YAML events" \
-              "org/undefined/README.md: yaml: line 2: found undefined alias"; do
+              "org/undefined/README.md: yaml: line 2: found undefined alias" \
+              "org/anchors/README.md: card-budget: more than 4096 anchors"; do
     check "cards: zllm hub did not say '$want'" grep -qF "$want" "$T/cards.hub"
   done
-  check "cards: every repo listed" [ "$(grep -c '^org/' "$T/cards.hub")" -eq 6 ]
+  check "cards: every repo listed" [ "$(grep -c '^org/' "$T/cards.hub")" -eq 7 ]
   joined=$(python3 -c "print(','.join(['L' * 200] * 4096)[:4000])")  # zllm hub prints the first 4 KiB
   check "cards: the joined license is not the 4,096 uses" grep -qF "  license       $joined" "$T/cards.hub"
   # pack reads the same cards: the repos are stored, a card's problem recorded
