@@ -118,6 +118,12 @@ static void end_conn(gate_conn *c)
   shutdown(c->fd, SHUT_RDWR);
 }
 
+static int by_since(const void *x, const void *y)
+{
+  const gate_conn *a = *(gate_conn *const *)x, *b = *(gate_conn *const *)y;
+  return (a->since_ms > b->since_ms) - (a->since_ms < b->since_ms);
+}
+
 /* One look at every connection (the lock held). */
 static void sweep(zs_gate *g)
 {
@@ -134,18 +140,22 @@ static void sweep(zs_gate *g)
       waiting++;
     }
   }
-  /* room for new clients: past half the limit, the longest waiting go */
-  while (waiting > g->limit / 2) {
-    gate_conn *oldest = NULL;
-    for (size_t i = 0; i < g->n; i++)
-      if (g->v[i].waiting && !g->v[i].ended && (!oldest || g->v[i].since_ms < oldest->since_ms))
-        oldest = &g->v[i];
-    if (!oldest)
-      break;
-    end_conn(oldest);
+  if (waiting <= g->limit / 2)
+    return;
+  /* room for new clients: past half the limit, the longest waiting go,
+   * oldest first (one sort, however many) */
+  gate_conn **w = malloc(waiting * sizeof *w);
+  size_t k = 0;
+  for (size_t i = 0; w && i < g->n; i++)
+    if (g->v[i].waiting && !g->v[i].ended)
+      w[k++] = &g->v[i];
+  if (w)
+    qsort(w, k, sizeof *w, by_since);
+  for (size_t i = 0; w && i < waiting - g->limit / 2; i++) {
+    end_conn(w[i]);
     g->ended_for_room++;
-    waiting--;
   }
+  free(w);
 }
 
 static void *watch(void *arg)
