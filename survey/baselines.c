@@ -1,12 +1,12 @@
 /* The survey's --baselines: the same hub through the other methods, timed in
- * this run (see survey_internal.h). */
+ * this run (see survey/phases.h). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "survey/survey_internal.h"
+#include "survey/phases.h"
 #include "zllm/analyze.h"
 #include "zllm/archive.h"
 #include "zllm/error.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "survey/survey_internal.h"
+#include "survey/phases.h"
 #include "zllm/analyze.h"
 #include "zllm/error.h"
 #include "zllm/log.h"

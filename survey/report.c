@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <mpi.h>
 
-#include "survey/survey_internal.h"
+#include "survey/phases.h"
 #include "zllm/dtype.h"
 #include "zllm/error.h"
 #include "zllm/io.h"

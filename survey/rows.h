@@ -53,6 +53,9 @@ typedef struct {
   uint64_t *sig_full, *sig_shape; /* per tensor, for the signatures */
 } sv_repo_pass;
 
+/* The /exponents dtypes, in row order. */
+extern const zllm_dtype sv_exp_dtypes[SV_NDT];
+
 /* The /exponents row of a dtype (SV_NDT of them per model), or -1. */
 int sv_exp_slot(zllm_dtype d);
 

@@ -27,7 +27,6 @@
 
 #define PART_ELEMS ((size_t)1 << 16) /* 128-256 KiB per buffer: the passes over a part stay in L2 */
 
-const zllm_dtype st_exp_dtypes[NDT] = {ZLLM_DT_BF16, ZLLM_DT_F16, ZLLM_DT_F32};
 
 /* ---- which files and bases ---------------------------------------------- */
 
@@ -117,24 +116,6 @@ static int find_base(const repo_files *b, const zllm_st_tensor *t, tensor_ref *o
   return 0;
 }
 
-/* The base's share of a tensor's delta tallies: per tensor (flips, changes)
- * and per model and dtype (the XOR's streams). */
-void sv_settle_delta(t_row *r, e_row *e, const zllm_tally_delta *d, size_t es)
-{
-  r->elements = d->elements;
-  r->identical = (double)d->same; /* a count until tensor_stats divides it */
-  for (int k = 0; k < EXP_BINS; k++)
-    r->exp_change[k] = d->exp_change[k];
-  for (int k = 0; k < REL_BINS; k++)
-    r->rel_change[k] = d->rel_change[k];
-  zllm_tally_flips(d, es, r->flips);
-  for (size_t k = 0; k < 4; k++)
-    for (unsigned v = 0; v < 256; v++)
-      e->planes_xor[k][v] += d->xor_planes[k][v];
-  for (unsigned v = 0; v < 256; v++)
-    e->hist_xor[v] += d->xor_hist[v];
-  e->n_xor += d->elements;
-}
 
 /* Reads one tensor in parts: its hash, its plain byte statistics, and the
  * delta statistics against the base's tensor (cast to this dtype) if any
@@ -177,44 +158,9 @@ static int tensor_stats(t_row *r, e_row *e, const zllm_st_header *h, int fd, siz
   return rc;
 }
 
-void sv_describe_tensor(t_row *r, const zllm_st_tensor *t, int64_t model)
-{
-  r->model = model;
-  snprintf(r->name, sizeof r->name, "%s", t->name);
-  snprintf(r->dtype, sizeof r->dtype, "%s", zllm_dtype_get(t->dtype)->name);
-  zllm_st_shape_str(r->shape, sizeof r->shape, t);
-  r->bytes = t->end - t->begin;
-  r->identical = 0; /* a count until tensor_stats divides it */
-}
 
-static int cmp_u64(const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
 
-/* The architecture signatures: names, shapes and dtypes, and names and
- * shapes alone, each tensor hashed, the hashes sorted (shard order does not
- * matter), then hashed together. */
-void sv_tensor_sig(const zllm_st_tensor *x, uint64_t *full, uint64_t *shape_only)
-{
-  char shape[512], buf[1024];
-  zllm_st_shape_str(shape, sizeof shape, x);
-  int len = snprintf(buf, sizeof buf, "%s\t%s", x->name, shape);
-  *shape_only = XXH3_64bits(buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1));
-  len = snprintf(buf, sizeof buf, "%s\t%s\t%s", x->name, shape, zllm_dtype_get(x->dtype)->name);
-  *full = XXH3_64bits(buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1));
-}
 
-void sv_finish_sig(m_row *m, uint64_t *a, uint64_t *b, size_t n)
-{
-  if (n) { /* a repo without tensors has no arrays at all */
-    qsort(a, n, 8, cmp_u64);
-    qsort(b, n, 8, cmp_u64);
-  }
-  snprintf(m->sig, sizeof m->sig, "%016llx", n ? (unsigned long long)XXH3_64bits(a, n * 8) : 0ULL);
-  snprintf(m->shape_sig, sizeof m->shape_sig, "%016llx", n ? (unsigned long long)XXH3_64bits(b, n * 8) : 0ULL);
-}
 
 static int signatures(m_row *m, const repo_files *f)
 {
@@ -234,13 +180,6 @@ static int signatures(m_row *m, const repo_files *f)
   return 0;
 }
 
-int sv_exp_slot(zllm_dtype d)
-{
-  for (int k = 0; k < NDT; k++)
-    if (st_exp_dtypes[k] == d)
-      return k;
-  return -1;
-}
 
 /* All tensors of one repo, read from the hub, against its chosen base's
  * (what the one pass did not see whole). */

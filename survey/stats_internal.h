@@ -10,7 +10,7 @@
 
 #include "survey/h5out.h"
 #include "survey/rows.h"
-#include "survey/survey_internal.h"
+#include "survey/phases.h"
 #include "zllm/archive.h"
 #include "zllm/log.h"
 
@@ -37,8 +37,6 @@ typedef struct {
   zllm_archive *archive; /* OUTDIR/archive, read-only, when the survey packed */
 } st_ctx;
 
-/* The /exponents dtypes, in row order. */
-extern const zllm_dtype st_exp_dtypes[NDT];
 
 /* This rank's repos for the statistics of a --no-pack survey (c->mine,
  * sorted): whole families dealt by bytes, largest first; with split_big a

@@ -212,7 +212,7 @@ static int write_model_table(st_ctx *c, writer *w)
 static const char *get_exp_dtype(const void *c, size_t i)
 {
   (void)c;
-  return zllm_dtype_get(st_exp_dtypes[i % NDT])->name;
+  return zllm_dtype_get(sv_exp_dtypes[i % NDT])->name;
 }
 
 static int write_exponent_table(st_ctx *c, writer *w)

@@ -1,6 +1,10 @@
-/* Private to survey/: the run state shared by the phases. */
-#ifndef ZLLM_SURVEY_INTERNAL_H
-#define ZLLM_SURVEY_INTERNAL_H
+/* Private to survey/: the run state of one survey and its accessors.  It
+ * lies below the phases: a phase (walk and scan, cluster, pass, pack,
+ * report, baselines, stats) reads and fills the run through this header
+ * only, and never calls another phase or the orchestrator (survey.c), which
+ * calls each phase's entry point in turn (survey/phases.h). */
+#ifndef ZLLM_SURVEY_RUN_H
+#define ZLLM_SURVEY_RUN_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -90,36 +94,5 @@ static inline double sv_read_seconds(const sv_run *run)
 /* The files of repo `repo`: indices [*lo, *hi) (files are in hub order, so a
  * repo's files are contiguous). */
 void sv_repo_files(const sv_list *l, size_t repo, size_t *lo, size_t *hi);
-
-/* Rank 0: turns the gathered "@index" blocks into the output files and the
- * summary table. */
-int sv_report(sv_run *run, char *blocks, size_t len);
-
-/* --baselines: rank 0 stores the hub as zstd -3, ZipNN-style and the
- * ZipLLM-equivalent would (zllm pack profiles, into OUT/baselines/, removed
- * after), chunks it with FastCDC, and records bytes and seconds beside file
- * dedup, tensor dedup and zllm.  COLLECTIVE. */
-int sv_baselines(sv_run *run);
-
-/* Each repo's unit of work for the one pass (*unit[i], the index of a
- * repo): its family, unless the family is larger than a rank's share, then
- * the repo itself.  Ranks take units first come, first served; a fine-tune
- * whose base another rank took reads the base from the hub (pack/extern.h).
- * Local: every rank computes the same units.  Caller frees *unit. */
-int sv_work_units(const sv_run *run, size_t **unit);
-
-/* The one pass (pass.c): the tap pack's reads feed, turning this rank's
- * share into scan records (appended to `scan`) and run->pass rows. */
-typedef struct sv_pass sv_pass;
-int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, zllm_mpi_progress *progress);
-const zllm_pack_tap *sv_pass_tap(sv_pass *s);
-/* After the pack: marks the share's repos the pass saw whole and scans the
- * files it did not see; *bytes is what the pass and that scan read. */
-int sv_pass_finish(sv_pass *s, const size_t *mine, size_t nmine, uint64_t *bytes);
-void sv_pass_free(sv_pass *s); /* accepts NULL; run->pass stays */
-void sv_pass_rows_free(sv_run *run);
-
-/* OUTDIR/stats.h5 with parallel HDF5 (docs/STATS.md).  COLLECTIVE. */
-int sv_stats(sv_run *run);
 
 #endif
