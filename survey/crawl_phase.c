@@ -1,20 +1,10 @@
 /* The crawl phase of a survey given an endpoint (survey/phases.h). */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
 #include "survey/phases.h"
-#include "zllm/analyze.h"
-#include "zllm/archive.h"
 #include "zllm/crawl.h"
 #include "zllm/error.h"
-#include "zllm/io.h"
-#include "zllm/json.h"
 #include "zllm/log.h"
 #include "zllm/mpi.h"
 #include "zllm/path.h"
-#include "zllm/parallel.h"
 
 /* The ranks crawl the endpoint into OUT/hub together (zllm_crawl_mpi: rank 0
  * lists, each rank downloads its share); items that fail are reported and

@@ -4,6 +4,7 @@
 #include "survey/phases.h"
 #include "zllm/cluster.h"
 #include "zllm/error.h"
+#include "zllm/mpi.h"
 
 int sv_families(sv_run *run)
 {

@@ -7,16 +7,13 @@
 #include <unistd.h>
 
 #include "survey/phases.h"
-#include "zllm/analyze.h"
 #include "zllm/archive.h"
-#include "zllm/crawl.h"
 #include "zllm/error.h"
 #include "zllm/io.h"
 #include "zllm/json.h"
 #include "zllm/log.h"
 #include "zllm/mpi.h"
 #include "zllm/path.h"
-#include "zllm/parallel.h"
 
 /* The pass's work units, taken first come, first served: a repo is this
  * rank's when its unit is; what the rank took is recorded for the tap's

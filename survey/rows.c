@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include "survey/rows.h"
+#include "zllm/dtype.h"
 #include "zllm/safetensors.h"
 #include "zllm/tally.h"
 

@@ -1,20 +1,12 @@
 /* The scan phase of a --no-pack survey: each rank reads its files into
  * "@index" scan records (survey/phases.h). */
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "survey/phases.h"
 #include "zllm/analyze.h"
-#include "zllm/archive.h"
-#include "zllm/crawl.h"
 #include "zllm/error.h"
-#include "zllm/io.h"
-#include "zllm/json.h"
 #include "zllm/log.h"
 #include "zllm/mpi.h"
-#include "zllm/path.h"
 #include "zllm/parallel.h"
 
 /* Largest file first to the least-loaded rank (the same deal on every rank). */

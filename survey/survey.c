@@ -3,23 +3,15 @@
  * crawl (with an endpoint) -> walk -> scan (--no-pack) -> families -> pack
  * (the one pass) -> report -> baselines -> stats; the phases share nothing
  * but the run (survey/run.h). */
-#include <stdio.h>
-#include <sys/resource.h>
-#include <unistd.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "survey/phases.h"
-#include "zllm/analyze.h"
-#include "zllm/archive.h"
-#include "zllm/crawl.h"
+#include "zllm/cluster.h"
 #include "zllm/error.h"
 #include "zllm/io.h"
 #include "zllm/json.h"
 #include "zllm/log.h"
 #include "zllm/mpi.h"
-#include "zllm/path.h"
-#include "zllm/parallel.h"
 
 int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
 {

@@ -1,21 +1,11 @@
 /* The walk phase: rank 0 lists the hub; every rank holds the listing and
  * the flat file list the later phases deal from (survey/phases.h). */
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "survey/phases.h"
-#include "zllm/analyze.h"
-#include "zllm/archive.h"
-#include "zllm/crawl.h"
+#include "zllm/buf.h"
 #include "zllm/error.h"
-#include "zllm/io.h"
-#include "zllm/json.h"
-#include "zllm/log.h"
 #include "zllm/mpi.h"
-#include "zllm/path.h"
-#include "zllm/parallel.h"
 
 /* "a,b,c" in a TSV cell, or "-" for an empty list. */
 static int put_list(zllm_buf *b, char **v, size_t n)
