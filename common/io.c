@@ -29,7 +29,8 @@ int zllm_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *nam
   return 0;
 }
 
-const char *zllm_mode_kind(mode_t mode)
+/* "a FIFO", "a device", "a socket", "a directory", ... for messages. */
+static const char *mode_kind(mode_t mode)
 {
   return S_ISREG(mode) ? "a regular file" : S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO"
          : S_ISCHR(mode) || S_ISBLK(mode) ? "a device" : S_ISSOCK(mode) ? "a socket"
@@ -38,7 +39,7 @@ const char *zllm_mode_kind(mode_t mode)
 
 static int not_regular(const char *shown, mode_t mode)
 {
-  return zllm_error_set(ZLLM_EFORMAT, "%s: not a regular file (%s); refused", shown, zllm_mode_kind(mode));
+  return zllm_error_set(ZLLM_EFORMAT, "%s: not a regular file (%s); refused", shown, mode_kind(mode));
 }
 
 int zllm_open_regular(int dirfd, const char *name, int flags, const char *shown, int *fd_out)
@@ -61,17 +62,23 @@ int zllm_open_regular(int dirfd, const char *name, int flags, const char *shown,
            : errno == ENOENT ? zllm_error_set(ZLLM_ENOTFOUND, "%s: missing", shown)
            : errno == ENXIO ? zllm_error_set(ZLLM_EFORMAT, "%s: not a regular file (a socket or a FIFO); refused", shown)
                              : zllm_error_set_errno("%s: cannot open", shown);
-  if (fstat(fd, &st) < 0)
-    rc = zllm_error_set_errno("%s: cannot stat", shown);
-  else if (!S_ISREG(st.st_mode))
-    rc = not_regular(shown, st.st_mode);
-  else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
-    rc = zllm_error_set_errno("%s: cannot clear O_NONBLOCK", shown);
-  if (rc < 0)
+  if ((rc = zllm_fd_regular(fd, shown)) < 0)
     close(fd);
   else
     *fd_out = fd;
   return rc;
+}
+
+int zllm_fd_regular(int fd, const char *shown)
+{
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return zllm_error_set_errno("%s: cannot stat", shown);
+  if (!S_ISREG(st.st_mode))
+    return not_regular(shown, st.st_mode);
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+    return zllm_error_set_errno("%s: cannot clear O_NONBLOCK", shown);
+  return 0;
 }
 
 int zllm_check_regular_if_present(int dirfd, const char *name, const char *shown)
@@ -133,15 +140,17 @@ int zllm_read_lines(const char *path, size_t max_line, zllm_line_fn fn, void *ct
       rc = zllm_error_set_errno("%s: cannot read", path);
       break;
     }
-    for (ssize_t i = 0; rc == 0 && i < got; i++) {
-      if (chunk[i] != '\n') {
-        /* a line past the cap is skipped to its end, never held */
-        if (len < max_line)
-          line[len++] = chunk[i];
-        else
-          too_long = 1;
-        continue;
-      }
+    for (const char *p = chunk, *end = chunk + got; rc == 0 && p < end;) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      size_t n = (size_t)((nl ? nl : end) - p), room = max_line - len;
+      /* a line past the cap is skipped to its end, never held */
+      memcpy(line + len, p, n < room ? n : room);
+      len += n < room ? n : room;
+      too_long |= n > room;
+      p += n;
+      if (!nl)
+        break;
+      p++; /* past the newline */
       line[len] = '\0';
       rc = fn(ctx, too_long ? NULL : line, too_long ? 0 : len, ++lineno);
       len = 0;

@@ -288,12 +288,13 @@ static int open_sink(zl_req *r)
    * open (O_NONBLOCK: no reader is ENXIO) nor is written to */
   r->fd = open(r->path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
   struct stat st;
-  if (r->fd < 0 || fstat(r->fd, &st) < 0)
+  if (r->fd < 0)
     return zllm_error_set_errno("%s: cannot open", r->path);
-  if (!S_ISREG(st.st_mode))
-    return zllm_error_set(ZLLM_EFORMAT, "%s: not a regular file (%s); refused", r->path, zllm_mode_kind(st.st_mode));
-  if (fcntl(r->fd, F_SETFL, fcntl(r->fd, F_GETFL) & ~O_NONBLOCK) < 0)
-    return zllm_error_set_errno("%s: cannot clear O_NONBLOCK", r->path);
+  int rc = zllm_fd_regular(r->fd, r->path);
+  if (rc < 0)
+    return rc;
+  if (fstat(r->fd, &st) < 0)
+    return zllm_error_set_errno("%s: cannot stat", r->path);
   r->have = (uint64_t)st.st_size;
   if (r->have > r->expect_size) /* a stale partial file: start over */
     r->have = 0;

@@ -132,7 +132,7 @@ static int chain_too_deep(zllm_archive *a, int64_t id)
  * before a decode allocates anything: each level of a decode holds part
  * buffers, so a cycle or a chain past the limit (a catalog from elsewhere)
  * is refused here rather than after it has grown the process level by level. */
-static int check_chain(zllm_archive *a, int64_t id)
+static int check_chain(zllm_archive *a, int64_t id, ar_tensor *first)
 {
   int64_t at = id;
   for (int hops = 0; hops <= AR_MAX_HOPS; hops++) {
@@ -140,6 +140,8 @@ static int check_chain(zllm_archive *a, int64_t id)
     int rc = ar_tensor_get(a, at, &t);
     if (rc < 0)
       return rc;
+    if (hops == 0) /* the decode goes on with this row: not read twice */
+      *first = t;
     if (strcmp(t.method, "dup") == 0)
       at = t.dup_of;
     else if (strcmp(t.method, "bitx") == 0)
@@ -154,8 +156,9 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
 {
   ar_tensor t;
   uint8_t *planes[ZLLM_BITX_MAX_PLANES] = {0}, *base = NULL;
-  int rc = depth > AR_MAX_HOPS ? chain_too_deep(a, id) : depth == 0 ? check_chain(a, id) : 0;
-  rc = rc ? rc : ar_tensor_get(a, id, &t);
+  int rc = depth > AR_MAX_HOPS ? chain_too_deep(a, id)
+           : depth == 0      ? check_chain(a, id, &t)
+                             : ar_tensor_get(a, id, &t);
   if (rc < 0)
     return rc;
   if (strcmp(t.method, "dup") == 0)

@@ -23,12 +23,16 @@ int zllm_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *nam
  * anything not regular ZLLM_EFORMAT.  *fd_out: caller closes. */
 int zllm_open_regular(int dirfd, const char *name, int flags, const char *shown, int *fd_out);
 
+/* The check zllm_open_regular makes of what it opened, for a descriptor
+ * opened with O_NONBLOCK elsewhere (with O_CREAT, say): refuses anything
+ * but a regular file by `shown`, then clears O_NONBLOCK.  The caller closes
+ * fd either way. */
+int zllm_fd_regular(int fd, const char *shown);
+
 /* 0 when `name` under dirfd is missing or a regular file (not followed if
  * a symlink: a link is refused too), else the same refusal as above. */
 int zllm_check_regular_if_present(int dirfd, const char *name, const char *shown);
 
-/* "a FIFO", "a device", "a socket", "a directory", ... for messages. */
-const char *zllm_mode_kind(mode_t mode);
 
 /* Reads a text file line by line in bounded memory (one line of at most
  * `max_line` bytes and a read window): fn gets each line without its '\n'
