@@ -332,3 +332,134 @@ int zllm_cluster_candidates(zllm_sketch *const *s, size_t n, const zllm_lsh_opti
   *npairs = nk;
   return 0;
 }
+
+/* ---- one signature group, streamed ---------------------------------------- */
+
+/* A band's buckets over a group: for each member (local index) its position
+ * in the band's sorted order, and for each position the member and its
+ * bucket's bounds. */
+typedef struct {
+  uint32_t *pos, *member, *lo, *hi;
+} band_table;
+
+typedef struct {
+  zllm_sketch *const *s;
+  const uint32_t *gidx;
+  size_t n, m; /* members, comparable members */
+  const zllm_lsh_options *o;
+  unsigned bands, per_band;
+  band_table *bt;
+  uint64_t *declared; /* sorted unique keys of the card pairs */
+  size_t ndeclared;
+} group_bands;
+
+static int band_table_fill(group_bands *g, unsigned band, band_entry *e)
+{
+  band_table *t = &g->bt[band];
+  size_t m = 0;
+  t->pos = calloc(g->n + 1, sizeof *t->pos);
+  t->member = calloc(g->m + 1, sizeof *t->member);
+  t->lo = calloc(g->m + 1, sizeof *t->lo);
+  t->hi = calloc(g->m + 1, sizeof *t->hi);
+  if (!t->pos || !t->member || !t->lo || !t->hi)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; i < g->n; i++)
+    if (comparable(g->s[i])) /* the hub index orders a bucket, as over the whole hub */
+      e[m++] = (band_entry){band_key(g->s[i], band, g->per_band), cl_mix64(g->gidx[i] ^ (uint64_t)band << 40),
+                            (uint32_t)i};
+  qsort(e, m, sizeof *e, cmp_entry);
+  for (size_t i = 0, j; i < m; i = j) {
+    for (j = i + 1; j < m && e[j].key == e[i].key; j++)
+      ;
+    for (size_t k = i; k < j; k++) {
+      t->member[k] = e[k].idx;
+      t->pos[e[k].idx] = (uint32_t)k;
+      t->lo[k] = (uint32_t)i;
+      t->hi[k] = (uint32_t)j;
+    }
+  }
+  return 0;
+}
+
+static void group_bands_free(group_bands *g)
+{
+  for (unsigned b = 0; g->bt && b < g->bands; b++) {
+    free(g->bt[b].pos);
+    free(g->bt[b].member);
+    free(g->bt[b].lo);
+    free(g->bt[b].hi);
+  }
+  free(g->bt);
+  free(g->declared);
+}
+
+static int group_bands_init(group_bands *g, size_t ntotal)
+{
+  band_entry *e = calloc(g->n + 1, sizeof *e);
+  pair_vec d = {0};
+  int rc = e ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; i < g->n; i++)
+    g->m += comparable(g->s[i]) != 0;
+  band_shape(ntotal, g->o, &g->bands, &g->per_band); /* the whole hub's shape: the same bands */
+  if (rc == 0 && !(g->bt = calloc(g->bands, sizeof *g->bt)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (unsigned b = 0; rc == 0 && b < g->bands; b++)
+    rc = band_table_fill(g, b, e);
+  rc = rc ? rc : declared_pairs(&d, g->s, g->n);
+  rc = rc ? rc : sort_unique(&d);
+  g->declared = d.v;
+  g->ndeclared = d.n;
+  free(e);
+  return rc;
+}
+
+/* Every candidate (a, b > a) of member a, as the whole hub's bands, card
+ * pairs and small groups would give it. */
+static int member_pairs(pair_vec *p, const group_bands *g, uint32_t a, size_t *next_declared)
+{
+  int rc = 0;
+  unsigned half = g->o->bucket_cap / 2;
+  while (rc == 0 && *next_declared < g->ndeclared && g->declared[*next_declared] >> 32 == a)
+    rc = push_pair(p, a, (uint32_t)g->declared[(*next_declared)++]);
+  if (!comparable(g->s[a]))
+    return rc;
+  if (g->m <= g->o->exhaustive_max)
+    for (uint32_t b = a + 1; rc == 0 && b < g->n; b++)
+      rc = comparable(g->s[b]) ? push_pair(p, a, b) : 0;
+  for (unsigned band = 0; rc == 0 && band < g->bands; band++) {
+    const band_table *t = &g->bt[band];
+    uint32_t at = t->pos[a], lo = t->lo[at], r = t->hi[at] - lo, off = at - lo;
+    if (r <= g->o->bucket_cap) {
+      for (uint32_t k = lo; rc == 0 && k < lo + r; k++)
+        rc = t->member[k] > a ? push_pair(p, a, t->member[k]) : 0;
+      continue;
+    }
+    for (uint32_t d = 1; rc == 0 && d <= half; d++) { /* the next half and the previous half */
+      uint32_t fwd = t->member[lo + (off + d) % r], back = t->member[lo + (off + r - d) % r];
+      rc = fwd > a ? push_pair(p, a, fwd) : 0;
+      rc = rc ? rc : back > a ? push_pair(p, a, back) : 0;
+    }
+  }
+  return rc;
+}
+
+int cl_candidates_group(zllm_sketch *const *s, const uint32_t *gidx, size_t n, size_t ntotal,
+                        const zllm_lsh_options *o, size_t round, cl_emit_pairs emit, void *ctx)
+{
+  group_bands g = {.s = s, .gidx = gidx, .n = n, .o = o};
+  pair_vec p = {0};
+  size_t next_declared = 0;
+  int rc = n > UINT32_MAX ? zllm_error_set(ZLLM_ELIMIT, "cluster: %zu sketches is more than 2^32", n) : 0;
+  rc = rc ? rc : group_bands_init(&g, ntotal);
+  for (uint32_t a = 0; rc == 0 && a < n; a++) {
+    rc = member_pairs(&p, &g, a, &next_declared);
+    if (rc == 0 && (p.n >= round || a + 1 == n)) { /* all of a's pairs are in: a round ends here */
+      rc = sort_unique(&p);
+      rc = rc ? rc : emit(ctx, p.v, p.n);
+      p.n = 0;
+    }
+  }
+  free(p.v);
+  group_bands_free(&g);
+  return rc;
+}

@@ -17,6 +17,26 @@ int cl_sampled_dtype(zllm_dtype d);
  * union over all parts is zllm_cluster_candidates' list. */
 int cl_candidates_share(zllm_sketch *const *s, size_t n, const zllm_lsh_options *o, unsigned part,
                         unsigned nparts, uint64_t **keys, size_t *nkeys);
+/* Receives a round of candidate pairs: sorted unique keys a << 32 | b
+ * (indices into the group), every pair of a round's first members. */
+typedef int (*cl_emit_pairs)(void *ctx, const uint64_t *keys, size_t n);
+/* The candidates of one group of sketches of the same shape signature, the
+ * very pairs zllm_cluster_candidates gives over a whole hub of `ntotal`
+ * sketches: `s` in hub order, gidx[i] the hub index of s[i] (banding orders
+ * buckets by it).  Streamed in rounds of about `round` pairs, in (a, b)
+ * order, so memory holds the group's bands (16 bytes per member and band)
+ * and one round, never the group's pair list. */
+int cl_candidates_group(zllm_sketch *const *s, const uint32_t *gidx, size_t n, size_t ntotal,
+                        const zllm_lsh_options *o, size_t round, cl_emit_pairs emit, void *ctx);
+/* zllm_cluster_families over one shape signature's group: the same rows as
+ * over the whole hub when `pairs` holds the group's related pairs and its
+ * card pairs, and hub_ids (sorted, nhub) every repo of the hub (a card
+ * naming a repo outside the group names another architecture).  hub_ids
+ * NULL: `s` is the whole hub. */
+int cl_families_group(zllm_family_table **out, zllm_sketch *const *s, size_t n, const zllm_pair *pairs,
+                      size_t npairs, const zllm_cluster_options *o, char *const *hub_ids, size_t nhub);
+/* Frees a row's strings and zeroes it. */
+void cl_family_row_clear(zllm_family_row *r);
 /* idx[i]: the index of sketch i's declared base among the sketches, or -1. */
 int cl_declared_index(zllm_sketch *const *s, size_t n, long *idx);
 /* Sorts keys and drops repeats in place. */

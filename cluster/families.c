@@ -42,6 +42,8 @@ typedef struct {
   uint32_t *unit_pos;     /* order of a unit (indexed by its twin root) */
   uint32_t *first_of;     /* a unit's first member (indexed by its twin root) */
   char *cycle;            /* the order had to break conflicting evidence */
+  char *const *hub_ids;   /* sorted: every repo of the hub when `s` is one signature's group, else NULL */
+  size_t nhub;
 } fam_ctx;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -493,13 +495,29 @@ const char *zllm_decision_name(zllm_decision d)
   return (unsigned)d <= ZLLM_DECIDE_NONE ? names[d] : "?";
 }
 
+static int cmp_id(const void *key, const void *elem)
+{
+  return strcmp(key, *(char *const *)elem);
+}
+
+/* The card's base is a repo of the hub outside this group: in a group of
+ * one shape signature, that is another architecture (or a model that could
+ * not be sketched, which the whole hub's table calls the same). */
+static int in_hub_elsewhere(const fam_ctx *c, size_t i)
+{
+  const char *d = c->s[i]->declared_base;
+  return c->hub_ids && d && strcmp(d, c->s[i]->repo) != 0 && bsearch(d, c->hub_ids, c->nhub, sizeof *c->hub_ids, cmp_id);
+}
+
 /* Why the card's base is not taken as a relative. */
 static void explain_declared(const fam_ctx *c, size_t i, char *buf, size_t cap)
 {
   const char *d = c->s[i]->declared_base;
   long di = c->declared_idx[i];
   long k = di >= 0 ? find_pair(c, (uint32_t)i, (uint32_t)di) : -1;
-  if (di < 0)
+  if (di < 0 && in_hub_elsewhere(c, i))
+    snprintf(buf, cap, "card names %s: another architecture", d);
+  else if (di < 0)
     snprintf(buf, cap, "card names %s: not in the hub", d);
   else if (c->s[di]->problem || c->s[di]->sig_shape != c->s[i]->sig_shape)
     snprintf(buf, cap, "card names %s: another architecture", d);
@@ -546,7 +564,7 @@ static zllm_decision decide(const fam_ctx *c, size_t i, size_t family_size, char
                s->declared_base, c->s[b]->repo);
     return ZLLM_DECIDE_NEARER;
   }
-  if (di >= 0) { /* the card names a model of the hub that the bits reject */
+  if (di >= 0 || in_hub_elsewhere(c, i)) { /* the card names a model of the hub that the bits reject */
     snprintf(why, cap, "%s%s; the bits point to %s", twin, tmp, c->s[b]->repo);
     return ZLLM_DECIDE_OVERRIDE;
   }
@@ -608,7 +626,13 @@ static int make_rows(fam_ctx *c, zllm_family_table *t)
 int zllm_cluster_families(zllm_family_table **out, zllm_sketch *const *s, size_t n, const zllm_pair *pairs,
                           size_t npairs, const zllm_cluster_options *o)
 {
-  fam_ctx c = {.s = s, .n = n, .pairs = pairs, .npairs = npairs, .o = o};
+  return cl_families_group(out, s, n, pairs, npairs, o, NULL, 0);
+}
+
+int cl_families_group(zllm_family_table **out, zllm_sketch *const *s, size_t n, const zllm_pair *pairs,
+                      size_t npairs, const zllm_cluster_options *o, char *const *hub_ids, size_t nhub)
+{
+  fam_ctx c = {.s = s, .n = n, .pairs = pairs, .npairs = npairs, .o = o, .hub_ids = hub_ids, .nhub = nhub};
   size_t nn = n ? n : 1;
   zllm_family_table *t = calloc(1, sizeof *t);
   c.fam = calloc(nn, sizeof *c.fam);

@@ -170,17 +170,6 @@ int zllm_cluster_sketches_mpi(zllm_family_table **out, zllm_sketch *const *s, si
 
 /* ---- the hub driver ------------------------------------------------------ */
 
-/* Each repo's bytes, from the listing every rank holds. */
-static int repo_sizes(const zllm_hub *hub, uint64_t **sizes)
-{
-  if (!(*sizes = calloc(hub->n ? hub->n : 1, sizeof **sizes)))
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; i < hub->n; i++)
-    for (size_t f = 0; hub->repos[i] && f < hub->repos[i]->nfiles; f++)
-      (*sizes)[i] += hub->repos[i]->files[f].size;
-  return 0;
-}
-
 static int sketch_one(zllm_buf *b, const zllm_hub *hub, size_t i)
 {
   zllm_sketch *s = NULL;
@@ -193,20 +182,6 @@ static int sketch_one(zllm_buf *b, const zllm_hub *hub, size_t i)
     rc = zllm_sketch_encode(b, s);
   }
   zllm_sketch_free(s);
-  return rc;
-}
-
-/* Largest repo first to the least-loaded rank; this rank's share, encoded. */
-static int sketch_share(zllm_buf *b, const zllm_hub *hub, const uint64_t *sizes, MPI_Comm comm)
-{
-  int rank, size;
-  size_t *mine = NULL, nmine = 0;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int rc = zllm_deal_by_size(sizes, hub->n, size, rank, &mine, &nmine);
-  for (size_t i = 0; rc == 0 && i < nmine; i++)
-    rc = sketch_one(b, hub, mine[i]);
-  free(mine);
   return rc;
 }
 
@@ -237,44 +212,66 @@ static int decode_all(zllm_sketch ***out, size_t *n, const char *data, size_t le
   return 0;
 }
 
-/* Every rank ends with every sketch, in repo order. */
-static int share_sketches(zllm_sketch ***out, size_t *n, zllm_buf *mine, size_t expect, MPI_Comm comm)
+typedef struct {
+  zllm_pair *v;
+  size_t n, cap;
+} pair_list;
+
+static int collect_pairs(void *ctx, const zllm_pair *p, size_t n)
 {
-  int rank;
-  MPI_Comm_rank(comm, &rank);
+  pair_list *l = ctx;
+  int rc = zllm_grow((void **)&l->v, &l->cap, l->n + n, sizeof *l->v);
+  if (rc == 0 && n) {
+    memcpy(l->v + l->n, p, n * sizeof *p);
+    l->n += n;
+  }
+  return rc;
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+  const zllm_pair *x = a, *y = b;
+  if (x->a != y->a)
+    return x->a < y->a ? -1 : 1;
+  return x->b < y->b ? -1 : x->b > y->b;
+}
+
+/* Every owner's pairs on every rank, in (a, b) order: the table of a hub
+ * small enough to hold whole (zllm cluster --pairs). */
+static int share_pairs(zllm_family_table *t, pair_list *mine, const zllm_hub *hub, MPI_Comm comm)
+{
   char *all = NULL;
   size_t len = 0;
-  int rc = zllm_mpi_gather_bytes(mine->data ? mine->data : "", mine->len, &all, &len, 0, comm);
-  if (rc < 0)
-    return rc;
-  rc = zllm_mpi_bcast_bytes(&all, &len, 0, comm);
-  rc = rc ? rc : decode_all(out, n, all, len, expect);
+  int rc = zllm_mpi_gather_bytes(mine->v ? (const char *)mine->v : "", mine->n * sizeof *mine->v, &all, &len, 0, comm);
+  rc = rc ? rc : zllm_mpi_bcast_bytes(&all, &len, 0, comm);
+  if (rc == 0) {
+    t->pairs = (zllm_pair *)all;
+    t->ncompared = len / sizeof *t->pairs;
+    qsort(t->pairs, t->ncompared, sizeof *t->pairs, cmp_pair);
+    all = NULL;
+  }
+  if (rc == 0 && !(t->names = calloc(hub->n + 1, sizeof *t->names)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < hub->n; i++, t->nnames++)
+    if (!(t->names[i] = strdup(hub->ids[i])))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   free(all);
   return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed"));
 }
 
 int zllm_cluster_hub_mpi(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o, MPI_Comm comm)
 {
-  size_t ns = 0;
-  uint64_t *sizes = NULL;
-  zllm_sketch **s = NULL;
-  zllm_buf mine = ZLLM_BUF_INIT;
-  int rc = repo_sizes(hub, &sizes);
-  rc = rc ? rc : sketch_share(&mine, hub, sizes, comm);
-  if (!zllm_mpi_alltrue(rc == 0, comm)) {
-    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed while sketching");
-    goto done;
+  pair_list mine = {0};
+  zllm_family_table *t = NULL;
+  int rc = zllm_cluster_hub_owned(&t, hub, o, collect_pairs, &mine, comm);
+  rc = rc ? rc : share_pairs(t, &mine, hub, comm);
+  free(mine.v);
+  if (rc < 0) {
+    zllm_family_table_free(t);
+    return rc;
   }
-  if ((rc = share_sketches(&s, &ns, &mine, hub->n, comm)) < 0)
-    goto done;
-  rc = zllm_cluster_sketches_mpi(out, s, ns, o, comm);
-done:
-  for (size_t i = 0; i < ns; i++)
-    zllm_sketch_free(s[i]);
-  free(s);
-  free(sizes);
-  zllm_buf_free(&mine);
-  return rc;
+  *out = t;
+  return 0;
 }
 
 int zllm_cluster_hub(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o)
@@ -330,18 +327,23 @@ int zllm_family_table_write(const zllm_family_table *t, const char *path)
   return rc;
 }
 
+const char zllm_pairs_tsv_header[] = "a\tb\tsamples\tbit_distance\tidentical_fraction\tdelta_bits_a_given_b\t"
+                                    "delta_bits_b_given_a\n";
+
+int zllm_pair_row_put(zllm_buf *b, const char *a, const char *other, const zllm_pair_metrics *m)
+{
+  int rc = zllm_buf_put_tsv(b, a);
+  rc = rc ? rc : put_cell(b, other);
+  return rc ? rc : zllm_buf_printf(b, "\t%u\t%.4f\t%.4f\t%.4f\t%.4f\n", m->n, m->distance, m->identical,
+                                   m->cost_ab, m->cost_ba);
+}
+
 int zllm_family_table_write_pairs(const zllm_family_table *t, const char *path)
 {
   zllm_buf b = ZLLM_BUF_INIT;
-  int rc = zllm_buf_puts(&b, "a\tb\tsamples\tbit_distance\tidentical_fraction\tdelta_bits_a_given_b\t"
-                             "delta_bits_b_given_a\n");
-  for (size_t k = 0; rc == 0 && k < t->ncompared; k++) {
-    const zllm_pair *p = &t->pairs[k];
-    rc = zllm_buf_put_tsv(&b, t->names[p->a]);
-    rc = rc ? rc : put_cell(&b, t->names[p->b]);
-    rc = rc ? rc : zllm_buf_printf(&b, "\t%u\t%.4f\t%.4f\t%.4f\t%.4f\n", p->m.n, p->m.distance, p->m.identical,
-                                   p->m.cost_ab, p->m.cost_ba);
-  }
+  int rc = zllm_buf_puts(&b, zllm_pairs_tsv_header);
+  for (size_t k = 0; rc == 0 && k < t->ncompared; k++)
+    rc = zllm_pair_row_put(&b, t->names[t->pairs[k].a], t->names[t->pairs[k].b], &t->pairs[k].m);
   rc = rc ? rc : zllm_write_file_atomic(path, b.data, b.len);
   zllm_buf_free(&b);
   return rc;
@@ -363,18 +365,22 @@ const zllm_family_row *zllm_family_table_find(const zllm_family_table *t, const 
   return NULL;
 }
 
+void cl_family_row_clear(zllm_family_row *r)
+{
+  free(r->repo);
+  free(r->family);
+  free(r->base);
+  free(r->declared_base);
+  free(r->reason);
+  memset(r, 0, sizeof *r);
+}
+
 void zllm_family_table_free(zllm_family_table *t)
 {
   if (!t)
     return;
-  for (size_t i = 0; i < t->n; i++) {
-    zllm_family_row *r = &t->rows[i];
-    free(r->repo);
-    free(r->family);
-    free(r->base);
-    free(r->declared_base);
-    free(r->reason);
-  }
+  for (size_t i = 0; i < t->n; i++)
+    cl_family_row_clear(&t->rows[i]);
   free(t->rows);
   free(t->pairs);
   zllm_strv_free(t->names, t->nnames);

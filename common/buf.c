@@ -139,6 +139,12 @@ int zllm_reader_str(zllm_reader *r, char **s)
   return 0;
 }
 
+size_t zllm_bounded(size_t normal, size_t tiny)
+{
+  const char *env = getenv("ZLLM_TEST_TINY_BUFFERS");
+  return env && strcmp(env, "1") == 0 ? tiny : normal;
+}
+
 int zllm_grow(void **arr, size_t *cap, size_t need, size_t size)
 {
   if (need <= *cap)

@@ -182,6 +182,20 @@ static int write_all(int fd, const void *data, size_t len, const char *name)
   return 0;
 }
 
+int zllm_pwrite_full(int fd, const void *data, size_t len, uint64_t off, const char *name)
+{
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pwrite(fd, (const char *)data + done, len - done, (off_t)(off + done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return zllm_error_set_errno("%s: write failed", name);
+    done += (size_t)n;
+  }
+  return 0;
+}
+
 /* "<base>.zllm-tmp.<12 random letters>" created with O_EXCL|O_NOFOLLOW in
  * dirfd: a name nobody can predict, and a symlink planted under it is never
  * followed (the create fails and another name is tried). */

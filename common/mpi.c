@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "zllm/buf.h"
 #include "zllm/error.h"
 #include "zllm/mpi.h"
 
@@ -29,7 +30,7 @@ static size_t round_bytes(void)
 {
   const char *env = getenv("ZLLM_TEST_MPI_CHUNK");
   long long v = env ? atoll(env) : 0;
-  return v > 0 && v < (256LL << 20) ? (size_t)v : (size_t)256 << 20;
+  return v > 0 && v < (256LL << 20) ? (size_t)v : zllm_bounded((size_t)256 << 20, 5);
 }
 
 static int round_len(size_t left)
@@ -131,6 +132,101 @@ int zllm_mpi_gather_bytes(const char *send, size_t len, char **out, size_t *out_
   }
 done:
   free(recv);
+  free(counts);
+  return rc;
+}
+
+/* An all-to-all's state: what goes to and comes from each peer, how much
+ * of it has moved, and one round's counts (MPI's int). */
+typedef struct {
+  char *const *send;
+  const size_t *send_len;
+  size_t *recv_at, *recv_len, *sent, *got;
+  int *sc, *sd, *rc, *rd;
+  char *sbuf, *tmp, *out;
+  size_t per_peer;
+  int size;
+} a2a;
+
+/* One round: up to per_peer bytes between each pair of ranks.  Every rank
+ * takes part, even one that failed before (it sends nothing). */
+static int a2a_round(a2a *x, int ok, MPI_Comm comm)
+{
+  size_t stotal = 0, rtotal = 0;
+  for (int r = 0; r < x->size; r++) {
+    size_t s = ok ? x->send_len[r] - x->sent[r] : 0, g = ok ? x->recv_len[r] - x->got[r] : 0;
+    x->sc[r] = (int)(s < x->per_peer ? s : x->per_peer);
+    x->rc[r] = (int)(g < x->per_peer ? g : x->per_peer);
+    x->sd[r] = (int)stotal;
+    x->rd[r] = (int)rtotal;
+    stotal += (size_t)x->sc[r];
+    rtotal += (size_t)x->rc[r];
+  }
+  for (int r = 0; r < x->size; r++)
+    if (x->sc[r])
+      memcpy(x->sbuf + x->sd[r], x->send[r] + x->sent[r], (size_t)x->sc[r]);
+  if (!zllm_mpi_alltrue(ok, comm))
+    return zllm_error_set(ZLLM_EMPI, "an all-to-all: a rank could not take part");
+  if (MPI_Alltoallv(x->sbuf, x->sc, x->sd, MPI_BYTE, x->tmp, x->rc, x->rd, MPI_BYTE, comm) != MPI_SUCCESS)
+    return zllm_error_set(ZLLM_EMPI, "MPI_Alltoallv failed");
+  for (int r = 0; r < x->size; r++) {
+    if (x->rc[r])
+      memcpy(x->out + x->recv_at[r] + x->got[r], x->tmp + x->rd[r], (size_t)x->rc[r]);
+    x->got[r] += (size_t)x->rc[r];
+    x->sent[r] += (size_t)x->sc[r];
+  }
+  return 0;
+}
+
+int zllm_mpi_alltoall_bytes(char *const *send, const size_t *send_len, char **out, size_t *out_len, MPI_Comm comm)
+{
+  int size;
+  MPI_Comm_size(comm, &size);
+  size_t n = (size_t)size, total = 0, per_peer = round_bytes() / n ? round_bytes() / n : 1;
+  a2a x = {.send = send, .send_len = send_len, .per_peer = per_peer, .size = size};
+  unsigned long long *lens = calloc(2 * n, sizeof *lens), most = 0, all_most = 0;
+  size_t *at = calloc(4 * n, sizeof *at);
+  int *counts = calloc(4 * n, sizeof *counts), rc = 0;
+  *out = NULL;
+  *out_len = 0;
+  int ok = lens && at && counts;
+  for (size_t r = 0; ok && r < n; r++)
+    lens[r] = send_len[r];
+  if (!zllm_mpi_alltrue(ok, comm) ||
+      MPI_Alltoall(lens, 1, MPI_UNSIGNED_LONG_LONG, lens + n, 1, MPI_UNSIGNED_LONG_LONG, comm) != MPI_SUCCESS) {
+    rc = zllm_error_set(ok ? ZLLM_EMPI : ZLLM_ENOMEM, "an all-to-all: out of memory, or MPI_Alltoall failed");
+    goto done;
+  }
+  x.recv_at = at, x.recv_len = at + n, x.sent = at + 2 * n, x.got = at + 3 * n;
+  x.sc = counts, x.sd = counts + n, x.rc = counts + 2 * n, x.rd = counts + 3 * n;
+  for (size_t r = 0; r < n; r++) {
+    x.recv_at[r] = total;
+    x.recv_len[r] = (size_t)lens[n + r];
+    total += x.recv_len[r];
+    most = lens[r] > most ? lens[r] : most;
+    most = lens[n + r] > most ? lens[n + r] : most;
+  }
+  MPI_Allreduce(&most, &all_most, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
+  x.out = malloc(total + 1);
+  x.tmp = malloc(per_peer * n + 1);
+  x.sbuf = malloc(per_peer * n + 1);
+  ok = x.out && x.tmp && x.sbuf;
+  /* every rank runs the same rounds (at least one: a failure is agreed on) */
+  size_t rounds = (size_t)((all_most + per_peer - 1) / per_peer);
+  for (size_t k = 0; rc == 0 && k < (rounds ? rounds : 1); k++)
+    rc = a2a_round(&x, ok, comm);
+  if (rc == 0) {
+    x.out[total] = '\0';
+    *out = x.out;
+    *out_len = total;
+    x.out = NULL;
+  }
+done:
+  free(x.out);
+  free(x.tmp);
+  free(x.sbuf);
+  free(lens);
+  free(at);
   free(counts);
   return rc;
 }

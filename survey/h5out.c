@@ -102,14 +102,30 @@ static int select_rows(hid_t fspace, hid_t *mspace, uint64_t cols, const h5_rang
   return total ? 0 : H5Sselect_none(*mspace);
 }
 
-int h5_table(h5_out *o, const char *path, hid_t type, uint64_t nrows, uint64_t cols, const h5_range *ranges,
-             size_t nranges, const void *data, const char *description, const char *units)
+int h5_table_create(h5_out *o, const char *path, hid_t type, uint64_t nrows, uint64_t cols, const char *description,
+                    const char *units, hid_t *dset)
 {
   hsize_t dims[2] = {nrows, cols};
-  hid_t fspace = H5Screate_simple(cols ? 2 : 1, dims, NULL), mspace = H5I_INVALID_HID, d = H5I_INVALID_HID;
+  hid_t fspace = H5Screate_simple(cols ? 2 : 1, dims, NULL), d = H5I_INVALID_HID;
   int rc = fspace >= 0 ? 0 : fail(o, "H5Screate", path);
   if (rc == 0 && (d = H5Dcreate2(o->file, path, type, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
     rc = fail(o, "H5Dcreate", path);
+  rc = rc ? rc : h5_attr_str(o, d, "description", description);
+  rc = rc ? rc : h5_attr_str(o, d, "units", units);
+  if (fspace >= 0)
+    H5Sclose(fspace);
+  if (rc < 0 && d >= 0)
+    H5Dclose(d);
+  *dset = rc < 0 ? H5I_INVALID_HID : d;
+  return rc;
+}
+
+int h5_table_rows(h5_out *o, hid_t d, const char *path, hid_t type, uint64_t cols, const h5_range *ranges,
+                  size_t nranges, const void *data)
+{
+  hid_t fspace = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID, mspace = H5I_INVALID_HID;
+  hssize_t nrows = fspace >= 0 ? H5Sget_simple_extent_npoints(fspace) : -1;
+  int rc = fspace >= 0 && nrows >= 0 ? 0 : fail(o, "H5Dget_space", path);
   if (rc == 0 && select_rows(fspace, &mspace, cols, ranges, nranges) < 0)
     rc = fail(o, "selection", path);
   /* every rank calls H5Dwrite, even with nothing selected: the write is
@@ -119,13 +135,22 @@ int h5_table(h5_out *o, const char *path, hid_t type, uint64_t nrows, uint64_t c
     rc = rc ? rc : fail(o, "another rank's preparation", path);
   else if (nrows > 0 && H5Dwrite(d, type, mspace, fspace, o->dxpl, data ? data : "") < 0)
     rc = fail(o, "H5Dwrite", path);
-  rc = rc ? rc : h5_attr_str(o, d, "description", description);
-  rc = rc ? rc : h5_attr_str(o, d, "units", units);
   if (mspace >= 0)
     H5Sclose(mspace);
-  if (d >= 0)
-    H5Dclose(d);
   if (fspace >= 0)
     H5Sclose(fspace);
+  return rc;
+}
+
+int h5_table(h5_out *o, const char *path, hid_t type, uint64_t nrows, uint64_t cols, const h5_range *ranges,
+             size_t nranges, const void *data, const char *description, const char *units)
+{
+  hid_t d = H5I_INVALID_HID;
+  int rc = h5_table_create(o, path, type, nrows, cols, description, units, &d);
+  if (!zllm_mpi_alltrue(rc == 0, o->comm))
+    rc = rc ? rc : fail(o, "another rank's dataset", path);
+  rc = rc ? rc : h5_table_rows(o, d, path, type, cols, ranges, nranges, data);
+  if (d >= 0)
+    H5Dclose(d);
   return rc;
 }

@@ -34,6 +34,14 @@ int h5_attr_str(h5_out *o, hid_t obj, const char *name, const char *value);
  * `ranges`. */
 int h5_table(h5_out *o, const char *path, hid_t type, uint64_t nrows, uint64_t cols, const h5_range *ranges,
              size_t nranges, const void *data, const char *description, const char *units);
+/* The same in rounds: the dataset created (attributes included), then any
+ * number of h5_table_rows calls, each writing this rank's rows of a round
+ * (every rank calls each round, with no rows when it has none left), then
+ * H5Dclose. */
+int h5_table_create(h5_out *o, const char *path, hid_t type, uint64_t nrows, uint64_t cols, const char *description,
+                    const char *units, hid_t *dset);
+int h5_table_rows(h5_out *o, hid_t d, const char *path, hid_t type, uint64_t cols, const h5_range *ranges,
+                  size_t nranges, const void *data);
 /* A fixed-length (NUL-padded) string type of `len` bytes; the caller closes it. */
 hid_t h5_str_type(size_t len);
 

@@ -388,9 +388,8 @@ static int write_families(const sv_run *run)
   if (!run->families)
     return 0;
   snprintf(path, sizeof path, "%s/families.tsv", run->opts.out);
-  rc = zllm_family_table_write(run->families, path);
-  snprintf(path, sizeof path, "%s/pairs.tsv", run->opts.out);
-  return rc ? rc : zllm_family_table_write_pairs(run->families, path);
+  rc = zllm_family_table_write(run->families, path); /* pairs.tsv: written in place by the families phase */
+  return rc;
 }
 
 typedef struct {

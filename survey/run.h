@@ -15,7 +15,11 @@
 #include "zllm/hub.h"
 #include "zllm/mpi.h"
 #include "zllm/survey.h"
+#include "survey/pairs.h"
 #include "survey/rows.h"
+
+/* Under OUT: the ranks' spills (bounded memory), removed at the end. */
+#define SV_SPILL_DIR ".survey"
 
 /* A file of the listing, flat: borrowed from run->hub, which outlives it. */
 typedef struct {
@@ -55,7 +59,8 @@ typedef struct {
   uint64_t scanned_bytes;
   uint64_t bytes_read;  /* all ranks' read system calls up to the report (hub, archive, catalog) */
   double times[5];   /* walk, scan, cluster, pack, crawl (seconds) */
-  zllm_family_table *families; /* the same on every rank */
+  zllm_family_table *families; /* every repo's row, the same on every rank (no pairs: see `pairs`) */
+  sv_pairs *pairs;             /* the pairs this rank compared, spilled (survey/pairs.h) */
   zllm_base_map *bases;        /* pack's bases, from the families (the same on every rank) */
   uint64_t reduction[3];       /* rank 0: original, after file dedup, after tensor dedup (bytes) */
   uint64_t stages[4];          /* rank 0: the archive's bytes by stage (zllm_archive_stages) */

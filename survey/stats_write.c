@@ -344,38 +344,83 @@ static int write_baselines(st_ctx *c, writer *w)
   return rc;
 }
 
-static const char *get_pair_a(const void *t, size_t i)
+#define PAIR_ROUND zllm_bounded((size_t)1 << 16, 3) /* /pairs rows written per round */
+
+typedef struct {
+  writer *w;
+  sv_pairs *pairs;
+  hid_t d[4]; /* a, b, bit_distance, identical_fraction */
+} pairs_out;
+
+typedef struct {
+  uint64_t row;
+  size_t k;
+} row_ref;
+
+static int cmp_row_ref(const void *a, const void *b)
 {
-  const zllm_family_table *f = t;
-  return f->names[f->pairs[i].a];
+  uint64_t x = ((const row_ref *)a)->row, y = ((const row_ref *)b)->row;
+  return x < y ? -1 : x > y;
 }
 
-static const char *get_pair_b(const void *t, size_t i)
+/* One round of this rank's pairs at their rows: HDF5 fills a union of row
+ * ranges in increasing rows, so the round's pairs are put in that order. */
+static int pairs_round(void *ctx, const zllm_pair *p, const uint64_t *row, size_t n)
 {
-  const zllm_family_table *f = t;
-  return f->names[f->pairs[i].b];
-}
-
-static int write_pairs(st_ctx *c, writer *w)
-{
-  const zllm_family_table *t = c->run->families;
-  size_t n = t ? t->ncompared : 0, mine = c->run->rank == 0 ? n : 0;
-  h5_range all = {0, n};
+  pairs_out *po = ctx;
+  row_ref *ord = calloc(n + 1, sizeof *ord);
+  h5_range *rg = calloc(n + 1, sizeof *rg);
+  char *a = calloc(n + 1, ID_LEN), *b = calloc(n + 1, ID_LEN);
   double *d = calloc(n + 1, 8), *id = calloc(n + 1, 8);
-  int rc = d && id ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  size_t nrg = 0;
+  int rc = ord && rg && a && b && d && id ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t k = 0; rc == 0 && k < n; k++)
+    ord[k] = (row_ref){row[k], k};
+  if (rc == 0)
+    qsort(ord, n, sizeof *ord, cmp_row_ref);
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    d[i] = t->pairs[i].m.n ? t->pairs[i].m.distance : NAN;
-    id[i] = t->pairs[i].m.n ? t->pairs[i].m.identical : NAN;
+    const zllm_pair *q = &p[ord[i].k];
+    strncpy(a + i * ID_LEN, sv_pairs_name(po->pairs, q->a), ID_LEN); /* NUL-padded fixed width */
+    strncpy(b + i * ID_LEN, sv_pairs_name(po->pairs, q->b), ID_LEN);
+    d[i] = q->m.n ? q->m.distance : NAN;
+    id[i] = q->m.n ? q->m.identical : NAN;
+    if (nrg && rg[nrg - 1].hi == ord[i].row)
+      rg[nrg - 1].hi++;
+    else
+      rg[nrg++] = (h5_range){ord[i].row, ord[i].row + 1};
   }
-  if (!zllm_mpi_alltrue(rc == 0, c->run->comm))
+  if (!zllm_mpi_alltrue(rc == 0, po->w->o->comm))
     rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
-  rc = rc ? rc : h5_group(w->o, "/pairs", "model pairs compared by the clustering (families.tsv, pairs.tsv)");
-  rc = rc ? rc : write_strings(w, "/pairs/a", w->s128, ID_LEN, n, &all, mine > 0, get_pair_a, t, mine, "first repo");
-  rc = rc ? rc : write_strings(w, "/pairs/b", w->s128, ID_LEN, n, &all, mine > 0, get_pair_b, t, mine, "second repo");
-  rc = rc ? rc : h5_table(w->o, "/pairs/bit_distance", H5T_NATIVE_DOUBLE, n, 0, &all, mine > 0, d, "mean Hamming distance per element on the BF16 view; NaN: not comparable", "bits per element");
-  rc = rc ? rc : h5_table(w->o, "/pairs/identical_fraction", H5T_NATIVE_DOUBLE, n, 0, &all, mine > 0, id, "fraction of sampled elements equal at the common precision", "fraction");
+  rc = rc ? rc : h5_table_rows(po->w->o, po->d[0], "/pairs/a", po->w->s128, 0, rg, nrg, a);
+  rc = rc ? rc : h5_table_rows(po->w->o, po->d[1], "/pairs/b", po->w->s128, 0, rg, nrg, b);
+  rc = rc ? rc : h5_table_rows(po->w->o, po->d[2], "/pairs/bit_distance", H5T_NATIVE_DOUBLE, 0, rg, nrg, d);
+  rc = rc ? rc : h5_table_rows(po->w->o, po->d[3], "/pairs/identical_fraction", H5T_NATIVE_DOUBLE, 0, rg, nrg, id);
+  free(ord);
+  free(rg);
+  free(a);
+  free(b);
   free(d);
   free(id);
+  return rc;
+}
+
+/* /pairs: every rank writes the pairs it compared, from its spill. */
+static int write_pairs(st_ctx *c, writer *w)
+{
+  pairs_out po = {.w = w, .pairs = c->run->pairs, .d = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID}};
+  uint64_t n = po.pairs ? sv_pairs_total(po.pairs) : 0;
+  int rc = h5_group(w->o, "/pairs", "model pairs compared by the clustering (families.tsv, pairs.tsv)");
+  rc = rc ? rc : h5_table_create(w->o, "/pairs/a", w->s128, n, 0, "first repo", "text", &po.d[0]);
+  rc = rc ? rc : h5_table_create(w->o, "/pairs/b", w->s128, n, 0, "second repo", "text", &po.d[1]);
+  rc = rc ? rc : h5_table_create(w->o, "/pairs/bit_distance", H5T_NATIVE_DOUBLE, n, 0, "mean Hamming distance per element on the BF16 view; NaN: not comparable", "bits per element", &po.d[2]);
+  rc = rc ? rc : h5_table_create(w->o, "/pairs/identical_fraction", H5T_NATIVE_DOUBLE, n, 0, "fraction of sampled elements equal at the common precision", "fraction", &po.d[3]);
+  if (!zllm_mpi_alltrue(rc == 0, c->run->comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank could not create /pairs");
+  else if (po.pairs)
+    rc = sv_pairs_rounds(po.pairs, PAIR_ROUND, pairs_round, &po, c->run->comm);
+  for (int k = 0; k < 4; k++)
+    if (po.d[k] >= 0)
+      H5Dclose(po.d[k]);
   return rc;
 }
 

@@ -4,6 +4,7 @@
  * (the one pass) -> report -> baselines -> stats; the phases share nothing
  * but the run (survey/run.h). */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "survey/phases.h"
 #include "zllm/cluster.h"
@@ -12,6 +13,18 @@
 #include "zllm/json.h"
 #include "zllm/log.h"
 #include "zllm/mpi.h"
+#include "zllm/path.h"
+
+/* OUT/.survey, once every rank's spills are gone (it stays if a rank's
+ * could not be removed). */
+static void remove_spill_dir(const sv_run *run)
+{
+  MPI_Barrier(run->comm);
+  char *dir = run->rank == 0 ? zllm_path_join(run->opts.out, SV_SPILL_DIR) : NULL;
+  if (dir)
+    rmdir(dir);
+  free(dir);
+}
 
 int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
 {
@@ -98,6 +111,8 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   if (rc == 0)
     ZLLM_INFO("stats: done in %.2f s", MPI_Wtime() - ts);
 done:
+  sv_pairs_free(run.pairs);
+  remove_spill_dir(&run);
   free(all);
   zllm_buf_free(&blocks);
   zllm_buf_free(&run.repos);

@@ -38,6 +38,11 @@ int zllm_reader_u64(zllm_reader *r, uint64_t *v);
 /* A malloc'd, NUL-terminated copy of the next string (caller frees). */
 int zllm_reader_str(zllm_reader *r, char **s);
 
+/* The size of a bounded buffer (a round, a batch, a spill's block):
+ * `normal`, or `tiny` when the environment sets ZLLM_TEST_TINY_BUFFERS=1,
+ * so that tests run every round and spill path on small inputs. */
+size_t zllm_bounded(size_t normal, size_t tiny);
+
 /* Hands the contents to the caller (who frees them) and resets `b`. */
 char *zllm_buf_detach(zllm_buf *b, size_t *len_out);
 void zllm_buf_free(zllm_buf *b);

@@ -157,9 +157,23 @@ int zllm_cluster_sketches(zllm_family_table **out, zllm_sketch *const *s, size_t
  * must pass the same sketches and gets the same table.  COLLECTIVE. */
 int zllm_cluster_sketches_mpi(zllm_family_table **out, zllm_sketch *const *s, size_t n,
                               const zllm_cluster_options *o, MPI_Comm comm);
-/* Sketches every repo of a listed hub (the same listing on every rank,
- * zllm_hub_bcast; repos dealt to ranks by bytes), shares the sketches and
- * clusters them.  COLLECTIVE; MPI_COMM_SELF works alone. */
+/* Receives compared pairs, `a` < `b` hub indices (zllm_hub.ids), in (a, b)
+ * order within one signature's calls. */
+typedef int (*zllm_pair_sink)(void *ctx, const zllm_pair *pairs, size_t n);
+
+/* Families of a listed hub (the same listing on every rank) by
+ * architecture signature: each rank sketches its share of the repos (by
+ * bytes) and sends each sketch to the rank owning its shape signature,
+ * which compares and clusters that signature alone, in bounded rounds,
+ * handing every pair it compared to `sink` (NULL: none).  Every rank gets
+ * every repo's row; the table holds no pairs (ncompared counts them all).
+ * No rank holds another signature's sketches or a whole pair list.
+ * COLLECTIVE. */
+int zllm_cluster_hub_owned(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o,
+                           zllm_pair_sink sink, void *sink_ctx, MPI_Comm comm);
+/* zllm_cluster_hub_owned with every compared pair gathered into the table
+ * on every rank (names: the hub's ids), for hubs whose pair list fits in a
+ * rank.  COLLECTIVE; MPI_COMM_SELF works alone. */
 int zllm_cluster_hub_mpi(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o, MPI_Comm comm);
 
 /* The same in this process alone (no MPI calls): what `zllm pack` uses. */
@@ -193,6 +207,9 @@ int zllm_bases_choose(zllm_base_map **out, const zllm_bases_options *o);
 
 /* families.tsv: header line, then one row per repo (see docs/CLUSTER.md). */
 int zllm_family_table_write(const zllm_family_table *t, const char *path);
+/* pairs.tsv's header line, and one row of it (pair a, b). */
+extern const char zllm_pairs_tsv_header[];
+int zllm_pair_row_put(zllm_buf *b, const char *a, const char *other, const zllm_pair_metrics *m);
 /* pairs.tsv: every compared pair with its metrics and verdict. */
 int zllm_family_table_write_pairs(const zllm_family_table *t, const char *path);
 const zllm_family_row *zllm_family_table_find(const zllm_family_table *t, const char *repo);

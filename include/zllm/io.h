@@ -13,6 +13,9 @@
  * A file shorter than off+len is ZLLM_EFORMAT ("truncated"). */
 int zllm_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *name);
 
+/* Writes all `len` bytes at `off` (retrying short writes and EINTR). */
+int zllm_pwrite_full(int fd, const void *data, size_t len, uint64_t off, const char *name);
+
 /* Opens `name` under dirfd (AT_FDCWD: a path) with `flags` (O_RDONLY or
  * O_RDWR, with O_NOFOLLOW where a final symlink must not be followed) and
  * refuses anything but a regular file by `shown` ("not a regular file (a

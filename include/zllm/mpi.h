@@ -27,6 +27,12 @@ int zllm_mpi_bcast_bytes(char **buf, size_t *len, int root, MPI_Comm comm);
 int zllm_mpi_gather_bytes(const char *send, size_t len, char **out, size_t *out_len, int root,
                           MPI_Comm comm);
 
+/* Each rank sends send[r] (send_len[r] bytes) to rank r and receives into
+ * *out (malloc'd, NUL-terminated, caller frees) what every rank sent it,
+ * concatenated in rank order.  Any lengths: in rounds of at most 256 MiB
+ * received per rank.  Returns the same code on every rank. */
+int zllm_mpi_alltoall_bytes(char *const *send, const size_t *send_len, char **out, size_t *out_len, MPI_Comm comm);
+
 /* Sum of a u64 over ranks, result on every rank. */
 unsigned long long zllm_mpi_sum_u64(unsigned long long v, MPI_Comm comm);
 

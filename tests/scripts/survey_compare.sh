@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Results do not depend on the number of ranks: -n 1, 2 and 4 write the same
 # tables and the same summary results (stats.h5's /ranks aside: a row per rank).
-# Nor on the size of MPI's messages: -n 3 with every broadcast and gather cut
-# into rounds of 1,000 bytes (ZLLM_TEST_MPI_CHUNK) writes them too.
+# Nor on the size of MPI's messages or of any bounded buffer: -n 3 with every
+# broadcast and gather cut into rounds of 1,000 bytes (ZLLM_TEST_MPI_CHUNK)
+# and every other round, batch and spill block made tiny
+# (ZLLM_TEST_TINY_BUFFERS: a few pairs compared, read back and written at a
+# time) writes them too.
 source "$(dirname "$0")/lib.sh"
 out3="$T/survey-np3-rounds"
-check "a survey on 3 ranks with 1,000-byte message rounds" env ZLLM_TEST_MPI_CHUNK=1000 \
+check "a survey on 3 ranks with 1,000-byte message rounds and tiny buffers" \
+  env ZLLM_TEST_MPI_CHUNK=1000 ZLLM_TEST_TINY_BUFFERS=1 \
   "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 3 --oversubscribe "$ZLLM_BIN/zllm-survey" \
   --hub "$ZLLM_SRC/data/sample-hub/hub" --out "$out3" --quiet
+check "the ranks' spills are gone after the run" test ! -e "$out3/.survey"
+check "... and so is the part of pairs.tsv" test ! -e "$out3/pairs.tsv.zllm-part"
 for n in 2 4 3; do
   other="$ZLLM_TMP/survey-np$n"
   [ "$n" -ne 3 ] || other=$out3

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "cluster/cluster_internal.h"
 #include "zllm/cluster.h"
 #include "zllm/error.h"
 #include "zllm/fpconv.h"
@@ -268,6 +269,167 @@ static void test_bands_find_families(void **state)
   free(s);
 }
 
+/* ---- one signature at a time (what each owner rank does) ---------------------- */
+
+typedef struct {
+  uint64_t *keys; /* hub indices a << 32 | b */
+  size_t n, cap;
+  const uint32_t *gidx;
+  size_t rounds;
+} group_keys;
+
+static int take_round(void *ctx, const uint64_t *keys, size_t n)
+{
+  group_keys *g = ctx;
+  assert_int_equal(zllm_grow((void **)&g->keys, &g->cap, g->n + n, sizeof *g->keys), 0);
+  for (size_t k = 0; k < n; k++) {
+    uint32_t a = (uint32_t)(keys[k] >> 32), b = (uint32_t)keys[k];
+    assert_true(a < b);
+    if (k) /* rounds are in (a, b) order, without repeats */
+      assert_true(keys[k - 1] < keys[k]);
+    g->keys[g->n++] = (uint64_t)g->gidx[a] << 32 | g->gidx[b];
+  }
+  g->rounds++;
+  return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* A hub of three architectures: a big one whose models all share their sign
+ * bits (every band one bucket, far above the bucket cap), a small one (every
+ * pair compared) and one of fine-tune families; cards name bases inside and
+ * outside their architecture and outside the hub. */
+static zllm_sketch **mixed_hub(size_t *n)
+{
+  enum { BIG = 700, SMALL = 20, FAMS = 30, PER = 8 };
+  zllm_sketch **s = calloc(BIG + SMALL + FAMS * PER, sizeof *s);
+  uint32_t v[K], x[K];
+  char name[64], decl[64];
+  size_t m = 0;
+  for (int i = 0; i < BIG; i++) {
+    for (int j = 0; j < K; j++)
+      v[j] = weight(5, (uint32_t)j) & 0x7fffffffu; /* all positive: one bucket per band */
+    tune(x, v, (uint64_t)i, 0.01f);
+    snprintf(name, sizeof name, "big/m%04d", i);
+    snprintf(decl, sizeof decl, i % 7 == 3 ? "small/m%04d" : "big/m%04d", i % 7 == 3 ? 2 : i / 2);
+    s[m++] = make(name, ZLLM_DT_BF16, x, i % 5 == 0 ? decl : i % 11 == 0 ? "nowhere/else" : NULL, -1);
+  }
+  for (int i = 0; i < SMALL; i++) {
+    for (int j = 0; j < K; j++)
+      v[j] = weight(900 + (uint64_t)(i / 4), (uint32_t)j);
+    snprintf(name, sizeof name, "small/m%04d", i);
+    s[m] = make(name, ZLLM_DT_F32, v, i % 4 ? "big/m0001" : NULL, -1);
+    s[m++]->sig_shape = 77;
+  }
+  for (int f = 0; f < FAMS; f++) {
+    for (int j = 0; j < K; j++)
+      v[j] = weight(2000 + (uint64_t)f, (uint32_t)j);
+    for (int i = 0; i < PER; i++) {
+      tune(x, v, (uint64_t)(f * PER + i), i ? 0.3f : 0.0f);
+      snprintf(name, sizeof name, "fam%02d/m%d", f, i);
+      snprintf(decl, sizeof decl, "fam%02d/m0", f);
+      s[m] = make(name, ZLLM_DT_BF16, x, i == 3 ? decl : NULL, i);
+      s[m++]->sig_shape = 55;
+    }
+  }
+  *n = m;
+  return s;
+}
+
+static int cmp_sketch_repo(const void *a, const void *b)
+{
+  return strcmp((*(zllm_sketch *const *)a)->repo, (*(zllm_sketch *const *)b)->repo);
+}
+
+/* Each signature's group alone, streamed in small rounds, gives the whole
+ * hub's candidates, and its families the whole hub's rows, from the pairs
+ * an owner keeps (related and card pairs). */
+static void test_groups_match_whole_hub(void **state)
+{
+  (void)state;
+  size_t n = 0;
+  zllm_sketch **s = mixed_hub(&n);
+  qsort(s, n, sizeof *s, cmp_sketch_repo); /* hub order */
+  char **ids = calloc(n, sizeof *ids);
+  for (size_t i = 0; i < n; i++)
+    ids[i] = s[i]->repo;
+  zllm_cluster_options o = ZLLM_CLUSTER_OPTIONS_INIT;
+  zllm_family_table *whole = NULL;
+  assert_int_equal(zllm_cluster_sketches(&whole, s, n, &o), 0);
+  uint64_t sigs[3] = {99, 77, 55};
+  group_keys all = {0};
+  zllm_sketch **g = calloc(n, sizeof *g);
+  uint32_t *gidx = calloc(n, sizeof *gidx);
+  zllm_pair *kept = calloc(whole->ncompared + 1, sizeof *kept);
+  size_t rows_seen = 0;
+  for (int k = 0; k < 3; k++) {
+    size_t m = 0, nkept = 0;
+    for (size_t i = 0; i < n; i++)
+      if (s[i]->sig_shape == sigs[k]) {
+        gidx[m] = (uint32_t)i;
+        g[m++] = s[i];
+      }
+    group_keys one = {.gidx = gidx};
+    assert_int_equal(cl_candidates_group(g, gidx, m, n, &o.lsh, 37, take_round, &one), 0);
+    assert_true(one.rounds > (k == 0 ? 10u : 0u));
+    for (size_t i = 0; i < one.n; i++) {
+      assert_int_equal(zllm_grow((void **)&all.keys, &all.cap, all.n + 1, sizeof *all.keys), 0);
+      all.keys[all.n++] = one.keys[i];
+    }
+    /* the pairs an owner keeps, from the whole hub's metrics */
+    long *decl = calloc(m, sizeof *decl);
+    assert_int_equal(cl_declared_index(g, m, decl), 0);
+    size_t *local = calloc(n, sizeof *local);
+    for (size_t i = 0; i < m; i++)
+      local[gidx[i]] = i;
+    for (size_t p = 0; p < whole->ncompared; p++) {
+      const zllm_pair *q = &whole->pairs[p];
+      if (s[q->a]->sig_shape != sigs[k])
+        continue;
+      zllm_pair l = *q;
+      l.a = (uint32_t)local[q->a];
+      l.b = (uint32_t)local[q->b];
+      int related = q->m.n >= ZLLM_CLUSTER_MIN_SAMPLES && q->m.distance <= o.threshold;
+      if (related || decl[l.a] == (long)l.b || decl[l.b] == (long)l.a)
+        kept[nkept++] = l;
+    }
+    zllm_family_table *part = NULL;
+    assert_int_equal(cl_families_group(&part, g, m, kept, nkept, &o, ids, n), 0);
+    for (size_t i = 0; i < part->n; i++, rows_seen++) {
+      const zllm_family_row *a = &part->rows[i], *b = row(whole, a->repo);
+      assert_string_equal(a->family, b->family);
+      assert_string_equal(a->reason, b->reason);
+      assert_int_equal(a->decision, b->decision);
+      assert_true((a->base == NULL) == (b->base == NULL));
+      if (a->base)
+        assert_string_equal(a->base, b->base);
+      assert_true(a->cost == b->cost && a->distance == b->distance);
+    }
+    zllm_family_table_free(part);
+    free(decl);
+    free(local);
+    free(one.keys);
+  }
+  assert_int_equal(rows_seen, n);
+  qsort(all.keys, all.n, sizeof *all.keys, cmp_key);
+  assert_int_equal(all.n, whole->ncompared);
+  for (size_t p = 0; p < all.n; p++)
+    assert_true(all.keys[p] == ((uint64_t)whole->pairs[p].a << 32 | whole->pairs[p].b));
+  zllm_family_table_free(whole);
+  free(all.keys);
+  free(g);
+  free(gidx);
+  free(kept);
+  free(ids);
+  for (size_t i = 0; i < n; i++)
+    zllm_sketch_free(s[i]);
+  free(s);
+}
+
 /* ---- pack's bases (zllm_bases_choose) ------------------------------------------- */
 
 static const char *base_of(const zllm_base_map *m, const char *repo)
@@ -343,6 +505,7 @@ int main(void)
     cmocka_unit_test(test_steps_orient_a_chain),
     cmocka_unit_test(test_cards_and_twins),
     cmocka_unit_test(test_bands_find_families),
+    cmocka_unit_test(test_groups_match_whole_hub),
     cmocka_unit_test(test_bases_choose),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

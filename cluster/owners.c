@@ -1,0 +1,400 @@
+/* Families over MPI ranks by architecture signature (docs/CLUSTER.md, "Over
+ * ranks").  Each rank sketches its share of the hub's repos (by bytes) and
+ * sends each sketch to the rank that owns its shape signature.  Families
+ * never cross a shape signature (sketches of two shapes do not compare), so
+ * an owner finds the candidates, the comparisons and the families of its
+ * signatures alone: the candidates stream in rounds, every compared pair
+ * goes to the caller's sink, and only the pairs the families need (related
+ * ones and card pairs) stay.  The rows, one per repo, then go to every rank.
+ * No rank holds another signature's sketches or any pair list whole. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/cluster_internal.h"
+#include "zllm/error.h"
+#include "zllm/mpi.h"
+#include "zllm/parallel.h"
+
+#define ROUND_PAIRS ((size_t)1 << 20) /* candidates compared per round */
+
+static size_t round_pairs(void)
+{
+  return zllm_bounded(ROUND_PAIRS, 3);
+}
+
+static int owner_of(uint64_t sig_shape, int size)
+{
+  return (int)(cl_mix64(sig_shape) % (uint64_t)size);
+}
+
+/* ---- sketching this rank's share and sending each sketch to its owner ---- */
+
+static int sketch_to_owner(zllm_buf *to, const zllm_hub *hub, size_t i, int size)
+{
+  zllm_sketch *s = NULL;
+  int rc = hub->repos[i] ? zllm_sketch_repo(&s, hub->src, hub->repos[i], ZLLM_SKETCH_K)
+                         : zllm_error_set(ZLLM_ERROR, "%s", hub->failed[i] ? hub->failed[i] : "not loaded");
+  if (rc < 0 && zllm_error_last_code() != ZLLM_ENOMEM) {
+    zllm_sketch none = {.repo = hub->ids[i], .problem = (char *)zllm_error_last(), .step = -1, .created = -1};
+    rc = zllm_sketch_encode(&to[owner_of(0, size)], &none);
+  } else if (rc == 0) {
+    rc = zllm_sketch_encode(&to[owner_of(s->sig_shape, size)], s);
+  }
+  zllm_sketch_free(s);
+  return rc;
+}
+
+typedef struct {
+  zllm_sketch *s;
+  uint32_t hub_idx;
+} owned_sketch;
+
+static int cmp_owned(const void *a, const void *b)
+{
+  const owned_sketch *x = a, *y = b;
+  if (x->s->sig_shape != y->s->sig_shape)
+    return x->s->sig_shape < y->s->sig_shape ? -1 : 1;
+  return x->hub_idx < y->hub_idx ? -1 : x->hub_idx > y->hub_idx;
+}
+
+/* The sketches this rank owns, by signature, then hub order. */
+static int receive_sketches(owned_sketch **out, size_t *n, const char *data, size_t len, const zllm_hub *hub)
+{
+  zllm_reader r = {data, len};
+  owned_sketch *v = NULL;
+  size_t cap = 0;
+  int rc = 0;
+  *n = 0;
+  while (rc == 0 && r.left > 0) {
+    zllm_sketch *s = NULL;
+    rc = zllm_grow((void **)&v, &cap, *n + 1, sizeof *v);
+    rc = rc ? rc : zllm_sketch_decode(&r, &s);
+    long at = rc == 0 ? zllm_hub_find(hub, s->repo) : -1;
+    if (rc == 0 && at < 0) {
+      rc = zllm_error_set(ZLLM_EFORMAT, "cluster: a sketch of %s, not a repo of the hub", s->repo);
+      zllm_sketch_free(s);
+    }
+    if (rc == 0)
+      v[(*n)++] = (owned_sketch){s, (uint32_t)at};
+  }
+  if (rc == 0 && *n)
+    qsort(v, *n, sizeof *v, cmp_owned);
+  *out = v;
+  return rc;
+}
+
+/* ---- one signature's group --------------------------------------------------- */
+
+typedef struct {
+  zllm_sketch **s;
+  uint32_t *gidx;
+  long *declared;
+  size_t n;
+  const zllm_cluster_options *o;
+  zllm_pair_sink sink;
+  void *sink_ctx;
+  zllm_pair *round, *hub_pairs; /* one round, in group and in hub indices */
+  size_t round_cap;
+  zllm_pair *kept; /* what the families need */
+  size_t nkept, kept_cap;
+  uint64_t compared;
+} group_run;
+
+static int compare_range(void *ctx, int worker, uint64_t lo, uint64_t hi)
+{
+  group_run *g = ctx;
+  (void)worker;
+  for (uint64_t k = lo; k < hi; k++) {
+    zllm_pair *p = &g->round[k];
+    if (zllm_sketch_compare(g->s[p->a], g->s[p->b], &p->m) < 0)
+      memset(&p->m, 0, sizeof p->m); /* n = 0: no verdict */
+  }
+  return 0;
+}
+
+/* Related pairs make the families; a card's pair explains its verdict. */
+static int needed(const group_run *g, const zllm_pair *p)
+{
+  int related = p->m.n >= ZLLM_CLUSTER_MIN_SAMPLES && p->m.distance <= g->o->threshold;
+  return related || g->declared[p->a] == (long)p->b || g->declared[p->b] == (long)p->a;
+}
+
+/* A round of candidates: compared, handed to the sink, the needed kept. */
+static int compare_round(void *ctx, const uint64_t *keys, size_t n)
+{
+  group_run *g = ctx;
+  int rc = 0;
+  if (n > g->round_cap) {
+    free(g->round);
+    free(g->hub_pairs);
+    g->round = calloc(n, sizeof *g->round);
+    g->hub_pairs = calloc(n, sizeof *g->hub_pairs);
+    g->round_cap = g->round && g->hub_pairs ? n : 0;
+    if (!g->round_cap)
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  for (size_t k = 0; k < n; k++)
+    g->round[k] = (zllm_pair){.a = (uint32_t)(keys[k] >> 32), .b = (uint32_t)keys[k]};
+  rc = zllm_parallel_for(n, 256, compare_range, g);
+  for (size_t k = 0; rc == 0 && k < n; k++) {
+    g->hub_pairs[k] = g->round[k];
+    g->hub_pairs[k].a = g->gidx[g->round[k].a];
+    g->hub_pairs[k].b = g->gidx[g->round[k].b];
+    if (needed(g, &g->round[k])) {
+      rc = zllm_grow((void **)&g->kept, &g->kept_cap, g->nkept + 1, sizeof *g->kept);
+      if (rc == 0)
+        g->kept[g->nkept++] = g->round[k];
+    }
+  }
+  rc = rc ? rc : g->sink ? g->sink(g->sink_ctx, g->hub_pairs, n) : 0;
+  g->compared += n;
+  return rc;
+}
+
+/* --all-pairs (calibration): every pair of the group the whole hub's
+ * all-pairs list holds, in rounds. */
+static int all_pairs_rounds(group_run *g, size_t round)
+{
+  uint64_t *keys = malloc((round + g->n + 1) * sizeof *keys);
+  size_t n = 0;
+  int rc = keys ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t a = 0; rc == 0 && a < g->n; a++) {
+    for (size_t b = a + 1; g->s[a]->nsamples && !g->s[a]->problem && b < g->n; b++)
+      if (!g->s[b]->problem)
+        keys[n++] = (uint64_t)a << 32 | b;
+    if (n && (n >= round || a + 1 == g->n)) {
+      rc = compare_round(g, keys, n);
+      n = 0;
+    }
+  }
+  free(keys);
+  return rc;
+}
+
+/* The families of one signature's group; its rows are appended to `rows`. */
+static int cluster_group(owned_sketch *v, size_t n, const zllm_hub *hub, const zllm_cluster_options *o,
+                         zllm_pair_sink sink, void *sink_ctx, zllm_family_table *rows, size_t *rows_cap)
+{
+  group_run g = {.n = n, .o = o, .sink = sink, .sink_ctx = sink_ctx};
+  zllm_family_table *t = NULL;
+  g.s = calloc(n, sizeof *g.s);
+  g.gidx = calloc(n, sizeof *g.gidx);
+  g.declared = calloc(n, sizeof *g.declared);
+  int rc = g.s && g.gidx && g.declared ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    g.s[i] = v[i].s;
+    g.gidx[i] = v[i].hub_idx;
+  }
+  rc = rc ? rc : cl_declared_index(g.s, n, g.declared);
+  if (rc == 0 && o->all_pairs)
+    rc = all_pairs_rounds(&g, round_pairs());
+  else if (rc == 0)
+    rc = cl_candidates_group(g.s, g.gidx, n, hub->n, &o->lsh, round_pairs(), compare_round, &g);
+  rc = rc ? rc : cl_families_group(&t, g.s, n, g.kept, g.nkept, o, hub->ids, hub->n);
+  rc = rc ? rc : zllm_grow((void **)&rows->rows, rows_cap, rows->n + n, sizeof *rows->rows);
+  if (rc == 0) { /* the rows move over */
+    memcpy(rows->rows + rows->n, t->rows, t->n * sizeof *t->rows);
+    rows->n += t->n;
+    rows->nfamilies += t->nfamilies;
+    rows->ncompared += g.compared;
+    t->n = 0;
+  }
+  zllm_family_table_free(t);
+  free(g.s);
+  free(g.gidx);
+  free(g.declared);
+  free(g.round);
+  free(g.hub_pairs);
+  free(g.kept);
+  return rc;
+}
+
+/* ---- the rows to every rank ------------------------------------------------- */
+
+static int put_opt(zllm_buf *b, const char *s, uint64_t *present, int bit)
+{
+  *present |= s ? (uint64_t)1 << bit : 0;
+  return zllm_buf_put_str(b, s ? s : "");
+}
+
+static uint64_t bits_of(double d)
+{
+  uint64_t u;
+  memcpy(&u, &d, sizeof u);
+  return u;
+}
+
+static double double_of(uint64_t u)
+{
+  double d;
+  memcpy(&d, &u, sizeof d);
+  return d;
+}
+
+static int encode_row(zllm_buf *b, const zllm_family_row *r)
+{
+  uint64_t present = 0;
+  zllm_buf tail = ZLLM_BUF_INIT;
+  int rc = put_opt(&tail, r->family, &present, 0);
+  rc = rc ? rc : put_opt(&tail, r->base, &present, 1);
+  rc = rc ? rc : put_opt(&tail, r->declared_base, &present, 2);
+  rc = rc ? rc : put_opt(&tail, r->reason, &present, 3);
+  rc = rc ? rc : zllm_buf_put_str(b, r->repo);
+  rc = rc ? rc : zllm_buf_put_u64(b, present);
+  rc = rc ? rc : zllm_buf_append(b, tail.data ? tail.data : "", tail.len);
+  rc = rc ? rc : zllm_buf_put_u64(b, bits_of(r->distance));
+  rc = rc ? rc : zllm_buf_put_u64(b, bits_of(r->identical));
+  rc = rc ? rc : zllm_buf_put_u64(b, bits_of(r->cost));
+  rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)r->decision);
+  rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)r->created);
+  zllm_buf_free(&tail);
+  return rc;
+}
+
+static int get_opt(zllm_reader *r, char **s, uint64_t present, int bit)
+{
+  int rc = zllm_reader_str(r, s);
+  if (rc == 0 && !(present >> bit & 1)) {
+    free(*s);
+    *s = NULL;
+  }
+  return rc;
+}
+
+static int decode_row(zllm_reader *r, zllm_family_row *row)
+{
+  uint64_t present = 0, d = 0, i = 0, c = 0, decision = 0, created = 0;
+  int rc = zllm_reader_str(r, &row->repo);
+  rc = rc ? rc : zllm_reader_u64(r, &present);
+  rc = rc ? rc : get_opt(r, &row->family, present, 0);
+  rc = rc ? rc : get_opt(r, &row->base, present, 1);
+  rc = rc ? rc : get_opt(r, &row->declared_base, present, 2);
+  rc = rc ? rc : get_opt(r, &row->reason, present, 3);
+  rc = rc ? rc : zllm_reader_u64(r, &d);
+  rc = rc ? rc : zllm_reader_u64(r, &i);
+  rc = rc ? rc : zllm_reader_u64(r, &c);
+  rc = rc ? rc : zllm_reader_u64(r, &decision);
+  rc = rc ? rc : zllm_reader_u64(r, &created);
+  if (rc == 0 && decision > ZLLM_DECIDE_NONE)
+    rc = zllm_error_set(ZLLM_EFORMAT, "cluster: a family row with a bad decision");
+  row->distance = double_of(d);
+  row->identical = double_of(i);
+  row->cost = double_of(c);
+  row->decision = (zllm_decision)decision;
+  row->created = (int64_t)created;
+  return rc;
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+  return strcmp(((const zllm_family_row *)a)->repo, ((const zllm_family_row *)b)->repo);
+}
+
+/* Every owner's rows on every rank, sorted by repo; the counts summed. */
+static int share_rows(zllm_family_table *t, size_t expect, MPI_Comm comm)
+{
+  zllm_buf mine = ZLLM_BUF_INIT;
+  char *all = NULL;
+  size_t len = 0;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < t->n; i++)
+    rc = encode_row(&mine, &t->rows[i]);
+  if (!zllm_mpi_alltrue(rc == 0, comm)) {
+    zllm_buf_free(&mine);
+    return rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed");
+  }
+  rc = zllm_mpi_gather_bytes(mine.data ? mine.data : "", mine.len, &all, &len, 0, comm);
+  zllm_buf_free(&mine);
+  rc = rc ? rc : zllm_mpi_bcast_bytes(&all, &len, 0, comm);
+  for (size_t i = 0; i < t->n; i++)
+    cl_family_row_clear(&t->rows[i]);
+  t->n = 0;
+  zllm_family_row *rows = rc == 0 ? calloc(expect + 1, sizeof *rows) : NULL;
+  if (rc == 0 && !rows)
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  free(t->rows);
+  t->rows = rows;
+  zllm_reader r = {all, len};
+  while (rc == 0 && r.left > 0 && t->n < expect)
+    rc = decode_row(&r, &t->rows[t->n++]);
+  if (rc == 0 && (r.left || t->n != expect))
+    rc = zllm_error_set(ZLLM_EFORMAT, "cluster: %zu family rows received, %zu expected", t->n, expect);
+  if (rc == 0)
+    qsort(t->rows, t->n, sizeof *t->rows, cmp_row);
+  free(all);
+  unsigned long long sums[2] = {t->nfamilies, t->ncompared}, total[2] = {0, 0};
+  MPI_Allreduce(sums, total, 2, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+  t->nfamilies = (size_t)total[0];
+  t->ncompared = (size_t)total[1];
+  return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed"));
+}
+
+/* ---- the driver ---------------------------------------------------------------- */
+
+/* This rank's share of the repos, sketched and sent to their owners. */
+static int exchange_sketches(owned_sketch **v, size_t *nv, const zllm_hub *hub, MPI_Comm comm)
+{
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  zllm_buf *to = calloc((size_t)size, sizeof *to);
+  char **send = calloc((size_t)size, sizeof *send), *got = NULL;
+  size_t *send_len = calloc((size_t)size, sizeof *send_len), *mine = NULL, nmine = 0, len = 0;
+  uint64_t *sizes = calloc(hub->n + 1, sizeof *sizes);
+  int rc = to && send && send_len && sizes ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < hub->n; i++)
+    for (size_t f = 0; hub->repos[i] && f < hub->repos[i]->nfiles; f++)
+      sizes[i] += hub->repos[i]->files[f].size;
+  rc = rc ? rc : zllm_deal_by_size(sizes, hub->n, size, rank, &mine, &nmine);
+  for (size_t k = 0; rc == 0 && k < nmine; k++)
+    rc = sketch_to_owner(to, hub, mine[k], size);
+  for (int r = 0; to && send && send_len && r < size; r++) {
+    send[r] = to[r].data;
+    send_len[r] = to[r].len;
+  }
+  if (!zllm_mpi_alltrue(rc == 0, comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed while sketching");
+  else
+    rc = zllm_mpi_alltoall_bytes(send, send_len, &got, &len, comm);
+  for (int r = 0; to && r < size; r++)
+    zllm_buf_free(&to[r]);
+  free(to);
+  free(send);
+  free(send_len);
+  free(sizes);
+  free(mine);
+  rc = rc ? rc : receive_sketches(v, nv, got, len, hub);
+  free(got);
+  return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed"));
+}
+
+int zllm_cluster_hub_owned(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o,
+                           zllm_pair_sink sink, void *sink_ctx, MPI_Comm comm)
+{
+  owned_sketch *v = NULL;
+  size_t nv = 0, cap = 0;
+  zllm_family_table *t = calloc(1, sizeof *t);
+  int rc = t ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (!zllm_mpi_alltrue(rc == 0, comm)) {
+    free(t);
+    return rc ? rc : zllm_error_set(ZLLM_ENOMEM, "cluster: out of memory on another rank");
+  }
+  rc = exchange_sketches(&v, &nv, hub, comm);
+  for (size_t i = 0, j; rc == 0 && i < nv; i = j) {
+    for (j = i + 1; j < nv && v[j].s->sig_shape == v[i].s->sig_shape; j++)
+      ;
+    rc = cluster_group(v + i, j - i, hub, o, sink, sink_ctx, t, &cap);
+  }
+  for (size_t i = 0; i < nv; i++)
+    zllm_sketch_free(v[i].s);
+  free(v);
+  if (!zllm_mpi_alltrue(rc == 0, comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed");
+  rc = rc ? rc : share_rows(t, hub->n, comm);
+  if (rc < 0) {
+    zllm_family_table_free(t);
+    return rc;
+  }
+  *out = t;
+  return 0;
+}
