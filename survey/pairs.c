@@ -1,12 +1,12 @@
 /* The compared pairs, spilled by the ranks that compared them and written
  * in place from there (survey/pairs.h). */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "survey/pairs.h"
+#include "survey/table.h"
 #include "zllm/buf.h"
 #include "zllm/error.h"
 #include "zllm/io.h"
@@ -14,7 +14,6 @@
 #include "zllm/path.h"
 
 #define READ_PAIRS zllm_bounded((size_t)1 << 16, 3) /* pairs read back from the spill at a time */
-#define WRITE_BYTES zllm_bounded((size_t)4 << 20, 100) /* pairs.tsv bytes buffered before a write */
 
 struct sv_pairs {
   char *path; /* the spill */
@@ -100,149 +99,45 @@ static int read_block(sv_pairs *s, zllm_pair *p, size_t max, size_t *n)
 
 /* ---- pairs.tsv ----------------------------------------------------------- */
 
-typedef struct {
-  sv_pairs *s;
-  FILE *text;       /* this rank's rows, formatted once, in spill order */
-  uint32_t *order;  /* the repos leading them, in that order (a repo's rows are consecutive) */
-  size_t norder;
-  uint64_t *bytes;  /* per repo: its rows' bytes; then where they start in pairs.tsv */
-  uint64_t *len;    /* per repo: its rows' bytes */
-} tsv_rows;
-
-/* This rank's rows into its text spill, their bytes counted per repo. */
-static int tsv_format(tsv_rows *t)
+/* This rank's rows, each repo's a block of the table (a repo's pairs are
+ * consecutive in the spill: its signature's owner compared them in a row). */
+static int format_rows(sv_pairs *s, sv_table *t)
 {
-  sv_pairs *s = t->s;
   size_t block = READ_PAIRS, n = 0;
   zllm_pair *p = malloc(block * sizeof *p);
-  zllm_buf out = ZLLM_BUF_INIT;
+  zllm_buf line = ZLLM_BUF_INIT;
   int rc = p ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0 && fseeko(s->spill, 0, SEEK_SET) != 0)
     rc = zllm_error_set_errno("%s: cannot rewind the pairs' spill", s->path);
   do {
     rc = rc ? rc : read_block(s, p, block, &n);
     for (size_t k = 0; rc == 0 && k < n; k++) {
-      size_t before = out.len;
-      rc = zllm_pair_row_put(&out, s->names[p[k].a], s->names[p[k].b], &p[k].m);
-      if (rc == 0 && t->len[p[k].a] == 0)
-        t->order[t->norder++] = p[k].a;
-      t->len[p[k].a] += out.len - before;
+      line.len = 0;
+      rc = zllm_pair_row_put(&line, s->names[p[k].a], s->names[p[k].b], &p[k].m);
+      rc = rc ? rc : sv_table_add(t, p[k].a, line.data, line.len);
     }
-    if (rc == 0 && out.len && fwrite(out.data, 1, out.len, t->text) != out.len)
-      rc = zllm_error_set_errno("%s: cannot write the rows' spill", s->path);
-    out.len = 0;
   } while (rc == 0 && n == block);
-  if (rc == 0 && (fflush(t->text) != 0 || fseeko(t->text, 0, SEEK_SET) != 0))
-    rc = zllm_error_set_errno("%s: cannot write the rows' spill", s->path);
-  zllm_buf_free(&out);
+  zllm_buf_free(&line);
   free(p);
   return rc;
 }
 
-/* The text spill into pairs.tsv, each repo's rows at their place; runs of
- * repos that follow each other there go in one write. */
-static int tsv_place(tsv_rows *t, int fd, const char *path)
-{
-  size_t cap = WRITE_BYTES, have = 0;
-  char *buf = malloc(cap);
-  uint64_t at = 0; /* where buf's bytes go */
-  int rc = buf ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; rc == 0 && i < t->norder; i++) {
-    uint32_t a = t->order[i];
-    if (have && at + have != t->bytes[a]) {
-      rc = zllm_pwrite_full(fd, buf, have, at, path);
-      have = 0;
-    }
-    if (!have)
-      at = t->bytes[a];
-    for (uint64_t left = t->len[a]; rc == 0 && left > 0;) {
-      if (have == cap) {
-        rc = zllm_pwrite_full(fd, buf, have, at, path);
-        at += have;
-        have = 0;
-      }
-      size_t want = left < cap - have ? (size_t)left : cap - have;
-      if (rc == 0 && fread(buf + have, 1, want, t->text) != want)
-        rc = zllm_error_set_errno("%s: the rows' spill is short", t->s->path);
-      have += want;
-      left -= want;
-    }
-  }
-  rc = rc ? rc : have ? zllm_pwrite_full(fd, buf, have, at, path) : 0;
-  free(buf);
-  return rc;
-}
-
-/* Rank 0 makes the file at its full size with the header; then every rank
- * writes its rows; then rank 0 puts it in place. */
 int sv_pairs_write_tsv(sv_pairs *s, const char *path, MPI_Comm comm)
 {
-  int rank, fd = -1;
-  MPI_Comm_rank(comm, &rank);
-  size_t hl = strlen(zllm_pairs_tsv_header), plen = strlen(path) + sizeof ".zllm-part",
-         tlen = strlen(s->path) + sizeof ".tsv";
-  char *part = malloc(plen), *text = malloc(tlen);
-  tsv_rows t = {.s = s};
-  if (text) { /* beside the spill, in OUT: node-local /tmp may be small */
+  size_t tlen = strlen(s->path) + sizeof ".tsv";
+  char *text = malloc(tlen);
+  sv_table *t = NULL;
+  int rc = text ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0) /* beside the spill, in OUT: node-local /tmp may be small */
     snprintf(text, tlen, "%s.tsv", s->path);
-    t.text = fopen(text, "w+b");
-  }
-  t.bytes = calloc(s->nrepos + 1, sizeof *t.bytes);
-  t.len = calloc(s->nrepos + 1, sizeof *t.len);
-  t.order = calloc(s->nrepos + 1, sizeof *t.order);
-  int rc = part && text && t.bytes && t.len && t.order ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  if (rc == 0 && !t.text)
-    rc = zllm_error_set_errno("%s: cannot create", text);
-  if (rc == 0)
-    snprintf(part, plen, "%s.zllm-part", path);
-  rc = rc ? rc : tsv_format(&t);
-  for (size_t i = 0; rc == 0 && i < s->nrepos; i++)
-    t.bytes[i] = t.len[i];
+  rc = rc ? rc : sv_table_open(&t, text, s->nrepos);
+  rc = rc ? rc : format_rows(s, t);
   if (!zllm_mpi_alltrue(rc == 0, comm))
     rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "pairs.tsv: another rank could not read its pairs");
-  else if (s->nrepos && MPI_Allreduce(MPI_IN_PLACE, t.bytes, (int)s->nrepos, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS)
-    rc = zllm_error_set(ZLLM_EMPI, "pairs.tsv: MPI_Allreduce of the sizes failed");
-  uint64_t at = hl;
-  for (size_t i = 0; rc == 0 && i <= s->nrepos; i++) {
-    uint64_t n = i < s->nrepos ? t.bytes[i] : 0;
-    t.bytes[i] = at;
-    at += n;
-  }
-  if (rc == 0 && rank == 0) {
-    fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    rc = fd >= 0 ? 0 : zllm_error_set_errno("%s: cannot create", part);
-    rc = rc ? rc : zllm_pwrite_full(fd, zllm_pairs_tsv_header, hl, 0, part);
-    if (rc == 0 && ftruncate(fd, (off_t)at) != 0)
-      rc = zllm_error_set_errno("%s: cannot size it", part);
-  }
-  if (!zllm_mpi_alltrue(rc == 0, comm)) {
-    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "pairs.tsv: another rank failed");
-    goto done;
-  }
-  if (rank != 0 && (fd = open(part, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-    rc = zllm_error_set_errno("%s: cannot open", part);
-  rc = rc ? rc : tsv_place(&t, fd, part);
-  if (rc == 0 && fsync(fd) != 0)
-    rc = zllm_error_set_errno("%s: fsync failed", part);
-  if (!zllm_mpi_alltrue(rc == 0, comm))
-    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "pairs.tsv: another rank could not write its rows");
-  else if (rank == 0 && rename(part, path) != 0)
-    rc = zllm_error_set_errno("%s: cannot rename into place", path);
-  rc = zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_ERROR, "pairs.tsv: rank 0 failed"));
-done:
-  if (fd >= 0)
-    close(fd);
-  if (rc < 0 && rank == 0 && part)
-    unlink(part);
-  if (t.text) {
-    fclose(t.text);
-    unlink(text);
-  }
+  else
+    rc = sv_table_write(t, path, zllm_pairs_tsv_header, comm);
+  sv_table_free(t);
   free(text);
-  free(t.bytes);
-  free(t.len);
-  free(t.order);
-  free(part);
   return rc;
 }
 
