@@ -167,7 +167,7 @@ static int taken_list(sv_run *run, const sv_claims *claims)
 /* The one pass: the hub packed by every rank, its bytes tallied as read;
  * files the pass did not see are scanned after.  A survey's archive is its
  * own: an earlier run's is replaced, so that every file is read by this one. */
-int sv_pack(sv_run *run, zllm_buf *blocks)
+int sv_pack(sv_run *run)
 {
   sv_pass *pass = NULL;
   const char *deal = getenv("ZLLM_TEST_DEAL");
@@ -193,7 +193,7 @@ int sv_pack(sv_run *run, zllm_buf *blocks)
     total += run->list.files[i].size;
   /* the whole job's bytes, counted by whoever reads them */
   zllm_mpi_progress_begin(&progress, "pass", run->rank == 0 ? total : 0, run->comm);
-  rc = rc ? rc : sv_pass_new(&pass, run, blocks, &progress);
+  rc = rc ? rc : sv_pass_new(&pass, run, &progress);
   int prc = phase_pack(run, &claims, pass ? sv_pass_tap(pass) : NULL, &progress);
   rc = rc ? rc : prc;
   rc = rc ? rc : taken_list(run, &claims);

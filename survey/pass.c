@@ -17,7 +17,7 @@
 struct sv_pass {
   sv_run *run;
   zllm_pack_tap tap;
-  zllm_buf *scan;  /* "@index" scan records */
+  sv_records *rec; /* this rank's scan records */
   char *seen;      /* per file: its record is written */
   char *failed;    /* per repo: a file of it was not read whole */
   uint64_t bytes;  /* bytes read whole */
@@ -171,15 +171,16 @@ static int on_file_end(void *ctx, const zllm_sha256 *sha, const zllm_xxh128 *xxh
     return 0;
   }
   zllm_hub_file hf = sv_hub_file(f);
-  int rc = zllm_buf_printf(s->scan, "@%ld\n", s->file);
-  rc = rc ? rc : zllm_scan_record(s->scan, l->repo_ids[f->repo], &hf, sha, xxh, s->h, s->txxh, s->header_error);
+  int rc = zllm_scan_record(sv_records_begin(s->rec), l->repo_ids[f->repo], &hf, sha, xxh, s->h, s->txxh,
+                            s->header_error);
+  rc = rc ? rc : sv_records_end(s->rec, (size_t)s->file);
   s->seen[s->file] = 1;
   s->repo->files_done++;
   s->bytes += f->size;
   return rc;
 }
 
-int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, zllm_mpi_progress *progress)
+int sv_pass_new(sv_pass **out, sv_run *run, zllm_mpi_progress *progress)
 {
   sv_pass *s = calloc(1, sizeof *s);
   *out = NULL;
@@ -189,7 +190,7 @@ int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, zllm_mpi_progress *p
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
   s->run = run;
-  s->scan = scan;
+  s->rec = run->records;
   s->tap = (zllm_pack_tap){s, on_file_begin, on_tensor_part, on_tensor_end, on_file_end};
   s->progress = progress;
   *out = s;
@@ -223,8 +224,8 @@ int sv_pass_finish(sv_pass *s, const size_t *mine, size_t nmine, uint64_t *bytes
         continue;
       const sv_file *f = &run->list.files[i];
       zllm_hub_file hf = sv_hub_file(f);
-      rc = zllm_buf_printf(s->scan, "@%zu\n", i);
-      rc = rc ? rc : zllm_scan_file(s->scan, run->hub->src, run->hub->repos[f->repo], &hf);
+      rc = zllm_scan_file(sv_records_begin(s->rec), run->hub->src, run->hub->repos[f->repo], &hf);
+      rc = rc ? rc : sv_records_end(s->rec, i);
       s->bytes += f->size;
     }
   }

@@ -17,9 +17,9 @@ int sv_crawl(sv_run *run);
  * every rank gets the listing and the flat file list made from it. */
 int sv_walk(sv_run *run);
 
-/* scan.c (--no-pack): each rank reads its files (dealt by size) into
- * "@index" scan records appended to `out`. */
-int sv_scan(sv_run *run, zllm_buf *out);
+/* scan.c (--no-pack): each rank reads its repos (whole repos, dealt by
+ * size) into its scan records (run->records). */
+int sv_scan(sv_run *run);
 
 /* families.c: families and bases by bitwise similarity, then pack's bases
  * (run->families, run->bases: the same on every rank). */
@@ -27,13 +27,15 @@ int sv_families(sv_run *run);
 
 /* pack_phase.c: the one pass.  The hub packed into OUT/archive over the
  * ranks (work units first come, first served, rank 0 merging the staging
- * archives); pass.c's tap turns each read into scan records (appended to
- * `blocks`) and run->pass rows; files the pass did not see are scanned. */
-int sv_pack(sv_run *run, zllm_buf *blocks);
+ * archives); pass.c's tap turns each read into scan records (run->records)
+ * and run->pass rows; files the pass did not see are scanned. */
+int sv_pack(sv_run *run);
 
-/* Rank 0: turns the gathered "@index" blocks into the output files and the
- * summary table. */
-int sv_report(sv_run *run, char *blocks, size_t len);
+/* report.c: every rank's scan records into files.tsv, tensors.tsv and
+ * problems.tsv (each rank's rows in place), the duplicate counts from the
+ * owners of the hashes, repos.tsv, families.tsv, summary.json and the
+ * summary table (rank 0). */
+int sv_report(sv_run *run);
 
 /* --baselines: rank 0 stores the hub as zstd -3, ZipNN-style and the
  * ZipLLM-equivalent would (zllm pack profiles, into OUT/baselines/, removed
@@ -49,10 +51,10 @@ int sv_baselines(sv_run *run);
 int sv_work_units(const sv_run *run, size_t **unit);
 
 /* The pack phase's tap (pass.c, below pack_phase.c): pack's reads feed it,
- * turning this rank's share into scan records (appended to `scan`) and
+ * turning this rank's share into scan records (run->records) and
  * run->pass rows. */
 typedef struct sv_pass sv_pass;
-int sv_pass_new(sv_pass **out, sv_run *run, zllm_buf *scan, zllm_mpi_progress *progress);
+int sv_pass_new(sv_pass **out, sv_run *run, zllm_mpi_progress *progress);
 const zllm_pack_tap *sv_pass_tap(sv_pass *s);
 /* After the pack: marks the share's repos the pass saw whole and scans the
  * files it did not see; *bytes is what the pass and that scan read. */

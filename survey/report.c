@@ -1,5 +1,7 @@
-/* Rank 0's report: files.tsv, tensors.tsv, repos.tsv, problems.tsv,
- * summary.json and the summary table, all in hub order. */
+/* The report: files.tsv, tensors.tsv and problems.tsv written in place by
+ * every rank from its own scan records, the duplicate counts from the
+ * owners of the hashes (survey/dedup.h), then repos.tsv, families.tsv,
+ * summary.json and the summary table on rank 0; all in hub order. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +10,13 @@
 #include <jansson.h>
 #include <mpi.h>
 
+#include "survey/dedup.h"
 #include "survey/phases.h"
+#include "survey/table.h"
 #include "zllm/dtype.h"
 #include "zllm/error.h"
 #include "zllm/io.h"
+#include "zllm/mpi.h"
 #include "zllm/path.h"
 
 enum { F_REPO = 1, F_PATH, F_KIND, F_BYTES, F_SHA, F_XXH, F_STATUS, F_NTENSORS, F_ERROR, F_NFIELDS };
@@ -20,15 +25,9 @@ enum { T_NAME = 1, T_DTYPE, T_SHAPE, T_BYTES, T_XXH, T_NFIELDS };
 typedef struct {
   char *f[F_NFIELDS]; /* fields of the F line, split in place */
   char *tensors;      /* the T lines that follow (NUL-terminated), or "" */
-  int unique;         /* first file with this content in hub order */
 } file_rec;
 
-typedef struct {
-  const char *hash;
-  uint64_t bytes;
-  size_t order;
-} hash_ref;
-
+/* The whole hub's counts: every field a u64, summed over the ranks. */
 typedef struct {
   uint64_t files, bytes, kind_files[ZLLM_FILE_OTHER + 1], kind_bytes[ZLLM_FILE_OTHER + 1];
   uint64_t st_malformed, tensors, tensor_bytes, dt_tensors[ZLLM_DT_COUNT], dt_bytes[ZLLM_DT_COUNT];
@@ -47,93 +46,26 @@ static int split_fields(char *line, char **f, int n)
   return k == n ? 0 : zllm_error_set(ZLLM_EFORMAT, "scan record with %d fields, wanted %d", k, n);
 }
 
-/* Splits "@index\nF...\nT...\n" blocks into records indexed by file. */
-static int parse_blocks(file_rec *recs, size_t n, char *all, size_t len)
+/* A record: its F line split, its T lines after it. */
+static int split_record(char *text, file_rec *r)
 {
-  char *p = all, *end = all + len;
-  while (p < end) {
-    char *nl = memchr(p, '\n', (size_t)(end - p)), *next;
-    if (*p != '@' || !nl)
-      return zllm_error_set(ZLLM_EFORMAT, "scan records out of step");
-    size_t idx = strtoull(p + 1, NULL, 10);
-    if (idx >= n || recs[idx].f[0])
-      return zllm_error_set(ZLLM_EFORMAT, "scan record for file %zu is bad or repeated", idx);
-    char *body = nl + 1;
-    next = body;
-    while (next < end && !(next[0] == '@' && next[-1] == '\n')) {
-      char *eol = memchr(next, '\n', (size_t)(end - next));
-      next = eol ? eol + 1 : end;
-    }
-    char *fl_end = memchr(body, '\n', (size_t)(next - body));
-    if (!fl_end || body[0] != 'F')
-      return zllm_error_set(ZLLM_EFORMAT, "scan record %zu has no file line", idx);
-    *fl_end = '\0';
-    recs[idx].tensors = fl_end + 1 < next ? fl_end + 1 : (char *)"";
-    if (next < end)
-      next[-1] = '\0'; /* ends the T lines; the '\n' before '@' is not needed */
-    int rc = split_fields(body, recs[idx].f, F_NFIELDS);
-    if (rc < 0)
-      return rc;
-    p = next;
-  }
-  for (size_t i = 0; i < n; i++)
-    if (!recs[i].f[0])
-      return zllm_error_set(ZLLM_ERROR, "no scan record for file %zu", i);
-  return 0;
-}
-
-static int cmp_hash_ref(const void *a, const void *b)
-{
-  const hash_ref *x = a, *y = b;
-  int c = strcmp(x->hash, y->hash);
-  return c ? c : (x->order < y->order ? -1 : x->order > y->order);
-}
-
-/* Bytes left after keeping one copy per hash; marks firsts when `first`. */
-static uint64_t dedup_bytes(hash_ref *refs, size_t n, uint64_t *dups, int *first)
-{
-  uint64_t kept = 0;
-  qsort(refs, n, sizeof *refs, cmp_hash_ref);
-  *dups = 0;
-  for (size_t i = 0; i < n; i++) {
-    int is_first = i == 0 || strcmp(refs[i - 1].hash, refs[i].hash) != 0;
-    kept += is_first ? refs[i].bytes : 0;
-    *dups += !is_first;
-    if (first)
-      first[refs[i].order] = is_first;
-  }
-  return kept;
-}
-
-static int file_dedup(file_rec *recs, size_t n, stats *s)
-{
-  hash_ref *refs = calloc(n ? n : 1, sizeof *refs);
-  int *first = calloc(n ? n : 1, sizeof *first);
-  if (!refs || !first) {
-    free(refs);
-    free(first);
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  }
-  for (size_t i = 0; i < n; i++)
-    refs[i] = (hash_ref){recs[i].f[F_SHA], strtoull(recs[i].f[F_BYTES], NULL, 10), i};
-  s->after_file = dedup_bytes(refs, n, &s->dup_files, first);
-  for (size_t i = 0; i < n; i++)
-    /* an unreadable file ("-") is never merged with another */
-    recs[i].unique = first[i] || strcmp(recs[i].f[F_SHA], "-") == 0;
-  free(refs);
-  free(first);
-  return 0;
+  char *nl = strchr(text, '\n');
+  if (text[0] != 'F' || !nl)
+    return zllm_error_set(ZLLM_EFORMAT, "scan record without a file line");
+  *nl = '\0';
+  r->tensors = nl + 1;
+  return split_fields(text, r->f, F_NFIELDS);
 }
 
 /* Visits each T line of a record: fields split in a scratch copy. */
-typedef int (*tensor_fn)(void *ctx, char **t);
+typedef int (*tensor_fn)(void *ctx, char **t, size_t order);
 
 static int each_tensor(const file_rec *r, tensor_fn fn, void *ctx)
 {
   const char *p = r->tensors;
   char line[4096], *t[T_NFIELDS];
   int rc = 0;
-  while (rc == 0 && *p) {
+  for (size_t order = 0; rc == 0 && *p; order++) {
     const char *nl = strchr(p, '\n');
     size_t len = nl ? (size_t)(nl - p) : strlen(p);
     if (len >= sizeof line)
@@ -141,82 +73,169 @@ static int each_tensor(const file_rec *r, tensor_fn fn, void *ctx)
     memcpy(line, p, len);
     line[len] = '\0';
     rc = split_fields(line, t, T_NFIELDS);
-    rc = rc ? rc : fn(ctx, t);
+    rc = rc ? rc : fn(ctx, t, order);
     p += len + (nl ? 1 : 0);
   }
   return rc;
 }
 
-typedef struct {
-  stats *s;
-  hash_ref *refs;
-  size_t n, cap;
-  int unique;
-  char *arena; /* hashes are copied here: the scratch line does not last */
-} tensor_acc;
-
-static int count_tensor(void *ctx, char **t)
+static int is_weight(const file_rec *r)
 {
-  tensor_acc *a = ctx;
+  return strcmp(r->f[F_KIND], "safetensors") == 0 || strcmp(r->f[F_KIND], "opaque-weight") == 0;
+}
+
+/* ---- this rank's records, repo by repo ------------------------------------------ */
+
+typedef struct {
+  sv_run *run;
+  stats s;
+  sv_table *files, *tensors, *problems;
+  zllm_buf rows;
+  sv_file_hash *fh;     /* this rank's files' hashes */
+  size_t nfh, fh_cap;
+  uint64_t *dups;       /* this rank's files that are a duplicate of an earlier one */
+  size_t ndups;
+  sv_tensor_hash *th;   /* the tensors of its first copies */
+  size_t nth, th_cap;
+  uint64_t unique_tensor_bytes;
+  sv_repo_weights *weights; /* per repo of this rank */
+  size_t nweights, weights_cap;
+  size_t file;          /* the record being visited */
+} report;
+
+/* Visits every record of this rank in file order; a repo's records must
+ * all be here (its rank made them all). */
+typedef int (*record_fn)(report *rp, size_t file, file_rec *r);
+
+static int each_record(report *rp, record_fn fn)
+{
+  sv_records *rec = rp->run->records;
+  const sv_list *l = &rp->run->list;
+  size_t n = sv_records_count(rec), lo = 0, hi = 0;
+  int rc = 0;
+  for (size_t k = 0; rc == 0 && k < n; k++) {
+    size_t file, len;
+    char *text;
+    file_rec r;
+    rc = sv_records_get(rec, k, &file, &text, &len);
+    if (rc == 0 && file >= l->nfiles)
+      rc = zllm_error_set(ZLLM_EFORMAT, "a scan record for file %zu of %zu", file, l->nfiles);
+    if (rc == 0 && file >= hi) { /* a repo starts: all its files follow, in order */
+      sv_repo_files(l, l->files[file].repo, &lo, &hi);
+      if (file != lo || k + (hi - lo) > n || sv_records_file(rec, k + (hi - lo) - 1) != hi - 1)
+        rc = zllm_error_set(ZLLM_ERROR, "%s: its scan records are not all on rank %d",
+                            l->repo_ids[l->files[file].repo], rp->run->rank);
+    }
+    rc = rc ? rc : split_record(text, &r);
+    rp->file = file;
+    rc = rc ? rc : fn(rp, file, &r);
+  }
+  return rc;
+}
+
+static int count_tensor(void *ctx, char **t, size_t order)
+{
+  report *rp = ctx;
   uint64_t bytes = strtoull(t[T_BYTES], NULL, 10);
   zllm_dtype dt;
-  a->s->tensors++;
-  a->s->tensor_bytes += bytes;
+  (void)order;
+  rp->s.tensors++;
+  rp->s.tensor_bytes += bytes;
   if (zllm_dtype_from_name(&dt, t[T_DTYPE]) == 0) {
-    a->s->dt_tensors[dt]++;
-    a->s->dt_bytes[dt] += bytes;
+    rp->s.dt_tensors[dt]++;
+    rp->s.dt_bytes[dt] += bytes;
   }
-  if (!a->unique)
-    return 0;
-  if (a->n == a->cap) {
-    size_t cap = a->cap ? 2 * a->cap : 256;
-    hash_ref *r = realloc(a->refs, cap * sizeof *r);
-    if (!r)
-      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    a->refs = r;
-    char *ar = realloc(a->arena, cap * 33);
-    if (!ar)
-      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    a->arena = ar;
-    a->cap = cap;
-    /* re-point the existing refs into the moved arena */
-    for (size_t i = 0; i < a->n; i++)
-      r[i].hash = ar + i * 33;
-  }
-  char *h = a->arena + a->n * 33;
-  snprintf(h, 33, "%s", t[T_XXH]);
-  a->refs[a->n] = (hash_ref){h, bytes, a->n};
-  a->n++;
   return 0;
 }
 
-static int compute_stats(file_rec *recs, size_t n, stats *s)
+static int put_tensor_row(void *ctx, char **t, size_t order)
 {
-  tensor_acc acc = {.s = s};
-  int rc = file_dedup(recs, n, s);
-  uint64_t unique_tensor_bytes_before = 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    uint64_t bytes = strtoull(recs[i].f[F_BYTES], NULL, 10);
-    zllm_file_kind k = zllm_file_kind_of(recs[i].f[F_PATH]);
-    s->files++;
-    s->bytes += bytes;
-    s->kind_files[k]++;
-    s->kind_bytes[k] += bytes;
-    s->file_problems += strcmp(recs[i].f[F_STATUS], "ok") != 0;
-    s->st_malformed += k == ZLLM_FILE_SAFETENSORS && strcmp(recs[i].f[F_STATUS], "ok") != 0;
-    acc.unique = recs[i].unique;
-    size_t before = acc.n;
-    rc = each_tensor(&recs[i], count_tensor, &acc);
-    for (size_t t = before; t < acc.n; t++)
-      unique_tensor_bytes_before += acc.refs[t].bytes;
+  report *rp = ctx;
+  const sv_file *f = &rp->run->list.files[rp->file];
+  (void)order;
+  return zllm_buf_printf(&rp->rows, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rp->run->list.repo_ids[f->repo], f->path,
+                         t[T_NAME], t[T_DTYPE], t[T_SHAPE], t[T_BYTES], t[T_XXH]);
+}
+
+static int add_weight(report *rp, size_t repo, const char *sha)
+{
+  sv_repo_weights *w = rp->nweights ? &rp->weights[rp->nweights - 1] : NULL;
+  int rc = 0;
+  if (!w || w->repo != repo) {
+    rc = zllm_grow((void **)&rp->weights, &rp->weights_cap, rp->nweights + 1, sizeof *rp->weights);
+    if (rc < 0)
+      return rc;
+    w = &rp->weights[rp->nweights++];
+    *w = (sv_repo_weights){.repo = repo};
   }
+  char(*v)[65] = realloc(w->sha, (w->nsha + 1) * sizeof *v);
+  if (!v)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  w->sha = v;
+  snprintf(w->sha[w->nsha++], 65, "%s", sha);
+  return 0;
+}
+
+/* First read: the counts, the rows, the file's hash for its owner. */
+static int first_read(report *rp, size_t file, file_rec *r)
+{
+  size_t repo = rp->run->list.files[file].repo;
+  uint64_t bytes = strtoull(r->f[F_BYTES], NULL, 10);
+  zllm_file_kind k = zllm_file_kind_of(r->f[F_PATH]);
+  rp->s.files++;
+  rp->s.bytes += bytes;
+  rp->s.kind_files[k]++;
+  rp->s.kind_bytes[k] += bytes;
+  rp->s.file_problems += strcmp(r->f[F_STATUS], "ok") != 0;
+  rp->s.st_malformed += k == ZLLM_FILE_SAFETENSORS && strcmp(r->f[F_STATUS], "ok") != 0;
+  int rc = each_tensor(r, count_tensor, rp);
+  rp->rows.len = 0;
+  for (int i = F_REPO; rc == 0 && i < F_NFIELDS; i++)
+    rc = zllm_buf_printf(&rp->rows, "%s%s", r->f[i], i + 1 < F_NFIELDS ? "\t" : "\n");
+  rc = rc ? rc : sv_table_add(rp->files, repo, rp->rows.data, rp->rows.len);
+  rp->rows.len = 0;
+  if (rc == 0 && strcmp(r->f[F_STATUS], "ok") != 0)
+    rc = zllm_buf_printf(&rp->rows, "%s\t%s\n", r->f[F_REPO], r->f[F_ERROR]);
+  rc = rc ? rc : sv_table_add(rp->problems, 1 + repo, rp->rows.data, rp->rows.len);
+  rp->rows.len = 0;
+  rc = rc ? rc : each_tensor(r, put_tensor_row, rp);
+  rc = rc ? rc : sv_table_add(rp->tensors, repo, rp->rows.data, rp->rows.len);
+  rc = rc ? rc : zllm_grow((void **)&rp->fh, &rp->fh_cap, rp->nfh + 1, sizeof *rp->fh);
   if (rc == 0) {
-    uint64_t kept = dedup_bytes(acc.refs, acc.n, &s->dup_tensors, NULL);
-    s->after_tensor = s->after_file - (unique_tensor_bytes_before - kept);
+    sv_file_hash *h = &rp->fh[rp->nfh++];
+    *h = (sv_file_hash){.weight = (uint8_t)is_weight(r), .from = rp->run->rank, .file = file, .repo = repo,
+                        .bytes = bytes};
+    snprintf(h->hash, sizeof h->hash, "%s", r->f[F_SHA]);
   }
-  free(acc.refs);
-  free(acc.arena);
+  return rc ? rc : is_weight(r) ? add_weight(rp, repo, r->f[F_SHA]) : 0;
+}
+
+static int add_tensor_hash(void *ctx, char **t, size_t order)
+{
+  report *rp = ctx;
+  uint64_t bytes = strtoull(t[T_BYTES], NULL, 10);
+  int rc = zllm_grow((void **)&rp->th, &rp->th_cap, rp->nth + 1, sizeof *rp->th);
+  if (rc == 0) {
+    sv_tensor_hash *h = &rp->th[rp->nth++];
+    *h = (sv_tensor_hash){.from = rp->run->rank, .file = rp->file, .order = order, .bytes = bytes};
+    snprintf(h->hash, sizeof h->hash, "%s", t[T_XXH]);
+    rp->unique_tensor_bytes += bytes;
+  }
   return rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Second read: the tensors of files that are their hash's first copy. */
+static int second_read(report *rp, size_t file, file_rec *r)
+{
+  if (bsearch(&(uint64_t){file}, rp->dups, rp->ndups, sizeof *rp->dups, cmp_u64))
+    return 0;
+  return each_tensor(r, add_tensor_hash, rp);
 }
 
 static int write_out(const sv_run *run, const char *name, const zllm_buf *b)
@@ -224,47 +243,6 @@ static int write_out(const sv_run *run, const char *name, const zllm_buf *b)
   char *path = zllm_path_join(run->opts.out, name);
   int rc = path ? zllm_write_file_atomic(path, b->data ? b->data : "", b->len) : ZLLM_ENOMEM;
   free(path);
-  return rc;
-}
-
-typedef struct {
-  zllm_buf *b;
-  const file_rec *r;
-} tline_ctx;
-
-static int put_tensor_row(void *ctx, char **t)
-{
-  tline_ctx *c = ctx;
-  return zllm_buf_printf(c->b, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c->r->f[F_REPO], c->r->f[F_PATH], t[T_NAME],
-                         t[T_DTYPE], t[T_SHAPE], t[T_BYTES], t[T_XXH]);
-}
-
-static int write_tables(const sv_run *run, const file_rec *recs, size_t n)
-{
-  zllm_buf files = ZLLM_BUF_INIT, tensors = ZLLM_BUF_INIT, repos = ZLLM_BUF_INIT, probs = ZLLM_BUF_INIT;
-  int rc = zllm_buf_puts(&files, "repo\tpath\tkind\tbytes\tsha256\txxh3_128\tstatus\ttensors\terror\n");
-  rc = rc ? rc : zllm_buf_puts(&tensors, "repo\tfile\ttensor\tdtype\tshape\tbytes\txxh3_128\n");
-  rc = rc ? rc : zllm_buf_puts(&repos, "repo\trevision\tfiles\tbytes\tarchitectures\ttorch_dtype\tbase_model\tlicense\tlibrary_name\tproblems\n");
-  rc = rc ? rc : zllm_buf_puts(&probs, "repo\tproblem\n");
-  rc = rc ? rc : zllm_buf_append(&repos, run->repos.data, run->repos.len);
-  rc = rc ? rc : zllm_buf_append(&probs, run->problems.data, run->problems.len);
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    const file_rec *r = &recs[i];
-    for (int k = F_REPO; rc == 0 && k < F_NFIELDS; k++)
-      rc = zllm_buf_printf(&files, "%s%s", r->f[k], k + 1 < F_NFIELDS ? "\t" : "\n");
-    if (rc == 0 && strcmp(r->f[F_STATUS], "ok") != 0)
-      rc = zllm_buf_printf(&probs, "%s\t%s\n", r->f[F_REPO], r->f[F_ERROR]);
-    tline_ctx c = {&tensors, r};
-    rc = rc ? rc : each_tensor(r, put_tensor_row, &c);
-  }
-  rc = rc ? rc : write_out(run, "files.tsv", &files);
-  rc = rc ? rc : write_out(run, "tensors.tsv", &tensors);
-  rc = rc ? rc : write_out(run, "repos.tsv", &repos);
-  rc = rc ? rc : write_out(run, "problems.tsv", &probs);
-  zllm_buf_free(&files);
-  zllm_buf_free(&tensors);
-  zllm_buf_free(&repos);
-  zllm_buf_free(&probs);
   return rc;
 }
 
@@ -392,101 +370,165 @@ static int write_families(const sv_run *run)
   return rc;
 }
 
-typedef struct {
-  const char *sha;
-  size_t repo;
-} sha_repo;
+/* ---- the report, over the ranks ------------------------------------------------ */
 
-static int cmp_sha_repo(const void *a, const void *b)
+static int agree(int rc, MPI_Comm comm)
 {
-  const sha_repo *x = a, *y = b;
-  int c = strcmp(x->sha, y->sha);
-  return c ? c : (x->repo < y->repo ? -1 : x->repo > y->repo);
+  return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_ERROR, "report: another rank failed"));
 }
 
-static int is_weight(const file_rec *r)
+static int open_table(const sv_run *run, const char *name, size_t nkeys, sv_table **t)
 {
-  return strcmp(r->f[F_KIND], "safetensors") == 0 || strcmp(r->f[F_KIND], "opaque-weight") == 0;
-}
-
-static int holds(const sha_repo *v, size_t n, const char *sha, size_t repo)
-{
-  sha_repo key = {sha, repo};
-  return bsearch(&key, v, n, sizeof *v, cmp_sha_repo) != NULL;
-}
-
-/* Per repo, the first earlier repo (hub order) that holds every one of its
- * weight files byte for byte (SHA-256): a re-upload.  Candidates are the
- * repos holding its first weight file, found in the sorted (sha, repo) list. */
-static const char *dup_holder(const sv_run *run, const file_rec *recs, const sha_repo *v, size_t m, size_t r)
-{
-  size_t lo, hi, first = SIZE_MAX;
-  sv_repo_files(&run->list, r, &lo, &hi);
-  for (size_t i = lo; i < hi && first == SIZE_MAX; i++)
-    if (is_weight(&recs[i]))
-      first = i;
-  if (first == SIZE_MAX)
-    return NULL;
-  sha_repo key = {recs[first].f[F_SHA], 0};
-  size_t a = 0, b = m;
-  while (a < b) { /* the first entry with this sha */
-    size_t mid = (a + b) / 2;
-    if (cmp_sha_repo(&v[mid], &key) < 0)
-      a = mid + 1;
-    else
-      b = mid;
-  }
-  for (; a < m && strcmp(v[a].sha, key.sha) == 0 && v[a].repo < r; a++) {
-    int all = 1;
-    for (size_t i = lo; all && i < hi; i++)
-      if (is_weight(&recs[i]))
-        all = holds(v, m, recs[i].f[F_SHA], v[a].repo);
-    if (all)
-      return run->list.repo_ids[v[a].repo];
-  }
-  return NULL;
-}
-
-static int model_file_dups(sv_run *run, const file_rec *recs, size_t n)
-{
-  sha_repo *v = calloc(n + 1, sizeof *v);
-  size_t m = 0;
-  if (!v || !(run->file_dup_of = calloc(run->list.nrepos + 1, sizeof *run->file_dup_of))) {
-    free(v);
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  }
-  for (size_t i = 0; i < n; i++)
-    if (is_weight(&recs[i]) && strcmp(recs[i].f[F_SHA], "-") != 0)
-      v[m++] = (sha_repo){recs[i].f[F_SHA], run->list.files[i].repo};
-  qsort(v, m, sizeof *v, cmp_sha_repo);
-  int rc = 0;
-  for (size_t r = 0; rc == 0 && r < run->list.nrepos; r++) {
-    const char *q = dup_holder(run, recs, v, m, r);
-    if (q && !(run->file_dup_of[r] = strdup(q)))
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  }
-  free(v);
+  char file[64];
+  snprintf(file, sizeof file, "%s-%d.tsv", name, run->rank);
+  char *dir = zllm_path_join(run->opts.out, SV_SPILL_DIR), *path = dir ? zllm_path_join(dir, file) : NULL;
+  int rc = path ? sv_table_open(t, path, nkeys) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  free(dir);
+  free(path);
   return rc;
 }
 
-int sv_report(sv_run *run, char *blocks, size_t len)
+/* This rank's records: rows into the tables, counts, hashes; every file
+ * of the hub has one record on one rank. */
+static int read_records(report *rp)
 {
-  size_t n = run->list.nfiles;
-  file_rec *recs = calloc(n ? n : 1, sizeof *recs);
-  stats s = {0};
-  double t0 = MPI_Wtime();
-  int rc = recs ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  rc = rc ? rc : parse_blocks(recs, n, blocks, len);
-  rc = rc ? rc : compute_stats(recs, n, &s);
-  rc = rc ? rc : write_tables(run, recs, n);
-  rc = rc ? rc : model_file_dups(run, recs, n);
-  run->reduction[0] = s.bytes;
-  run->reduction[1] = s.after_file;
-  run->reduction[2] = s.after_tensor;
+  sv_run *run = rp->run;
+  size_t n = run->list.nrepos;
+  int rc = sv_records_seal(run->records);
+  rc = rc ? rc : open_table(run, "files", n, &rp->files);
+  rc = rc ? rc : open_table(run, "tensors", n, &rp->tensors);
+  rc = rc ? rc : open_table(run, "problems", n + 1, &rp->problems);
+  rc = rc ? rc : each_record(rp, first_read);
+  /* the listing's problems come first (rank 0's), then the files' */
+  if (rc == 0 && run->rank == 0)
+    rc = sv_table_add(rp->problems, 0, run->problems.data ? run->problems.data : "", run->problems.len);
+  rc = agree(rc, run->comm);
+  unsigned long long records = zllm_mpi_sum_u64(rc == 0 ? sv_records_count(run->records) : 0, run->comm);
+  if (rc == 0 && records != run->list.nfiles)
+    rc = zllm_error_set(ZLLM_ERROR, "report: %llu scan records for %zu files", records, run->list.nfiles);
+  return rc;
+}
+
+/* The re-uploads found by the owners, on every rank (few: a list of pairs). */
+static int share_file_dups(sv_run *run, const report *rp, const uint64_t *holder)
+{
+  zllm_buf mine = ZLLM_BUF_INIT;
+  char *all = NULL;
+  size_t len = 0;
+  int rc = 0;
+  for (size_t k = 0; rc == 0 && k < rp->nweights; k++)
+    if (holder[k] != UINT64_MAX) {
+      rc = zllm_buf_put_u64(&mine, rp->weights[k].repo);
+      rc = rc ? rc : zllm_buf_put_u64(&mine, holder[k]);
+    }
+  rc = agree(rc, run->comm);
+  rc = rc ? rc : zllm_mpi_gather_bytes(mine.data ? mine.data : "", mine.len, &all, &len, 0, run->comm);
+  rc = rc ? rc : zllm_mpi_bcast_bytes(&all, &len, 0, run->comm);
+  if (rc == 0 && !(run->file_dup_of = calloc(run->list.nrepos + 1, sizeof *run->file_dup_of)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  zllm_reader r = {all, len};
+  while (rc == 0 && r.left) {
+    uint64_t repo = 0, q = 0;
+    rc = zllm_reader_u64(&r, &repo);
+    rc = rc ? rc : zllm_reader_u64(&r, &q);
+    if (rc == 0 && (repo >= run->list.nrepos || q >= run->list.nrepos))
+      rc = zllm_error_set(ZLLM_EFORMAT, "report: a re-upload of repo %llu", (unsigned long long)repo);
+    if (rc == 0 && !(run->file_dup_of[repo] = strdup(run->list.repo_ids[q])))
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  free(all);
+  zllm_buf_free(&mine);
+  return agree(rc, run->comm);
+}
+
+/* The duplicate counts, each hash's copies judged by its owner. */
+static int count_duplicates(report *rp)
+{
+  sv_run *run = rp->run;
+  sv_holders *holders = NULL;
+  uint64_t *holder = NULL, kept_tensors = 0;
+  int rc = sv_dedup_files(rp->fh, rp->nfh, &rp->dups, &rp->ndups, &rp->s.after_file, &rp->s.dup_files, &holders,
+                          run->comm);
+  rc = rc ? rc : agree(each_record(rp, second_read), run->comm);
+  rc = rc ? rc : sv_dedup_tensors(rp->th, rp->nth, &kept_tensors, &rp->s.dup_tensors, run->comm);
+  rc = rc ? rc : sv_dedup_repos(rp->weights, rp->nweights, holders, &holder, run->comm);
+  rc = rc ? rc : share_file_dups(run, rp, holder);
+  uint64_t before = zllm_mpi_sum_u64(rp->unique_tensor_bytes, run->comm);
+  rp->s.after_tensor = rp->s.after_file - (before - kept_tensors);
+  sv_holders_free(holders);
+  free(holder);
+  return rc;
+}
+
+/* The counts of every rank, summed (the owners' dedup sums already are). */
+static int sum_counts(report *rp)
+{
+  stats *s = &rp->s, owned = *s;
+  s->after_file = s->after_tensor = s->dup_files = s->dup_tensors = 0;
+  if (MPI_Allreduce(MPI_IN_PLACE, s, (int)(sizeof *s / sizeof(uint64_t)), MPI_UINT64_T, MPI_SUM, rp->run->comm) !=
+      MPI_SUCCESS)
+    return zllm_error_set(ZLLM_EMPI, "report: MPI_Allreduce of the counts failed");
+  s->after_file = owned.after_file;
+  s->after_tensor = owned.after_tensor;
+  s->dup_files = owned.dup_files;
+  s->dup_tensors = owned.dup_tensors;
+  return 0;
+}
+
+static int write_table(const report *rp, sv_table *t, const char *name, const char *header)
+{
+  char *path = zllm_path_join(rp->run->opts.out, name);
+  int rc = agree(path ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory"), rp->run->comm);
+  rc = rc ? rc : sv_table_write(t, path, header, rp->run->comm);
+  free(path);
+  return rc;
+}
+
+static int write_tables(report *rp)
+{
+  int rc = write_table(rp, rp->files, "files.tsv", "repo\tpath\tkind\tbytes\tsha256\txxh3_128\tstatus\ttensors\terror\n");
+  rc = rc ? rc : write_table(rp, rp->tensors, "tensors.tsv", "repo\tfile\ttensor\tdtype\tshape\tbytes\txxh3_128\n");
+  rc = rc ? rc : write_table(rp, rp->problems, "problems.tsv", "repo\tproblem\n");
+  return rc;
+}
+
+/* Rank 0: what the listing and the families give, and the summary. */
+static int write_rank0(sv_run *run, const stats *s, double t0)
+{
+  zllm_buf repos = ZLLM_BUF_INIT;
+  int rc = zllm_buf_puts(&repos, "repo\trevision\tfiles\tbytes\tarchitectures\ttorch_dtype\tbase_model\tlicense\t"
+                                 "library_name\tproblems\n");
+  rc = rc ? rc : zllm_buf_append(&repos, run->repos.data, run->repos.len);
+  rc = rc ? rc : write_out(run, "repos.tsv", &repos);
   rc = rc ? rc : write_families(run);
-  rc = rc ? rc : write_summary(run, &s, MPI_Wtime() - t0);
+  rc = rc ? rc : write_summary(run, s, MPI_Wtime() - t0);
   if (rc == 0 && !run->opts.quiet)
-    print_table(run, &s);
-  free(recs);
+    print_table(run, s);
+  zllm_buf_free(&repos);
+  return rc;
+}
+
+int sv_report(sv_run *run)
+{
+  report rp = {.run = run, .rows = ZLLM_BUF_INIT};
+  double t0 = MPI_Wtime();
+  int rc = read_records(&rp);
+  rc = rc ? rc : count_duplicates(&rp);
+  rc = rc ? rc : sum_counts(&rp);
+  run->reduction[0] = rp.s.bytes;
+  run->reduction[1] = rp.s.after_file;
+  run->reduction[2] = rp.s.after_tensor;
+  rc = rc ? rc : write_tables(&rp);
+  rc = rc ? rc : agree(run->rank == 0 ? write_rank0(run, &rp.s, t0) : 0, run->comm);
+  sv_table_free(rp.files);
+  sv_table_free(rp.tensors);
+  sv_table_free(rp.problems);
+  zllm_buf_free(&rp.rows);
+  free(rp.fh);
+  free(rp.dups);
+  free(rp.th);
+  for (size_t k = 0; k < rp.nweights; k++)
+    free(rp.weights[k].sha);
+  free(rp.weights);
   return rc;
 }

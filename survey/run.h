@@ -16,6 +16,7 @@
 #include "zllm/mpi.h"
 #include "zllm/survey.h"
 #include "survey/pairs.h"
+#include "survey/records.h"
 #include "survey/rows.h"
 
 /* Under OUT: the ranks' spills (bounded memory), removed at the end. */
@@ -61,6 +62,7 @@ typedef struct {
   double times[5];   /* walk, scan, cluster, pack, crawl (seconds) */
   zllm_family_table *families; /* every repo's row, the same on every rank (no pairs: see `pairs`) */
   sv_pairs *pairs;             /* the pairs this rank compared, spilled (survey/pairs.h) */
+  sv_records *records;         /* this rank's scan records, spilled (survey/records.h) */
   zllm_base_map *bases;        /* pack's bases, from the families (the same on every rank) */
   uint64_t reduction[3];       /* rank 0: original, after file dedup, after tensor dedup (bytes) */
   uint64_t stages[4];          /* rank 0: the archive's bytes by stage (zllm_archive_stages) */

@@ -3,6 +3,7 @@
  * crawl (with an endpoint) -> walk -> scan (--no-pack) -> families -> pack
  * (the one pass) -> report -> baselines -> stats; the phases share nothing
  * but the run (survey/run.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -26,12 +27,22 @@ static void remove_spill_dir(const sv_run *run)
   free(dir);
 }
 
+/* Each rank's scan records go to its spill in OUT/.survey. */
+static int open_records(sv_run *run)
+{
+  char name[48];
+  snprintf(name, sizeof name, "scan-%d.txt", run->rank);
+  char *dir = zllm_path_join(run->opts.out, SV_SPILL_DIR), *path = dir ? zllm_path_join(dir, name) : NULL;
+  int rc = path ? zllm_mkdir_p(dir, 0755) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  rc = rc ? rc : sv_records_open(&run->records, path);
+  free(dir);
+  free(path);
+  return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not open its spill"));
+}
+
 int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
 {
   sv_run run = {.opts = *opts, .comm = comm};
-  zllm_buf blocks = ZLLM_BUF_INIT;
-  char *all = NULL;
-  size_t all_len = 0;
   MPI_Comm_rank(comm, &run.rank);
   MPI_Comm_size(comm, &run.size);
   int rc = run.rank == 0 ? zllm_mkdir_p(opts->out, 0755) : 0;
@@ -39,6 +50,8 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     rc = rc ? rc : zllm_error_set(ZLLM_EIO, "rank 0 could not create %s", opts->out);
     goto done;
   }
+  if ((rc = open_records(&run)) < 0)
+    goto done;
   double tc = MPI_Wtime();
   run.mark_seconds = tc;
   run.mark_bytes = zllm_io_bytes_read();
@@ -60,7 +73,7 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   ZLLM_INFO("walk: %zu repos, %zu files, done in %.2f s", run.list.nrepos, run.list.nfiles, t1 - t0);
   if (opts->no_pack) { /* no one pass to ride on: the scan reads every file */
     ZLLM_INFO("scan: %zu repos, %zu files over %d ranks", run.list.nrepos, run.list.nfiles, run.size);
-    if ((rc = sv_scan(&run, &blocks)) < 0)
+    if ((rc = sv_scan(&run)) < 0)
       goto done;
     sv_phase_end(&run, SV_SCAN);
     t2 = MPI_Wtime();
@@ -76,27 +89,20 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     ZLLM_INFO("pack: one pass over %s (hashes, dedup, BitX, statistics) into %s/archive, on %d rank%s%s",
               opts->hub, opts->out, run.size, run.size > 1 ? "s taking families (or the models of a big one)" : "",
               run.size > 1 ? " first come, first served, merged on rank 0" : "");
-    if ((rc = sv_pack(&run, &blocks)) < 0)
+    if ((rc = sv_pack(&run)) < 0)
       goto done;
   }
   run.times[3] = MPI_Wtime() - t3;
   if (!opts->no_pack)
     ZLLM_INFO("pack: %.1f MB read in one pass, done in %.2f s", (double)run.scanned_bytes / 1e6, run.times[3]);
   run.bytes_read = zllm_mpi_sum_u64(zllm_io_bytes_read(), comm);
-  if ((rc = zllm_mpi_gather_bytes(blocks.data ? blocks.data : "", blocks.len, &all, &all_len, 0, comm)) < 0)
-    goto done;
-  if (run.rank == 0) {
-    run.times[0] = t1 - t0;
-    run.times[1] = t2 - t1;
-    run.times[2] = t3 - t2;
-    rc = sv_report(&run, all, all_len);
-  }
-  int reported = zllm_mpi_alltrue(rc == 0, comm);
+  run.times[0] = t1 - t0;
+  run.times[1] = t2 - t1;
+  run.times[2] = t3 - t2;
+  rc = sv_report(&run);
   sv_phase_end(&run, SV_REPORT);
-  if (!reported) {
-    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not write the report");
+  if (rc < 0)
     goto done;
-  }
   if (opts->baselines) {
     ZLLM_INFO("baselines: zstd, FastCDC, ZipNN-style, ZipLLM-equivalent on rank 0");
     double tb = MPI_Wtime();
@@ -112,9 +118,8 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
     ZLLM_INFO("stats: done in %.2f s", MPI_Wtime() - ts);
 done:
   sv_pairs_free(run.pairs);
+  sv_records_free(run.records);
   remove_spill_dir(&run);
-  free(all);
-  zllm_buf_free(&blocks);
   zllm_buf_free(&run.repos);
   zllm_buf_free(&run.problems);
   zllm_family_table_free(run.families);
