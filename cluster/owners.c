@@ -15,7 +15,7 @@
 #include "zllm/mpi.h"
 #include "zllm/parallel.h"
 
-#define ROUND_PAIRS ((size_t)1 << 20) /* candidates compared per round */
+#define ROUND_PAIRS ((size_t)1 << 18) /* candidates compared per round: ~25 MB of pairs and keys */
 
 static size_t round_pairs(void)
 {

@@ -125,20 +125,20 @@ int st_duplicates(st_ctx *c, int64_t *dup_of, uint64_t dup[3][2])
 {
   int size = c->run->size;
   size_t nrecv = 0, nback = 0;
-  key_row *send = calloc(c->nrows + 1, sizeof *send), *recv = NULL, *back = NULL;
+  key_row *send = calloc(c->nkeys + 1, sizeof *send), *recv = NULL, *back = NULL;
   int *count = calloc((size_t)size, sizeof *count), *at = calloc((size_t)size, sizeof *at);
   int rc = send && count && at ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   memset(dup, 0, sizeof(uint64_t) * 6);
-  for (size_t i = 0; rc == 0 && i < c->nrows; i++)
-    count[owner_of(c->rows[i].key, size)]++;
+  for (size_t i = 0; rc == 0 && i < c->nkeys; i++)
+    count[owner_of(c->keys[i].key, size)]++;
   for (int r = 1; rc == 0 && r < size; r++)
     at[r] = at[r - 1] + count[r - 1];
   for (size_t k = 0, i = 0; rc == 0 && k < c->nmine; k++)
     for (uint64_t row = c->first[c->mine[k]]; row < c->first[c->mine[k] + 1]; row++, i++) {
-      key_row *x = &send[at[owner_of(c->rows[i].key, size)]++];
-      memcpy(x->key, c->rows[i].key, 16);
+      key_row *x = &send[at[owner_of(c->keys[i].key, size)]++];
+      memcpy(x->key, c->keys[i].key, 16);
       x->row = row;
-      x->bytes = c->rows[i].bytes;
+      x->bytes = c->keys[i].bytes;
       x->src = c->run->rank;
     }
   rc = exchange(rc == 0, send, count, &recv, &nrecv, c->run->comm);
@@ -151,8 +151,8 @@ int st_duplicates(st_ctx *c, int64_t *dup_of, uint64_t dup[3][2])
   }
   int sent = rc == 0;
   rc = exchange(sent, recv, count, &back, &nback, c->run->comm);
-  if (rc == 0 && nback != c->nrows)
-    rc = zllm_error_set(ZLLM_EMPI, "stats: %zu answers for %zu tensors", nback, c->nrows);
+  if (rc == 0 && nback != c->nkeys)
+    rc = zllm_error_set(ZLLM_EMPI, "stats: %zu answers for %zu tensors", nback, c->nkeys);
   if (rc == 0) {
     qsort(back, nback, sizeof *back, cmp_src_row); /* own rows in row order = the local order */
     for (size_t i = 0; i < nback; i++)

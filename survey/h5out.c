@@ -72,6 +72,8 @@ int h5_attr_str(h5_out *o, hid_t obj, const char *name, const char *value)
 
 int h5_group(h5_out *o, const char *path, const char *description)
 {
+  if (o->append) /* made by the first round */
+    return 0;
   hid_t g = H5Gcreate2(o->file, path, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0)
     return fail(o, "H5Gcreate", path);
@@ -146,7 +148,11 @@ int h5_table(h5_out *o, const char *path, hid_t type, uint64_t nrows, uint64_t c
              size_t nranges, const void *data, const char *description, const char *units)
 {
   hid_t d = H5I_INVALID_HID;
-  int rc = h5_table_create(o, path, type, nrows, cols, description, units, &d);
+  int rc = 0;
+  if (!o->append)
+    rc = h5_table_create(o, path, type, nrows, cols, description, units, &d);
+  else if ((d = H5Dopen2(o->file, path, H5P_DEFAULT)) < 0)
+    rc = fail(o, "H5Dopen", path);
   if (!zllm_mpi_alltrue(rc == 0, o->comm))
     rc = rc ? rc : fail(o, "another rank's dataset", path);
   rc = rc ? rc : h5_table_rows(o, d, path, type, cols, ranges, nranges, data);

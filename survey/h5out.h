@@ -20,6 +20,7 @@ typedef struct {
   hid_t file, dxpl;
   MPI_Comm comm;
   int failed; /* any call failed on this rank (agreed on at close) */
+  int append; /* h5_group and h5_table find what an earlier round created and only write rows */
 } h5_out;
 
 int h5_open(h5_out *o, const char *path, MPI_Comm comm);

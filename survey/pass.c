@@ -6,13 +6,17 @@
  * a repo pack skipped) is left to the scan and statistics code, which read
  * it themselves. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "survey/phases.h"
 #include "zllm/analyze.h"
 #include "zllm/error.h"
+#include "zllm/io.h"
 #include "zllm/log.h"
+#include "zllm/path.h"
 
 struct sv_pass {
   sv_run *run;
@@ -25,7 +29,8 @@ struct sv_pass {
   uint64_t shown;  /* bytes of the current file already added to it */
   /* the file being read */
   long file;       /* index in the file list, -1 when the listing lacks it */
-  sv_repo_pass *repo;
+  sv_repo_pass *repo; /* its repo's state (the one being read: the others are spilled) */
+  long cur;           /* that repo's index, or -1 */
   const zllm_st_header *h;
   char header_error[1024];
   zllm_xxh128 *txxh;
@@ -65,14 +70,149 @@ static int grow_rows(sv_repo_pass *p, size_t more)
   return 0;
 }
 
-/* A repo's pass state, made when this rank first touches the repo: a rank
- * holds the tallies of the repos it packs, not of every repo of the hub
- * (~60 KB each). */
-static sv_repo_pass *repo_pass(sv_run *run, size_t repo)
+/* ---- the spill: what the pass saw of each repo, once it moved on ---------- */
+
+enum { PASS_SPILLED = 1, PASS_AGAIN = 2, PASS_COMPLETE = 4 };
+
+typedef struct {
+  uint64_t off, nrows, files_done;
+  uint32_t state; /* PASS_* */
+} pass_ref;
+
+typedef struct { /* a repo's record in the spill, its rows after it */
+  uint64_t files_done, nrows;
+  sv_mrow model;
+  sv_erow exps[SV_NDT];
+} pass_head;
+
+struct sv_pass_spill {
+  char *path;
+  FILE *f;
+  pass_ref *ref; /* per repo of the hub (32 bytes each) */
+  size_t n;
+};
+
+void sv_repo_pass_free(sv_repo_pass *p)
 {
-  if (!run->pass[repo])
-    run->pass[repo] = calloc(1, sizeof *run->pass[repo]);
-  return run->pass[repo];
+  if (!p)
+    return;
+  free(p->rows);
+  free(p->sig_full);
+  free(p->sig_shape);
+  free(p);
+}
+
+static int spill_open(sv_run *run)
+{
+  char name[48];
+  snprintf(name, sizeof name, "pass-%d.bin", run->rank);
+  char *dir = zllm_path_join(run->opts.out, SV_SPILL_DIR);
+  sv_pass_spill *sp = calloc(1, sizeof *sp);
+  int rc = dir && sp && (sp->path = zllm_path_join(dir, name)) && (sp->ref = calloc(run->list.nrepos + 1, sizeof *sp->ref))
+               ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0 && !(sp->f = fopen(sp->path, "w+b")))
+    rc = zllm_error_set_errno("%s: cannot create the pass's spill", sp->path);
+  free(dir);
+  sp = rc == 0 ? sp : (sv_pass_spill_free(sp), NULL);
+  run->passed = sp;
+  if (sp)
+    sp->n = run->list.nrepos;
+  return rc;
+}
+
+/* The current repo's state to the spill, its signatures settled (they
+ * count only when the repo turns out complete). */
+static int spill_current(sv_pass *s)
+{
+  sv_pass_spill *sp = s->run->passed;
+  sv_repo_pass *p = s->repo;
+  int rc = 0;
+  if (!p)
+    return 0;
+  sv_finish_sig(&p->model, p->sig_full, p->sig_shape, p->nrows);
+  pass_head h = {.files_done = p->files_done, .nrows = p->nrows, .model = p->model};
+  memcpy(h.exps, p->exps, sizeof h.exps);
+  pass_ref *ref = &sp->ref[s->cur];
+  off_t at = ftello(sp->f);
+  if (at < 0 || fwrite(&h, sizeof h, 1, sp->f) != 1 || fwrite(p->rows, sizeof *p->rows, p->nrows, sp->f) != p->nrows)
+    rc = zllm_error_set_errno("%s: cannot write the pass's spill", sp->path);
+  ref->state |= ref->state & PASS_SPILLED ? PASS_AGAIN : PASS_SPILLED;
+  ref->off = (uint64_t)at;
+  ref->nrows = p->nrows;
+  ref->files_done = p->files_done;
+  sv_repo_pass_free(p);
+  s->repo = NULL;
+  s->cur = -1;
+  return rc;
+}
+
+/* The state of `repo`, made when the pass reaches it; the previous repo's
+ * goes to the spill, so a rank holds one repo's tallies (~60 KB), not its
+ * share's.  A repo the pass comes back to is read again by the statistics. */
+static sv_repo_pass *repo_pass(sv_pass *s, size_t repo)
+{
+  if (s->cur == (long)repo)
+    return s->repo;
+  if (spill_current(s) < 0)
+    return NULL;
+  s->repo = calloc(1, sizeof *s->repo);
+  s->cur = s->repo ? (long)repo : -1;
+  return s->repo;
+}
+
+int sv_pass_complete(const sv_run *run, size_t repo, size_t *nrows)
+{
+  const pass_ref *ref = run->passed && repo < run->passed->n ? &run->passed->ref[repo] : NULL;
+  if (nrows)
+    *nrows = ref ? (size_t)ref->nrows : 0;
+  return ref && (ref->state & PASS_COMPLETE);
+}
+
+int sv_pass_load(sv_run *run, size_t repo, sv_repo_pass **out)
+{
+  sv_pass_spill *sp = run->passed;
+  const pass_ref *ref = &sp->ref[repo];
+  sv_repo_pass *p = calloc(1, sizeof *p);
+  pass_head h;
+  int rc = p ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0 && !(ref->state & PASS_SPILLED)) { /* a repo without files: nothing to read */
+    sv_finish_sig(&p->model, NULL, NULL, 0);
+    p->complete = 1;
+    *out = p;
+    return 0;
+  }
+  if (rc == 0 && fflush(sp->f) != 0)
+    rc = zllm_error_set_errno("%s: cannot write the pass's spill", sp->path);
+  rc = rc ? rc : zllm_pread_full(fileno(sp->f), &h, sizeof h, ref->off, sp->path);
+  if (rc == 0 && h.nrows != ref->nrows)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: a record out of step", sp->path);
+  if (rc == 0 && !(p->rows = calloc(h.nrows + 1, sizeof *p->rows)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  rc = rc ? rc : zllm_pread_full(fileno(sp->f), p->rows, h.nrows * sizeof *p->rows, ref->off + sizeof h, sp->path);
+  if (rc < 0) {
+    sv_repo_pass_free(p);
+    return rc;
+  }
+  p->complete = 1;
+  p->files_done = h.files_done;
+  p->nrows = p->cap = h.nrows;
+  p->model = h.model;
+  memcpy(p->exps, h.exps, sizeof h.exps);
+  *out = p;
+  return 0;
+}
+
+void sv_pass_spill_free(sv_pass_spill *sp)
+{
+  if (!sp)
+    return;
+  if (sp->f) {
+    fclose(sp->f);
+    unlink(sp->path);
+  }
+  free(sp->path);
+  free(sp->ref);
+  free(sp);
 }
 
 static int on_file_begin(void *ctx, const char *repo, const zllm_hub_file *f, const zllm_st_header *h,
@@ -82,7 +222,7 @@ static int on_file_begin(void *ctx, const char *repo, const zllm_hub_file *f, co
   const sv_list *l = &s->run->list;
   long r = sv_repo_index(l, repo);
   s->file = r >= 0 ? file_index(l, (size_t)r, f->path) : -1;
-  s->repo = r >= 0 ? repo_pass(s->run, (size_t)r) : NULL;
+  s->repo = r >= 0 ? repo_pass(s, (size_t)r) : s->repo;
   s->h = h;
   s->shown = 0;
   snprintf(s->header_error, sizeof s->header_error, "%s", header_error ? header_error : "");
@@ -184,10 +324,15 @@ int sv_pass_new(sv_pass **out, sv_run *run, zllm_mpi_progress *progress)
 {
   sv_pass *s = calloc(1, sizeof *s);
   *out = NULL;
-  if (!s || !(s->seen = calloc(run->list.nfiles + 1, 1)) || !(s->failed = calloc(run->list.nrepos + 1, 1)) ||
-      !(run->pass = calloc(run->list.nrepos + 1, sizeof *run->pass))) {
+  if (!s || !(s->seen = calloc(run->list.nfiles + 1, 1)) || !(s->failed = calloc(run->list.nrepos + 1, 1))) {
     sv_pass_free(s);
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  }
+  s->cur = -1;
+  int rc = spill_open(run);
+  if (rc < 0) {
+    sv_pass_free(s);
+    return rc;
   }
   s->run = run;
   s->rec = run->records;
@@ -207,18 +352,13 @@ const zllm_pack_tap *sv_pass_tap(sv_pass *s)
 int sv_pass_finish(sv_pass *s, const size_t *mine, size_t nmine, uint64_t *bytes)
 {
   sv_run *run = s->run;
-  int rc = 0;
+  int rc = spill_current(s);
   for (size_t k = 0; rc == 0 && k < nmine; k++) {
     size_t repo = mine[k], lo, hi;
-    sv_repo_pass *p = repo_pass(run, repo);
-    if (!p) {
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-      break;
-    }
+    pass_ref *ref = &run->passed->ref[repo];
     sv_repo_files(&run->list, repo, &lo, &hi);
-    p->complete = !s->failed[repo] && p->files_done == hi - lo;
-    if (p->complete)
-      sv_finish_sig(&p->model, p->sig_full, p->sig_shape, p->nrows);
+    if (!s->failed[repo] && !(ref->state & PASS_AGAIN) && ref->files_done == hi - lo)
+      ref->state |= PASS_COMPLETE;
     for (size_t i = lo; rc == 0 && i < hi; i++) {
       if (s->seen[i])
         continue;
@@ -240,19 +380,12 @@ void sv_pass_free(sv_pass *s)
   free(s->seen);
   free(s->failed);
   free(s->txxh);
+  sv_repo_pass_free(s->repo);
   free(s);
 }
 
 void sv_pass_rows_free(sv_run *run)
 {
-  for (size_t i = 0; run->pass && i < run->list.nrepos; i++) {
-    if (!run->pass[i])
-      continue;
-    free(run->pass[i]->rows);
-    free(run->pass[i]->sig_full);
-    free(run->pass[i]->sig_shape);
-    free(run->pass[i]);
-  }
-  free(run->pass);
-  run->pass = NULL;
+  sv_pass_spill_free(run->passed);
+  run->passed = NULL;
 }

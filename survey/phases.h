@@ -59,7 +59,14 @@ const zllm_pack_tap *sv_pass_tap(sv_pass *s);
 /* After the pack: marks the share's repos the pass saw whole and scans the
  * files it did not see; *bytes is what the pass and that scan read. */
 int sv_pass_finish(sv_pass *s, const size_t *mine, size_t nmine, uint64_t *bytes);
-void sv_pass_free(sv_pass *s); /* accepts NULL; run->pass stays */
+void sv_pass_free(sv_pass *s); /* accepts NULL; run->passed stays */
+/* After the pass: 1 when it saw repo `repo` whole (*nrows: its tensor rows). */
+int sv_pass_complete(const sv_run *run, size_t repo, size_t *nrows);
+/* Those rows, read back from the spill (free with sv_repo_pass_free). */
+int sv_pass_load(sv_run *run, size_t repo, sv_repo_pass **out);
+void sv_repo_pass_free(sv_repo_pass *p); /* accepts NULL */
+typedef struct sv_pass_spill sv_pass_spill;
+void sv_pass_spill_free(sv_pass_spill *sp); /* removes the spill; accepts NULL */
 void sv_pass_rows_free(sv_run *run);
 
 /* OUTDIR/stats.h5 with parallel HDF5 (docs/STATS.md).  COLLECTIVE. */

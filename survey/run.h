@@ -75,7 +75,7 @@ typedef struct {
     double seconds;
   } baselines[7];              /* rank 0, with --baselines */
   size_t nbaselines;           /* the same on every rank */
-  sv_repo_pass **pass;         /* per repo: what the one pass saw (repos of this rank's share; NULL elsewhere) */
+  struct sv_pass_spill *passed; /* what the one pass saw of this rank's repos, spilled (pass.c); NULL without it */
   size_t *mine, nmine;         /* the repos this rank packed in the one pass (sorted) */
   double rank_seconds[SV_NPHASES];  /* this rank's time in each phase (sv_phase_names) */
   uint64_t rank_bytes[SV_NPHASES];  /* ... and the bytes its read system calls returned */

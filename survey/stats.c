@@ -18,6 +18,7 @@
 #include "zllm/dtype.h"
 #include "zllm/error.h"
 #include "zllm/hash.h"
+#include "zllm/io.h"
 #include "zllm/log.h"
 #include "zllm/mpi.h"
 #include "zllm/parallel.h"
@@ -201,7 +202,7 @@ static int repo_read(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
       tensor_ref br;
       int has = zllm_tally_dtype(t->dtype) && b >= 0 && find_base(&base, t, &br);
       int slot = sv_exp_slot(t->dtype);
-      e_row *e = slot >= 0 ? &c->exps[k * NDT + (size_t)slot] : NULL;
+      e_row *e = slot >= 0 ? &c->exps[slot] : NULL;
       sv_describe_tensor(r, t, (int64_t)repo);
       r->path = mine.path[f];
       r->idx = ti;
@@ -232,7 +233,7 @@ static void repo_from_pass(st_ctx *c, size_t k, sv_repo_pass *p)
     memcpy(c->rows + c->nrows, p->rows, p->nrows * sizeof *p->rows);
   c->nrows += p->nrows;
   for (int d = 0; d < NDT; d++)
-    c->exps[k * NDT + (size_t)d] = p->exps[d];
+    c->exps[d] = p->exps[d];
   *m = p->model;
   for (size_t i = 0; i < p->nrows; i++)
     zllm_mpi_progress_add(&c->progress, p->rows[i].bytes);
@@ -244,12 +245,13 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
 {
   sv_run *run = c->run;
   size_t repo = c->mine[k], first = c->nrows, lo, hi;
-  sv_repo_pass *p = run->pass ? run->pass[repo] : NULL;
+  sv_repo_pass *p = NULL;
   int rc = 0;
-  if (p && p->complete)
+  if (sv_pass_complete(run, repo, NULL) && (rc = sv_pass_load(run, repo, &p)) == 0)
     repo_from_pass(c, k, p);
-  else
+  else if (rc == 0)
     rc = repo_read(c, k, buf, bbuf);
+  sv_repo_pass_free(p);
   m_row *m = &c->models[k];
   sv_repo_files(&run->list, repo, &lo, &hi);
   m->bytes = m->weight_bytes = 0;
@@ -282,8 +284,9 @@ static int layout_rows(st_ctx *c)
   int rc = counts && c->first ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t k = 0; rc == 0 && k < c->nmine; k++) {
     repo_files f;
-    if (run->pass && run->pass[c->mine[k]] && run->pass[c->mine[k]]->complete) {
-      counts[c->mine[k]] = run->pass[c->mine[k]]->nrows;
+    size_t passed = 0;
+    if (sv_pass_complete(run, c->mine[k], &passed)) {
+      counts[c->mine[k]] = passed;
       continue;
     }
     rc = open_files(run, c->mine[k], &f);
@@ -303,11 +306,83 @@ static int layout_rows(st_ctx *c)
   for (size_t k = 0; rc == 0 && k < c->nmine; k++)
     own += counts[c->mine[k]];
   free(counts);
-  if (rc == 0 && (!(c->rows = calloc(own + 1, sizeof *c->rows)) ||
+  if (rc == 0 && (!(c->keys = calloc(own + 1, sizeof *c->keys)) ||
                   !(c->models = calloc(c->nmine + 1, sizeof *c->models)) ||
-                  !(c->exps = calloc(c->nmine * NDT + 1, sizeof *c->exps))))
+                  !(c->spill_at = calloc(c->nmine + 1, sizeof *c->spill_at)) ||
+                  !(c->exps = calloc(NDT, sizeof *c->exps))))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   return rc;
+}
+
+/* Room for repo k's rows (the layout counted them). */
+static int rows_for(st_ctx *c, size_t k)
+{
+  size_t n = (size_t)(c->first[c->mine[k] + 1] - c->first[c->mine[k]]);
+  c->nrows = 0;
+  memset(c->exps, 0, NDT * sizeof *c->exps);
+  int rc = zllm_grow((void **)&c->rows, &c->rows_cap, n + 1, sizeof *c->rows);
+  if (rc == 0) /* a row without a base keeps its delta fields zero */
+    memset(c->rows, 0, (n + 1) * sizeof *c->rows);
+  return rc;
+}
+
+/* Repo k's rows made, then spilled: its /exponents rows, its tensor rows;
+ * the tensors' hashes stay for the duplicate exchange. */
+static int make_repo(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
+{
+  size_t want = (size_t)(c->first[c->mine[k] + 1] - c->first[c->mine[k]]);
+  int rc = rows_for(c, k);
+  rc = rc ? rc : repo_stats(c, k, buf, bbuf);
+  if (rc == 0 && c->nrows != want)
+    rc = zllm_error_set(ZLLM_ERROR, "stats: %s has %zu tensors, %zu counted before (it changed while read)",
+                        c->run->list.repo_ids[c->mine[k]], c->nrows, want);
+  off_t at = rc == 0 ? ftello(c->spill) : -1;
+  if (rc == 0 && (at < 0 || fwrite(c->exps, sizeof *c->exps, NDT, c->spill) != NDT ||
+                  fwrite(c->rows, sizeof *c->rows, c->nrows, c->spill) != c->nrows))
+    rc = zllm_error_set_errno("%s: cannot write the statistics' spill", c->spill_path);
+  c->spill_at[k] = (uint64_t)at;
+  for (size_t i = 0; rc == 0 && i < c->nrows; i++) {
+    memcpy(c->keys[c->nkeys].key, c->rows[i].key, sizeof c->rows[i].key);
+    c->keys[c->nkeys++].bytes = c->rows[i].bytes;
+  }
+  return rc;
+}
+
+int st_round_load(st_ctx *c, size_t k0, size_t k1, t_row **rows, size_t *nrows, e_row **exps)
+{
+  size_t n = 0;
+  for (size_t k = k0; k < k1; k++)
+    n += (size_t)(c->first[c->mine[k] + 1] - c->first[c->mine[k]]);
+  free(*rows);
+  free(*exps);
+  *rows = calloc(n + 1, sizeof **rows);
+  *exps = calloc((k1 - k0) * NDT + 1, sizeof **exps);
+  *nrows = 0;
+  int rc = *rows && *exps ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0 && fflush(c->spill) != 0)
+    rc = zllm_error_set_errno("%s: cannot write the statistics' spill", c->spill_path);
+  for (size_t k = k0; rc == 0 && k < k1; k++) {
+    size_t m = (size_t)(c->first[c->mine[k] + 1] - c->first[c->mine[k]]);
+    rc = zllm_pread_full(fileno(c->spill), *exps + (k - k0) * NDT, NDT * sizeof **exps, c->spill_at[k], c->spill_path);
+    rc = rc ? rc : zllm_pread_full(fileno(c->spill), *rows + *nrows, m * sizeof **rows,
+                                   c->spill_at[k] + NDT * sizeof **exps, c->spill_path);
+    *nrows += m;
+  }
+  return rc;
+}
+
+static int open_spill(st_ctx *c)
+{
+  char name[48];
+  snprintf(name, sizeof name, "stats-%d.bin", c->run->rank);
+  char *dir = zllm_path_join(c->run->opts.out, SV_SPILL_DIR);
+  c->spill_path = dir ? zllm_path_join(dir, name) : NULL;
+  free(dir);
+  if (!c->spill_path)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (!(c->spill = fopen(c->spill_path, "w+b")))
+    return zllm_error_set_errno("%s: cannot create the statistics' spill", c->spill_path);
+  return 0;
 }
 
 static int compute(st_ctx *c)
@@ -329,7 +404,7 @@ static int compute(st_ctx *c)
     free(dir);
   }
   for (size_t k = 0; rc == 0 && k < c->nmine; k++) /* rows go repo by repo, in repo order */
-    rc = repo_stats(c, k, buf, bbuf);
+    rc = make_repo(c, k, buf, bbuf);
   zllm_mpi_progress_finish(&c->progress);
   zllm_archive_close(c->archive);
   c->archive = NULL;
@@ -347,7 +422,7 @@ int sv_stats(sv_run *run)
   snprintf(path, sizeof path, "%s/stats.h5", run->opts.out);
   /* after the one pass each rank holds the rows of the repos it packed */
   int rc = 0;
-  if (run->pass) {
+  if (run->passed) {
     c.mine = malloc((run->nmine + 1) * sizeof *c.mine);
     rc = c.mine ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
     for (size_t k = 0; rc == 0 && k < run->nmine; k++)
@@ -355,6 +430,7 @@ int sv_stats(sv_run *run)
   } else {
     rc = st_deal_repos(&c, 1);
   }
+  rc = rc ? rc : open_spill(&c);
   rc = rc ? rc : layout_rows(&c);
   rc = rc ? rc : compute(&c);
   sv_phase_end(run, SV_STATS); /* the tables' writing is not in the tables */
@@ -369,6 +445,14 @@ int sv_stats(sv_run *run)
     rc = rc ? rc : closed;
   }
 done:
+  if (c.spill) {
+    fclose(c.spill);
+    unlink(c.spill_path);
+  }
+  free(c.spill_path);
+  free(c.spill_at);
+  free(c.keys);
+  free(c.dup_of);
   free(c.first);
   free(c.mine);
   free(c.rows);

@@ -6,6 +6,7 @@
 #define ZLLM_SURVEY_STATS_INTERNAL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "survey/h5out.h"
@@ -24,15 +25,33 @@ typedef sv_trow t_row;
 typedef sv_erow e_row;
 typedef sv_mrow m_row;
 
+/* A tensor row's hash and size: what the duplicate exchange needs of it. */
+typedef struct {
+  uint8_t key[16];
+  uint64_t bytes;
+} st_key;
+
+/* The phase's state.  Rows are made repo by repo and spilled (a repo's
+ * /exponents rows, then its tensor rows) to OUT/.survey; the tables are
+ * written in rounds of repos read back from there, so a rank holds a round
+ * of rows, not its share.  During a round, mine/nmine, models, rows and
+ * exps describe the round's repos only (a view of the whole). */
 typedef struct {
   sv_run *run;
   uint64_t *first;     /* per repo: global row of its first tensor */
   uint64_t ntensors;
   size_t *mine, nmine; /* this rank's repos */
-  t_row *rows;         /* this rank's tensor rows, repo by repo */
-  size_t nrows;
+  t_row *rows;         /* the tensor rows of the repo being made, or of a round */
+  size_t nrows, rows_cap;
   m_row *models;       /* per own repo */
-  e_row *exps;         /* per own repo x NDT */
+  e_row *exps;         /* per own repo x NDT: of the repo being made, or of a round */
+  FILE *spill;         /* the made rows, repo by repo */
+  char *spill_path;
+  uint64_t *spill_at;  /* per own repo: where its rows start in the spill */
+  st_key *keys;        /* per own tensor row, in row order */
+  size_t nkeys;
+  int64_t *dup_of;     /* per own tensor row: the first row with its hash, or -1 */
+  size_t row0;         /* in a round: the own row its first row is */
   zllm_mpi_progress progress; /* the whole job's stats phase */
   zllm_archive *archive; /* OUTDIR/archive, read-only, when the survey packed */
 } st_ctx;
@@ -49,9 +68,14 @@ int st_deal_repos(st_ctx *c, int split_big);
  * repo itself when it has none. */
 const char *st_family_of(const st_ctx *c, size_t repo);
 
-/* dup_of[i] for each own tensor row: the first row anywhere with the same
- * XXH3-128 (or -1), and the duplicate counts by scope.  COLLECTIVE. */
+/* dup_of[i] for each own tensor row (c->keys): the first row anywhere with
+ * the same XXH3-128 (or -1), and the duplicate counts by scope.
+ * COLLECTIVE. */
 int st_duplicates(st_ctx *c, int64_t *dup_of, uint64_t dup[3][2]);
+
+/* The rows of own repos [k0, k1) read back from the spill into c->rows and
+ * c->exps (freed by the next call or st_round_free). */
+int st_round_load(st_ctx *c, size_t k0, size_t k1, t_row **rows, size_t *nrows, e_row **exps);
 
 /* Every table of stats.h5 (docs/STATS.md) into `o`.  COLLECTIVE. */
 int st_write_tables(st_ctx *c, h5_out *o);

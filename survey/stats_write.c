@@ -72,11 +72,11 @@ static const char *get_shape(const void *c, size_t i) { return ((const st_ctx *)
 static const char *get_xxh(const void *c, size_t i) { return ((const st_ctx *)c)->rows[i].xxh; }
 static const char *get_tensor_method(const void *c, size_t i) { return ((const st_ctx *)c)->rows[i].method; }
 
-static int write_tensor_tables(st_ctx *c, writer *w, uint64_t dup[3][2])
+static int write_tensor_tables(st_ctx *c, writer *w)
 {
   size_t nrg = 0;
   h5_range *rg = own_ranges(c, 0, &nrg);
-  int64_t *model = COLUMN(int64_t, r->model), *dup_of = calloc(c->nrows + 1, sizeof *dup_of);
+  int64_t *model = COLUMN(int64_t, r->model), *dup_of = c->dup_of + c->row0;
   uint64_t *bytes = COLUMN(uint64_t, r->bytes), *elems = COLUMN(uint64_t, r->elements),
            *stored = COLUMN(uint64_t, r->stored);
   int8_t *has = COLUMN(int8_t, r->has_base);
@@ -92,7 +92,6 @@ static int write_tensor_tables(st_ctx *c, writer *w, uint64_t dup[3][2])
   }
   if (!zllm_mpi_alltrue(rc == 0, c->run->comm))
     rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
-  rc = rc ? rc : st_duplicates(c, dup_of, dup);
   uint64_t n = c->ntensors;
   rc = rc ? rc : h5_group(w->o, "/tensors", "one row per tensor of every safetensors file, hub order");
   rc = rc ? rc : h5_table(w->o, "/tensors/model", H5T_NATIVE_INT64, n, 0, rg, nrg, model, "row of the tensor's model in /models", "index");
@@ -111,7 +110,7 @@ static int write_tensor_tables(st_ctx *c, writer *w, uint64_t dup[3][2])
   rc = rc ? rc : h5_table(w->o, "/deltas/bit_flips", H5T_NATIVE_UINT64, n, 32, rg, nrg, flips, "XOR flips per bit position (bit 0 = least significant; 16-bit dtypes use 0..15)", "elements");
   rc = rc ? rc : h5_table(w->o, "/deltas/exponent_change", H5T_NATIVE_UINT64, n, EXP_BINS, rg, nrg, expc, "changed elements by exponent change (fine-tune minus base), bins -8..+8, ends clipped", "elements");
   rc = rc ? rc : h5_table(w->o, "/deltas/log2_relative_change", H5T_NATIVE_UINT64, n, REL_BINS, rg, nrg, rel, "changed elements by floor(log2(|ft - base| / |base|)), bins -32..+7, ends clipped (base 0 or non-finite left out)", "elements");
-  free(rg); free(model); free(dup_of); free(bytes); free(elems); free(stored); free(has); free(ident); free(flips); free(expc); free(rel);
+  free(rg); free(model); free(bytes); free(elems); free(stored); free(has); free(ident); free(flips); free(expc); free(rel);
   return rc;
 }
 
@@ -152,8 +151,9 @@ static const char *get_sig(const void *c, size_t i) { return ((const st_ctx *)c)
 static const char *get_shape_sig(const void *c, size_t i) { return ((const st_ctx *)c)->models[i].shape_sig; }
 static const char *get_file_dup(const void *c, size_t i)
 {
-  const sv_run *run = ((const st_ctx *)c)->run;
-  return run->file_dup_of && run->file_dup_of[i] ? run->file_dup_of[i] : "-";
+  const st_ctx *x = c;
+  const sv_run *run = x->run;
+  return run->file_dup_of && run->file_dup_of[x->mine[i]] ? run->file_dup_of[x->mine[i]] : "-";
 }
 
 static int write_model_table(st_ctx *c, writer *w)
@@ -198,8 +198,7 @@ static int write_model_table(st_ctx *c, writer *w)
   rc = rc ? rc : h5_table(w->o, "/models/bytes_by_dtype", H5T_NATIVE_UINT64, n, ZLLM_DT_COUNT, rg, nrg, params, "tensor bytes per dtype; columns as /models/parameters", "bytes");
   rc = rc ? rc : write_strings(w, "/models/signature", w->s16, 16, n, rg, nrg, get_sig, c, m, "architecture signature: XXH3-64 of the sorted (name, shape, dtype) list, hex");
   rc = rc ? rc : write_strings(w, "/models/shape_signature", w->s16, 16, n, rg, nrg, get_shape_sig, c, m, "the same without dtypes (an F32 upload matches its BF16 relatives), hex");
-  h5_range all = {0, n};
-  rc = rc ? rc : write_strings(w, "/models/file_duplicate_of", w->s128, ID_LEN, n, &all, c->run->rank == 0, get_file_dup, c, c->run->rank == 0 ? n : 0, "the first earlier repo holding every weight file of this one byte for byte (SHA-256), \"-\" for none");
+  rc = rc ? rc : write_strings(w, "/models/file_duplicate_of", w->s128, ID_LEN, n, rg, nrg, get_file_dup, c, m, "the first earlier repo holding every weight file of this one byte for byte (SHA-256), \"-\" for none");
   rc = rc ? rc : h5_table(w->o, "/models/identical_fraction", H5T_NATIVE_DOUBLE, n, 0, rg, nrg, ident, "fraction of elements bitwise identical to the chosen base over its compared tensors; NaN without a base", "fraction");
   rc = rc ? rc : h5_table(w->o, "/models/stored_bytes", H5T_NATIVE_UINT64, n, 0, rg, nrg, stored, "the repo's files as OUTDIR/archive stores them (0 without an archive)", "bytes");
   rc = rc ? rc : h5_table(w->o, "/models/ingest_order", H5T_NATIVE_INT64, n, 0, rg, nrg, ingested, "position in the order the archive ingested the repos (bases first); -1 without an archive", "index");
@@ -493,16 +492,73 @@ static int write_ranks(st_ctx *c, writer *w)
   return rc;
 }
 
+#define ROUND_REPOS zllm_bounded(1024, 2) /* repos of a rank per round of the per-repo tables */
+#define ROUND_ROWS zllm_bounded(16384, 3) /* ... and tensor rows, at most (a bigger repo makes a round alone) */
+
+/* The end of the round of own repos that starts at k0. */
+static size_t round_end(const st_ctx *c, size_t k0)
+{
+  size_t k = k0, rows = 0;
+  while (k < c->nmine && k - k0 < ROUND_REPOS) {
+    size_t n = (size_t)(c->first[c->mine[k] + 1] - c->first[c->mine[k]]);
+    if (k > k0 && rows + n > ROUND_ROWS)
+      break;
+    rows += n;
+    k++;
+  }
+  return k;
+}
+
+/* The per-repo tables (/models, /tensors, /deltas, /exponents) in rounds:
+ * each round, every rank reads back a round of its repos' rows and writes
+ * them; the first round creates the tables, every rank runs the same
+ * number of rounds (with nothing left, it writes no rows). */
+static int write_repo_tables(st_ctx *c, writer *w)
+{
+  unsigned long long mine = 0, rounds = 0;
+  for (size_t k = 0; k < c->nmine; k = round_end(c, k))
+    mine++;
+  MPI_Allreduce(&mine, &rounds, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, c->run->comm);
+  st_ctx v = *c;
+  v.rows = NULL;
+  v.exps = NULL;
+  int rc = 0;
+  size_t k0 = 0, row0 = 0;
+  for (unsigned long long r = 0; r < (rounds ? rounds : 1); r++) {
+    size_t k1 = round_end(c, k0);
+    int lrc = st_round_load(c, k0, k1, &v.rows, &v.nrows, &v.exps);
+    v.mine = c->mine + k0;
+    v.nmine = k1 - k0;
+    v.models = c->models + k0;
+    v.row0 = row0;
+    w->o->append = r > 0;
+    if (!zllm_mpi_alltrue(rc == 0 && lrc == 0, c->run->comm)) {
+      rc = rc ? rc : lrc ? lrc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
+      break;
+    }
+    rc = write_model_table(&v, w);
+    rc = rc ? rc : write_tensor_tables(&v, w);
+    rc = rc ? rc : write_exponent_table(&v, w);
+    row0 += v.nrows;
+    k0 = k1;
+  }
+  w->o->append = 0;
+  free(v.rows);
+  free(v.exps);
+  return rc;
+}
+
 int st_write_tables(st_ctx *c, h5_out *o)
 {
   writer w = {0};
   uint64_t dup[3][2] = {{0}};
   int rc = open_writer(&w, o);
+  if (rc == 0 && !(c->dup_of = calloc(c->nkeys + 1, sizeof *c->dup_of)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (zllm_mpi_alltrue(rc == 0, c->run->comm)) {
     rc = root_attributes(c, &w);
-    rc = rc ? rc : write_model_table(c, &w);
-    rc = rc ? rc : write_tensor_tables(c, &w, dup);
-    rc = rc ? rc : write_exponent_table(c, &w);
+    rc = rc ? rc : st_duplicates(c, c->dup_of, dup);
+    rc = rc ? rc : write_repo_tables(c, &w);
     rc = rc ? rc : write_hub_tables(c, &w, dup);
     rc = rc ? rc : write_pairs(c, &w);
     rc = rc ? rc : write_baselines(c, &w);

@@ -119,14 +119,14 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
 done:
   sv_pairs_free(run.pairs);
   sv_records_free(run.records);
-  remove_spill_dir(&run);
+  sv_pass_rows_free(&run);
+  remove_spill_dir(&run); /* after every spill is gone */
   zllm_buf_free(&run.repos);
   zllm_buf_free(&run.problems);
   zllm_family_table_free(run.families);
   zllm_base_map_free(run.bases);
   free(run.crawled_hub);
   zllm_strv_free(run.file_dup_of, run.file_dup_of ? run.list.nrepos : 0);
-  sv_pass_rows_free(&run);
   free(run.mine);
   sv_list_free(&run.list);
   zllm_hub_free(run.hub);
