@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "survey/dedup.h"
 #include "zllm/buf.h"
@@ -11,7 +10,7 @@
 #include "zllm/mpi.h"
 
 typedef struct {
-  char hash[65];
+  uint8_t hash[32];
   uint64_t repo;
 } holder;
 
@@ -22,7 +21,7 @@ struct sv_holders {
 
 /* A question about a hash, and an answer about a repo. */
 typedef struct {
-  char hash[65];
+  uint8_t hash[32];
   int32_t from;
   uint64_t repo, other;
 } query;
@@ -32,9 +31,12 @@ typedef struct {
   uint64_t repo, other;
 } answer;
 
-static int owner_of(const char *hash, int nranks)
+/* Hashes are uniform: their first 8 bytes pick the owner. */
+static int owner_of(const uint8_t *hash, int nranks)
 {
-  return (int)(XXH3_64bits(hash, strlen(hash)) % (uint64_t)nranks);
+  uint64_t h;
+  memcpy(&h, hash, sizeof h);
+  return (int)(h % (uint64_t)nranks);
 }
 
 /* Each of n records of `size` bytes to rank dest[i]; *out gets what came
@@ -84,10 +86,18 @@ static int sum2(uint64_t *a, uint64_t *b, MPI_Comm comm)
   return 0;
 }
 
+/* Unreadable files group together (their hash is zero), apart from any hash. */
+static int same_file_hash(const sv_file_hash *x, const sv_file_hash *y)
+{
+  return x->readable == y->readable && memcmp(x->hash, y->hash, sizeof x->hash) == 0;
+}
+
 static int cmp_file_hash(const void *a, const void *b)
 {
   const sv_file_hash *x = a, *y = b;
-  int c = strcmp(x->hash, y->hash);
+  if (x->readable != y->readable)
+    return x->readable < y->readable ? -1 : 1;
+  int c = memcmp(x->hash, y->hash, sizeof x->hash);
   return c ? c : (x->file < y->file ? -1 : x->file > y->file);
 }
 
@@ -100,7 +110,7 @@ static int cmp_u64(const void *a, const void *b)
 static int cmp_holder(const void *a, const void *b)
 {
   const holder *x = a, *y = b;
-  int c = strcmp(x->hash, y->hash);
+  int c = memcmp(x->hash, y->hash, sizeof x->hash);
   return c ? c : (x->repo < y->repo ? -1 : x->repo > y->repo);
 }
 
@@ -113,7 +123,7 @@ static int keep_holders(const sv_file_hash *v, size_t n, sv_holders **out)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < n; i++)
-    if (v[i].weight && strcmp(v[i].hash, "-") != 0) {
+    if (v[i].weight && v[i].readable) {
       memcpy(h->v[h->n].hash, v[i].hash, sizeof v[i].hash);
       h->v[h->n++].repo = v[i].repo;
     }
@@ -139,11 +149,11 @@ static int judge_files(sv_file_hash *v, size_t n, answer **tell, int **to, size_
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   qsort(v, n, sizeof *v, cmp_file_hash);
   for (size_t i = 0, j; i < n; i = j) {
-    for (j = i + 1; j < n && strcmp(v[j].hash, v[i].hash) == 0; j++)
+    for (j = i + 1; j < n && same_file_hash(&v[j], &v[i]); j++)
       ;
     *kept += v[i].bytes;
     *ndups += j - i - 1;
-    for (size_t k = i + 1; k < j && strcmp(v[i].hash, "-") != 0; k++) {
+    for (size_t k = i + 1; k < j && v[i].readable; k++) {
       (*to)[*ntell] = v[k].from;
       (*tell)[(*ntell)++] = (answer){v[k].from, v[k].file, 0};
     }
@@ -200,7 +210,7 @@ int sv_dedup_files(const sv_file_hash *mine, size_t n, uint64_t **dups, size_t *
 static int cmp_tensor_hash(const void *a, const void *b)
 {
   const sv_tensor_hash *x = a, *y = b;
-  int c = strcmp(x->hash, y->hash);
+  int c = memcmp(x->hash, y->hash, sizeof x->hash);
   if (c)
     return c;
   if (x->file != y->file)
@@ -224,7 +234,7 @@ int sv_dedup_tensors(const sv_tensor_hash *mine, size_t n, uint64_t *kept, uint6
   if (rc == 0 && ngot)
     qsort(got, ngot, sizeof *got, cmp_tensor_hash);
   for (size_t i = 0, j; rc == 0 && i < ngot; i = j) {
-    for (j = i + 1; j < ngot && strcmp(got[j].hash, got[i].hash) == 0; j++)
+    for (j = i + 1; j < ngot && memcmp(got[j].hash, got[i].hash, sizeof got[i].hash) == 0; j++)
       ;
     *kept += got[i].bytes;
     *ndups += j - i - 1;
@@ -238,23 +248,23 @@ int sv_dedup_tensors(const sv_tensor_hash *mine, size_t n, uint64_t *kept, uint6
 
 /* ---- re-uploads ------------------------------------------------------------ */
 
-static const holder *first_holder(const sv_holders *h, const char *hash)
+static const holder *first_holder(const sv_holders *h, const uint8_t *hash)
 {
   size_t a = 0, b = h->n;
   while (a < b) {
     size_t m = (a + b) / 2;
-    if (strcmp(h->v[m].hash, hash) < 0)
+    if (memcmp(h->v[m].hash, hash, sizeof h->v[m].hash) < 0)
       a = m + 1;
     else
       b = m;
   }
-  return a < h->n && strcmp(h->v[a].hash, hash) == 0 ? &h->v[a] : NULL;
+  return a < h->n && memcmp(h->v[a].hash, hash, sizeof h->v[a].hash) == 0 ? &h->v[a] : NULL;
 }
 
-static int holds(const sv_holders *h, const char *hash, uint64_t repo)
+static int holds(const sv_holders *h, const uint8_t *hash, uint64_t repo)
 {
   holder key;
-  snprintf(key.hash, sizeof key.hash, "%s", hash);
+  memcpy(key.hash, hash, sizeof key.hash);
   key.repo = repo;
   return bsearch(&key, h->v, h->n, sizeof *h->v, cmp_holder) != NULL;
 }
@@ -305,7 +315,7 @@ static int answer_candidates(const sv_holders *h, const query *q, answer **out, 
 {
   int rc = 0;
   for (const holder *x = first_holder(h, q->hash); rc == 0 && x && x < h->v + h->n; x++) {
-    if (strcmp(x->hash, q->hash) != 0 || x->repo >= q->repo)
+    if (memcmp(x->hash, q->hash, sizeof x->hash) != 0 || x->repo >= q->repo)
       break;
     rc = add_answer(out, n, cap, (answer){q->from, q->repo, x->repo});
   }
@@ -328,10 +338,7 @@ static int cmp_answer(const void *a, const void *b)
 
 static int readable(const sv_repo_weights *w)
 {
-  for (size_t i = 0; i < w->nsha; i++)
-    if (strcmp(w->sha[i], "-") == 0)
-      return 0;
-  return w->nsha > 0;
+  return !w->unreadable && w->nsha > 0;
 }
 
 static const sv_repo_weights *find_repo(const sv_repo_weights *repos, size_t n, uint64_t repo)

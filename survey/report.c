@@ -15,6 +15,7 @@
 #include "survey/table.h"
 #include "zllm/dtype.h"
 #include "zllm/error.h"
+#include "zllm/hash.h"
 #include "zllm/io.h"
 #include "zllm/mpi.h"
 #include "zllm/path.h"
@@ -157,7 +158,7 @@ static int put_tensor_row(void *ctx, char **t, size_t order)
                          t[T_NAME], t[T_DTYPE], t[T_SHAPE], t[T_BYTES], t[T_XXH]);
 }
 
-static int add_weight(report *rp, size_t repo, const char *sha)
+static int add_weight(report *rp, size_t repo, const char *sha, const uint8_t *bin)
 {
   sv_repo_weights *w = rp->nweights ? &rp->weights[rp->nweights - 1] : NULL;
   int rc = 0;
@@ -168,11 +169,15 @@ static int add_weight(report *rp, size_t repo, const char *sha)
     w = &rp->weights[rp->nweights++];
     *w = (sv_repo_weights){.repo = repo};
   }
-  char(*v)[65] = realloc(w->sha, (w->nsha + 1) * sizeof *v);
+  if (strcmp(sha, "-") == 0) { /* unreadable: no earlier repo is known to hold it */
+    w->unreadable = 1;
+    return 0;
+  }
+  uint8_t(*v)[32] = realloc(w->sha, (w->nsha + 1) * sizeof *v);
   if (!v)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   w->sha = v;
-  snprintf(w->sha[w->nsha++], 65, "%s", sha);
+  memcpy(w->sha[w->nsha++], bin, 32);
   return 0;
 }
 
@@ -201,13 +206,14 @@ static int first_read(report *rp, size_t file, file_rec *r)
   rc = rc ? rc : each_tensor(r, put_tensor_row, rp);
   rc = rc ? rc : sv_table_add(rp->tensors, repo, rp->rows.data, rp->rows.len);
   rc = rc ? rc : zllm_grow((void **)&rp->fh, &rp->fh_cap, rp->nfh + 1, sizeof *rp->fh);
-  if (rc == 0) {
-    sv_file_hash *h = &rp->fh[rp->nfh++];
-    *h = (sv_file_hash){.weight = (uint8_t)is_weight(r), .from = rp->run->rank, .file = file, .repo = repo,
-                        .bytes = bytes};
-    snprintf(h->hash, sizeof h->hash, "%s", r->f[F_SHA]);
+  sv_file_hash *h = rc == 0 ? &rp->fh[rp->nfh++] : NULL;
+  if (h) {
+    *h = (sv_file_hash){.weight = (uint8_t)is_weight(r), .readable = strcmp(r->f[F_SHA], "-") != 0,
+                        .from = rp->run->rank, .file = file, .repo = repo, .bytes = bytes};
+    if (h->readable && zllm_unhex(h->hash, sizeof h->hash, r->f[F_SHA]) < 0)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: a scan record with SHA-256 \"%s\"", r->f[F_PATH], r->f[F_SHA]);
   }
-  return rc ? rc : is_weight(r) ? add_weight(rp, repo, r->f[F_SHA]) : 0;
+  return rc ? rc : is_weight(r) ? add_weight(rp, repo, r->f[F_SHA], h->hash) : 0;
 }
 
 static int add_tensor_hash(void *ctx, char **t, size_t order)
@@ -218,8 +224,9 @@ static int add_tensor_hash(void *ctx, char **t, size_t order)
   if (rc == 0) {
     sv_tensor_hash *h = &rp->th[rp->nth++];
     *h = (sv_tensor_hash){.from = rp->run->rank, .file = rp->file, .order = order, .bytes = bytes};
-    snprintf(h->hash, sizeof h->hash, "%s", t[T_XXH]);
     rp->unique_tensor_bytes += bytes;
+    if (zllm_unhex(h->hash, sizeof h->hash, t[T_XXH]) < 0)
+      rc = zllm_error_set(ZLLM_EFORMAT, "a scan record with XXH3-128 \"%s\"", t[T_XXH]);
   }
   return rc;
 }
@@ -449,8 +456,12 @@ static int count_duplicates(report *rp)
   uint64_t *holder = NULL, kept_tensors = 0;
   int rc = sv_dedup_files(rp->fh, rp->nfh, &rp->dups, &rp->ndups, &rp->s.after_file, &rp->s.dup_files, &holders,
                           run->comm);
+  free(rp->fh); /* judged: the holders stay with their owners */
+  rp->fh = NULL;
   rc = rc ? rc : agree(each_record(rp, second_read), run->comm);
   rc = rc ? rc : sv_dedup_tensors(rp->th, rp->nth, &kept_tensors, &rp->s.dup_tensors, run->comm);
+  free(rp->th);
+  rp->th = NULL;
   rc = rc ? rc : sv_dedup_repos(rp->weights, rp->nweights, holders, &holder, run->comm);
   rc = rc ? rc : share_file_dups(run, rp, holder);
   uint64_t before = zllm_mpi_sum_u64(rp->unique_tensor_bytes, run->comm);
