@@ -443,22 +443,33 @@ static int member_pairs(pair_vec *p, const group_bands *g, uint32_t a, size_t *n
   return rc;
 }
 
+static int emit_round(pair_vec *p, cl_emit_pairs emit, void *ctx)
+{
+  int rc = sort_unique(p);
+  rc = rc ? rc : p->n ? emit(ctx, p->v, p->n) : 0;
+  p->n = 0;
+  return rc;
+}
+
 int cl_candidates_group(zllm_sketch *const *s, const uint32_t *gidx, size_t n, size_t ntotal,
-                        const zllm_lsh_options *o, size_t round, cl_emit_pairs emit, void *ctx)
+                        const zllm_lsh_options *o, const cl_group_part *part, cl_emit_pairs emit, void *ctx)
 {
   group_bands g = {.s = s, .gidx = gidx, .n = n, .o = o};
   pair_vec p = {0};
-  size_t next_declared = 0;
+  size_t next_declared = 0, chunk = part->chunk ? part->chunk : 1;
   int rc = n > UINT32_MAX ? zllm_error_set(ZLLM_ELIMIT, "cluster: %zu sketches is more than 2^32", n) : 0;
   rc = rc ? rc : group_bands_init(&g, ntotal);
   for (uint32_t a = 0; rc == 0 && a < n; a++) {
-    rc = member_pairs(&p, &g, a, &next_declared);
-    if (rc == 0 && (p.n >= round || a + 1 == n)) { /* all of a's pairs are in: a round ends here */
-      rc = sort_unique(&p);
-      rc = rc ? rc : emit(ctx, p.v, p.n);
-      p.n = 0;
+    if ((a / chunk) % part->nparts != part->part) { /* another part's member: its card pairs too */
+      while (next_declared < g.ndeclared && g.declared[next_declared] >> 32 == a)
+        next_declared++;
+      continue;
     }
+    rc = member_pairs(&p, &g, a, &next_declared);
+    if (rc == 0 && p.n >= part->round) /* all of a's pairs are in: a round ends here */
+      rc = emit_round(&p, emit, ctx);
   }
+  rc = rc ? rc : emit_round(&p, emit, ctx);
   free(p.v);
   group_bands_free(&g);
   return rc;

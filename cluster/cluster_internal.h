@@ -20,14 +20,22 @@ int cl_candidates_share(zllm_sketch *const *s, size_t n, const zllm_lsh_options 
 /* Receives a round of candidate pairs: sorted unique keys a << 32 | b
  * (indices into the group), every pair of a round's first members. */
 typedef int (*cl_emit_pairs)(void *ctx, const uint64_t *keys, size_t n);
+/* Which of a group's candidates to make: the pairs (a, b) whose a is in a
+ * chunk of `chunk` members numbered part modulo nparts (several ranks share
+ * a big group), in rounds of about `round` pairs. */
+typedef struct {
+  unsigned part, nparts;
+  size_t chunk, round;
+} cl_group_part;
+
 /* The candidates of one group of sketches of the same shape signature, the
  * very pairs zllm_cluster_candidates gives over a whole hub of `ntotal`
- * sketches: `s` in hub order, gidx[i] the hub index of s[i] (banding orders
- * buckets by it).  Streamed in rounds of about `round` pairs, in (a, b)
- * order, so memory holds the group's bands (16 bytes per member and band)
- * and one round, never the group's pair list. */
+ * sketches (the union over the parts): `s` in hub order, gidx[i] the hub
+ * index of s[i] (banding orders buckets by it).  Streamed in rounds, in
+ * (a, b) order, so memory holds the group's bands (16 bytes per member and
+ * band) and one round, never the group's pair list. */
 int cl_candidates_group(zllm_sketch *const *s, const uint32_t *gidx, size_t n, size_t ntotal,
-                        const zllm_lsh_options *o, size_t round, cl_emit_pairs emit, void *ctx);
+                        const zllm_lsh_options *o, const cl_group_part *part, cl_emit_pairs emit, void *ctx);
 /* zllm_cluster_families over one shape signature's group: the same rows as
  * over the whole hub when `pairs` holds the group's related pairs and its
  * card pairs, and hub_ids (sorted, nhub) every repo of the hub (a card

@@ -374,8 +374,20 @@ static void test_groups_match_whole_hub(void **state)
         g[m++] = s[i];
       }
     group_keys one = {.gidx = gidx};
-    assert_int_equal(cl_candidates_group(g, gidx, m, n, &o.lsh, 37, take_round, &one), 0);
+    cl_group_part whole_group = {0, 1, 1, 37};
+    assert_int_equal(cl_candidates_group(g, gidx, m, n, &o.lsh, &whole_group, take_round, &one), 0);
     assert_true(one.rounds > (k == 0 ? 10u : 0u));
+    /* three ranks sharing the group in chunks of 5 members make the same pairs between them */
+    group_keys parts = {.gidx = gidx};
+    for (unsigned part = 0; part < 3; part++) {
+      cl_group_part share = {part, 3, 5, 11};
+      assert_int_equal(cl_candidates_group(g, gidx, m, n, &o.lsh, &share, take_round, &parts), 0);
+    }
+    qsort(parts.keys, parts.n, sizeof *parts.keys, cmp_key);
+    assert_int_equal(parts.n, one.n);
+    for (size_t i = 0; i < one.n; i++)
+      assert_true(parts.keys[i] == one.keys[i]);
+    free(parts.keys);
     for (size_t i = 0; i < one.n; i++) {
       assert_int_equal(zllm_grow((void **)&all.keys, &all.cap, all.n + 1, sizeof *all.keys), 0);
       all.keys[all.n++] = one.keys[i];
