@@ -134,7 +134,8 @@ static int spill_current(sv_pass *s)
   memcpy(h.exps, p->exps, sizeof h.exps);
   pass_ref *ref = &sp->ref[s->cur];
   off_t at = ftello(sp->f);
-  if (at < 0 || fwrite(&h, sizeof h, 1, sp->f) != 1 || fwrite(p->rows, sizeof *p->rows, p->nrows, sp->f) != p->nrows)
+  if (at < 0 || fwrite(&h, sizeof h, 1, sp->f) != 1 ||
+      (p->nrows && fwrite(p->rows, sizeof *p->rows, p->nrows, sp->f) != p->nrows))
     rc = zllm_error_set_errno("%s: cannot write the pass's spill", sp->path);
   ref->state |= ref->state & PASS_SPILLED ? PASS_AGAIN : PASS_SPILLED;
   ref->off = (uint64_t)at;
