@@ -178,11 +178,16 @@ static int a2a_round(a2a *x, int ok, MPI_Comm comm)
   return 0;
 }
 
+#define A2A_ROUND zllm_bounded((size_t)32 << 20, 5)
+
 int zllm_mpi_alltoall_bytes(char *const *send, const size_t *send_len, char **out, size_t *out_len, MPI_Comm comm)
 {
   int size;
   MPI_Comm_size(comm, &size);
-  size_t n = (size_t)size, total = 0, per_peer = round_bytes() / n ? round_bytes() / n : 1;
+  /* rounds of at most 32 MiB sent and received per rank: what the exchange
+   * adds to a rank's memory beyond what it sends and receives */
+  size_t round = round_bytes() < A2A_ROUND ? round_bytes() : A2A_ROUND;
+  size_t n = (size_t)size, total = 0, per_peer = round / n ? round / n : 1;
   a2a x = {.send = send, .send_len = send_len, .per_peer = per_peer, .size = size};
   unsigned long long *lens = calloc(2 * n, sizeof *lens), most = 0, all_most = 0;
   size_t *at = calloc(4 * n, sizeof *at);

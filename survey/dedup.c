@@ -76,6 +76,59 @@ static int exchange(const void *recs, size_t n, size_t size, const int *dest, vo
   return 0;
 }
 
+int sv_outbox_init(sv_outbox *o, MPI_Comm comm)
+{
+  MPI_Comm_size(comm, &o->nranks);
+  o->to = calloc((size_t)o->nranks, sizeof *o->to);
+  return o->to ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+}
+
+int sv_outbox_file(sv_outbox *o, const sv_file_hash *h)
+{
+  return zllm_buf_append(&o->to[owner_of(h->hash, o->nranks)], h, sizeof *h);
+}
+
+int sv_outbox_tensor(sv_outbox *o, const sv_tensor_hash *h)
+{
+  return zllm_buf_append(&o->to[owner_of(h->hash, o->nranks)], h, sizeof *h);
+}
+
+void sv_outbox_free(sv_outbox *o)
+{
+  for (int r = 0; o->to && r < o->nranks; r++)
+    zllm_buf_free(&o->to[r]);
+  free(o->to);
+  o->to = NULL;
+}
+
+/* The outbox to the owners (emptied once sent); *out what came here. */
+static int send_outbox(sv_outbox *o, size_t size, void **out, size_t *nout, MPI_Comm comm)
+{
+  char **send = calloc((size_t)o->nranks + 1, sizeof *send), *got = NULL;
+  size_t *len = calloc((size_t)o->nranks + 1, sizeof *len), glen = 0;
+  int rc = send && len && o->to ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (int r = 0; rc == 0 && r < o->nranks; r++) {
+    send[r] = o->to[r].data;
+    len[r] = o->to[r].len;
+  }
+  if (!zllm_mpi_alltrue(rc == 0, comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_ENOMEM, "dedup: out of memory on another rank");
+  else
+    rc = zllm_mpi_alltoall_bytes(send, len, &got, &glen, comm);
+  sv_outbox_free(o);
+  free(send);
+  free(len);
+  if (rc == 0 && glen % size)
+    rc = zllm_error_set(ZLLM_EFORMAT, "dedup: %zu bytes received, not whole records", glen);
+  if (rc < 0) {
+    free(got);
+    return rc;
+  }
+  *out = got;
+  *nout = glen / size;
+  return 0;
+}
+
 static int sum2(uint64_t *a, uint64_t *b, MPI_Comm comm)
 {
   uint64_t v[2] = {*a, *b};
@@ -161,12 +214,10 @@ static int judge_files(sv_file_hash *v, size_t n, answer **tell, int **to, size_
   return 0;
 }
 
-int sv_dedup_files(const sv_file_hash *mine, size_t n, uint64_t **dups, size_t *ndups, uint64_t *kept,
-                   uint64_t *ndup_files, sv_holders **h, MPI_Comm comm)
+int sv_dedup_files(sv_outbox *mine, uint64_t **dups, size_t *ndups, uint64_t *kept, uint64_t *ndup_files,
+                   sv_holders **h, MPI_Comm comm)
 {
-  int nranks;
-  MPI_Comm_size(comm, &nranks);
-  int *dest = calloc(n + 1, sizeof *dest), *to = NULL;
+  int *to = NULL;
   sv_file_hash *got = NULL;
   answer *tell = NULL, *back = NULL;
   size_t ngot = 0, ntell = 0, nback = 0;
@@ -174,11 +225,7 @@ int sv_dedup_files(const sv_file_hash *mine, size_t n, uint64_t **dups, size_t *
   *dups = NULL;
   *ndups = 0;
   *h = NULL;
-  int rc = dest ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    dest[i] = owner_of(mine[i].hash, nranks);
-  rc = zllm_mpi_alltrue(rc == 0, comm) ? exchange(mine, n, sizeof *mine, dest, (void **)&got, &ngot, comm)
-                                       : (rc ? rc : zllm_error_set(ZLLM_ENOMEM, "dedup: out of memory"));
+  int rc = send_outbox(mine, sizeof *got, (void **)&got, &ngot, comm);
   rc = rc ? rc : judge_files(got, ngot, &tell, &to, &ntell, kept, ndup_files);
   rc = rc ? rc : keep_holders(got, ngot, h);
   rc = zllm_mpi_alltrue(rc == 0, comm) ? exchange(tell, ntell, sizeof *tell, to, (void **)&back, &nback, comm)
@@ -193,7 +240,6 @@ int sv_dedup_files(const sv_file_hash *mine, size_t n, uint64_t **dups, size_t *
   }
   rc = zllm_mpi_alltrue(rc == 0, comm) ? sum2(kept, ndup_files, comm)
                                        : (rc ? rc : zllm_error_set(ZLLM_ERROR, "dedup: another rank failed"));
-  free(dest);
   free(to);
   free(got);
   free(tell);
@@ -218,19 +264,12 @@ static int cmp_tensor_hash(const void *a, const void *b)
   return x->order < y->order ? -1 : x->order > y->order;
 }
 
-int sv_dedup_tensors(const sv_tensor_hash *mine, size_t n, uint64_t *kept, uint64_t *ndups, MPI_Comm comm)
+int sv_dedup_tensors(sv_outbox *mine, uint64_t *kept, uint64_t *ndups, MPI_Comm comm)
 {
-  int nranks;
-  MPI_Comm_size(comm, &nranks);
-  int *dest = calloc(n + 1, sizeof *dest);
   sv_tensor_hash *got = NULL;
   size_t ngot = 0;
   *kept = *ndups = 0;
-  int rc = dest ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    dest[i] = owner_of(mine[i].hash, nranks);
-  rc = zllm_mpi_alltrue(rc == 0, comm) ? exchange(mine, n, sizeof *mine, dest, (void **)&got, &ngot, comm)
-                                       : (rc ? rc : zllm_error_set(ZLLM_ENOMEM, "dedup: out of memory"));
+  int rc = send_outbox(mine, sizeof *got, (void **)&got, &ngot, comm);
   if (rc == 0 && ngot)
     qsort(got, ngot, sizeof *got, cmp_tensor_hash);
   for (size_t i = 0, j; rc == 0 && i < ngot; i = j) {
@@ -241,7 +280,6 @@ int sv_dedup_tensors(const sv_tensor_hash *mine, size_t n, uint64_t *kept, uint6
   }
   rc = zllm_mpi_alltrue(rc == 0, comm) ? sum2(kept, ndups, comm)
                                        : (rc ? rc : zllm_error_set(ZLLM_ERROR, "dedup: another rank failed"));
-  free(dest);
   free(got);
   return rc;
 }

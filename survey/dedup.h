@@ -13,6 +13,8 @@
 
 #include <mpi.h>
 
+#include "zllm/buf.h"
+
 /* A file's SHA-256 (64 bytes a record: 2.5% of a scan record). */
 typedef struct {
   uint8_t hash[32];
@@ -31,15 +33,29 @@ typedef struct {
 
 typedef struct sv_holders sv_holders; /* an owner's (SHA-256, repo) list of weight files */
 
-/* File dedup: *dups gets this rank's files that are not their hash's first
- * copy (sorted; "-" files never are), *kept and *ndups the whole hub's
- * bytes after file dedup and its duplicate files; *h the weight files'
- * holders this rank owns (for sv_dedup_repos). */
-int sv_dedup_files(const sv_file_hash *mine, size_t n, uint64_t **dups, size_t *ndups, uint64_t *kept,
-                   uint64_t *ndup_files, sv_holders **h, MPI_Comm comm);
-/* Tensor dedup over the tensors of files that are first copies: *kept the
- * bytes of each hash's first tensor, *ndups the others, over the hub. */
-int sv_dedup_tensors(const sv_tensor_hash *mine, size_t n, uint64_t *kept, uint64_t *ndups, MPI_Comm comm);
+/* This rank's hash records, already sorted out by the rank owning each
+ * hash (one buffer per rank: no second copy to send them). */
+typedef struct {
+  zllm_buf *to;
+  int nranks;
+} sv_outbox;
+
+int sv_outbox_init(sv_outbox *o, MPI_Comm comm);
+int sv_outbox_file(sv_outbox *o, const sv_file_hash *h);
+int sv_outbox_tensor(sv_outbox *o, const sv_tensor_hash *h);
+void sv_outbox_free(sv_outbox *o);
+
+/* File dedup over the file records in `mine` (sent and emptied): *dups
+ * gets this rank's files that are not their hash's first copy (sorted;
+ * unreadable files never are), *kept and *ndup_files the whole hub's bytes
+ * after file dedup and its duplicate files; *h the weight files' holders
+ * this rank owns (for sv_dedup_repos). */
+int sv_dedup_files(sv_outbox *mine, uint64_t **dups, size_t *ndups, uint64_t *kept, uint64_t *ndup_files,
+                   sv_holders **h, MPI_Comm comm);
+/* Tensor dedup over the tensors of files that are first copies (`mine`,
+ * sent and emptied): *kept the bytes of each hash's first tensor, *ndups
+ * the others, over the hub. */
+int sv_dedup_tensors(sv_outbox *mine, uint64_t *kept, uint64_t *ndups, MPI_Comm comm);
 
 /* A repo of this rank and the SHA-256s of its weight files, in file order. */
 typedef struct {

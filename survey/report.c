@@ -92,12 +92,10 @@ typedef struct {
   stats s;
   sv_table *files, *tensors, *problems;
   zllm_buf rows;
-  sv_file_hash *fh;     /* this rank's files' hashes */
-  size_t nfh, fh_cap;
+  sv_outbox fh;         /* this rank's files' hashes, by owner */
   uint64_t *dups;       /* this rank's files that are a duplicate of an earlier one */
   size_t ndups;
-  sv_tensor_hash *th;   /* the tensors of its first copies */
-  size_t nth, th_cap;
+  sv_outbox th;         /* the tensors of its first copies, by owner */
   uint64_t unique_tensor_bytes;
   sv_repo_weights *weights; /* per repo of this rank */
   size_t nweights, weights_cap;
@@ -205,30 +203,23 @@ static int first_read(report *rp, size_t file, file_rec *r)
   rp->rows.len = 0;
   rc = rc ? rc : each_tensor(r, put_tensor_row, rp);
   rc = rc ? rc : sv_table_add(rp->tensors, repo, rp->rows.data, rp->rows.len);
-  rc = rc ? rc : zllm_grow((void **)&rp->fh, &rp->fh_cap, rp->nfh + 1, sizeof *rp->fh);
-  sv_file_hash *h = rc == 0 ? &rp->fh[rp->nfh++] : NULL;
-  if (h) {
-    *h = (sv_file_hash){.weight = (uint8_t)is_weight(r), .readable = strcmp(r->f[F_SHA], "-") != 0,
-                        .from = rp->run->rank, .file = file, .repo = repo, .bytes = bytes};
-    if (h->readable && zllm_unhex(h->hash, sizeof h->hash, r->f[F_SHA]) < 0)
-      rc = zllm_error_set(ZLLM_EFORMAT, "%s: a scan record with SHA-256 \"%s\"", r->f[F_PATH], r->f[F_SHA]);
-  }
-  return rc ? rc : is_weight(r) ? add_weight(rp, repo, r->f[F_SHA], h->hash) : 0;
+  sv_file_hash h = {.weight = (uint8_t)is_weight(r), .readable = strcmp(r->f[F_SHA], "-") != 0,
+                    .from = rp->run->rank, .file = file, .repo = repo, .bytes = bytes};
+  if (rc == 0 && h.readable && zllm_unhex(h.hash, sizeof h.hash, r->f[F_SHA]) < 0)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: a scan record with SHA-256 \"%s\"", r->f[F_PATH], r->f[F_SHA]);
+  rc = rc ? rc : sv_outbox_file(&rp->fh, &h);
+  return rc ? rc : is_weight(r) ? add_weight(rp, repo, r->f[F_SHA], h.hash) : 0;
 }
 
 static int add_tensor_hash(void *ctx, char **t, size_t order)
 {
   report *rp = ctx;
   uint64_t bytes = strtoull(t[T_BYTES], NULL, 10);
-  int rc = zllm_grow((void **)&rp->th, &rp->th_cap, rp->nth + 1, sizeof *rp->th);
-  if (rc == 0) {
-    sv_tensor_hash *h = &rp->th[rp->nth++];
-    *h = (sv_tensor_hash){.from = rp->run->rank, .file = rp->file, .order = order, .bytes = bytes};
-    rp->unique_tensor_bytes += bytes;
-    if (zllm_unhex(h->hash, sizeof h->hash, t[T_XXH]) < 0)
-      rc = zllm_error_set(ZLLM_EFORMAT, "a scan record with XXH3-128 \"%s\"", t[T_XXH]);
-  }
-  return rc;
+  sv_tensor_hash h = {.from = rp->run->rank, .file = rp->file, .order = order, .bytes = bytes};
+  rp->unique_tensor_bytes += bytes;
+  if (zllm_unhex(h.hash, sizeof h.hash, t[T_XXH]) < 0)
+    return zllm_error_set(ZLLM_EFORMAT, "a scan record with XXH3-128 \"%s\"", t[T_XXH]);
+  return sv_outbox_tensor(&rp->th, &h);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -402,6 +393,8 @@ static int read_records(report *rp)
   sv_run *run = rp->run;
   size_t n = run->list.nrepos;
   int rc = sv_records_seal(run->records);
+  rc = rc ? rc : sv_outbox_init(&rp->fh, run->comm);
+  rc = rc ? rc : sv_outbox_init(&rp->th, run->comm);
   rc = rc ? rc : open_table(run, "files", n, &rp->files);
   rc = rc ? rc : open_table(run, "tensors", n, &rp->tensors);
   rc = rc ? rc : open_table(run, "problems", n + 1, &rp->problems);
@@ -454,14 +447,9 @@ static int count_duplicates(report *rp)
   sv_run *run = rp->run;
   sv_holders *holders = NULL;
   uint64_t *holder = NULL, kept_tensors = 0;
-  int rc = sv_dedup_files(rp->fh, rp->nfh, &rp->dups, &rp->ndups, &rp->s.after_file, &rp->s.dup_files, &holders,
-                          run->comm);
-  free(rp->fh); /* judged: the holders stay with their owners */
-  rp->fh = NULL;
+  int rc = sv_dedup_files(&rp->fh, &rp->dups, &rp->ndups, &rp->s.after_file, &rp->s.dup_files, &holders, run->comm);
   rc = rc ? rc : agree(each_record(rp, second_read), run->comm);
-  rc = rc ? rc : sv_dedup_tensors(rp->th, rp->nth, &kept_tensors, &rp->s.dup_tensors, run->comm);
-  free(rp->th);
-  rp->th = NULL;
+  rc = rc ? rc : sv_dedup_tensors(&rp->th, &kept_tensors, &rp->s.dup_tensors, run->comm);
   rc = rc ? rc : sv_dedup_repos(rp->weights, rp->nweights, holders, &holder, run->comm);
   rc = rc ? rc : share_file_dups(run, rp, holder);
   uint64_t before = zllm_mpi_sum_u64(rp->unique_tensor_bytes, run->comm);
@@ -535,9 +523,9 @@ int sv_report(sv_run *run)
   sv_table_free(rp.tensors);
   sv_table_free(rp.problems);
   zllm_buf_free(&rp.rows);
-  free(rp.fh);
+  sv_outbox_free(&rp.fh);
+  sv_outbox_free(&rp.th);
   free(rp.dups);
-  free(rp.th);
   for (size_t k = 0; k < rp.nweights; k++)
     free(rp.weights[k].sha);
   free(rp.weights);

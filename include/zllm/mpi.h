@@ -29,8 +29,8 @@ int zllm_mpi_gather_bytes(const char *send, size_t len, char **out, size_t *out_
 
 /* Each rank sends send[r] (send_len[r] bytes) to rank r and receives into
  * *out (malloc'd, NUL-terminated, caller frees) what every rank sent it,
- * concatenated in rank order.  Any lengths: in rounds of at most 256 MiB
- * received per rank.  Returns the same code on every rank. */
+ * concatenated in rank order.  Any lengths: in rounds of at most 32 MiB
+ * sent and received per rank.  Returns the same code on every rank. */
 int zllm_mpi_alltoall_bytes(char *const *send, const size_t *send_len, char **out, size_t *out_len, MPI_Comm comm);
 
 /* Sum of a u64 over ranks, result on every rank. */
