@@ -1,32 +1,35 @@
 #!/usr/bin/env bash
 # What grows with the number of files: `zllm-survey` on N ranks (default 2)
 # over generated hubs of many tiny files (bench/many_files_hub.py: 50 files
-# per repo, one tiny model each) of 20,000, 80,000 and 320,000 files.  For
+# per repo, one tiny model each) of 20,000, 320,000 and 1,280,000 files.  For
 # each hub it prints, per rank, the peak resident memory at the end of each
 # phase and the phase's seconds (stats.h5 /ranks/peak_rss and /ranks/seconds),
 # then the growth per file and per model between the smallest and the
 # largest hub: what a hub of 10 million files would need per rank.
 #
 # Usage: bench/bench_many_files.sh [BUILD_DIR]
-#        env: RANKS (2), SIZES ("400 1600 6400": repos per hub, x50 files)
+#        env: RANKS (2), SIZES ("400 6400 25600": repos per hub, x50 files),
+#             KEEP=DIR keeps the generated hubs in DIR (they take minutes to make)
 set -euo pipefail
 build=${1:-build}
 bin=$(cd "$build/bin" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 ranks=${RANKS:-2}
-sizes=${SIZES:-400 1600 6400}
+sizes=${SIZES:-400 6400 25600}
 work=$(mktemp -d /tmp/zllm-many.XXXXXX)
+hubs=${KEEP:-$work}
 trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 py=/usr/bin/python3 # Debian's, with h5py
 
 for repos in $sizes; do
-  python3 "$here/many_files_hub.py" "$work/hub$repos" "$repos" 47
+  [ -d "$hubs/hub$repos" ] || python3 "$here/many_files_hub.py" "$hubs/hub$repos" "$repos" 47
   start=$(date +%s.%N)
-  mpirun --oversubscribe -n "$ranks" "$bin/zllm-survey" --hub "$work/hub$repos" --out "$work/out$repos" --quiet \
+  mpirun --oversubscribe -n "$ranks" "$bin/zllm-survey" --hub "$hubs/hub$repos" --out "$work/out$repos" --quiet \
     >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
   end=$(date +%s.%N)
-  echo "== $((repos * 50)) files, $repos models, $ranks ranks: $(echo "$end - $start" | bc) s"
+  secs=$(echo "$end - $start" | bc)
+  echo "== $((repos * 50)) files, $repos models, $ranks ranks: $secs s, $(echo "scale=1; $secs * 1000000 / ($repos * 50)" | bc) us per file"
   "$py" - "$work/out$repos/stats.h5" <<'PY'
 import sys
 import h5py

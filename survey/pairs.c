@@ -100,8 +100,9 @@ static int read_block(sv_pairs *s, zllm_pair *p, size_t max, size_t *n)
 /* ---- pairs.tsv ----------------------------------------------------------- */
 
 /* This rank's rows, each repo's a block of the table (a repo's pairs are
- * consecutive in the spill: its signature's owner compared them in a row). */
-static int format_rows(sv_pairs *s, sv_table *t)
+ * consecutive in the spill: its signature's owner compared them in a row):
+ * sized (`put` 0), or written once placed. */
+static int each_row(sv_pairs *s, sv_table *t, int put)
 {
   size_t block = READ_PAIRS, n = 0;
   zllm_pair *p = malloc(block * sizeof *p);
@@ -114,7 +115,7 @@ static int format_rows(sv_pairs *s, sv_table *t)
     for (size_t k = 0; rc == 0 && k < n; k++) {
       line.len = 0;
       rc = zllm_pair_row_put(&line, s->names[p[k].a], s->names[p[k].b], &p[k].m);
-      rc = rc ? rc : sv_table_add(t, p[k].a, line.data, line.len);
+      rc = rc ? rc : put ? sv_table_put(t, p[k].a, line.data, line.len) : sv_table_size(t, p[k].a, line.len);
     }
   } while (rc == 0 && n == block);
   zllm_buf_free(&line);
@@ -122,22 +123,18 @@ static int format_rows(sv_pairs *s, sv_table *t)
   return rc;
 }
 
+/* The rows are made twice (sized, then written) rather than spilled as
+ * text and copied: formatting costs less than writing them twice. */
 int sv_pairs_write_tsv(sv_pairs *s, const char *path, MPI_Comm comm)
 {
-  size_t tlen = strlen(s->path) + sizeof ".tsv";
-  char *text = malloc(tlen);
   sv_table *t = NULL;
-  int rc = text ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  if (rc == 0) /* beside the spill, in OUT: node-local /tmp may be small */
-    snprintf(text, tlen, "%s.tsv", s->path);
-  rc = rc ? rc : sv_table_open(&t, text, s->nrepos);
-  rc = rc ? rc : format_rows(s, t);
+  int rc = sv_table_open(&t, NULL, s->nrepos);
+  rc = rc ? rc : each_row(s, t, 0);
   if (!zllm_mpi_alltrue(rc == 0, comm))
     rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "pairs.tsv: another rank could not read its pairs");
-  else
-    rc = sv_table_write(t, path, zllm_pairs_tsv_header, comm);
+  else if ((rc = sv_table_place(t, path, zllm_pairs_tsv_header, comm)) == 0)
+    rc = sv_table_finish(t, path, each_row(s, t, 1) == 0, comm);
   sv_table_free(t);
-  free(text);
   return rc;
 }
 

@@ -79,10 +79,9 @@ typedef struct {
   uint32_t state; /* PASS_* */
 } pass_ref;
 
-typedef struct { /* a repo's record in the spill, its rows after it */
-  uint64_t files_done, nrows;
+typedef struct { /* a repo's record in the spill; then `len` bytes: its tallies and rows, sparse */
+  uint64_t files_done, nrows, len;
   sv_mrow model;
-  sv_erow exps[SV_NDT];
 } pass_head;
 
 struct sv_pass_spill {
@@ -131,12 +130,15 @@ static int spill_current(sv_pass *s)
     return 0;
   sv_finish_sig(&p->model, p->sig_full, p->sig_shape, p->nrows);
   pass_head h = {.files_done = p->files_done, .nrows = p->nrows, .model = p->model};
-  memcpy(h.exps, p->exps, sizeof h.exps);
   pass_ref *ref = &sp->ref[s->cur];
+  zllm_buf body = ZLLM_BUF_INIT;
+  rc = sv_sparse_put(&body, p->exps, sizeof p->exps);
+  rc = rc ? rc : sv_sparse_put(&body, p->rows ? (const void *)p->rows : "", p->nrows * sizeof *p->rows);
+  h.len = body.len;
   off_t at = ftello(sp->f);
-  if (at < 0 || fwrite(&h, sizeof h, 1, sp->f) != 1 ||
-      (p->nrows && fwrite(p->rows, sizeof *p->rows, p->nrows, sp->f) != p->nrows))
+  if (rc == 0 && (at < 0 || fwrite(&h, sizeof h, 1, sp->f) != 1 || fwrite(body.data, 1, body.len, sp->f) != body.len))
     rc = zllm_error_set_errno("%s: cannot write the pass's spill", sp->path);
+  zllm_buf_free(&body);
   ref->state |= ref->state & PASS_SPILLED ? PASS_AGAIN : PASS_SPILLED;
   ref->off = (uint64_t)at;
   ref->nrows = p->nrows;
@@ -175,6 +177,7 @@ int sv_pass_load(sv_run *run, size_t repo, sv_repo_pass **out)
   const pass_ref *ref = &sp->ref[repo];
   sv_repo_pass *p = calloc(1, sizeof *p);
   pass_head h;
+  char *body = NULL;
   int rc = p ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0 && !(ref->state & PASS_SPILLED)) { /* a repo without files: nothing to read */
     sv_finish_sig(&p->model, NULL, NULL, 0);
@@ -187,9 +190,13 @@ int sv_pass_load(sv_run *run, size_t repo, sv_repo_pass **out)
   rc = rc ? rc : zllm_pread_full(fileno(sp->f), &h, sizeof h, ref->off, sp->path);
   if (rc == 0 && h.nrows != ref->nrows)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: a record out of step", sp->path);
-  if (rc == 0 && !(p->rows = calloc(h.nrows + 1, sizeof *p->rows)))
+  if (rc == 0 && (!(p->rows = calloc(h.nrows + 1, sizeof *p->rows)) || !(body = malloc(h.len + 1))))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  rc = rc ? rc : zllm_pread_full(fileno(sp->f), p->rows, h.nrows * sizeof *p->rows, ref->off + sizeof h, sp->path);
+  rc = rc ? rc : zllm_pread_full(fileno(sp->f), body, h.len, ref->off + sizeof h, sp->path);
+  zllm_reader r = {body, h.len};
+  rc = rc ? rc : sv_sparse_get(&r, p->exps, sizeof p->exps);
+  rc = rc ? rc : sv_sparse_get(&r, p->rows, h.nrows * sizeof *p->rows);
+  free(body);
   if (rc < 0) {
     sv_repo_pass_free(p);
     return rc;
@@ -198,7 +205,6 @@ int sv_pass_load(sv_run *run, size_t repo, sv_repo_pass **out)
   p->files_done = h.files_done;
   p->nrows = p->cap = h.nrows;
   p->model = h.model;
-  memcpy(p->exps, h.exps, sizeof h.exps);
   *out = p;
   return 0;
 }

@@ -2,10 +2,12 @@
  * (pass.c) and the statistics phase (stats.c), below both. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <xxhash.h>
 
 #include "survey/rows.h"
 #include "zllm/dtype.h"
+#include "zllm/error.h"
 #include "zllm/safetensors.h"
 #include "zllm/tally.h"
 
@@ -75,4 +77,46 @@ int sv_exp_slot(zllm_dtype d)
     if (sv_exp_dtypes[k] == d)
       return k;
   return -1;
+}
+
+int sv_sparse_put(zllm_buf *b, const void *data, size_t bytes)
+{
+  size_t n = bytes / 8, map = (n + 7) / 8;
+  int rc = zllm_buf_reserve(b, map + bytes);
+  if (rc < 0)
+    return rc;
+  uint8_t *bits = (uint8_t *)b->data + b->len;
+  memset(bits, 0, map);
+  b->len += map;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t w;
+    memcpy(&w, (const char *)data + i * 8, 8);
+    if (!w)
+      continue;
+    bits[i / 8] |= (uint8_t)(1u << (i % 8));
+    memcpy(b->data + b->len, &w, 8);
+    b->len += 8;
+  }
+  return 0;
+}
+
+int sv_sparse_get(zllm_reader *r, void *data, size_t bytes)
+{
+  size_t n = bytes / 8, map = (n + 7) / 8;
+  if (r->left < map)
+    return zllm_error_set(ZLLM_EFORMAT, "a spilled record cut short");
+  const uint8_t *bits = (const uint8_t *)r->p;
+  r->p += map;
+  r->left -= map;
+  memset(data, 0, bytes);
+  for (size_t i = 0; i < n; i++) {
+    if (!(bits[i / 8] >> (i % 8) & 1))
+      continue;
+    if (r->left < 8)
+      return zllm_error_set(ZLLM_EFORMAT, "a spilled record cut short");
+    memcpy((char *)data + i * 8, r->p, 8);
+    r->p += 8;
+    r->left -= 8;
+  }
+  return 0;
 }

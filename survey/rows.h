@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "zllm/buf.h"
 #include "zllm/dtype.h"
 #include "zllm/safetensors.h"
 #include "zllm/tally.h"
@@ -52,6 +53,13 @@ typedef struct {
   sv_mrow model; /* tensors, params, same, compared, signatures */
   uint64_t *sig_full, *sig_shape; /* per tensor, for the signatures */
 } sv_repo_pass;
+
+/* Mostly-zero records (tallies, rows) for the spills: a bitmap of the
+ * nonzero 64-bit words of `bytes` (a multiple of 8), then those words.  A
+ * tiny model's 61 KB of tallies take ~1 KB; a dense record 1.6% more. */
+int sv_sparse_put(zllm_buf *b, const void *data, size_t bytes);
+/* Reads one back into `data` (`bytes` long), checking its length. */
+int sv_sparse_get(zllm_reader *r, void *data, size_t bytes);
 
 /* The /exponents dtypes, in row order. */
 extern const zllm_dtype sv_exp_dtypes[SV_NDT];

@@ -336,10 +336,18 @@ static int make_repo(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
   if (rc == 0 && c->nrows != want)
     rc = zllm_error_set(ZLLM_ERROR, "stats: %s has %zu tensors, %zu counted before (it changed while read)",
                         c->run->list.repo_ids[c->mine[k]], c->nrows, want);
+  zllm_buf body = ZLLM_BUF_INIT; /* a u64 length, then the tallies and the rows, sparse */
+  rc = rc ? rc : zllm_buf_put_u64(&body, 0);
+  rc = rc ? rc : sv_sparse_put(&body, c->exps, NDT * sizeof *c->exps);
+  rc = rc ? rc : sv_sparse_put(&body, c->rows, c->nrows * sizeof *c->rows);
+  if (rc == 0) {
+    uint64_t len = body.len - 8;
+    memcpy(body.data, &len, 8);
+  }
   off_t at = rc == 0 ? ftello(c->spill) : -1;
-  if (rc == 0 && (at < 0 || fwrite(c->exps, sizeof *c->exps, NDT, c->spill) != NDT ||
-                  fwrite(c->rows, sizeof *c->rows, c->nrows, c->spill) != c->nrows))
+  if (rc == 0 && (at < 0 || fwrite(body.data, 1, body.len, c->spill) != body.len))
     rc = zllm_error_set_errno("%s: cannot write the statistics' spill", c->spill_path);
+  zllm_buf_free(&body);
   c->spill_at[k] = (uint64_t)at;
   for (size_t i = 0; rc == 0 && i < c->nrows; i++) {
     memcpy(c->keys[c->nkeys].key, c->rows[i].key, sizeof c->rows[i].key);
@@ -361,13 +369,20 @@ int st_round_load(st_ctx *c, size_t k0, size_t k1, t_row **rows, size_t *nrows, 
   int rc = *rows && *exps ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0 && fflush(c->spill) != 0)
     rc = zllm_error_set_errno("%s: cannot write the statistics' spill", c->spill_path);
+  zllm_buf body = ZLLM_BUF_INIT;
   for (size_t k = k0; rc == 0 && k < k1; k++) {
     size_t m = (size_t)(c->first[c->mine[k] + 1] - c->first[c->mine[k]]);
-    rc = zllm_pread_full(fileno(c->spill), *exps + (k - k0) * NDT, NDT * sizeof **exps, c->spill_at[k], c->spill_path);
-    rc = rc ? rc : zllm_pread_full(fileno(c->spill), *rows + *nrows, m * sizeof **rows,
-                                   c->spill_at[k] + NDT * sizeof **exps, c->spill_path);
+    uint64_t len = 0;
+    rc = zllm_pread_full(fileno(c->spill), &len, 8, c->spill_at[k], c->spill_path);
+    body.len = 0;
+    rc = rc ? rc : zllm_buf_reserve(&body, (size_t)len + 1);
+    rc = rc ? rc : zllm_pread_full(fileno(c->spill), body.data, (size_t)len, c->spill_at[k] + 8, c->spill_path);
+    zllm_reader r = {body.data, (size_t)len};
+    rc = rc ? rc : sv_sparse_get(&r, *exps + (k - k0) * NDT, NDT * sizeof **exps);
+    rc = rc ? rc : sv_sparse_get(&r, *rows + *nrows, m * sizeof **rows);
     *nrows += m;
   }
+  zllm_buf_free(&body);
   return rc;
 }
 

@@ -16,7 +16,9 @@
 typedef struct sv_table sv_table;
 
 /* A table of `nkeys` blocks spilled to `spill` (created; removed by
- * sv_table_free).  Local. */
+ * sv_table_free), or without a spill (NULL): then a rank sizes its blocks
+ * first (sv_table_size) and writes them once placed (sv_table_place,
+ * sv_table_put, sv_table_finish): rows made twice, written once.  Local. */
 int sv_table_open(sv_table **out, const char *spill, size_t nkeys);
 /* Appends rows to the block of `key`: a block is written by one call or by
  * calls in a row (another key in between is an error). */
@@ -24,6 +26,15 @@ int sv_table_add(sv_table *t, size_t key, const char *rows, size_t len);
 /* `path` with `header` first, then every rank's blocks in key order;
  * replaced atomically.  COLLECTIVE. */
 int sv_table_write(sv_table *t, const char *path, const char *header, MPI_Comm comm);
+/* Without a spill: `len` more bytes in the block of `key`. */
+int sv_table_size(sv_table *t, size_t key, size_t len);
+/* The blocks placed and the file made (rank 0) and opened.  COLLECTIVE. */
+int sv_table_place(sv_table *t, const char *path, const char *header, MPI_Comm comm);
+/* Rows of `key`'s block, in order, up to the size it was given. */
+int sv_table_put(sv_table *t, size_t key, const char *rows, size_t len);
+/* Every block written whole (ok 0: this rank failed), the file renamed
+ * into place.  COLLECTIVE. */
+int sv_table_finish(sv_table *t, const char *path, int ok, MPI_Comm comm);
 void sv_table_free(sv_table *t); /* accepts NULL */
 
 #endif
