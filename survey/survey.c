@@ -27,13 +27,19 @@ static void remove_spill_dir(const sv_run *run)
   free(dir);
 }
 
-/* Each rank's scan records go to its spill in OUT/.survey. */
+/* Each rank's scan records go to its spill in OUT/.survey; what an
+ * interrupted run left there goes first (rank 0, before anyone writes). */
 static int open_records(sv_run *run)
 {
   char name[48];
   snprintf(name, sizeof name, "scan-%d.txt", run->rank);
   char *dir = zllm_path_join(run->opts.out, SV_SPILL_DIR), *path = dir ? zllm_path_join(dir, name) : NULL;
-  int rc = path ? zllm_mkdir_p(dir, 0755) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  int rc = path ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc == 0 && run->rank == 0 && access(dir, F_OK) == 0)
+    rc = zllm_rm_rf(dir);
+  if (!zllm_mpi_alltrue(rc == 0, run->comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not clear %s", dir);
+  rc = rc ? rc : zllm_mkdir_p(dir, 0755);
   rc = rc ? rc : sv_records_open(&run->records, path);
   free(dir);
   free(path);

@@ -8,11 +8,12 @@
 # time) writes them too.
 source "$(dirname "$0")/lib.sh"
 out3="$T/survey-np3-rounds"
+mkdir -p "$out3/.survey" && echo stale >"$out3/.survey/scan-9.txt" # an interrupted run's spill
 check "a survey on 3 ranks with 1,000-byte message rounds and tiny buffers" \
   env ZLLM_TEST_MPI_CHUNK=1000 ZLLM_TEST_TINY_BUFFERS=1 \
   "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 3 --oversubscribe "$ZLLM_BIN/zllm-survey" \
   --hub "$ZLLM_SRC/data/sample-hub/hub" --out "$out3" --quiet
-check "the ranks' spills are gone after the run" test ! -e "$out3/.survey"
+check "the ranks' spills (and an interrupted run's) are gone after the run" test ! -e "$out3/.survey"
 check "... and so is the part of pairs.tsv" test ! -e "$out3/pairs.tsv.zllm-part"
 for n in 2 4 3; do
   other="$ZLLM_TMP/survey-np$n"
