@@ -515,6 +515,7 @@ static int exchange_sketches(owned_sketch **v, size_t *nv, const zllm_hub *hub, 
   rc = rc ? rc : zllm_deal_by_size(sizes, hub->n, size, rank, &mine, &nmine);
   for (size_t k = 0; rc == 0 && k < nmine; k++)
     rc = sketch_to_owner(to, hub, mine[k], size);
+  rc = rc ? rc : zllm_test_fail("cluster", rank);
   for (int r = 0; to && send && send_len && r < size; r++) {
     send[r] = to[r].data;
     send_len[r] = to[r].len;

@@ -1,8 +1,10 @@
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "zllm/error.h"
+#include "zllm/log.h"
 
 #define ZLLM_ERRMSG_CAP 1024
 
@@ -121,4 +123,16 @@ const char *zllm_error_name(int code)
   case ZLLM_ECHANGED: return "ECHANGED";
   default: return "UNKNOWN";
   }
+}
+
+int zllm_test_fail(const char *where, int rank)
+{
+  const char *env = getenv("ZLLM_TEST_FAIL");
+  char want[128];
+  snprintf(want, sizeof want, "%s:%d", where, rank);
+  if (!env || strcmp(env, want) != 0)
+    return 0;
+  int rc = zllm_error_set(ZLLM_ERROR, "ZLLM_TEST_FAIL: rank %d fails in %s on purpose", rank, where);
+  zllm_log(ZLLM_LOG_ERROR, "%s", zllm_error_last());
+  return rc;
 }

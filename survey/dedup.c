@@ -225,7 +225,10 @@ int sv_dedup_files(sv_outbox *mine, uint64_t **dups, size_t *ndups, uint64_t *ke
   *dups = NULL;
   *ndups = 0;
   *h = NULL;
+  int me;
+  MPI_Comm_rank(comm, &me);
   int rc = send_outbox(mine, sizeof *got, (void **)&got, &ngot, comm);
+  rc = rc ? rc : zllm_test_fail("dedup", me);
   rc = rc ? rc : judge_files(got, ngot, &tell, &to, &ntell, kept, ndup_files);
   rc = rc ? rc : keep_holders(got, ngot, h);
   rc = zllm_mpi_alltrue(rc == 0, comm) ? exchange(tell, ntell, sizeof *tell, to, (void **)&back, &nback, comm)

@@ -399,6 +399,7 @@ static int read_records(report *rp)
   rc = rc ? rc : open_table(run, "tensors", n, &rp->tensors);
   rc = rc ? rc : open_table(run, "problems", n + 1, &rp->problems);
   rc = rc ? rc : each_record(rp, first_read);
+  rc = rc ? rc : zllm_test_fail("report", run->rank);
   /* the listing's problems come first (rank 0's), then the files' */
   if (rc == 0 && run->rank == 0)
     rc = sv_table_add(rp->problems, 0, run->problems.data ? run->problems.data : "", run->problems.len);

@@ -418,6 +418,7 @@ static int compute(st_ctx *c)
       rc = dir ? zllm_error_prefix("stats") : zllm_error_set(ZLLM_ENOMEM, "out of memory");
     free(dir);
   }
+  rc = rc ? rc : zllm_test_fail("stats", c->run->rank);
   for (size_t k = 0; rc == 0 && k < c->nmine; k++) /* rows go repo by repo, in repo order */
     rc = make_repo(c, k, buf, bbuf);
   zllm_mpi_progress_finish(&c->progress);

@@ -59,4 +59,9 @@ void zllm_escape_text(char *dst, size_t cap, const char *src);
  * U+10FFFF.  JSON (jansson), HDF5 strings and every terminal want these. */
 size_t zllm_utf8_char_len(const unsigned char *p, size_t left);
 
+/* Fault injection for tests: ZLLM_ERROR ("ZLLM_TEST_FAIL: rank R fails in
+ * WHERE on purpose", logged on that rank) when the environment sets
+ * ZLLM_TEST_FAIL=WHERE:R, else 0. */
+int zllm_test_fail(const char *where, int rank);
+
 #endif
