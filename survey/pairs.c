@@ -65,7 +65,7 @@ int sv_pairs_settle(sv_pairs *s, MPI_Comm comm)
   int rc = fflush(s->spill) == 0 ? 0 : zllm_error_set_errno("%s: cannot write the pairs' spill", s->path);
   if (!zllm_mpi_alltrue(rc == 0, comm))
     return rc ? rc : zllm_error_set(ZLLM_ERROR, "pairs: another rank could not write its spill");
-  /* a repo leads pairs on one rank only (its signature's owner): the sum is its count */
+  /* a repo leads pairs on one rank only (the one that compared them): the sum is its count */
   if (s->nrepos && MPI_Allreduce(MPI_IN_PLACE, s->first, (int)s->nrepos, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS)
     return zllm_error_set(ZLLM_EMPI, "pairs: MPI_Allreduce of the counts failed");
   uint64_t at = 0;
@@ -100,7 +100,7 @@ static int read_block(sv_pairs *s, zllm_pair *p, size_t max, size_t *n)
 /* ---- pairs.tsv ----------------------------------------------------------- */
 
 /* This rank's rows, each repo's a block of the table (a repo's pairs are
- * consecutive in the spill: its signature's owner compared them in a row):
+ * consecutive in the spill: one rank compared them in a row):
  * sized (`put` 0), or written once placed. */
 static int each_row(sv_pairs *s, sv_table *t, int put)
 {

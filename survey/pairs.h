@@ -1,5 +1,6 @@
 /* Private to survey/: the pairs the clustering compared, held by the ranks
- * that compared them.  Each owner of a shape signature spills its pairs to
+ * that compared them.  The rank comparing a repo's pairs (its signature's
+ * owner, or for a big signature the rank of the repo's chunk) spills them to
  * OUT/.survey/pairs-<rank>.bin as it compares them (zllm_pair records, hub
  * indices) and counts them per first repo; the counts summed over the ranks
  * give every pair's row in hub order, so every rank writes its own rows of
