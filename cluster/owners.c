@@ -282,8 +282,7 @@ static int list_big_groups(const owned_sketch *v, size_t nv, uint64_t **out, siz
   }
   if (!zllm_mpi_alltrue(rc == 0, comm))
     rc = rc ? rc : zllm_error_set(ZLLM_ENOMEM, "cluster: out of memory on another rank");
-  rc = rc ? rc : zllm_mpi_gather_bytes(mine.data ? mine.data : "", mine.len, &all, &len, 0, comm);
-  rc = rc ? rc : zllm_mpi_bcast_bytes(&all, &len, 0, comm);
+  rc = rc ? rc : zllm_mpi_allgather_bytes(mine.data, mine.len, &all, &len, comm);
   zllm_buf_free(&mine);
   if (rc == 0) { /* sig, owner, first, n: sorted by sig (each has one owner) */
     *out = (uint64_t *)all;
@@ -470,9 +469,8 @@ static int share_rows(zllm_family_table *t, size_t expect, MPI_Comm comm)
     zllm_buf_free(&mine);
     return rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed");
   }
-  rc = zllm_mpi_gather_bytes(mine.data ? mine.data : "", mine.len, &all, &len, 0, comm);
+  rc = zllm_mpi_allgather_bytes(mine.data, mine.len, &all, &len, comm);
   zllm_buf_free(&mine);
-  rc = rc ? rc : zllm_mpi_bcast_bytes(&all, &len, 0, comm);
   for (size_t i = 0; i < t->n; i++)
     cl_family_row_clear(&t->rows[i]);
   t->n = 0;

@@ -242,8 +242,7 @@ static int share_pairs(zllm_family_table *t, pair_list *mine, const zllm_hub *hu
 {
   char *all = NULL;
   size_t len = 0;
-  int rc = zllm_mpi_gather_bytes(mine->v ? (const char *)mine->v : "", mine->n * sizeof *mine->v, &all, &len, 0, comm);
-  rc = rc ? rc : zllm_mpi_bcast_bytes(&all, &len, 0, comm);
+  int rc = zllm_mpi_allgather_bytes((const char *)mine->v, mine->n * sizeof *mine->v, &all, &len, comm);
   if (rc == 0) {
     t->pairs = (zllm_pair *)all;
     t->ncompared = len / sizeof *t->pairs;

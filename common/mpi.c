@@ -136,6 +136,18 @@ done:
   return rc;
 }
 
+int zllm_mpi_allgather_bytes(const char *send, size_t len, char **out, size_t *out_len, MPI_Comm comm)
+{
+  int rc = zllm_mpi_gather_bytes(send ? send : "", len, out, out_len, 0, comm);
+  rc = rc ? rc : zllm_mpi_bcast_bytes(out, out_len, 0, comm);
+  if (rc < 0) {
+    free(*out);
+    *out = NULL;
+    *out_len = 0;
+  }
+  return rc;
+}
+
 /* An all-to-all's state: what goes to and comes from each peer, how much
  * of it has moved, and one round's counts (MPI's int). */
 typedef struct {

@@ -39,43 +39,6 @@ static int owner_of(const uint8_t *hash, int nranks)
   return (int)(h % (uint64_t)nranks);
 }
 
-/* Each of n records of `size` bytes to rank dest[i]; *out gets what came
- * here from every rank (caller frees). */
-static int exchange(const void *recs, size_t n, size_t size, const int *dest, void **out, size_t *nout,
-                    MPI_Comm comm)
-{
-  int nranks;
-  MPI_Comm_size(comm, &nranks);
-  zllm_buf *to = calloc((size_t)nranks, sizeof *to);
-  char **send = calloc((size_t)nranks, sizeof *send), *got = NULL;
-  size_t *len = calloc((size_t)nranks, sizeof *len), glen = 0;
-  int rc = to && send && len ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    rc = zllm_buf_append(&to[dest[i]], (const char *)recs + i * size, size);
-  for (int r = 0; to && send && len && r < nranks; r++) {
-    send[r] = to[r].data;
-    len[r] = to[r].len;
-  }
-  if (!zllm_mpi_alltrue(rc == 0, comm))
-    rc = rc ? rc : zllm_error_set(ZLLM_ENOMEM, "dedup: out of memory on another rank");
-  else
-    rc = zllm_mpi_alltoall_bytes(send, len, &got, &glen, comm);
-  if (rc == 0 && glen % size)
-    rc = zllm_error_set(ZLLM_EFORMAT, "dedup: %zu bytes received, not whole records", glen);
-  for (int r = 0; to && r < nranks; r++)
-    zllm_buf_free(&to[r]);
-  free(to);
-  free(send);
-  free(len);
-  if (rc < 0) {
-    free(got);
-    return rc;
-  }
-  *out = got;
-  *nout = glen / size;
-  return 0;
-}
-
 int sv_outbox_init(sv_outbox *o, MPI_Comm comm)
 {
   MPI_Comm_size(comm, &o->nranks);
@@ -101,12 +64,13 @@ void sv_outbox_free(sv_outbox *o)
   o->to = NULL;
 }
 
-/* The outbox to the owners (emptied once sent); *out what came here. */
-static int send_outbox(sv_outbox *o, size_t size, void **out, size_t *nout, MPI_Comm comm)
+/* The outbox to the owners (emptied once sent); *out what came here.  A
+ * rank that could not fill its outbox (ok 0) still takes part. */
+static int send_outbox(sv_outbox *o, int ok, size_t size, void **out, size_t *nout, MPI_Comm comm)
 {
   char **send = calloc((size_t)o->nranks + 1, sizeof *send), *got = NULL;
   size_t *len = calloc((size_t)o->nranks + 1, sizeof *len), glen = 0;
-  int rc = send && len && o->to ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  int rc = !ok ? ZLLM_ERROR : send && len && o->to ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (int r = 0; rc == 0 && r < o->nranks; r++) {
     send[r] = o->to[r].data;
     len[r] = o->to[r].len;
@@ -127,6 +91,18 @@ static int send_outbox(sv_outbox *o, size_t size, void **out, size_t *nout, MPI_
   *out = got;
   *nout = glen / size;
   return 0;
+}
+
+/* Each of n records of `size` bytes to rank dest[i]; *out gets what came
+ * here from every rank (caller frees). */
+static int exchange(const void *recs, size_t n, size_t size, const int *dest, void **out, size_t *nout,
+                    MPI_Comm comm)
+{
+  sv_outbox o = {0};
+  int rc = sv_outbox_init(&o, comm);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = zllm_buf_append(&o.to[dest[i]], (const char *)recs + i * size, size);
+  return send_outbox(&o, rc == 0, size, out, nout, comm);
 }
 
 static int sum2(uint64_t *a, uint64_t *b, MPI_Comm comm)
@@ -227,7 +203,7 @@ int sv_dedup_files(sv_outbox *mine, uint64_t **dups, size_t *ndups, uint64_t *ke
   *h = NULL;
   int me;
   MPI_Comm_rank(comm, &me);
-  int rc = send_outbox(mine, sizeof *got, (void **)&got, &ngot, comm);
+  int rc = send_outbox(mine, 1, sizeof *got, (void **)&got, &ngot, comm);
   rc = rc ? rc : zllm_test_fail("dedup", me);
   rc = rc ? rc : judge_files(got, ngot, &tell, &to, &ntell, kept, ndup_files);
   rc = rc ? rc : keep_holders(got, ngot, h);
@@ -272,7 +248,7 @@ int sv_dedup_tensors(sv_outbox *mine, uint64_t *kept, uint64_t *ndups, MPI_Comm 
   sv_tensor_hash *got = NULL;
   size_t ngot = 0;
   *kept = *ndups = 0;
-  int rc = send_outbox(mine, sizeof *got, (void **)&got, &ngot, comm);
+  int rc = send_outbox(mine, 1, sizeof *got, (void **)&got, &ngot, comm);
   if (rc == 0 && ngot)
     qsort(got, ngot, sizeof *got, cmp_tensor_hash);
   for (size_t i = 0, j; rc == 0 && i < ngot; i = j) {

@@ -132,9 +132,11 @@ static int each_record(report *rp, record_fn fn)
   return rc;
 }
 
-static int count_tensor(void *ctx, char **t, size_t order)
+/* A tensor of the first read: counted, and its tensors.tsv row made. */
+static int tensor_row(void *ctx, char **t, size_t order)
 {
   report *rp = ctx;
+  const sv_file *f = &rp->run->list.files[rp->file];
   uint64_t bytes = strtoull(t[T_BYTES], NULL, 10);
   zllm_dtype dt;
   (void)order;
@@ -144,14 +146,6 @@ static int count_tensor(void *ctx, char **t, size_t order)
     rp->s.dt_tensors[dt]++;
     rp->s.dt_bytes[dt] += bytes;
   }
-  return 0;
-}
-
-static int put_tensor_row(void *ctx, char **t, size_t order)
-{
-  report *rp = ctx;
-  const sv_file *f = &rp->run->list.files[rp->file];
-  (void)order;
   return zllm_buf_printf(&rp->rows, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rp->run->list.repo_ids[f->repo], f->path,
                          t[T_NAME], t[T_DTYPE], t[T_SHAPE], t[T_BYTES], t[T_XXH]);
 }
@@ -191,7 +185,7 @@ static int first_read(report *rp, size_t file, file_rec *r)
   rp->s.kind_bytes[k] += bytes;
   rp->s.file_problems += strcmp(r->f[F_STATUS], "ok") != 0;
   rp->s.st_malformed += k == ZLLM_FILE_SAFETENSORS && strcmp(r->f[F_STATUS], "ok") != 0;
-  int rc = each_tensor(r, count_tensor, rp);
+  int rc = 0;
   rp->rows.len = 0;
   for (int i = F_REPO; rc == 0 && i < F_NFIELDS; i++)
     rc = zllm_buf_printf(&rp->rows, "%s%s", r->f[i], i + 1 < F_NFIELDS ? "\t" : "\n");
@@ -201,7 +195,7 @@ static int first_read(report *rp, size_t file, file_rec *r)
     rc = zllm_buf_printf(&rp->rows, "%s\t%s\n", r->f[F_REPO], r->f[F_ERROR]);
   rc = rc ? rc : sv_table_add(rp->problems, 1 + repo, rp->rows.data, rp->rows.len);
   rp->rows.len = 0;
-  rc = rc ? rc : each_tensor(r, put_tensor_row, rp);
+  rc = rc ? rc : each_tensor(r, tensor_row, rp);
   rc = rc ? rc : sv_table_add(rp->tensors, repo, rp->rows.data, rp->rows.len);
   sv_file_hash h = {.weight = (uint8_t)is_weight(r), .readable = strcmp(r->f[F_SHA], "-") != 0,
                     .from = rp->run->rank, .file = file, .repo = repo, .bytes = bytes};
@@ -423,8 +417,7 @@ static int share_file_dups(sv_run *run, const report *rp, const uint64_t *holder
       rc = rc ? rc : zllm_buf_put_u64(&mine, holder[k]);
     }
   rc = agree(rc, run->comm);
-  rc = rc ? rc : zllm_mpi_gather_bytes(mine.data ? mine.data : "", mine.len, &all, &len, 0, run->comm);
-  rc = rc ? rc : zllm_mpi_bcast_bytes(&all, &len, 0, run->comm);
+  rc = rc ? rc : zllm_mpi_allgather_bytes(mine.data, mine.len, &all, &len, run->comm);
   if (rc == 0 && !(run->file_dup_of = calloc(run->list.nrepos + 1, sizeof *run->file_dup_of)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   zllm_reader r = {all, len};

@@ -27,6 +27,11 @@ int zllm_mpi_bcast_bytes(char **buf, size_t *len, int root, MPI_Comm comm);
 int zllm_mpi_gather_bytes(const char *send, size_t len, char **out, size_t *out_len, int root,
                           MPI_Comm comm);
 
+/* Every rank's bytes on every rank, concatenated in rank order (malloc'd,
+ * NUL-terminated, caller frees): zllm_mpi_gather_bytes to rank 0, then
+ * zllm_mpi_bcast_bytes.  Returns the same code on every rank. */
+int zllm_mpi_allgather_bytes(const char *send, size_t len, char **out, size_t *out_len, MPI_Comm comm);
+
 /* Each rank sends send[r] (send_len[r] bytes) to rank r and receives into
  * *out (malloc'd, NUL-terminated, caller frees) what every rank sent it,
  * concatenated in rank order.  Any lengths: in rounds of at most 32 MiB
