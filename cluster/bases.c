@@ -113,11 +113,12 @@ static int card_bases(bases_ctx *c)
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < c->m->n; i++) {
     zllm_base_entry *e = &c->m->e[i];
-    const zllm_repo *r = zllm_hub_repo(c->o->hub, e->repo);
-    if (e->base || !r)
+    long at = zllm_hub_find(c->o->hub, e->repo);
+    const zllm_hub_info *in = at >= 0 ? &c->o->hub->info[at] : NULL;
+    if (e->base || !in || !in->listed)
       continue;
-    if (r->card && r->card->nbase > 0) {
-      const char *b = r->card->base_models[0];
+    if (in->card_base) {
+      const char *b = in->card_base;
       int in_hub = zllm_base_map_index(c->m, b) >= 0;
       int archived = c->o->archived ? c->o->archived(c->o->ctx, b) : 0;
       char why[512];

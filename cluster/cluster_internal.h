@@ -45,6 +45,10 @@ int cl_families_group(zllm_family_table **out, zllm_sketch *const *s, size_t n, 
                       size_t npairs, const zllm_cluster_options *o, char *const *hub_ids, size_t nhub);
 /* Frees a row's strings and zeroes it. */
 void cl_family_row_clear(zllm_family_row *r);
+/* Repo i of the hub sketched and encoded into `b`: its sketch, or a
+ * sketch holding only why it has none (only ENOMEM fails). */
+int cl_sketch_hub_repo(zllm_buf *b, const zllm_hub *hub, size_t i, uint64_t *sig_shape);
+
 /* idx[i]: the index of sketch i's declared base among the sketches, or -1. */
 int cl_declared_index(zllm_sketch *const *s, size_t n, long *idx);
 /* Sorts keys and drops repeats in place. */

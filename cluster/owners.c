@@ -33,18 +33,14 @@ static int owner_of(uint64_t sig_shape, int size)
 
 /* ---- sketching this rank's share and sending each sketch to its owner ---- */
 
+/* A repo without a sketch goes to the owner of signature 0, as any. */
 static int sketch_to_owner(zllm_buf *to, const zllm_hub *hub, size_t i, int size)
 {
-  zllm_sketch *s = NULL;
-  int rc = hub->repos[i] ? zllm_sketch_repo(&s, hub->src, hub->repos[i], ZLLM_SKETCH_K)
-                         : zllm_error_set(ZLLM_ERROR, "%s", hub->failed[i] ? hub->failed[i] : "not loaded");
-  if (rc < 0 && zllm_error_last_code() != ZLLM_ENOMEM) {
-    zllm_sketch none = {.repo = hub->ids[i], .problem = (char *)zllm_error_last(), .step = -1, .created = -1};
-    rc = zllm_sketch_encode(&to[owner_of(0, size)], &none);
-  } else if (rc == 0) {
-    rc = zllm_sketch_encode(&to[owner_of(s->sig_shape, size)], s);
-  }
-  zllm_sketch_free(s);
+  zllm_buf one = ZLLM_BUF_INIT;
+  uint64_t sig = 0;
+  int rc = cl_sketch_hub_repo(&one, hub, i, &sig);
+  rc = rc ? rc : zllm_buf_append(&to[owner_of(sig, size)], one.data, one.len);
+  zllm_buf_free(&one);
   return rc;
 }
 
@@ -508,8 +504,7 @@ static int exchange_sketches(owned_sketch **v, size_t *nv, const zllm_hub *hub, 
   uint64_t *sizes = calloc(hub->n + 1, sizeof *sizes);
   int rc = to && send && send_len && sizes ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < hub->n; i++)
-    for (size_t f = 0; hub->repos[i] && f < hub->repos[i]->nfiles; f++)
-      sizes[i] += hub->repos[i]->files[f].size;
+    sizes[i] = hub->info[i].bytes;
   rc = rc ? rc : zllm_deal_by_size(sizes, hub->n, size, rank, &mine, &nmine);
   for (size_t k = 0; rc == 0 && k < nmine; k++)
     rc = sketch_to_owner(to, hub, mine[k], size);

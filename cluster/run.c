@@ -172,17 +172,8 @@ int zllm_cluster_sketches_mpi(zllm_family_table **out, zllm_sketch *const *s, si
 
 static int sketch_one(zllm_buf *b, const zllm_hub *hub, size_t i)
 {
-  zllm_sketch *s = NULL;
-  int rc = hub->repos[i] ? zllm_sketch_repo(&s, hub->src, hub->repos[i], ZLLM_SKETCH_K)
-                         : zllm_error_set(ZLLM_ERROR, "%s", hub->failed[i] ? hub->failed[i] : "not loaded");
-  if (rc < 0 && zllm_error_last_code() != ZLLM_ENOMEM) {
-    zllm_sketch none = {.repo = hub->ids[i], .problem = (char *)zllm_error_last(), .step = -1, .created = -1};
-    rc = zllm_sketch_encode(b, &none);
-  } else if (rc == 0) {
-    rc = zllm_sketch_encode(b, s);
-  }
-  zllm_sketch_free(s);
-  return rc;
+  uint64_t sig = 0;
+  return cl_sketch_hub_repo(b, hub, i, &sig);
 }
 
 static int cmp_sketch(const void *a, const void *b)

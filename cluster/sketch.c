@@ -345,3 +345,22 @@ int zllm_sketch_decode(zllm_reader *r, zllm_sketch **out)
   zllm_sketch_free(s);
   return rc;
 }
+
+int cl_sketch_hub_repo(zllm_buf *b, const zllm_hub *hub, size_t i, uint64_t *sig_shape)
+{
+  zllm_sketch *s = NULL;
+  const zllm_repo *r = NULL;
+  int rc = zllm_hub_get(hub, i, &r);
+  rc = rc ? rc : zllm_sketch_repo(&s, hub->src, r, ZLLM_SKETCH_K);
+  zllm_hub_put(hub, i);
+  *sig_shape = 0;
+  if (rc < 0 && zllm_error_last_code() != ZLLM_ENOMEM) {
+    zllm_sketch none = {.repo = hub->ids[i], .problem = (char *)zllm_error_last(), .step = -1, .created = -1};
+    rc = zllm_sketch_encode(b, &none);
+  } else if (rc == 0) {
+    *sig_shape = s->sig_shape;
+    rc = zllm_sketch_encode(b, s);
+  }
+  zllm_sketch_free(s);
+  return rc;
+}

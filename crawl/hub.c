@@ -16,7 +16,7 @@ static int hub_alloc(zllm_hub **out, size_t n)
 {
   zllm_hub *h = calloc(1, sizeof *h);
   if (h && (!(h->ids = calloc(n + 1, sizeof *h->ids)) || !(h->repos = calloc(n + 1, sizeof *h->repos)) ||
-            !(h->failed = calloc(n + 1, sizeof *h->failed)))) {
+            !(h->failed = calloc(n + 1, sizeof *h->failed)) || !(h->info = calloc(n + 1, sizeof *h->info)))) {
     zllm_hub_free(h);
     h = NULL;
   }
@@ -32,10 +32,13 @@ void zllm_hub_free(zllm_hub *h)
     free(h->ids ? h->ids[i] : NULL);
     zllm_repo_free(h->repos ? h->repos[i] : NULL);
     free(h->failed ? h->failed[i] : NULL);
+    free(h->info ? h->info[i].card_base : NULL);
   }
   free(h->ids);
   free(h->repos);
   free(h->failed);
+  free(h->info);
+  zllm_hub_store_free(h->store);
   zllm_source_free(h->src);
   free(h);
 }
@@ -63,6 +66,8 @@ int zllm_hub_load(zllm_hub **out, zllm_source *src)
       /* one unreadable repo is recorded; the hub goes on */
       if (zllm_error_last_code() == ZLLM_ENOMEM || !(h->failed[i] = strdup(zllm_error_last())))
         rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    } else {
+      rc = zllm_hub_info_of(&h->info[i], h->repos[i]);
     }
   if (rc < 0)
     zllm_hub_free(h);
@@ -84,10 +89,39 @@ long zllm_hub_find(const zllm_hub *h, const char *id)
   return zllm_strv_find_sorted(h->ids, h->n, id);
 }
 
-const zllm_repo *zllm_hub_repo(const zllm_hub *h, const char *id)
+int zllm_hub_info_of(zllm_hub_info *info, const zllm_repo *r)
 {
-  long i = zllm_hub_find(h, id);
-  return i < 0 ? NULL : h->repos[i];
+  info->nfiles = r->nfiles;
+  info->bytes = info->st_bytes = 0;
+  for (size_t f = 0; f < r->nfiles; f++) {
+    info->bytes += r->files[f].size;
+    info->st_bytes += r->files[f].kind == ZLLM_FILE_SAFETENSORS ? r->files[f].size : 0;
+  }
+  info->listed = 1;
+  free(info->card_base);
+  info->card_base = NULL;
+  if (r->card && r->card->nbase > 0 && !(info->card_base = strdup(r->card->base_models[0])))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  return 0;
+}
+
+int zllm_hub_get(const zllm_hub *h, size_t i, const zllm_repo **out)
+{
+  *out = NULL;
+  if (i >= h->n)
+    return zllm_error_set(ZLLM_EINVAL, "repo %zu of a hub of %zu", i, h->n);
+  if (h->store)
+    return zllm_hub_store_get(h, i, out);
+  if (!h->repos[i])
+    return zllm_error_set(ZLLM_ERROR, "%s", h->failed[i] ? h->failed[i] : "not listed");
+  *out = h->repos[i];
+  return 0;
+}
+
+void zllm_hub_put(const zllm_hub *h, size_t i)
+{
+  if (h && h->store && i < h->n)
+    zllm_hub_store_put(h, i);
 }
 
 /* ---- the broadcast ---------------------------------------------------------- */
@@ -106,7 +140,7 @@ static int get_opt_str(zllm_reader *r, char **s)
   return rc || !has ? rc : zllm_reader_str(r, s);
 }
 
-static int encode_repo(zllm_buf *b, const zllm_repo *r)
+int zllm_hub_encode_repo(zllm_buf *b, const zllm_repo *r)
 {
   int rc = put_opt_str(b, r->revision);
   rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)r->created);
@@ -134,7 +168,7 @@ static int encode_hub(zllm_buf *b, const zllm_hub *h)
     rc = zllm_buf_put_str(b, h->ids[i]);
     rc = rc ? rc : put_opt_str(b, h->failed[i]);
     rc = rc ? rc : zllm_buf_put_u64(b, h->repos[i] != NULL);
-    rc = rc || !h->repos[i] ? rc : encode_repo(b, h->repos[i]);
+    rc = rc || !h->repos[i] ? rc : zllm_hub_encode_repo(b, h->repos[i]);
   }
   return rc;
 }
@@ -147,7 +181,7 @@ static int get_count(zllm_reader *r, uint64_t *n, const char *what)
   return rc == 0 && *n > r->left ? zllm_error_set(ZLLM_EFORMAT, "hub listing: bad %s count", what) : rc;
 }
 
-static int decode_repo(zllm_reader *r, zllm_repo *repo)
+int zllm_hub_decode_repo(zllm_reader *r, zllm_repo *repo)
 {
   uint64_t n = 0, v = 0;
   int rc = get_opt_str(r, &repo->revision);
@@ -202,9 +236,10 @@ static int decode_hub(zllm_hub **out, zllm_source *src, const char *data, size_t
       rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
     if (rc == 0 && has && !(h->repos[i]->id = strdup(h->ids[i])))
       rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    rc = rc || !has ? rc : decode_repo(&r, h->repos[i]);
+    rc = rc || !has ? rc : zllm_hub_decode_repo(&r, h->repos[i]);
     /* the small files parsed here, as the listing rank did */
     rc = rc || !has ? rc : zllm_repo_load_meta(src, h->repos[i]);
+    rc = rc || !has ? rc : zllm_hub_info_of(&h->info[i], h->repos[i]);
   }
   if (rc == 0 && r.left)
     rc = zllm_error_set(ZLLM_EFORMAT, "hub listing: %zu bytes left over", r.left);

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "zllm/buf.h"
 #include "zllm/error.h"
 #include "zllm/hub.h"
 #include "zllm/io.h"
@@ -648,5 +649,64 @@ int zllm_repo_open_dir(zllm_repo **out, const char *dir)
   }
   rc = zllm_repo_load(out, src, id);
   zllm_source_free(src);
+  return rc;
+}
+
+/* ---- a split listing: each rank takes the entries of the repos it lists ---- */
+
+int zllm_source_local_put_entries(zllm_source *src, size_t lo, size_t hi, zllm_buf *b)
+{
+  const local_hub *h = zllm_source_impl(src);
+  int rc = hi <= h->nrepos && lo <= hi ? zllm_buf_put_u64(b, hi - lo) : zllm_error_set(ZLLM_EINVAL, "bad entry range");
+  for (size_t i = lo; rc == 0 && i < hi; i++) {
+    const local_repo *r = &h->repos[i];
+    rc = zllm_buf_put_str(b, r->id);
+    rc = rc ? rc : zllm_buf_put_str(b, r->dir);
+    rc = rc ? rc : zllm_buf_put_u64(b, r->is_cache);
+    rc = rc ? rc : zllm_buf_put_u64(b, r->revision != NULL);
+    rc = rc || !r->revision ? rc : zllm_buf_put_str(b, r->revision);
+    rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)r->created);
+  }
+  return rc;
+}
+
+static int take_entry(local_hub *h, zllm_reader *r)
+{
+  local_repo e = {0};
+  uint64_t cache = 0, has = 0, created = 0;
+  int rc = zllm_reader_str(r, &e.id);
+  rc = rc ? rc : zllm_reader_str(r, &e.dir);
+  rc = rc ? rc : zllm_reader_u64(r, &cache);
+  rc = rc ? rc : zllm_reader_u64(r, &has);
+  rc = rc || !has ? rc : zllm_reader_str(r, &e.revision);
+  rc = rc ? rc : zllm_reader_u64(r, &created);
+  e.is_cache = cache != 0;
+  e.created = (int64_t)created;
+  if (rc == 0 && h->nrepos && strcmp(h->repos[h->nrepos - 1].id, e.id) >= 0)
+    rc = zllm_error_set(ZLLM_EFORMAT, "hub entries: '%s' out of order", e.id);
+  local_repo *v = rc == 0 ? realloc(h->repos, (h->nrepos + 1) * sizeof *v) : NULL;
+  if (rc == 0 && !v)
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  if (rc < 0) {
+    free(e.id);
+    free(e.dir);
+    free(e.revision);
+    return rc;
+  }
+  h->repos = v;
+  h->repos[h->nrepos++] = e;
+  return 0;
+}
+
+int zllm_source_local_take_entries(zllm_source *src, const char *data, size_t len)
+{
+  local_hub *h = zllm_source_impl(src);
+  zllm_reader r = {data, len};
+  uint64_t n = 0;
+  int rc = zllm_reader_u64(&r, &n);
+  if (rc == 0 && n > r.left)
+    rc = zllm_error_set(ZLLM_EFORMAT, "hub entries: bad count");
+  for (uint64_t i = 0; rc == 0 && i < n; i++)
+    rc = take_entry(h, &r);
   return rc;
 }

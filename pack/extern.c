@@ -24,6 +24,7 @@ struct ar_extern {
   const zllm_hub *hub;
   ext_tensor *t; /* in id order: rows are inserted with increasing ids */
   size_t n, cap;
+  size_t *held, nheld; /* the repos whose listing the rows read from (zllm_hub_get, put at the end) */
 };
 
 int ar_extern_new(ar_extern **out, const zllm_hub *hub)
@@ -45,6 +46,9 @@ void ar_extern_free(ar_extern *x)
   if (!x)
     return;
   drop_from(x, 0);
+  for (size_t i = 0; i < x->nheld; i++)
+    zllm_hub_put(x->hub, x->held[i]);
+  free(x->held);
   free(x->t);
   free(x);
 }
@@ -280,12 +284,21 @@ static int extern_files(ext_job *j, int64_t repo_row)
 
 int ar_extern_repo(ar_extern *x, zllm_archive *a, size_t repo, const ar_extern_cache *cache)
 {
-  const zllm_repo *r = repo < x->hub->n ? x->hub->repos[repo] : NULL;
+  const zllm_repo *r = NULL;
+  size_t *held = realloc(x->held, (x->nheld + 1) * sizeof *held);
+  if (!held)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  x->held = held;
+  if (zllm_hub_get(x->hub, repo, &r) < 0) /* not listed: nothing to read, as below */
+    return zllm_error_last_code() == ZLLM_ENOMEM ? ZLLM_ENOMEM : 0;
   ext_job j = {x, a, repo, r, NULL, NULL, NULL, 0, cache};
   size_t mark = x->n, kept = cache_mark(&j);
   int64_t row = 0;
-  if (!r || r->nfiles == 0) /* nothing to read: no rows, no base (as pack would find none) */
+  if (r->nfiles == 0) { /* nothing to read: no rows, no base (as pack would find none) */
+    zllm_hub_put(x->hub, repo);
     return 0;
+  }
+  x->held[x->nheld++] = repo; /* read_part reads its files again */
   int rc = zllm_sha256_ctx_new(&j.sha);
   rc = rc ? rc : zllm_xxh128_ctx_new(&j.fxxh);
   rc = rc ? rc : zllm_xxh128_ctx_new(&j.txxh);

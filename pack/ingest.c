@@ -953,9 +953,9 @@ static int ingest_file_guarded(ingest_ctx *c, repo_job *j, const zllm_hub_file *
 
 static int ingest_repo(ingest_ctx *c, size_t i)
 {
-  const zllm_repo *r = c->hub->repos[i];
+  const zllm_repo *r = NULL;
+  int rc = zllm_hub_get(c->hub, i, &r), got = rc == 0;
   repo_job j = {0, i, c->ids[i], r, c->base[i], 0, {NULL, NULL}, NULL, NULL, c->users[i] > 0};
-  int rc = r ? 0 : zllm_error_set(ZLLM_ERROR, "%s", c->hub->failed[i] ? c->hub->failed[i] : "not listed");
   rc = rc ? rc : file_hash_new(&j.read);
   rc = rc ? rc : zllm_xxh128_ctx_new(&j.again);
   rc = rc ? rc : zllm_xxh128_ctx_new(&j.tensor_xxh);
@@ -978,6 +978,8 @@ done:
   file_hash_free(&j.read);
   zllm_xxh128_ctx_free(j.again);
   zllm_xxh128_ctx_free(j.tensor_xxh);
+  if (got)
+    zllm_hub_put(c->hub, i);
   return rc;
 }
 

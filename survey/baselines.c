@@ -11,6 +11,7 @@
 #include "zllm/archive.h"
 #include "zllm/error.h"
 #include "zllm/io.h"
+#include "zllm/json.h"
 #include "zllm/log.h"
 #include "zllm/mpi.h"
 #include "zllm/path.h"
@@ -62,18 +63,27 @@ static int profile_run(sv_run *run, zllm_pack_profile profile, const char *name)
   return rc;
 }
 
+/* Every file's path at once (FastCDC dedups across the hub): the
+ * baselines are a measurement for hubs a rank can hold. */
 static int fastcdc_run(sv_run *run)
 {
-  const char **paths = calloc(run->list.nfiles + 1, sizeof *paths);
+  char **paths = calloc(run->list.nfiles + 1, sizeof *paths);
+  size_t n = 0;
   zllm_cdc_stats st;
-  if (!paths)
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; i < run->list.nfiles; i++)
-    paths[i] = run->list.files[i].hf->local_path;
+  int rc = paths ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < run->list.nrepos; i++) {
+    const zllm_repo *r = NULL;
+    if (!run->hub->info[i].listed || zllm_hub_get(run->hub, i, &r) < 0)
+      continue;
+    for (size_t f = 0; rc == 0 && f < r->nfiles && n < run->list.nfiles; f++)
+      if (!(paths[n++] = strdup(r->files[f].local_path)))
+        rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    zllm_hub_put(run->hub, i);
+  }
   double t0 = MPI_Wtime();
-  int rc = zllm_cdc_dedup_files(paths, run->list.nfiles, &st);
+  rc = rc ? rc : zllm_cdc_dedup_files((const char **)paths, n, &st);
   double t1 = MPI_Wtime();
-  free(paths);
+  zllm_strv_free(paths, n);
   return rc ? rc : add(run, "FastCDC", st.unique_bytes, t1 - t0);
 }
 

@@ -29,16 +29,16 @@ static void unit_keys(const sv_run *run, int split_big, size_t *key, uint64_t *b
   }
   uint64_t total = 0;
   memset(bytes, 0, (n + 1) * sizeof *bytes);
-  for (size_t i = 0; i < run->list.nfiles; i++) {
-    bytes[key[run->list.files[i].repo]] += run->list.files[i].size;
-    total += run->list.files[i].size;
+  for (size_t i = 0; i < n; i++) {
+    bytes[key[i]] += run->hub->info[i].bytes;
+    total += run->hub->info[i].bytes;
   }
   for (size_t i = 0; split_big && i < n; i++)
     if (bytes[key[i]] > total / (uint64_t)run->size && key[i] != i)
       key[i] = i;
   memset(bytes, 0, (n + 1) * sizeof *bytes);
-  for (size_t i = 0; i < run->list.nfiles; i++)
-    bytes[key[run->list.files[i].repo]] += run->list.files[i].size;
+  for (size_t i = 0; i < n; i++)
+    bytes[key[i]] += run->hub->info[i].bytes;
 }
 
 int sv_work_units(const sv_run *run, size_t **unit)

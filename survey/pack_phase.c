@@ -189,8 +189,8 @@ int sv_pack(sv_run *run)
   /* collective whatever happened before: every rank takes part */
   int crc = zllm_mpi_claims_begin(&claims.claims, run->list.nrepos, run->comm);
   rc = rc ? rc : crc;
-  for (size_t i = 0; i < run->list.nfiles; i++)
-    total += run->list.files[i].size;
+  for (size_t i = 0; i < run->list.nrepos; i++)
+    total += run->hub->info[i].bytes;
   /* the whole job's bytes, counted by whoever reads them */
   zllm_mpi_progress_begin(&progress, "pass", run->rank == 0 ? total : 0, run->comm);
   rc = rc ? rc : sv_pass_new(&pass, run, &progress);

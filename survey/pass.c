@@ -22,13 +22,14 @@ struct sv_pass {
   sv_run *run;
   zllm_pack_tap tap;
   sv_records *rec; /* this rank's scan records */
-  char *seen;      /* per file: its record is written */
+  uint8_t *seen;   /* per file of the hub, a bit: its record is written */
   char *failed;    /* per repo: a file of it was not read whole */
   uint64_t bytes;  /* bytes read whole */
   zllm_mpi_progress *progress; /* the whole job's pass (phase_pass owns it) */
   uint64_t shown;  /* bytes of the current file already added to it */
   /* the file being read */
-  long file;       /* index in the file list, -1 when the listing lacks it */
+  long file;       /* its number (hub order), -1 when the listing lacks it */
+  zllm_hub_file hf; /* its listing's entry (borrowed from the repo pack holds while it reads) */
   sv_repo_pass *repo; /* its repo's state (the one being read: the others are spilled) */
   long cur;           /* that repo's index, or -1 */
   const zllm_st_header *h;
@@ -38,14 +39,26 @@ struct sv_pass {
   zllm_tally_delta delta;
 };
 
-static long file_index(const sv_list *l, size_t repo, const char *path)
+/* The number of repo's file `path`, and its listing's entry; -1 when the
+ * listing lacks it. */
+static long file_index(const sv_run *run, size_t repo, const char *path, zllm_hub_file *hf)
 {
-  size_t lo, hi;
-  sv_repo_files(l, repo, &lo, &hi);
-  for (size_t i = lo; i < hi; i++)
-    if (strcmp(l->files[i].path, path) == 0)
-      return (long)i;
-  return -1;
+  const zllm_repo *r = NULL;
+  long at = -1;
+  if (zllm_hub_get(run->hub, repo, &r) < 0) /* pack holds it: a count, not a read */
+    return -1;
+  for (size_t i = 0; at < 0 && i < r->nfiles; i++)
+    if (strcmp(r->files[i].path, path) == 0) {
+      at = (long)(run->list.first[repo] + i);
+      *hf = r->files[i];
+    }
+  zllm_hub_put(run->hub, repo);
+  return at;
+}
+
+static int seen(const sv_pass *s, size_t file)
+{
+  return s->seen[file >> 3] >> (file & 7) & 1;
 }
 
 static int grow_rows(sv_repo_pass *p, size_t more)
@@ -228,7 +241,7 @@ static int on_file_begin(void *ctx, const char *repo, const zllm_hub_file *f, co
   sv_pass *s = ctx;
   const sv_list *l = &s->run->list;
   long r = sv_repo_index(l, repo);
-  s->file = r >= 0 ? file_index(l, (size_t)r, f->path) : -1;
+  s->file = r >= 0 ? file_index(s->run, (size_t)r, f->path, &s->hf) : -1;
   s->repo = r >= 0 ? repo_pass(s, (size_t)r) : s->repo;
   s->h = h;
   s->shown = 0;
@@ -247,7 +260,7 @@ static int on_file_begin(void *ctx, const char *repo, const zllm_hub_file *f, co
     sv_trow *row = &s->repo->rows[s->repo->nrows];
     memset(row, 0, sizeof *row);
     sv_describe_tensor(row, t, r);
-    row->path = l->files[s->file].path;
+    row->file = (uint32_t)(s->file - (long)l->first[r]);
     row->idx = i;
     sv_tensor_sig(t, &s->repo->sig_full[s->repo->nrows], &s->repo->sig_shape[s->repo->nrows]);
     s->repo->nrows++;
@@ -264,7 +277,7 @@ static int on_tensor_part(void *ctx, size_t i, uint64_t off, const uint8_t *p, s
   (void)off;
   if (s->file < 0 || !s->h)
     return 0;
-  if (s->shown + n <= s->run->list.files[s->file].size) { /* the bar moves inside big files too */
+  if (s->shown + n <= s->hf.size) { /* the bar moves inside big files too */
     zllm_mpi_progress_add(s->progress, n);
     s->shown += n;
   }
@@ -311,17 +324,16 @@ static int on_file_end(void *ctx, const zllm_sha256 *sha, const zllm_xxh128 *xxh
   const sv_list *l = &s->run->list;
   if (s->file < 0)
     return 0;
-  const sv_file *f = &l->files[s->file];
+  const zllm_hub_file *f = &s->hf;
   zllm_mpi_progress_add(s->progress, f->size > s->shown ? f->size - s->shown : 0);
   if (error || !sha) { /* the scan and the statistics read this repo themselves */
-    s->failed[f->repo] = 1;
+    s->failed[s->cur] = 1;
     return 0;
   }
-  zllm_hub_file hf = sv_hub_file(f);
-  int rc = zllm_scan_record(sv_records_begin(s->rec), l->repo_ids[f->repo], &hf, sha, xxh, s->h, s->txxh,
+  int rc = zllm_scan_record(sv_records_begin(s->rec), l->repo_ids[s->cur], f, sha, xxh, s->h, s->txxh,
                             s->header_error);
   rc = rc ? rc : sv_records_end(s->rec, (size_t)s->file);
-  s->seen[s->file] = 1;
+  s->seen[s->file >> 3] |= (uint8_t)(1u << (s->file & 7));
   s->repo->files_done++;
   s->bytes += f->size;
   return rc;
@@ -331,7 +343,7 @@ int sv_pass_new(sv_pass **out, sv_run *run, zllm_mpi_progress *progress)
 {
   sv_pass *s = calloc(1, sizeof *s);
   *out = NULL;
-  if (!s || !(s->seen = calloc(run->list.nfiles + 1, 1)) || !(s->failed = calloc(run->list.nrepos + 1, 1))) {
+  if (!s || !(s->seen = calloc(run->list.nfiles / 8 + 1, 1)) || !(s->failed = calloc(run->list.nrepos + 1, 1))) {
     sv_pass_free(s);
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
@@ -366,15 +378,22 @@ int sv_pass_finish(sv_pass *s, const size_t *mine, size_t nmine, uint64_t *bytes
     sv_repo_files(&run->list, repo, &lo, &hi);
     if (!s->failed[repo] && !(ref->state & PASS_AGAIN) && ref->files_done == hi - lo)
       ref->state |= PASS_COMPLETE;
+    size_t unseen = 0;
+    const zllm_repo *r = NULL;
+    for (size_t i = lo; i < hi; i++)
+      unseen += !seen(s, i);
+    if (unseen == 0)
+      continue;
+    rc = zllm_hub_get(run->hub, repo, &r);
     for (size_t i = lo; rc == 0 && i < hi; i++) {
-      if (s->seen[i])
+      if (seen(s, i))
         continue;
-      const sv_file *f = &run->list.files[i];
-      zllm_hub_file hf = sv_hub_file(f);
-      rc = zllm_scan_file(sv_records_begin(s->rec), run->hub->src, run->hub->repos[f->repo], &hf);
+      const zllm_hub_file *f = &r->files[i - lo];
+      rc = zllm_scan_file(sv_records_begin(s->rec), run->hub->src, r, f);
       rc = rc ? rc : sv_records_end(s->rec, i);
       s->bytes += f->size;
     }
+    zllm_hub_put(run->hub, repo);
   }
   *bytes = s->bytes;
   return rc;

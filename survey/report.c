@@ -33,6 +33,7 @@ typedef struct {
   uint64_t files, bytes, kind_files[ZLLM_FILE_OTHER + 1], kind_bytes[ZLLM_FILE_OTHER + 1];
   uint64_t st_malformed, tensors, tensor_bytes, dt_tensors[ZLLM_DT_COUNT], dt_bytes[ZLLM_DT_COUNT];
   uint64_t after_file, after_tensor, dup_files, dup_tensors, file_problems;
+  uint64_t listing_problems; /* the walk's (each rank's block) */
 } stats;
 
 static int split_fields(char *line, char **f, int n)
@@ -90,7 +91,7 @@ static int is_weight(const file_rec *r)
 typedef struct {
   sv_run *run;
   stats s;
-  sv_table *files, *tensors, *problems;
+  sv_table *files, *tensors, *problems, *repos;
   zllm_buf rows;
   sv_outbox fh;         /* this rank's files' hashes, by owner */
   uint64_t *dups;       /* this rank's files that are a duplicate of an earlier one */
@@ -100,6 +101,7 @@ typedef struct {
   sv_repo_weights *weights; /* per repo of this rank */
   size_t nweights, weights_cap;
   size_t file;          /* the record being visited */
+  file_rec *rec;        /* ... its fields */
 } report;
 
 /* Visits every record of this rank in file order; a repo's records must
@@ -120,13 +122,15 @@ static int each_record(report *rp, record_fn fn)
     if (rc == 0 && file >= l->nfiles)
       rc = zllm_error_set(ZLLM_EFORMAT, "a scan record for file %zu of %zu", file, l->nfiles);
     if (rc == 0 && file >= hi) { /* a repo starts: all its files follow, in order */
-      sv_repo_files(l, l->files[file].repo, &lo, &hi);
+      size_t repo = sv_file_repo(l, file);
+      sv_repo_files(l, repo, &lo, &hi);
       if (file != lo || k + (hi - lo) > n || sv_records_file(rec, k + (hi - lo) - 1) != hi - 1)
-        rc = zllm_error_set(ZLLM_ERROR, "%s: its scan records are not all on rank %d",
-                            l->repo_ids[l->files[file].repo], rp->run->rank);
+        rc = zllm_error_set(ZLLM_ERROR, "%s: its scan records are not all on rank %d", l->repo_ids[repo],
+                            rp->run->rank);
     }
     rc = rc ? rc : split_record(text, &r);
     rp->file = file;
+    rp->rec = &r;
     rc = rc ? rc : fn(rp, file, &r);
   }
   return rc;
@@ -136,7 +140,6 @@ static int each_record(report *rp, record_fn fn)
 static int tensor_row(void *ctx, char **t, size_t order)
 {
   report *rp = ctx;
-  const sv_file *f = &rp->run->list.files[rp->file];
   uint64_t bytes = strtoull(t[T_BYTES], NULL, 10);
   zllm_dtype dt;
   (void)order;
@@ -146,7 +149,8 @@ static int tensor_row(void *ctx, char **t, size_t order)
     rp->s.dt_tensors[dt]++;
     rp->s.dt_bytes[dt] += bytes;
   }
-  return zllm_buf_printf(&rp->rows, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rp->run->list.repo_ids[f->repo], f->path,
+  /* the record's repo and path: as files.tsv's, TSV-escaped */
+  return zllm_buf_printf(&rp->rows, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rp->rec->f[F_REPO], rp->rec->f[F_PATH],
                          t[T_NAME], t[T_DTYPE], t[T_SHAPE], t[T_BYTES], t[T_XXH]);
 }
 
@@ -176,7 +180,7 @@ static int add_weight(report *rp, size_t repo, const char *sha, const uint8_t *b
 /* First read: the counts, the rows, the file's hash for its owner. */
 static int first_read(report *rp, size_t file, file_rec *r)
 {
-  size_t repo = rp->run->list.files[file].repo;
+  size_t repo = sv_file_repo(&rp->run->list, file);
   uint64_t bytes = strtoull(r->f[F_BYTES], NULL, 10);
   zllm_file_kind k = zllm_file_kind_of(r->f[F_PATH]);
   rp->s.files++;
@@ -193,7 +197,7 @@ static int first_read(report *rp, size_t file, file_rec *r)
   rp->rows.len = 0;
   if (rc == 0 && strcmp(r->f[F_STATUS], "ok") != 0)
     rc = zllm_buf_printf(&rp->rows, "%s\t%s\n", r->f[F_REPO], r->f[F_ERROR]);
-  rc = rc ? rc : sv_table_add(rp->problems, 1 + repo, rp->rows.data, rp->rows.len);
+  rc = rc ? rc : sv_table_add(rp->problems, (size_t)rp->run->size + repo, rp->rows.data, rp->rows.len);
   rp->rows.len = 0;
   rc = rc ? rc : each_tensor(r, tensor_row, rp);
   rc = rc ? rc : sv_table_add(rp->tensors, repo, rp->rows.data, rp->rows.len);
@@ -268,7 +272,7 @@ static json_t *results_json(const sv_run *run, const stats *s)
                    (json_int_t)s->after_file, "after_tensor_dedup", (json_int_t)s->after_tensor,
                    "duplicate_files", (json_int_t)s->dup_files, "duplicate_tensors", (json_int_t)s->dup_tensors,
                    "note", "hash-level estimate (SHA-256 files, XXH3-128 tensors); the archive confirms bytes",
-                   "problems", (json_int_t)(count_lines(&run->problems) + s->file_problems));
+                   "problems", (json_int_t)(s->listing_problems + s->file_problems));
 }
 
 static json_t *families_json(const zllm_family_table *t)
@@ -339,7 +343,7 @@ static void print_table(const sv_run *run, const stats *s)
              (unsigned long long)s->dt_bytes[d]);
   printf("\n  %llu duplicate files, %llu duplicate tensors, %llu malformed safetensors, %zu problems\n",
          (unsigned long long)s->dup_files, (unsigned long long)s->dup_tensors, (unsigned long long)s->st_malformed,
-         count_lines(&run->problems) + (size_t)s->file_problems);
+         (size_t)(s->listing_problems + s->file_problems));
   if (run->families)
     printf("  %zu models in %zu families (bit distance <= %.2f, %zu pairs compared)\n", run->families->n,
            run->families->nfamilies, ZLLM_CLUSTER_THRESHOLD, run->families->ncompared);
@@ -391,12 +395,16 @@ static int read_records(report *rp)
   rc = rc ? rc : sv_outbox_init(&rp->th, run->comm);
   rc = rc ? rc : open_table(run, "files", n, &rp->files);
   rc = rc ? rc : open_table(run, "tensors", n, &rp->tensors);
-  rc = rc ? rc : open_table(run, "problems", n + 1, &rp->problems);
+  rc = rc ? rc : open_table(run, "problems", (size_t)run->size + n, &rp->problems);
+  rc = rc ? rc : open_table(run, "repos", (size_t)run->size, &rp->repos);
   rc = rc ? rc : each_record(rp, first_read);
   rc = rc ? rc : zllm_test_fail("report", run->rank);
-  /* the listing's problems come first (rank 0's), then the files' */
-  if (rc == 0 && run->rank == 0)
-    rc = sv_table_add(rp->problems, 0, run->problems.data ? run->problems.data : "", run->problems.len);
+  /* the listing's problems come first, each rank's block in rank order
+   * (which is hub order), then the files' */
+  rc = rc ? rc : sv_table_add(rp->problems, (size_t)run->rank, run->problems.data ? run->problems.data : "",
+                              run->problems.len);
+  rc = rc ? rc : sv_table_add(rp->repos, (size_t)run->rank, run->repos.data ? run->repos.data : "", run->repos.len);
+  rp->s.listing_problems = count_lines(&run->problems);
   rc = agree(rc, run->comm);
   unsigned long long records = zllm_mpi_sum_u64(rc == 0 ? sv_records_count(run->records) : 0, run->comm);
   if (rc == 0 && records != run->list.nfiles)
@@ -482,22 +490,18 @@ static int write_tables(report *rp)
   int rc = write_table(rp, rp->files, "files.tsv", "repo\tpath\tkind\tbytes\tsha256\txxh3_128\tstatus\ttensors\terror\n");
   rc = rc ? rc : write_table(rp, rp->tensors, "tensors.tsv", "repo\tfile\ttensor\tdtype\tshape\tbytes\txxh3_128\n");
   rc = rc ? rc : write_table(rp, rp->problems, "problems.tsv", "repo\tproblem\n");
+  rc = rc ? rc : write_table(rp, rp->repos, "repos.tsv", "repo\trevision\tfiles\tbytes\tarchitectures\ttorch_dtype\t"
+                                                         "base_model\tlicense\tlibrary_name\tproblems\n");
   return rc;
 }
 
 /* Rank 0: what the listing and the families give, and the summary. */
 static int write_rank0(sv_run *run, const stats *s, double t0)
 {
-  zllm_buf repos = ZLLM_BUF_INIT;
-  int rc = zllm_buf_puts(&repos, "repo\trevision\tfiles\tbytes\tarchitectures\ttorch_dtype\tbase_model\tlicense\t"
-                                 "library_name\tproblems\n");
-  rc = rc ? rc : zllm_buf_append(&repos, run->repos.data, run->repos.len);
-  rc = rc ? rc : write_out(run, "repos.tsv", &repos);
-  rc = rc ? rc : write_families(run);
+  int rc = write_families(run);
   rc = rc ? rc : write_summary(run, s, MPI_Wtime() - t0);
   if (rc == 0 && !run->opts.quiet)
     print_table(run, s);
-  zllm_buf_free(&repos);
   return rc;
 }
 
@@ -516,6 +520,7 @@ int sv_report(sv_run *run)
   sv_table_free(rp.files);
   sv_table_free(rp.tensors);
   sv_table_free(rp.problems);
+  sv_table_free(rp.repos);
   zllm_buf_free(&rp.rows);
   sv_outbox_free(&rp.fh);
   sv_outbox_free(&rp.th);

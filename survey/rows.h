@@ -26,7 +26,7 @@ typedef struct { /* one tensor row (and its /deltas row) */
   double identical;
   uint64_t flips[32], exp_change[SV_EXP_BINS], rel_change[SV_REL_BINS];
   uint8_t key[16];
-  const char *path; /* the file, relative to its repo (borrowed from the file list) */
+  uint32_t file;    /* the file's index in its repo's listing */
   size_t idx;       /* the tensor's index in its file */
 } sv_trow;
 

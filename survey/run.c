@@ -25,7 +25,7 @@ void sv_phase_end(sv_run *run, int k)
 
 void sv_list_free(sv_list *l)
 {
-  free(l->files); /* the strings are the listing's */
+  free(l->first); /* the ids are the hub's */
   memset(l, 0, sizeof *l);
 }
 
@@ -34,22 +34,21 @@ long sv_repo_index(const sv_list *l, const char *id)
   return zllm_strv_find_sorted(l->repo_ids, l->nrepos, id);
 }
 
-static size_t first_file_of(const sv_list *l, size_t repo)
+void sv_repo_files(const sv_list *l, size_t repo, size_t *lo, size_t *hi)
 {
-  size_t a = 0, b = l->nfiles;
-  while (a < b) {
-    size_t m = (a + b) / 2;
-    if (l->files[m].repo < repo)
-      a = m + 1;
+  *lo = (size_t)l->first[repo];
+  *hi = (size_t)l->first[repo + 1];
+}
+
+size_t sv_file_repo(const sv_list *l, size_t file)
+{
+  size_t a = 0, b = l->nrepos; /* the last repo whose first file is <= file (past the empty ones) */
+  while (b - a > 1) {
+    size_t m = a + (b - a) / 2;
+    if (l->first[m] <= file)
+      a = m;
     else
       b = m;
   }
   return a;
 }
-
-void sv_repo_files(const sv_list *l, size_t repo, size_t *lo, size_t *hi)
-{
-  *lo = first_file_of(l, repo);
-  *hi = first_file_of(l, repo + 1);
-}
-

@@ -22,25 +22,13 @@
 /* Under OUT: the ranks' spills (bounded memory), removed at the end. */
 #define SV_SPILL_DIR ".survey"
 
-/* A file of the listing, flat: borrowed from run->hub, which outlives it. */
-typedef struct {
-  size_t repo; /* index into sv_list.repo_ids */
-  const char *path;
-  uint64_t size;
-  zllm_file_kind kind;
-  const zllm_hub_file *hf; /* the listing's entry (its identity: opens compare it) */
-} sv_file;
-
-/* The hub file an sv_file describes. */
-static inline zllm_hub_file sv_hub_file(const sv_file *f)
-{
-  return *f->hf;
-}
-
+/* The hub's files, numbered in hub order (repos sorted, files sorted
+ * within a repo) without holding them: a repo's listing is loaded where it
+ * is worked on (zllm_hub_get on run->hub) and let go after. */
 typedef struct {
   char **repo_ids; /* run->hub->ids (borrowed) */
   size_t nrepos;
-  sv_file *files; /* hub order: repos sorted, files sorted within a repo */
+  uint64_t *first; /* per repo, and one past the last: its first file's number */
   size_t nfiles;
 } sv_list;
 
@@ -53,10 +41,10 @@ typedef struct {
   zllm_survey_options opts;
   MPI_Comm comm;
   int rank, size;
-  zllm_hub *hub;      /* the listing every stage uses (rank 0 lists, every rank holds it) */
-  sv_list list;       /* its files, flat, in hub order */
-  zllm_buf repos;    /* rank 0: repos.tsv rows */
-  zllm_buf problems; /* rank 0: problems.tsv rows */
+  zllm_hub *hub;      /* the listing every stage uses, split over the ranks (zllm/hub.h) */
+  sv_list list;       /* its files' numbers */
+  zllm_buf repos;    /* the repos.tsv rows of the repos this rank listed (a block, in hub order) */
+  zllm_buf problems; /* ... and their listing's problem rows */
   uint64_t scanned_bytes;
   uint64_t bytes_read;  /* all ranks' read system calls up to the report (hub, archive, catalog) */
   double times[5];   /* walk, scan, cluster, pack, crawl (seconds) */
@@ -101,5 +89,7 @@ static inline double sv_read_seconds(const sv_run *run)
 /* The files of repo `repo`: indices [*lo, *hi) (files are in hub order, so a
  * repo's files are contiguous). */
 void sv_repo_files(const sv_list *l, size_t repo, size_t *lo, size_t *hi);
+/* The repo of file number `file` (< l->nfiles). */
+size_t sv_file_repo(const sv_list *l, size_t file);
 
 #endif

@@ -16,8 +16,8 @@ static int deal_repos(sv_run *run, size_t **mine, size_t *nmine)
   uint64_t *sizes = calloc(run->list.nrepos + 1, sizeof *sizes);
   if (!sizes)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; i < run->list.nfiles; i++)
-    sizes[run->list.files[i].repo] += run->list.files[i].size;
+  for (size_t i = 0; i < run->list.nrepos; i++)
+    sizes[i] = run->hub->info[i].bytes;
   int rc = zllm_deal_by_size(sizes, run->list.nrepos, run->size, run->rank, mine, nmine);
   free(sizes);
   return rc;
@@ -30,25 +30,25 @@ int sv_scan(sv_run *run)
   uint64_t bytes = 0, share = 0;
   zllm_mpi_progress pg;
   int rc = deal_repos(run, &mine, &nmine);
-  for (size_t k = 0; rc == 0 && k < nmine; k++) {
-    size_t lo, hi;
-    sv_repo_files(&run->list, mine[k], &lo, &hi);
-    for (size_t i = lo; i < hi; i++)
-      share += run->list.files[i].size;
-  }
+  for (size_t k = 0; rc == 0 && k < nmine; k++)
+    share += run->hub->info[mine[k]].bytes;
   zllm_mpi_progress_begin(&pg, "scan", share, run->comm);
   for (size_t k = 0; rc == 0 && k < nmine; k++) {
     size_t lo, hi;
+    const zllm_repo *r = NULL;
     sv_repo_files(&run->list, mine[k], &lo, &hi);
+    if (lo == hi) /* nothing listed (or not listable: the walk said why) */
+      continue;
+    rc = zllm_hub_get(run->hub, mine[k], &r);
     for (size_t i = lo; rc == 0 && i < hi; i++) {
-      const sv_file *f = &run->list.files[i];
-      zllm_hub_file hf = sv_hub_file(f);
-      rc = zllm_scan_file(sv_records_begin(run->records), run->hub->src, run->hub->repos[f->repo], &hf);
+      const zllm_hub_file *f = &r->files[i - lo];
+      rc = zllm_scan_file(sv_records_begin(run->records), run->hub->src, r, f);
       rc = rc ? rc : sv_records_end(run->records, i);
       bytes += f->size;
       zllm_mpi_progress_add(&pg, f->size);
-      ZLLM_DEBUG("scanned %s/%s (%llu bytes)", run->list.repo_ids[f->repo], f->path, (unsigned long long)f->size);
+      ZLLM_DEBUG("scanned %s/%s (%llu bytes)", r->id, f->path, (unsigned long long)f->size);
     }
+    zllm_hub_put(run->hub, mine[k]);
   }
   zllm_mpi_progress_finish(&pg);
   free(mine);

@@ -35,7 +35,7 @@
 typedef struct {
   zllm_st_header **h;
   int *fd;
-  const char **path; /* relative to the repo (borrowed from the file list) */
+  uint32_t *file;    /* each one's index in its repo's listing */
   size_t n;
 } repo_files;
 
@@ -48,38 +48,43 @@ static void close_files(repo_files *f)
   }
   free(f->h);
   free(f->fd);
-  free(f->path);
+  free(f->file);
   memset(f, 0, sizeof *f);
 }
 
 /* Malformed files are left out here: the scan reports them. */
 static int open_files(const sv_run *run, size_t repo, repo_files *out)
 {
-  size_t lo, hi;
+  const zllm_repo *r = NULL;
   memset(out, 0, sizeof *out);
-  sv_repo_files(&run->list, repo, &lo, &hi);
-  for (size_t i = lo; i < hi; i++) {
-    const sv_file *f = &run->list.files[i];
+  if (run->list.first[repo] == run->list.first[repo + 1])
+    return 0; /* nothing listed (or not listable: the walk said why) */
+  int rc = zllm_hub_get(run->hub, repo, &r);
+  for (size_t i = 0; rc == 0 && i < r->nfiles; i++) {
+    const zllm_hub_file *f = &r->files[i];
     if (f->kind != ZLLM_FILE_SAFETENSORS)
       continue;
     zllm_st_header **h = realloc(out->h, (out->n + 1) * sizeof *h);
     int *fd = h ? realloc(out->fd, (out->n + 1) * sizeof *fd) : NULL;
-    const char **p = fd ? realloc(out->path, (out->n + 1) * sizeof *p) : NULL;
+    uint32_t *k = fd ? realloc(out->file, (out->n + 1) * sizeof *k) : NULL;
     if (h)
       out->h = h;
     if (fd)
       out->fd = fd;
-    if (!h || !fd || !p)
-      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    out->path = p;
-    out->path[out->n] = f->path;
+    if (k)
+      out->file = k;
+    if (!h || !fd || !k) {
+      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+      break;
+    }
+    out->file[out->n] = (uint32_t)i;
     out->h[out->n] = NULL;
     out->fd[out->n] = -1;
-    zllm_hub_file hf = sv_hub_file(f);
-    if (zllm_source_open_st(run->hub->src, run->hub->repos[repo], &hf, &out->h[out->n], &out->fd[out->n]) == 0)
+    if (zllm_source_open_st(run->hub->src, r, f, &out->h[out->n], &out->fd[out->n]) == 0)
       out->n++;
   }
-  return 0;
+  zllm_hub_put(run->hub, repo);
+  return rc;
 }
 
 static uint64_t count_tensors(const repo_files *f)
@@ -204,7 +209,7 @@ static int repo_read(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
       int slot = sv_exp_slot(t->dtype);
       e_row *e = slot >= 0 ? &c->exps[slot] : NULL;
       sv_describe_tensor(r, t, (int64_t)repo);
-      r->path = mine.path[f];
+      r->file = mine.file[f];
       r->idx = ti;
       r->has_base = (int8_t)has;
       m->tensors++;
@@ -253,19 +258,27 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
     rc = repo_read(c, k, buf, bbuf);
   sv_repo_pass_free(p);
   m_row *m = &c->models[k];
+  const zllm_repo *lr = NULL;
   sv_repo_files(&run->list, repo, &lo, &hi);
   m->bytes = m->weight_bytes = 0;
-  for (size_t i = lo; i < hi; i++) {
-    m->bytes += run->list.files[i].size;
-    m->weight_bytes += run->list.files[i].kind == ZLLM_FILE_SAFETENSORS ? run->list.files[i].size : 0;
+  if (rc == 0 && hi > lo)
+    rc = zllm_hub_get(run->hub, repo, &lr);
+  for (size_t i = 0; rc == 0 && lr && i < lr->nfiles; i++) {
+    m->bytes += lr->files[i].size;
+    m->weight_bytes += lr->files[i].kind == ZLLM_FILE_SAFETENSORS ? lr->files[i].size : 0;
   }
   for (size_t i = first; rc == 0 && i < c->nrows; i++) {
     t_row *r = &c->rows[i];
     snprintf(r->method, sizeof r->method, "-");
-    if (c->archive &&
-        zllm_archive_tensor_info(c->archive, run->list.repo_ids[repo], r->path, r->idx, r->method, &r->stored) < 0)
+    if (!lr || r->file >= lr->nfiles)
+      rc = zllm_error_set(ZLLM_ERROR, "stats: %s: a row of file %u of %zu", run->list.repo_ids[repo], r->file,
+                          lr ? lr->nfiles : 0);
+    else if (c->archive && zllm_archive_tensor_info(c->archive, run->list.repo_ids[repo], lr->files[r->file].path,
+                                                    r->idx, r->method, &r->stored) < 0)
       snprintf(r->method, sizeof r->method, "-");
   }
+  if (lr)
+    zllm_hub_put(run->hub, repo);
   m->ingested = -1;
   if (rc == 0 && c->archive &&
       zllm_archive_repo_info(c->archive, run->list.repo_ids[repo], &m->stored, &m->ingested) < 0) {
@@ -405,12 +418,8 @@ static int compute(st_ctx *c)
   uint8_t *buf = malloc(PART_ELEMS * 4), *bbuf = malloc(PART_ELEMS * 4);
   int rc = buf && bbuf ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   uint64_t share = 0;
-  for (size_t k = 0; k < c->nmine; k++) {
-    size_t lo, hi;
-    sv_repo_files(&c->run->list, c->mine[k], &lo, &hi);
-    for (size_t i = lo; i < hi; i++)
-      share += c->run->list.files[i].kind == ZLLM_FILE_SAFETENSORS ? c->run->list.files[i].size : 0;
-  }
+  for (size_t k = 0; k < c->nmine; k++)
+    share += c->run->hub->info[c->mine[k]].st_bytes;
   zllm_mpi_progress_begin(&c->progress, "stats", share, c->run->comm);
   if (rc == 0 && c->run->packed) { /* every rank reads the catalog: per-tensor methods and stored bytes */
     char *dir = zllm_path_join(c->run->opts.out, "archive");

@@ -71,7 +71,7 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   opts = &run.opts; /* the hub may now be the crawled one */
   double t0 = MPI_Wtime();
   run.times[4] = t0 - tc;
-  ZLLM_INFO("walk: reading %s on rank 0", opts->hub);
+  ZLLM_INFO("walk: listing %s over %d rank%s", opts->hub, run.size, run.size > 1 ? "s" : "");
   if ((rc = sv_walk(&run)) < 0)
     goto done;
   sv_phase_end(&run, SV_WALK);
@@ -126,15 +126,15 @@ done:
   sv_pairs_free(run.pairs);
   sv_records_free(run.records);
   sv_pass_rows_free(&run);
+  zllm_strv_free(run.file_dup_of, run.file_dup_of ? run.list.nrepos : 0);
+  sv_list_free(&run.list);
+  zllm_hub_free(run.hub); /* its listing store is a spill too */
   remove_spill_dir(&run); /* after every spill is gone */
   zllm_buf_free(&run.repos);
   zllm_buf_free(&run.problems);
   zllm_family_table_free(run.families);
   zllm_base_map_free(run.bases);
   free(run.crawled_hub);
-  zllm_strv_free(run.file_dup_of, run.file_dup_of ? run.list.nrepos : 0);
   free(run.mine);
-  sv_list_free(&run.list);
-  zllm_hub_free(run.hub);
   return rc;
 }

@@ -1,11 +1,13 @@
-/* The walk phase: rank 0 lists the hub; every rank holds the listing and
- * the flat file list the later phases deal from (survey/phases.h). */
+/* The walk phase: the hub listed over the ranks, split (zllm/hub.h); every
+ * rank holds each repo's summary and where its files are numbered from
+ * (survey/phases.h). */
 #include <stdlib.h>
 
 #include "survey/phases.h"
 #include "zllm/buf.h"
 #include "zllm/error.h"
 #include "zllm/mpi.h"
+#include "zllm/path.h"
 
 /* "a,b,c" in a TSV cell, or "-" for an empty list. */
 static int put_list(zllm_buf *b, char **v, size_t n)
@@ -45,51 +47,46 @@ static int put_problem_row(zllm_buf *b, const char *repo, const char *msg)
   return rc ? rc : zllm_buf_puts(b, "\n");
 }
 
-/* Rank 0: the listing's repos.tsv and problem rows. */
-static int hub_rows(sv_run *run)
+/* The walk's rows of one repo of this rank's block: its repos.tsv row and
+ * its listing's problems (zllm_hub_open_local_split calls it). */
+static int repo_rows(void *ctx, size_t i, const char *id, const zllm_repo *r, const char *why)
 {
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < run->hub->n; i++) {
-    const zllm_repo *r = run->hub->repos[i];
-    if (!r) { /* one unreadable repo is recorded; the survey goes on */
-      rc = put_problem_row(&run->problems, run->hub->ids[i], run->hub->failed[i]);
-      continue;
-    }
-    rc = put_repo_row(&run->repos, r);
-    for (size_t p = 0; rc == 0 && p < r->nproblems; p++)
-      rc = put_problem_row(&run->problems, r->id, r->problems[p]);
-  }
+  sv_run *run = ctx;
+  (void)i;
+  if (!r) /* one unreadable repo is recorded; the survey goes on */
+    return put_problem_row(&run->problems, id, why);
+  int rc = put_repo_row(&run->repos, r);
+  for (size_t p = 0; rc == 0 && p < r->nproblems; p++)
+    rc = put_problem_row(&run->problems, r->id, r->problems[p]);
   return rc;
 }
 
-/* The flat file list the phases deal from, in hub order (every rank): it
- * borrows the listing's ids and entries, and copies nothing. */
+/* Per repo, its first file's index in hub order (files are sorted within a
+ * repo, repos by id): what every phase numbers files by. */
 static int list_from_hub(sv_list *l, const zllm_hub *hub)
 {
-  size_t n = 0;
-  for (size_t i = 0; i < hub->n; i++)
-    n += hub->repos[i] ? hub->repos[i]->nfiles : 0;
-  if (!(l->files = calloc(n + 1, sizeof *l->files)))
+  if (!(l->first = calloc(hub->n + 1, sizeof *l->first)))
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   l->repo_ids = hub->ids;
   l->nrepos = hub->n;
   for (size_t i = 0; i < hub->n; i++)
-    for (size_t f = 0; hub->repos[i] && f < hub->repos[i]->nfiles; f++) {
-      const zllm_hub_file *hf = &hub->repos[i]->files[f];
-      l->files[l->nfiles++] = (sv_file){.repo = i, .path = hf->path, .size = hf->size, .kind = hf->kind, .hf = hf};
-    }
+    l->first[i + 1] = l->first[i] + hub->info[i].nfiles;
+  l->nfiles = l->first[hub->n];
   return 0;
 }
 
-/* Phase 1: rank 0 lists the hub, every rank gets the listing (the one every
- * later stage uses) and the flat file list made from it. */
+/* Phase 1: the hub listed over the ranks (each a block of repos, into a
+ * store under OUT/.survey: zllm/hub.h); each rank makes its block's
+ * repos.tsv and listing problem rows, and every rank gets every repo's
+ * summary, which numbers the files. */
 int sv_walk(sv_run *run)
 {
-  int rc = zllm_hub_open_local_all(&run->hub, run->opts.hub, run->comm);
-  if (rc < 0)
-    return rc;
-  rc = run->rank == 0 ? hub_rows(run) : 0;
-  rc = rc ? rc : list_from_hub(&run->list, run->hub);
+  char *dir = zllm_path_join(run->opts.out, SV_SPILL_DIR);
+  int rc = dir ? zllm_hub_open_local_split(&run->hub, run->opts.hub, dir, repo_rows, run, run->comm)
+               : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  free(dir);
+  if (!zllm_mpi_alltrue(rc == 0, run->comm))
+    return rc ? rc : zllm_error_set(ZLLM_EMPI, "walk: another rank failed");
+  rc = list_from_hub(&run->list, run->hub);
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : ZLLM_ERROR);
 }
-

@@ -134,16 +134,32 @@ void zllm_repo_free(zllm_repo *repo); /* accepts NULL */
 
 /* ---- the listed hub: one listing, handed to every stage ------------------ */
 
+/* What every rank knows of a repo without loading its listing. */
+typedef struct {
+  uint64_t nfiles, bytes; /* its listed files and their sizes (0 when it could not be loaded) */
+  uint64_t st_bytes;      /* ... of which safetensors files */
+  char *card_base;        /* its model card's first base_model, or NULL */
+  int listed;             /* 0: it could not be loaded (zllm_hub_get says why) */
+} zllm_hub_info;
+
+struct zllm_hub_store;
+
 /* A hub as listed once: its source (every file is opened through it) and
- * every repo loaded (files, config, card, index, problems), sorted by id.
- * The survey lists it on rank 0 and broadcasts it (zllm_hub_bcast); the
- * clusterer, base selection, pack and the merge all take this one list. */
+ * every repo's listing (files, config, card, index, problems), sorted by
+ * id.  Either whole (zllm_hub_load, zllm_hub_bcast: every repo loaded
+ * here) or split over MPI ranks (zllm_hub_open_local_split: each rank
+ * listed a block of repos into a store on the shared file system, and a
+ * repo is loaded where it is used, zllm_hub_get, then let go,
+ * zllm_hub_put).  The clusterer, base selection, pack and the merge all
+ * take this one listing, through zllm_hub_get. */
 typedef struct {
   zllm_source *src;   /* owned */
   char **ids;         /* sorted, unique */
-  zllm_repo **repos;  /* per id; NULL when the repo could not be loaded */
-  char **failed;      /* per id: why it could not be loaded, else NULL */
+  zllm_repo **repos;  /* per id, loaded: whole, every listed repo; split, those in use (a cache: see get) */
+  char **failed;      /* whole: per id, why it could not be loaded, else NULL */
+  zllm_hub_info *info; /* per id */
   size_t n;
+  struct zllm_hub_store *store; /* split: where each repo's listing lies; NULL when whole */
 } zllm_hub;
 
 /* Lists every repo of `src` and loads it; takes ownership of `src`, also
@@ -166,6 +182,25 @@ int zllm_hub_bcast(zllm_hub **hub, const char *root_dir, int root, MPI_Comm comm
  * zllm_hub_bcast: the same listing on every rank, or the same error on
  * every rank.  COLLECTIVE. */
 int zllm_hub_open_local_all(zllm_hub **out, const char *root_dir, MPI_Comm comm);
+/* The split listing of the local hub at `root_dir`, COLLECTIVE: rank 0
+ * reads the root (the repo ids and where each lies; every rank gets the ids,
+ * each lister only its block's entries), each rank lists a contiguous block
+ * of repos into `store_dir/listing-<rank>.bin` (which must be on a file
+ * system every rank sees, and exist) and keeps none of them, and every rank
+ * gets every repo's summary (info).  zllm_hub_free removes this rank's file.  `each`, when given, sees every repo of
+ * this rank's block while it is loaded (repo NULL, `why` set: it could not
+ * be loaded); an error from it fails the call.  The same outcome on every
+ * rank. */
+typedef int (*zllm_hub_each_fn)(void *ctx, size_t i, const char *id, const zllm_repo *repo, const char *why);
+int zllm_hub_open_local_split(zllm_hub **out, const char *root_dir, const char *store_dir, zllm_hub_each_fn each,
+                              void *ctx, MPI_Comm comm);
+/* Repo i's listing (borrowed until zllm_hub_put): a split hub reads it from
+ * the store and parses its small files on first use, and keeps it while
+ * gets outnumber puts.  A repo that could not be listed is an error saying
+ * why.  Not thread-safe (the cache is not part of the hub's value). */
+int zllm_hub_get(const zllm_hub *hub, size_t i, const zllm_repo **out);
+/* Lets go of a zllm_hub_get (a split hub frees the repo at its last put). */
+void zllm_hub_put(const zllm_hub *hub, size_t i);
 void zllm_hub_free(zllm_hub *hub); /* accepts NULL */
 
 zllm_file_kind zllm_file_kind_of(const char *path);
