@@ -31,6 +31,7 @@ struct zllm_hub_store {
   uint64_t *len;
   unsigned *refs; /* per repo: gets not yet put */
   int *fds;       /* per lister rank: its file, opened at the first read (-1 before) */
+  MPI_Comm comm;  /* a copy of the listing's: freeing waits for every rank */
 };
 
 /* The first repo of rank r's block: blocks are contiguous, in rank order. */
@@ -52,12 +53,16 @@ static char *store_file(const char *dir, int rank)
   return zllm_path_join(dir, name);
 }
 
-/* Each rank removes the file it listed into (another rank's open copy
- * reads on until it closes it). */
+/* Each rank removes the file it listed into once every rank is done
+ * reading (a rank frees its copy when it is done with it). */
 void zllm_hub_store_free(struct zllm_hub_store *st)
 {
   if (!st)
     return;
+  if (st->comm != MPI_COMM_NULL) {
+    MPI_Barrier(st->comm);
+    MPI_Comm_free(&st->comm);
+  }
   char *mine = st->dir ? store_file(st->dir, st->rank) : NULL;
   if (mine)
     unlink(mine);
@@ -80,6 +85,7 @@ static int store_new(struct zllm_hub_store **out, const char *dir, size_t n, MPI
   if (st) {
     MPI_Comm_rank(comm, &st->rank);
     MPI_Comm_size(comm, &st->size);
+    st->comm = MPI_COMM_NULL;
   }
   if (!st || !(st->dir = strdup(dir)) || !(st->off = calloc(n + 1, sizeof *st->off)) ||
       !(st->len = calloc(n + 1, sizeof *st->len)) || !(st->refs = calloc(n + 1, sizeof *st->refs)) ||
@@ -368,8 +374,10 @@ int zllm_hub_open_local_split(zllm_hub **out, const char *root_dir, const char *
   if (zllm_mpi_alltrue(rc == 0, comm)) {
     rc = zllm_mpi_allgather_bytes(sums.data, sums.len, &all, &all_len, comm);
     rc = rc ? rc : take_sums(h, all, all_len);
-    if (!zllm_mpi_alltrue(rc == 0, comm) && rc == 0)
-      rc = zllm_error_set(ZLLM_EMPI, "another rank could not take the hub's summaries");
+    if (!zllm_mpi_alltrue(rc == 0, comm))
+      rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "another rank could not take the hub's summaries");
+    else if (MPI_Comm_dup(comm, &h->store->comm) != MPI_SUCCESS) /* every rank, or the job aborts */
+      rc = zllm_error_set(ZLLM_EMPI, "MPI_Comm_dup failed");
   } else if (rc == 0) {
     rc = zllm_error_set(ZLLM_EMPI, "another rank could not list its share of %s", root_dir);
   }

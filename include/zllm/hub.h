@@ -187,7 +187,8 @@ int zllm_hub_open_local_all(zllm_hub **out, const char *root_dir, MPI_Comm comm)
  * each lister only its block's entries), each rank lists a contiguous block
  * of repos into `store_dir/listing-<rank>.bin` (which must be on a file
  * system every rank sees, and exist) and keeps none of them, and every rank
- * gets every repo's summary (info).  zllm_hub_free removes this rank's file.  `each`, when given, sees every repo of
+ * gets every repo's summary (info).  Freeing a split hub is COLLECTIVE: it
+ * waits for every rank to be done reading, then removes this rank's file.  `each`, when given, sees every repo of
  * this rank's block while it is loaded (repo NULL, `why` set: it could not
  * be loaded); an error from it fails the call.  The same outcome on every
  * rank. */
@@ -201,7 +202,7 @@ int zllm_hub_open_local_split(zllm_hub **out, const char *root_dir, const char *
 int zllm_hub_get(const zllm_hub *hub, size_t i, const zllm_repo **out);
 /* Lets go of a zllm_hub_get (a split hub frees the repo at its last put). */
 void zllm_hub_put(const zllm_hub *hub, size_t i);
-void zllm_hub_free(zllm_hub *hub); /* accepts NULL */
+void zllm_hub_free(zllm_hub *hub); /* accepts NULL; COLLECTIVE for a split hub */
 
 zllm_file_kind zllm_file_kind_of(const char *path);
 const char *zllm_file_kind_name(zllm_file_kind kind);
