@@ -71,6 +71,7 @@ struct zllm_archive {
   zllm_buf enc, blob;      /* reused encode output and blob read buffers */
   int threads;             /* planes of a part are coded by this many threads */
   int keep_written;        /* keep committed pack bytes in the page cache (a staging archive read next) */
+  int defer_sync;          /* commits not synced one by one (zllm_archive_defer_sync) */
   uint64_t dropped_to;     /* pack bytes below this (whole pages) have left the page cache */
   zllm_codec *pcodec[ZLLM_BITX_MAX_PLANES]; /* one per plane, for threaded coding */
   zllm_buf pbuf[ZLLM_BITX_MAX_PLANES];

@@ -595,6 +595,21 @@ void zllm_archive_keep_written(zllm_archive *a, int keep)
   a->keep_written = keep;
 }
 
+int zllm_archive_defer_sync(zllm_archive *a)
+{
+  a->defer_sync = 1;
+  return ar_exec(a, "PRAGMA synchronous=OFF");
+}
+
+int zllm_archive_sync(zllm_archive *a)
+{
+  if (fsync(a->pack_fd) < 0)
+    return zllm_error_set_errno("%s/packs: fsync failed", a->dir);
+  int rc = ar_exec(a, "PRAGMA synchronous=FULL");
+  /* the WAL's pages into the database file, synced */
+  return rc ? rc : ar_exec(a, "PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
 int zllm_archive_set_threads(zllm_archive *a, int threads)
 {
   a->threads = threads < 1 ? 1 : threads;
@@ -639,7 +654,7 @@ int ar_commit(zllm_archive *a)
    * may have left blobs past the end that counts */
   if (ftruncate(a->pack_fd, (off_t)a->pack_len) < 0)
     return zllm_error_set_errno("%s/packs: cannot cut the pack to its length", a->dir);
-  if (fsync(a->pack_fd) < 0)
+  if (!a->defer_sync && fsync(a->pack_fd) < 0)
     return zllm_error_set_errno("%s/packs: fsync failed", a->dir);
   /* on disk now: out of the page cache (zllm_archive_keep_written), whole
    * pages only — the last, partial one takes the next commit's bytes */

@@ -58,7 +58,10 @@ static int pack_share(sv_run *run, const char *stage, sv_claims *claims, const z
   rc = rc ? rc : zllm_archive_open(&a, stage, 1);
   if (rc == 0) /* rank 0's merge reads it next */
     zllm_archive_keep_written(a, 1);
+  /* made again by a rerun, never resumed: durable once, before the merge reads it */
+  rc = rc ? rc : zllm_archive_defer_sync(a);
   rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
+  rc = rc ? rc : zllm_archive_sync(a);
   zllm_archive_close(a);
   return rc;
 }
@@ -74,9 +77,11 @@ static int merge_shares(sv_run *run, const char *dir, char **stages)
   po.bases = run->bases;
   int rc = src ? zllm_pack_order(&po, &order, &norder) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   rc = rc ? rc : zllm_archive_open(&dst, dir, 1);
+  rc = rc ? rc : zllm_archive_defer_sync(dst); /* the survey's archive is made again by a rerun */
   for (int r = 0; rc == 0 && r < run->size; r++)
     rc = zllm_archive_open(&src[r], stages[r], 0);
   rc = rc ? rc : zllm_archive_merge(dst, src, (size_t)run->size, order, norder);
+  rc = rc ? rc : zllm_archive_sync(dst);
   rc = rc ? rc : zllm_archive_stages(dst, run->stages);
   for (int r = 0; src && r < run->size; r++)
     zllm_archive_close(src[r]);
@@ -112,7 +117,9 @@ static int phase_pack(sv_run *run, sv_claims *claims, const zllm_pack_tap *tap, 
     po.bases = run->bases;
     po.tap = tap;
     rc = zllm_archive_open(&a, dir, 1);
+    rc = rc ? rc : zllm_archive_defer_sync(a); /* the survey's archive is made again by a rerun */
     rc = rc ? rc : zllm_pack_hub(a, &po, &ps);
+    rc = rc ? rc : zllm_archive_sync(a);
     rc = rc ? rc : zllm_archive_stages(a, run->stages);
     zllm_archive_close(a);
   } else if (run->size > 1) {

@@ -57,6 +57,17 @@ int zllm_archive_set_threads(zllm_archive *a, int threads);
  * archives are by the merge). */
 void zllm_archive_keep_written(zllm_archive *a, int keep);
 
+/* An archive a job writes whole and makes again rather than resumes (the
+ * survey's staging archives and its archive, replaced by each run): a
+ * commit stays atomic but is not made durable on its own — no fsync of the
+ * pack, SQLite's synchronous=OFF — which spares two fsyncs per repo;
+ * zllm_archive_sync then makes everything committed durable at once (and
+ * complete for a reader on another node of a shared file system).  After an
+ * OS crash before that sync such an archive is not to be trusted: the job
+ * is run again. */
+int zllm_archive_defer_sync(zllm_archive *a);
+int zllm_archive_sync(zllm_archive *a);
+
 /* What to do with the bytes.  ZLLM is the product; the others exist so the
  * benchmark can run the baselines through the same I/O in the same run:
  *   ZIPLLM  file + tensor dedup, BitX as ZipLLM's code does it (16-bit words

@@ -15,6 +15,7 @@ printf -- '---\nbase_model: [unclosed\n---\n' >"$hub/evil/card/README.md"
 cp "$fix/good-two-tensors.safetensors" "$hub/evil/card/model.safetensors"
 ln -s /etc/passwd "$hub/evil/card/leak.txt"
 mkfifo "$hub/evil/card/pipe"
+mkdir -p "$hub/models--evil--nosnap/blobs" # a cache repo without a snapshot: it cannot be listed
 out="$ZLLM_TMP/survey-bad"
 check "survey over a hostile hub exits 0" timeout 120 "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 2 --oversubscribe "$ZLLM_BIN/zllm-survey" --hub "$hub" --out "$out" --quiet
 p="$out/problems.tsv"
@@ -26,6 +27,16 @@ check "fifo not recorded" grep -q "evil/card/pipe: file-type" "$p"
 check "good files not all ok" [ "$(awk -F'\t' '$1 ~ /^good\// { print $7 }' "$out/files.tsv" | sort -u)" = ok ]
 check "malformed file not hashed anyway" bash -c "awk -F'\t' '\$2 == \"model.safetensors\" && \$1 == \"evil/overlap\" { print \$5 }' '$out/files.tsv' | grep -q \"\$(sha256sum '$hub/evil/overlap/model.safetensors' | cut -d' ' -f1)\""
 check "the passwd link was not read" bash -c "! grep -q leak.txt '$out/files.tsv'"
+check "the repo that cannot be listed not recorded" grep -q "^evil/nosnap	.*no snapshot" "$p"
+# the listing is split over the ranks (each lists a block of repos): its rows, its problems and
+# the repo it could not list come out the same on 1 and 3 ranks
+rm -rf "$ZLLM_TMP/survey-bad-np1" "$ZLLM_TMP/survey-bad-np3"
+check "survey over the hostile hub on 1 rank" timeout 120 "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 1 "$ZLLM_BIN/zllm-survey" --hub "$hub" --out "$ZLLM_TMP/survey-bad-np1" --quiet
+check "survey over the hostile hub on 3 ranks" timeout 120 "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" 3 --oversubscribe "$ZLLM_BIN/zllm-survey" --hub "$hub" --out "$ZLLM_TMP/survey-bad-np3" --quiet
+for f in repos.tsv problems.tsv files.tsv tensors.tsv families.tsv; do
+  check "$f of the hostile hub differs between 1 and 2 ranks" cmp -s "$ZLLM_TMP/survey-bad-np1/$f" "$out/$f"
+  check "$f of the hostile hub differs between 1 and 3 ranks" cmp -s "$ZLLM_TMP/survey-bad-np1/$f" "$ZLLM_TMP/survey-bad-np3/$f"
+done
 # a hub that is not there: every rank stops with the same error, none hangs
 missing_hub() {
   local rc=0
