@@ -6,6 +6,9 @@
 #include "zllm/log.h"
 #include "zllm/mpi.h"
 
+/* Rows per chunk of a deflated string column. */
+#define H5_STRING_CHUNK 8192
+
 static int fail(h5_out *o, const char *what, const char *path)
 {
   o->failed = 1;
@@ -108,10 +111,18 @@ int h5_table_create(h5_out *o, const char *path, hid_t type, uint64_t nrows, uin
                     const char *units, hid_t *dset)
 {
   hsize_t dims[2] = {nrows, cols};
-  hid_t fspace = H5Screate_simple(cols ? 2 : 1, dims, NULL), d = H5I_INVALID_HID;
+  hid_t fspace = H5Screate_simple(cols ? 2 : 1, dims, NULL), d = H5I_INVALID_HID, dcpl = H5P_DEFAULT;
   int rc = fspace >= 0 ? 0 : fail(o, "H5Screate", path);
-  if (rc == 0 && (d = H5Dcreate2(o->file, path, type, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
+  /* fixed-length names are mostly padding: stored deflated, in chunks */
+  if (rc == 0 && !cols && nrows >= H5_STRING_CHUNK && H5Tget_class(type) == H5T_STRING) {
+    hsize_t chunk[1] = {H5_STRING_CHUNK};
+    if ((dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_chunk(dcpl, 1, chunk) < 0 || H5Pset_deflate(dcpl, 1) < 0)
+      rc = fail(o, "H5Pset_deflate", path);
+  }
+  if (rc == 0 && (d = H5Dcreate2(o->file, path, type, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0)
     rc = fail(o, "H5Dcreate", path);
+  if (dcpl != H5P_DEFAULT && dcpl >= 0)
+    H5Pclose(dcpl);
   rc = rc ? rc : h5_attr_str(o, d, "description", description);
   rc = rc ? rc : h5_attr_str(o, d, "units", units);
   if (fspace >= 0)
