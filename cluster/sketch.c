@@ -352,7 +352,8 @@ int cl_sketch_hub_repo(zllm_buf *b, const zllm_hub *hub, size_t i, uint64_t *sig
   const zllm_repo *r = NULL;
   int rc = zllm_hub_get(hub, i, &r);
   rc = rc ? rc : zllm_sketch_repo(&s, hub->src, r, ZLLM_SKETCH_K);
-  zllm_hub_put(hub, i);
+  if (r) /* a get that failed holds nothing */
+    zllm_hub_put(hub, i);
   *sig_shape = 0;
   if (rc < 0 && zllm_error_last_code() != ZLLM_ENOMEM) {
     zllm_sketch none = {.repo = hub->ids[i], .problem = (char *)zllm_error_last(), .step = -1, .created = -1};

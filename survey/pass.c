@@ -393,7 +393,8 @@ int sv_pass_finish(sv_pass *s, const size_t *mine, size_t nmine, uint64_t *bytes
       rc = rc ? rc : sv_records_end(s->rec, i);
       s->bytes += f->size;
     }
-    zllm_hub_put(run->hub, repo);
+    if (r)
+      zllm_hub_put(run->hub, repo);
   }
   *bytes = s->bytes;
   return rc;

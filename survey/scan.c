@@ -48,7 +48,8 @@ int sv_scan(sv_run *run)
       zllm_mpi_progress_add(&pg, f->size);
       ZLLM_DEBUG("scanned %s/%s (%llu bytes)", r->id, f->path, (unsigned long long)f->size);
     }
-    zllm_hub_put(run->hub, mine[k]);
+    if (r)
+      zllm_hub_put(run->hub, mine[k]);
   }
   zllm_mpi_progress_finish(&pg);
   free(mine);

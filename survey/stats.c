@@ -83,7 +83,8 @@ static int open_files(const sv_run *run, size_t repo, repo_files *out)
     if (zllm_source_open_st(run->hub->src, r, f, &out->h[out->n], &out->fd[out->n]) == 0)
       out->n++;
   }
-  zllm_hub_put(run->hub, repo);
+  if (r)
+    zllm_hub_put(run->hub, repo);
   return rc;
 }
 

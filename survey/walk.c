@@ -1,13 +1,13 @@
 /* The walk phase: the hub listed over the ranks, split (zllm/hub.h); every
  * rank holds each repo's summary and where its files are numbered from
  * (survey/phases.h). */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "survey/phases.h"
 #include "zllm/buf.h"
 #include "zllm/error.h"
 #include "zllm/mpi.h"
-#include "zllm/path.h"
 
 /* "a,b,c" in a TSV cell, or "-" for an empty list. */
 static int put_list(zllm_buf *b, char **v, size_t n)
@@ -81,10 +81,9 @@ static int list_from_hub(sv_list *l, const zllm_hub *hub)
  * summary, which numbers the files. */
 int sv_walk(sv_run *run)
 {
-  char *dir = zllm_path_join(run->opts.out, SV_SPILL_DIR);
-  int rc = dir ? zllm_hub_open_local_split(&run->hub, run->opts.hub, dir, repo_rows, run, run->comm)
-               : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  free(dir);
+  char dir[4096]; /* no allocation before the collective: every rank takes part */
+  snprintf(dir, sizeof dir, "%s/%s", run->opts.out, SV_SPILL_DIR);
+  int rc = zllm_hub_open_local_split(&run->hub, run->opts.hub, dir, repo_rows, run, run->comm);
   if (!zllm_mpi_alltrue(rc == 0, run->comm))
     return rc ? rc : zllm_error_set(ZLLM_EMPI, "walk: another rank failed");
   rc = list_from_hub(&run->list, run->hub);

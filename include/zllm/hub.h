@@ -200,7 +200,8 @@ int zllm_hub_open_local_split(zllm_hub **out, const char *root_dir, const char *
  * gets outnumber puts.  A repo that could not be listed is an error saying
  * why.  Not thread-safe (the cache is not part of the hub's value). */
 int zllm_hub_get(const zllm_hub *hub, size_t i, const zllm_repo **out);
-/* Lets go of a zllm_hub_get (a split hub frees the repo at its last put). */
+/* Lets go of a successful zllm_hub_get (a split hub frees the repo at its
+ * last put; a get that failed holds nothing to let go). */
 void zllm_hub_put(const zllm_hub *hub, size_t i);
 void zllm_hub_free(zllm_hub *hub); /* accepts NULL; COLLECTIVE for a split hub */
 
