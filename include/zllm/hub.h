@@ -170,8 +170,6 @@ int zllm_hub_load(zllm_hub **out, zllm_source *src);
 int zllm_hub_open_local(zllm_hub **out, const char *root);
 /* The index of repo `id`, or -1. */
 long zllm_hub_find(const zllm_hub *hub, const char *id);
-/* The repo `id` (borrowed), or NULL when it is not listed or failed. */
-const zllm_repo *zllm_hub_repo(const zllm_hub *hub, const char *id);
 /* Rank `root`'s local hub (listed at `root_dir`) on every rank of `comm`:
  * root passes its *hub, the others receive a copy whose source is a local
  * source on the same directory that lists nothing itself (the small files
@@ -187,11 +185,11 @@ int zllm_hub_open_local_all(zllm_hub **out, const char *root_dir, MPI_Comm comm)
  * each lister only its block's entries), each rank lists a contiguous block
  * of repos into `store_dir/listing-<rank>.bin` (which must be on a file
  * system every rank sees, and exist) and keeps none of them, and every rank
- * gets every repo's summary (info).  Freeing a split hub is COLLECTIVE: it
- * waits for every rank to be done reading, then removes this rank's file.  `each`, when given, sees every repo of
+ * gets every repo's summary (info).  `each`, when given, sees every repo of
  * this rank's block while it is loaded (repo NULL, `why` set: it could not
  * be loaded); an error from it fails the call.  The same outcome on every
- * rank. */
+ * rank.  Freeing a split hub is COLLECTIVE: it waits for every rank to be
+ * done reading, then removes this rank's file. */
 typedef int (*zllm_hub_each_fn)(void *ctx, size_t i, const char *id, const zllm_repo *repo, const char *why);
 int zllm_hub_open_local_split(zllm_hub **out, const char *root_dir, const char *store_dir, zllm_hub_each_fn each,
                               void *ctx, MPI_Comm comm);
