@@ -39,16 +39,19 @@ struct sv_pass {
   zllm_tally_delta delta;
 };
 
-/* The number of repo's file `path`, and its listing's entry; -1 when the
- * listing lacks it. */
-static long file_index(const sv_run *run, size_t repo, const char *path, zllm_hub_file *hf)
+/* The number of repo's file `f`, and its listing's entry; -1 when the
+ * listing lacks it.  Pack reads the entries of the listing it holds, so
+ * `f` is one of them: found by its place, not by a search of the paths. */
+static long file_index(const sv_run *run, size_t repo, const zllm_hub_file *f, zllm_hub_file *hf)
 {
   const zllm_repo *r = NULL;
   long at = -1;
   if (zllm_hub_get(run->hub, repo, &r) < 0) /* pack holds it: a count, not a read */
     return -1;
-  for (size_t i = 0; at < 0 && i < r->nfiles; i++)
-    if (strcmp(r->files[i].path, path) == 0) {
+  uintptr_t p = (uintptr_t)f, a = (uintptr_t)r->files, b = (uintptr_t)(r->files + r->nfiles);
+  size_t i = p >= a && p < b ? (p - a) / sizeof *f : 0; /* else a search from the first */
+  for (; at < 0 && i < r->nfiles; i++)
+    if (strcmp(r->files[i].path, f->path) == 0) {
       at = (long)(run->list.first[repo] + i);
       *hf = r->files[i];
     }
@@ -241,7 +244,7 @@ static int on_file_begin(void *ctx, const char *repo, const zllm_hub_file *f, co
   sv_pass *s = ctx;
   const sv_list *l = &s->run->list;
   long r = sv_repo_index(l, repo);
-  s->file = r >= 0 ? file_index(s->run, (size_t)r, f->path, &s->hf) : -1;
+  s->file = r >= 0 ? file_index(s->run, (size_t)r, f, &s->hf) : -1;
   s->repo = r >= 0 ? repo_pass(s, (size_t)r) : s->repo;
   s->h = h;
   s->shown = 0;

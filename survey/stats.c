@@ -250,7 +250,7 @@ static void repo_from_pass(st_ctx *c, size_t k, sv_repo_pass *p)
 static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
 {
   sv_run *run = c->run;
-  size_t repo = c->mine[k], first = c->nrows, lo, hi;
+  size_t repo = c->mine[k], first = c->nrows;
   sv_repo_pass *p = NULL;
   int rc = 0;
   if (sv_pass_complete(run, repo, NULL) && (rc = sv_pass_load(run, repo, &p)) == 0)
@@ -260,22 +260,18 @@ static int repo_stats(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
   sv_repo_pass_free(p);
   m_row *m = &c->models[k];
   const zllm_repo *lr = NULL;
-  sv_repo_files(&run->list, repo, &lo, &hi);
-  m->bytes = m->weight_bytes = 0;
-  if (rc == 0 && hi > lo)
+  m->bytes = run->hub->info[repo].bytes; /* the walk's summary: no second load for sizes */
+  m->weight_bytes = run->hub->info[repo].st_bytes;
+  for (size_t i = first; i < c->nrows; i++)
+    snprintf(c->rows[i].method, sizeof c->rows[i].method, "-");
+  /* the archive is asked by path: the listing is loaded only then */
+  if (rc == 0 && c->archive && c->nrows > first)
     rc = zllm_hub_get(run->hub, repo, &lr);
-  for (size_t i = 0; rc == 0 && lr && i < lr->nfiles; i++) {
-    m->bytes += lr->files[i].size;
-    m->weight_bytes += lr->files[i].kind == ZLLM_FILE_SAFETENSORS ? lr->files[i].size : 0;
-  }
-  for (size_t i = first; rc == 0 && i < c->nrows; i++) {
+  for (size_t i = first; rc == 0 && lr && i < c->nrows; i++) {
     t_row *r = &c->rows[i];
-    snprintf(r->method, sizeof r->method, "-");
-    if (!lr || r->file >= lr->nfiles)
-      rc = zllm_error_set(ZLLM_ERROR, "stats: %s: a row of file %u of %zu", run->list.repo_ids[repo], r->file,
-                          lr ? lr->nfiles : 0);
-    else if (c->archive && zllm_archive_tensor_info(c->archive, run->list.repo_ids[repo], lr->files[r->file].path,
-                                                    r->idx, r->method, &r->stored) < 0)
+    if (r->file >= lr->nfiles)
+      rc = zllm_error_set(ZLLM_ERROR, "stats: %s: a row of file %u of %zu", lr->id, r->file, lr->nfiles);
+    else if (zllm_archive_tensor_info(c->archive, lr->id, lr->files[r->file].path, r->idx, r->method, &r->stored) < 0)
       snprintf(r->method, sizeof r->method, "-");
   }
   if (lr)

@@ -15,17 +15,13 @@
 #include "zllm/hub.h"
 #include "zllm/io.h"
 #include "zllm/json.h"
+#include "tests/unit/unit_files.h"
 
 static char root[256];
 
 static void put(const char *rel, const char *content)
 {
-  char path[1024], dir[1024];
-  snprintf(path, sizeof path, "%s/%s", root, rel);
-  snprintf(dir, sizeof dir, "%s", path);
-  *strrchr(dir, '/') = '\0';
-  assert_int_equal(zllm_mkdir_p(dir, 0755), 0);
-  assert_int_equal(zllm_write_file_atomic(path, content, strlen(content)), 0);
+  unit_write_at(root, rel, content);
 }
 
 static void link_to(const char *target, const char *rel)
@@ -231,23 +227,14 @@ static void own_hub(char *dir, size_t cap)
   assert_non_null(mkdtemp(dir));
 }
 
-static void write_at(const char *dir, const char *rel, const char *content)
-{
-  char path[1024], parent[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, rel);
-  snprintf(parent, sizeof parent, "%s", path);
-  *strrchr(parent, '/') = '\0';
-  assert_int_equal(zllm_mkdir_p(parent, 0755), 0);
-  assert_int_equal(zllm_write_file_atomic(path, content, strlen(content)), 0);
-}
 
 static void test_crawl_local__symlink_loops_listed_once(void **state)
 {
   (void)state;
   char dir[256], p[1024];
   own_hub(dir, sizeof dir);
-  write_at(dir, "org/loopy/config.json", "{}");
-  write_at(dir, "org/loopy/sub/a.txt", "a");
+  unit_write_at(dir, "org/loopy/config.json", "{}");
+  unit_write_at(dir, "org/loopy/sub/a.txt", "a");
   snprintf(p, sizeof p, "%s/org/loopy/x", dir);
   assert_int_equal(symlink(".", p), 0);
   snprintf(p, sizeof p, "%s/org/loopy/y", dir);
@@ -273,12 +260,12 @@ static void test_crawl_local__open_refuses_a_changed_file(void **state)
   (void)state;
   char dir[256], p[1024], q[1024];
   own_hub(dir, sizeof dir);
-  write_at(dir, "org/m/a.bin", "aaaa");
-  write_at(dir, "org/m/b.bin", "bbbb");
-  write_at(dir, "org/m/c.bin", "cccc");
-  write_at(dir, "org/m/d.bin", "dddd");
-  write_at(dir, "org/m/e.bin", "eeee");
-  write_at(dir, "outside.txt", "SECRET");
+  unit_write_at(dir, "org/m/a.bin", "aaaa");
+  unit_write_at(dir, "org/m/b.bin", "bbbb");
+  unit_write_at(dir, "org/m/c.bin", "cccc");
+  unit_write_at(dir, "org/m/d.bin", "dddd");
+  unit_write_at(dir, "org/m/e.bin", "eeee");
+  unit_write_at(dir, "outside.txt", "SECRET");
   zllm_source *src = NULL;
   assert_int_equal(zllm_source_open_local(&src, dir), 0);
   zllm_repo *r = load(src, "org/m");
@@ -303,7 +290,7 @@ static void test_crawl_local__open_refuses_a_changed_file(void **state)
   assert_int_equal(fd, -1);
   assert_non_null(strstr(zllm_error_last(), "org/m/b.bin: changed since the hub was listed"));
   /* another file of the same size renamed over it (another inode) */
-  write_at(dir, "org/m/c.bin", "CCCC");
+  unit_write_at(dir, "org/m/c.bin", "CCCC");
   assert_int_equal(zllm_source_open_file(src, r, &r->files[2], &fd), ZLLM_ECHANGED);
   /* a FIFO in its place: refused without blocking */
   snprintf(p, sizeof p, "%s/org/m/d.bin", dir);

@@ -21,18 +21,14 @@
 #include "zllm/hub.h"
 #include "zllm/io.h"
 #include "zllm/json.h"
+#include "tests/unit/unit_files.h"
 
 static char root[256], store[300];
 static int rank, size;
 
 static void put(const char *rel, const char *content)
 {
-  char path[1024], dir[1024];
-  snprintf(path, sizeof path, "%s/%s", root, rel);
-  snprintf(dir, sizeof dir, "%s", path);
-  *strrchr(dir, '/') = '\0';
-  assert_int_equal(zllm_mkdir_p(dir, 0755), 0);
-  assert_int_equal(zllm_write_file_atomic(path, content, strlen(content)), 0);
+  unit_write_at(root, rel, content);
 }
 
 /* Rank 0 makes a small hostile hub; every rank gets its path. */
