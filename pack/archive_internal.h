@@ -238,6 +238,23 @@ int ar_find_file_dup(zllm_archive *a, const uint8_t key[16], const uint8_t sha[3
 typedef int (*ar_same_fn)(void *ctx, int64_t cand, int *same);
 int ar_find_tensor_dup(zllm_archive *a, const uint8_t key[16], uint64_t len, const char *dtype, ar_same_fn same,
                        void *ctx, int64_t *dup, int64_t *depth);
+/* Shared by the two merges (merge.c, merge_ranks.c).  A repo's row in a
+ * staging archive, not an extern one (a copy of a base another share
+ * stores), or 0. */
+int64_t ar_merge_repo_row(zllm_archive *a, const char *name);
+/* A share's pack file under its new name in the destination's packs/ (dir):
+ * renamed (the staging archives sit beside it) and the directory synced,
+ * copied only across file systems. */
+int ar_merge_move_pack(const char *from, const char *to, const char *dir);
+/* The row for what an extern row `sid` of staging archive `a` names (a
+ * tensor, or a file when `tensor` is 0: repo, path, tensor index) in the
+ * archive pick(ctx, repo) gives (the destination, or the share that stored
+ * the repo), a file dup's tensors being its original's; *out 0 when `sid`
+ * is not an extern row.  Its hashes must be the ones the share read, or
+ * the bytes it packed against are not the bytes stored (ZLLM_ECHANGED). */
+typedef int (*ar_merge_pick)(void *ctx, const char *repo, zllm_archive **out);
+int ar_merge_extern_row(zllm_archive *a, int64_t sid, int tensor, ar_merge_pick pick, void *ctx,
+                        zllm_archive **where, int64_t *out);
 /* Decodes bytes [part * ZLLM_PART_BYTES, ...) of a tensor into dst. */
 int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *dst, int depth);
 

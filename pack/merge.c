@@ -68,9 +68,7 @@ static void close_source(source *x)
   free(x->tensor);
 }
 
-/* The source's pack file under a new name in the destination: renamed (the
- * staging archives sit beside it), copied only across file systems. */
-static int move_pack_file(const char *from, const char *to, const char *dir)
+int ar_merge_move_pack(const char *from, const char *to, const char *dir)
 {
   if (rename(from, to) == 0) {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -104,7 +102,7 @@ static int move_pack(merge_ctx *m, source *x)
   }
   ar_finalize(m->d, st);
   /* the source keeps reading its pack through the descriptor it holds */
-  rc = rc ? rc : move_pack_file(from, to, dir);
+  rc = rc ? rc : ar_merge_move_pack(from, to, dir);
   rc = rc ? rc : ar_commit(m->d);
   if (rc < 0) {
     ar_rollback(m->d);
@@ -266,11 +264,8 @@ static int64_t mapped(const int64_t *map, int64_t n, int64_t id)
   return id > 0 && id < n ? map[id] : 0;
 }
 
-/* The destination's row for what an extern row of the source names (repo,
- * path, tensor index), once that repo is merged; 0 when the source row is
- * not extern.  The hashes must be those the source read, or the bytes it
- * packed against are not the bytes stored. */
-static int extern_in_dst(merge_ctx *m, source *x, int64_t sid, int tensor, int64_t *out)
+int ar_merge_extern_row(zllm_archive *a, int64_t sid, int tensor, ar_merge_pick pick, void *ctx,
+                        zllm_archive **where, int64_t *out)
 {
   static const char *src_sql[2] = {
       "SELECT r.name, f.path, 0, f.sha256, f.size FROM files f JOIN repos r ON f.repo = r.id"
@@ -285,17 +280,19 @@ static int extern_in_dst(merge_ctx *m, source *x, int64_t sid, int tensor, int64
       " WHERE r.name = ? AND f.path = ? AND t.idx = ?"};
   size_t hlen = tensor ? 16 : 32;
   sqlite3_stmt *s = NULL, *d = NULL;
+  zllm_archive *b = NULL;
   const char *repo = NULL, *path = NULL;
   const void *mine = NULL, *theirs = NULL;
   *out = 0;
-  int rc = ar_prepare(x->a, &s, src_sql[tensor]);
+  int rc = ar_prepare(a, &s, src_sql[tensor]);
   if (rc == 0)
     sqlite3_bind_int64(s, 1, sid);
   if (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
-    rc = ar_col_text(x->a, s, 0, &repo);
-    rc = rc ? rc : ar_col_text(x->a, s, 1, &path);
-    rc = rc ? rc : ar_col_blob(x->a, s, 3, hlen, &mine);
-    rc = rc ? rc : ar_prepare(m->d, &d, dst_sql[tensor]);
+    rc = ar_col_text(a, s, 0, &repo);
+    rc = rc ? rc : ar_col_text(a, s, 1, &path);
+    rc = rc ? rc : ar_col_blob(a, s, 3, hlen, &mine);
+    rc = rc ? rc : pick(ctx, repo, &b);
+    rc = rc ? rc : ar_prepare(b, &d, dst_sql[tensor]);
     if (rc == 0) {
       sqlite3_bind_text(d, 1, repo, -1, SQLITE_TRANSIENT);
       sqlite3_bind_text(d, 2, path, -1, SQLITE_TRANSIENT);
@@ -303,16 +300,35 @@ static int extern_in_dst(merge_ctx *m, source *x, int64_t sid, int tensor, int64
       if (sqlite3_step(d) != SQLITE_ROW)
         rc = zllm_error_set(ZLLM_ERROR, "%s/%s: a base another share read is not in the archive", repo, path);
     }
-    rc = rc ? rc : ar_col_blob(m->d, d, 1, hlen, &theirs);
+    rc = rc ? rc : ar_col_blob(b, d, 1, hlen, &theirs);
     if (rc == 0 && (memcmp(mine, theirs, hlen) != 0 || sqlite3_column_int64(s, 4) != sqlite3_column_int64(d, 2)))
       rc = zllm_error_set(ZLLM_ECHANGED, "%s/%s: the base bytes one share read differ from the bytes stored"
                                          " (the file changed between the reads)", repo, path);
-    if (rc == 0)
+    if (rc == 0) {
       *out = sqlite3_column_int64(d, 0);
+      if (where)
+        *where = b;
+    }
   }
-  ar_finalize(x->a, s);
-  ar_finalize(m->d, d);
+  ar_finalize(a, s);
+  if (b)
+    ar_finalize(b, d);
   return rc;
+}
+
+/* The serial merge looks every extern base up in the destination. */
+static int pick_dst(void *ctx, const char *repo, zllm_archive **out)
+{
+  (void)repo;
+  *out = ((merge_ctx *)ctx)->d;
+  return 0;
+}
+
+/* The destination's row for what an extern row of the source names, once
+ * that repo is merged; 0 when the source row is not extern. */
+static int extern_in_dst(merge_ctx *m, source *x, int64_t sid, int tensor, int64_t *out)
+{
+  return ar_merge_extern_row(x->a, sid, tensor, pick_dst, m, NULL, out);
 }
 
 /* A source tensor or file id as a destination id: mapped when merged, else
@@ -497,8 +513,7 @@ static int merge_repo(merge_ctx *m, source *x, int64_t src_repo)
   return rc;
 }
 
-/* The repo's row, not an extern one (a source's copy of another's base). */
-static int64_t repo_row(zllm_archive *a, const char *name)
+int64_t ar_merge_repo_row(zllm_archive *a, const char *name)
 {
   sqlite3_stmt *st = NULL;
   int64_t id = 0;
@@ -566,10 +581,10 @@ int zllm_archive_merge(zllm_archive *dst, zllm_archive *const *src, size_t nsrc,
     src[k]->extern_ctx = &ec[k];
   }
   for (size_t i = 0; rc == 0 && i < norder; i++) {
-    if (repo_row(dst, order[i]))
+    if (ar_merge_repo_row(dst, order[i]))
       continue; /* already merged (a rerun after an interruption) */
     for (size_t k = 0; rc == 0 && k < nsrc; k++) {
-      int64_t r = repo_row(src[k], order[i]);
+      int64_t r = ar_merge_repo_row(src[k], order[i]);
       if (!r)
         continue;
       rc = m.s[k].pack ? 0 : move_pack(&m, &m.s[k]);

@@ -66,28 +66,59 @@ static int pack_share(sv_run *run, const char *stage, sv_claims *claims, const z
   return rc;
 }
 
-/* Rank 0 merges the staging archives in the one-process order. */
-static int merge_shares(sv_run *run, const char *dir, char **stages)
+/* Rank 0 merges the staging archives in the one-process order, repo by
+ * repo: what it does when the ranks cannot merge them together. */
+static int merge_serially(sv_run *run, zllm_archive *dst, char **stages, char *const *order, size_t norder)
 {
-  zllm_archive *dst = NULL, **src = calloc((size_t)run->size, sizeof *src);
-  zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
-  char **order = NULL;
-  size_t norder = 0;
-  po.hub = run->hub;
-  po.bases = run->bases;
-  int rc = src ? zllm_pack_order(&po, &order, &norder) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  rc = rc ? rc : zllm_archive_open(&dst, dir, 1);
-  rc = rc ? rc : zllm_archive_defer_sync(dst); /* the survey's archive is made again by a rerun */
+  zllm_archive **src = calloc((size_t)run->size, sizeof *src);
+  int rc = src ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (int r = 0; rc == 0 && r < run->size; r++)
     rc = zllm_archive_open(&src[r], stages[r], 0);
   rc = rc ? rc : zllm_archive_merge(dst, src, (size_t)run->size, order, norder);
-  rc = rc ? rc : zllm_archive_sync(dst);
-  rc = rc ? rc : zllm_archive_stages(dst, run->stages);
   for (int r = 0; src && r < run->size; r++)
     zllm_archive_close(src[r]);
+  free(src);
+  return rc;
+}
+
+/* The staging archives merged into `dir` by every rank
+ * (zllm_archive_merge_ranks); when that cannot be done as a whole (a base
+ * that changed between two ranks' reads), rank 0 merges repo by repo and
+ * leaves out what cannot be merged.  ZLLM_TEST_SERIAL_MERGE=1 asks for the
+ * serial merge (the tests compare the two). */
+static int merge_shares(sv_run *run, const char *dir, char **stages, const char *stage_root)
+{
+  zllm_archive *dst = NULL;
+  zllm_pack_options po = ZLLM_PACK_OPTIONS_INIT;
+  char **order = NULL;
+  size_t norder = 0;
+  const char *serial = getenv("ZLLM_TEST_SERIAL_MERGE");
+  int fallback = 1;
+  po.hub = run->hub;
+  po.bases = run->bases;
+  int rc = zllm_pack_order(&po, &order, &norder);
+  if (rc == 0 && run->rank == 0) {
+    rc = zllm_archive_open(&dst, dir, 1);
+    rc = rc ? rc : zllm_archive_defer_sync(dst); /* the survey's archive is made again by a rerun */
+  }
+  if (!zllm_mpi_alltrue(rc == 0, run->comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not open the archive");
+  else if (serial && strcmp(serial, "1") == 0)
+    rc = ZLLM_ERROR;
+  else
+    rc = zllm_archive_merge_ranks(dst, stages, stage_root, order, norder, &fallback, run->comm);
+  if (rc < 0 && fallback && run->rank == 0 && dst) {
+    if (!serial)
+      ZLLM_WARN("pack: the ranks could not merge the archive together (%s); rank 0 merges it repo by repo",
+                zllm_error_last());
+    rc = merge_serially(run, dst, stages, order, norder);
+  } else if (rc < 0 && fallback)
+    rc = 0; /* rank 0 merges alone */
+  if (rc == 0 && dst)
+    rc = zllm_archive_sync(dst);
+  rc = rc || !dst ? rc : zllm_archive_stages(dst, run->stages);
   zllm_archive_close(dst);
   zllm_strv_free(order, norder);
-  free(src);
   return rc;
 }
 
@@ -139,12 +170,14 @@ static int phase_pack(sv_run *run, sv_claims *claims, const zllm_pack_tap *tap, 
       zllm_log(ZLLM_LOG_ERROR, "rank %d could not pack its share: %s", run->rank, zllm_error_last());
     if (!zllm_mpi_alltrue(rc == 0, run->comm))
       rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not pack its share");
-    else if (run->rank == 0) {
+    else {
       double tm = MPI_Wtime();
-      rc = merge_shares(run, dir, stages);
-      if (rc == 0)
+      rc = merge_shares(run, dir, stages, stage_root);
+      /* the shards and pack files are all read: rank 0 removes what is left */
+      if (zllm_mpi_alltrue(rc == 0, run->comm) && run->rank == 0)
         rc = zllm_rm_rf(stage_root);
-      ZLLM_INFO("pack: %d shares merged in %.2f s", run->size, MPI_Wtime() - tm);
+      if (run->rank == 0)
+        ZLLM_INFO("pack: %d shares merged in %.2f s", run->size, MPI_Wtime() - tm);
     }
   }
   zllm_strv_free(stages, stages ? (size_t)run->size : 0);

@@ -94,7 +94,7 @@ int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm)
   if (!opts->no_pack) {
     ZLLM_INFO("pack: one pass over %s (hashes, dedup, BitX, statistics) into %s/archive, on %d rank%s%s",
               opts->hub, opts->out, run.size, run.size > 1 ? "s taking families (or the models of a big one)" : "",
-              run.size > 1 ? " first come, first served, merged on rank 0" : "");
+              run.size > 1 ? " first come, first served, merged by the ranks" : "");
     if ((rc = sv_pack(&run)) < 0)
       goto done;
   }

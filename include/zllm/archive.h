@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <mpi.h>
+
 #include "zllm/basemap.h"
 #include "zllm/hash.h"
 #include "zllm/hub.h"
@@ -147,6 +149,22 @@ int zllm_pack_order(const zllm_pack_options *o, char ***ids, size_t *n);
  * transaction, and a repo that cannot be merged is left out with an error
  * (only a failure of `dst` stops the merge). */
 int zllm_archive_merge(zllm_archive *dst, zllm_archive *const *src, size_t nsrc, char *const *order, size_t norder);
+
+/* The same merge over the ranks that packed the shares, COLLECTIVE over
+ * `comm`: rank r's staging archive is stages[r] (closed; every rank reads
+ * any of them, so they sit on a file system every rank sees), `dst` is
+ * rank 0's (empty: no repo, no blob; NULL elsewhere).  Every decision
+ * zllm_archive_merge makes in visiting order is made by the owner of a
+ * hash or asked of the rank that packed a repo, and every row gets its
+ * final id from counts summed in visiting order; each rank writes its
+ * repos' rows into shard_dir/rows-<rank>.sqlite, and rank 0 copies the
+ * shards in (INSERT ... SELECT) and moves each share's pack file in, so
+ * the catalog holds the rows zllm_archive_merge would write.  On failure
+ * *fallback is 1 on every rank when nothing was written yet (the shares
+ * are as they were: merge them with zllm_archive_merge, which leaves out
+ * a repo it cannot merge where this call fails as a whole), else 0. */
+int zllm_archive_merge_ranks(zllm_archive *dst, char *const *stages, const char *shard_dir, char *const *order,
+                             size_t norder, int *fallback, MPI_Comm comm);
 
 /* Restore flags.  By default a directory under outdir that is a symlink is
  * not followed (an error naming it); this follows it, as tar's

@@ -105,6 +105,56 @@ check "... the ranks said so" grep -q "fam-base/model.safetensors: not read as a
 check "... the base itself stored by its rank" grep -q $'^famlabs/fam-base\tmodel.safetensors\t.*solo' "$T/x3.ls"
 check "... the archive verifies" "$z" verify "$T/x3/archive"
 check "... restore is exact" bash -c "'$z' restore '$T/x3/archive' --all --out '$T/xback' >/dev/null && diff -r '$fam/hub' '$T/xback' >/dev/null"
+# The merge runs over the ranks (zllm_archive_merge_ranks): hash owners find
+# the dups across shares, the packers answer for what rows name, every row
+# gets its final id from counts, rank 0 copies the ranks' rows in.  Every
+# row, where the blobs sit included, must be the one rank 0's repo-by-repo
+# merge writes from the same shares (the modulo deal makes them the same in
+# both runs): with cross-share dups, extern bases, the smallest exchange
+# buffers and 2-bit hash keys (every key a collision, every hit compared by
+# its bytes).  A rank that fails its part leaves the shares as they were
+# and rank 0 merges them repo by repo.
+all_rows() {
+  sqlite3 "$1/catalog.sqlite" "SELECT * FROM packs ORDER BY id; SELECT * FROM blobs ORDER BY id;
+    SELECT * FROM repos ORDER BY id;
+    SELECT id, repo, path, size, hex(sha256), hex(key), method, dup_of, header_blob, stored, note FROM files ORDER BY id;
+    SELECT * FROM pieces ORDER BY file, seq;
+    SELECT id, file, idx, name, dtype, shape, nelem, len, hex(key), method, layout, dup_of, base, depth, stored, note
+      FROM tensors ORDER BY id;
+    SELECT * FROM parts ORDER BY tensor, part"
+}
+survey_on() { # survey_on HUB N OUT [ENV...]
+  local h=$1 n=$2 out=$3; shift 3
+  rm -rf "$out"
+  env ZLLM_TEST_DEAL=modulo "$@" "${MPIEXEC:-mpiexec}" "${MPIEXEC_NUMPROC_FLAG:--n}" "$n" --oversubscribe \
+    "$ZLLM_BIN/zllm-survey" --hub "$h" --out "$out" 2>"$out.err" >/dev/null && all_rows "$out/archive" >"$out.all"
+}
+same_merges() { # same_merges LABEL HUB N [ENV...]
+  local label=$1 h=$2 n=$3; shift 3
+  check "$label on $n ranks, merged repo by repo" survey_on "$h" "$n" "$T/serial" ZLLM_TEST_SERIAL_MERGE=1 "$@"
+  check "$label on $n ranks, merged by the ranks" survey_on "$h" "$n" "$T/ranks" "$@"
+  check "... the merge ran on the ranks" grep -q "merged on $n ranks" "$T/ranks.err"
+  check "... every row the same, blobs' places included" cmp -s "$T/serial.all" "$T/ranks.all"
+}
+for n in 2 3 4; do
+  same_merges "cross-share dups" "$hub" "$n"
+done
+check "... dups found across shares by their owners" grep -q "merged on 4 ranks: [1-9][0-9]* files and [1-9][0-9]* tensors" "$T/ranks.err"
+same_merges "cross-share dups, smallest buffers" "$hub" 3 ZLLM_TEST_TINY_BUFFERS=1
+same_merges "cross-share dups, 2-bit hash keys" "$hub" 3 ZLLM_TEST_HASH_BITS=2
+check "... hash hits compared by their bytes" grep -q "([1-9][0-9]* tensor byte comparisons)" "$T/ranks.err"
+check "... restore is exact" bash -c "ZLLM_TEST_HASH_BITS=2 '$z' restore '$T/ranks/archive' --all --out '$T/hback' >/dev/null && diff -r '$hub' '$T/hback' >/dev/null"
+for n in 3 4; do
+  same_merges "family with extern bases" "$fam/hub" "$n"
+done
+check "a rank failing its part of the merge" survey_on "$hub" 3 "$T/mfail" ZLLM_TEST_MERGE_FAIL=1
+check "... says why" grep -q "rank 1's part of the merge fails on purpose" "$T/mfail.err"
+check "... rank 0 merges repo by repo" grep -q "rank 0 merges it repo by repo" "$T/mfail.err"
+survey_on "$hub" 3 "$T/serial" ZLLM_TEST_SERIAL_MERGE=1
+check "... the same rows" cmp -s "$T/serial.all" "$T/mfail.all"
+check "... no shard or staging left behind" [ ! -e "$T/mfail/archive.stage" ]
+check "... the archive verifies" "$z" verify "$T/mfail/archive"
+
 # a fine-tune truncated on the hub: stored as opaque bytes with the reason, same on 3 ranks
 bad="$T/badfam"
 cp -r "$fam" "$bad"
