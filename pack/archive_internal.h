@@ -95,6 +95,10 @@ void ar_buf_put(zllm_archive *a, uint8_t *b);
 
 /* SQL helpers: 0 or ZLLM_ERROR with SQLite's message. */
 int ar_exec(zllm_archive *a, const char *sql);
+/* Drops (on 0) or builds (on 1) the catalog's secondary indexes (files by
+ * key, tensors by key and by file): a bulk copy into an empty catalog
+ * builds each once at the end, one sort instead of an insert per row. */
+int ar_secondary_indexes(zllm_archive *a, int on);
 /* A statement for `sql`: one kept from an earlier use of the same text
  * (reset, bindings cleared) when there is one not in use, else a new one.
  * Give it back with ar_finalize, never sqlite3_finalize: parsing the same

@@ -22,6 +22,11 @@
 
 #define ZLLM_PACK_NAME "pack-0000.zpk"
 
+/* The secondary indexes: the dup lookups and a file's tensors. */
+#define INDEX_FILES_KEY "CREATE INDEX IF NOT EXISTS files_key ON files(key);"
+#define INDEX_TENSORS_KEY "CREATE INDEX IF NOT EXISTS tensors_key ON tensors(key);"
+#define INDEX_TENSORS_FILE "CREATE INDEX IF NOT EXISTS tensors_file ON tensors(file);"
+
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS packs(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
@@ -34,7 +39,7 @@ static const char *schema =
     "  size INTEGER NOT NULL, sha256 BLOB NOT NULL, key BLOB NOT NULL, method TEXT NOT NULL,"
     "  dup_of INTEGER, header_blob INTEGER, stored INTEGER NOT NULL DEFAULT 0, note TEXT,"
     "  UNIQUE(repo, path));"
-    "CREATE INDEX IF NOT EXISTS files_key ON files(key);"
+    INDEX_FILES_KEY
     "CREATE TABLE IF NOT EXISTS pieces(file INTEGER NOT NULL, seq INTEGER NOT NULL, len INTEGER NOT NULL,"
     "  blob INTEGER NOT NULL, PRIMARY KEY(file, seq));"
     "CREATE TABLE IF NOT EXISTS tensors(id INTEGER PRIMARY KEY, file INTEGER NOT NULL, idx INTEGER NOT NULL,"
@@ -42,8 +47,8 @@ static const char *schema =
     "  len INTEGER NOT NULL, key BLOB NOT NULL, method TEXT NOT NULL, layout TEXT NOT NULL, dup_of INTEGER,"
     "  base INTEGER,"
     "  depth INTEGER NOT NULL, stored INTEGER NOT NULL DEFAULT 0, note TEXT);"
-    "CREATE INDEX IF NOT EXISTS tensors_key ON tensors(key);"
-    "CREATE INDEX IF NOT EXISTS tensors_file ON tensors(file);"
+    INDEX_TENSORS_KEY
+    INDEX_TENSORS_FILE
     "CREATE TABLE IF NOT EXISTS parts(tensor INTEGER NOT NULL, part INTEGER NOT NULL, blob INTEGER NOT NULL,"
     "  PRIMARY KEY(tensor, part));";
 
@@ -56,6 +61,13 @@ int ar_sql_error(zllm_archive *a, const char *what)
 int ar_exec(zllm_archive *a, const char *sql)
 {
   return sqlite3_exec(a->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : ar_sql_error(a, sql);
+}
+
+int ar_secondary_indexes(zllm_archive *a, int on)
+{
+  return ar_exec(a, on ? INDEX_FILES_KEY INDEX_TENSORS_KEY INDEX_TENSORS_FILE
+                       : "DROP INDEX IF EXISTS files_key; DROP INDEX IF EXISTS tensors_key;"
+                         " DROP INDEX IF EXISTS tensors_file;");
 }
 
 int ar_step_done(zllm_archive *a, sqlite3_stmt *st, const char *what)

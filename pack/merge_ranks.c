@@ -1315,7 +1315,11 @@ int zllm_archive_merge_ranks(zllm_archive *dst, char *const *stages, const char 
   if (rc == 0 && !v[1])
     rc = zllm_error_set(ZLLM_EINVAL, "merge: the destination is not empty");
   m.first_pack = v[0] + 1;
-  rc = zllm_mpi_alltrue(rc == 0, comm) ? decide(&m) : (rc ? rc : zllm_error_set(ZLLM_ERROR, "merge: rank 0 failed"));
+  if (!zllm_mpi_alltrue(rc == 0, comm)) { /* every rank knows why: no rank says it again */
+    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "merge: rank 0 could not read the destination");
+    goto done;
+  }
+  rc = decide(&m);
   snprintf(name, sizeof name, "rows-%d.sqlite", m.rank);
   if (rc == 0 && !(path = zllm_path_join(shard_dir, name)))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
@@ -1334,6 +1338,8 @@ int zllm_archive_merge_ranks(zllm_archive *dst, char *const *stages, const char 
   }
   *fallback = 0; /* from here on, a failure is the archive's: it is half written */
   double t_copy = MPI_Wtime();
+  if (m.rank == 0) /* built once, after every row is in */
+    rc = ar_secondary_indexes(dst, 0);
   for (int k = 0; m.rank == 0 && rc == 0 && k < m.size; k++) {
     snprintf(name, sizeof name, "rows-%d.sqlite", k);
     if (!(path = zllm_path_join(shard_dir, name)))
@@ -1344,7 +1350,9 @@ int zllm_archive_merge_ranks(zllm_archive *dst, char *const *stages, const char 
     free(path);
     path = NULL;
   }
-  if (rc == 0)
+  if (m.rank == 0 && rc == 0)
+    rc = ar_secondary_indexes(dst, 1);
+  if (rc == 0 && m.rank == 0)
     ZLLM_INFO("pack: merged on %d ranks: %llu files and %llu tensors found stored by an earlier repo of another"
               " rank's share (%llu tensor byte comparisons), names resolved in %llu rounds; rows decided and"
               " written in %.2f s, copied in by rank 0 in %.2f s", m.size, m.file_dups, m.tensor_dups, m.compares,
