@@ -282,6 +282,20 @@ static int extern_files(ext_job *j, int64_t repo_row)
   return rc;
 }
 
+/* Whether none of the repo's files could be read (each was rolled back). */
+static int no_files_recorded(zllm_archive *a, int64_t repo_row, int *none)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = ar_prepare(a, &st, "SELECT count(*) FROM files WHERE repo = ?");
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 1, repo_row);
+    rc = sqlite3_step(st) == SQLITE_ROW ? 0 : ar_sql_error(a, "counting an extern repo's files");
+    *none = rc == 0 && sqlite3_column_int64(st, 0) == 0;
+  }
+  ar_finalize(a, st);
+  return rc;
+}
+
 int ar_extern_repo(ar_extern *x, zllm_archive *a, size_t repo, const ar_extern_cache *cache)
 {
   const zllm_repo *r = NULL;
@@ -305,7 +319,16 @@ int ar_extern_repo(ar_extern *x, zllm_archive *a, size_t repo, const ar_extern_c
   rc = rc ? rc : ar_begin(a);
   rc = rc ? rc : ar_insert_repo(a, r->id, r->revision, NULL, NULL, &row);
   rc = rc ? rc : extern_files(&j, row);
-  rc = rc ? rc : ar_commit(a);
+  int none = 0;
+  rc = rc ? rc : no_files_recorded(a, row, &none);
+  /* a repo row without extern files would look stored here: the merges
+   * would take it for the repo its own packer stored */
+  if (rc == 0 && none) {
+    ar_rollback(a);
+    drop_from(x, mark);
+    cache_drop(&j, kept);
+  } else
+    rc = rc ? rc : ar_commit(a);
   if (rc < 0) {
     ar_rollback(a);
     drop_from(x, mark);

@@ -373,6 +373,58 @@ static void pack_tiny(const char *dir, int defer)
   free(hub);
 }
 
+static int all_but_the_base(void *ctx, size_t repo, int *mine)
+{
+  const zllm_hub *h = ctx;
+  *mine = strcmp(h->ids[repo], "org/base") != 0;
+  return 0;
+}
+
+/* A packer sharing the hub reads a base another packer stores as an extern
+ * repo; when none of its files can be read here, no row is left for it
+ * (a repo row without extern files would look stored, and a merge would
+ * take it for the one its own packer stored). */
+static int packs_extern(const char *hub, const char *dir)
+{
+  zllm_pack_options o = ZLLM_PACK_OPTIONS_INIT;
+  zllm_base_map *bases = NULL;
+  zllm_hub *listed = NULL;
+  zllm_pack_stats s;
+  zllm_archive *a = NULL;
+  char *repos[] = {"org/base", "org/tune"};
+  assert_int_equal(zllm_hub_open_local(&listed, hub), 0);
+  assert_int_equal(zllm_base_map_new(&bases, repos, 2), 0);
+  assert_int_equal(zllm_base_map_set(bases, 1, "org/base", "test"), 0);
+  o.hub = listed;
+  o.bases = bases;
+  o.claim = all_but_the_base;
+  o.claim_ctx = listed;
+  assert_int_equal(zllm_archive_open(&a, dir, 1), 0);
+  assert_int_equal(zllm_pack_hub(a, &o, &s), 0);
+  assert_int_equal(zllm_archive_has_repo(a, "org/tune"), 1);
+  int has_base = zllm_archive_has_repo(a, "org/base");
+  zllm_archive_close(a);
+  zllm_base_map_free(bases);
+  zllm_hub_free(listed);
+  return has_base;
+}
+
+static void test_unreadable_extern_base_leaves_no_row(void **state)
+{
+  (void)state;
+  char *hub = at("xb-hub"), *read = at("xb-read"), *unread = at("xb-unread");
+  size_t len = 0;
+  free(write_model(hub, "org/base", 4096, 1, 0, &len));
+  free(write_model(hub, "org/tune", 4096, 1, 50, &len));
+  assert_int_equal(packs_extern(hub, read), 1); /* read: its extern rows */
+  setenv("ZLLM_TEST_UNREADABLE", "org/base/model.safetensors", 1);
+  assert_int_equal(packs_extern(hub, unread), 0);
+  unsetenv("ZLLM_TEST_UNREADABLE");
+  free(hub);
+  free(read);
+  free(unread);
+}
+
 static void test_deferred_sync_stores_the_same(void **state)
 {
   (void)state;
@@ -502,6 +554,7 @@ int main(void)
       cmocka_unit_test(test_restore_bounds_a_piece),
       cmocka_unit_test(test_file_reader),
       cmocka_unit_test(test_deferred_sync_stores_the_same),
+      cmocka_unit_test(test_unreadable_extern_base_leaves_no_row),
   };
   return cmocka_run_group_tests(tests, make_root, remove_root);
 }
