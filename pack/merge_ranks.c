@@ -275,7 +275,8 @@ static int read_tensors(mr_ctx *m, zllm_archive *a, mr_file *f, uint32_t fi)
 static int read_files(mr_ctx *m, zllm_archive *a, size_t r)
 {
   sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st, "SELECT id, sha256, key, method, header_blob, stored FROM files WHERE repo = ? ORDER BY id");
+  int rc = ar_prepare(a, &st, "SELECT id, sha256, key, method, header_blob, stored FROM files"
+                              " WHERE repo = ? ORDER BY id");
   if (rc == 0)
     sqlite3_bind_int64(st, 1, m->repo_sid[r]);
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW && (rc = GROW(m->f, m->nf_local, m->cap_f)) == 0) {
@@ -322,12 +323,6 @@ static int max_id(zllm_archive *a, const char *table, int64_t *v)
   return rc;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return (x > y) - (x < y);
-}
-
 /* The repos this rank's staging archive stores (not its extern ones), as
  * packer candidates: a repo two archives hold (an extern repo none of
  * whose files could be read looks stored) is the lowest rank's, as the
@@ -357,19 +352,20 @@ static int read_share(mr_ctx *m)
 {
   zllm_archive *a = m->st[m->rank];
   int rc = 0;
-  if (!(m->repos = calloc(m->norder + 1, sizeof *m->repos)) || !(m->repo_sid = calloc(m->norder + 1, sizeof *m->repo_sid)) ||
+  if (!(m->repos = calloc(m->norder + 1, sizeof *m->repos)) ||
+      !(m->repo_sid = calloc(m->norder + 1, sizeof *m->repo_sid)) ||
       !(m->repo_f0 = calloc(m->norder + 2, sizeof *m->repo_f0)))
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  for (size_t i = 0; i < m->norder; i++)
+  for (size_t i = 0; i < m->norder; i++) /* in visiting order */
     if (m->packer[i] == m->rank)
       m->repos[m->nrepos++] = (uint32_t)i;
-  qsort(m->repos, m->nrepos, sizeof *m->repos, cmp_u32);
   for (size_t r = 0; rc == 0 && r < m->nrepos; r++) {
     uint32_t i = m->repos[r];
     m->repo_sid[r] = ar_merge_repo_row(a, m->order[i]);
     m->local_repo[i] = (int32_t)r;
     m->repo_f0[r] = (uint32_t)m->nf_local;
-    rc = m->repo_sid[r] ? read_files(m, a, r) : zllm_error_set(ZLLM_EFORMAT, "%s: repo %s vanished", a->dir, m->order[i]);
+    rc = m->repo_sid[r] ? read_files(m, a, r)
+                        : zllm_error_set(ZLLM_EFORMAT, "%s: repo %s vanished", a->dir, m->order[i]);
     m->fbase[i] = (int64_t)(m->nf_local - m->repo_f0[r]);
   }
   m->repo_f0[m->nrepos] = (uint32_t)m->nf_local;
@@ -1108,11 +1104,11 @@ static int write_repo(mr_ctx *m, shard *s, size_t r)
       bind_col(s->ins[S_REPO], c + 2, rr, c);
     rc = shard_step(s, S_REPO);
   }
-  rc = rc ? rc : ar_prepare(a, &ff, "SELECT id, path, size, sha256, key, method, note FROM files WHERE repo = ? ORDER BY id");
+  rc = rc ? rc : ar_prepare(a, &ff, "SELECT id, path, size, sha256, key, method, note FROM files"
+                                    " WHERE repo = ? ORDER BY id");
   if (rc == 0)
     sqlite3_bind_int64(ff, 1, m->repo_sid[r]);
-  size_t end = r + 1 < m->nrepos ? m->repo_f0[r + 1] : m->nf_local;
-  for (size_t k = m->repo_f0[r]; rc == 0 && k < end; k++) {
+  for (size_t k = m->repo_f0[r]; rc == 0 && k < m->repo_f0[r + 1]; k++) {
     if (sqlite3_step(ff) != SQLITE_ROW || sqlite3_column_int64(ff, 0) != m->f[k].sid)
       rc = zllm_error_set(ZLLM_ERROR, "%s: repo %s changed during the merge", a->dir, m->order[i]);
     rc = rc ? rc : write_file(m, s, ff, &m->f[k], m->rid[i]);
@@ -1222,7 +1218,8 @@ static int alloc_repo_arrays(mr_ctx *m)
 {
   size_t n = m->norder + 1;
   if (!(m->by_name = calloc(n, sizeof *m->by_name)) || !(m->packer = malloc(n * sizeof *m->packer)) ||
-      !(m->local_repo = malloc(n * sizeof *m->local_repo)) || !(m->fbase = calloc(n, 8)) || !(m->tbase = calloc(n, 8)) ||
+      !(m->local_repo = malloc(n * sizeof *m->local_repo)) || !(m->fbase = calloc(n, 8)) ||
+      !(m->tbase = calloc(n, 8)) ||
       !(m->bbase = calloc(n, 8)) || !(m->rid = calloc(n, 8)) || !(m->st = calloc((size_t)m->size, sizeof *m->st)) ||
       !(m->ext = calloc((size_t)m->size, sizeof *m->ext)))
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");

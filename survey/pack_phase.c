@@ -93,7 +93,7 @@ static int merge_shares(sv_run *run, const char *dir, char **stages, const char 
   char **order = NULL;
   size_t norder = 0;
   const char *serial = getenv("ZLLM_TEST_SERIAL_MERGE");
-  int fallback = 1;
+  int fallback = 0; /* 1: the shares are untouched, rank 0 merges them repo by repo */
   po.hub = run->hub;
   po.bases = run->bases;
   int rc = zllm_pack_order(&po, &order, &norder);
@@ -102,17 +102,18 @@ static int merge_shares(sv_run *run, const char *dir, char **stages, const char 
     rc = rc ? rc : zllm_archive_defer_sync(dst); /* the survey's archive is made again by a rerun */
   }
   if (!zllm_mpi_alltrue(rc == 0, run->comm))
-    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not open the archive");
-  else if (serial && strcmp(serial, "1") == 0)
+    rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not order the repos or open the archive");
+  else if (serial && strcmp(serial, "1") == 0) {
     rc = ZLLM_ERROR;
-  else
+    fallback = 1;
+  } else
     rc = zllm_archive_merge_ranks(dst, stages, stage_root, order, norder, &fallback, run->comm);
   if (rc < 0 && fallback && run->rank == 0 && dst) {
     if (!serial)
       ZLLM_WARN("pack: the ranks could not merge the archive together (%s); rank 0 merges it repo by repo",
                 zllm_error_last());
     rc = merge_serially(run, dst, stages, order, norder);
-  } else if (rc < 0 && fallback)
+  } else if (rc < 0 && fallback && run->rank != 0)
     rc = 0; /* rank 0 merges alone */
   if (rc == 0 && dst)
     rc = zllm_archive_sync(dst);
