@@ -211,6 +211,20 @@ static int stage(mr_ctx *m, int k, zllm_archive **out)
   return rc;
 }
 
+/* Other ranks' staging archives opened to compare bytes keep decode
+ * buffers of a part (32 MiB) each: past a few, they are closed again. */
+static void close_foreign(mr_ctx *m, int keep)
+{
+  int open = 0;
+  for (int k = 0; k < m->size; k++)
+    open += k != m->rank && m->st[k];
+  for (int k = 0; open > keep && k < m->size; k++)
+    if (k != m->rank && m->st[k]) {
+      zllm_archive_close(m->st[k]);
+      m->st[k] = NULL;
+    }
+}
+
 /* ---- 1. this rank's share, read ------------------------------------------- */
 
 static int read_refs(zllm_archive *a, const char *sql, int64_t of, int three, mr_ref **arr, size_t *n, size_t *cap)
@@ -670,6 +684,7 @@ static int decide_tensors(mr_ctx *m)
     for (j = i + 1; j < n && same_group(&rec[i], &rec[j]); j++)
       ;
     rc = judge_group(m, rec + i, j - i, x.ans);
+    close_foreign(m, (int)zllm_bounded(4, 0)); /* tests: closed after every group */
   }
   xrc = exchange(m, x.ans, &x.back, &x.back_len);
   rc = rc ? rc : xrc;
@@ -689,6 +704,7 @@ static int decide_tensors(mr_ctx *m)
     }
   }
   round_end(&x);
+  close_foreign(m, 0); /* what comes next only looks rows up */
   return rc;
 }
 
