@@ -56,7 +56,7 @@ static int pack_share(sv_run *run, const char *stage, sv_claims *claims, const z
   if (access(stage, F_OK) == 0)
     rc = zllm_rm_rf(stage);
   rc = rc ? rc : zllm_archive_open(&a, stage, 1);
-  if (rc == 0) /* rank 0's merge reads it next */
+  if (rc == 0) /* the merge reads it next */
     zllm_archive_keep_written(a, 1);
   /* made again by a rerun, never resumed: durable once, before the merge reads it */
   rc = rc ? rc : zllm_archive_defer_sync(a);

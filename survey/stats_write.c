@@ -479,7 +479,7 @@ static int write_ranks(st_ctx *c, writer *w)
   int rc = h5_group(w->o, "/ranks", "each rank's time and reads per phase of this run (a row per rank)");
   rc = rc ? rc : write_strings(w, "/ranks/phase", w->s32, 32, SV_NPHASES, &all, run->rank == 0, get_phase, NULL,
                                run->rank == 0 ? SV_NPHASES : 0,
-                               "the phases, in order; pass-wait: waiting for the other ranks to end the pass; merge on ranks other than 0: waiting for rank 0's merge");
+                               "the phases, in order; pass-wait: waiting for the other ranks to end the pass; merge: the catalog merge over the ranks, then, on ranks other than 0, waiting for rank 0 to copy their rows in");
   rc = rc ? rc : h5_table(w->o, "/ranks/seconds", H5T_NATIVE_DOUBLE, nranks, SV_NPHASES, &me, 1, run->rank_seconds,
                           "wall time of each phase on this rank (row: rank, column: /ranks/phase), waits included; stats: before its tables are written",
                           "seconds");
