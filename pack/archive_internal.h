@@ -246,6 +246,9 @@ int ar_find_tensor_dup(zllm_archive *a, const uint8_t key[16], uint64_t len, con
  * staging archive, not an extern one (a copy of a base another share
  * stores), or 0. */
 int64_t ar_merge_repo_row(zllm_archive *a, const char *name);
+/* The largest id of `table` (0 when empty); nothing is done when *rc is
+ * already an error, and a failure is left in *rc. */
+int64_t ar_merge_max_id(zllm_archive *a, const char *table, int *rc);
 /* A share's pack file under its new name in the destination's packs/ (dir):
  * renamed (the staging archives sit beside it) and the directory synced,
  * copied only across file systems. */

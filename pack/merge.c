@@ -35,7 +35,7 @@ typedef struct {
   size_t ns;
 } merge_ctx;
 
-static int64_t max_id(zllm_archive *a, const char *table, int *rc)
+int64_t ar_merge_max_id(zllm_archive *a, const char *table, int *rc)
 {
   sqlite3_stmt *st = NULL;
   char sql[64];
@@ -52,9 +52,9 @@ static int open_source(source *x, zllm_archive *a)
   int rc = 0;
   memset(x, 0, sizeof *x);
   x->a = a;
-  x->nblob = max_id(a, "blobs", &rc) + 1;
-  x->nfile = max_id(a, "files", &rc) + 1;
-  x->ntensor = max_id(a, "tensors", &rc) + 1;
+  x->nblob = ar_merge_max_id(a, "blobs", &rc) + 1;
+  x->nfile = ar_merge_max_id(a, "files", &rc) + 1;
+  x->ntensor = ar_merge_max_id(a, "tensors", &rc) + 1;
   if (rc == 0 && (!(x->blob = calloc((size_t)x->nblob, 8)) || !(x->file = calloc((size_t)x->nfile, 8)) ||
                   !(x->tensor = calloc((size_t)x->ntensor, 8))))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
@@ -89,7 +89,7 @@ static int move_pack(merge_ctx *m, source *x)
   char name[32], *from = NULL, *to = NULL, *dir = zllm_path_join(m->d->dir, "packs");
   sqlite3_stmt *st = NULL;
   int rc = dir ? ar_begin(m->d) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  int64_t n = max_id(m->d, "packs", &rc) + 1;
+  int64_t n = ar_merge_max_id(m->d, "packs", &rc) + 1;
   snprintf(name, sizeof name, "pack-m%04lld.zpk", (long long)n);
   if (rc == 0 && (!(from = zllm_path_join(x->a->dir, "packs/pack-0000.zpk")) || !(to = zllm_path_join(dir, name))))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");

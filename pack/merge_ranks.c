@@ -324,19 +324,6 @@ static int read_files(mr_ctx *m, zllm_archive *a, size_t r)
   return rc;
 }
 
-static int max_id(zllm_archive *a, const char *table, int64_t *v)
-{
-  sqlite3_stmt *st = NULL;
-  char sql[64];
-  snprintf(sql, sizeof sql, "SELECT coalesce(max(id), 0) FROM %s", table);
-  int rc = ar_prepare(a, &st, sql);
-  *v = 0;
-  if (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
-    *v = sqlite3_column_int64(st, 0);
-  ar_finalize(a, st);
-  return rc;
-}
-
 /* The repos this rank's staging archive stores (not its extern ones), as
  * packer candidates: a repo two archives hold (an extern repo none of
  * whose files could be read looks stored) is the lowest rank's, as the
@@ -383,10 +370,8 @@ static int read_share(mr_ctx *m)
     m->fbase[i] = (int64_t)(m->nf_local - m->repo_f0[r]);
   }
   m->repo_f0[m->nrepos] = (uint32_t)m->nf_local;
-  rc = rc ? rc : max_id(a, "tensors", &m->ntmap);
-  rc = rc ? rc : max_id(a, "blobs", &m->nbfinal);
-  m->ntmap++;
-  m->nbfinal++;
+  m->ntmap = ar_merge_max_id(a, "tensors", &rc) + 1;
+  m->nbfinal = ar_merge_max_id(a, "blobs", &rc) + 1;
   if (rc == 0 && (!(m->tmap = calloc((size_t)m->ntmap, 8)) || !(m->bfinal = calloc((size_t)m->nbfinal, 8))))
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < m->nt_local; i++) {
@@ -918,7 +903,8 @@ static void use_blob(mr_ctx *m, int64_t sid, int64_t *next, int assign)
 {
   if (sid <= 0 || sid >= m->nbfinal || m->bfinal[sid])
     return;
-  m->bfinal[sid] = assign ? ++*next : (++*next, -1);
+  ++*next;
+  m->bfinal[sid] = assign ? *next : -1; /* counting: only marked as used */
 }
 
 /* Blobs in order of first use (a file's header, its pieces, its tensors'
@@ -957,6 +943,9 @@ static int number_blobs(mr_ctx *m)
   return rc;
 }
 
+/* The catalog's tables and columns in its order (catalog.c's schema: the
+ * shards are copied in with SELECT *), without its constraints and indexes:
+ * rank 0's catalog checks the rows as they come in. */
 static const char *shard_schema =
     "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
     "CREATE TABLE packs(id INTEGER PRIMARY KEY, name TEXT, committed_len INTEGER);"
@@ -1316,11 +1305,11 @@ int zllm_archive_merge_ranks(zllm_archive *dst, char *const *stages, const char 
   *fallback = 1;
   MPI_Comm_rank(comm, &m.rank);
   MPI_Comm_size(comm, &m.size);
-  if (m.rank == 0) { /* ids are counted from 1: the destination must hold no repo yet */
-    int64_t repos = 0, blobs = 0;
-    rc = dst ? max_id(dst, "packs", &v[0]) : zllm_error_set(ZLLM_EINVAL, "merge: rank 0 has no destination");
-    rc = rc ? rc : max_id(dst, "repos", &repos);
-    rc = rc ? rc : max_id(dst, "blobs", &blobs);
+  if (m.rank == 0 && !dst)
+    rc = zllm_error_set(ZLLM_EINVAL, "merge: rank 0 has no destination");
+  else if (m.rank == 0) { /* ids are counted from 1: the destination must hold no repo yet */
+    v[0] = ar_merge_max_id(dst, "packs", &rc);
+    int64_t repos = ar_merge_max_id(dst, "repos", &rc), blobs = ar_merge_max_id(dst, "blobs", &rc);
     v[1] = rc == 0 && repos == 0 && blobs == 0;
   }
   if (MPI_Bcast(v, 2, MPI_INT64_T, 0, comm) != MPI_SUCCESS && rc == 0)

@@ -295,7 +295,9 @@ static uint8_t *write_model(const char *hub, const char *repo, size_t n, unsigne
   return b;
 }
 
-static void pack_dir(const char *hub, const char *dir)
+/* The hub into dir, org/tune against org/base; `claim` (given the listed
+ * hub), when set, says which repos are this packer's. */
+static void pack_claimed(const char *hub, const char *dir, int (*claim)(void *, size_t, int *))
 {
   zllm_pack_options o = ZLLM_PACK_OPTIONS_INIT;
   zllm_base_map *bases = NULL;
@@ -309,11 +311,18 @@ static void pack_dir(const char *hub, const char *dir)
   assert_int_equal(zllm_base_map_new(&bases, repos, 3), 0);
   assert_int_equal(zllm_base_map_set(bases, 2, "org/base", "test"), 0);
   o.bases = bases;
+  o.claim = claim;
+  o.claim_ctx = listed;
   assert_int_equal(zllm_archive_open(&a, dir, 1), 0);
   assert_int_equal(zllm_pack_hub(a, &o, &s), 0);
   zllm_archive_close(a);
   zllm_base_map_free(bases);
   zllm_hub_free(listed);
+}
+
+static void pack_dir(const char *hub, const char *dir)
+{
+  pack_claimed(hub, dir, NULL);
 }
 
 /* Reads [off, off + n) through the reader, however many calls it takes. */
@@ -386,26 +395,12 @@ static int all_but_the_base(void *ctx, size_t repo, int *mine)
  * take it for the one its own packer stored). */
 static int packs_extern(const char *hub, const char *dir)
 {
-  zllm_pack_options o = ZLLM_PACK_OPTIONS_INIT;
-  zllm_base_map *bases = NULL;
-  zllm_hub *listed = NULL;
-  zllm_pack_stats s;
   zllm_archive *a = NULL;
-  char *repos[] = {"org/base", "org/tune"};
-  assert_int_equal(zllm_hub_open_local(&listed, hub), 0);
-  assert_int_equal(zllm_base_map_new(&bases, repos, 2), 0);
-  assert_int_equal(zllm_base_map_set(bases, 1, "org/base", "test"), 0);
-  o.hub = listed;
-  o.bases = bases;
-  o.claim = all_but_the_base;
-  o.claim_ctx = listed;
-  assert_int_equal(zllm_archive_open(&a, dir, 1), 0);
-  assert_int_equal(zllm_pack_hub(a, &o, &s), 0);
+  pack_claimed(hub, dir, all_but_the_base);
+  assert_int_equal(zllm_archive_open(&a, dir, 0), 0);
   assert_int_equal(zllm_archive_has_repo(a, "org/tune"), 1);
   int has_base = zllm_archive_has_repo(a, "org/base");
   zllm_archive_close(a);
-  zllm_base_map_free(bases);
-  zllm_hub_free(listed);
   return has_base;
 }
 
