@@ -16,6 +16,7 @@ typedef struct {
   const zllm_bases_options *o;
   zllm_base_map *m;
   int cards_judge_all;
+  size_t lo, hi; /* the repos chosen for */
 } bases_ctx;
 
 /* ---- --families ---------------------------------------------------------------- */
@@ -60,7 +61,7 @@ static int load_families(bases_ctx *c)
     char *base = tsv_field(line, col);
     line[strcspn(line, "\t")] = '\0';
     long i = zllm_base_map_index(c->m, line);
-    if (i >= 0 && base && base[0] && strcmp(base, "-") != 0 && strcmp(base, line) != 0)
+    if (i >= (long)c->lo && i < (long)c->hi && base && base[0] && strcmp(base, "-") != 0 && strcmp(base, line) != 0)
       rc = zllm_base_map_set(c->m, (size_t)i, base, "families file");
   }
   free(text);
@@ -72,7 +73,7 @@ static int load_families(bases_ctx *c)
 static int table_bases(bases_ctx *c, const zllm_family_table *t)
 {
   int rc = 0;
-  for (size_t i = 0; rc == 0 && i < c->m->n; i++) {
+  for (size_t i = c->lo; rc == 0 && i < c->hi; i++) {
     const zllm_family_row *r = zllm_family_table_find(t, c->m->e[i].repo);
     char why[1200];
     if (!r)
@@ -111,7 +112,7 @@ static int cluster_bases(bases_ctx *c)
 static int card_bases(bases_ctx *c)
 {
   int rc = 0;
-  for (size_t i = 0; rc == 0 && i < c->m->n; i++) {
+  for (size_t i = c->lo; rc == 0 && i < c->hi; i++) {
     zllm_base_entry *e = &c->m->e[i];
     long at = zllm_hub_find(c->o->hub, e->repo);
     const zllm_hub_info *in = at >= 0 ? &c->o->hub->info[at] : NULL;
@@ -142,6 +143,8 @@ int zllm_bases_choose(zllm_base_map **out, const zllm_bases_options *o)
   *out = NULL;
   int rc = o->hub ? zllm_base_map_new(&c.m, o->hub->ids, o->hub->n) : zllm_error_set(ZLLM_EINVAL, "bases: no hub");
   c.cards_judge_all = o->from_cards || o->families;
+  c.lo = o->hi ? o->lo : 0;
+  c.hi = !o->hub ? 0 : o->hi ? (o->hi < o->hub->n ? o->hi : o->hub->n) : o->hub->n;
   if (rc == 0 && o->families)
     rc = load_families(&c);
   else if (rc == 0 && !o->from_cards && o->similarity)

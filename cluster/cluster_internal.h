@@ -43,6 +43,9 @@ int cl_candidates_group(zllm_sketch *const *s, const uint32_t *gidx, size_t n, s
  * NULL: `s` is the whole hub. */
 int cl_families_group(zllm_family_table **out, zllm_sketch *const *s, size_t n, const zllm_pair *pairs,
                       size_t npairs, const zllm_cluster_options *o, char *const *hub_ids, size_t nhub);
+/* The owners' rows (any repos) sent to their homes: t becomes this rank's
+ * part (cluster/parts.c), its counts the whole table's.  COLLECTIVE. */
+int cl_rows_to_homes(zllm_family_table *t, const zllm_hub *hub, MPI_Comm comm);
 /* Frees a row's strings and zeroes it. */
 void cl_family_row_clear(zllm_family_row *r);
 /* Repo i of the hub sketched and encoded into `b`: its sketch, or a

@@ -662,6 +662,7 @@ int cl_families_group(zllm_family_table **out, zllm_sketch *const *s, size_t n, 
     if (npairs)
       memcpy(t->pairs, pairs, npairs * sizeof *pairs);
     t->ncompared = npairs;
+    t->total = t->n;
     for (size_t i = 0; rc == 0 && i < n; i++, t->nnames++)
       if (!(t->names[i] = strdup(s[i]->repo)))
         rc = ZLLM_ENOMEM;

@@ -9,8 +9,9 @@
  * of fine-tunes: the real hub's shape) is shared: its owner sends its
  * sketches to every rank, each compares its chunks of members, and the
  * needed pairs go back to the owner for the families.  The rows, one per
- * repo, then go to every rank.  No rank holds another small signature's
- * sketches or any pair list whole. */
+ * repo, then go to their repos' homes (cluster/parts.c).  No rank holds
+ * another small signature's sketches, any pair list whole, or the whole
+ * family table. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -371,125 +372,6 @@ static int cluster_big_group(const owned_sketch *v, const uint64_t *big, const z
   return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_ERROR, "cluster: another rank failed"));
 }
 
-/* ---- the rows to every rank ------------------------------------------------- */
-
-static int put_opt(zllm_buf *b, const char *s, uint64_t *present, int bit)
-{
-  *present |= s ? (uint64_t)1 << bit : 0;
-  return zllm_buf_put_str(b, s ? s : "");
-}
-
-static uint64_t bits_of(double d)
-{
-  uint64_t u;
-  memcpy(&u, &d, sizeof u);
-  return u;
-}
-
-static double double_of(uint64_t u)
-{
-  double d;
-  memcpy(&d, &u, sizeof d);
-  return d;
-}
-
-static int encode_row(zllm_buf *b, const zllm_family_row *r)
-{
-  uint64_t present = 0;
-  zllm_buf tail = ZLLM_BUF_INIT;
-  int rc = put_opt(&tail, r->family, &present, 0);
-  rc = rc ? rc : put_opt(&tail, r->base, &present, 1);
-  rc = rc ? rc : put_opt(&tail, r->declared_base, &present, 2);
-  rc = rc ? rc : put_opt(&tail, r->reason, &present, 3);
-  rc = rc ? rc : zllm_buf_put_str(b, r->repo);
-  rc = rc ? rc : zllm_buf_put_u64(b, present);
-  rc = rc ? rc : zllm_buf_append(b, tail.data ? tail.data : "", tail.len);
-  rc = rc ? rc : zllm_buf_put_u64(b, bits_of(r->distance));
-  rc = rc ? rc : zllm_buf_put_u64(b, bits_of(r->identical));
-  rc = rc ? rc : zllm_buf_put_u64(b, bits_of(r->cost));
-  rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)r->decision);
-  rc = rc ? rc : zllm_buf_put_u64(b, (uint64_t)r->created);
-  zllm_buf_free(&tail);
-  return rc;
-}
-
-static int get_opt(zllm_reader *r, char **s, uint64_t present, int bit)
-{
-  int rc = zllm_reader_str(r, s);
-  if (rc == 0 && !(present >> bit & 1)) {
-    free(*s);
-    *s = NULL;
-  }
-  return rc;
-}
-
-static int decode_row(zllm_reader *r, zllm_family_row *row)
-{
-  uint64_t present = 0, d = 0, i = 0, c = 0, decision = 0, created = 0;
-  int rc = zllm_reader_str(r, &row->repo);
-  rc = rc ? rc : zllm_reader_u64(r, &present);
-  rc = rc ? rc : get_opt(r, &row->family, present, 0);
-  rc = rc ? rc : get_opt(r, &row->base, present, 1);
-  rc = rc ? rc : get_opt(r, &row->declared_base, present, 2);
-  rc = rc ? rc : get_opt(r, &row->reason, present, 3);
-  rc = rc ? rc : zllm_reader_u64(r, &d);
-  rc = rc ? rc : zllm_reader_u64(r, &i);
-  rc = rc ? rc : zllm_reader_u64(r, &c);
-  rc = rc ? rc : zllm_reader_u64(r, &decision);
-  rc = rc ? rc : zllm_reader_u64(r, &created);
-  if (rc == 0 && decision > ZLLM_DECIDE_NONE)
-    rc = zllm_error_set(ZLLM_EFORMAT, "cluster: a family row with a bad decision");
-  row->distance = double_of(d);
-  row->identical = double_of(i);
-  row->cost = double_of(c);
-  row->decision = (zllm_decision)decision;
-  row->created = (int64_t)created;
-  return rc;
-}
-
-static int cmp_row(const void *a, const void *b)
-{
-  return strcmp(((const zllm_family_row *)a)->repo, ((const zllm_family_row *)b)->repo);
-}
-
-/* Every owner's rows on every rank, sorted by repo; the counts summed. */
-static int share_rows(zllm_family_table *t, size_t expect, MPI_Comm comm)
-{
-  zllm_buf mine = ZLLM_BUF_INIT;
-  char *all = NULL;
-  size_t len = 0;
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < t->n; i++)
-    rc = encode_row(&mine, &t->rows[i]);
-  if (!zllm_mpi_alltrue(rc == 0, comm)) {
-    zllm_buf_free(&mine);
-    return rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed");
-  }
-  rc = zllm_mpi_allgather_bytes(mine.data, mine.len, &all, &len, comm);
-  zllm_buf_free(&mine);
-  for (size_t i = 0; i < t->n; i++)
-    cl_family_row_clear(&t->rows[i]);
-  t->n = 0;
-  zllm_family_row *rows = rc == 0 ? calloc(expect + 1, sizeof *rows) : NULL;
-  if (rc == 0 && !rows)
-    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  free(t->rows);
-  t->rows = rows;
-  zllm_reader r = {all, len};
-  while (rc == 0 && r.left > 0 && t->n < expect)
-    rc = decode_row(&r, &t->rows[t->n++]);
-  if (rc == 0 && (r.left || t->n != expect))
-    rc = zllm_error_set(ZLLM_EFORMAT, "cluster: %zu family rows received, %zu expected", t->n, expect);
-  if (rc == 0)
-    qsort(t->rows, t->n, sizeof *t->rows, cmp_row);
-  free(all);
-  unsigned long long sums[2] = {t->nfamilies, t->ncompared}, total[2] = {0, 0};
-  MPI_Allreduce(sums, total, 2, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
-  t->nfamilies = (size_t)total[0];
-  t->ncompared = (size_t)total[1];
-  return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed"));
-}
-
 /* ---- the driver ---------------------------------------------------------------- */
 
 /* This rank's share of the repos, sketched and sent to their owners. */
@@ -559,7 +441,7 @@ int zllm_cluster_hub_owned(zllm_family_table **out, const zllm_hub *hub, const z
   free(v);
   if (!zllm_mpi_alltrue(rc == 0, comm))
     rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "cluster: another rank failed");
-  rc = rc ? rc : share_rows(t, hub->n, comm);
+  rc = rc ? rc : cl_rows_to_homes(t, hub, comm);
   if (rc < 0) {
     zllm_family_table_free(t);
     return rc;

@@ -252,8 +252,10 @@ static int share_pairs(zllm_family_table *t, pair_list *mine, const zllm_hub *hu
 int zllm_cluster_hub_mpi(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o, MPI_Comm comm)
 {
   pair_list mine = {0};
-  zllm_family_table *t = NULL;
-  int rc = zllm_cluster_hub_owned(&t, hub, o, collect_pairs, &mine, comm);
+  zllm_family_table *part = NULL, *t = NULL;
+  int rc = zllm_cluster_hub_owned(&part, hub, o, collect_pairs, &mine, comm);
+  rc = rc ? rc : zllm_family_table_share(&t, part, -1, comm);
+  zllm_family_table_free(part);
   rc = rc ? rc : share_pairs(t, &mine, hub, comm);
   free(mine.v);
   if (rc < 0) {
@@ -294,24 +296,29 @@ static int put_cell(zllm_buf *b, const char *s)
   return rc ? rc : zllm_buf_put_tsv(b, s && *s ? s : "-");
 }
 
+const char zllm_families_tsv_header[] = "repo\tfamily\tbase\tdeclared_base\tbit_distance\tidentical_fraction\t"
+                                       "delta_bits\tdecision\treason\n";
+
+int zllm_family_row_put(zllm_buf *b, const zllm_family_row *r)
+{
+  int rc = zllm_buf_put_tsv(b, r->repo);
+  rc = rc ? rc : put_cell(b, r->family);
+  rc = rc ? rc : put_cell(b, r->base);
+  rc = rc ? rc : put_cell(b, r->declared_base);
+  rc = rc ? rc : put_num(b, r->distance);
+  rc = rc ? rc : put_num(b, r->identical);
+  rc = rc ? rc : put_num(b, r->cost);
+  rc = rc ? rc : put_cell(b, zllm_decision_name(r->decision));
+  rc = rc ? rc : put_cell(b, r->reason);
+  return rc ? rc : zllm_buf_puts(b, "\n");
+}
+
 int zllm_family_table_write(const zllm_family_table *t, const char *path)
 {
   zllm_buf b = ZLLM_BUF_INIT;
-  int rc = zllm_buf_puts(&b, "repo\tfamily\tbase\tdeclared_base\tbit_distance\tidentical_fraction\tdelta_bits\t"
-                             "decision\treason\n");
-  for (size_t i = 0; rc == 0 && i < t->n; i++) {
-    const zllm_family_row *r = &t->rows[i];
-    rc = zllm_buf_put_tsv(&b, r->repo);
-    rc = rc ? rc : put_cell(&b, r->family);
-    rc = rc ? rc : put_cell(&b, r->base);
-    rc = rc ? rc : put_cell(&b, r->declared_base);
-    rc = rc ? rc : put_num(&b, r->distance);
-    rc = rc ? rc : put_num(&b, r->identical);
-    rc = rc ? rc : put_num(&b, r->cost);
-    rc = rc ? rc : put_cell(&b, zllm_decision_name(r->decision));
-    rc = rc ? rc : put_cell(&b, r->reason);
-    rc = rc ? rc : zllm_buf_puts(&b, "\n");
-  }
+  int rc = zllm_buf_puts(&b, zllm_families_tsv_header);
+  for (size_t i = 0; rc == 0 && i < t->n; i++)
+    rc = zllm_family_row_put(&b, &t->rows[i]);
   rc = rc ? rc : zllm_write_file_atomic(path, b.data, b.len);
   zllm_buf_free(&b);
   return rc;

@@ -16,6 +16,27 @@ bool zllm_mpi_alltrue(bool ok, MPI_Comm comm)
   return all == 1;
 }
 
+int zllm_mpi_alltoall_bufs(zllm_buf *to, char **out, size_t *out_len, MPI_Comm comm)
+{
+  int size;
+  MPI_Comm_size(comm, &size);
+  char **send = calloc((size_t)size, sizeof *send);
+  size_t *send_len = calloc((size_t)size, sizeof *send_len);
+  int rc = send && send_len ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (int r = 0; rc == 0 && r < size; r++) {
+    send[r] = to[r].data;
+    send_len[r] = to[r].len;
+  }
+  if (!zllm_mpi_alltrue(rc == 0, comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "out of memory on another rank");
+  rc = rc ? rc : zllm_mpi_alltoall_bytes(send, send_len, out, out_len, comm);
+  for (int r = 0; r < size; r++)
+    zllm_buf_free(&to[r]);
+  free(send);
+  free(send_len);
+  return rc;
+}
+
 unsigned long long zllm_mpi_sum_u64(unsigned long long v, MPI_Comm comm)
 {
   unsigned long long sum = 0;

@@ -13,11 +13,14 @@ int zllm_base_map_new(zllm_base_map **out, char *const *repos, size_t n)
     free(m);
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   }
-  for (; m->n < n; m->n++)
+  m->sorted = 1;
+  for (; m->n < n; m->n++) {
     if (!(m->e[m->n].repo = strdup(repos[m->n]))) {
       zllm_base_map_free(m);
       return zllm_error_set(ZLLM_ENOMEM, "out of memory");
     }
+    m->sorted &= m->n == 0 || strcmp(repos[m->n - 1], repos[m->n]) < 0;
+  }
   *out = m;
   return 0;
 }
@@ -40,8 +43,28 @@ int zllm_base_map_set(zllm_base_map *m, size_t i, const char *base, const char *
   return rc ? rc : set_str(&m->e[i].why, why);
 }
 
+/* A hub's map is in id order: a lookup per repo must not scan the map,
+ * pack and base selection make one for every repo. */
+static long index_sorted(const zllm_base_map *m, const char *repo)
+{
+  size_t l = 0, r = m->n;
+  while (l < r) {
+    size_t mid = l + (r - l) / 2;
+    int c = strcmp(m->e[mid].repo, repo);
+    if (c == 0)
+      return (long)mid;
+    if (c < 0)
+      l = mid + 1;
+    else
+      r = mid;
+  }
+  return -1;
+}
+
 long zllm_base_map_index(const zllm_base_map *m, const char *repo)
 {
+  if (m && repo && m->sorted)
+    return index_sorted(m, repo);
   for (size_t i = 0; m && repo && i < m->n; i++)
     if (strcmp(m->e[i].repo, repo) == 0)
       return (long)i;

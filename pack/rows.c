@@ -29,6 +29,25 @@ int ar_insert_repo(zllm_archive *a, const char *name, const char *revision, cons
   return rc;
 }
 
+int zllm_archive_set_base_reasons(zllm_archive *a, char *const *repos, char *const *why, size_t n)
+{
+  int rc = ar_begin(a);
+  for (size_t k = 0; rc == 0 && k < n; k++) {
+    sqlite3_stmt *st = NULL;
+    rc = ar_prepare(a, &st, "UPDATE repos SET base_reason = ? WHERE name = ? AND base_reason IS NULL");
+    if (rc == 0) {
+      bind_text_or_null(st, 1, why[k]);
+      sqlite3_bind_text(st, 2, repos[k], -1, SQLITE_TRANSIENT);
+      rc = ar_step_done(a, st, "recording why a repo got its base");
+    }
+  }
+  if (rc < 0) {
+    ar_rollback(a);
+    return rc;
+  }
+  return ar_commit(a);
+}
+
 int ar_insert_file(zllm_archive *a, const ar_file_row *r, int64_t *id)
 {
   sqlite3_stmt *st = NULL;

@@ -26,7 +26,7 @@ static int add(sv_run *run, const char *method, uint64_t stored, double seconds)
 }
 
 /* One pack profile into a scratch archive, removed after it is measured. */
-static int profile_run(sv_run *run, zllm_pack_profile profile, const char *name)
+static int profile_run(sv_run *run, const zllm_family_table *families, zllm_pack_profile profile, const char *name)
 {
   char *dir = zllm_path_join(run->opts.out, "baselines");
   char *sub = dir ? zllm_path_join(dir, name) : NULL;
@@ -39,7 +39,7 @@ static int profile_run(sv_run *run, zllm_pack_profile profile, const char *name)
   po.hub = run->hub;
   po.profile = profile;
   bo.hub = run->hub;
-  bo.table = run->families;
+  bo.table = families;
   bo.similarity = zllm_pack_profile_uses_bases(profile);
   int rc = sub ? zllm_bases_choose(&bases, &bo) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   po.bases = bases;
@@ -121,20 +121,23 @@ static int record(sv_run *run)
 
 int sv_baselines(sv_run *run)
 {
-  int rc = 0;
+  zllm_family_table *families = NULL;
   run->nbaselines = 0;
-  if (run->rank == 0) {
+  /* rank 0 packs the whole hub once per profile: it needs every family row */
+  int rc = run->families ? zllm_family_table_share(&families, run->families, 0, run->comm) : 0;
+  if (rc == 0 && run->rank == 0) {
     /* the hash stages come from the scan (or the pack's one pass), across all ranks */
     add(run, "file dedup", run->reduction[1], sv_read_seconds(run));
     add(run, "tensor dedup", run->reduction[2], sv_read_seconds(run));
     rc = fastcdc_run(run);
-    rc = rc ? rc : profile_run(run, ZLLM_PROFILE_ZSTD, "zstd");
-    rc = rc ? rc : profile_run(run, ZLLM_PROFILE_ZIPNN, "zipnn");
-    rc = rc ? rc : profile_run(run, ZLLM_PROFILE_ZIPLLM, "zipllm");
+    rc = rc ? rc : profile_run(run, families, ZLLM_PROFILE_ZSTD, "zstd");
+    rc = rc ? rc : profile_run(run, families, ZLLM_PROFILE_ZIPNN, "zipnn");
+    rc = rc ? rc : profile_run(run, families, ZLLM_PROFILE_ZIPLLM, "zipllm");
     if (rc == 0 && run->packed)
       add(run, "zllm", run->stages[3], run->times[3]);
     rc = rc ? rc : record(run);
   }
+  zllm_family_table_free(families);
   if (!zllm_mpi_alltrue(rc == 0, run->comm))
     return rc ? rc : zllm_error_set(ZLLM_ERROR, "rank 0 could not run the baselines");
   unsigned long long n = run->nbaselines;

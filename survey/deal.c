@@ -8,10 +8,9 @@
 #include "zllm/parallel.h"
 
 
-const char *st_family_of(const st_ctx *c, size_t repo)
+size_t st_family_of(const st_ctx *c, size_t repo)
 {
-  const zllm_family_row *f = c->run->families ? zllm_family_table_find(c->run->families, c->run->list.repo_ids[repo]) : NULL;
-  return f && f->family && strcmp(f->family, "-") != 0 ? f->family : c->run->list.repo_ids[repo];
+  return c->run->family_root ? c->run->family_root[repo] : repo;
 }
 
 /* Each repo's work unit (the index of a repo): its family's, keyed by the
@@ -23,10 +22,8 @@ static void unit_keys(const sv_run *run, int split_big, size_t *key, uint64_t *b
 {
   size_t n = run->list.nrepos;
   st_ctx c = {.run = (sv_run *)run};
-  for (size_t i = 0; i < n; i++) {
-    long k = sv_repo_index(&run->list, st_family_of(&c, i));
-    key[i] = k >= 0 ? (size_t)k : i;
-  }
+  for (size_t i = 0; i < n; i++)
+    key[i] = st_family_of(&c, i);
   uint64_t total = 0;
   memset(bytes, 0, (n + 1) * sizeof *bytes);
   for (size_t i = 0; i < n; i++) {

@@ -107,7 +107,7 @@ static void answer(const st_ctx *c, key_row *k, size_t n, uint64_t dup[3][2])
     for (size_t j = g; j < i && !(in_model && in_family); j++) { /* an earlier copy in the same model / family */
       size_t rj = repo_of_row(c, k[j].row);
       in_model |= rj == r;
-      in_family |= strcmp(st_family_of(c, rj), st_family_of(c, r)) == 0;
+      in_family |= st_family_of(c, rj) == st_family_of(c, r);
     }
     dup[0][0] += in_model;
     dup[0][1] += in_model ? k[i].bytes : 0;

@@ -1,8 +1,10 @@
 /* The cluster phase: families and bases by bitwise similarity over the
- * ranks (cluster/), then pack's bases from them and the cards; the same
- * table on every rank (survey/phases.h). */
+ * ranks (cluster/), then pack's bases from them and the cards: each rank
+ * keeps its part of the family table, every rank every repo's family root
+ * and base (survey/phases.h, survey/bases.h). */
 #include <stdlib.h>
 
+#include "survey/bases.h"
 #include "survey/phases.h"
 #include "zllm/cluster.h"
 #include "zllm/error.h"
@@ -31,14 +33,9 @@ static int cluster(sv_run *run)
 int sv_families(sv_run *run)
 {
   int rc = cluster(run);
-  if (rc < 0)
-    return rc;
-  /* pack's bases: the families just found, then the cards (a fresh archive holds nothing) */
-  zllm_bases_options bo = ZLLM_BASES_OPTIONS_INIT;
-  bo.hub = run->hub;
-  bo.table = run->families;
-  rc = zllm_bases_choose(&run->bases, &bo);
   if (!zllm_mpi_alltrue(rc == 0, run->comm))
-    return rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not choose the bases");
-  return 0;
+    return rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not find the families");
+  rc = zllm_family_roots(&run->family_root, run->families, run->hub, run->comm);
+  /* pack's bases: the families just found, then the cards (a fresh archive holds nothing) */
+  return rc ? rc : sv_bases_choose(run);
 }

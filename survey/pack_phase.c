@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "survey/bases.h"
 #include "survey/phases.h"
 #include "zllm/archive.h"
 #include "zllm/error.h"
@@ -173,7 +174,9 @@ static int phase_pack(sv_run *run, sv_claims *claims, const zllm_pack_tap *tap, 
       rc = rc ? rc : zllm_error_set(ZLLM_ERROR, "another rank could not pack its share");
     else {
       double tm = MPI_Wtime();
-      rc = merge_shares(run, dir, stages, stage_root);
+      /* the reasons of the bases of what it packed, from their homes (survey/bases.h) */
+      rc = sv_bases_explain(run, stages[run->rank], claims->taken);
+      rc = rc ? rc : merge_shares(run, dir, stages, stage_root);
       /* the shards and pack files are all read: rank 0 removes what is left */
       if (zllm_mpi_alltrue(rc == 0, run->comm) && run->rank == 0)
         rc = zllm_rm_rf(stage_root);

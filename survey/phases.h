@@ -22,7 +22,8 @@ int sv_walk(sv_run *run);
 int sv_scan(sv_run *run);
 
 /* families.c: families and bases by bitwise similarity, then pack's bases
- * (run->families, run->bases: the same on every rank). */
+ * (run->families: this rank's part of the table; run->family_root and
+ * run->bases: on every rank). */
 int sv_families(sv_run *run);
 
 /* pack_phase.c: the one pass.  The hub packed into OUT/archive over the

@@ -102,6 +102,7 @@ typedef struct {
   size_t nweights, weights_cap;
   size_t file;          /* the record being visited */
   file_rec *rec;        /* ... its fields */
+  uint64_t decisions[ZLLM_DECIDE_NONE + 1]; /* the family rows' decisions, every part's summed */
 } report;
 
 /* Visits every record of this rank in file order; a repo's records must
@@ -275,25 +276,22 @@ static json_t *results_json(const sv_run *run, const stats *s)
                    "problems", (json_int_t)(s->listing_problems + s->file_problems));
 }
 
-static json_t *families_json(const zllm_family_table *t)
+static json_t *families_json(const zllm_family_table *t, const uint64_t *decisions)
 {
   json_t *by = json_object();
-  size_t n[ZLLM_DECIDE_NONE + 1] = {0};
-  for (size_t i = 0; i < t->n; i++)
-    n[t->rows[i].decision]++;
   for (int d = 0; d <= ZLLM_DECIDE_NONE; d++)
-    json_object_set_new(by, zllm_decision_name((zllm_decision)d), json_integer((json_int_t)n[d]));
-  return json_pack("{s:I,s:I,s:I,s:o,s:f}", "models", (json_int_t)t->n, "families", (json_int_t)t->nfamilies,
+    json_object_set_new(by, zllm_decision_name((zllm_decision)d), json_integer((json_int_t)decisions[d]));
+  return json_pack("{s:I,s:I,s:I,s:o,s:f}", "models", (json_int_t)t->total, "families", (json_int_t)t->nfamilies,
                    "pairs_compared", (json_int_t)t->ncompared, "decisions", by, "threshold_bits",
                    ZLLM_CLUSTER_THRESHOLD);
 }
 
-static int write_summary(const sv_run *run, const stats *s, double report_s)
+static int write_summary(const sv_run *run, const stats *s, const uint64_t *decisions, double report_s)
 {
   double scan_rate = sv_read_seconds(run) > 0 ? (double)run->scanned_bytes / sv_read_seconds(run) : 0;
   json_t *results = results_json(run, s);
   if (results && run->families)
-    json_object_set_new(results, "families", families_json(run->families));
+    json_object_set_new(results, "families", families_json(run->families, decisions));
   if (results && run->packed)
     json_object_set_new(results, "archive",
                         json_pack("{s:s,s:I,s:I,s:I,s:I}", "path", "archive", "original_bytes", (json_int_t)run->stages[0],
@@ -345,7 +343,7 @@ static void print_table(const sv_run *run, const stats *s)
          (unsigned long long)s->dup_files, (unsigned long long)s->dup_tensors, (unsigned long long)s->st_malformed,
          (size_t)(s->listing_problems + s->file_problems));
   if (run->families)
-    printf("  %zu models in %zu families (bit distance <= %.2f, %zu pairs compared)\n", run->families->n,
+    printf("  %zu models in %zu families (bit distance <= %.2f, %zu pairs compared)\n", run->families->total,
            run->families->nfamilies, ZLLM_CLUSTER_THRESHOLD, run->families->ncompared);
   printf("  time: crawl %.2fs, walk %.2fs, scan %.2fs, cluster %.2fs, pack %.2fs (stats.h5 follows)\n\n"
          "outputs in %s/: summary.json repos.tsv files.tsv tensors.tsv problems.tsv families.tsv pairs.tsv "
@@ -355,23 +353,43 @@ static void print_table(const sv_run *run, const stats *s)
   fflush(stdout);
 }
 
-static int write_families(const sv_run *run)
+static int agree(int rc, MPI_Comm comm)
 {
-  char path[4096];
-  int rc = 0;
-  if (!run->families)
-    return 0;
-  snprintf(path, sizeof path, "%s/families.tsv", run->opts.out);
-  rc = zllm_family_table_write(run->families, path); /* pairs.tsv: written in place by the families phase */
+  return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_ERROR, "report: another rank failed"));
+}
+
+/* families.tsv: each home's rows in place, the parts in rank order (hub
+ * order); pairs.tsv was written in place by the families phase.  The
+ * decisions counted over the parts for summary.json.  COLLECTIVE. */
+static int write_families(report *rp)
+{
+  const sv_run *run = rp->run;
+  const zllm_family_table *t = run->families;
+  zllm_buf rows = ZLLM_BUF_INIT;
+  sv_table *tsv = NULL;
+  char *path = zllm_path_join(run->opts.out, "families.tsv");
+  int rc = path ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == 0 && i < t->n; i++) {
+    rc = zllm_family_row_put(&rows, &t->rows[i]);
+    rp->decisions[t->rows[i].decision]++;
+  }
+  if (MPI_Allreduce(MPI_IN_PLACE, rp->decisions, ZLLM_DECIDE_NONE + 1, MPI_UINT64_T, MPI_SUM, run->comm) !=
+      MPI_SUCCESS)
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "report: MPI_Allreduce of the family decisions failed");
+  rc = rc ? rc : sv_table_open(&tsv, NULL, (size_t)run->size);
+  rc = rc ? rc : sv_table_size(tsv, (size_t)run->rank, rows.len);
+  rc = agree(rc, run->comm);
+  if (rc == 0 && (rc = sv_table_place(tsv, path, zllm_families_tsv_header, run->comm)) == 0)
+    rc = sv_table_finish(tsv, path, sv_table_put(tsv, (size_t)run->rank, rows.data ? rows.data : "", rows.len) == 0,
+                         run->comm);
+  sv_table_free(tsv);
+  zllm_buf_free(&rows);
+  free(path);
   return rc;
 }
 
 /* ---- the report, over the ranks ------------------------------------------------ */
 
-static int agree(int rc, MPI_Comm comm)
-{
-  return zllm_mpi_alltrue(rc == 0, comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_ERROR, "report: another rank failed"));
-}
 
 static int open_table(const sv_run *run, const char *name, size_t nkeys, sv_table **t)
 {
@@ -496,10 +514,9 @@ static int write_tables(report *rp)
 }
 
 /* Rank 0: what the listing and the families give, and the summary. */
-static int write_rank0(sv_run *run, const stats *s, double t0)
+static int write_rank0(sv_run *run, const stats *s, const uint64_t *decisions, double t0)
 {
-  int rc = write_families(run);
-  rc = rc ? rc : write_summary(run, s, MPI_Wtime() - t0);
+  int rc = write_summary(run, s, decisions, MPI_Wtime() - t0);
   if (rc == 0 && !run->opts.quiet)
     print_table(run, s);
   return rc;
@@ -516,7 +533,8 @@ int sv_report(sv_run *run)
   run->reduction[1] = rp.s.after_file;
   run->reduction[2] = rp.s.after_tensor;
   rc = rc ? rc : write_tables(&rp);
-  rc = rc ? rc : agree(run->rank == 0 ? write_rank0(run, &rp.s, t0) : 0, run->comm);
+  rc = rc || !run->families ? rc : write_families(&rp);
+  rc = rc ? rc : agree(run->rank == 0 ? write_rank0(run, &rp.s, rp.decisions, t0) : 0, run->comm);
   sv_table_free(rp.files);
   sv_table_free(rp.tensors);
   sv_table_free(rp.problems);

@@ -48,10 +48,12 @@ typedef struct {
   uint64_t scanned_bytes;
   uint64_t bytes_read;  /* all ranks' read system calls up to the report (hub, archive, catalog) */
   double times[5];   /* walk, scan, cluster, pack, crawl (seconds) */
-  zllm_family_table *families; /* every repo's row, the same on every rank (no pairs: see `pairs`) */
+  zllm_family_table *families; /* this rank's part: its home block's rows (cluster/parts.c; no pairs: see `pairs`) */
+  uint32_t *family_root;       /* per repo, on every rank: its family's first model (zllm_family_roots) */
   sv_pairs *pairs;             /* the pairs this rank compared, spilled (survey/pairs.h) */
   sv_records *records;         /* this rank's scan records, spilled (survey/records.h) */
-  zllm_base_map *bases;        /* pack's bases, from the families (the same on every rank) */
+  zllm_base_map *bases;        /* pack's bases, from the families: every repo's base on every rank, the
+                                  reasons of the home block's repos alone (sv_bases_explain) */
   uint64_t reduction[3];       /* rank 0: original, after file dedup, after tensor dedup (bytes) */
   uint64_t stages[4];          /* rank 0: the archive's bytes by stage (zllm_archive_stages) */
   int packed;                  /* the archive was written (same on every rank) */

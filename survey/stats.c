@@ -194,7 +194,7 @@ static int repo_read(st_ctx *c, size_t k, uint8_t *buf, uint8_t *bbuf)
 {
   sv_run *run = c->run;
   size_t repo = c->mine[k];
-  const zllm_family_row *fr = run->families ? zllm_family_table_find(run->families, run->list.repo_ids[repo]) : NULL;
+  const zllm_family_row *fr = c->fam ? zllm_family_table_find(c->fam, run->list.repo_ids[repo]) : NULL;
   long b = fr && fr->base ? sv_repo_index(&run->list, fr->base) : -1;
   repo_files mine, base = {0};
   int rc = open_files(run, repo, &mine);
@@ -452,6 +452,11 @@ int sv_stats(sv_run *run)
   } else {
     rc = st_deal_repos(&c, 1);
   }
+  /* the rows of this rank's repos, from their homes (every rank asks, even after a failure) */
+  if (!zllm_mpi_alltrue(rc == 0, run->comm))
+    rc = rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed");
+  else if (run->families)
+    rc = zllm_family_rows_ask(&c.fam, run->families, c.mine, c.nmine, run->comm);
   rc = rc ? rc : open_spill(&c);
   rc = rc ? rc : layout_rows(&c);
   rc = rc ? rc : compute(&c);
@@ -480,5 +485,6 @@ done:
   free(c.rows);
   free(c.models);
   free(c.exps);
+  zllm_family_table_free(c.fam);
   return zllm_mpi_alltrue(rc == 0, run->comm) ? 0 : (rc ? rc : zllm_error_set(ZLLM_EMPI, "stats: another rank failed"));
 }

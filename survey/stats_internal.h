@@ -54,6 +54,7 @@ typedef struct {
   size_t row0;         /* in a round: the own row its first row is */
   zllm_mpi_progress progress; /* the whole job's stats phase */
   zllm_archive *archive; /* OUTDIR/archive, read-only, when the survey packed */
+  zllm_family_table *fam; /* the family rows of this rank's repos, asked of their homes */
 } st_ctx;
 
 
@@ -64,9 +65,9 @@ typedef struct {
  * it packed, run->mine.) */
 int st_deal_repos(st_ctx *c, int split_big);
 
-/* The family repo `repo` belongs to (named after its first model), or the
- * repo itself when it has none. */
-const char *st_family_of(const st_ctx *c, size_t repo);
+/* The family repo `repo` belongs to, as the index of its first model (the
+ * repo itself when it has none): run->family_root, on every rank. */
+size_t st_family_of(const st_ctx *c, size_t repo);
 
 /* dup_of[i] for each own tensor row (c->keys): the first row anywhere with
  * the same XXH3-128 (or -1), and the duplicate counts by scope.

@@ -138,7 +138,7 @@ typedef struct {
 
 static const char *fam_field(const st_ctx *c, size_t i, int field)
 {
-  const zllm_family_row *f = c->run->families ? zllm_family_table_find(c->run->families, c->run->list.repo_ids[c->mine[i]]) : NULL;
+  const zllm_family_row *f = c->fam ? zllm_family_table_find(c->fam, c->run->list.repo_ids[c->mine[i]]) : NULL;
   const char *v = !f ? NULL : field == 0 ? f->family : field == 1 ? f->base : field == 2 ? f->declared_base
                                                                       : zllm_decision_name(f->decision);
   return v ? v : "-";
@@ -168,7 +168,7 @@ static int write_model_table(st_ctx *c, writer *w)
                ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   for (size_t k = 0; rc == 0 && k < m; k++) {
     const m_row *x = &c->models[k];
-    const zllm_family_row *f = c->run->families ? zllm_family_table_find(c->run->families, c->run->list.repo_ids[c->mine[k]]) : NULL;
+    const zllm_family_row *f = c->fam ? zllm_family_table_find(c->fam, c->run->list.repo_ids[c->mine[k]]) : NULL;
     bytes[k] = x->bytes;
     wbytes[k] = x->weight_bytes;
     tensors[k] = x->tensors;

@@ -133,6 +133,7 @@ done:
   zllm_buf_free(&run.repos);
   zllm_buf_free(&run.problems);
   zllm_family_table_free(run.families);
+  free(run.family_root);
   zllm_base_map_free(run.bases);
   free(run.crawled_hub);
   free(run.mine);

@@ -129,6 +129,11 @@ typedef struct {
 
 /* 1 when the archive holds `repo` (what zllm_bases_options.archived asks). */
 int zllm_archive_has_repo(zllm_archive *a, const char *repo);
+/* Records why each of n repos got its base (or none): the catalog's
+ * base_reason of repos[k] becomes why[k], where none is recorded yet (a
+ * caller that packed with bases whose reasons it learns after, as the
+ * survey's ranks do).  One transaction; a repo not in the archive is left. */
+int zllm_archive_set_base_reasons(zllm_archive *a, char *const *repos, char *const *why, size_t n);
 
 /* Ingests every repo of the hub not yet in the archive, bases first. */
 int zllm_pack_hub(zllm_archive *a, const zllm_pack_options *o, zllm_pack_stats *stats);

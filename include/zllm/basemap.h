@@ -17,6 +17,7 @@ typedef struct {
 typedef struct {
   zllm_base_entry *e; /* one per repo, in the order given to zllm_base_map_new */
   size_t n;
+  int sorted;         /* the repos came in strcmp order: lookups bisect */
 } zllm_base_map;
 
 /* A map with an entry (no base) for each of `n` repos. */

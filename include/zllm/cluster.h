@@ -133,6 +133,8 @@ typedef struct {
 typedef struct {
   zllm_family_row *rows; /* sorted by repo */
   size_t n;
+  size_t first;          /* a part (zllm_cluster_hub_owned): rows are the hub's repos [first, first + n) */
+  size_t total;          /* the rows of the whole table (every part's n summed) */
   size_t nfamilies;
   size_t ncompared;      /* pairs compared */
   zllm_pair *pairs;      /* the compared pairs, indices into `names` */
@@ -165,12 +167,39 @@ typedef int (*zllm_pair_sink)(void *ctx, const zllm_pair *pairs, size_t n);
  * architecture signature: each rank sketches its share of the repos (by
  * bytes) and sends each sketch to the rank owning its shape signature,
  * which compares and clusters that signature alone, in bounded rounds,
- * handing every pair it compared to `sink` (NULL: none).  Every rank gets
- * every repo's row; the table holds no pairs (ncompared counts them all).
- * No rank holds another signature's sketches or a whole pair list.
+ * handing every pair it compared to `sink` (NULL: none).  Each row then
+ * goes to its repo's home: every rank gets its part of the table (the
+ * block zllm_family_part_range names; nfamilies, ncompared and total are
+ * the whole table's), asks the homes for other rows (zllm_family_rows_ask)
+ * and gathers the whole table only where it must (zllm_family_table_share).
+ * The table holds no pairs (ncompared counts them all).  No rank holds
+ * another signature's sketches, a whole pair list or the whole table.
  * COLLECTIVE. */
 int zllm_cluster_hub_owned(zllm_family_table **out, const zllm_hub *hub, const zllm_cluster_options *o,
                            zllm_pair_sink sink, void *sink_ctx, MPI_Comm comm);
+/* ---- the table in parts (cluster/parts.c) ---------------------------------- */
+
+/* The block of the hub's `nrepos` repos (hub order) whose family rows live
+ * on `rank` of `size`: [*lo, *hi).  The blocks follow one another in rank
+ * order, so the parts' rows in rank order are the whole table's. */
+void zllm_family_part_range(size_t nrepos, int size, int rank, size_t *lo, size_t *hi);
+/* The rank whose part holds repo `repo`'s row. */
+int zllm_family_part_home(size_t repo, size_t nrepos, int size);
+/* The rows of hub repos `repos` (n indices, any order, repeats allowed),
+ * asked of their homes: a table holding just those rows (sorted by repo;
+ * the counts are the whole table's).  COLLECTIVE: every rank calls it, with
+ * its own list (n may be 0). */
+int zllm_family_rows_ask(zllm_family_table **out, const zllm_family_table *part, const size_t *repos, size_t n,
+                         MPI_Comm comm);
+/* The whole table from the parts, on rank `root` (-1: on every rank; *out
+ * is NULL on the others), for the callers that need every row at once.
+ * COLLECTIVE. */
+int zllm_family_table_share(zllm_family_table **out, const zllm_family_table *part, int root, MPI_Comm comm);
+/* Every repo's family as the hub index of its first model (the repo itself
+ * when it is alone or could not be sketched): 4 bytes per repo, on every
+ * rank; the caller frees *out.  COLLECTIVE. */
+int zllm_family_roots(uint32_t **out, const zllm_family_table *part, const zllm_hub *hub, MPI_Comm comm);
+
 /* zllm_cluster_hub_owned with every compared pair gathered into the table
  * on every rank (names: the hub's ids), for hubs whose pair list fits in a
  * rank.  COLLECTIVE; MPI_COMM_SELF works alone. */
@@ -197,9 +226,10 @@ typedef struct {
   const zllm_family_table *table;
   int (*archived)(void *ctx, const char *repo); /* 1 when the archive holds repo; NULL: none does */
   void *ctx;
+  size_t lo, hi; /* choose for the hub's repos [lo, hi) alone (a part's home block); hi 0: all */
 } zllm_bases_options;
 
-#define ZLLM_BASES_OPTIONS_INIT {NULL, NULL, 1, 0, NULL, NULL, NULL}
+#define ZLLM_BASES_OPTIONS_INIT {NULL, NULL, 1, 0, NULL, NULL, NULL, 0, 0}
 
 /* The base map of every repo of the listed hub `hub` (zllm/basemap.h); the
  * caller frees it with zllm_base_map_free.  Local. */
@@ -207,6 +237,9 @@ int zllm_bases_choose(zllm_base_map **out, const zllm_bases_options *o);
 
 /* families.tsv: header line, then one row per repo (see docs/CLUSTER.md). */
 int zllm_family_table_write(const zllm_family_table *t, const char *path);
+/* families.tsv's header line, and one row of it (what a part's home writes). */
+extern const char zllm_families_tsv_header[];
+int zllm_family_row_put(zllm_buf *b, const zllm_family_row *r);
 /* pairs.tsv's header line, and one row of it (pair a, b). */
 extern const char zllm_pairs_tsv_header[];
 int zllm_pair_row_put(zllm_buf *b, const char *a, const char *other, const zllm_pair_metrics *m);

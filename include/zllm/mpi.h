@@ -9,6 +9,7 @@
 
 #include <mpi.h>
 
+#include "zllm/buf.h"
 #include "zllm/log.h"
 
 /* True on every rank iff `ok` is true on every rank. */
@@ -37,6 +38,9 @@ int zllm_mpi_allgather_bytes(const char *send, size_t len, char **out, size_t *o
  * concatenated in rank order.  Any lengths: in rounds of at most 32 MiB
  * sent and received per rank.  Returns the same code on every rank. */
 int zllm_mpi_alltoall_bytes(char *const *send, const size_t *send_len, char **out, size_t *out_len, MPI_Comm comm);
+/* The same from one buffer per rank (to[r] goes to rank r), each emptied
+ * after (also on error), so a caller can fill them again for an answer. */
+int zllm_mpi_alltoall_bufs(zllm_buf *to, char **out, size_t *out_len, MPI_Comm comm);
 
 /* Sum of a u64 over ranks, result on every rank. */
 unsigned long long zllm_mpi_sum_u64(unsigned long long v, MPI_Comm comm);
