@@ -962,6 +962,8 @@ int cr_begin(crawl_ctx *c, const zllm_crawl_options *o, zllm_crawl_stats *s, con
     c->http.low_speed_seconds = o->low_speed_seconds;
   if (rc == 0 && o->min_rate > 0)
     c->http.min_rate = o->min_rate;
+  if (rc == 0 && o->rate)
+    rc = zl_pacer_configure(&c->http.pacer, o->rate);
   /* the endpoint's origin ("scheme://host[:port]"): API answers come from there */
   const char *host = strstr(c->endpoint, "://") + 3;
   size_t olen = (size_t)(host - c->endpoint) + strcspn(host, "/?#");
@@ -994,6 +996,9 @@ void cr_end(crawl_ctx *c)
     c->s->repos_failed += c->repos[i].error != NULL;
   c->s->bytes_received = c->http.bytes_received;
   c->s->retries = c->http.retries_used;
+  c->s->rate_waited = zl_pacer_waited(&c->http.pacer);
+  for (int k = 0; k < ZL_RL_NCLASSES; k++)
+    c->s->throttled += c->http.pacer.b[k].throttled;
   zl_http_cleanup(&c->http);
   free_repos(c);
   zllm_strv_free(c->verified, c->nverified);

@@ -194,10 +194,12 @@ static char *rank_ledger_name(int rank)
 
 static void sum_stats(zllm_crawl_stats *s, MPI_Comm comm)
 {
-  unsigned long long v[8] = {s->files, s->files_skipped, s->files_failed, s->bytes_listed, s->bytes_received,
-                             s->headers, (unsigned long long)s->retries, s->problems};
+  unsigned long long v[9] = {s->files, s->files_skipped, s->files_failed, s->bytes_listed, s->bytes_received,
+                             s->headers, (unsigned long long)s->retries, s->problems,
+                             (unsigned long long)s->throttled};
   unsigned long long mine = s->bytes_received, lo = 0, hi = 0;
-  MPI_Allreduce(MPI_IN_PLACE, v, 8, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+  MPI_Allreduce(MPI_IN_PLACE, v, 9, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+  MPI_Allreduce(MPI_IN_PLACE, &s->rate_waited, 1, MPI_DOUBLE, MPI_SUM, comm);
   MPI_Allreduce(&mine, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm);
   MPI_Allreduce(&mine, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
   s->files = v[0];
@@ -208,6 +210,7 @@ static void sum_stats(zllm_crawl_stats *s, MPI_Comm comm)
   s->headers = v[5];
   s->retries = (long)v[6];
   s->problems = v[7];
+  s->throttled = (long)v[8];
   s->rank_received_min = lo;
   s->rank_received_max = hi;
 }
@@ -277,6 +280,34 @@ static void add_progress(uint64_t n, void *ctx)
   zllm_mpi_progress_add(ctx, n);
 }
 
+/* The rate limits rank 0 learned while it planned, on every rank, with the
+ * rest of the current window split: from here on each rank spends its share
+ * of every quota (the ranks together stay under it). */
+static void share_rate_limits(crawl_ctx *c, int size, MPI_Comm comm)
+{
+  zl_pacer *p = &c->http.pacer;
+  double now = zl_http_now(), v[ZL_RL_NCLASSES][5];
+  for (int k = 0; k < ZL_RL_NCLASSES; k++) {
+    const zl_rl_bucket *b = &p->b[k];
+    v[k][0] = (double)b->quota;
+    v[k][1] = b->window;
+    v[k][2] = b->reset_at > now ? b->reset_at - now : -1; /* clocks differ between nodes: send what is left */
+    v[k][3] = (double)b->spent;
+    v[k][4] = b->told;
+  }
+  MPI_Bcast(v, 5 * ZL_RL_NCLASSES, MPI_DOUBLE, 0, comm);
+  for (int k = 0; k < ZL_RL_NCLASSES; k++) {
+    zl_rl_bucket *b = &p->b[k];
+    b->quota = (long)v[k][0];
+    b->window = v[k][1];
+    b->reset_at = v[k][2] > 0 ? now + v[k][2] : 0;
+    b->spent = v[k][2] > 0 ? (long)((v[k][3] + size - 1) / size) : 0;
+    b->remaining = -1;
+    b->told = v[k][4] > 0 && b->reset_at > 0;
+  }
+  p->shares = size;
+}
+
 /* One progress line for the whole job on rank 0 instead of each rank's own. */
 static void begin_progress(crawl_ctx *c, zllm_mpi_progress *pg, uint64_t share, MPI_Comm comm)
 {
@@ -303,6 +334,7 @@ int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Com
   rc = share_plan(&c, rc, rank, comm);
   if (rc == 0)
     rc = deal_files(&c, rank, size);
+  share_rate_limits(&c, size, comm);
   if (rc == 0 && test_fails_here(rank))
     rc = zllm_error_set(ZLLM_ENOMEM, "crawl: out of memory (ZLLM_TEST_CRAWL_FAIL)");
   /* the downloads' progress counts every rank's bytes (the same choice on

@@ -23,6 +23,11 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double zl_http_now(void)
+{
+  return now_s();
+}
+
 int zl_http_init(zl_http *h, const char *token, int jobs, long retry_budget, int progress)
 {
   memset(h, 0, sizeof *h);
@@ -37,6 +42,7 @@ int zl_http_init(zl_http *h, const char *token, int jobs, long retry_budget, int
   h->min_rate = ZL_MIN_RATE;
   h->progress = progress;
   h->tty = isatty(2);
+  zl_pacer_init(&h->pacer);
   if (token && *token) {
     size_t len = strlen(token) + 32;
     if (!(h->auth_header = malloc(len)))
@@ -55,11 +61,13 @@ void zl_http_cleanup(zl_http *h)
   h->auth_header = NULL;
   free(h->origin);
   h->origin = NULL;
+  zl_pacer_free(&h->pacer);
 }
 
 void zl_http_phase(zl_http *h, const char *phase, size_t items, uint64_t bytes)
 {
   snprintf(h->phase, sizeof h->phase, "crawl %s", phase);
+  h->phase_class = strcmp(phase, "download") == 0 ? ZL_RL_RESOLVERS : ZL_RL_API;
   h->items_total = items;
   h->items_done = 0;
   h->bytes_total = bytes;
@@ -71,14 +79,27 @@ void zl_http_phase(zl_http *h, const char *phase, size_t items, uint64_t bytes)
 
 static void print_progress(zl_http *h, int final)
 {
-  char note[48];
+  char note[128];
   if (h->items_total == 0 || (final && h->items_done < h->items_total))
     return;
-  snprintf(note, sizeof note, "%ld retries", h->retries_used);
+  double waited = zl_pacer_waited(&h->pacer);
+  double eta = zl_pacer_eta(&h->pacer, h->phase_class, h->items_total - h->items_done);
+  int n = snprintf(note, sizeof note, "%ld retries", h->retries_used);
+  if (waited >= 1 && n > 0 && (size_t)n < sizeof note)
+    n += snprintf(note + n, sizeof note - (size_t)n, ", %.0f s waiting for the rate limit", waited);
+  if (eta > 0 && n > 0 && (size_t)n < sizeof note)
+    snprintf(note + n, sizeof note - (size_t)n, ", >= %.0f min left at the limit", eta / 60);
   zllm_progress_note(&h->pg, note);
   zllm_progress_set(&h->pg, h->bytes_done, h->items_done, h->items_total);
   if (final)
     zllm_progress_end(&h->pg);
+}
+
+static void forget_rate_fields(zl_req *r)
+{
+  free(r->rl_value);
+  free(r->rl_policy);
+  r->rl_value = r->rl_policy = NULL;
 }
 
 void zl_req_reset(zl_req *r)
@@ -86,6 +107,8 @@ void zl_req_reset(zl_req *r)
   zllm_buf_free(&r->body);
   free(r->next_url);
   r->next_url = NULL;
+  forget_rate_fields(r);
+  r->free_waits = 0;
   r->ok = 0;
   r->status = 0;
   r->err[0] = '\0';
@@ -226,7 +249,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
       status = status * 10 + (*d - '0');
     r->status = status;
     r->retry_after = 0;
-    r->range_start = 0;
+    r->range_start = 0; /* the rate fields stay: a resolver's count is told by its answer, not the CDN's */
     free(r->next_url);
     r->next_url = NULL;
     return len;
@@ -236,7 +259,15 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
     parse_link(r, v);
   else if (header_is(line, len, "retry-after:") && (v = header_value(line, len, 12)))
     r->retry_after = v[0] >= '0' && v[0] <= '9' ? strtod(v, NULL) : 5.0; /* an HTTP date: wait a little */
-  else if (header_is(line, len, "content-range:") && (v = header_value(line, len, 14)))
+  else if (header_is(line, len, "ratelimit:") && (v = header_value(line, len, 10))) {
+    free(r->rl_value);
+    r->rl_value = v; /* kept: read when the request finishes */
+    v = NULL;
+  } else if (header_is(line, len, "ratelimit-policy:") && (v = header_value(line, len, 17))) {
+    free(r->rl_policy);
+    r->rl_policy = v;
+    v = NULL;
+  } else if (header_is(line, len, "content-range:") && (v = header_value(line, len, 14)))
     r->range_start = strncmp(v, "bytes ", 6) == 0 ? strtoull(v + 6, NULL, 10) : UINT64_MAX;
   else if (r->status >= 300 && r->status < 400 && r->sink == ZL_SINK_MEM && !r->has_range &&
            header_is(line, len, "location:") && (v = header_value(line, len, 9)) &&
@@ -313,6 +344,7 @@ static int start(zl_http *h, CURLM *multi, zl_req *r)
   r->truncated = r->aborted = r->err_body_cut = 0;
   r->status = 0;
   r->engine = h;
+  forget_rate_fields(r);
   zllm_buf_free(&r->body);
   if (!e)
     return zllm_error_set(ZLLM_ENOMEM, "curl_easy_init failed");
@@ -419,12 +451,26 @@ static double backoff(const zl_http *h, const zl_req *r)
   return ra > d ? ra : d;
 }
 
+#define FREE_429_WAITS 16 /* 429s a request waits out for free; past that, a 429 spends retries */
+
 /* Returns 1 when the request is finished (ok or failed), 0 when it will be retried. */
 static int finish(zl_http *h, CURLM *multi, zl_req *r, CURLcode c)
 {
   char why[300];
   long status = r->status;
+  double now = now_s();
+  zl_rl_class cls = zl_rl_class_of(r->url);
   stop(multi, r);
+  zl_pacer_observe(&h->pacer, cls, r->rl_value, r->rl_policy, now);
+  if (c == CURLE_OK && status == 429 && !r->aborted && r->free_waits < FREE_429_WAITS) {
+    /* the limit, met anyway (another client, a lying header): wait for the
+     * window, spending neither an attempt nor the retry budget */
+    r->free_waits++;
+    r->attempts--;
+    r->not_before = now + zl_pacer_throttled(&h->pacer, cls, r->retry_after, r->rl_value != NULL, now);
+    snprintf(r->err, sizeof r->err, "HTTP 429 (rate limit): waiting for the window");
+    return 0;
+  }
   if (r->err_body_cut && c == CURLE_WRITE_ERROR)
     c = CURLE_OK; /* we ended an error page ourselves: its status decides */
   if (c == CURLE_OK && !r->aborted && is_2xx(status)) {
@@ -446,6 +492,36 @@ static int finish(zl_http *h, CURLM *multi, zl_req *r, CURLcode c)
   else
     snprintf(r->err, sizeof r->err, "GET %s: %s", r->url, why);
   return 1;
+}
+
+/* Whether r may start now under its class's rate limit; if not, it is held
+ * until the window the pacer names. */
+static int admitted(zl_http *h, zl_req *r, double now)
+{
+  zl_rl_class cls = zl_rl_class_of(r->url);
+  double when = zl_pacer_when(&h->pacer, cls, now);
+  if (when > now) {
+    r->not_before = when;
+    if (!r->held)
+      h->held[cls]++;
+    r->held = 1;
+    return 0;
+  }
+  if (r->held)
+    h->held[cls]--;
+  r->held = 0;
+  zl_pacer_spend(&h->pacer, cls, now);
+  return 1;
+}
+
+/* The time since the last call, added to the waits of the classes with held requests. */
+static void count_waits(zl_http *h, double now)
+{
+  double dt = h->held_since > 0 ? now - h->held_since : 0;
+  for (int c = 0; c < ZL_RL_NCLASSES && dt > 0; c++)
+    if (h->held[c])
+      h->pacer.b[c].waited += dt;
+  h->held_since = now;
 }
 
 /* Starts r; a request that cannot start is finished at once. */
@@ -474,10 +550,12 @@ int zl_http_run(zl_http *h, zl_req **reqs, size_t n)
   int rc = multi && waiting ? 0 : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0)
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)h->jobs);
+  h->held_since = now_s();
   while (rc == 0 && done < n) {
     double t = now_s(), wait_ms = 100;
+    count_waits(h, t);
     for (size_t i = 0; rc == 0 && i < nwait && active < (size_t)h->jobs;) {
-      if (waiting[i]->not_before <= t) {
+      if (waiting[i]->not_before <= t && admitted(h, waiting[i], t)) {
         zl_req *r = waiting[i];
         waiting[i] = waiting[--nwait];
         rc = launch(h, multi, r, &active, &done);
@@ -487,8 +565,13 @@ int zl_http_run(zl_http *h, zl_req **reqs, size_t n)
         i++;
       }
     }
-    while (rc == 0 && next < n && active < (size_t)h->jobs)
-      rc = launch(h, multi, reqs[next++], &active, &done);
+    while (rc == 0 && next < n && active < (size_t)h->jobs) {
+      zl_req *r = reqs[next++];
+      if (admitted(h, r, t))
+        rc = launch(h, multi, r, &active, &done);
+      else
+        waiting[nwait++] = r; /* its window comes: held with the retries */
+    }
     if (rc < 0)
       break;
     int running = 0;

@@ -6,7 +6,9 @@
  * resets, short bodies and timeouts are retried with capped exponential
  * backoff and jitter, within a per-request attempt limit and a retry budget
  * shared by the whole crawl; after that the request fails with its reason and
- * the batch goes on.  Redirects are followed (at most 5, http/https only).
+ * the batch goes on.  Requests are paced inside the server's rate limits
+ * (zl_pacer): one that would pass its class's quota waits for the window, and
+ * a 429 that comes anyway waits for the reset without spending a retry.  Redirects are followed (at most 5, http/https only).
  * The bearer token goes in a header only: it is never part of a URL, a log
  * line or a message. */
 #ifndef ZLLM_CRAWL_HTTP_INTERNAL_H
@@ -15,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crawl/ratelimit_internal.h"
 #include "zllm/buf.h"
 #include "zllm/log.h"
 
@@ -44,6 +47,9 @@ typedef struct zl_req {
   int attempts;
   /* engine state */
   double not_before, retry_after;
+  char *rl_value, *rl_policy; /* the answer's RateLimit and RateLimit-Policy fields */
+  int free_waits;        /* 429s waited out without spending a retry */
+  int held;              /* waiting for its rate-limit window, not for a retry */
   int fd, truncated, bad_range, aborted, err_body_cut;
   long deadline_ms;      /* this attempt's total time */
   uint64_t range_start;  /* Content-Range start of the current response */
@@ -63,6 +69,10 @@ typedef struct {
   long low_speed_bytes, low_speed_seconds; /* a slower transfer is ended and retried */
   long min_rate;         /* bytes per second a whole transfer must average (its deadline) */
   char *origin;          /* "scheme://host[:port]" of the endpoint: API answers come from there only */
+  zl_pacer pacer;        /* the server's rate limits (crawl/ratelimit_internal.h) */
+  size_t held[ZL_RL_NCLASSES]; /* requests waiting for their class's window now */
+  double held_since;     /* the engine's clock when the held counts were last added to the waits */
+  zl_rl_class phase_class; /* the class of the phase's requests (its ETA under the limit) */
   uint64_t bytes_received;
   /* progress on stderr (zllm/log.h) */
   int progress, tty;
@@ -81,6 +91,8 @@ typedef struct {
   uint64_t bytes_told;
 } zl_http;
 
+/* The engine's clock: monotonic seconds. */
+double zl_http_now(void);
 int zl_http_init(zl_http *h, const char *token, int jobs, long retry_budget, int progress);
 void zl_http_cleanup(zl_http *h);
 /* Starts a progress phase: `items` requests, `bytes` expected (0: unknown). */

@@ -20,7 +20,7 @@ void cmd_crawl_usage(FILE *out)
           "usage: [mpirun -n N] zllm crawl --out DIR [--endpoint URL] [--author A] [--search S] [--filter TAG] [--limit N]\n"
           "                  [--repo ORG/NAME]... [--include GLOB]... [--metadata-only] [--jobs K]\n"
           "                  [--retries N] [--low-speed-limit BYTES] [--low-speed-time SECONDS]\n"
-          "                  [--min-rate BYTES] [--quiet]\n\n"
+          "                  [--min-rate BYTES] [--rate api=N,resolvers=M[,window=S]] [--quiet]\n\n"
           "Lists models through the Hub API (/api/models, all pages), reads each one's info and file tree\n"
           "at its current commit, and downloads the files into DIR/<org>/<name>/ (the plain layout\n"
           "`zllm pack` and `zllm-survey` read), K transfers at a time over reused connections.  Each file\n"
@@ -36,7 +36,12 @@ void cmd_crawl_usage(FILE *out)
           "listing or tree page, 64 MiB for a repo's info) at --min-rate bytes per second (default\n"
           "65536): a server dripping just above the low-speed limit cannot hold it.  An API answer\n"
           "redirected to another origin than the endpoint's is not followed (files may be: the Hub\n"
-          "redirects them to its CDN).  DIR/.zllm/metadata.jsonl:\n"
+          "redirects them to its CDN).  Requests stay inside the server's rate limits: its RateLimit\n"
+          "and RateLimit-Policy headers (the Hub's: api, resolvers and pages calls per 5-minute window)\n"
+          "say how many are left and when the window ends, and a request that would pass its quota\n"
+          "waits for the next window instead of meeting a 429 (one that comes anyway waits for the reset,\n"
+          "and is not a retry).  --rate gives the quotas of a server that states none (requests per\n"
+          "window, 300 s unless window=S).  The ranks of a crawl split every quota.  DIR/.zllm/metadata.jsonl:\n"
           "one line per model (API metadata, files, dtypes and parameters from the headers).\n\n"
           "Under mpirun/srun the ranks share the crawl: rank 0 lists the hub and pins each repo to\n"
           "its commit, the files are dealt by listed bytes, and each rank downloads its share with the\n"
@@ -52,6 +57,8 @@ static void print_stats(const zllm_crawl_stats *s, int metadata_only)
          (unsigned long long)s->repos, (unsigned long long)s->repos_failed, (unsigned long long)s->files,
          (unsigned long long)s->files_skipped, (unsigned long long)s->files_failed, (double)s->bytes_listed / 1e6,
          (double)s->bytes_received / 1e6, s->retries, (unsigned long long)s->problems);
+  if (s->throttled || s->rate_waited >= 1)
+    printf("rate limits: %.0f s waiting for windows, %ld answers of 429\n", s->rate_waited, s->throttled);
   if (s->ranks > 1)
     printf("over %u ranks: each received between %.1f and %.1f MB\n", s->ranks, (double)s->rank_received_min / 1e6,
            (double)s->rank_received_max / 1e6);
@@ -85,7 +92,7 @@ int cmd_crawl(int argc, char **argv)
     {"metadata-only", no_argument, NULL, 'm'},  {"jobs", required_argument, NULL, 'j'},
     {"retries", required_argument, NULL, 'R'},  {"quiet", no_argument, NULL, 'q'},
     {"low-speed-limit", required_argument, NULL, 'L'}, {"low-speed-time", required_argument, NULL, 'T'},
-    {"min-rate", required_argument, NULL, 'M'},
+    {"min-rate", required_argument, NULL, 'M'}, {"rate", required_argument, NULL, 'A'},
     {NULL, 0, NULL, 0},
   };
   zllm_crawl_options o = ZLLM_CRAWL_OPTIONS_INIT;
@@ -111,6 +118,7 @@ int cmd_crawl(int argc, char **argv)
     case 'L': o.low_speed_bytes = atol(optarg); break;
     case 'T': o.low_speed_seconds = atol(optarg); break;
     case 'M': o.min_rate = atol(optarg); break;
+    case 'A': o.rate = optarg; break;
     default: cmd_crawl_usage(stderr); return 2;
     }
   }

@@ -17,7 +17,10 @@
  * transfer slower than the low-speed limit is ended and retried, and a
  * "next" page already fetched (a paging loop) or too many pages end that
  * listing with a problem.  A bad item is an error for that item, never for
- * the crawl.  zllm_crawl is local; zllm_crawl_mpi is the same crawl shared by
+ * the crawl.  Requests are paced inside the server's rate limits (its
+ * RateLimit and RateLimit-Policy headers, or `rate`): a request that would
+ * pass its class's quota waits for the window, and a 429 waits for the
+ * reset without counting as a failure.  zllm_crawl is local; zllm_crawl_mpi is the same crawl shared by
  * the ranks of a communicator (COLLECTIVE).
  */
 #ifndef ZLLM_CRAWL_H
@@ -51,9 +54,13 @@ typedef struct {
    * bytes it may bring (a file's listed size, an API response's cap) at
    * min_rate bytes per second; 0: 65,536 B/s. */
   long min_rate;
+  /* Rate limits for a server that states none: "api=N,resolvers=M[,pages=K][,window=S]"
+   * (requests per window of S seconds, default 300); NULL: the server's
+   * RateLimit-Policy, or none.  The ranks of a crawl split every quota. */
+  const char *rate;
 } zllm_crawl_options;
 
-#define ZLLM_CRAWL_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 8, 1000, 1, 0, 0, 0}
+#define ZLLM_CRAWL_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 8, 1000, 1, 0, 0, 0, NULL}
 
 typedef struct {
   uint64_t repos, repos_failed, files, files_skipped, files_failed;
@@ -61,6 +68,8 @@ typedef struct {
   uint64_t bytes_received; /* bodies received, all requests */
   uint64_t headers;        /* metadata_only: safetensors headers read */
   long retries;
+  long throttled;          /* 429s received (the limit met anyway) */
+  double rate_waited;      /* seconds requests waited for a rate-limit window (summed over ranks) */
   uint64_t problems;       /* untrusted-input rejections and failures, printed as they happen */
   unsigned ranks;          /* ranks that shared the crawl (1: zllm_crawl) */
   uint64_t rank_received_min, rank_received_max; /* bytes received by the ranks, least and most */

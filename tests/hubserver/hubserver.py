@@ -3,7 +3,8 @@
 (ROOT/<org>/<name>/<files>) with the Hub's URL shapes and JSON, on 127.0.0.1.
 
   hubserver.py --root DIR [--port 0] [--port-file F] [--page-size N] [--token T]
-               [--faults a,b,...] [--log F]
+               [--faults a,b,...] [--log F] [--quota api=N,resolvers=M,pages=K,window=S]
+               [--lie zero|huge|garbage]
 
 Endpoints (as the Hub serves them):
   GET /api/models?author=&search=&filter=&limit=&cursor=   JSON array, Link: <...>; rel="next"
@@ -33,6 +34,14 @@ Hostile servers (each bounded: the server stops sending by itself):
   offorigin every /api/models/{id} info answers 307 to the same path on another origin (127.0.0.2)
   dotzllm   the first repo's tree also lists ".zllm/verified.tsv" (the snapshot's own state)
 With --token, /api and /resolve need "Authorization: Bearer T" (401 otherwise).
+Rate limits (--quota) as the Hub enforces them: fixed windows of S seconds (default 300) from the
+server's start, a count per class (api: /api/..., resolvers: /{repo}/resolve/..., pages: the
+rest; /cdn/ and /_stats are not counted); every counted answer carries
+  RateLimit: "CLASS";r=REMAINING;t=SECONDS_TO_RESET
+  RateLimit-Policy: "fixed window";"CLASS";q=QUOTA;w=S
+and a request past its class's quota gets 429 (with Retry-After).  --lie makes the RateLimit
+field lie while the quota is still enforced: zero (r=0, t=1 always), huge (r=10^9, t=0), garbage
+(unparsable values), silent (no RateLimit fields at all: the client must be told the quota).  /_stats counts the 429s given and the most requests of one class in a window.
 Python's standard library only (Debian's python3)."""
 import argparse
 import hashlib
@@ -148,11 +157,38 @@ class Hub:
         self.lock = threading.Lock()
         self.body_bytes = 0
         self.requests = 0
+        self.quota = {}
+        for item in filter(None, (args.quota or "").split(",")):
+            k, _, v = item.partition("=")
+            self.quota[k] = float(v) if k == "window" else int(v)
+        self.t0 = time.monotonic()
+        self.window_counts = {}
+        self.throttled = 0
+        self.peak = {}
         if "badsha" in self.faults and self.repos:
             for f in self.repos[0].files:
                 if f["path"].endswith(".safetensors"):
                     f["listed_sha256"] = "0" * 64
                     break
+
+    def count(self, cls):
+        """Counts a request of class `cls` in the current fixed window: (allowed, remaining, reset)."""
+        q = self.quota.get(cls)
+        if q is None:
+            return True, None, None
+        w = self.quota.get("window", 300)
+        now = time.monotonic() - self.t0
+        win = int(now // w)
+        with self.lock:
+            key = (cls, win)
+            n = self.window_counts.get(key, 0) + 1
+            self.window_counts[key] = n
+            ok = n <= q
+            if not ok:
+                self.throttled += 1
+            else:
+                self.peak[cls] = max(self.peak.get(cls, 0), n)
+        return ok, max(q - n, 0), max((win + 1) * w - now, 0)
 
     def first_time(self, key):
         with self.lock:
@@ -174,6 +210,33 @@ class Handler(BaseHTTPRequestHandler):
         # headers and body go out in separate writes: without this, Nagle and the
         # client's delayed ACK add ~40 ms to every request on a kept-alive connection
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def end_headers(self):
+        rl = getattr(self, "rate_headers", None)
+        if rl:
+            for k, v in rl.items():
+                self.send_header(k, v)
+        super().end_headers()
+
+    def rate_limited(self, cls):
+        """Counts this request; False (after answering 429) when it passes the quota."""
+        hub = self.server.hub
+        self.rate_headers = None
+        ok, left, reset = hub.count(cls)
+        if left is None:
+            return True
+        w = hub.quota.get("window", 300)
+        lie = hub.args.lie
+        r, t = ("0", "1") if lie == "zero" else ("1000000000", "0") if lie == "huge" else \
+            ("x1", "-5e999") if lie == "garbage" else (str(left), str(int(-(-reset // 1))))
+        self.rate_headers = {"RateLimit": '"%s";r=%s;t=%s' % (cls, r, t),
+                             "RateLimit-Policy": '"fixed window";"%s";q=%d;w=%d' % (cls, hub.quota[cls], w)}
+        if lie == "silent":
+            self.rate_headers = None
+        if not ok:
+            self.send_error_json(429, "Too Many Requests", {"Retry-After": str(int(-(-reset // 1)) or 1)})
+            return False
+        return True
 
     def log_message(self, fmt, *a):
         if self.server.hub.args.log:
@@ -272,10 +335,15 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(url.query))
         parts = [urllib.parse.unquote(p) for p in url.path.split("/")[1:]]
+        self.rate_headers = None
         if url.path == "/_stats":
-            return self.send_json({"body_bytes": hub.body_bytes, "requests": hub.requests})
+            return self.send_json({"body_bytes": hub.body_bytes, "requests": hub.requests,
+                                   "throttled": hub.throttled, "peak_per_window": hub.peak})
         if parts[:1] == ["cdn"] and len(parts) == 2:
             return self.serve_cdn(parts[1])
+        cls = "api" if parts[:1] == ["api"] else "resolvers" if len(parts) >= 4 and parts[2] == "resolve" else "pages"
+        if not self.rate_limited(cls):
+            return
         if not self.authorized():
             return
         if parts[:1] == ["api"] or len(parts) >= 4 and parts[2] == "resolve":
@@ -486,6 +554,8 @@ def main():
     ap.add_argument("--token")
     ap.add_argument("--faults", default="")
     ap.add_argument("--log")
+    ap.add_argument("--quota", default="")
+    ap.add_argument("--lie", choices=["zero", "huge", "garbage", "silent"])
     args = ap.parse_args()
     srv = Server(("127.0.0.1", args.port), Handler)
     srv.hub = Hub(args)
