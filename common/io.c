@@ -196,6 +196,21 @@ int zllm_pwrite_full(int fd, const void *data, size_t len, uint64_t off, const c
   return 0;
 }
 
+int zllm_append_synced(int fd, const void *data, size_t len, const char *name)
+{
+  const char *p = data;
+  while (len) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return zllm_error_set_errno("%s: write failed", name);
+    p += n;
+    len -= (size_t)n;
+  }
+  return fdatasync(fd) < 0 ? zllm_error_set_errno("%s: fdatasync failed", name) : 0;
+}
+
 /* "<base>.zllm-tmp.<12 random letters>" created with O_EXCL|O_NOFOLLOW in
  * dirfd: a name nobody can predict, and a symlink planted under it is never
  * followed (the create fails and another name is tried). */

@@ -32,23 +32,44 @@
 #define MAX_LIST_PAGES 100000 /* /api/models pages in one crawl */
 #define MAX_TREE_PAGES 10000  /* tree pages of one repo */
 
-/* 1 when `url` was seen before (or on out-of-memory: stop rather than loop). */
-static int page_seen_add(page_seen *s, const char *url)
+/* Adds a page's hash to the set (open addressing, load at most 1/2);
+ * 1 when it was there before (or on out-of-memory: stop rather than loop). */
+int cr_page_seen_hash(page_seen *s, uint64_t h)
 {
-  uint64_t h = XXH3_64bits(url, strlen(url));
-  for (size_t i = 0; i < s->n; i++)
-    if (s->h[i] == h)
-      return 1;
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? 2 * s->cap : 16;
-    uint64_t *v = realloc(s->h, cap * sizeof *v);
+  h |= 1; /* 0 marks an empty slot */
+  if (2 * (s->n + 1) > s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 64;
+    uint64_t *v = calloc(cap, sizeof *v);
     if (!v)
       return 1;
+    for (size_t i = 0; i < s->cap; i++)
+      for (size_t j = s->h[i] % cap; s->h[i]; j = (j + 1) % cap)
+        if (!v[j]) {
+          v[j] = s->h[i];
+          break;
+        }
+    free(s->h);
     s->h = v;
     s->cap = cap;
   }
-  s->h[s->n++] = h;
+  size_t j = h % s->cap;
+  for (; s->h[j]; j = (j + 1) % s->cap)
+    if (s->h[j] == h)
+      return 1;
+  s->h[j] = h;
+  s->n++;
   return 0;
+}
+
+uint64_t cr_page_hash(const char *url)
+{
+  return XXH3_64bits(url, strlen(url));
+}
+
+/* 1 when `url` was seen before (or on out-of-memory). */
+static int page_seen_add(page_seen *s, const char *url)
+{
+  return cr_page_seen_hash(s, cr_page_hash(url));
 }
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -158,12 +179,15 @@ static int same_endpoint(const crawl_ctx *c, const char *url)
 
 /* ---- listing --------------------------------------------------------------- */
 
-static char *list_url(const crawl_ctx *c)
+/* "/api/models?sort=createdAt&direction=1[&EXTRA]" with the listing's
+ * filters (o->author, o->search, o->filter), after `prefix` (the endpoint,
+ * or "" for a URL relative to it). */
+char *cr_list_url(const zllm_crawl_options *o, const char *prefix, const char *extra)
 {
   zllm_buf b = ZLLM_BUF_INIT;
   const char *keys[] = {"author", "search", "filter"};
-  const char *vals[] = {c->o->author, c->o->search, c->o->filter};
-  int rc = zllm_buf_printf(&b, "%s/api/models?sort=createdAt&direction=1", c->endpoint);
+  const char *vals[] = {o->author, o->search, o->filter};
+  int rc = zllm_buf_printf(&b, "%s/api/models?sort=createdAt&direction=1%s%s", prefix, extra ? "&" : "", extra ? extra : "");
   for (int i = 0; rc == 0 && i < 3; i++) {
     if (!vals[i])
       continue;
@@ -171,8 +195,6 @@ static char *list_url(const crawl_ctx *c)
     rc = e ? zllm_buf_printf(&b, "&%s=%s", keys[i], e) : ZLLM_ENOMEM;
     curl_free(e);
   }
-  if (rc == 0 && c->o->limit > 0)
-    rc = zllm_buf_printf(&b, "&limit=%ld", c->o->limit);
   if (rc < 0) {
     zllm_buf_free(&b);
     return NULL;
@@ -180,19 +202,43 @@ static char *list_url(const crawl_ctx *c)
   return zllm_buf_detach(&b, NULL);
 }
 
-static int add_repo(crawl_ctx *c, const char *id)
+static char *list_url(const crawl_ctx *c)
 {
+  char limit[32];
+  snprintf(limit, sizeof limit, "limit=%ld", c->o->limit);
+  return cr_list_url(c->o, c->endpoint, c->o->limit > 0 ? limit : NULL);
+}
+
+/* A repo once: an id's hash already in the set is confirmed by a scan (a
+ * hash collision must not drop a repo), so adding n repos is O(n), not
+ * O(n^2): a plan from a census holds tens of thousands. */
+static int repo_known(crawl_ctx *c, const char *id)
+{
+  if (!cr_page_seen_hash(&c->repo_ids, cr_page_hash(id)))
+    return 0;
   for (size_t i = 0; i < c->nrepos; i++)
     if (strcmp(c->repos[i].id, id) == 0)
-      return 0;
+      return 1;
+  return 0;
+}
+
+static int add_repo(crawl_ctx *c, const char *id)
+{
   if (zllm_repo_id_check(id) < 0) {
     cr_problem(c, "listing: %s", zllm_error_last());
     return 0;
   }
-  cr_repo *v = realloc(c->repos, (c->nrepos + 1) * sizeof *v);
-  if (!v)
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  c->repos = v;
+  if (repo_known(c, id))
+    return 0;
+  if (c->nrepos == c->repos_cap) {
+    size_t cap = c->repos_cap ? 2 * c->repos_cap : 64;
+    cr_repo *v = realloc(c->repos, cap * sizeof *v);
+    if (!v)
+      return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    c->repos = v;
+    c->repos_cap = cap;
+  }
+  cr_repo *v = c->repos;
   memset(&v[c->nrepos], 0, sizeof *v);
   if (!(v[c->nrepos].id = strdup(id)))
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
@@ -902,11 +948,9 @@ int cr_write_metadata(crawl_ctx *c)
   zllm_buf b = ZLLM_BUF_INIT;
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < c->nrepos; i++) {
-    json_t *o = repo_json(&c->repos[i]);
-    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    rc = line ? zllm_buf_printf(&b, "%s\n", line) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
+    char *line = cr_metadata_line(&c->repos[i]);
+    rc = line ? zllm_buf_printf(&b, "%s\n", line) : ZLLM_ENOMEM;
     free(line);
-    json_decref(o);
   }
   char *path = zllm_path_join(c->state, "metadata.jsonl");
   rc = rc ? rc : path ? zllm_write_file_atomic(path, b.data ? b.data : "", b.len) : ZLLM_ENOMEM;
@@ -934,6 +978,9 @@ static void free_repos(crawl_ctx *c)
     json_decref(r->meta);
   }
   free(c->repos);
+  free(c->repo_ids.h);
+  c->repo_ids = (page_seen){NULL, 0, 0};
+  c->repos_cap = 0;
 }
 
 int cr_begin(crawl_ctx *c, const zllm_crawl_options *o, zllm_crawl_stats *s, const char *ledger)
@@ -972,6 +1019,32 @@ int cr_begin(crawl_ctx *c, const zllm_crawl_options *o, zllm_crawl_stats *s, con
   return rc;
 }
 
+int cr_plan_repos(crawl_ctx *c, char *const *ids, size_t n)
+{
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = add_repo(c, ids[i]);
+  rc = rc ? rc : fetch_info(c);
+  return rc ? rc : fetch_trees(c);
+}
+
+void cr_clear_repos(crawl_ctx *c)
+{
+  free_repos(c);
+  c->repos = NULL;
+  c->nrepos = 0;
+}
+
+char *cr_metadata_line(const cr_repo *r)
+{
+  json_t *o = repo_json(r);
+  char *line = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(o);
+  if (!line)
+    zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  return line;
+}
+
 /* The repos given, or listed; each one's info and file tree. */
 int cr_plan(crawl_ctx *c)
 {
@@ -997,8 +1070,11 @@ void cr_end(crawl_ctx *c)
   c->s->bytes_received = c->http.bytes_received;
   c->s->retries = c->http.retries_used;
   c->s->rate_waited = zl_pacer_waited(&c->http.pacer);
-  for (int k = 0; k < ZL_RL_NCLASSES; k++)
+  for (int k = 0; k < ZL_RL_NCLASSES; k++) {
     c->s->throttled += c->http.pacer.b[k].throttled;
+    c->s->requests += (uint64_t)c->http.pacer.b[k].requests;
+  }
+  c->s->rank_requests_min = c->s->rank_requests_max = c->s->requests;
   zl_http_cleanup(&c->http);
   free_repos(c);
   zllm_strv_free(c->verified, c->nverified);
@@ -1012,6 +1088,12 @@ void cr_end(crawl_ctx *c)
 int zllm_crawl(const zllm_crawl_options *o, zllm_crawl_stats *stats)
 {
   crawl_ctx c;
+  if (o->select) {
+    int rc = cr_crawl_selected(o, stats, 0, 1, MPI_COMM_NULL);
+    if (rc == 0 && (stats->problems || stats->files_failed || stats->repos_failed))
+      rc = zllm_error_set(ZLLM_ERROR, "crawl: %llu problems (each reported above)", (unsigned long long)stats->problems);
+    return rc;
+  }
   int rc = cr_begin(&c, o, stats, CR_LEDGER);
   rc = rc ? rc : cr_plan(&c);
   rc = rc ? rc : cr_fetch(&c);

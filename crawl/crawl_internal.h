@@ -20,11 +20,15 @@
 #define CR_LEDGER "verified.tsv" /* the one-process ledger, and where ranks' ledgers are folded */
 
 /* Pages already fetched, by a 64-bit hash of their URL: a "next" link back
- * to any of them is a paging loop, not more data. */
+ * to any of them is a paging loop, not more data.  A hash set: a census
+ * walks thousands of pages. */
 typedef struct {
   uint64_t *h;
   size_t n, cap;
 } page_seen;
+uint64_t cr_page_hash(const char *url);
+/* Adds a page hash; 1 when it was there already (or out of memory). */
+int cr_page_seen_hash(page_seen *s, uint64_t h);
 
 typedef struct {
   char *path;
@@ -56,14 +60,25 @@ typedef struct {
   char *endpoint;  /* without a trailing slash */
   char *state;     /* OUT/.zllm */
   cr_repo *repos;
-  size_t nrepos;
+  size_t nrepos, repos_cap;
+  page_seen repo_ids; /* hashes of the repos' ids */
   char **verified; /* sorted "repo\tpath\tsize\tmtime\thash" lines */
   size_t nverified;
   const char *ledger; /* the file under state/ that verified files are appended to */
 } crawl_ctx;
 
+char *cr_list_url(const zllm_crawl_options *o, const char *prefix, const char *extra);
 int cr_begin(crawl_ctx *c, const zllm_crawl_options *o, zllm_crawl_stats *s, const char *ledger);
 int cr_plan(crawl_ctx *c);
+/* The plan of the repos `ids` (a batch of a selection): each one's info and
+ * tree; cr_clear_repos forgets them once fetched and written. */
+int cr_plan_repos(crawl_ctx *c, char *const *ids, size_t n);
+void cr_clear_repos(crawl_ctx *c);
+/* A repo's metadata.jsonl line (without '\n'), or NULL (out of memory). */
+char *cr_metadata_line(const cr_repo *r);
+/* A crawl of the census rows o->select picks (crawl/selected.c): the
+ * selection dealt over `size` ranks (comm MPI_COMM_NULL when size is 1). */
+int cr_crawl_selected(const zllm_crawl_options *o, zllm_crawl_stats *s, int rank, int size, MPI_Comm comm);
 int cr_fetch(crawl_ctx *c);
 int cr_write_metadata(crawl_ctx *c);
 /* The ranks' ledgers (verified.RANK.tsv) appended to verified.tsv and removed. */

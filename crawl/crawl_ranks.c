@@ -197,7 +197,13 @@ static void sum_stats(zllm_crawl_stats *s, MPI_Comm comm)
   unsigned long long v[9] = {s->files, s->files_skipped, s->files_failed, s->bytes_listed, s->bytes_received,
                              s->headers, (unsigned long long)s->retries, s->problems,
                              (unsigned long long)s->throttled};
-  unsigned long long mine = s->bytes_received, lo = 0, hi = 0;
+  unsigned long long mine = s->bytes_received, lo = 0, hi = 0, req = s->requests, rlo = 0, rhi = 0;
+  MPI_Allreduce(&req, &rlo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm);
+  MPI_Allreduce(&req, &rhi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
+  MPI_Allreduce(MPI_IN_PLACE, &req, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+  s->requests = req;
+  s->rank_requests_min = rlo;
+  s->rank_requests_max = rhi;
   MPI_Allreduce(MPI_IN_PLACE, v, 9, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
   MPI_Allreduce(MPI_IN_PLACE, &s->rate_waited, 1, MPI_DOUBLE, MPI_SUM, comm);
   MPI_Allreduce(&mine, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm);
@@ -318,6 +324,29 @@ static void begin_progress(crawl_ctx *c, zllm_mpi_progress *pg, uint64_t share, 
   c->http.bytes_told = c->http.bytes_received;
 }
 
+/* A selection from the census: each rank asks its own repos (selected.c). */
+static int crawl_selected_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, int rank, int size, MPI_Comm comm)
+{
+  zllm_crawl_options mine = *o;
+  mine.progress = o->progress && rank == 0;
+  int rc = cr_crawl_selected(&mine, stats, rank, size, comm);
+  sum_stats(stats, comm);
+  unsigned long long repos[2] = {stats->repos, stats->repos_failed};
+  MPI_Allreduce(MPI_IN_PLACE, repos, 2, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+  stats->repos = repos[0];
+  stats->repos_failed = repos[1];
+  stats->ranks = (unsigned)size;
+  int ok = zllm_mpi_alltrue(rc == 0, comm);
+  if (ok && (stats->problems || stats->files_failed || stats->repos_failed))
+    return zllm_error_set(ZLLM_ERROR, "crawl: %llu problems (each reported above)",
+                          (unsigned long long)stats->problems);
+  if (ok)
+    return 0;
+  if (rc < 0 && rc != ZLLM_ERROR && rc != ZLLM_EMPI)
+    ZLLM_ERR("crawl failed on this rank: %s", zllm_error_last());
+  return rc < 0 && rc != ZLLM_ERROR ? rc : zllm_error_set(ZLLM_EMPI, "crawl: another rank failed");
+}
+
 int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Comm comm)
 {
   int rank, size;
@@ -325,6 +354,8 @@ int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Com
   MPI_Comm_size(comm, &size);
   if (size == 1)
     return zllm_crawl(o, stats);
+  if (o->select)
+    return crawl_selected_mpi(o, stats, rank, size, comm);
   zllm_crawl_options mine = *o;
   mine.progress = o->progress && rank == 0; /* rank 0's listing; the downloads' line is the job's */
   char *ledger = rank == 0 ? strdup(CR_LEDGER) : rank_ledger_name(rank);

@@ -531,6 +531,7 @@ static int launch(zl_http *h, CURLM *multi, zl_req *r, size_t *active, size_t *d
   if (rc == 0) {
     (*active)++;
   } else if (rc == 1) {
+    zl_pacer_refund(&h->pacer, zl_rl_class_of(r->url));
     stop(multi, r);
     (*done)++;
     h->items_done++;

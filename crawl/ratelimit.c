@@ -185,7 +185,7 @@ static void roll(zl_rl_bucket *b, double now)
   }
 }
 
-static void apply(zl_rl_bucket *b, const zl_rl_entry *e, int policy, double now)
+static void apply(zl_rl_bucket *b, const zl_rl_entry *e, int policy, int shares, double now)
 {
   if (policy) {
     if (!b->configured && e->q >= 1)
@@ -199,8 +199,13 @@ static void apply(zl_rl_bucket *b, const zl_rl_entry *e, int policy, double now)
     b->reset_at = now + (e->t < w ? e->t : w);
     b->told = 1;
   }
-  if (e->r >= 0)
-    b->remaining = e->r;
+  /* what is left is the whole client's: each of the ranks takes its share
+   * of it (rounded down: together they never pass it), less this process's
+   * requests still in flight (the server had not counted them yet) */
+  if (e->r >= 0) {
+    long mine = (shares > 1 ? e->r / shares : e->r) - b->inflight;
+    b->remaining = mine > 0 ? mine : 0;
+  }
 }
 
 static void observe_field(zl_pacer *p, zl_rl_class cls, const char *value, int policy, double now)
@@ -209,7 +214,7 @@ static void observe_field(zl_pacer *p, zl_rl_class cls, const char *value, int p
   size_t n = zl_rl_parse(value, e, 8);
   for (size_t i = 0; i < n; i++) {
     int c = class_by_name(e[i].name, strlen(e[i].name));
-    apply(&p->b[c >= 0 ? c : (int)cls], &e[i], policy, now);
+    apply(&p->b[c >= 0 ? c : (int)cls], &e[i], policy, p->shares, now);
   }
 }
 
@@ -218,6 +223,8 @@ void zl_pacer_observe(zl_pacer *p, zl_rl_class cls, const char *ratelimit, const
   if (cls < 0 || cls >= ZL_RL_NCLASSES)
     return;
   p->b[cls].answered = 1;
+  if (p->b[cls].inflight > 0)
+    p->b[cls].inflight--;
   roll(&p->b[cls], now);
   if (policy) /* first: the window's length bounds the reset */
     observe_field(p, cls, policy, 1, now);
@@ -263,6 +270,21 @@ static void starts_add(zl_rl_bucket *b, long share_, double now)
   b->starts[(b->starts_head + b->starts_n++) % b->starts_cap] = now;
 }
 
+void zl_pacer_refund(zl_pacer *p, zl_rl_class cls)
+{
+  zl_rl_bucket *b = &p->b[cls];
+  if (b->spent > 0)
+    b->spent--;
+  if (b->requests > 0)
+    b->requests--;
+  if (b->inflight > 0)
+    b->inflight--;
+  if (b->quota > 0 && b->starts_n > 0) /* the newest start is this one's */
+    b->starts_n--;
+  if (b->requests == 0 && !b->answered)
+    b->asked = 0; /* the class's first request is still to come */
+}
+
 double zl_pacer_when(zl_pacer *p, zl_rl_class cls, double now)
 {
   zl_rl_bucket *b = &p->b[cls];
@@ -292,6 +314,7 @@ void zl_pacer_spend(zl_pacer *p, zl_rl_class cls, double now)
   b->asked = 1;
   b->spent++;
   b->requests++;
+  b->inflight++;
   if (b->remaining > 0)
     b->remaining--;
   if (b->quota > 0)
@@ -303,7 +326,6 @@ double zl_pacer_throttled(zl_pacer *p, zl_rl_class cls, double retry_after, int 
   zl_rl_bucket *b = &p->b[cls];
   double w = b->window > 0 ? b->window : ZL_RL_WINDOW_DEFAULT;
   b->throttled++;
-  b->remaining = 0;
   /* the answer's own word first (its RateLimit t, just observed), then its
    * Retry-After, then the window we know of */
   double until = told_reset && b->reset_at > now ? b->reset_at
@@ -312,7 +334,14 @@ double zl_pacer_throttled(zl_pacer *p, zl_rl_class cls, double retry_after, int 
                                              : now + w;
   if (until > now + w)
     until = now + w;
-  b->reset_at = until;
+  /* The class waits as a whole when the server keeps a limit for it (it
+   * said so, or --rate did): its window is spent for every request.  A bare
+   * 429 with only a Retry-After on a class without a known limit is that
+   * request's answer: the others go on. */
+  if (told_reset || b->quota > 0) {
+    b->remaining = 0;
+    b->reset_at = until;
+  }
   return until - now;
 }
 

@@ -38,6 +38,7 @@ typedef struct {
   long spent;       /* requests this process started in the current window */
   double reset_at;  /* when the current window ends (monotonic seconds; 0: not known yet) */
   long remaining;   /* what the server said is left in this window for the client; -1: unknown */
+  long inflight;    /* requests started and not answered yet: an answer's remainder does not count them */
   double waited;    /* seconds requests of this class spent waiting for a window */
   long throttled;   /* 429s received anyway */
   long requests;    /* requests started */
@@ -82,10 +83,15 @@ void zl_pacer_observe(zl_pacer *p, zl_rl_class cls, const char *ratelimit, const
 double zl_pacer_when(zl_pacer *p, zl_rl_class cls, double now);
 /* A request of class `cls` starts now. */
 void zl_pacer_spend(zl_pacer *p, zl_rl_class cls, double now);
+/* The request just spent for never went out (nothing left to fetch, or
+ * its file could not be opened): the share gets it back. */
+void zl_pacer_refund(zl_pacer *p, zl_rl_class cls);
 /* A 429 answer: how long to wait before asking again (the reset the
  * answer's RateLimit field named, told_reset 1, else its Retry-After, else
- * the rest of the window; at most one window).  The class waits as a whole:
- * its window is spent. */
+ * the rest of the window; at most one window).  When the server keeps a
+ * limit for the class (its fields, or --rate) the class waits as a whole:
+ * its window is spent; a bare 429 on a class without one holds only its
+ * request. */
 double zl_pacer_throttled(zl_pacer *p, zl_rl_class cls, double retry_after, int told_reset, double now);
 /* Seconds all classes waited, and the shortest time the `left` requests of
  * class `cls` still need under its limit (0: not limited). */

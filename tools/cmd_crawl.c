@@ -20,7 +20,10 @@ void cmd_crawl_usage(FILE *out)
           "usage: [mpirun -n N] zllm crawl --out DIR [--endpoint URL] [--author A] [--search S] [--filter TAG] [--limit N]\n"
           "                  [--repo ORG/NAME]... [--include GLOB]... [--metadata-only] [--jobs K]\n"
           "                  [--retries N] [--low-speed-limit BYTES] [--low-speed-time SECONDS]\n"
-          "                  [--min-rate BYTES] [--rate api=N,resolvers=M[,window=S]] [--quiet]\n\n"
+          "                  [--min-rate BYTES] [--rate api=N,resolvers=M[,window=S]] [--quiet]\n"
+          "       [mpirun -n N] zllm crawl --census --out DIR [--endpoint URL] [--author A] [--search S] [--filter TAG]\n"
+          "                  [--limit N] [--select EXPR [--metadata-only] [--include GLOB]...] [--rate ...] [--quiet]\n"
+          "       [mpirun -n N] zllm crawl --select EXPR --out DIR [--metadata-only] [--include GLOB]... [...]\n\n"
           "Lists models through the Hub API (/api/models, all pages), reads each one's info and file tree\n"
           "at its current commit, and downloads the files into DIR/<org>/<name>/ (the plain layout\n"
           "`zllm pack` and `zllm-survey` read), K transfers at a time over reused connections.  Each file\n"
@@ -43,6 +46,18 @@ void cmd_crawl_usage(FILE *out)
           "and is not a retry).  --rate gives the quotas of a server that states none (requests per\n"
           "window, 300 s unless window=S).  The ranks of a crawl split every quota.  DIR/.zllm/metadata.jsonl:\n"
           "one line per model (API metadata, files, dtypes and parameters from the headers).\n\n"
+          "--census lists every model with the listing's expand[] fields (1,000 per page: ~3,000 requests\n"
+          "for the whole Hub) into DIR/census.tsv, one row per repo: id, sha, created_at, last_modified,\n"
+          "library, pipeline_tag, base_relation, base_models, params_total, params_by_dtype, gated, files,\n"
+          "downloads, likes.  It streams (memory holds one page) and resumes after a kill at any point\n"
+          "from its page log (DIR/.zllm/census.pages), asking no page done again.  Entries without a valid\n"
+          "id are skipped and fields that break their rules left empty, each named.  --select EXPR then\n"
+          "crawls the census rows EXPR picks (info, tree, and files or --metadata-only headers), a\n"
+          "conjunction of FIELD OP VALUE terms joined by ',':  id~GLOB  library=X  pipeline_tag=X\n"
+          "gated=X  relation=X  base=ORG/NAME  dtype=BF16  params>=7B  files<10  downloads>1K\n"
+          "created>=2024-06  modified<2025 (OP: = != < <= > >=).  Over ranks the selection is dealt\n"
+          "round-robin and each rank asks the info, tree and files of its own repos, 256 at a time; a\n"
+          "rerun skips the repos done.\n\n"
           "Under mpirun/srun the ranks share the crawl: rank 0 lists the hub and pins each repo to\n"
           "its commit, the files are dealt by listed bytes, and each rank downloads its share with the\n"
           "same retries (N is each rank's), limits and checks into DIR, which all ranks must see.\n\n"
@@ -60,8 +75,10 @@ static void print_stats(const zllm_crawl_stats *s, int metadata_only)
   if (s->throttled || s->rate_waited >= 1)
     printf("rate limits: %.0f s waiting for windows, %ld answers of 429\n", s->rate_waited, s->throttled);
   if (s->ranks > 1)
-    printf("over %u ranks: each received between %.1f and %.1f MB\n", s->ranks, (double)s->rank_received_min / 1e6,
-           (double)s->rank_received_max / 1e6);
+    printf("over %u ranks: each received between %.1f and %.1f MB and made between %llu and %llu of the %llu "
+           "requests\n", s->ranks, (double)s->rank_received_min / 1e6, (double)s->rank_received_max / 1e6,
+           (unsigned long long)s->rank_requests_min, (unsigned long long)s->rank_requests_max,
+           (unsigned long long)s->requests);
   if (metadata_only)
     printf("metadata only: %llu safetensors headers read; received %.3f%% of the listed bytes\n",
            (unsigned long long)s->headers,
@@ -82,6 +99,27 @@ static void report(const zllm_crawl_options *o, const zllm_crawl_stats *s, int r
     fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
 }
 
+static int run_census(const zllm_crawl_options *o, int mpi, int rank)
+{
+  zllm_census_stats s;
+  int rc = zllm_crawl_census(o, &s, mpi ? MPI_COMM_WORLD : MPI_COMM_NULL);
+  if (rank != 0)
+    return rc;
+  if (rc < 0 && zllm_error_last_code() != ZLLM_ERROR) {
+    fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
+    return rc;
+  }
+  printf("census: %llu repos in %s/census.tsv%s, %llu pages asked by this run (%llu done before), %llu entries "
+         "skipped, %llu rows with fields left empty, %.1f MB received, %ld retries, %llu problems\n",
+         (unsigned long long)s.rows, o->out, s.complete ? "" : " (listing not complete)", (unsigned long long)s.pages,
+         (unsigned long long)s.pages_before, (unsigned long long)s.skipped, (unsigned long long)s.fields_dropped,
+         (double)s.bytes_received / 1e6, s.retries, (unsigned long long)s.problems);
+  printf("rate limits: %.0f s waiting for windows, %ld answers of 429\n", s.rate_waited, s.throttled);
+  if (rc < 0)
+    fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
+  return rc;
+}
+
 int cmd_crawl(int argc, char **argv)
 {
   static const struct option longopts[] = {
@@ -93,11 +131,12 @@ int cmd_crawl(int argc, char **argv)
     {"retries", required_argument, NULL, 'R'},  {"quiet", no_argument, NULL, 'q'},
     {"low-speed-limit", required_argument, NULL, 'L'}, {"low-speed-time", required_argument, NULL, 'T'},
     {"min-rate", required_argument, NULL, 'M'}, {"rate", required_argument, NULL, 'A'},
+    {"census", no_argument, NULL, 'C'},         {"select", required_argument, NULL, 'S'},
     {NULL, 0, NULL, 0},
   };
   zllm_crawl_options o = ZLLM_CRAWL_OPTIONS_INIT;
   const char *include[MAX_LIST], *repos[MAX_LIST];
-  int c;
+  int c, census = 0;
   o.include = include;
   o.repos = repos;
   optind = 1;
@@ -119,11 +158,13 @@ int cmd_crawl(int argc, char **argv)
     case 'T': o.low_speed_seconds = atol(optarg); break;
     case 'M': o.min_rate = atol(optarg); break;
     case 'A': o.rate = optarg; break;
+    case 'C': census = 1; break;
+    case 'S': o.select = optarg; break;
     default: cmd_crawl_usage(stderr); return 2;
     }
   }
   if (!o.out || optind != argc || o.jobs < 1 || o.jobs > 256 || o.retry_budget < 0 || o.low_speed_bytes < 0 ||
-      o.low_speed_seconds < 0 || o.min_rate < 0) {
+      o.low_speed_seconds < 0 || o.min_rate < 0 || (census && o.nrepos) || (o.select && o.nrepos)) {
     cmd_crawl_usage(stderr);
     return 2;
   }
@@ -133,13 +174,19 @@ int cmd_crawl(int argc, char **argv)
   zllm_crawl_stats s;
   int rank = 0, mpi = cmd_mpi_begin(&rank);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  int rc = mpi ? zllm_crawl_mpi(&o, &s, MPI_COMM_WORLD) : zllm_crawl(&o, &s);
+  int rc = census ? run_census(&o, mpi, rank) : 0;
+  /* a census with problems (entries skipped, named above) still selects from what it wrote */
+  int census_failed = rc < 0 && zllm_error_last_code() != ZLLM_ERROR;
+  if (!census_failed && (!census || o.select)) {
+    int crc = mpi ? zllm_crawl_mpi(&o, &s, MPI_COMM_WORLD) : zllm_crawl(&o, &s);
+    if (crc < 0 && zllm_error_last_code() != ZLLM_ERROR) {
+      if (rank == 0) /* a rank where it happened has logged why */
+        fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
+    } else if (rank == 0)
+      report(&o, &s, crc);
+    rc = crc < 0 ? crc : rc;
+  }
   curl_global_cleanup();
-  if (rc < 0 && zllm_error_last_code() != ZLLM_ERROR) {
-    if (rank == 0) /* a rank where it happened has logged why */
-      fprintf(stderr, "zllm crawl: %s\n", zllm_error_last());
-  } else if (rank == 0)
-    report(&o, &s, rc);
   if (mpi)
     MPI_Finalize();
   return rc < 0 ? 1 : 0;

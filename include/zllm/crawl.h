@@ -58,9 +58,15 @@ typedef struct {
    * (requests per window of S seconds, default 300); NULL: the server's
    * RateLimit-Policy, or none.  The ranks of a crawl split every quota. */
   const char *rate;
+  /* Crawl the repos of out/census.tsv (zllm_crawl_census) that this
+   * expression selects instead of listing (crawl/census_internal.h gives the
+   * grammar: library=transformers,params>=1B,...); NULL: list or o->repos.
+   * Over ranks the selection is dealt round-robin and each rank asks the
+   * info, tree and files of its own repos, 256 at a time. */
+  const char *select;
 } zllm_crawl_options;
 
-#define ZLLM_CRAWL_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 8, 1000, 1, 0, 0, 0, NULL}
+#define ZLLM_CRAWL_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 8, 1000, 1, 0, 0, 0, NULL, NULL}
 
 typedef struct {
   uint64_t repos, repos_failed, files, files_skipped, files_failed;
@@ -73,6 +79,8 @@ typedef struct {
   uint64_t problems;       /* untrusted-input rejections and failures, printed as they happen */
   unsigned ranks;          /* ranks that shared the crawl (1: zllm_crawl) */
   uint64_t rank_received_min, rank_received_max; /* bytes received by the ranks, least and most */
+  uint64_t requests;                             /* requests started (all ranks) */
+  uint64_t rank_requests_min, rank_requests_max; /* requests started by the ranks, least and most */
 } zllm_crawl_stats;
 
 /* Returns 0 when everything selected was crawled, ZLLM_ERROR when some items
@@ -95,6 +103,34 @@ int zllm_crawl(const zllm_crawl_options *o, zllm_crawl_stats *stats);
  * items failed (on any rank; the rest is done), or another negative code
  * when the crawl could not run on some rank. */
 int zllm_crawl_mpi(const zllm_crawl_options *o, zllm_crawl_stats *stats, MPI_Comm comm);
+
+/* A census of the hub from its listing alone (COLLECTIVE over `comm`): every
+ * model listed by /api/models (o->author, o->search, o->filter narrow it;
+ * o->limit caps the rows), 1,000 per page with the expand[] fields (sha,
+ * createdAt, lastModified, library_name, pipeline_tag, baseModels,
+ * safetensors, gated, siblings, downloads, likes), one row per repo in
+ * o->out/census.tsv (a header row, then the columns id, sha, created_at,
+ * last_modified, library, pipeline_tag, base_relation, base_models,
+ * params_total, params_by_dtype, gated, files, downloads, likes).  Memory
+ * holds one page.  Rank 0 walks the listing (one cursor chain, paced by the
+ * rate limit); the other ranks wait.  Resumable: after a kill at any point a
+ * rerun on any number of ranks continues from the last page done
+ * (o->out/.zllm/census.pages) and asks no page done again.  An entry without
+ * a valid id is skipped and a field that breaks its rule left empty, each
+ * named.  comm MPI_COMM_NULL: one process, no MPI.  Returns 0, ZLLM_ERROR when there were problems (the census is still
+ * written), or another negative code (on every rank). */
+typedef struct {
+  uint64_t pages;          /* listing pages fetched by this run */
+  uint64_t pages_before;   /* pages earlier runs had done (this run resumed after them) */
+  uint64_t rows;           /* rows in census.tsv */
+  uint64_t skipped;        /* entries skipped (no valid id, a row too long) */
+  uint64_t fields_dropped; /* rows with fields left empty for breaking their rules */
+  uint64_t bytes_received, problems;
+  long retries, throttled;
+  double rate_waited;
+  int complete;            /* the listing was walked to its end */
+} zllm_census_stats;
+int zllm_crawl_census(const zllm_crawl_options *o, zllm_census_stats *stats, MPI_Comm comm);
 
 /* Hub-level statistics from a metadata.jsonl, printed to `out`: models and
  * bytes per quarter (createdAt), parameters per dtype (from the headers when

@@ -15,6 +15,9 @@ int zllm_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *nam
 
 /* Writes all `len` bytes at `off` (retrying short writes and EINTR). */
 int zllm_pwrite_full(int fd, const void *data, size_t len, uint64_t off, const char *name);
+/* Appends all `len` bytes at fd's offset (a file opened O_APPEND, or at its
+ * end) and syncs the data: once it returns 0, a crash keeps them. */
+int zllm_append_synced(int fd, const void *data, size_t len, const char *name);
 
 /* Opens `name` under dirfd (AT_FDCWD: a path) with `flags` (O_RDONLY or
  * O_RDWR, with O_NOFOLLOW where a final symlink must not be followed) and

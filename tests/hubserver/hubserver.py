@@ -4,7 +4,7 @@
 
   hubserver.py --root DIR [--port 0] [--port-file F] [--page-size N] [--token T]
                [--faults a,b,...] [--log F] [--quota api=N,resolvers=M,pages=K,window=S]
-               [--lie zero|huge|garbage]
+               [--lie zero|huge|garbage] [--synthetic N [--seed S]] [--page-log F]
 
 Endpoints (as the Hub serves them):
   GET /api/models?author=&search=&filter=&limit=&cursor=   JSON array, Link: <...>; rel="next"
@@ -42,6 +42,15 @@ rest; /cdn/ and /_stats are not counted); every counted answer carries
 and a request past its class's quota gets 429 (with Retry-After).  --lie makes the RateLimit
 field lie while the quota is still enforced: zero (r=0, t=1 always), huge (r=10^9, t=0), garbage
 (unparsable values), silent (no RateLimit fields at all: the client must be told the quota).  /_stats counts the 429s given and the most requests of one class in a window.
+--synthetic N plays a hub of N generated repos instead of ROOT's (seeded, --seed S: the same
+hub every time, nothing held per repo): /api/models pages them in createdAt order with an opaque
+cursor and the expand[] fields the Hub gives (sha, createdAt, lastModified, library_name,
+pipeline_tag, baseModels, safetensors, gated, siblings, downloads, likes; `limit` is the page
+size, at most 1,000); each repo also has info, a tree and files (config.json, a small
+model.safetensors) for crawls of selected repos.  --page-log F appends the cursor of every listing
+page whose body was sent in full.  Census faults: loopback (page 3's next link is page 1 again),
+hostilecensus (every 7th repo of the first pages has a hostile field: a bad id, a huge or malformed
+baseModels, parameters or siblings, a tag with control characters).
 Python's standard library only (Debian's python3)."""
 import argparse
 import hashlib
@@ -53,7 +62,11 @@ import sys
 import threading
 import time
 import urllib.parse
+from array import array
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import synthhub  # noqa: E402
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf", ".h5", ".msgpack", ".ckpt")
 
@@ -139,12 +152,71 @@ class Repo:
                            ({"base_model:" + b for b in self.base_models}))
 
 
+class SynthRepo:
+    """A generated repo with the fields Repo has (hubserver.py --synthetic)."""
+    def __init__(self, synth, i):
+        f = synth.facts(i)
+        self.index, self.id, self.sha = i, f["id"], f["sha"]
+        self.files = synth.repo_files(i)
+        self.created = synth.iso(f["created"])
+        self.downloads = f["downloads"]
+        self.base_models = [synth.repo_id(f["base"][1])] if f["base"] else []
+        self.params = f["params"] or {}
+        self.tags = synth.field(i, f, "tags")
+
+
+class Listing:
+    """The generated listing written once to DIR (one JSON row per line, census expand fields)
+    and served from there: a 3,000,000-repo look-alike then answers a 1,000-row page in about
+    a millisecond instead of the tens of milliseconds generating it takes in Python."""
+    EXPAND = ["sha", "createdAt", "lastModified", "library_name", "pipeline_tag", "baseModels",
+              "safetensors", "gated", "siblings", "downloads", "likes"]
+
+    def __init__(self, cache_dir, synth):
+        os.makedirs(cache_dir, exist_ok=True)
+        stem = os.path.join(cache_dir, "listing-%d-%d" % (synth.n, synth.seed))
+        if not os.path.exists(stem + ".offsets"):
+            self.build(stem, synth)
+        self.offsets = array("Q")
+        with open(stem + ".offsets", "rb") as f:
+            self.offsets.frombytes(f.read())
+        self.f = open(stem + ".jsonl", "rb")
+        self.lock = threading.Lock()
+
+    def build(self, stem, synth):
+        offsets, pos = array("Q", [0]), 0
+        with open(stem + ".jsonl.tmp", "wb") as out:
+            for start in range(0, synth.n, 1000):
+                chunk = "".join(synth.row_json(i, self.EXPAND) + "\n"
+                                for i in range(start, min(start + 1000, synth.n))).encode()
+                for line in chunk.splitlines(keepends=True):
+                    pos += len(line)
+                    offsets.append(pos)
+                out.write(chunk)
+        with open(stem + ".offsets.tmp", "wb") as f:
+            offsets.tofile(f)
+        os.rename(stem + ".jsonl.tmp", stem + ".jsonl")
+        os.rename(stem + ".offsets.tmp", stem + ".offsets")
+
+    def covers(self, expand):
+        return sorted(expand) == sorted(self.EXPAND)
+
+    def page(self, start, count):
+        lo, hi = self.offsets[start], self.offsets[start + count]
+        with self.lock:
+            self.f.seek(lo)
+            data = self.f.read(hi - lo)
+        return b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]"
+
+
 class Hub:
     def __init__(self, args):
         self.args = args
         self.faults = set(filter(None, (args.faults or "").split(",")))
         self.repos = []
-        for org in sorted(os.listdir(args.root)):
+        self.synth = synthhub.SynthHub(args.synthetic, args.seed) if args.synthetic else None
+        self.listing = Listing(args.listing_cache, self.synth) if self.synth and args.listing_cache else None
+        for org in sorted(os.listdir(args.root)) if not self.synth else []:
             od = os.path.join(args.root, org)
             if org.startswith(".") or not os.path.isdir(od):
                 continue
@@ -152,6 +224,7 @@ class Hub:
                 if os.path.isdir(os.path.join(od, name)) and not name.startswith("."):
                     self.repos.append(Repo(org + "/" + name, args.root, len(self.repos)))
         self.by_id = {r.id: r for r in self.repos}
+        self.first = self.repos[0] if self.repos else None
         self.by_sha = {f["sha256"]: f for r in self.repos for f in r.files}
         self.seen = {}
         self.lock = threading.Lock()
@@ -189,6 +262,12 @@ class Hub:
             else:
                 self.peak[cls] = max(self.peak.get(cls, 0), n)
         return ok, max(q - n, 0), max((win + 1) * w - now, 0)
+
+    def repo(self, rid):
+        if not self.synth:
+            return self.by_id.get(rid)
+        i = self.synth.index_of(rid)
+        return SynthRepo(self.synth, i) if i is not None else None
 
     def first_time(self, key):
         with self.lock:
@@ -311,7 +390,7 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     def send_trickle(self, f):
-        data = open(f["full"], "rb").read()
+        data = f["data"] if "data" in f else open(f["full"], "rb").read()
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -353,7 +432,7 @@ class Handler(BaseHTTPRequestHandler):
             if len(parts) == 2:
                 return self.list_models(q)
             rid = "/".join(parts[2:4])
-            repo = hub.by_id.get(rid)
+            repo = hub.repo(rid)
             if not repo:
                 return self.send_error_json(404, "Repository not found")
             if len(parts) == 4 or (len(parts) == 6 and parts[4] == "revision"):
@@ -367,13 +446,15 @@ class Handler(BaseHTTPRequestHandler):
             if len(parts) >= 6 and parts[4] == "tree":
                 return self.tree(repo, parts[5], "/".join(parts[6:]), q)
         if len(parts) >= 5 and parts[2] == "resolve":
-            repo = hub.by_id.get("/".join(parts[:2]))
+            repo = hub.repo("/".join(parts[:2]))
             if repo:
                 return self.resolve(repo, parts[3], "/".join(parts[4:]))
         self.send_error_json(404, "Not found")
 
     def list_models(self, q):
         hub = self.server.hub
+        if hub.synth:
+            return self.list_synthetic()
         rows = [r for r in hub.repos
                 if (not q.get("author") or r.id.split("/")[0] == q["author"])
                 and (not q.get("search") or q["search"].lower() in r.id.lower())
@@ -396,6 +477,40 @@ class Handler(BaseHTTPRequestHandler):
         out = [{"_id": r.sha[:24], "id": r.id, "modelId": r.id, "likes": 0, "downloads": r.downloads,
                 "tags": r.tags, "createdAt": r.created, "private": False} for r in page]
         self.send_json(out, headers=headers)
+
+    def list_synthetic(self):
+        """A page of the generated hub: `limit` rows (default --page-size, at most 1,000) from the
+        cursor, the expand[] fields asked (`expand` with `full` or `config` is a 400, as on the Hub)."""
+        hub = self.server.hub
+        qs = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        expand = qs.get("expand[]", []) + qs.get("expand", [])
+        if expand and ("full" in qs or "config" in qs or "cardData" in qs):
+            return self.send_error_json(400, "expand cannot be combined with full, config or cardData")
+        size = min(int((qs.get("limit") or ["0"])[0] or 0) or hub.args.page_size, 1000)
+        cursor = (qs.get("cursor") or [""])[0]
+        start = synthhub.start_of(cursor) if cursor else 0
+        if start is None or start > hub.synth.n:
+            return self.send_error_json(400, "Invalid cursor")
+        end = min(start + size, hub.synth.n)
+        headers = {}
+        if end < hub.synth.n:
+            nxt = end
+            if "loopback" in hub.faults and start == 2 * size:
+                nxt = 0
+            nq = [(k, v) for k, vs in qs.items() if k != "cursor" for v in vs] + [("cursor", synthhub.cursor_of(nxt))]
+            headers["Link"] = '<%s/api/models?%s>; rel="next"' % (self.base_url(), urllib.parse.urlencode(nq))
+        if hub.listing and hub.listing.covers(expand) and "hostilecensus" not in hub.faults:
+            body = hub.listing.page(start, end - start)
+        else:
+            rows = [hub.synth.row_json(i, expand) for i in range(start, end)]
+            if "hostilecensus" in hub.faults:
+                rows = [json.dumps(synthhub.hostile_row(hub.synth.row(i, expand), i)) if i % 7 == 3 and i < 20000
+                        else r for i, r in zip(range(start, end), rows)]
+            body = ("[" + ",".join(rows) + "]").encode()
+        self.send_json(None, headers=headers, raw=body)
+        if hub.args.page_log:
+            with hub.lock, open(hub.args.page_log, "a") as f:
+                f.write("%d\n" % start)
 
     def model_info(self, repo):
         params = repo.params
@@ -425,14 +540,14 @@ class Handler(BaseHTTPRequestHandler):
                     entries.append({"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0,
                                     "path": d})
             e = {"type": "file", "oid": f["oid"], "size": f["size"], "path": f["path"]}
-            if "endless0" in hub.faults and repo is hub.repos[0] and f["path"] == "README.md":
+            if "endless0" in hub.faults and repo is hub.first and f["path"] == "README.md":
                 e["size"] = 0
             if f["lfs"]:
                 e["lfs"] = {"oid": f.get("listed_sha256", f["sha256"]), "size": f["size"], "pointerSize": 134}
             entries.append(e)
-        if "dotzllm" in hub.faults and repo is hub.repos[0]:
+        if "dotzllm" in hub.faults and repo is hub.first:
             entries.append({"type": "file", "oid": "2" * 40, "size": 5, "path": ".zllm/verified.tsv"})
-        if "malicious" in hub.faults and repo is hub.repos[0]:
+        if "malicious" in hub.faults and repo is hub.first:
             for p in ("../escape.txt", "/etc/evil"):
                 entries.append({"type": "file", "oid": "1" * 40, "size": 5, "path": p})
         start = int(q.get("cursor", "0") or 0)
@@ -442,7 +557,7 @@ class Handler(BaseHTTPRequestHandler):
             nq = dict(q, cursor=str(start + size))
             headers["Link"] = '<%s/api/models/%s/tree/%s?%s>; rel="next"' % (
                 self.base_url(), repo.id, rev, urllib.parse.urlencode(nq))
-        if "selfnext" in hub.faults and repo is hub.repos[0]:
+        if "selfnext" in hub.faults and repo is hub.first:
             headers["Link"] = '<%s%s>; rel="next"' % (self.base_url(), self.path)
         self.send_json(entries[start:start + size], headers=headers)
 
@@ -450,13 +565,13 @@ class Handler(BaseHTTPRequestHandler):
         hub = self.server.hub
         if rev not in (repo.sha, "main"):
             return self.send_error_json(404, "Revision not found")
-        if "loop" in hub.faults and repo is hub.repos[0] and path == "README.md":
+        if "loop" in hub.faults and repo is hub.first and path == "README.md":
             self.send_response(302)
             self.send_header("Location", self.path)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        first = repo is hub.repos[0]
+        first = repo is hub.first
         if "endless0" in hub.faults and first and path == "README.md":
             return self.send_endless(200, HOSTILE_BYTES)  # bounded: a client without a cap writes it to disk
         if "endless404" in hub.faults and first and path == "config.json":
@@ -469,7 +584,8 @@ class Handler(BaseHTTPRequestHandler):
         common = {"X-Repo-Commit": repo.sha, "ETag": '"%s"' % f["oid"]}
         if f["lfs"]:
             self.send_response(302)
-            self.send_header("Location", "%s/cdn/%s" % (self.base_url(), f["sha256"]))
+            self.send_header("Location", "%s/cdn/%s%s" % (self.base_url(), f["sha256"], "?repo=" + repo.id
+                                                           if hub.synth else ""))
             self.send_header("X-Linked-Etag", '"%s"' % f["sha256"])
             self.send_header("X-Linked-Size", str(f["size"]))
             for k, v in common.items():
@@ -480,7 +596,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_file(f, common)
 
     def serve_cdn(self, sha):
-        f = self.server.hub.by_sha.get(sha)
+        hub = self.server.hub
+        f = hub.by_sha.get(sha)
+        if hub.synth:  # /cdn/{sha256}?repo=ID: the generated repo's file with that hash
+            q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+            repo = hub.repo(q.get("repo", ""))
+            f = next((x for x in repo.files if x["sha256"] == sha), None) if repo else None
         if not f:
             return self.send_error_json(404, "Not found")
         self.send_file(f, {"ETag": '"%s"' % sha})
@@ -490,7 +611,7 @@ class Handler(BaseHTTPRequestHandler):
         key = f["sha256"]
         if self.transient("500", key):
             return self.send_error_json(500, "Internal Error")
-        data = open(f["full"], "rb").read()
+        data = f["data"] if "data" in f else open(f["full"], "rb").read()
         if self.transient("dripfile", key):
             return self.send_drip(200, data, len(data))
         lo, hi, status = 0, len(data) - 1, 200
@@ -547,7 +668,7 @@ class Server(ThreadingHTTPServer):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", required=True)
+    ap.add_argument("--root")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--page-size", type=int, default=3)
@@ -556,7 +677,13 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--quota", default="")
     ap.add_argument("--lie", choices=["zero", "huge", "garbage", "silent"])
+    ap.add_argument("--synthetic", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--listing-cache")
+    ap.add_argument("--page-log")
     args = ap.parse_args()
+    if not args.root and not args.synthetic:
+        ap.error("--root or --synthetic is required")
     srv = Server(("127.0.0.1", args.port), Handler)
     srv.hub = Hub(args)
     if args.port_file:

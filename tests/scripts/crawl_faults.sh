@@ -16,7 +16,10 @@ for fault in none 429 500 reset shortbody slow; do
   out="$T/c-$fault"
   check "crawl with fault '$fault'" "$z" crawl --endpoint "$HS_URL" --out "$out" --jobs 4 --quiet >"$T/$fault.out" 2>&1
   check "snapshot identical with fault '$fault'" same "$out"
-  if [ "$fault" != none ] && [ "$fault" != slow ]; then
+  if [ "$fault" = 429 ]; then # waited out as the rate limit says, not a retry
+    check "fault '429' was waited out" grep -Eq '[1-9][0-9]* answers of 429' "$T/$fault.out"
+    check "... without spending a retry" grep -q ' 0 retries' "$T/$fault.out"
+  elif [ "$fault" != none ] && [ "$fault" != slow ]; then
     check "fault '$fault' was retried" grep -Eq ' [1-9][0-9]* retries' "$T/$fault.out"
   fi
   stop_hub

@@ -157,6 +157,29 @@ static void test_a_429_waits_at_most_a_window(void **state)
   assert_true(fabs(zl_pacer_throttled(&p, ZL_RL_API, 30, 0, 4) - 5) < 1e-9);
   assert_true(fabs(zl_pacer_throttled(&p, ZL_RL_API, 1, 0, 20) - 1) < 1e-9);
   assert_int_equal(p.b[ZL_RL_API].throttled, 3);
+  assert_true(zl_pacer_when(&p, ZL_RL_API, 20.5) > 20.5); /* the class waits as a whole */
+  /* a bare 429 (Retry-After only) on a class without a known limit holds its request only */
+  zl_pacer_spend(&p, ZL_RL_RESOLVERS, 30);
+  zl_pacer_observe(&p, ZL_RL_RESOLVERS, NULL, NULL, 30);
+  assert_true(fabs(zl_pacer_throttled(&p, ZL_RL_RESOLVERS, 1, 0, 30) - 1) < 1e-9);
+  assert_true(fabs(zl_pacer_when(&p, ZL_RL_RESOLVERS, 30) - 30) < 1e-9);
+  zl_pacer_free(&p);
+}
+
+/* What the server says is left is the whole client's: each rank takes its share. */
+static void test_ranks_split_what_is_left(void **state)
+{
+  (void)state;
+  zl_pacer p;
+  zl_pacer_init(&p);
+  p.shares = 2;
+  zl_pacer_observe(&p, ZL_RL_API, "\"api\";r=5;t=1", "\"fixed window\";\"api\";q=100;w=1", 0);
+  assert_int_equal(p.b[ZL_RL_API].remaining, 2);
+  for (int i = 0; i < 2; i++) {
+    assert_true(fabs(zl_pacer_when(&p, ZL_RL_API, 0.1) - 0.1) < 1e-9);
+    zl_pacer_spend(&p, ZL_RL_API, 0.1);
+  }
+  assert_true(fabs(zl_pacer_when(&p, ZL_RL_API, 0.2) - 1) < 1e-9); /* the rest is the other rank's */
   zl_pacer_free(&p);
 }
 
@@ -171,6 +194,7 @@ int main(void)
       cmocka_unit_test(test_rate_without_headers_slides),
       cmocka_unit_test(test_rate_spec),
       cmocka_unit_test(test_a_429_waits_at_most_a_window),
+      cmocka_unit_test(test_ranks_split_what_is_left),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
