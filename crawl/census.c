@@ -164,8 +164,8 @@ static int census_resume(census *k)
   if (rc == 0 && lseek(k->tsv_fd, 0, SEEK_END) < 0)
     rc = zllm_error_set(ZLLM_EIO, "%s: seek: %s", k->tsv_path, strerror(errno));
   if (rc == 0 && k->tsv_len == 0) {
-    rc = zllm_append_synced(k->tsv_fd, ZL_CENSUS_COLUMNS "\n", strlen(ZL_CENSUS_COLUMNS "\n"), k->tsv_path);
-    k->tsv_len = strlen(ZL_CENSUS_COLUMNS "\n");
+    rc = zllm_append_synced(k->tsv_fd, ZLLM_CENSUS_COLUMNS "\n", strlen(ZLLM_CENSUS_COLUMNS "\n"), k->tsv_path);
+    k->tsv_len = strlen(ZLLM_CENSUS_COLUMNS "\n");
   }
   if (rc == 0 && k->pages)
     ZLLM_INFO("census: resuming after page %" PRIu64 " (%" PRIu64 " repos)%s", k->pages, k->rows,
@@ -228,9 +228,9 @@ static int page_rows(census *k, const json_t *page, zllm_buf *rows, uint64_t *nr
       rc = 0;
       continue;
     }
-    if (rows->len - before > ZL_CENSUS_MAX_LINE) {
+    if (rows->len - before > ZLLM_CENSUS_MAX_LINE) {
       census_problem(k, "page %" PRIu64 " entry %zu skipped: a row of %zu bytes (more than %d)", k->pages + 1, i,
-                     rows->len - before, ZL_CENSUS_MAX_LINE);
+                     rows->len - before, ZLLM_CENSUS_MAX_LINE);
       rows->len = before;
       k->s->skipped++;
       continue;

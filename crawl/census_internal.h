@@ -1,7 +1,7 @@
 /* Private to crawl/: one census row from one listing entry (census.c), and
  * the --select expression over census rows (select.c).
  *
- * A census row is a TSV line with the columns of ZL_CENSUS_COLUMNS.  Every
+ * A census row is a TSV line with the columns of ZLLM_CENSUS_COLUMNS.  Every
  * field comes from the server and is untrusted: a bad id skips the entry, a
  * field that breaks its rule (type, length, characters, count) is left empty
  * and named; nothing in a row can hold a tab, a newline or a control
@@ -14,14 +14,7 @@
 #include <stdint.h>
 
 #include "zllm/buf.h"
-
-#define ZL_CENSUS_COLUMNS                                                                                  \
-  "id\tsha\tcreated_at\tlast_modified\tlibrary\tpipeline_tag\tbase_relation\tbase_models\tparams_total\t" \
-  "params_by_dtype\tgated\tfiles\tdownloads\tlikes"
-#define ZL_CENSUS_NCOLUMNS 14
-#define ZL_CENSUS_MAX_BASES 64   /* declared base models per repo kept */
-#define ZL_CENSUS_MAX_DTYPES 32  /* dtypes per repo */
-#define ZL_CENSUS_MAX_LINE 8192  /* one row: 64 bases of at most 96 bytes each fit */
+#include "zllm/census.h"
 
 /* The expand[] fields a census asks of /api/models. */
 #define ZL_CENSUS_EXPAND                                                                              \
@@ -35,18 +28,6 @@
  * ZLLM_ENOMEM. */
 int zl_census_row(const json_t *m, zllm_buf *line, char *why, size_t why_cap, char *dropped, size_t dropped_cap);
 
-/* A census row split into its columns (pointers into a writable copy of the
- * line).  Returns 0, or -1 when it does not have the columns. */
-typedef struct {
-  char *col[ZL_CENSUS_NCOLUMNS];
-} zl_census_cols;
-int zl_census_split(char *line, zl_census_cols *out);
-
-enum {
-  ZL_CC_ID, ZL_CC_SHA, ZL_CC_CREATED, ZL_CC_MODIFIED, ZL_CC_LIBRARY, ZL_CC_PIPELINE, ZL_CC_RELATION, ZL_CC_BASES,
-  ZL_CC_PARAMS, ZL_CC_DTYPES, ZL_CC_GATED, ZL_CC_FILES, ZL_CC_DOWNLOADS, ZL_CC_LIKES
-};
-
 /* --select: terms joined by ',' (all must hold), each FIELD OP VALUE:
  *   id~GLOB  library=X  pipeline_tag=X  gated=X  relation=X   (=, != on text)
  *   base=ID (one of the declared bases)  dtype=DT (the repo has weights of DT)
@@ -55,7 +36,7 @@ enum {
  * A row without the field's value never matches a term on it. */
 typedef struct zl_select zl_select;
 int zl_select_parse(const char *expr, zl_select **out);
-int zl_select_match(const zl_select *s, const zl_census_cols *row);
+int zl_select_match(const zl_select *s, const zllm_census_cols *row);
 void zl_select_free(zl_select *s);
 
 #endif

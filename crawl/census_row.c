@@ -61,7 +61,7 @@ static int put_bases(zllm_buf *b, const json_t *m, char *dropped, size_t dcap)
     return zllm_buf_puts(b, "\t\t");
   const json_t *models = json_object_get(v, "models");
   const char *rel = token(v, "relation", TOKEN_CHARS, TEXT_MAX);
-  int ok = json_is_object(v) && rel && json_is_array(models) && json_array_size(models) <= ZL_CENSUS_MAX_BASES;
+  int ok = json_is_object(v) && rel && json_is_array(models) && json_array_size(models) <= ZLLM_CENSUS_MAX_BASES;
   for (size_t i = 0; ok && i < json_array_size(models); i++) {
     const char *id = json_string_value(json_object_get(json_array_get(models, i), "id"));
     ok = id && zllm_repo_id_check(id) == 0;
@@ -94,9 +94,9 @@ static int put_params(zllm_buf *b, const json_t *m, char *dropped, size_t dcap)
   if (!v || json_is_null(v))
     return zllm_buf_puts(b, "\t\t");
   const json_t *params = json_object_get(v, "parameters"), *total = json_object_get(v, "total");
-  const char *keys[ZL_CENSUS_MAX_DTYPES];
+  const char *keys[ZLLM_CENSUS_MAX_DTYPES];
   size_t n = 0;
-  int ok = json_is_object(params) && json_object_size(params) <= ZL_CENSUS_MAX_DTYPES && (!total || count_ok(total));
+  int ok = json_is_object(params) && json_object_size(params) <= ZLLM_CENSUS_MAX_DTYPES && (!total || count_ok(total));
   long long sum = 0;
   const char *k;
   json_t *val;
@@ -191,13 +191,13 @@ int zl_census_row(const json_t *m, zllm_buf *line, char *why, size_t why_cap, ch
   return 0;
 }
 
-int zl_census_split(char *line, zl_census_cols *out)
+int zllm_census_split(char *line, zllm_census_cols *out)
 {
   char *p = line;
-  for (int i = 0; i < ZL_CENSUS_NCOLUMNS; i++) {
+  for (int i = 0; i < ZLLM_CENSUS_NCOLUMNS; i++) {
     out->col[i] = p;
     char *tab = strchr(p, '\t');
-    if (i == ZL_CENSUS_NCOLUMNS - 1)
+    if (i == ZLLM_CENSUS_NCOLUMNS - 1)
       return tab ? -1 : 0;
     if (!tab)
       return -1;

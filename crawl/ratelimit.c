@@ -173,14 +173,29 @@ static long share(const zl_pacer *p, const zl_rl_bucket *b)
   return s > 0 ? s : 1;
 }
 
+/* How late our estimate of a window's end may be: t is given in whole
+ * seconds (2% of the window, at most a second, is added for a server that
+ * rounds it down). */
+static double late_margin(double w)
+{
+  return 0.02 * w < 1.0 ? 0.02 * w : 1.0;
+}
+
 /* A window that ended gives way to the next one. */
 static void roll(zl_rl_bucket *b, double now)
 {
   if (b->reset_at > 0 && now >= b->reset_at) {
     double w = b->window > 0 ? b->window : ZL_RL_WINDOW_DEFAULT;
+    /* Requests started just before our estimate of the end may have been
+     * counted in the server's next window already (the estimate errs late):
+     * they are spent in the new one. */
+    double edge = b->reset_at - 2 * late_margin(w);
+    long late = 0;
+    for (size_t i = 0; i < b->starts_n; i++)
+      late += b->starts[(b->starts_head + i) % b->starts_cap] >= edge;
     /* without a quota there is no window of ours to keep: the server's next word starts one */
     b->reset_at = b->quota > 0 ? b->reset_at + w * (1 + floor((now - b->reset_at) / w)) : 0;
-    b->spent = 0;
+    b->spent = late;
     b->remaining = -1; /* the next answer says */
   }
 }
@@ -196,7 +211,11 @@ static void apply(zl_rl_bucket *b, const zl_rl_entry *e, int policy, int shares,
   }
   double w = b->window > 0 ? b->window : ZL_RL_WINDOW_DEFAULT;
   if (e->t >= 0) { /* the server's window, not ours: a reset further than a window is not believed */
-    b->reset_at = now + (e->t < w ? e->t : w);
+    /* t comes in whole seconds: rounded up, each answer bounds the reset
+     * from above, and the lowest bound of the window's answers is the
+     * closest (a short window would lose up to a second of each otherwise) */
+    double at = now + (e->t < w ? e->t : w) + late_margin(w);
+    b->reset_at = b->told && b->reset_at > now && b->reset_at < at ? b->reset_at : at;
     b->told = 1;
   }
   /* what is left is the whole client's: each of the ranks takes its share

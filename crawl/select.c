@@ -32,10 +32,10 @@ static const struct {
   int col;
   sel_kind kind;
 } FIELDS[] = {
-    {"id", ZL_CC_ID, K_GLOB},           {"library", ZL_CC_LIBRARY, K_TEXT},   {"pipeline_tag", ZL_CC_PIPELINE, K_TEXT},
-    {"gated", ZL_CC_GATED, K_TEXT},     {"relation", ZL_CC_RELATION, K_TEXT}, {"base", ZL_CC_BASES, K_BASE},
-    {"dtype", ZL_CC_DTYPES, K_DTYPE},   {"params", ZL_CC_PARAMS, K_NUMBER},   {"files", ZL_CC_FILES, K_NUMBER},
-    {"downloads", ZL_CC_DOWNLOADS, K_NUMBER}, {"created", ZL_CC_CREATED, K_DATE}, {"modified", ZL_CC_MODIFIED, K_DATE},
+    {"id", ZLLM_CC_ID, K_GLOB},           {"library", ZLLM_CC_LIBRARY, K_TEXT},   {"pipeline_tag", ZLLM_CC_PIPELINE, K_TEXT},
+    {"gated", ZLLM_CC_GATED, K_TEXT},     {"relation", ZLLM_CC_RELATION, K_TEXT}, {"base", ZLLM_CC_BASES, K_BASE},
+    {"dtype", ZLLM_CC_DTYPES, K_DTYPE},   {"params", ZLLM_CC_PARAMS, K_NUMBER},   {"files", ZLLM_CC_FILES, K_NUMBER},
+    {"downloads", ZLLM_CC_DOWNLOADS, K_NUMBER}, {"created", ZLLM_CC_CREATED, K_DATE}, {"modified", ZLLM_CC_MODIFIED, K_DATE},
 };
 
 /* "7e9", "7B", "350M", "1.5K": a count. */
@@ -181,7 +181,7 @@ static int term_match(const sel_term *t, const char *v)
   return 0;
 }
 
-int zl_select_match(const zl_select *s, const zl_census_cols *row)
+int zl_select_match(const zl_select *s, const zllm_census_cols *row)
 {
   for (size_t i = 0; i < s->n; i++)
     if (!term_match(&s->t[i], row->col[s->t[i].col]))

@@ -219,9 +219,9 @@ typedef struct {
 static int take_row(void *ctx, const char *line, size_t len, size_t lineno)
 {
   selector *s = ctx;
-  zl_census_cols cols;
+  zllm_census_cols cols;
   if (lineno == 1)
-    return line && strcmp(line, ZL_CENSUS_COLUMNS) == 0
+    return line && strcmp(line, ZLLM_CENSUS_COLUMNS) == 0
                ? 0
                : zllm_error_set(ZLLM_EINVAL, "%s: not a census (its first line is not the census's columns)", s->census);
   if (!line || len + 1 > s->copy_cap) {
@@ -229,7 +229,7 @@ static int take_row(void *ctx, const char *line, size_t len, size_t lineno)
     return 0;
   }
   memcpy(s->copy, line, len + 1);
-  if (zl_census_split(s->copy, &cols) < 0) {
+  if (zllm_census_split(s->copy, &cols) < 0) {
     s->bad_rows++;
     return 0;
   }
@@ -243,7 +243,7 @@ static int take_row(void *ctx, const char *line, size_t len, size_t lineno)
     return 0;
   }
   batch *b = s->b;
-  if (!(b->ids[b->n] = strdup(cols.col[ZL_CC_ID])))
+  if (!(b->ids[b->n] = strdup(cols.col[ZLLM_CC_ID])))
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   b->ord[b->n++] = j;
   return b->n == BATCH ? run_batch(b) : 0;
@@ -296,10 +296,10 @@ int cr_crawl_selected(const zllm_crawl_options *o, zllm_crawl_stats *stats, int 
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0 && (b.part_fd = open(b.part_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
     rc = zllm_error_set(ZLLM_EIO, "%s: %s", b.part_path, strerror(errno));
-  selector s = {&b, sel, &done, rank, size, 0, 0, 0, census, malloc(ZL_CENSUS_MAX_LINE + 1), ZL_CENSUS_MAX_LINE + 1, 0};
+  selector s = {&b, sel, &done, rank, size, 0, 0, 0, census, malloc(ZLLM_CENSUS_MAX_LINE + 1), ZLLM_CENSUS_MAX_LINE + 1, 0};
   if (rc == 0 && !s.copy)
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  rc = rc ? rc : zllm_read_lines(census, ZL_CENSUS_MAX_LINE, take_row, &s);
+  rc = rc ? rc : zllm_read_lines(census, ZLLM_CENSUS_MAX_LINE, take_row, &s);
   rc = rc ? rc : run_batch(&b);
   if (rc == 0 && rank == 0)
     ZLLM_INFO("crawl: %" PRIu64 " repos selected of the census; this rank skipped %" PRIu64

@@ -57,6 +57,15 @@ FIGURES = OrderedDict([
         "Tensors whose bytes appeared earlier within the same model, the same family, or the hub.")),
     ("hub_growth", ("04-hub-growth", "crawl",
         "Models and bytes uploaded per quarter (createdAt from the crawl), with the running total.")),
+    ("census_growth", ("05-hub-census", "census",
+        "Models and parameters created per month across the whole listing (the census), with the running totals.")),
+    ("census_dtypes", ("05-hub-census", "census",
+        "Share of the hub's parameters and of its models per safetensors dtype (the census).")),
+    ("census_params", ("05-hub-census", "census",
+        "Distribution of the models' parameter counts (the census, log scale).")),
+    ("census_families", ("05-hub-census", "census",
+        "The largest declared fine-tune trees (baseModels) by number of children and relation, beside the "
+        "bitwise families where the survey has both.")),
     ("throughput_vs_ranks", ("01-storage-reduction", "scaling",
         "Survey throughput against the number of ranks, surveys of one hub at several rank counts, "
         "with the ideal (linear) line.")),
@@ -100,6 +109,7 @@ class Survey:
             self._read_models(f)
             self._read_tensors(f)
             self._read_tables(f)
+            self._read_census(f)
 
     def _read_models(self, f):
         m = f["/models"]
@@ -165,9 +175,40 @@ class Survey:
         self.pairs = table("/pairs", ("a", "b", "bit_distance", "identical_fraction"))
 
     # ---- what this survey can show ---------------------------------------
+    def _read_census(self, f):
+        """stats.h5 /census (zllm-survey --census): the small tables the figures
+        draw; the per-repo columns stay in the file (census_repos() reads them)."""
+        self.census = None
+        if "census" not in f or len(f["/census/id"]) == 0:
+            return
+        c = f["/census"]
+        def frame(group):
+            g = c[group]
+            return pd.DataFrame({k: (_s(g[k][:]) if g[k].dtype.kind == "S" else g[k][:]) for k in g})
+        self.census = {"by_month": frame("by_month"), "by_dtype": frame("by_dtype"),
+                       "params_hist": frame("params_hist"), "declared_bases": frame("declared_bases"),
+                       "repos": len(c["id"])}
+
+    def census_repos(self, columns=("id", "created_at", "params_total", "base_model")):
+        """The census's per-repo columns as a DataFrame (coded columns decoded)."""
+        with h5py.File(self.path, "r") as f:
+            c = f["/census"]
+            out = OrderedDict()
+            for k in columns:
+                v = c[k][:]
+                if "categories" in c and k in c["categories"]:
+                    cats = np.array(_s(c["categories"][k][:]) + ["(other)"], dtype=object)
+                    v = np.where(v < 0, "", cats[np.clip(v, 0, len(cats) - 1)])
+                elif v.dtype.kind == "S":
+                    v = _s(v)
+                out[k] = v
+            return pd.DataFrame(out)
+
     def has(self, need):
         if need is None:
             return True
+        if need == "census":
+            return self.census is not None
         if need == "baselines":
             return len(self.baselines) > 0
         if need == "archive":
@@ -193,6 +234,7 @@ class Survey:
             "pairs": "the clustering compared no pair of models (no two share an architecture)",
             "scaling": "no survey of this hub at another rank count was given "
                        "(zllm-report OUTDIR --scaling OTHER_OUTDIR ...: surveys of the same hub at several rank counts)",
+            "census": "this survey ran without --census (zllm-survey --endpoint URL --census)",
             "crawl": "the survey read a local snapshot without crawl metadata (createdAt); "
                      "survey a hub with zllm-survey --endpoint, or a snapshot zllm crawl wrote, "
                      "or point ZLLM_CRAWL_METADATA at a crawl's .zllm/metadata.jsonl",
@@ -683,6 +725,124 @@ def hub_growth(s):
     fig.suptitle(f"Hub growth over time ({len(m)} models with createdAt)")
     print(f"{len(m)} models with createdAt, {labels[0]} to {labels[-1]} (from {s._growth_source}); "
           f"{len(s.models) - int(s.models['repo'].isin(set(m['repo'])).sum())} surveyed models without")
+    return _finish(s, fig, name)
+
+
+# ---- 05 hub census ----------------------------------------------------------
+
+def census_growth(s):
+    name = "census_growth"
+    if not _begin(s, name):
+        return None
+    m = s.census["by_month"]
+    x = np.arange(len(m))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    a1.bar(x, m["models"], color="#4c72b0", label="models created")
+    a1.bar(x, m["declared_base"], color="#dd8452", label="... declaring a base model")
+    a1b = a1.twinx()
+    a1b.plot(x, np.cumsum(m["models"]), color="#c44e52", label="total models")
+    a1.set_ylabel("models per month [count]")
+    a1b.set_ylabel("total models [count]")
+    a1.set_title("Models")
+    a2.bar(x, m["parameters"] / 1e9, color="#55a868", label="parameters created")
+    a2b = a2.twinx()
+    a2b.plot(x, np.cumsum(m["parameters"]) / 1e9, color="#c44e52", label="total parameters")
+    a2.set_ylabel("parameters per month [billions]")
+    a2b.set_ylabel("total parameters [billions]")
+    a2.set_title("Parameters (safetensors)")
+    step = max(1, len(m) // 12)
+    for a, b in ((a1, a1b), (a2, a2b)):
+        a.set_xticks(x[::step])
+        a.set_xticklabels(list(m["month"])[::step], rotation=45, fontsize=8)
+        a.set_xlabel("month (createdAt)")
+        h1, l1 = a.get_legend_handles_labels()
+        h2, l2 = b.get_legend_handles_labels()
+        a.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")
+    fig.suptitle(f"The hub over time: {s.census['repos']:,} models in the census")
+    print(f"{s.census['repos']:,} models from {m['month'].iloc[0]} to {m['month'].iloc[-1]}; "
+          f"{int(m['declared_base'].sum()):,} declare a base model; "
+          f"{m['parameters'].sum() / 1e12:.1f} T parameters listed")
+    return _finish(s, fig, name)
+
+
+def census_dtypes(s):
+    name = "census_dtypes"
+    if not _begin(s, name):
+        return None
+    d = s.census["by_dtype"].sort_values("parameters", ascending=False)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.bar(d["dtype"], d["parameters"] / d["parameters"].sum(), color="#4c72b0")
+    a1.set_ylabel("fraction of all parameters")
+    a1.set_title("Parameters by dtype")
+    a2.bar(d["dtype"], d["models"], color="#55a868")
+    a2.set_ylabel("models with weights of the dtype [count]")
+    a2.set_title("Models by dtype")
+    for a in (a1, a2):
+        a.set_xlabel("safetensors dtype")
+    fig.suptitle("Dtypes across the hub (census)")
+    top = d.iloc[0]
+    print(f"{top['dtype']} holds {top['parameters'] / d['parameters'].sum():.0%} of the parameters listed; "
+          f"{len(d)} dtypes in all")
+    return _finish(s, fig, name)
+
+
+def census_params(s):
+    name = "census_params"
+    if not _begin(s, name):
+        return None
+    h = s.census["params_hist"]
+    h = h[h["models"] > 0]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(h["log10_low"] + 0.125, h["models"], width=0.25, color="#4c72b0", label="models")
+    ax.set_xlabel("parameters [log10]")
+    ax.set_ylabel("models [count]")
+    ax.set_title("Parameter counts across the hub (census)")
+    ax.legend(fontsize=8)
+    w = h["models"] / h["models"].sum()
+    median = float(h["log10_low"].iloc[int(np.searchsorted(np.cumsum(w), 0.5))])
+    print(f"{int(h['models'].sum()):,} models list a parameter count; the median is about 10^{median:.2f} "
+          f"({10 ** median / 1e6:,.0f} M)")
+    return _finish(s, fig, name)
+
+
+def census_families(s, top=20):
+    name = "census_families"
+    if not _begin(s, name):
+        return None
+    b = s.census["declared_bases"].head(top)
+    rel = [r for r in ("finetune", "adapter", "quantized", "merge", "other") if r in b]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, max(4, 0.3 * len(b) + 1)),
+                                 gridspec_kw={"width_ratios": [3, 2]})
+    y = np.arange(len(b))[::-1]
+    left = np.zeros(len(b))
+    colors = ["#4c72b0", "#55a868", "#dd8452", "#c44e52", "#8172b3"]
+    for r, c in zip(rel, colors):
+        a1.barh(y, b[r], left=left, color=c, label=r)
+        left += b[r].to_numpy()
+    a1.set_yticks(y)
+    a1.set_yticklabels(b["id"], fontsize=7)
+    a1.set_xlabel("models declaring the base [count]")
+    a1.set_ylabel("declared base model [repo id]")
+    a1.set_title(f"The {len(b)} largest declared fine-tune trees")
+    a1.legend(fontsize=8)
+    # the bitwise families of the surveyed models, beside what they declare
+    m = s.models
+    both = m[(m["declared_base"] != "") & (m["repo"] != "")]
+    fam = m.groupby("family").size().sort_values(ascending=False).head(top)
+    if len(fam) == 0:
+        a2.text(0.5, 0.5, "no models surveyed\n(zllm-survey --census --select EXPR)", ha="center", va="center",
+                transform=a2.transAxes)
+    a2.barh(np.arange(len(fam))[::-1], fam.to_numpy(), color="#8172b3", label="bitwise family (survey)")
+    a2.set_yticks(np.arange(len(fam))[::-1])
+    a2.set_yticklabels(list(fam.index), fontsize=7)
+    a2.set_xlabel("surveyed models in the family [count]")
+    a2.set_ylabel("bitwise family [root repo id]")
+    a2.set_title("Bitwise families of the surveyed models")
+    a2.legend(fontsize=8)
+    fig.suptitle("Declared trees (census) and bitwise families (survey)")
+    agree = int((both["declared_base"] == both["base"]).sum()) if len(both) else 0
+    print(f"{len(s.census['declared_bases'])} most declared bases shown of the census; of {len(both)} surveyed "
+          f"models that declare a base, the bitwise search found that same base for {agree}")
     return _finish(s, fig, name)
 
 

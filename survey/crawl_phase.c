@@ -19,7 +19,26 @@ int sv_crawl(sv_run *run)
   co.endpoint = run->opts.endpoint;
   co.out = run->crawled_hub;
   co.progress = !run->opts.quiet;
-  int rc = zllm_crawl_mpi(&co, &cs, run->comm);
+  int rc = 0;
+  if (run->opts.census) {
+    zllm_census_stats ks;
+    rc = zllm_crawl_census(&co, &ks, run->comm);
+    if (rc < 0 && zllm_error_last_code() == ZLLM_ERROR) {
+      if (run->rank == 0)
+        ZLLM_WARN("census: %s; going on with the rows written", zllm_error_last());
+      rc = 0;
+    }
+    if (rc == 0 && run->rank == 0)
+      ZLLM_INFO("census: %llu repos from %llu listing pages (%llu done by an earlier run), %.0f s waiting for "
+                "rate-limit windows, %ld answers of 429", (unsigned long long)ks.rows,
+                (unsigned long long)(ks.pages + ks.pages_before), (unsigned long long)ks.pages_before,
+                ks.rate_waited, ks.throttled);
+    if (rc < 0 || !co.select) { /* the census alone: no files to crawl */
+      run->opts.hub = run->crawled_hub;
+      return rc;
+    }
+  }
+  rc = zllm_crawl_mpi(&co, &cs, run->comm);
   if (rc < 0 && zllm_error_last_code() == ZLLM_ERROR) {
     if (run->rank == 0)
       ZLLM_WARN("crawl: %s; surveying what was crawled", zllm_error_last());

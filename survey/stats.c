@@ -468,6 +468,8 @@ int sv_stats(sv_run *run)
   rc = h5_open(&o, path, run->comm);
   if (rc == 0) {
     rc = st_write_tables(&c, &o);
+    if (rc == 0 && run->opts.census)
+      rc = sv_census_write(run, &o);
     int closed = h5_close(&o);
     rc = rc ? rc : closed;
   }

@@ -80,5 +80,7 @@ int st_round_load(st_ctx *c, size_t k0, size_t k1, t_row **rows, size_t *nrows, 
 
 /* Every table of stats.h5 (docs/STATS.md) into `o`.  COLLECTIVE. */
 int st_write_tables(st_ctx *c, h5_out *o);
+/* /census from OUT/hub/census.tsv (survey/census_h5.c; COLLECTIVE). */
+int sv_census_write(sv_run *run, h5_out *o);
 
 #endif

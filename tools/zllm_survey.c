@@ -28,6 +28,11 @@ static void usage(FILE *out)
           "  --endpoint URL  crawl a Hub API first (into OUT/hub, downloads shared by the ranks;\n"
           "                  HF_TOKEN honoured), with\n"
           "                  --author A --search S --filter TAG --limit N --include GLOB --jobs K\n"
+          "                  --rate api=N,resolvers=M[,window=S] (quotas of a server that states none)\n"
+          "  --census        with --endpoint: a census of the whole listing first (OUT/hub/census.tsv,\n"
+          "                  then stats.h5 /census and the report's Hub-scale figures); the files\n"
+          "                  crawled and surveyed are then only those of --select EXPR (see\n"
+          "                  `zllm crawl --help`: library=transformers,params>=1B,...)\n"
           "  --out DIR       output directory (default: zllm-out)\n"
           "  --no-pack       no archive (stats.h5 then has hash-level reductions only; the hub\n"
           "                  is then read twice: a scan, then the statistics)\n"
@@ -49,6 +54,8 @@ static int parse_args(int argc, char **argv, zllm_survey_options *o)
     {"search", required_argument, NULL, 's'},   {"filter", required_argument, NULL, 'f'},
     {"limit", required_argument, NULL, 'l'},    {"include", required_argument, NULL, 'i'},
     {"jobs", required_argument, NULL, 'j'},     {"baselines", no_argument, NULL, 'B'},
+    {"census", no_argument, NULL, 'C'},         {"select", required_argument, NULL, 'S'},
+    {"rate", required_argument, NULL, 'R'},
     {NULL, 0, NULL, 0},
   };
   static const char *include[256];
@@ -71,9 +78,16 @@ static int parse_args(int argc, char **argv, zllm_survey_options *o)
     case 'l': o->crawl.limit = atol(optarg); break;
     case 'i': if (o->crawl.ninclude < 256) include[o->crawl.ninclude++] = optarg; break;
     case 'j': o->crawl.jobs = atoi(optarg); break;
+    case 'C': o->census = 1; break;
+    case 'S': o->crawl.select = optarg; break;
+    case 'R': o->crawl.rate = optarg; break;
     default: return 2;
     }
   }
+  if ((o->census || o->crawl.select) && !o->endpoint)
+    return 2; /* a census is of a listing */
+  if (o->crawl.select && !o->census)
+    return 2;
   return optind == argc ? 0 : 2;
 }
 

@@ -53,9 +53,13 @@ typedef struct {
   int baselines;        /* also measure zstd, FastCDC, ZipNN-style, ZipLLM-equivalent (rank 0) */
   const char *endpoint; /* crawl this Hub API into OUT/hub first (all ranks), or NULL */
   zllm_crawl_options crawl; /* the crawl's selection (endpoint/out are set by the survey) */
+  /* With `endpoint`: first a census of the listing (zllm_crawl_census into
+   * OUT/hub/census.tsv, then stats.h5 /census); the files crawled and
+   * surveyed are then those of crawl.select (none without it). */
+  int census;
 } zllm_survey_options;
 
-#define ZLLM_SURVEY_OPTIONS_INIT {NULL, "zllm-out", 0, 0, 0, NULL, ZLLM_CRAWL_OPTIONS_INIT}
+#define ZLLM_SURVEY_OPTIONS_INIT {NULL, "zllm-out", 0, 0, 0, NULL, ZLLM_CRAWL_OPTIONS_INIT, 0}
 
 /* Returns the same code on every rank. */
 int zllm_survey_run(const zllm_survey_options *opts, MPI_Comm comm);

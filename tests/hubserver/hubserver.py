@@ -41,7 +41,8 @@ rest; /cdn/ and /_stats are not counted); every counted answer carries
   RateLimit-Policy: "fixed window";"CLASS";q=QUOTA;w=S
 and a request past its class's quota gets 429 (with Retry-After).  --lie makes the RateLimit
 field lie while the quota is still enforced: zero (r=0, t=1 always), huge (r=10^9, t=0), garbage
-(unparsable values), silent (no RateLimit fields at all: the client must be told the quota).  /_stats counts the 429s given and the most requests of one class in a window.
+(unparsable values), silent (no RateLimit fields at all: the client must be told the quota).  /_stats counts the 429s given, the most requests of one class in a window, and the requests answered (not 429) in each window by
+its number from the server's start (answered_per_window: how much of the quota a client used).
 --synthetic N plays a hub of N generated repos instead of ROOT's (seeded, --seed S: the same
 hub every time, nothing held per repo): /api/models pages them in createdAt order with an opaque
 cursor and the expand[] fields the Hub gives (sha, createdAt, lastModified, library_name,
@@ -416,8 +417,13 @@ class Handler(BaseHTTPRequestHandler):
         parts = [urllib.parse.unquote(p) for p in url.path.split("/")[1:]]
         self.rate_headers = None
         if url.path == "/_stats":
+            with hub.lock:
+                windows = {}
+                for (cls, win), n in hub.window_counts.items():
+                    windows.setdefault(cls, {})[win] = min(n, hub.quota.get(cls, n))
             return self.send_json({"body_bytes": hub.body_bytes, "requests": hub.requests,
-                                   "throttled": hub.throttled, "peak_per_window": hub.peak})
+                                   "throttled": hub.throttled, "peak_per_window": hub.peak,
+                                   "answered_per_window": {c: {str(i): w[i] for i in sorted(w)} for c, w in windows.items()}})
         if parts[:1] == ["cdn"] and len(parts) == 2:
             return self.serve_cdn(parts[1])
         cls = "api" if parts[:1] == ["api"] else "resolvers" if len(parts) >= 4 and parts[2] == "resolve" else "pages"

@@ -13,7 +13,8 @@ report="$ZLLM_BIN/zllm-report"
 all_figures=(reduction_by_stage reduction_vs_throughput cumulative_reduction storage_by_dtype metadata_overhead
              delta_sparsity bit_flip_probability exponent_histograms relative_change bit_distance_heatmap
              tensor_duplication hub_growth)
-notebooks=(01-storage-reduction 02-delta-structure 03-families-and-duplication 04-hub-growth)
+notebooks=(01-storage-reduction 02-delta-structure 03-families-and-duplication 04-hub-growth 05-hub-census)
+census_figures=(census_growth census_dtypes census_params census_families) # drawn with --census: survey_census.sh
 
 is_png() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; }
 
@@ -55,6 +56,7 @@ check_rendered "$T/local-report" "${local_figs[@]}"
 check "no hub growth figure without createdAt" [ ! -e "$T/local-report/figures/hub_growth.png" ]
 check "figures.tsv says why hub growth is not drawn" grep -q $'^hub_growth\t04-hub-growth\tnot drawn: .*crawl metadata' "$T/local-report/figures.tsv"
 check "the notebook says why" grep -q "not drawn: the survey read a local snapshot" "$T/local-report/04-hub-growth.html"
+check "the census notebook says why it draws nothing" grep -q "not drawn: this survey ran without --census" "$T/local-report/05-hub-census.html"
 
 # 2a. --no-pack and no --baselines: the archive's and the baselines' figures say why they are missing
 check "zllm-survey --no-pack" mpirun_n 1 "$ZLLM_BIN/zllm-survey" --hub "$sample" --out "$T/nopack" --quiet --no-pack
@@ -77,7 +79,7 @@ check "throughput against ranks drawn" is_png "$T/meta-report/figures/throughput
 check "... with a title, labelled axes, a legend and a caption" \
   env ZLLM_SCALING="$T/local2" /usr/bin/python3 "$ZLLM_SRC/tests/scripts/report_figures.py" "$ZLLM_SRC/notebooks" "$T/local" "$T/figcheck2"
 check "the module draws these figures and throughput_vs_ranks, no other" \
-  bash -c "[ \"\$(cd '$ZLLM_SRC/notebooks' && /usr/bin/python3 -c 'import zllm_report as z; print(*z.FIGURES, sep=chr(10))' | sort)\" = \"\$(printf '%s\n' ${all_figures[*]} throughput_vs_ranks | sort)\" ]"
+  bash -c "[ \"\$(cd '$ZLLM_SRC/notebooks' && /usr/bin/python3 -c 'import zllm_report as z; print(*z.FIGURES, sep=chr(10))' | sort)\" = \"\$(printf '%s\n' ${all_figures[*]} throughput_vs_ranks ${census_figures[*]} | sort)\" ]"
 check "... from 1 and 2 ranks" grep -q "speed-up of the whole survey: 1 ranks 1.00x, 2 ranks " "$T/meta-report/01-storage-reduction.html"
 check "figures.tsv says why it is not drawn without --scaling" grep -q $'^throughput_vs_ranks\t01-storage-reduction\tnot drawn: no survey of this hub at another rank count' "$T/local-report/figures.tsv"
 check "--scaling with a folder without stats.h5 is refused" bash -c "! '$report' '$T/local' '$T/x-report' --scaling '$T/empty-none' 2>'$T/r7.log' && grep -q 'empty-none: no stats.h5' '$T/r7.log'"

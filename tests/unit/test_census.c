@@ -63,7 +63,7 @@ static void test_a_hub_entry(void **state)
   /* nothing but the id: every other column empty, the shape kept */
   assert_int_equal(row_of("{\"id\":\"a/b\",\"gated\":false}", row, sizeof row, dropped), 0);
   assert_string_equal(row, "a/b\t\t\t\t\t\t\t\t\t\tfalse\t\t\t\n");
-  assert_int_equal(count_char(row, '\t'), ZL_CENSUS_NCOLUMNS - 1);
+  assert_int_equal(count_char(row, '\t'), ZLLM_CENSUS_NCOLUMNS - 1);
 }
 
 static void test_bad_ids_skip_the_entry(void **state)
@@ -86,7 +86,7 @@ static void test_hostile_fields_are_left_empty_and_named(void **state)
   /* too many bases, a bad base id, a relation that is not a token */
   zllm_buf big = ZLLM_BUF_INIT;
   assert_int_equal(zllm_buf_puts(&big, "{\"id\":\"a/b\",\"baseModels\":{\"relation\":\"finetune\",\"models\":["), 0);
-  for (int i = 0; i < ZL_CENSUS_MAX_BASES + 1; i++)
+  for (int i = 0; i < ZLLM_CENSUS_MAX_BASES + 1; i++)
     assert_int_equal(zllm_buf_printf(&big, "%s{\"id\":\"o/m%d\"}", i ? "," : "", i), 0);
   assert_int_equal(zllm_buf_puts(&big, "]}}"), 0);
   assert_int_equal(row_of(big.data, row, sizeof row, dropped), 0);
@@ -112,7 +112,7 @@ static void test_hostile_fields_are_left_empty_and_named(void **state)
   for (size_t i = 0; i < sizeof bad_params / sizeof *bad_params; i++) {
     assert_int_equal(row_of(bad_params[i], row, sizeof row, dropped), 0);
     assert_string_equal(dropped, "safetensors");
-    assert_int_equal(count_char(row, '\t'), ZL_CENSUS_NCOLUMNS - 1);
+    assert_int_equal(count_char(row, '\t'), ZLLM_CENSUS_NCOLUMNS - 1);
   }
   /* text with control characters, too long, of the wrong type; a sha that is not one */
   assert_int_equal(row_of("{\"id\":\"a/b\",\"pipeline_tag\":\"text\\tgen\\neration\",\"library_name\":{\"an\":\"object\"},"
@@ -124,10 +124,10 @@ static void test_hostile_fields_are_left_empty_and_named(void **state)
   assert_string_equal(row, "a/b\t\t\t\t\t\t\t\t\t\t\t\t\t\n");
 }
 
-static zl_census_cols cols_of(char *line)
+static zllm_census_cols cols_of(char *line)
 {
-  zl_census_cols c;
-  assert_int_equal(zl_census_split(line, &c), 0);
+  zllm_census_cols c;
+  assert_int_equal(zllm_census_split(line, &c), 0);
   return c;
 }
 
@@ -136,7 +136,7 @@ static int matches(const char *expr, const char *row)
   zl_select *s = NULL;
   assert_int_equal(zl_select_parse(expr, &s), 0);
   char *copy = strdup(row);
-  zl_census_cols c = cols_of(copy);
+  zllm_census_cols c = cols_of(copy);
   int m = zl_select_match(s, &c);
   free(copy);
   zl_select_free(s);
@@ -187,9 +187,9 @@ static void test_split_wants_every_column(void **state)
   (void)state;
   char short_row[] = "a/b\tonly two";
   char long_row[] = "a\tb\tc\td\te\tf\tg\th\ti\tj\tk\tl\tm\tn\to";
-  zl_census_cols c;
-  assert_int_equal(zl_census_split(short_row, &c), -1);
-  assert_int_equal(zl_census_split(long_row, &c), -1);
+  zllm_census_cols c;
+  assert_int_equal(zllm_census_split(short_row, &c), -1);
+  assert_int_equal(zllm_census_split(long_row, &c), -1);
 }
 
 int main(void)
