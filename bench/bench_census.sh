@@ -22,7 +22,7 @@
 # Usage: bench/bench_census.sh [BUILD_DIR]
 #        env: REPOS (3000000), QUOTA (api=100,window=3), KILL1 (25), KILL2 (50),
 #             SELECT (library=transformers,params>=1B,created<2022-07-01),
-#             SELECT_QUOTA (api=600,resolvers=1200,window=1), CACHE (/tmp/zllm-listing-cache),
+#             SELECT_QUOTA (api=3000,resolvers=6000,window=5), CACHE (/tmp/zllm-listing-cache),
 #             STAGES ("census kill select"), CENSUS=FILE (the select stage's census.tsv when the
 #             census stage is not run)
 set -euo pipefail
@@ -34,7 +34,7 @@ quota=${QUOTA:-api=100,window=3}
 kill1=${KILL1:-25}
 kill2=${KILL2:-50}
 select=${SELECT:-library=transformers,params>=1B,created<2022-07-01}
-select_quota=${SELECT_QUOTA:-api=600,resolvers=1200,window=1}
+select_quota=${SELECT_QUOTA:-api=3000,resolvers=6000,window=5}
 cache=${CACHE:-/tmp/zllm-listing-cache}
 work=$(mktemp -d /tmp/zllm-census.XXXXXX)
 pid=

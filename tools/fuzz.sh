@@ -9,13 +9,16 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 engine=libfuzzer
 if [ "${1:-}" = --afl ]; then engine=afl; shift; fi
 secs=${1:-60}; shift || true
-targets=${*:-safetensors card json stream hubapi archive rans planes serve}
+targets=${*:-safetensors card json stream hubapi archive rans planes serve census}
 
 if [ $engine = afl ]; then
   command -v afl-clang-fast >/dev/null || { echo "tools/fuzz.sh --afl needs AFL++: apt-get install afl++" >&2; exit 2; }
   build=$here/build-afl
   CC=afl-clang-fast cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZLLM_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
 else
+  # clang's fuzzer and sanitizer runtimes: Debian's clang packages them apart
+  [ -e "$(clang -print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-x86_64.a" ] ||
+    { echo "tools/fuzz.sh needs clang's runtimes: apt-get install clang libclang-rt-14-dev" >&2; exit 2; }
   build=$here/build-fuzz
   CC=clang cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DZLLM_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
 fi

@@ -116,7 +116,7 @@ check "... no id twice" once "$T/l/census.tsv"
 stop_hub
 
 # ---- --select over ranks ---------------------------------------------------------------
-start_synth $N --quota api=150,resolvers=200,pages=200,window=1
+start_synth $N --quota api=750,resolvers=1000,pages=1000,window=5
 sel='library=transformers,params>=2B,created<2025'
 want=$(awk -F'\t' 'NR > 1 && $5 == "transformers" && $9 != "" && $9 >= 2e9 && substr($3, 1, 4) < "2025"' "$T/c1/census.tsv" | wc -l)
 for n in 1 2; do

@@ -9,7 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 N=3000
 py=/usr/bin/python3 # Debian's, with h5py
-start_hub "" --synthetic $N --quota api=200,resolvers=300,window=1
+start_hub "" --synthetic $N --quota api=1000,resolvers=1500,window=5
 sel='library=transformers,params>=20B'
 check "zllm-survey --census --select on 2 ranks" \
   mpirun_n 2 "$ZLLM_BIN/zllm-survey" --endpoint "$HS_URL" --census --select "$sel" --out "$T/s" --quiet
