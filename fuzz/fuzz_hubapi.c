@@ -84,5 +84,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   for (size_t i = 0; i < c.nrepos; i++)
     free(c.repos[i].id);
   free(c.repos);
+  free(c.repo_ids.h);
   return 0;
 }

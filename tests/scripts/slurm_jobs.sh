@@ -73,7 +73,7 @@ if [ "${#ids[@]}" -eq 3 ]; then
   check "the crawl made the served hub" diff -r -x .zllm "$sample" "$T/crawled"
   check "the crawl job shared the downloads over its 2 tasks" \
     grep -q 'over 2 ranks: each received between' "$T/submit2/zllm-crawl-${ids[0]}.out"
-  check "the report job rendered every notebook" [ "$(ls "$T/out2/report/"*.html 2>/dev/null | wc -l)" -eq 5 ]
+  check "the report job rendered every notebook" [ "$(ls "$T/out2/report/"*.html 2>/dev/null | wc -l)" -eq 6 ]
   for f in reduction_by_stage reduction_vs_throughput cumulative_reduction storage_by_dtype metadata_overhead \
            delta_sparsity bit_flip_probability exponent_histograms relative_change bit_distance_heatmap \
            tensor_duplication hub_growth; do
