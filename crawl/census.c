@@ -94,7 +94,11 @@ static int take_log_line(void *ctx, const char *line, size_t len, size_t lineno)
       page != k->pages + 1 || used <= 0 || (size_t)used >= len)
     return lr->bad = 1, 0;
   snprintf(k->last_created, sizeof k->last_created, "%s", strcmp(created, "-") == 0 ? "" : created);
-  char *next = strndup(line + used, len - (size_t)used);
+  /* the next page stays on the endpoint: a URL relative to it, as next_of wrote it */
+  const char *rel = line + used;
+  if (strcmp(rel, "-") != 0 && ((*rel != '/' && *rel != '?') || strpbrk(rel, " \t\r\n@\\")))
+    return lr->bad = 1, 0;
+  char *next = strndup(rel, len - (size_t)used);
   if (!next)
     return zllm_error_set(ZLLM_ENOMEM, "out of memory");
   free(k->next);
@@ -259,7 +263,7 @@ static char *next_of(census *k, const zl_req *r, uint64_t rows_total)
     return NULL;
   }
   const char *rel = r->next_url + n;
-  if (strlen(rel) > 4096 || strpbrk(rel, "\t\n\r")) {
+  if (strlen(rel) > 4096 || strpbrk(rel, " \t\n\r@\\")) {
     census_problem(k, "listing stopped after page %" PRIu64 ": the next page's URL breaks the rules (length, characters)",
                    k->pages + 1);
     return NULL;
