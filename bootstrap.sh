@@ -7,7 +7,8 @@
 #                           notebook, headless, into OUT/report/)
 #   ./bootstrap.sh test     install what is missing, build, run every test
 #                           (ctest), then the unit, script and fuzz-replay tests
-#                           again under AddressSanitizer + UBSan; the tests start
+#                           again under AddressSanitizer + UBSan, and the threaded
+#                           read path under ThreadSanitizer; the tests start
 #                           their own servers (HTTP on 127.0.0.1, a one-node SLURM
 #                           cluster: munged, slurmctld, slurmd) and stop them
 # Environment: BUILD_DIR (default build), JOBS (default nproc),
@@ -50,10 +51,11 @@ install_missing() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
-build_tree() { # build_tree DIR [cmake args...]
+build_tree() { # build_tree DIR [cmake args...]; TARGETS limits what is built
   local dir=$1; shift
   cmake -S . -B "$dir" "$@" >/dev/null
-  cmake --build "$dir" -j"$jobs"
+  # shellcheck disable=SC2086
+  cmake --build "$dir" -j"$jobs" ${TARGETS:+--target $TARGETS}
 }
 
 mpirun_args() {
@@ -93,6 +95,11 @@ cmd_test() {
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
      ctest --output-on-failure -j"$jobs" -L mpi -LE 'report|slurm')
+  # the threaded read path (decode threads beside the hash thread) under
+  # ThreadSanitizer: its unit tests and a restore round trip
+  TARGETS="zllm test_archive" build_tree "$build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZLLM_TSAN=ON
+  (cd "$build-tsan" && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+     ctest --output-on-failure -j"$jobs" -R '^(unit\.test_archive|archive\.roundtrip_sample)$')
 }
 
 case "${1:-}" in

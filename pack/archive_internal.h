@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <sqlite3.h>
+#include <time.h>
 
 #include "zllm/archive.h"
 #include "zllm/buf.h"
@@ -86,7 +87,19 @@ struct zllm_archive {
    * error. */
   int (*extern_part)(void *ctx, int64_t id, uint64_t part, uint8_t *dst, int depth);
   void *extern_ctx;
+  double t_planes, t_merge; /* seconds this handle spent decoding planes and blobs, and merging planes */
 };
+
+/* Fault injection for tests: is ZLLM_TEST_KILL_AT this point? */
+int ar_test_kill_at(const char *point);
+
+/* Seconds on a monotonic clock: what the read path's stage timings add up. */
+static inline double ar_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* A buffer of ZLLM_PART_BYTES from the pool (NULL on out-of-memory, with a
  * message); give it back with ar_buf_put (accepts NULL). */
@@ -192,10 +205,68 @@ int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t);
  * checked by key (a forced-collision test archive keeps cut keys). */
 int ar_reader_open_id(zllm_file_reader **out, zllm_archive *a, int64_t id, const char *name, uint64_t size,
                       const uint8_t sha256[32]);
-/* The next segment of the file in order, borrowed until the next call
- * (*n = 0 at the end).  Whole-file readers call zllm_file_reader_verified
- * after the end: the SHA-256 was checked before the last segment came. */
-int ar_reader_next(zllm_file_reader *r, const uint8_t **p, size_t *n);
+
+/* A block: a run of whole windows (a tensor part, a header, a piece) that
+ * are consecutive in the file, what the read pipeline decodes at once. */
+typedef struct {
+  uint64_t off, len; /* its bytes in the file */
+  size_t seg;        /* its first window: segment */
+  uint64_t part;     /* and part */
+  size_t nwin;       /* how many windows */
+} ar_block;
+/* The next block of the file, in order, of at most `cap` bytes (a window
+ * larger than cap is a block alone): 1 and *b, or 0 when all are taken.
+ * An empty file has one empty block, so its end is seen like any other. */
+int ar_reader_take_block(zllm_file_reader *r, uint64_t cap, ar_block *b);
+/* Decodes block b into dst (b->len bytes) with handle a, which may be
+ * another thread's: only the reader's layout is read. */
+int ar_reader_decode_block(const zllm_file_reader *r, zllm_archive *a, const ar_block *b, uint8_t *dst);
+/* The next n bytes of the file, in order, into its SHA-256; after the last
+ * one the digest is compared with the recorded one (ZLLM_EFORMAT naming the
+ * file when it differs; zllm_file_reader_verified says it matched). */
+int ar_reader_hash(zllm_file_reader *r, const uint8_t *p, size_t n);
+
+/* The read pipeline (pack/pipeline.c): files cut into blocks, decoded by
+ * `workers` threads (each with its own read-only handle) into a ring of
+ * buffers, while one more thread hashes the blocks of each file in order.
+ * A restore is then bound by the slower of decoding (with writing) and
+ * hashing, not their sum. */
+typedef struct {
+  int64_t id;            /* the file's catalog row */
+  const char *name;      /* repo/path, for messages */
+  uint64_t size;
+  const uint8_t *sha256; /* recorded at ingest */
+  const char *error;     /* the row itself is bad: the file fails with this (or NULL) */
+} ar_pipe_file;
+
+typedef struct {
+  /* Before the file's first block is decoded, on the worker that opened
+   * it (h: that worker's handle): make the destination ready.  < 0 fails
+   * the file (its end still comes). */
+  int (*begin)(void *ctx, size_t file, zllm_archive *h);
+  /* A decoded block, or a piece of one.  Unordered: any order, by the hash
+   * thread piece by piece right after hashing each (still in the cache), or
+   * by the worker that decoded it when the hash thread falls behind; the
+   * file's end comes after all of them (restore writes at the offset; a
+   * mismatch then removes the file).  Ordered: on the
+   * hash thread, in file order, after it is hashed, and the file's last
+   * block only once the whole file matched its SHA-256 (a stream then never
+   * sends a wrong file with a clean end).  NULL: none (verify). */
+  int (*put)(void *ctx, size_t file, uint64_t off, const uint8_t *p, size_t n);
+  /* The file's end, on the hash thread: rc 0 when every byte was decoded,
+   * put and matched the recorded SHA-256, else the failure (its message in
+   * zllm_error_last()). */
+  void (*end)(void *ctx, size_t file, int rc);
+  int ordered;
+} ar_pipe_sink;
+
+typedef zllm_read_stats ar_pipe_stats;
+
+/* Runs files [0, n) of the archive in `dir` through the pipeline; 0 when
+ * it ran (files that failed are reported through sink->end), < 0 when the
+ * run itself could not go on (out of memory, the archive would not open). */
+int ar_pipe_run(const char *dir, const ar_pipe_file *files, size_t n, int workers, const ar_pipe_sink *sink,
+                void *ctx, ar_pipe_stats *stats);
 
 /* Catalog rows (pack/rows.c), the one way ingest and merge write them.
  * Ids of 0 and NULL strings are stored as SQL NULL. */

@@ -405,7 +405,7 @@ int zllm_archive_format(const zllm_archive *a) { return a->format; }
 
 /* Fault injection for tests: ZLLM_TEST_KILL_AT=<point> kills the process
  * there, a crash at a chosen instant rather than a racing timer. */
-static int test_kill_at(const char *point)
+int ar_test_kill_at(const char *point)
 {
   const char *at = getenv("ZLLM_TEST_KILL_AT");
   return at && strcmp(at, point) == 0;
@@ -478,7 +478,7 @@ static int create_catalog(const char *dir, const char *path, int format)
   rc = rc ? rc : create_empty_pack(dir);
   rc = rc ? rc : build_catalog(tmp, format);
   rc = rc ? rc : zllm_sync_path(tmp);
-  if (rc == 0 && test_kill_at("catalog"))
+  if (rc == 0 && ar_test_kill_at("catalog"))
     raise(SIGKILL);
   if (rc == 0 && rename(tmp, path) < 0)
     rc = zllm_error_set_errno("%s: cannot rename to %s", tmp, path);

@@ -42,13 +42,14 @@ struct zllm_file_reader {
   size_t cur;          /* the decoded window's segment, or nsegs when none */
   uint64_t cur_part;   /* and its part (0 but in a tensor) */
   uint64_t win_off, win_len; /* the window's bytes in the file */
-  size_t next;         /* ar_reader_next's next segment */
+  size_t next;         /* ar_reader_take_block's next segment */
   uint64_t next_part;  /* and part */
   uint8_t *buf;        /* the window's bytes */
   size_t cap;
   zllm_sha256_ctx *sha;
   uint64_t hashed;     /* bytes [0, hashed) went into sha, in order */
   int verified;        /* the whole file was hashed and matched */
+  int empty_taken;     /* an empty file's one block was taken */
   zllm_xxh128_ctx *xxh; /* NULL: tensors are not checked by key (a whole-file
                          * reader, proven by the SHA-256 alone) */
   int64_t xxh_tensor;  /* the tensor whose parts go into xxh (0: none) */
@@ -304,7 +305,9 @@ static size_t find_segment(const zllm_file_reader *r, uint64_t off)
   return lo;
 }
 
-static int decode_blob_stream(zllm_file_reader *r, const segment *s)
+/* A header or piece blob into dst (s->len bytes), with handle a (any
+ * thread's own: nothing of the reader but its layout is touched). */
+static int decode_blob_stream(zllm_archive *a, const char *name, const segment *s, uint8_t *dst)
 {
   uint8_t *data = NULL;
   size_t n = 0;
@@ -313,18 +316,27 @@ static int decode_blob_stream(zllm_file_reader *r, const segment *s)
   /* a blob's decoded length comes from the blob: it is held to what zllm
    * writes, so a few KiB of constant chunks cannot claim terabytes */
   uint64_t max = s->kind == SEG_HEADER ? 8 + ZLLM_ST_HEADER_MAX : ZLLM_PIECE_BYTES;
-  int rc = ar_blob_read(r->a, s->id, &data, &n);
+  int rc = ar_blob_read(a, s->id, &data, &n);
   rc = rc ? rc : zllm_stream_info(data, n, &raw_len, &cs, &nch);
   if (rc == 0 && raw_len > max)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld decodes to %llu bytes, more than the %llu a header or piece holds",
-                        r->a->dir, (long long)s->id, (unsigned long long)raw_len, (unsigned long long)max);
+                        a->dir, (long long)s->id, (unsigned long long)raw_len, (unsigned long long)max);
   if (rc == 0 && raw_len != s->len)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: blob %lld decodes to %llu bytes, not the %llu it stands for",
-                        r->a->dir, r->name, (long long)s->id, (unsigned long long)raw_len,
+                        a->dir, name, (long long)s->id, (unsigned long long)raw_len,
                         (unsigned long long)s->len);
-  rc = rc ? rc : zllm_stream_decode(r->a->codec, data, n, r->buf, s->len);
+  double t0 = ar_now();
+  rc = rc ? rc : zllm_stream_decode(a->codec, data, n, dst, s->len);
+  a->t_planes += ar_now() - t0;
   free(data);
   return rc;
+}
+
+/* Window (segment i, part) into dst, with handle a. */
+static int decode_window(const zllm_file_reader *r, zllm_archive *a, size_t i, uint64_t part, uint8_t *dst)
+{
+  const segment *s = &r->segs[i];
+  return s->kind == SEG_TENSOR ? ar_tensor_decode_part(a, s->id, part, dst, 0) : decode_blob_stream(a, r->name, s, dst);
 }
 
 /* A part that continues a tensor decoded from its first part goes into its
@@ -355,6 +367,21 @@ static int check_tensor(zllm_file_reader *r, const segment *s, uint64_t part)
   return 0;
 }
 
+int ar_reader_hash(zllm_file_reader *r, const uint8_t *p, size_t n)
+{
+  int rc = n ? zllm_sha256_ctx_update(r->sha, p, n) : 0;
+  r->hashed += n;
+  if (rc == 0 && r->hashed == r->size && !r->verified) {
+    zllm_sha256 got;
+    rc = zllm_sha256_ctx_final(r->sha, &got);
+    if (rc == 0 && memcmp(got.b, r->sha256, 32) != 0)
+      rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: SHA-256 MISMATCH: the decoded bytes are not the ingested file",
+                          r->a->dir, r->name);
+    r->verified = rc == 0;
+  }
+  return rc;
+}
+
 /* Decodes part `part` of segment i (0 but in a tensor) into r->buf,
  * hashing it when it continues the bytes hashed so far; the file's last
  * window is checked against its SHA-256 before it is kept. */
@@ -375,21 +402,11 @@ static int load_window(zllm_file_reader *r, size_t i, uint64_t part)
   }
   r->win_off = off;
   r->win_len = len;
-  rc = s->kind == SEG_TENSOR ? ar_tensor_decode_part(r->a, s->id, part, r->buf, 0) : decode_blob_stream(r, s);
+  rc = decode_window(r, r->a, i, part, r->buf);
   if (rc == 0 && s->kind == SEG_TENSOR && r->xxh)
     rc = check_tensor(r, s, part);
-  if (rc == 0 && off == r->hashed) {
-    rc = zllm_sha256_ctx_update(r->sha, r->buf, len);
-    r->hashed += len;
-  }
-  if (rc == 0 && r->hashed == r->size && off + len == r->size && !r->verified) {
-    zllm_sha256 got;
-    rc = zllm_sha256_ctx_final(r->sha, &got);
-    if (rc == 0 && memcmp(got.b, r->sha256, 32) != 0)
-      rc = zllm_error_set(ZLLM_EFORMAT, "%s: %s: SHA-256 MISMATCH: the decoded bytes are not the ingested file",
-                          r->a->dir, r->name);
-    r->verified = rc == 0;
-  }
+  if (rc == 0 && off == r->hashed)
+    rc = ar_reader_hash(r, r->buf, len);
   if (rc < 0)
     return rc;
   r->cur = i;
@@ -533,23 +550,58 @@ int zllm_archive_files(zllm_archive *a, const char *repo, zllm_archive_file **ou
   return 0;
 }
 
-int ar_reader_next(zllm_file_reader *r, const uint8_t **p, size_t *n)
+/* The window after (seg, part) with any bytes, or seg == nsegs. */
+static void next_window(const zllm_file_reader *r, size_t *seg, uint64_t *part)
+{
+  if (++*part >= r->segs[*seg].nparts) {
+    ++*seg;
+    *part = 0;
+  }
+  while (*seg < r->nsegs && r->segs[*seg].len == 0)
+    ++*seg;
+}
+
+static uint64_t window_len(const zllm_file_reader *r, size_t seg, uint64_t part)
+{
+  const segment *s = &r->segs[seg];
+  return s->kind == SEG_TENSOR ? ar_part_len(s->len, part) : s->len;
+}
+
+int ar_reader_take_block(zllm_file_reader *r, uint64_t cap, ar_block *b)
 {
   while (r->next < r->nsegs && r->segs[r->next].len == 0)
     r->next++;
-  *n = 0;
-  if (r->next == r->nsegs)
-    return 0;
-  if (r->cur != r->next || r->cur_part != r->next_part) {
-    int rc = load_window(r, r->next, r->next_part);
-    if (rc < 0)
-      return rc;
+  memset(b, 0, sizeof *b);
+  if (r->next == r->nsegs) { /* an empty file still has its one (empty) block, so its end is seen */
+    if (r->size || r->empty_taken)
+      return 0;
+    r->empty_taken = 1;
+    b->seg = r->nsegs;
+    return 1;
   }
-  *p = r->buf;
-  *n = (size_t)r->win_len;
-  if (++r->next_part >= r->segs[r->next].nparts) { /* past the segment's last part */
-    r->next++;
-    r->next_part = 0;
+  b->seg = r->next;
+  b->part = r->next_part;
+  b->off = r->segs[b->seg].off + b->part * ZLLM_PART_BYTES;
+  while (r->next < r->nsegs) {
+    uint64_t w = window_len(r, r->next, r->next_part);
+    if (b->nwin && b->len + w > cap)
+      break;
+    b->len += w;
+    b->nwin++;
+    next_window(r, &r->next, &r->next_part);
   }
-  return 0;
+  return 1;
+}
+
+int ar_reader_decode_block(const zllm_file_reader *r, zllm_archive *a, const ar_block *b, uint8_t *dst)
+{
+  size_t seg = b->seg;
+  uint64_t part = b->part, at = 0;
+  int rc = 0;
+  for (size_t k = 0; rc == 0 && k < b->nwin; k++) {
+    rc = decode_window(r, a, seg, part, dst + at);
+    at += window_len(r, seg, part);
+    next_window(r, &seg, &part);
+  }
+  return rc;
 }

@@ -2,6 +2,8 @@
  * A file is rebuilt into a temporary name while its SHA-256 is computed, and
  * gets its final name only when that matches the SHA-256 recorded at ingest. */
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,32 +17,21 @@
 #include "zllm/path.h"
 #include "zllm/safetensors.h"
 
-/* Where restored bytes go: a file (fd >= 0) or a stream, and the hashes
- * that are set. */
+/* Where cat-tensor's bytes go: a stream (or nowhere), and the tensor key's
+ * hash when it is checked. */
 typedef struct {
-  int fd;
   FILE *out;
-  zllm_sha256_ctx *sha;
-  uint64_t written;
   const char *name;
   zllm_xxh128_ctx *xxh; /* a tensor's key, when checked (or NULL) */
 } sink;
 
 static int sink_put(sink *s, const void *p, size_t n)
 {
-  int rc = s->sha ? zllm_sha256_ctx_update(s->sha, p, n) : 0;
-  if (rc == 0 && s->xxh)
+  if (s->xxh)
     zllm_xxh128_ctx_update(s->xxh, p, n);
-  for (size_t done = 0; rc == 0 && s->fd >= 0 && done < n;) {
-    ssize_t w = write(s->fd, (const char *)p + done, n - done);
-    if (w < 0)
-      return zllm_error_set_errno("%s: write failed", s->name);
-    done += (size_t)w;
-  }
-  if (rc == 0 && s->out && fwrite(p, 1, n, s->out) != n)
-    rc = zllm_error_set_errno("%s: write failed", s->name);
-  s->written += n;
-  return rc;
+  if (s->out && fwrite(p, 1, n, s->out) != n)
+    return zllm_error_set_errno("%s: write failed", s->name);
+  return 0;
 }
 
 static int put_tensor(zllm_archive *a, int64_t id, sink *s)
@@ -60,23 +51,6 @@ static int put_tensor(zllm_archive *a, int64_t id, sink *s)
   return rc;
 }
 
-/* Rebuilds a file into the sink through the file reader (pack/reader.c),
- * which checks it against the SHA-256 recorded at ingest before its last
- * bytes come out. */
-static int proven_file(zllm_archive *a, int64_t id, const uint8_t *want_sha, uint64_t size, sink *s)
-{
-  zllm_file_reader *r = NULL;
-  const uint8_t *p = NULL;
-  size_t n = 0;
-  int rc = ar_reader_open_id(&r, a, id, s->name, size, want_sha);
-  while (rc == 0 && (rc = ar_reader_next(r, &p, &n)) == 0 && n > 0)
-    rc = sink_put(s, p, n);
-  if (rc == 0 && !zllm_file_reader_verified(r))
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: SHA-256 MISMATCH: the restored bytes are not the ingested file", s->name);
-  zllm_file_reader_close(r);
-  return rc;
-}
-
 /* "repo/dir..." and "file" of a catalog path (caller frees *dir). */
 static int split_dest(const char *repo, const char *path, char **dir, const char **base)
 {
@@ -92,41 +66,6 @@ static int split_dest(const char *repo, const char *path, char **dir, const char
   return 0;
 }
 
-/* Writes one file under outdir: directories are opened one by one without
- * following a symlink (unless ZLLM_RESTORE_KEEP_DIR_SYMLINKS), the bytes go
- * to an unpredictable O_EXCL|O_NOFOLLOW temporary name in that directory,
- * which gets the final name only when the SHA-256 matches. */
-static int restore_one(zllm_archive *a, const char *repo, const char *path, int64_t id, const uint8_t *sha,
-                       uint64_t size, const char *outdir, int flags)
-{
-  char *rel_dir = NULL, *tmp = NULL, name[1400];
-  const char *base = NULL;
-  int dfd = -1, rc = 0;
-  snprintf(name, sizeof name, "%s/%s", repo, path);
-  if (zllm_repo_id_check(repo) < 0 || zllm_path_check_relative(path, name) < 0)
-    return zllm_error_set(ZLLM_EUNSAFE, "%s: the catalog names a file that cannot be restored: %s", a->dir,
-                          zllm_error_last());
-  rc = split_dest(repo, path, &rel_dir, &base);
-  rc = rc ? rc : zllm_mkdir_p(outdir, 0755); /* --out itself is the user's to name */
-  rc = rc ? rc : zllm_open_dir_beneath(outdir, rel_dir, 1, flags & ZLLM_RESTORE_KEEP_DIR_SYMLINKS, &dfd);
-  sink s = {-1, NULL, NULL, 0, name, NULL};
-  rc = rc ? rc : zllm_tmp_create(dfd, base, &tmp, &s.fd);
-  rc = rc ? rc : proven_file(a, id, sha, size, &s);
-  if (s.fd >= 0 && close(s.fd) < 0 && rc == 0)
-    rc = zllm_error_set_errno("%s: close failed", name);
-  /* rename replaces whatever is at the final name, a symlink included,
-   * without following it */
-  if (rc == 0 && renameat(dfd, tmp, dfd, base) < 0)
-    rc = zllm_error_set_errno("%s/%s: cannot rename into place", outdir, name);
-  if (rc < 0 && tmp)
-    unlinkat(dfd, tmp, 0); /* never leave a wrong file behind */
-  if (dfd >= 0)
-    close(dfd);
-  free(tmp);
-  free(rel_dir);
-  return rc;
-}
-
 /* One file that could not be restored: said, and the rest goes on. */
 static void report_not_restored(const char *repo, const char *path, const char *why)
 {
@@ -137,73 +76,248 @@ static void report_not_restored(const char *repo, const char *path, const char *
   fprintf(stderr, "zllm restore: %s/%s: not restored: %s\n", r, p, w);
 }
 
-static int restore_query(zllm_archive *a, const char *repo, const char *file, const char *outdir, int flags,
-                         int *count, int *failed, char *first, size_t first_cap)
+/* A file of the archive as a restore or verify lists it. */
+typedef struct {
+  int64_t id;
+  char *repo, *path, *note, *name; /* name: "repo/path", for messages */
+  char *error; /* the catalog row itself is bad: this file cannot be restored */
+  uint8_t sha[32];
+  uint64_t size;
+  int skipped;
+} file_ref;
+
+static void file_refs_free(file_ref *v, size_t n)
 {
+  for (size_t i = 0; v && i < n; i++) {
+    free(v[i].repo);
+    free(v[i].path);
+    free(v[i].note);
+    free(v[i].name);
+    free(v[i].error);
+  }
+  free(v);
+}
+
+/* One catalog row into f; a bad row is that file's failure (said when its
+ * turn comes), not the listing's. */
+static int file_ref_take(zllm_archive *a, sqlite3_stmt *st, file_ref *f)
+{
+  const char *repo = NULL, *path = NULL, *method = NULL, *note = NULL;
+  const void *sha = NULL;
+  int64_t size = 0;
+  memset(f, 0, sizeof *f);
+  int bad = ar_col_int(a, st, 0, &f->id) < 0 || ar_col_text(a, st, 1, &repo) < 0 || ar_col_text(a, st, 2, &path) < 0 ||
+            ar_col_int(a, st, 4, &size) < 0 || ar_col_text(a, st, 5, &method) < 0 ||
+            ar_col_text_or_null(a, st, 6, &note) < 0;
+  f->size = (uint64_t)size;
+  f->skipped = !bad && strcmp(method, "skipped") == 0;
+  if (!bad && !f->skipped && ar_col_blob(a, st, 3, 32, &sha) == 0)
+    memcpy(f->sha, sha, 32);
+  else if (!bad && !f->skipped)
+    bad = 1;
+  if (bad && !(f->error = strdup(zllm_error_last())))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  repo = repo ? repo : "?";
+  path = path ? path : "?";
+  size_t nlen = strlen(repo) + strlen(path) + 2;
+  if (!(f->repo = strdup(repo)) || !(f->path = strdup(path)) || (note && !(f->note = strdup(note))) ||
+      !(f->name = malloc(nlen)))
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  snprintf(f->name, nlen, "%s/%s", repo, path);
+  return 0;
+}
+
+/* The files of one repo (or one file of it, or all), in `order`. */
+static int list_files(zllm_archive *a, const char *repo, const char *file, const char *order, file_ref **out,
+                      size_t *n)
+{
+  char sql[512];
   sqlite3_stmt *st = NULL;
-  int rc = ar_prepare(a, &st,
-                      "SELECT r.name, f.path, f.id, f.sha256, f.size, f.method, f.note FROM files f"
-                      " JOIN repos r ON f.repo = r.id"
-                      " WHERE (?1 IS NULL OR r.name = ?1) AND (?2 IS NULL OR f.path = ?2) ORDER BY r.name, f.path");
-  if (rc < 0)
-    return rc;
-  repo ? sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 1);
-  file ? sqlite3_bind_text(st, 2, file, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 2);
-  *count = *failed = 0;
+  file_ref *v = NULL;
+  size_t count = 0, cap = 0;
+  snprintf(sql, sizeof sql,
+           "SELECT f.id, r.name, f.path, f.sha256, f.size, f.method, f.note FROM files f JOIN repos r ON f.repo = r.id"
+           " WHERE (?1 IS NULL OR r.name = ?1) AND (?2 IS NULL OR f.path = ?2) ORDER BY %s", order);
+  int rc = ar_prepare(a, &st, sql);
+  if (rc == 0) {
+    repo ? sqlite3_bind_text(st, 1, repo, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 1);
+    file ? sqlite3_bind_text(st, 2, file, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 2);
+  }
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-    const char *rname = NULL, *path = NULL, *method = NULL, *note = NULL;
-    const void *sha = NULL;
-    int64_t id = 0, size = 0;
-    rc = ar_col_text(a, st, 0, &rname);
-    rc = rc ? rc : ar_col_text(a, st, 1, &path);
-    rc = rc ? rc : ar_col_int(a, st, 2, &id);
-    rc = rc ? rc : ar_col_text(a, st, 5, &method);
-    rc = rc ? rc : ar_col_text_or_null(a, st, 6, &note);
-    (*count)++;
-    if (rc < 0 && rc != ZLLM_ENOMEM) { /* a bad row: that file fails, the others go on */
-      fprintf(stderr, "zllm restore: %s\n", zllm_error_last());
-      if (!(*failed)++)
-        snprintf(first, first_cap, "%s", zllm_error_last());
-      rc = 0;
-      continue;
+    if (count == cap) {
+      size_t ncap = cap ? 2 * cap : 64;
+      file_ref *nv = realloc(v, ncap * sizeof *nv);
+      if (!nv) {
+        rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+        break;
+      }
+      v = nv;
+      cap = ncap;
     }
-    if (rc < 0)
-      break;
-    if (strcmp(method, "skipped") == 0) {
-      report_not_restored(rname, path, note ? note : "skipped at ingest");
-      continue;
-    }
-    rc = ar_col_blob(a, st, 3, 32, &sha);
-    rc = rc ? rc : ar_col_int(a, st, 4, &size);
-    rc = rc ? rc : restore_one(a, rname, path, id, sha, (uint64_t)size, outdir, flags);
-    if (rc < 0 && rc != ZLLM_ENOMEM) {
-      fprintf(stderr, "zllm restore: %s\n", zllm_error_last());
-      if (!(*failed)++)
-        snprintf(first, first_cap, "%s", zllm_error_last());
-      rc = 0;
-    }
+    rc = file_ref_take(a, st, &v[count++]);
   }
   ar_finalize(a, st);
+  if (rc < 0) {
+    file_refs_free(v, count);
+    v = NULL;
+    count = 0;
+  }
+  *out = v;
+  *n = count;
+  return rc;
+}
+
+/* The pipeline's view of the files it is given (skipped ones left out):
+ * pipe[k] is refs[idx[k]]. */
+static int pipe_files(const file_ref *refs, size_t n, ar_pipe_file **pipe, size_t **idx, size_t *np)
+{
+  *pipe = calloc(n ? n : 1, sizeof **pipe);
+  *idx = calloc(n ? n : 1, sizeof **idx);
+  *np = 0;
+  if (!*pipe || !*idx)
+    return zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++)
+    if (!refs[i].skipped) {
+      (*pipe)[*np] = (ar_pipe_file){refs[i].id, refs[i].name, refs[i].size, refs[i].sha, refs[i].error};
+      (*idx)[(*np)++] = i;
+    }
+  return 0;
+}
+
+/* Where one file is being written. */
+typedef struct {
+  int dfd, fd;
+  char *tmp; /* its temporary name in dfd */
+} out_file;
+
+typedef struct {
+  const char *dir, *outdir;
+  int flags;
+  const file_ref *refs;
+  const size_t *idx;
+  out_file *out;
+  pthread_mutex_t mu; /* the counts below: begin runs on any worker */
+  int failed;
+  char first[512];    /* the first file that failed */
+} restore_run;
+
+static void restore_failed(restore_run *j, const char *why)
+{
+  pthread_mutex_lock(&j->mu);
+  fprintf(stderr, "zllm restore: %s\n", why);
+  if (!j->failed++)
+    snprintf(j->first, sizeof j->first, "%s", why);
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* Opens the file's directory under outdir one component at a time without
+ * following a symlink (unless ZLLM_RESTORE_KEEP_DIR_SYMLINKS), and an
+ * unpredictable O_EXCL|O_NOFOLLOW temporary name in it: nothing is written
+ * under the final name until the SHA-256 matched. */
+static int restore_begin(void *ctx, size_t k, zllm_archive *h)
+{
+  restore_run *j = ctx;
+  const file_ref *f = &j->refs[j->idx[k]];
+  out_file *o = &j->out[k];
+  char *rel_dir = NULL;
+  const char *base = NULL;
+  o->dfd = o->fd = -1;
+  if (zllm_repo_id_check(f->repo) < 0 || zllm_path_check_relative(f->path, f->name) < 0)
+    return zllm_error_set(ZLLM_EUNSAFE, "%s: the catalog names a file that cannot be restored: %s", h->dir,
+                          zllm_error_last());
+  int rc = split_dest(f->repo, f->path, &rel_dir, &base);
+  rc = rc ? rc : zllm_mkdir_p(j->outdir, 0755); /* --out itself is the user's to name */
+  rc = rc ? rc : zllm_open_dir_beneath(j->outdir, rel_dir, 1, j->flags & ZLLM_RESTORE_KEEP_DIR_SYMLINKS, &o->dfd);
+  rc = rc ? rc : zllm_tmp_create(o->dfd, base, &o->tmp, &o->fd);
+  free(rel_dir);
+  return rc;
+}
+
+static int restore_put(void *ctx, size_t k, uint64_t off, const uint8_t *p, size_t n)
+{
+  restore_run *j = ctx;
+  int rc = zllm_pwrite_full(j->out[k].fd, p, n, off, j->refs[j->idx[k]].name);
+  if (rc == 0 && off > 0 && ar_test_kill_at("restore")) /* a file half written */
+    raise(SIGKILL);
+  return rc;
+}
+
+/* The file matched: it gets its final name (rename replaces whatever is
+ * there, a symlink included, without following it).  Else the temporary
+ * file goes: never a wrong file left behind. */
+static void restore_end(void *ctx, size_t k, int rc)
+{
+  restore_run *j = ctx;
+  const file_ref *f = &j->refs[j->idx[k]];
+  out_file *o = &j->out[k];
+  const char *base = strrchr(f->path, '/') ? strrchr(f->path, '/') + 1 : f->path;
+  if (o->fd >= 0 && close(o->fd) < 0 && rc == 0)
+    rc = zllm_error_set_errno("%s: close failed", f->name);
+  if (rc == 0 && renameat(o->dfd, o->tmp, o->dfd, base) < 0)
+    rc = zllm_error_set_errno("%s/%s: cannot rename into place", j->outdir, f->name);
+  if (rc < 0 && o->tmp)
+    unlinkat(o->dfd, o->tmp, 0);
+  if (o->dfd >= 0)
+    close(o->dfd);
+  free(o->tmp);
+  *o = (out_file){-1, -1, NULL};
+  if (rc < 0)
+    restore_failed(j, zllm_error_last());
+}
+
+int zllm_restore(const char *dir, const zllm_restore_opts *o, zllm_read_stats *stats)
+{
+  zllm_archive *a = NULL;
+  file_ref *refs = NULL;
+  ar_pipe_file *pipe = NULL;
+  size_t n = 0, np = 0, *idx = NULL;
+  restore_run j = {.dir = dir, .outdir = o->outdir, .flags = o->flags};
+  pthread_mutex_init(&j.mu, NULL);
+  int rc = zllm_archive_open(&a, dir, 0);
+  /* largest first: a big file gets every thread, then small ones go one per thread */
+  rc = rc ? rc : list_files(a, o->repo, o->file, "f.size DESC, r.name, f.path", &refs, &n);
+  zllm_archive_close(a);
+  if (rc == 0 && n == 0 && o->repo)
+    rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no %s%s%s in the archive", dir, o->repo, o->file ? "/" : "",
+                        o->file ? o->file : "");
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (refs[i].skipped)
+      report_not_restored(refs[i].repo, refs[i].path, refs[i].note ? refs[i].note : "skipped at ingest");
+  rc = rc ? rc : pipe_files(refs, n, &pipe, &idx, &np);
+  if (rc == 0 && !(j.out = calloc(np ? np : 1, sizeof *j.out)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  for (size_t k = 0; rc == 0 && k < np; k++)
+    j.out[k] = (out_file){-1, -1, NULL};
+  j.refs = refs;
+  j.idx = idx;
+  ar_pipe_sink files_sink = {restore_begin, restore_put, restore_end, 0};
+  rc = rc ? rc : ar_pipe_run(dir, pipe, np, o->threads, &files_sink, &j, stats);
+  if (rc == 0 && j.failed)
+    rc = zllm_error_set(ZLLM_EFORMAT, "%s: %d of %zu files not restored (each named above; the first: %s)", dir,
+                        j.failed, n, j.first);
+  file_refs_free(refs, n);
+  free(pipe);
+  free(idx);
+  free(j.out);
+  pthread_mutex_destroy(&j.mu);
   return rc;
 }
 
 int zllm_restore_repo(zllm_archive *a, const char *repo, const char *file, const char *outdir, int flags)
 {
-  char first[512] = "";
-  int count = 0, failed = 0, rc = ar_cache_enable(a, 1);
-  rc = rc ? rc : restore_query(a, repo, file, outdir, flags, &count, &failed, first, sizeof first);
-  if (rc == 0 && count == 0)
-    rc = zllm_error_set(ZLLM_ENOTFOUND, "%s: no %s%s%s in the archive", a->dir, repo, file ? "/" : "", file ? file : "");
-  if (rc == 0 && failed)
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: %d of %d files not restored (each named above; the first: %s)", a->dir,
-                        failed, count, first);
-  return rc;
+  zllm_restore_opts o = {repo, file, outdir, a->threads, flags};
+  return zllm_restore(a->dir, &o, NULL);
 }
 
 int zllm_restore_all(zllm_archive *a, const char *outdir, int flags)
 {
-  /* one path for all of an archive, threaded or not */
   return zllm_restore_all_threads(a->dir, outdir, 1, flags);
+}
+
+int zllm_restore_all_threads(const char *dir, const char *outdir, int threads, int flags)
+{
+  zllm_restore_opts o = {NULL, NULL, outdir, threads, flags};
+  return zllm_restore(dir, &o, NULL);
 }
 
 /* The decoded tensor's XXH3-128, cut to a key as at ingest, must be the
@@ -245,7 +359,7 @@ int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE 
     return zllm_error_set(ZLLM_ENOTFOUND, "%s: no tensor '%s' in %s", a->dir, tensor, repo);
   /* a partial read has no file SHA-256 to prove it: the tensor is decoded
    * and checked against its recorded key before a byte is written */
-  sink check = {-1, NULL, NULL, 0, "check", NULL}, s = {-1, out, NULL, 0, "stdout", NULL};
+  sink check = {NULL, "check", NULL}, s = {out, "stdout", NULL};
   rc = zllm_xxh128_ctx_new(&check.xxh);
   rc = rc ? rc : put_tensor(a, id, &check);
   rc = rc ? rc : check_tensor_key(a, id, &check, want);
@@ -265,6 +379,41 @@ static void count_chunks(const uint8_t *p, size_t n, uint64_t counts[ZLLM_CHUNK_
   else if (!ar_part_layout(p, n, &np, offs, lens, &bad))
     for (int k = 0; k < np; k++)
       (void)zllm_stream_count_codecs(p + offs[k], lens[k], counts);
+}
+
+typedef struct {
+  FILE *report;
+  int bad;
+} verify_run;
+
+static void verify_end(void *ctx, size_t k, int rc)
+{
+  verify_run *v = ctx;
+  (void)k;
+  if (rc < 0) {
+    fprintf(v->report, "verify: %s\n", zllm_error_last());
+    v->bad++;
+  }
+}
+
+/* Every file decoded through the read pipeline (a->threads decoders and
+ * the hash thread), each proved by its SHA-256; what fails is reported. */
+static int verify_files(zllm_archive *a, FILE *report, uint64_t *files, int *bad)
+{
+  file_ref *refs = NULL;
+  ar_pipe_file *pipe = NULL;
+  size_t n = 0, np = 0, *idx = NULL;
+  verify_run v = {report, 0};
+  ar_pipe_sink check_sink = {NULL, NULL, verify_end, 0};
+  int rc = list_files(a, NULL, NULL, "r.name, f.path", &refs, &n);
+  rc = rc ? rc : pipe_files(refs, n, &pipe, &idx, &np);
+  rc = rc ? rc : ar_pipe_run(a->dir, pipe, np, a->threads, &check_sink, &v, NULL);
+  *files = np;
+  *bad += v.bad;
+  file_refs_free(refs, n);
+  free(pipe);
+  free(idx);
+  return rc;
 }
 
 int zllm_archive_verify(zllm_archive *a, FILE *report)
@@ -287,26 +436,7 @@ int zllm_archive_verify(zllm_archive *a, FILE *report)
     blobs++;
   }
   ar_finalize(a, st);
-  rc = rc ? rc : ar_prepare(a, &st,
-                            "SELECT r.name, f.path, f.id, f.sha256, f.size, f.method FROM files f JOIN repos r"
-                            " ON f.repo = r.id WHERE f.method IS NOT 'skipped' ORDER BY r.name, f.path");
-  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-    char name[1200];
-    const char *repo = NULL, *path = NULL, *method = NULL;
-    const void *sha = NULL;
-    int64_t id = 0, size = 0;
-    int ok = ar_col_text(a, st, 0, &repo) == 0 && ar_col_text(a, st, 1, &path) == 0 && ar_col_int(a, st, 2, &id) == 0 &&
-             ar_col_blob(a, st, 3, 32, &sha) == 0 && ar_col_int(a, st, 4, &size) == 0 &&
-             ar_col_text(a, st, 5, &method) == 0;
-    snprintf(name, sizeof name, "%s/%s", repo ? repo : "?", path ? path : "?");
-    sink s = {-1, NULL, NULL, 0, name, NULL};
-    if (!ok || proven_file(a, id, sha, (uint64_t)size, &s) < 0) {
-      fprintf(report, "verify: %s\n", zllm_error_last());
-      bad++;
-    }
-    files++;
-  }
-  ar_finalize(a, st);
+  rc = rc ? rc : verify_files(a, report, &files, &bad);
   if (rc == 0)
     fprintf(report,
             "verify: archive format %d (tensor planes: %s); chunks: %llu raw, %llu constant, %llu zstd, "
@@ -456,131 +586,3 @@ int zllm_archive_print_stages(zllm_archive *a, FILE *out)
   return 0;
 }
 
-typedef struct {
-  int64_t id;
-  char *repo, *path, *note;
-  char *error; /* the catalog row itself is bad: this file cannot be restored */
-  uint8_t sha[32];
-  uint64_t size;
-  int skipped;
-} file_ref;
-
-typedef struct {
-  const char *dir, *outdir;
-  file_ref *files;
-  size_t n;
-  int threads, flags;
-  int failed[256];
-  char first[256][512]; /* each worker's first file that failed */
-  zllm_archive *handles[256];
-  char err[256][512];
-} restore_job;
-
-/* Worker w restores files w, w + T, w + 2T, ... of the largest-first list,
- * so the big files are spread over the workers. */
-static int restore_slice(void *ctx, int worker, uint64_t lo, uint64_t hi)
-{
-  restore_job *j = ctx;
-  (void)hi;
-  int rc = zllm_archive_open(&j->handles[worker], j->dir, 0);
-  /* the part caches of all workers share one budget */
-  rc = rc ? rc : ar_cache_enable(j->handles[worker], j->threads);
-  for (uint64_t i = lo; rc == 0 && i < j->n; i += (uint64_t)j->threads) {
-    file_ref *f = &j->files[i];
-    if (f->skipped) {
-      report_not_restored(f->repo, f->path, f->note ? f->note : "skipped at ingest");
-      continue;
-    }
-    rc = f->error ? zllm_error_set(ZLLM_EFORMAT, "%s", f->error) : 0;
-    rc = rc ? rc : restore_one(j->handles[worker], f->repo, f->path, f->id, f->sha, f->size, j->outdir, j->flags);
-    if (rc < 0 && rc != ZLLM_ENOMEM) { /* one bad file: said, and the others still restore */
-      fprintf(stderr, "zllm restore: %s\n", zllm_error_last());
-      if (!j->failed[worker]++)
-        snprintf(j->first[worker], sizeof j->first[worker], "%s", zllm_error_last());
-      rc = 0;
-    }
-  }
-  if (rc < 0)
-    snprintf(j->err[worker], sizeof j->err[worker], "%s", zllm_error_last());
-  return rc;
-}
-
-static int list_files(zllm_archive *a, file_ref **out, size_t *n)
-{
-  sqlite3_stmt *st = NULL;
-  file_ref *v = NULL;
-  size_t count = 0;
-  int rc = ar_prepare(a, &st,
-                      "SELECT f.id, r.name, f.path, f.sha256, f.size, f.method, f.note FROM files f JOIN repos r"
-                      " ON f.repo = r.id ORDER BY f.size DESC, r.name, f.path");
-  while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-    file_ref *nv = realloc(v, (count + 1) * sizeof *nv);
-    if (!nv) {
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-      break;
-    }
-    v = nv;
-    file_ref *f = &v[count++];
-    const char *repo = NULL, *path = NULL, *method = NULL, *note = NULL;
-    const void *sha = NULL;
-    int64_t size = 0;
-    memset(f, 0, sizeof *f);
-    /* a bad row is that file's failure (said when its turn comes), not the restore's */
-    int bad = ar_col_int(a, st, 0, &f->id) < 0 || ar_col_text(a, st, 1, &repo) < 0 || ar_col_text(a, st, 2, &path) < 0 ||
-              ar_col_int(a, st, 4, &size) < 0 || ar_col_text(a, st, 5, &method) < 0 ||
-              ar_col_text_or_null(a, st, 6, &note) < 0;
-    f->size = (uint64_t)size;
-    f->skipped = !bad && strcmp(method, "skipped") == 0;
-    if (!bad && !f->skipped && ar_col_blob(a, st, 3, 32, &sha) == 0)
-      memcpy(f->sha, sha, 32);
-    else if (!bad && !f->skipped)
-      bad = 1;
-    if (bad && !(f->error = strdup(zllm_error_last())))
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-    if (rc == 0 && (!(f->repo = strdup(repo ? repo : "?")) || !(f->path = strdup(path ? path : "?")) ||
-                    (note && !(f->note = strdup(note)))))
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
-  }
-  ar_finalize(a, st);
-  *out = v;
-  *n = count;
-  return rc;
-}
-
-int zllm_restore_all_threads(const char *dir, const char *outdir, int threads, int flags)
-{
-  zllm_archive *a = NULL;
-  restore_job j = {.dir = dir, .outdir = outdir, .flags = flags};
-  size_t n = 0;
-  int rc = zllm_archive_open(&a, dir, 0);
-  rc = rc ? rc : list_files(a, &j.files, &n);
-  zllm_archive_close(a);
-  j.n = n;
-  j.threads = threads < 1 ? 1 : threads > 256 ? 256 : threads;
-  if (rc == 0) /* one slice per worker: each takes every T-th file */
-    rc = zllm_parallel_for_n((uint64_t)j.threads, 1, j.threads, restore_slice, &j);
-  for (int w = 0; rc < 0 && w < 256; w++)
-    if (j.err[w][0]) {
-      rc = zllm_error_set(rc, "%s", j.err[w]);
-      break;
-    }
-  int failed = 0;
-  const char *first = NULL;
-  for (int w = 0; w < 256; w++) {
-    failed += j.failed[w];
-    first = first || !j.failed[w] ? first : j.first[w];
-  }
-  if (rc == 0 && failed)
-    rc = zllm_error_set(ZLLM_EFORMAT, "%s: %d of %zu files not restored (each named above; the first: %s)", dir,
-                        failed, n, first);
-  for (int w = 0; w < 256; w++)
-    zllm_archive_close(j.handles[w]);
-  for (size_t i = 0; i < n; i++) {
-    free(j.files[i].repo);
-    free(j.files[i].path);
-    free(j.files[i].note);
-    free(j.files[i].error);
-  }
-  free(j.files);
-  return rc;
-}

@@ -185,7 +185,9 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
     if (!(planes[p] = ar_buf_get(a))) /* a plane never exceeds a part */
       rc = ZLLM_ENOMEM;
   rc = rc ? rc : part_blob(a, id, part, &blob);
+  double t0 = ar_now();
   rc = rc ? rc : ar_part_read(a, blob, np, pl, planes);
+  a->t_planes += ar_now() - t0;
   if (rc == 0 && bitx && !(base = ar_buf_get(a)))
     rc = ZLLM_ENOMEM;
   ar_tensor bt;
@@ -198,8 +200,10 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
   else if (rc == 0 && bitx)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: base %lld has an incompatible dtype", a->dir, (long long)id,
                         (long long)t.base);
+  t0 = ar_now();
   if (rc == 0)
     zllm_bitx_merge(view, (const uint8_t *const *)planes, base, n, dst);
+  a->t_merge += ar_now() - t0;
   if (rc == 0 && depth > 0 && a->cache) /* decoded for another tensor: it may be asked for again */
     ar_cache_put(a->cache, id, part, dst, bytes);
   for (int p = 0; p < np; p++)

@@ -29,10 +29,12 @@ void cmd_pack_usage(FILE *out)
 void cmd_restore_usage(FILE *out)
 {
   fprintf(out, "usage: zllm restore ARCHIVE (--repo ORG/NAME [--file PATH] | --all) --out DIR [--threads N]\n"
-               "                    [--keep-directory-symlink]\n\n"
+               "                    [--keep-directory-symlink] [--stats]\n\n"
                "Writes the original files, byte-identical, to DIR/<org>/<name>/...; each file is checked\n"
                "against the SHA-256 recorded at ingest before it gets its final name.  --threads N\n"
-               "restores N files at a time (--all) or decodes a tensor's planes in parallel (--repo).\n"
+               "decodes with N threads (default 1), the parts of one big file spread over all of them,\n"
+               "while one more thread computes each file's SHA-256 (and takes writes when it is idle).\n"
+               "--stats prints where the time went: each stage's thread-seconds and its rate per thread.\n"
                "A directory under DIR that is a symlink is not followed (an error naming it) unless\n"
                "--keep-directory-symlink is given; files are written through O_EXCL|O_NOFOLLOW temporary\n"
                "names.  A file that cannot be restored is named and the others are still written\n"
@@ -62,7 +64,7 @@ void cmd_ls_usage(FILE *out)
 
 typedef struct {
   const char *hub, *out, *families, *repo, *file, *tensor, *archive, *profile;
-  int all, verbose, threads, cards, stages, keep_dir_links, format;
+  int all, verbose, threads, cards, stages, keep_dir_links, format, stats;
 } args;
 
 static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
@@ -75,7 +77,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     {"profile", required_argument, NULL, 'p'}, {"threads", required_argument, NULL, 'j'},
     {"format", required_argument, NULL, 'M'},
     {"bases-from-cards", no_argument, NULL, 'C'}, {"stages", no_argument, NULL, 'S'},
-    {"keep-directory-symlink", no_argument, NULL, 'K'},
+    {"keep-directory-symlink", no_argument, NULL, 'K'}, {"stats", no_argument, NULL, 's'},
     {NULL, 0, NULL, 0},
   };
   int c;
@@ -99,6 +101,7 @@ static int parse(int argc, char **argv, args *a, void (*usage)(FILE *))
     case 'C': a->cards = 1; break;
     case 'S': a->stages = 1; break;
     case 'K': a->keep_dir_links = 1; break;
+    case 's': a->stats = 1; break;
     default: usage(stderr); return 2;
     }
   }
@@ -202,9 +205,25 @@ static int do_ls(zllm_archive *ar, const args *a)
   return a->stages ? zllm_archive_print_stages(ar, stdout) : zllm_archive_ls(ar, a->repo, stdout);
 }
 
-static int do_restore_repo(zllm_archive *ar, const args *a)
+/* Where a restore's time went, per stage, in thread-seconds and the rate
+ * each stage would reach alone on one thread. */
+static void print_read_stats(const zllm_read_stats *st)
 {
-  return zllm_restore_repo(ar, a->repo, a->file, a->out, a->keep_dir_links ? ZLLM_RESTORE_KEEP_DIR_SYMLINKS : 0);
+  double mb = (double)st->bytes / 1e6;
+#define RATE(t) ((t) > 0 ? mb / (t) : 0.0)
+  fprintf(stderr,
+          "zllm restore: %.0f MB in %.2f s (%.0f MB/s) on %d decode thread%s and 1 hash thread, %llu blocks\n"
+          "zllm restore: stage       thread-s   MB/s per thread-second\n"
+          "zllm restore: decode      %8.2f   %8.0f\n"
+          "zllm restore:   planes    %8.2f   %8.0f\n"
+          "zllm restore:   merge+xor %8.2f   %8.0f\n"
+          "zllm restore: write       %8.2f   %8.0f\n"
+          "zllm restore: sha-256     %8.2f   %8.0f\n"
+          "zllm restore: idle: decoders waiting for a buffer %.2f s, the hash thread waiting for a block %.2f s\n",
+          mb, st->wall, st->wall > 0 ? mb / st->wall : 0.0, st->workers, st->workers == 1 ? "" : "s",
+          (unsigned long long)st->blocks, st->decode, RATE(st->decode), st->planes, RATE(st->planes), st->merge,
+          RATE(st->merge), st->put, RATE(st->put), st->hash, RATE(st->hash), st->wait_slot, st->wait_hash);
+#undef RATE
 }
 
 int cmd_restore(int argc, char **argv)
@@ -215,11 +234,12 @@ int cmd_restore(int argc, char **argv)
     cmd_restore_usage(stderr);
     return 2;
   }
-  if (a.all) /* files spread over threads, each with its own read-only handle */
-    return zllm_restore_all_threads(a.archive, a.out, a.threads, a.keep_dir_links ? ZLLM_RESTORE_KEEP_DIR_SYMLINKS : 0) < 0
-               ? fail("restore", NULL)
-               : 0;
-  return with_reader("restore", &a, do_restore_repo);
+  zllm_restore_opts o = {a.repo, a.file, a.out, a.threads, a.keep_dir_links ? ZLLM_RESTORE_KEEP_DIR_SYMLINKS : 0};
+  zllm_read_stats st = {0};
+  int rc = zllm_restore(a.archive, &o, &st);
+  if (a.stats && st.wall > 0)
+    print_read_stats(&st);
+  return rc < 0 ? fail("restore", NULL) : 0;
 }
 
 int cmd_cat_tensor(int argc, char **argv)

@@ -188,6 +188,35 @@ int zllm_restore_all(zllm_archive *a, const char *outdir, int flags);
  * the archive in directory `dir`. */
 int zllm_restore_all_threads(const char *dir, const char *outdir, int threads, int flags);
 
+/* What each stage of a restore or verify cost, summed over its threads, in
+ * seconds: the read path's profile (zllm restore --stats). */
+typedef struct {
+  double wall;
+  double decode;   /* blocks decoded: planes, base parts, merge and XOR */
+  double planes;   /* of which the entropy decode of planes and blobs */
+  double merge;    /* of which merging planes (the XOR with the base fused in) */
+  double put;      /* writing the files */
+  double hash;     /* SHA-256, on the hash thread */
+  double wait_slot, wait_hash; /* decoders waiting for a free buffer; the hash thread for a block */
+  uint64_t bytes, blocks;
+  int workers;
+} zllm_read_stats;
+
+typedef struct {
+  const char *repo; /* NULL: every repo */
+  const char *file; /* NULL: every file of the repo */
+  const char *outdir;
+  int threads;      /* decode threads (a hash thread runs beside them) */
+  int flags;        /* ZLLM_RESTORE_* */
+} zllm_restore_opts;
+
+/* Restores the files o names from the archive in `dir`: decoded in blocks
+ * by o->threads threads, the blocks of one big file spread over all of
+ * them, while one more thread checks each file's SHA-256 in order; a file
+ * gets its final name only when it matched.  *stats (when given) says where
+ * the time went.  Failing files are named on stderr and counted, as above. */
+int zllm_restore(const char *dir, const zllm_restore_opts *o, zllm_read_stats *stats);
+
 /* The raw bytes of one tensor. */
 int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE *out);
 

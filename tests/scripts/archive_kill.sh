@@ -2,6 +2,9 @@
 # kill -9 during zllm pack at several points: each time the archive verifies
 # and holds whole repos only; packing again finishes the job, and the final
 # archive restores the hub byte for byte without storing anything twice.
+# Then kill -9 during zllm restore, with a file half written: no file stands
+# under its final name unless it is whole and right, and a second restore
+# finishes the job.
 source "$(dirname "$0")/lib.sh"
 z="$ZLLM_BIN/zllm"
 gen="$ZLLM_TMP/kill-hub"
@@ -57,4 +60,36 @@ check "files stored twice ($n_got vs $n_ref)" [ "$n_got" = "$n_ref" ]
 size_ref=$(stat -c %s "$ZLLM_TMP/ar-kill-ref/packs/pack-0000.zpk")
 size_got=$(stat -c %s "$ar/packs/pack-0000.zpk")
 check "pack bytes stored twice ($size_got vs $size_ref)" [ "$size_got" = "$size_ref" ]
+
+# 3. restore killed with a file half written (1 and 2 decode threads), then
+#    at random instants: whatever has its final name is the original
+whole_or_absent() {
+  local out=$1 bad=0
+  while IFS= read -r -d '' f; do
+    rel=${f#"$out"/}
+    case $(basename "$rel") in *.zllm-tmp.*) continue ;; esac
+    cmp -s "$f" "$gen/hub/$rel" || { echo "not whole under its final name: $rel" >&2; bad=1; }
+  done < <(find "$out" -type f -print0)
+  return $bad
+}
+for t in 1 2; do
+  rs="$ZLLM_TMP/rs-kill-$t"
+  rm -rf "$rs"
+  ZLLM_TEST_KILL_AT=restore "$z" restore "$ar" --all --out "$rs" --threads "$t" >/dev/null 2>&1 && st=0 || st=$?
+  check "restore --threads $t reached its fault point (exit $st)" [ "$st" = 137 ]
+  check "restore --threads $t was killed with a file half written" bash -c "find '$rs' -name '*.zllm-tmp.*' | grep -q ."
+  check "restore --threads $t killed mid-file: every final name whole" whole_or_absent "$rs"
+  check "restore --threads $t again after the kill" "$z" restore "$ar" --all --out "$rs" --threads "$t"
+  check "restored hub differs after a killed restore (--threads $t)" bash -c "diff -r -x '*.zllm-tmp.*' '$gen/hub' '$rs'"
+done
+rs="$ZLLM_TMP/rs-kill-random"
+for delay in $(for _ in 1 2 3; do printf '0.%02d ' $((RANDOM % 30)); done); do
+  rm -rf "$rs"
+  "$z" restore "$ar" --all --out "$rs" --threads 2 >/dev/null 2>&1 &
+  pid=$!
+  sleep "$delay"
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ -d "$rs" ] && check "restore killed after ${delay}s: every final name whole" whole_or_absent "$rs"
+done
 finish

@@ -538,6 +538,153 @@ static void test_file_reader(void **state)
   free(dir);
 }
 
+
+/* What an ordered sink of the read pipeline was given. */
+typedef struct {
+  uint8_t *got[8];
+  uint64_t next[8]; /* where the next put must start: puts come in order */
+  int ended[8], rc[8], out_of_order;
+} ordered_rec;
+
+static int rec_put(void *ctx, size_t f, uint64_t off, const uint8_t *p, size_t n)
+{
+  ordered_rec *r = ctx;
+  r->out_of_order |= off != r->next[f];
+  memcpy(r->got[f] + off, p, n);
+  r->next[f] = off + n;
+  return 0;
+}
+
+static void rec_end(void *ctx, size_t f, int rc)
+{
+  ordered_rec *r = ctx;
+  r->ended[f]++;
+  r->rc[f] = rc;
+}
+
+/* Does dir (a restore's repo directory) hold anything but `keep`? */
+static int only_file(const char *dir, const char *keep)
+{
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "test \"$(ls -A '%s')\" = '%s'", dir, keep);
+  return system(cmd) == 0;
+}
+
+/* The read pipeline: files of several parts (BitX against a base), a small
+ * one and an empty one restore byte for byte with 1, 2 and 3 decode
+ * threads; an ordered sink gets each file in order; a recorded SHA-256 that
+ * the bytes do not match fails the file on the hash thread: the ordered sink
+ * never gets its last block, restore leaves neither it nor a temporary file,
+ * and the other files are still restored. */
+static void test_read_pipeline(void **state)
+{
+  (void)state;
+  char *hub = at("pl-hub"), *dir = at("pl-ar");
+  size_t n = (ZLLM_PART_BYTES / 2) + 12345, len[3] = {0}; /* two parts and a bit */
+  uint8_t *orig[4] = {write_model(hub, "org/base", n, 1, 0, &len[0]), write_model(hub, "org/tune", n, 1, 5000, &len[1]),
+                      write_model(hub, "org/small", 5000, 3, 0, &len[2]), NULL};
+  char *empty = at("pl-hub/org/small/empty.txt");
+  assert_int_equal(zllm_write_file_atomic(empty, "", 0), 0);
+  pack_dir(hub, dir);
+  const char *names[3] = {"org/base", "org/tune", "org/small"};
+
+  for (int threads = 1; threads <= 3; threads++) {
+    char out[64];
+    snprintf(out, sizeof out, "pl-out%d", threads);
+    char *o = at(out);
+    zllm_read_stats st;
+    zllm_restore_opts opts = {NULL, NULL, o, threads, 0};
+    assert_int_equal(zllm_restore(dir, &opts, &st), 0);
+    assert_int_equal(st.workers, threads);
+    assert_true(st.bytes == len[0] + len[1] + len[2]);
+    assert_true(st.blocks >= 7); /* the big files' parts at least */
+    for (int k = 0; k < 3; k++) {
+      char rel[128];
+      snprintf(rel, sizeof rel, "%s/%s/model.safetensors", out, names[k]);
+      char *path = at(rel);
+      char *back = NULL;
+      size_t blen = 0;
+      assert_int_equal(zllm_read_small_file(&back, &blen, path, (size_t)1 << 30), 0);
+      assert_true(blen == len[k]);
+      assert_memory_equal(back, orig[k], len[k]);
+      free(back);
+      free(path);
+    }
+    snprintf(out + strlen(out), sizeof out - strlen(out), "/org/small/empty.txt");
+    struct stat sb;
+    char *e = at(out);
+    assert_int_equal(stat(e, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+    free(e);
+    free(o);
+  }
+
+  /* an ordered sink gets every byte of each file, in order */
+  zllm_archive *a = NULL;
+  assert_int_equal(zllm_archive_open(&a, dir, 0), 0);
+  ar_pipe_file files[3];
+  uint8_t sha[3][32];
+  sqlite3_stmt *st = NULL;
+  for (int k = 0; k < 3; k++) {
+    assert_int_equal(ar_prepare(a, &st, "SELECT f.id, f.sha256 FROM files f JOIN repos r ON f.repo = r.id"
+                                        " WHERE r.name = ? AND f.path = 'model.safetensors'"), 0);
+    sqlite3_bind_text(st, 1, names[k], -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    memcpy(sha[k], sqlite3_column_blob(st, 1), 32);
+    files[k] = (ar_pipe_file){sqlite3_column_int64(st, 0), names[k], len[k], sha[k], NULL};
+    ar_finalize(a, st);
+  }
+  zllm_archive_close(a);
+  ordered_rec rec = {0};
+  for (int k = 0; k < 3; k++)
+    assert_non_null(rec.got[k] = calloc(1, len[k]));
+  ar_pipe_sink sink = {NULL, rec_put, rec_end, 1};
+  assert_int_equal(ar_pipe_run(dir, files, 3, 2, &sink, &rec, NULL), 0);
+  for (int k = 0; k < 3; k++) {
+    assert_int_equal(rec.ended[k], 1);
+    assert_int_equal(rec.rc[k], 0);
+    assert_true(rec.next[k] == len[k]);
+    assert_memory_equal(rec.got[k], orig[k], len[k]);
+  }
+  assert_false(rec.out_of_order);
+
+  /* the base's recorded SHA-256 no longer matches: its last block is held */
+  sha[0][5] ^= 1;
+  memset(&rec.next, 0, sizeof rec.next);
+  memset(&rec.ended, 0, sizeof rec.ended);
+  assert_int_equal(ar_pipe_run(dir, files, 3, 2, &sink, &rec, NULL), 0);
+  assert_int_equal(rec.ended[0], 1);
+  assert_int_equal(rec.rc[0], ZLLM_EFORMAT);
+  assert_true(rec.next[0] < len[0]); /* short: the last block never came */
+  assert_true(rec.next[1] == len[1] && rec.rc[1] == 0 && rec.next[2] == len[2] && rec.rc[2] == 0);
+
+  zllm_archive *w = NULL;
+  assert_int_equal(zllm_archive_open(&w, dir, 1), 0);
+  assert_int_equal(ar_exec(w, "UPDATE files SET sha256 = zeroblob(32) WHERE repo = (SELECT id FROM repos"
+                              " WHERE name = 'org/base')"), 0);
+  zllm_archive_close(w);
+  for (int threads = 1; threads <= 2; threads++) {
+    char *o = at(threads == 1 ? "pl-bad1" : "pl-bad2");
+    zllm_restore_opts opts = {NULL, NULL, o, threads, 0};
+    assert_int_equal(zllm_restore(dir, &opts, NULL), ZLLM_EFORMAT);
+    assert_non_null(strstr(zllm_error_last(), "1 of 4 files not restored"));
+    assert_non_null(strstr(zllm_error_last(), "SHA-256 MISMATCH"));
+    char *bdir = zllm_path_join(o, "org/base"), *tdir = zllm_path_join(o, "org/tune");
+    assert_true(only_file(bdir, "")); /* neither the file nor a temporary one */
+    assert_true(only_file(tdir, "model.safetensors"));
+    free(bdir);
+    free(tdir);
+    free(o);
+  }
+  for (int k = 0; k < 3; k++) {
+    free(rec.got[k]);
+    free(orig[k]);
+  }
+  free(empty);
+  free(hub);
+  free(dir);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -548,6 +695,7 @@ int main(void)
       cmocka_unit_test(test_bad_plane_names_its_blob),
       cmocka_unit_test(test_restore_bounds_a_piece),
       cmocka_unit_test(test_file_reader),
+      cmocka_unit_test(test_read_pipeline),
       cmocka_unit_test(test_deferred_sync_stores_the_same),
       cmocka_unit_test(test_unreadable_extern_base_leaves_no_row),
   };
