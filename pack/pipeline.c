@@ -370,7 +370,7 @@ int ar_pipe_run(const char *dir, const ar_pipe_file *files, size_t n, int worker
 {
   pipe_run p = {.dir = dir, .files = files, .n = n, .sink = sink, .ctx = ctx};
   p.workers = workers < 1 ? 1 : workers > 256 ? 256 : workers;
-  p.nslots = p.workers + 2; /* each worker's block, the one being hashed, one spare */
+  p.nslots = p.workers + 2; /* each worker's block, the one being hashed, one spare (more measured slower) */
   pthread_t tids[257];
   worker_arg args[256];
   int started = 0, rc = 0;

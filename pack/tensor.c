@@ -188,21 +188,30 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
   double t0 = ar_now();
   rc = rc ? rc : ar_part_read(a, blob, np, pl, planes);
   a->t_planes += ar_now() - t0;
-  if (rc == 0 && bitx && !(base = ar_buf_get(a)))
-    rc = ZLLM_ENOMEM;
   ar_tensor bt;
+  const uint8_t *base_bytes = NULL; /* the base's part: in the cache, or decoded into `base` */
   if (rc == 0 && bitx)
     rc = ar_tensor_get(a, t.base, &bt);
-  if (rc == 0 && bitx && bt.dtype == t.dtype)
+  if (rc == 0 && bitx && bt.dtype == t.dtype && a->cache) {
+    /* read where the cache keeps it, not copied out: nothing is put in the
+     * cache between here and the merge, so the bytes stay put */
+    size_t hl = 0;
+    const uint8_t *h = ar_cache_get(a->cache, t.base, part, &hl);
+    base_bytes = h && hl == bytes ? h : NULL;
+  }
+  int decode_base = rc == 0 && bitx && !base_bytes;
+  if (decode_base && !(base = ar_buf_get(a)))
+    rc = ZLLM_ENOMEM;
+  if (rc == 0 && decode_base && bt.dtype == t.dtype)
     rc = ar_tensor_decode_part(a, t.base, part, base, depth + 1);
-  else if (rc == 0 && bitx && zllm_dtype_castable(bt.dtype, t.dtype) && t.layout == AR_LAYOUT_FIELD)
+  else if (rc == 0 && decode_base && zllm_dtype_castable(bt.dtype, t.dtype) && t.layout == AR_LAYOUT_FIELD)
     rc = ar_base_as(a, &bt, t.dtype, part * ZLLM_PART_BYTES / zllm_dtype_get(t.dtype)->size, n, base, depth + 1);
-  else if (rc == 0 && bitx)
+  else if (rc == 0 && decode_base)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: tensor %lld: base %lld has an incompatible dtype", a->dir, (long long)id,
                         (long long)t.base);
   t0 = ar_now();
   if (rc == 0)
-    zllm_bitx_merge(view, (const uint8_t *const *)planes, base, n, dst);
+    zllm_bitx_merge(view, (const uint8_t *const *)planes, base_bytes ? base_bytes : base, n, dst);
   a->t_merge += ar_now() - t0;
   if (rc == 0 && depth > 0 && a->cache) /* decoded for another tensor: it may be asked for again */
     ar_cache_put(a->cache, id, part, dst, bytes);
