@@ -9,9 +9,11 @@
 # the next bottleneck shows.  Medians of REPEAT runs, page cache warm, the
 # runs of one hub alternating (zllm -j1, zllm -j2, zstd, ...).
 # Usage: bench/bench_read.sh [REPEAT] [HUB_DIR...]
-#   default hubs: ../shared/corpus/hub (when present), and `zllm mkhub --scale
-#   bench --seed 3` in its family and mixed layouts (generated in /tmp, or
-#   taken from GEN_DIR/family/hub and GEN_DIR/mixed/hub when they exist).
+#   default hubs: ../shared/corpus/hub (when present), `zllm mkhub --scale
+#   bench --seed 3 --layout family`, bench_serve.sh's files (the 16 largest
+#   files of distinct bytes of that hub and the mixed one) and the mixed
+#   layout itself (generated in /tmp, or taken from GEN_DIR/family/hub and
+#   GEN_DIR/mixed/hub when they exist).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${ZLLM_BIN:-$here/build/bin}
@@ -21,6 +23,24 @@ work=$(mktemp -d /tmp/zllm-bench-read-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 gen=${GEN_DIR:-$work/gen}
 
+# bench_serve.sh's files: the FILES (16) largest files of distinct bytes of
+# the two generated hubs, hard-linked into a hub of their own
+serve_files_hub() {
+  local out=$1
+  for h in family mixed; do
+    (cd "$gen/$h/hub" && find . -type f -printf '%s %P\n') | awk -v h="$gen/$h/hub" '{ print $0, h }'
+  done | sort -rn | while read -r size rel root; do
+    sha=$(sha256sum "$root/$rel" | cut -c1-64)
+    grep -q "$sha" "$work/seen" 2>/dev/null && continue
+    echo "$sha" >>"$work/seen"
+    echo "$root $rel"
+  done >"$work/distinct"
+  head -n "${FILES:-16}" "$work/distinct" | while read -r root rel; do
+    mkdir -p "$out/$(dirname "$rel")"
+    ln "$root/$rel" "$out/$rel" 2>/dev/null || cp "$root/$rel" "$out/$rel"
+  done
+}
+
 hubs=("$@")
 if [ ${#hubs[@]} -eq 0 ]; then
   [ -d "$here/../shared/corpus/hub" ] && hubs+=("$here/../shared/corpus/hub")
@@ -29,8 +49,9 @@ if [ ${#hubs[@]} -eq 0 ]; then
       extra=(); [ "$layout" = family ] && extra=(--layout family)
       "$bin/zllm" mkhub --out "$gen/$layout" --scale bench --seed 3 "${extra[@]}" >/dev/null 2>&1
     fi
-    hubs+=("$gen/$layout/hub")
   done
+  serve_files_hub "$work/serve-files/hub"
+  hubs+=("$gen/family/hub" "$work/serve-files/hub" "$gen/mixed/hub")
 fi
 
 median() { python3 -c 'import statistics,sys; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }

@@ -39,21 +39,32 @@ typedef struct ar_cache ar_cache;
 #define AR_CACHE_DEFAULT_MIB 512 /* ZLLM_PART_CACHE_MIB overrides; 0 turns it off */
 int ar_cache_new(ar_cache **out, size_t budget);
 void ar_cache_free(ar_cache *c); /* accepts NULL */
-/* The part's bytes (valid until the next put), or NULL. */
+/* The part's bytes, pinned (never evicted) until ar_cache_release, or NULL.
+ * Any thread: every call takes the cache's lock. */
 const uint8_t *ar_cache_get(ar_cache *c, int64_t id, uint64_t part, size_t *len);
-/* Keeps a copy, evicting the least recently used; a failure only forgets. */
+void ar_cache_release(ar_cache *c, int64_t id, uint64_t part);
+/* Keeps a copy, evicting the least recently used that no one holds; a
+ * failure only forgets. */
 void ar_cache_put(ar_cache *c, int64_t id, uint64_t part, const uint8_t *bytes, size_t len);
 void ar_cache_share(ar_cache *c, int ways); /* the budget split `ways` ways */
 /* Gives a read-only handle a cache of ZLLM_PART_CACHE_MIB (default
  * AR_CACHE_DEFAULT_MIB) split `ways` ways; 0 MiB: none. */
 int ar_cache_enable(zllm_archive *a, int ways);
-void ar_cache_stats(const ar_cache *c, uint64_t *hits, uint64_t *misses);
+/* A cache of ZLLM_PART_CACHE_MIB (default AR_CACHE_DEFAULT_MIB), or NULL
+ * for 0; an unreadable value is an error naming it. */
+int ar_cache_from_env(ar_cache **out);
+/* Makes `shared` the handle's cache (its own, if any, is freed): several
+ * handles decoding on several threads then decode a base part once.  The
+ * handle does not free it. */
+void ar_cache_attach(zllm_archive *a, ar_cache *shared);
+void ar_cache_stats(ar_cache *c, uint64_t *hits, uint64_t *misses);
 
 struct zllm_archive {
   char *dir;
   sqlite3 *db;
   int format;              /* the catalog's, ZLLM_ARCHIVE_FORMAT_OLDEST..NEWEST */
   ar_cache *cache;         /* read-only handles: parts decoded for another tensor (or NULL) */
+  int cache_borrowed;      /* cache is shared (ar_cache_attach): not this handle's to free */
   int writer;              /* opened to write (create) */
   struct {                 /* prepared statements kept between uses (ar_prepare / ar_finalize) */
     sqlite3_stmt *st;

@@ -8,7 +8,14 @@
  * byte budget; the least recently used go first, a quarter of the budget at
  * a time, so eviction is rare however small the parts.  Restore and
  * verify turn it on for their read-only handles (a writer's rollback can
- * give a row id to other bytes; the survey's ranks keep their memory). */
+ * give a row id to other bytes; the survey's ranks keep their memory).
+ *
+ * One cache may serve several handles on several threads (the read
+ * pipeline's decoders share one, so a base part decoded for one fine-tune
+ * is there for the next whichever thread decodes it): every call takes the
+ * cache's lock, and a part handed out by ar_cache_get is pinned (never
+ * evicted) until ar_cache_release. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +27,7 @@ typedef struct {
   uint64_t part, used;
   uint8_t *bytes;
   size_t len;
+  int pins;   /* readers holding it: not evicted meanwhile */
 } entry;
 
 #define SPARES 8
@@ -37,6 +45,7 @@ struct ar_cache {
   } spare[SPARES];
   int nspare;
   size_t spare_bytes;
+  pthread_mutex_t mu;
   uint64_t clock;
   uint64_t hits, misses;
 };
@@ -59,6 +68,7 @@ int ar_cache_new(ar_cache **out, size_t budget)
     free(c);
     return zllm_error_set(ZLLM_ENOMEM, "out of memory for the part cache");
   }
+  pthread_mutex_init(&c->mu, NULL);
   *out = c;
   return 0;
 }
@@ -72,6 +82,7 @@ void ar_cache_free(ar_cache *c)
   for (size_t i = 0; i < c->cap; i++)
     free(c->slots[i].bytes);
   free(c->slots);
+  pthread_mutex_destroy(&c->mu);
   free(c);
 }
 
@@ -86,15 +97,29 @@ static entry *find(ar_cache *c, int64_t id, uint64_t part)
 
 const uint8_t *ar_cache_get(ar_cache *c, int64_t id, uint64_t part, size_t *len)
 {
+  const uint8_t *bytes = NULL;
+  pthread_mutex_lock(&c->mu);
   entry *e = find(c, id, part);
-  if (!e->id) {
+  if (e->id) {
+    c->hits++;
+    e->used = ++c->clock;
+    e->pins++;
+    *len = e->len;
+    bytes = e->bytes;
+  } else {
     c->misses++;
-    return NULL;
   }
-  c->hits++;
-  e->used = ++c->clock;
-  *len = e->len;
-  return e->bytes;
+  pthread_mutex_unlock(&c->mu);
+  return bytes;
+}
+
+void ar_cache_release(ar_cache *c, int64_t id, uint64_t part)
+{
+  pthread_mutex_lock(&c->mu);
+  entry *e = find(c, id, part);
+  if (e->id && e->pins > 0)
+    e->pins--;
+  pthread_mutex_unlock(&c->mu);
 }
 
 /* Rebuilds the table at `cap` slots from the entries kept. */
@@ -114,14 +139,17 @@ static int rehash(ar_cache *c, size_t cap)
   return 0;
 }
 
+/* Without memory to rehash: what no reader holds goes (a held part may
+ * then be missed by a lookup, which only costs a decode). */
 static void clear(ar_cache *c)
 {
-  for (size_t i = 0; i < c->cap; i++) {
-    free(c->slots[i].bytes);
-    c->slots[i] = (entry){0};
-  }
-  c->count = 0;
-  c->bytes = 0;
+  for (size_t i = 0; i < c->cap; i++)
+    if (c->slots[i].id && !c->slots[i].pins) {
+      c->bytes -= c->slots[i].len;
+      c->count--;
+      free(c->slots[i].bytes);
+      c->slots[i] = (entry){0};
+    }
 }
 
 /* An evicted entry's buffer: kept as a spare while the budget has room. */
@@ -177,7 +205,7 @@ static void evict(ar_cache *c, size_t need)
     return;
   }
   for (size_t i = 0; i < c->cap; i++)
-    if (c->slots[i].id)
+    if (c->slots[i].id > 0 && !c->slots[i].pins) /* a pinned part is being read */
       order[n++] = &c->slots[i];
   qsort(order, n, sizeof *order, by_use);
   for (size_t i = 0; i < n && c->bytes + need > c->budget / 4 * 3; i++) {
@@ -195,7 +223,16 @@ static void evict(ar_cache *c, size_t need)
     clear(c);
 }
 
+static void put_locked(ar_cache *c, int64_t id, uint64_t part, const uint8_t *bytes, size_t len);
+
 void ar_cache_put(ar_cache *c, int64_t id, uint64_t part, const uint8_t *bytes, size_t len)
+{
+  pthread_mutex_lock(&c->mu);
+  put_locked(c, id, part, bytes, len);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void put_locked(ar_cache *c, int64_t id, uint64_t part, const uint8_t *bytes, size_t len)
 {
   if (id <= 0 || len > c->budget / 4 || find(c, id, part)->id)
     return; /* too big to be worth a quarter of the budget, or already here */
@@ -209,38 +246,56 @@ void ar_cache_put(ar_cache *c, int64_t id, uint64_t part, const uint8_t *bytes, 
   trim_spares(c, len);
   memcpy(copy, bytes, len);
   entry *e = find(c, id, part);
-  *e = (entry){id, part, ++c->clock, copy, len};
+  *e = (entry){id, part, ++c->clock, copy, len, 0};
   c->count++;
   c->bytes += len;
 }
 
-int ar_cache_enable(zllm_archive *a, int ways)
+int ar_cache_from_env(ar_cache **out)
 {
   const char *env = getenv("ZLLM_PART_CACHE_MIB");
   char *end = NULL;
   long mib = env && *env ? strtol(env, &end, 10) : AR_CACHE_DEFAULT_MIB;
+  *out = NULL;
   if (env && *env && (*end || mib < 0 || mib > (1L << 20)))
     return zllm_error_set(ZLLM_EINVAL, "ZLLM_PART_CACHE_MIB=%s: not a size in MiB", env);
-  if (a->cache || a->writer || mib == 0)
+  return mib ? ar_cache_new(out, (size_t)mib << 20) : 0;
+}
+
+int ar_cache_enable(zllm_archive *a, int ways)
+{
+  if (a->cache || a->writer)
     return 0;
-  int rc = ar_cache_new(&a->cache, (size_t)mib << 20);
-  if (rc == 0)
+  int rc = ar_cache_from_env(&a->cache);
+  if (rc == 0 && a->cache)
     ar_cache_share(a->cache, ways);
   return rc;
 }
 
 void ar_cache_share(ar_cache *c, int ways)
 {
+  pthread_mutex_lock(&c->mu);
   c->budget /= (size_t)(ways > 1 ? ways : 1);
   trim_spares(c, c->budget + 1); /* all of them */
   if (c->bytes > c->budget)
     evict(c, 0);
+  pthread_mutex_unlock(&c->mu);
 }
 
-void ar_cache_stats(const ar_cache *c, uint64_t *hits, uint64_t *misses)
+void ar_cache_stats(ar_cache *c, uint64_t *hits, uint64_t *misses)
 {
+  pthread_mutex_lock(&c->mu);
   *hits = c->hits;
   *misses = c->misses;
+  pthread_mutex_unlock(&c->mu);
+}
+
+void ar_cache_attach(zllm_archive *a, ar_cache *shared)
+{
+  if (!a->cache_borrowed)
+    ar_cache_free(a->cache);
+  a->cache = shared;
+  a->cache_borrowed = shared != NULL;
 }
 
 int zllm_archive_open_readonly(zllm_archive **out, const char *dir, int ways)

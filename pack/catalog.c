@@ -651,7 +651,8 @@ void zllm_archive_close(zllm_archive *a)
     sqlite3_finalize(a->stmts[i].st);
   sqlite3_close(a->db);
   zllm_codec_free(a->codec);
-  ar_cache_free(a->cache);
+  if (!a->cache_borrowed)
+    ar_cache_free(a->cache);
   free(a->dir);
   free(a);
 }

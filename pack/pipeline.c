@@ -67,6 +67,7 @@ typedef struct {
   size_t ended;
   zllm_archive *handles[256]; /* the workers': kept open until every thread is done, since a
                                * reader names its file through the handle that opened it */
+  ar_cache *cache;   /* the decoded parts all workers share (a family's base decoded once), or NULL */
   int abort_rc;      /* the run cannot go on (out of memory, no handle) */
   char abort_msg[512];
   ar_pipe_stats st;
@@ -208,8 +209,8 @@ static void *worker_main(void *arg)
   double dec = 0, put = 0, waited = 0;
   uint64_t bytes = 0, blocks = 0;
   int rc = zllm_archive_open(&h, p->dir, 0);
-  /* the workers' part caches share one budget */
-  rc = rc ? rc : ar_cache_enable(h, p->workers);
+  if (rc == 0)
+    ar_cache_attach(h, p->cache);
   pthread_mutex_lock(&p->mu);
   p->handles[w->id] = h;
   if (rc < 0)
@@ -379,6 +380,7 @@ int ar_pipe_run(const char *dir, const ar_pipe_file *files, size_t n, int worker
   p.pf = calloc(n ? n : 1, sizeof *p.pf);
   if (!p.slots || !p.pf)
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
+  rc = rc ? rc : ar_cache_from_env(&p.cache);
   pthread_mutex_init(&p.mu, NULL);
   pthread_cond_init(&p.work, NULL);
   pthread_cond_init(&p.hash, NULL);
@@ -406,6 +408,7 @@ int ar_pipe_run(const char *dir, const ar_pipe_file *files, size_t n, int worker
   }
   for (int w = 0; w < 256; w++)
     zllm_archive_close(p.handles[w]);
+  ar_cache_free(p.cache);
   p.st.wall = ar_now() - t0;
   p.st.workers = p.workers;
   if (stats)

@@ -171,8 +171,11 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
   const uint8_t *hit = depth > 0 && a->cache ? ar_cache_get(a->cache, id, part, &hit_len) : NULL;
   if (hit && hit_len == ar_part_len(t.len, part)) { /* decoded before, for another fine-tune */
     memcpy(dst, hit, hit_len);
+    ar_cache_release(a->cache, id, part);
     return 0;
   }
+  if (hit)
+    ar_cache_release(a->cache, id, part);
   if (part >= ar_nparts(t.len))
     return zllm_error_set(ZLLM_EINVAL, "%s: tensor %lld has no part %llu", a->dir, (long long)id,
                           (unsigned long long)part);
@@ -193,11 +196,12 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
   if (rc == 0 && bitx)
     rc = ar_tensor_get(a, t.base, &bt);
   if (rc == 0 && bitx && bt.dtype == t.dtype && a->cache) {
-    /* read where the cache keeps it, not copied out: nothing is put in the
-     * cache between here and the merge, so the bytes stay put */
+    /* read where the cache keeps it (pinned until the merge is done), not copied out */
     size_t hl = 0;
     const uint8_t *h = ar_cache_get(a->cache, t.base, part, &hl);
     base_bytes = h && hl == bytes ? h : NULL;
+    if (h && !base_bytes)
+      ar_cache_release(a->cache, t.base, part);
   }
   int decode_base = rc == 0 && bitx && !base_bytes;
   if (decode_base && !(base = ar_buf_get(a)))
@@ -213,6 +217,8 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
   if (rc == 0)
     zllm_bitx_merge(view, (const uint8_t *const *)planes, base_bytes ? base_bytes : base, n, dst);
   a->t_merge += ar_now() - t0;
+  if (base_bytes)
+    ar_cache_release(a->cache, t.base, part);
   if (rc == 0 && depth > 0 && a->cache) /* decoded for another tensor: it may be asked for again */
     ar_cache_put(a->cache, id, part, dst, bytes);
   for (int p = 0; p < np; p++)

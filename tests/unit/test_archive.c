@@ -144,10 +144,12 @@ static void test_part_cache(void **state)
     const uint8_t *got = ar_cache_get(c, 1, 0, &len); /* kept in use: never the least recent */
     assert_non_null(got);
     assert_true(len == 100 && got[0] == 0 && got[99] == 0);
+    ar_cache_release(c, 1, 0);
   }
   const uint8_t *last = ar_cache_get(c, 200, 199 % 3, &len);
   assert_non_null(last);
   assert_int_equal(last[50], 199);
+  ar_cache_release(c, 200, 199 % 3);
   assert_null(ar_cache_get(c, 2, 1, &len)); /* long gone */
   assert_null(ar_cache_get(c, 200, 0, &len)); /* another part of the same tensor */
   memset(big, 7, sizeof big);
@@ -156,8 +158,23 @@ static void test_part_cache(void **state)
   ar_cache_share(c, 4); /* 250 bytes: at most two parts of 100 */
   int kept = 0;
   for (int i = 0; i < 200; i++)
-    kept += ar_cache_get(c, i + 1, (uint64_t)i % 3, &len) != NULL;
+    if (ar_cache_get(c, i + 1, (uint64_t)i % 3, &len)) {
+      kept++;
+      ar_cache_release(c, i + 1, (uint64_t)i % 3);
+    }
   assert_true(kept >= 1 && kept <= 2);
+  /* a part someone holds is not evicted, however old */
+  const uint8_t *held = NULL;
+  ar_cache_put(c, 5000, 0, part, 50); /* a quarter of the 250 bytes at most */
+  assert_non_null(held = ar_cache_get(c, 5000, 0, &len));
+  for (int i = 0; i < 50; i++)
+    ar_cache_put(c, 6000 + i, 0, part, 50);
+  assert_true(ar_cache_get(c, 5000, 0, &len) == held); /* still there: pinned twice now */
+  ar_cache_release(c, 5000, 0);
+  ar_cache_release(c, 5000, 0);
+  for (int i = 0; i < 50; i++)
+    ar_cache_put(c, 7000 + i, 0, part, 50);
+  assert_null(ar_cache_get(c, 5000, 0, &len)); /* released: it goes like any other */
   uint64_t hits = 0, misses = 0;
   ar_cache_stats(c, &hits, &misses);
   assert_true(hits >= 202 && misses >= 3);
