@@ -191,6 +191,23 @@ int zl_census_row(const json_t *m, zllm_buf *line, char *why, size_t why_cap, ch
   return 0;
 }
 
+int zllm_census_take(const char *line, size_t len, size_t lineno, const char *path, char *copy,
+                     zllm_census_cols *cols, uint64_t *bad)
+{
+  if (lineno == 1)
+    return line && strcmp(line, ZLLM_CENSUS_COLUMNS) == 0
+               ? 0
+               : zllm_error_set(ZLLM_EINVAL, "%s: not a census (its first line is not the census's columns)", path);
+  if (line && len <= ZLLM_CENSUS_MAX_LINE) {
+    memcpy(copy, line, len + 1);
+    if (zllm_census_split(copy, cols) == 0)
+      return 1;
+  }
+  if (bad)
+    (*bad)++;
+  return 0;
+}
+
 int zllm_census_split(char *line, zllm_census_cols *out)
 {
   char *p = line;

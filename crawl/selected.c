@@ -211,8 +211,7 @@ typedef struct {
   int rank, size;
   uint64_t selected, skipped_done, bad_rows;
   const char *census;
-  char *copy;
-  size_t copy_cap;
+  char *copy; /* ZLLM_CENSUS_MAX_LINE + 1 bytes */
   int rc;
 } selector;
 
@@ -220,19 +219,9 @@ static int take_row(void *ctx, const char *line, size_t len, size_t lineno)
 {
   selector *s = ctx;
   zllm_census_cols cols;
-  if (lineno == 1)
-    return line && strcmp(line, ZLLM_CENSUS_COLUMNS) == 0
-               ? 0
-               : zllm_error_set(ZLLM_EINVAL, "%s: not a census (its first line is not the census's columns)", s->census);
-  if (!line || len + 1 > s->copy_cap) {
-    s->bad_rows++;
-    return 0;
-  }
-  memcpy(s->copy, line, len + 1);
-  if (zllm_census_split(s->copy, &cols) < 0) {
-    s->bad_rows++;
-    return 0;
-  }
+  int got = zllm_census_take(line, len, lineno, s->census, s->copy, &cols, &s->bad_rows);
+  if (got <= 0)
+    return got;
   if (!zl_select_match(s->sel, &cols))
     return 0;
   uint64_t j = s->selected++;
@@ -296,7 +285,7 @@ int cr_crawl_selected(const zllm_crawl_options *o, zllm_crawl_stats *stats, int 
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0 && (b.part_fd = open(b.part_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
     rc = zllm_error_set(ZLLM_EIO, "%s: %s", b.part_path, strerror(errno));
-  selector s = {&b, sel, &done, rank, size, 0, 0, 0, census, malloc(ZLLM_CENSUS_MAX_LINE + 1), ZLLM_CENSUS_MAX_LINE + 1, 0};
+  selector s = {&b, sel, &done, rank, size, 0, 0, 0, census, malloc(ZLLM_CENSUS_MAX_LINE + 1), 0};
   if (rc == 0 && !s.copy)
     rc = zllm_error_set(ZLLM_ENOMEM, "out of memory");
   rc = rc ? rc : zllm_read_lines(census, ZLLM_CENSUS_MAX_LINE, take_row, &s);

@@ -217,19 +217,9 @@ static int take_row_tables(void *ctx, const char *line, size_t len, size_t linen
 {
   census_tables *t = ctx;
   zllm_census_cols c;
-  if (lineno == 1)
-    return line && strcmp(line, ZLLM_CENSUS_COLUMNS) == 0
-               ? 0
-               : zllm_error_set(ZLLM_EINVAL, "%s: not a census (its first line is not the census's columns)", t->path);
-  if (!line || len > ZLLM_CENSUS_MAX_LINE) {
-    t->bad++;
-    return 0;
-  }
-  memcpy(t->copy, line, len + 1);
-  if (zllm_census_split(t->copy, &c) < 0) {
-    t->bad++;
-    return 0;
-  }
+  int got = zllm_census_take(line, len, lineno, t->path, t->copy, &c, &t->bad);
+  if (got <= 0)
+    return got;
   t->rows++;
   char dt[CAT_LEN];
   main_dtype(c.col[ZLLM_CC_DTYPES], dt);
@@ -306,10 +296,8 @@ static int take_row_columns(void *ctx, const char *line, size_t len, size_t line
   census_writer *w = ctx;
   census_tables *t = w->t;
   zllm_census_cols c;
-  if (lineno == 1 || !line || len > ZLLM_CENSUS_MAX_LINE || w->done + w->n >= w->limit)
-    return 0;
-  memcpy(t->copy, line, len + 1);
-  if (zllm_census_split(t->copy, &c) < 0)
+  /* the tables' pass has read this file and counted its bad rows */
+  if (w->done + w->n >= w->limit || zllm_census_take(line, len, lineno, t->path, t->copy, &c, NULL) <= 0)
     return 0;
   size_t i = w->n++;
   strncpy(w->id[i], c.col[ZLLM_CC_ID], CENSUS_ID_LEN - 1); /* NUL-padded: no bytes of an earlier round's row */

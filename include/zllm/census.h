@@ -8,6 +8,9 @@
 #ifndef ZLLM_CENSUS_H
 #define ZLLM_CENSUS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #define ZLLM_CENSUS_COLUMNS                                                                                  \
   "id\tsha\tcreated_at\tlast_modified\tlibrary\tpipeline_tag\tbase_relation\tbase_models\tparams_total\t" \
   "params_by_dtype\tgated\tfiles\tdownloads\tlikes"
@@ -22,6 +25,13 @@ typedef struct {
   char *col[ZLLM_CENSUS_NCOLUMNS];
 } zllm_census_cols;
 int zllm_census_split(char *line, zllm_census_cols *out);
+/* One line of a census as zllm_read_lines hands it (`path` names the file
+ * in messages): 1 with *cols split from a copy of it in `copy`
+ * (ZLLM_CENSUS_MAX_LINE + 1 bytes); 0 for the header line, or for a row too
+ * long or without the columns (counted in *bad when bad is not NULL); an
+ * error when the first line is not the census's header. */
+int zllm_census_take(const char *line, size_t len, size_t lineno, const char *path, char *copy,
+                     zllm_census_cols *cols, uint64_t *bad);
 
 enum {
   ZLLM_CC_ID, ZLLM_CC_SHA, ZLLM_CC_CREATED, ZLLM_CC_MODIFIED, ZLLM_CC_LIBRARY, ZLLM_CC_PIPELINE, ZLLM_CC_RELATION, ZLLM_CC_BASES,
