@@ -264,6 +264,51 @@ static void fresh_copy(uint8_t **pack)
   free(cat);
 }
 
+/* Every file read as `zllm serve` reads it: in slices from a slice store,
+ * decoded alone from the chunks that hold them. */
+static void read_sliced(const char *dir)
+{
+  zllm_slice_store *st = NULL;
+  zllm_archive *a = NULL; /* its own handle: closed before the store it borrows from */
+  zllm_archive_repo *repos = NULL;
+  size_t nr = 0;
+  static uint8_t buf[1 << 20];
+  zllm_error_clear();
+  if (zllm_slice_store_open(&st, dir, (size_t)64 << 20, 1) < 0 || zllm_archive_open(&a, dir, 0) < 0 ||
+      zllm_archive_repos(a, &repos, &nr) < 0) {
+    if (!zllm_error_last()[0])
+      abort();
+    zllm_archive_close(a);
+    zllm_slice_store_close(st);
+    return;
+  }
+  for (size_t i = 0; i < nr; i++) {
+    zllm_archive_file *files = NULL;
+    size_t nf = 0;
+    if (zllm_archive_files(a, repos[i].name, &files, &nf) < 0)
+      continue;
+    for (size_t k = 0; k < nf; k++) {
+      zllm_file_reader *r = NULL;
+      zllm_error_clear();
+      if (zllm_slice_store_reader(st, a, repos[i].name, files[k].path, &r) < 0) {
+        if (!zllm_error_last()[0])
+          abort();
+        continue;
+      }
+      int64_t got = 1;
+      for (uint64_t off = 0; got > 0; off += (uint64_t)got)
+        got = zllm_file_reader_read(r, off, buf, sizeof buf);
+      if (got < 0 && !zllm_error_last()[0])
+        abort();
+      zllm_file_reader_close(r);
+    }
+    zllm_archive_files_free(files, nf);
+  }
+  zllm_archive_repos_free(repos, nr);
+  zllm_archive_close(a);
+  zllm_slice_store_close(st);
+}
+
 /* Every reader over the edited archive; a failure must say something. */
 static void read_all(const char *dir, const char *out, int restore)
 {
@@ -280,6 +325,8 @@ static void read_all(const char *dir, const char *out, int restore)
     zllm_archive_stages(a, stages);
   }
   zllm_archive_close(a);
+  if (a)
+    read_sliced(dir);
   zllm_error_clear();
   if (restore && zllm_restore_all_threads(dir, out, 1, 0) < 0 && !zllm_error_last()[0])
     abort();

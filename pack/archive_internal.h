@@ -80,6 +80,7 @@ struct zllm_archive {
   int broken;              /* set when the archive itself failed (write, SQL), not the input */
   uint8_t *pool[32];       /* free part-sized buffers: reused, so no 32 MiB mmap per tensor */
   int npool;
+  int pool_max;            /* how many it keeps (0: all 32; a slice store's handles keep few) */
   zllm_buf enc, blob;      /* reused encode output and blob read buffers */
   int threads;             /* planes of a part are coded by this many threads */
   int keep_written;        /* keep committed pack bytes in the page cache (a staging archive read next) */
@@ -99,6 +100,10 @@ struct zllm_archive {
   int (*extern_part)(void *ctx, int64_t id, uint64_t part, uint8_t *dst, int depth);
   void *extern_ctx;
   double t_planes, t_merge; /* seconds this handle spent decoding planes and blobs, and merging planes */
+  /* A slice store's handle: a BitX slice's base bytes are the store's slice
+   * of the base (decoded once for every fine-tune), not a whole base part. */
+  const struct ar_window_source *base_src;
+  void *base_ctx;
 };
 
 /* Fault injection for tests: is ZLLM_TEST_KILL_AT this point? */
@@ -164,6 +169,16 @@ int ar_stream_write(zllm_archive *a, const uint8_t *src, size_t len, int level, 
 int ar_part_write(zllm_archive *a, uint8_t *const *planes, int np, size_t plane_len, int level, int skip_noise,
                   zllm_stream_coder coder, int64_t *id, uint64_t *stored);
 int ar_part_read(zllm_archive *a, int64_t id, int np, size_t plane_len, uint8_t *const *planes);
+/* A blob read by range (serve's slices): where it is in its pack, found and
+ * its record checked by ar_blob_open; ar_blob_pread reads n bytes at off
+ * (within the blob).  The descriptor is the handle's: valid while it is open. */
+typedef struct {
+  int64_t id;
+  int fd;
+  uint64_t off, len;
+} ar_blob_ref;
+int ar_blob_open(zllm_archive *a, int64_t id, ar_blob_ref *ref);
+int ar_blob_pread(zllm_archive *a, const ar_blob_ref *ref, uint64_t off, uint64_t n, uint8_t *dst);
 /* The planes of a part blob (magic, plane count, each plane's container
  * length, the containers): *np, and each plane's offset and length (room
  * for ZLLM_BITX_MAX_PLANES).  NULL when it holds together, else what is
@@ -209,6 +224,18 @@ typedef struct {
 } ar_tensor;
 
 int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t);
+/* The dup and base hops below tensor `id`, walked from the catalog alone
+ * (a cycle or a chain past the limit is refused); *first: its own row. */
+int ar_tensor_chain(zllm_archive *a, int64_t id, ar_tensor *first);
+/* The blob of part `part` of tensor `id`. */
+int ar_part_blob(zllm_archive *a, int64_t id, uint64_t part, int64_t *blob);
+/* Slices (pack/slice.c): bytes [lo, lo + n) of part `part` of tensor `id`,
+ * or of the header or piece blob `blob` (of raw_len bytes), decoded alone
+ * from the chunks that hold them when chunks cut them (else from the whole
+ * part, kept in the part cache).  Only what the reader hands out is
+ * decoded, and only the base's part is held whole (in the cache). */
+int ar_tensor_decode_slice(zllm_archive *a, int64_t id, uint64_t part, uint64_t lo, size_t n, uint8_t *dst);
+int ar_blob_decode_slice(zllm_archive *a, int64_t blob, uint64_t raw_len, uint64_t lo, size_t n, uint8_t *dst);
 
 /* The file reader (pack/reader.c) for a file whose catalog row the caller
  * already read (restore, verify): `name` names it in messages.  It reads
@@ -216,6 +243,35 @@ int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t);
  * checked by key (a forced-collision test archive keeps cut keys). */
 int ar_reader_open_id(zllm_file_reader **out, zllm_archive *a, int64_t id, const char *name, uint64_t size,
                       const uint8_t sha256[32]);
+
+/* A window of a file as a reader sees it: part `part` of tensor `id` (or
+ * the header or piece blob `id`, of seg_len bytes), bytes [lo, lo + len) of
+ * it; file_off: where they are in the file. */
+typedef struct {
+  int blob;
+  int64_t id;
+  uint64_t part, lo, seg_len;
+  size_t len;
+  uint64_t file_off;
+} ar_window;
+/* Decodes a window (a slice when it is one) with handle a. */
+int ar_window_decode(zllm_archive *a, const ar_window *w, uint8_t *dst);
+
+/* Where a reader's windows can come from instead of its own decode (the
+ * slice store, pack/slices.c): get holds a window's bytes until put (it may
+ * wait for another thread decoding the same; h: the reader's handle, for a
+ * decode on its own thread); ahead says a window will be wanted soon;
+ * done: the reader closes. */
+typedef struct ar_window_source {
+  int (*get)(void *ctx, zllm_archive *h, const ar_window *w, const uint8_t **bytes);
+  void (*put)(void *ctx, const ar_window *w);
+  void (*ahead)(void *ctx, const ar_window *w);
+  void (*done)(void *ctx);
+} ar_window_source;
+#define AR_READER_AHEAD 2 /* windows hinted past the one being read */
+#define ZLLM_SLICE_BYTES ((size_t)4 << 20) /* a slice store's windows */
+/* Windows of at most `slice` bytes from src from now on (not for the pipeline's blocks). */
+void ar_reader_use_source(zllm_file_reader *r, uint64_t slice, const ar_window_source *src, void *ctx);
 
 /* A block: a run of whole windows (a tensor part, a header, a piece) that
  * are consecutive in the file, what the read pipeline decodes at once. */

@@ -596,7 +596,8 @@ uint8_t *ar_buf_get(zllm_archive *a)
 
 void ar_buf_put(zllm_archive *a, uint8_t *b)
 {
-  if (b && a->npool < (int)(sizeof a->pool / sizeof *a->pool))
+  int keep = a->pool_max ? a->pool_max : (int)(sizeof a->pool / sizeof *a->pool);
+  if (b && a->npool < keep)
     a->pool[a->npool++] = b;
   else
     free(b);
@@ -852,7 +853,10 @@ static int pack_refresh(zllm_archive *a, int64_t pack, uint64_t *len)
   return 0;
 }
 
-static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
+/* Where blob `id` is: its pack's descriptor, offset, length and checksum,
+ * once its record's own header and trailer agree with the catalog. */
+static int blob_locate(zllm_archive *a, int64_t id, int *fd_out, uint64_t *off_out, uint64_t *len_out,
+                       uint64_t *sum_out)
 {
   sqlite3_stmt *st = NULL;
   uint8_t head[16], tail[8];
@@ -888,6 +892,18 @@ static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
     return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: no blob record at offset %llu of pack %lld (its header or "
                           "trailer is not the catalog's)", a->dir, (long long)id, (unsigned long long)off,
                           (long long)pack);
+  *fd_out = fd;
+  *off_out = off;
+  *len_out = n;
+  *sum_out = sum;
+  return rc;
+}
+
+static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
+{
+  int fd = -1;
+  uint64_t off = 0, n = 0, sum = 0;
+  int rc = blob_locate(a, id, &fd, &off, &n, &sum);
   b->len = 0;
   rc = rc ? rc : zllm_buf_reserve(b, (size_t)n);
   uint8_t *buf = (uint8_t *)b->data;
@@ -896,6 +912,24 @@ static int blob_read_into(zllm_archive *a, int64_t id, zllm_buf *b, size_t *len)
     rc = zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld fails its checksum", a->dir, (long long)id);
   *len = (size_t)n;
   return rc;
+}
+
+int ar_blob_open(zllm_archive *a, int64_t id, ar_blob_ref *ref)
+{
+  uint64_t sum = 0;
+  ref->id = id;
+  return blob_locate(a, id, &ref->fd, &ref->off, &ref->len, &sum);
+}
+
+int ar_blob_pread(zllm_archive *a, const ar_blob_ref *ref, uint64_t off, uint64_t n, uint8_t *dst)
+{
+  /* the whole blob's checksum cannot be checked on a range: each chunk's
+   * own checksum (and the file's SHA-256) prove what is decoded from it */
+  if (off > ref->len || n > ref->len - off)
+    return zllm_error_set(ZLLM_EFORMAT, "%s: blob %lld: bytes %llu+%llu are past its %llu", a->dir,
+                          (long long)ref->id, (unsigned long long)off, (unsigned long long)n,
+                          (unsigned long long)ref->len);
+  return zllm_pread_full(ref->fd, dst, n, ref->off + off, "pack");
 }
 
 int ar_blob_read(zllm_archive *a, int64_t id, uint8_t **data, size_t *len)

@@ -44,16 +44,22 @@ struct zllm_file_reader {
   uint64_t win_off, win_len; /* the window's bytes in the file */
   size_t next;         /* ar_reader_take_block's next segment */
   uint64_t next_part;  /* and part */
-  uint8_t *buf;        /* the window's bytes */
+  uint8_t *buf;        /* the window's bytes, decoded here (no source) */
   size_t cap;
+  const uint8_t *win;  /* the window's bytes: buf, or the source's */
+  ar_window win_at;    /* what the window is (held from the source until the next) */
+  int win_held;
+  uint64_t slice;      /* with a source: windows are slices of at most this many bytes */
+  const ar_window_source *src;
+  void *src_ctx;
   zllm_sha256_ctx *sha;
   uint64_t hashed;     /* bytes [0, hashed) went into sha, in order */
   int verified;        /* the whole file was hashed and matched */
   int empty_taken;     /* an empty file's one block was taken */
   zllm_xxh128_ctx *xxh; /* NULL: tensors are not checked by key (a whole-file
                          * reader, proven by the SHA-256 alone) */
-  int64_t xxh_tensor;  /* the tensor whose parts go into xxh (0: none) */
-  uint64_t xxh_next;   /* its next part */
+  int64_t xxh_tensor;  /* the tensor whose bytes go into xxh (0: none) */
+  uint64_t xxh_next;   /* its next byte */
 };
 
 static int add_segment(zllm_file_reader *r, size_t *cap, seg_kind kind, int64_t id, uint64_t len)
@@ -269,10 +275,22 @@ int ar_reader_open_id(zllm_file_reader **out, zllm_archive *a, int64_t id, const
   return reader_start(r, id, 0, out);
 }
 
+/* Gives the window back to its source (a window decoded here stays). */
+static void drop_window(zllm_file_reader *r)
+{
+  if (r->win_held)
+    r->src->put(r->src_ctx, &r->win_at);
+  r->win_held = 0;
+  r->cur = r->nsegs;
+}
+
 void zllm_file_reader_close(zllm_file_reader *r)
 {
   if (!r)
     return;
+  drop_window(r);
+  if (r->src && r->src->done)
+    r->src->done(r->src_ctx);
   zllm_sha256_ctx_free(r->sha);
   zllm_xxh128_ctx_free(r->xxh);
   free(r->segs);
@@ -339,22 +357,23 @@ static int decode_window(const zllm_file_reader *r, zllm_archive *a, size_t i, u
   return s->kind == SEG_TENSOR ? ar_tensor_decode_part(a, s->id, part, dst, 0) : decode_blob_stream(a, r->name, s, dst);
 }
 
-/* A part that continues a tensor decoded from its first part goes into its
- * XXH3-128; at its last part, the key (cut as at ingest) must be the
- * recorded one before the part is handed out. */
-static int check_tensor(zllm_file_reader *r, const segment *s, uint64_t part)
+/* A window that continues a tensor read from its first byte goes into its
+ * XXH3-128; at its last byte, the key (cut as at ingest) must be the
+ * recorded one before the window is handed out.  `at`: the window's first
+ * byte in the tensor. */
+static int check_tensor(zllm_file_reader *r, const segment *s, uint64_t at)
 {
-  if (part == 0) {
+  if (at == 0) {
     zllm_xxh128_ctx_reset(r->xxh);
     r->xxh_tensor = s->id;
     r->xxh_next = 0;
   }
-  if (r->xxh_tensor != s->id || r->xxh_next != part) {
-    r->xxh_tensor = 0; /* a part out of order: this tensor goes unchecked by key */
+  if (r->xxh_tensor != s->id || r->xxh_next != at) {
+    r->xxh_tensor = 0; /* out of order: this tensor goes unchecked by key */
     return 0;
   }
-  zllm_xxh128_ctx_update(r->xxh, r->buf, (size_t)r->win_len);
-  if (++r->xxh_next < s->nparts)
+  zllm_xxh128_ctx_update(r->xxh, r->win, (size_t)r->win_len);
+  if ((r->xxh_next += r->win_len) < s->len)
     return 0;
   zllm_xxh128 got;
   uint8_t key[16];
@@ -382,17 +401,30 @@ int ar_reader_hash(zllm_file_reader *r, const uint8_t *p, size_t n)
   return rc;
 }
 
-/* Decodes part `part` of segment i (0 but in a tensor) into r->buf,
- * hashing it when it continues the bytes hashed so far; the file's last
- * window is checked against its SHA-256 before it is kept. */
-static int load_window(zllm_file_reader *r, size_t i, uint64_t part)
+/* The window holding byte off (< size): segment *seg, and what it is: a
+ * tensor's part (a slice of it with a source), a header or a piece. */
+static void window_at(const zllm_file_reader *r, uint64_t off, size_t *seg, ar_window *w)
 {
+  size_t i = find_segment(r, off);
   const segment *s = &r->segs[i];
-  uint64_t off = s->off + part * ZLLM_PART_BYTES;
-  size_t len = s->kind == SEG_TENSOR ? ar_part_len(s->len, part) : (size_t)s->len;
-  size_t need = s->kind == SEG_TENSOR ? ZLLM_PART_BYTES : len;
-  int rc = 0;
-  r->cur = r->nsegs;
+  uint64_t in = off - s->off, part = s->kind == SEG_TENSOR ? in / ZLLM_PART_BYTES : 0;
+  uint64_t first = part * ZLLM_PART_BYTES, len = s->kind == SEG_TENSOR ? ar_part_len(s->len, part) : s->len;
+  uint64_t lo = r->slice ? (in - first) / r->slice * r->slice : 0;
+  uint64_t n = r->slice && len - lo > r->slice ? r->slice : len - lo;
+  *w = (ar_window){s->kind != SEG_TENSOR, s->id, part, lo, s->len, (size_t)n, s->off + first + lo};
+  *seg = i;
+}
+
+/* The window's bytes into r->win: decoded here into r->buf, or held from
+ * the source. */
+static int fetch_window(zllm_file_reader *r, size_t i, const ar_window *w)
+{
+  if (r->src) {
+    int rc = r->src->get(r->src_ctx, r->a, w, &r->win);
+    r->win_held = rc == 0;
+    return rc;
+  }
+  size_t need = r->segs[i].kind == SEG_TENSOR ? ZLLM_PART_BYTES : w->len;
   if (need > r->cap) {
     uint8_t *nb = realloc(r->buf, need ? need : 1);
     if (!nb)
@@ -400,17 +432,47 @@ static int load_window(zllm_file_reader *r, size_t i, uint64_t part)
     r->buf = nb;
     r->cap = need;
   }
-  r->win_off = off;
-  r->win_len = len;
-  rc = decode_window(r, r->a, i, part, r->buf);
+  r->win = r->buf;
+  return decode_window(r, r->a, i, w->part, r->buf);
+}
+
+/* Tells the source which windows come next, so they decode meanwhile. */
+static void hint_ahead(zllm_file_reader *r, uint64_t end)
+{
+  for (int k = 0; r->src && r->src->ahead && k < AR_READER_AHEAD && end < r->size; k++) {
+    size_t seg;
+    ar_window w;
+    window_at(r, end, &seg, &w);
+    r->src->ahead(r->src_ctx, &w);
+    end = w.file_off + w.len;
+  }
+}
+
+/* Loads the window holding byte off, hashing it when it continues the
+ * bytes hashed so far; the file's last window is checked against its
+ * SHA-256 before it is kept. */
+static int load_window(zllm_file_reader *r, uint64_t off)
+{
+  size_t i;
+  ar_window w;
+  drop_window(r);
+  window_at(r, off, &i, &w);
+  const segment *s = &r->segs[i];
+  int rc = fetch_window(r, i, &w);
+  r->win_at = w;
+  r->win_off = w.file_off;
+  r->win_len = w.len;
   if (rc == 0 && s->kind == SEG_TENSOR && r->xxh)
-    rc = check_tensor(r, s, part);
-  if (rc == 0 && off == r->hashed)
-    rc = ar_reader_hash(r, r->buf, len);
-  if (rc < 0)
+    rc = check_tensor(r, s, w.file_off - s->off);
+  if (rc == 0 && w.file_off == r->hashed)
+    rc = ar_reader_hash(r, r->win, w.len);
+  if (rc < 0) {
+    drop_window(r);
     return rc;
+  }
   r->cur = i;
-  r->cur_part = part;
+  r->cur_part = w.part;
+  hint_ahead(r, w.file_off + w.len);
   return 0;
 }
 
@@ -419,16 +481,28 @@ int64_t zllm_file_reader_read(zllm_file_reader *r, uint64_t off, void *dst, size
   if (off >= r->size || n == 0)
     return 0;
   if (r->cur == r->nsegs || off < r->win_off || off >= r->win_off + r->win_len) {
-    size_t i = find_segment(r, off);
-    const segment *s = &r->segs[i];
-    int rc = load_window(r, i, s->kind == SEG_TENSOR ? (off - s->off) / ZLLM_PART_BYTES : 0);
+    int rc = load_window(r, off);
     if (rc < 0)
       return rc;
   }
   uint64_t in = off - r->win_off, left = r->win_len - in;
   size_t take = n < left ? n : (size_t)left;
-  memcpy(dst, r->buf + in, take);
+  memcpy(dst, r->win + in, take);
   return (int64_t)take;
+}
+
+void ar_reader_use_source(zllm_file_reader *r, uint64_t slice, const ar_window_source *src, void *ctx)
+{
+  drop_window(r);
+  r->slice = slice;
+  r->src = src;
+  r->src_ctx = ctx;
+}
+
+int ar_window_decode(zllm_archive *a, const ar_window *w, uint8_t *dst)
+{
+  return w->blob ? ar_blob_decode_slice(a, w->id, w->seg_len, w->lo, w->len, dst)
+                 : ar_tensor_decode_slice(a, w->id, w->part, w->lo, w->len, dst);
 }
 
 void zllm_archive_repos_free(zllm_archive_repo *v, size_t n)

@@ -237,7 +237,9 @@ typedef struct {
   size_t payload_len;
 } layout;
 
-static int parse_layout(layout *l, const uint8_t *blob, size_t len)
+/* The header and chunk table (whose entries are checked), without the
+ * payload: what a reader of some chunks holds. */
+static int parse_head(layout *l, const uint8_t *blob, size_t len)
 {
   if (len < HEADER_LEN || zllm_le32(blob) != ZLLM_STREAM_MAGIC)
     return zllm_error_set(ZLLM_EFORMAT, "stream: bad magic or truncated header");
@@ -258,17 +260,30 @@ static int parse_layout(layout *l, const uint8_t *blob, size_t len)
   l->table = blob + HEADER_LEN;
   l->payload = l->table + (size_t)ENTRY_LEN * l->nchunks;
   l->payload_len = len - HEADER_LEN - (size_t)ENTRY_LEN * l->nchunks;
-  uint64_t total = 0;
   for (uint32_t k = 0; k < l->nchunks; k++) {
     const uint8_t *e = l->table + ENTRY_LEN * k;
     if (e[5] | e[6] | e[7])
       return zllm_error_set(ZLLM_EFORMAT, "stream: chunk %u has non-zero reserved bytes", k);
-    total += zllm_le32(e);
   }
-  if (total != l->payload_len)
-    return zllm_error_set(ZLLM_EFORMAT, "stream: chunks hold %llu bytes, payload is %zu",
-                          (unsigned long long)total, l->payload_len);
   return 0;
+}
+
+/* What the chunks hold must be the payload, to the byte. */
+static int check_payload(const layout *l, uint64_t payload_len)
+{
+  uint64_t total = 0;
+  for (uint32_t k = 0; k < l->nchunks; k++)
+    total += zllm_le32(l->table + ENTRY_LEN * k);
+  if (total != payload_len)
+    return zllm_error_set(ZLLM_EFORMAT, "stream: chunks hold %llu bytes, payload is %llu",
+                          (unsigned long long)total, (unsigned long long)payload_len);
+  return 0;
+}
+
+static int parse_layout(layout *l, const uint8_t *blob, size_t len)
+{
+  int rc = parse_head(l, blob, len);
+  return rc ? rc : check_payload(l, l->payload_len);
 }
 
 int zllm_stream_info(const uint8_t *blob, size_t len, uint64_t *raw_len, uint32_t *chunk_size,
@@ -398,4 +413,50 @@ int zllm_stream_decode_chunk(zllm_codec *c, const uint8_t *blob, size_t len, uin
   size_t n = l.raw_len - start < l.chunk_size ? (size_t)(l.raw_len - start) : l.chunk_size;
   *out_len = n;
   return decode_one(c, &l, k, l.payload + at, zllm_le32(l.table + ENTRY_LEN * k), dst, n);
+}
+
+uint32_t zllm_stream_head_chunks(const uint8_t head[ZLLM_STREAM_HEAD_LEN])
+{
+  return zllm_le32(head + 20);
+}
+
+int zllm_stream_table_parse(zllm_stream_table *t, const uint8_t *head, size_t head_len, uint64_t total)
+{
+  layout l;
+  if (head_len < HEADER_LEN || total < HEADER_LEN)
+    return zllm_error_set(ZLLM_EFORMAT, "stream: truncated header");
+  uint32_t nch = zllm_le32(head + 20);
+  if ((total - HEADER_LEN) / ENTRY_LEN < nch || head_len < HEADER_LEN + (size_t)ENTRY_LEN * nch)
+    return zllm_error_set(ZLLM_EFORMAT, "stream: chunk table truncated");
+  int rc = parse_head(&l, head, HEADER_LEN + (size_t)ENTRY_LEN * nch);
+  /* checked as the whole container would be: its chunks add up to the rest */
+  rc = rc ? rc : check_payload(&l, total - HEADER_LEN - (uint64_t)ENTRY_LEN * nch);
+  if (rc == 0)
+    *t = (zllm_stream_table){l.raw_len, total, l.chunk_size, l.nchunks, l.table};
+  return rc;
+}
+
+void zllm_stream_table_span(const zllm_stream_table *t, uint32_t k0, uint32_t k1, uint64_t *off, uint64_t *len)
+{
+  uint64_t at = HEADER_LEN + (uint64_t)ENTRY_LEN * t->nchunks, n = 0;
+  for (uint32_t k = 0; k < k1 && k < t->nchunks; k++) {
+    uint64_t stored = zllm_le32(t->table + ENTRY_LEN * k);
+    if (k < k0)
+      at += stored;
+    else
+      n += stored;
+  }
+  *off = at;
+  *len = n;
+}
+
+int zllm_stream_table_decode(zllm_codec *c, const zllm_stream_table *t, uint32_t k, const uint8_t *src,
+                             uint8_t *dst, size_t *n)
+{
+  if (k >= t->nchunks)
+    return zllm_error_set(ZLLM_EINVAL, "stream: no chunk %u of %u", k, t->nchunks);
+  layout l = {t->raw_len, t->chunk_size, t->nchunks, t->table, NULL, 0};
+  uint64_t start = (uint64_t)k * t->chunk_size;
+  *n = t->raw_len - start < t->chunk_size ? (size_t)(t->raw_len - start) : t->chunk_size;
+  return decode_one(c, &l, k, src, zllm_le32(t->table + ENTRY_LEN * k), dst, *n);
 }

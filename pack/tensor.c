@@ -65,7 +65,7 @@ int ar_tensor_get(zllm_archive *a, int64_t id, ar_tensor *t)
   return rc;
 }
 
-static int part_blob(zllm_archive *a, int64_t id, uint64_t part, int64_t *blob)
+int ar_part_blob(zllm_archive *a, int64_t id, uint64_t part, int64_t *blob)
 {
   sqlite3_stmt *st = NULL;
   int rc = ar_prepare(a, &st, "SELECT blob FROM parts WHERE tensor = ? AND part = ?");
@@ -132,7 +132,7 @@ static int chain_too_deep(zllm_archive *a, int64_t id)
  * before a decode allocates anything: each level of a decode holds part
  * buffers, so a cycle or a chain past the limit (a catalog from elsewhere)
  * is refused here rather than after it has grown the process level by level. */
-static int check_chain(zllm_archive *a, int64_t id, ar_tensor *first)
+int ar_tensor_chain(zllm_archive *a, int64_t id, ar_tensor *first)
 {
   int64_t at = id;
   for (int hops = 0; hops <= AR_MAX_HOPS; hops++) {
@@ -157,7 +157,7 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
   ar_tensor t;
   uint8_t *planes[ZLLM_BITX_MAX_PLANES] = {0}, *base = NULL;
   int rc = depth > AR_MAX_HOPS ? chain_too_deep(a, id)
-           : depth == 0      ? check_chain(a, id, &t)
+           : depth == 0      ? ar_tensor_chain(a, id, &t)
                              : ar_tensor_get(a, id, &t);
   if (rc < 0)
     return rc;
@@ -187,7 +187,7 @@ int ar_tensor_decode_part(zllm_archive *a, int64_t id, uint64_t part, uint8_t *d
   for (int p = 0; rc == 0 && p < np; p++)
     if (!(planes[p] = ar_buf_get(a))) /* a plane never exceeds a part */
       rc = ZLLM_ENOMEM;
-  rc = rc ? rc : part_blob(a, id, part, &blob);
+  rc = rc ? rc : ar_part_blob(a, id, part, &blob);
   double t0 = ar_now();
   rc = rc ? rc : ar_part_read(a, blob, np, pl, planes);
   a->t_planes += ar_now() - t0;

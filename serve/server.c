@@ -48,6 +48,7 @@ struct zllm_server {
   zs_oid_cache *oids;
   zs_tree_cache *trees; /* each repo's folders and git ids, built once */
   zs_gate *gate;        /* request deadlines, room for new clients */
+  zllm_slice_store *store; /* decoded slices shared by every download, in --memory */
 };
 
 /* One request, from its request line to its end (what the access log says). */
@@ -87,7 +88,7 @@ static zllm_archive *thread_archive(zllm_server *s)
   zllm_archive *a = pthread_getspecific(s->key);
   if (a)
     return a;
-  if (zllm_archive_open_readonly(&a, s->dir, s->o.threads) < 0)
+  if (zllm_archive_open(&a, s->dir, 0) < 0) /* downloads use the slice store's part cache */
     return NULL;
   pthread_mutex_lock(&s->lock);
   int ok = s->nhandles < MAX_HANDLES;
@@ -162,6 +163,8 @@ static enum MHD_Result send_error(request *rq, struct MHD_Connection *c, unsigne
     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
   if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
+  if (status == MHD_HTTP_SERVICE_UNAVAILABLE) /* over --memory: come back when a download ends */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
   if (strcmp(rq->method, "HEAD") != 0)
     rq->bytes = len;
   return queue(rq, c, status, resp);
@@ -183,13 +186,8 @@ static ssize_t download_read(void *cls, uint64_t pos, char *buf, size_t max)
   download *d = cls;
   if (pos >= d->len)
     return MHD_CONTENT_READER_END_OF_STREAM;
-  if (!d->rd) {
-    zllm_archive *a = thread_archive(d->s);
-    if (!a || zllm_file_reader_open(&d->rd, a, d->repo, d->path) < 0) {
-      zllm_log(ZLLM_LOG_ERROR, "zllm serve: %s/%s: %s", d->repo, d->path, zllm_error_last());
-      return MHD_CONTENT_READER_END_WITH_ERROR;
-    }
-  }
+  if (!d->rd) /* a HEAD response has no body to read */
+    return MHD_CONTENT_READER_END_WITH_ERROR;
   size_t want = d->len - pos < max ? (size_t)(d->len - pos) : max;
   int64_t got = zllm_file_reader_read(d->rd, d->lo + pos, buf, want);
   if (got <= 0) {
@@ -263,18 +261,21 @@ static enum MHD_Result send_unsatisfiable(request *rq, struct MHD_Connection *c,
 }
 
 /* A response that streams bytes [lo, lo + len) of the file as they are decoded. */
+/* A download's response, which takes the reader (NULL for HEAD). */
 static struct MHD_Response *download_response(request *rq, const zs_repo *r, const zllm_archive_file *f,
-                                              uint64_t lo, uint64_t len)
+                                              uint64_t lo, uint64_t len, zllm_file_reader *rd)
 {
   download *d = calloc(1, sizeof *d);
-  if (!d)
+  if (!d) {
+    zllm_file_reader_close(rd);
     return NULL;
-  *d = (download){rq->s, rq, "", "", lo, len, NULL};
+  }
+  *d = (download){rq->s, rq, "", "", lo, len, rd};
   snprintf(d->repo, sizeof d->repo, "%s", r->name);
   snprintf(d->path, sizeof d->path, "%s", f->path);
   struct MHD_Response *resp = MHD_create_response_from_callback(len, BLOCK_BYTES, download_read, d, download_free);
   if (!resp)
-    free(d);
+    download_free(d);
   return resp;
 }
 
@@ -287,7 +288,17 @@ static enum MHD_Result send_file(request *rq, struct MHD_Connection *c, zllm_arc
   int range = zs_range_parse(h, f->size, &lo, &hi);
   if (range < 0)
     return send_unsatisfiable(rq, c, f->size);
-  struct MHD_Response *resp = download_response(rq, r, f, lo, f->size ? hi - lo + 1 : 0);
+  uint64_t len = f->size ? hi - lo + 1 : 0;
+  zllm_file_reader *rd = NULL;
+  /* admitted (its slices fit in --memory) before anything is sent: a
+   * download is refused whole, never cut off for memory */
+  int orc = strcmp(rq->method, "HEAD") != 0 && len ? zllm_slice_store_reader(rq->s->store, a, r->name, f->path, &rd)
+                                                   : 0;
+  if (orc == ZLLM_ELIMIT)
+    return send_error(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "The server is busy: try again shortly");
+  if (orc < 0)
+    return send_failure(rq, c, orc);
+  struct MHD_Response *resp = download_response(rq, r, f, lo, len, rd);
   int rc = resp ? file_headers(rq->s, a, r, f, resp) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0 && range > 0) {
     char crange[80];
@@ -584,6 +595,7 @@ void zllm_serve_stop(zllm_server *s)
   zs_gate_stop(s->gate); /* after the daemon: no connection is left to notify it */
   for (int i = 0; i < s->nhandles; i++)
     zllm_archive_close(s->handles[i]);
+  zllm_slice_store_close(s->store); /* after the handles, which borrowed its part cache */
   if (s->key_made)
     pthread_key_delete(s->key);
   if (s->lock_made)
@@ -613,6 +625,8 @@ int zllm_serve_start(zllm_server **out, const zllm_serve_options *o, unsigned *p
   /* the archive must open before anyone is told the server is up */
   rc = rc ? rc : zllm_archive_open_readonly(&probe, s->dir, 1);
   zllm_archive_close(probe);
+  rc = rc ? rc : zllm_slice_store_open(&s->store, s->dir, (size_t)(o->memory_mib ? o->memory_mib : 512) << 20,
+                                       s->o.threads);
   rc = rc ? rc : zs_oid_cache_new(&s->oids);
   rc = rc ? rc : zs_tree_cache_new(&s->trees);
   rc = rc ? rc : zs_gate_start(&s->gate, o->request_timeout ? o->request_timeout : 10, o->timeout ? o->timeout : 30u,
@@ -668,6 +682,12 @@ int zllm_serve_run(const zllm_serve_options *o)
           s->listen_host, port, s->o.threads, s->token_len ? ", token required" : "", s->listen_host, port);
   sigwait(&set, &sig);
   fprintf(stderr, "zllm serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  zllm_slice_store_stats st;
+  zllm_slice_store_stats_get(s->store, &st);
+  fprintf(stderr, "zllm serve: slices: %llu decoded (%.1f MB), %llu read again while kept, %llu waited for "
+          "another thread's decode; %llu downloads refused for memory (503); decoded slices held at most %.1f MB\n",
+          (unsigned long long)st.decoded, st.decoded_bytes / 1e6, (unsigned long long)st.hits,
+          (unsigned long long)st.waits, (unsigned long long)st.refused, st.peak_bytes / 1e6);
   zllm_serve_stop(s);
   return 0;
 }

@@ -10,7 +10,7 @@
 void cmd_serve_usage(FILE *out)
 {
   fprintf(out,
-          "usage: zllm serve ARCHIVE [--listen HOST:PORT] [--threads N] [--token-file F] [--quiet]\n"
+          "usage: zllm serve ARCHIVE [--listen HOST:PORT] [--threads N] [--memory MiB] [--token-file F] [--quiet]\n"
           "                  [--timeout SECONDS] [--request-timeout SECONDS] [--max-connections N] [--per-ip N]\n"
           "                  [--page-size N]\n\n"
           "Serves the archive read-only over HTTP/1.1 as a Hugging Face Hub mirror: every Hub client\n"
@@ -37,11 +37,11 @@ void cmd_serve_usage(FILE *out)
           "previous response, default 10; past half --max-connections waiting for requests, the\n"
           "longest waiting are closed so new\n"
           "clients find room), --max-connections (default 64) and --per-ip\n"
-          "(default 16): a download holds one decoded segment (at most 64 MiB) while it streams,\n"
+          "(default 16), --memory (decoded bytes held at most, default 512 MiB, at least 16; a download\n"
+          "holds up to three 4 MiB slices, and one that would not fit gets 503 with Retry-After),\n"
           "--page-size (entries per page of models and trees, default 1000), --quiet (no access log;\n"
           "otherwise one line per request on stderr: client, method, target, status, bytes, ms).\n"
-          "Stops on SIGINT or SIGTERM.  Environment: ZLLM_PART_CACHE_MIB (decoded parts kept, split\n"
-          "over the threads, default 512).\n");
+          "Stops on SIGINT or SIGTERM, printing what its slice store decoded and refused.\n");
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -61,7 +61,8 @@ int cmd_serve(int argc, char **argv)
     {"token-file", required_argument, NULL, 'k'}, {"quiet", no_argument, NULL, 'q'},
     {"timeout", required_argument, NULL, 'T'}, {"max-connections", required_argument, NULL, 'c'},
     {"per-ip", required_argument, NULL, 'p'},  {"page-size", required_argument, NULL, 'P'},
-    {"request-timeout", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
+    {"request-timeout", required_argument, NULL, 'R'}, {"memory", required_argument, NULL, 'm'},
+    {NULL, 0, NULL, 0},
   };
   zllm_serve_options o = ZLLM_SERVE_OPTIONS_INIT;
   unsigned threads = 2;
@@ -78,6 +79,7 @@ int cmd_serve(int argc, char **argv)
     case 'p': bad |= parse_uint(optarg, 100000, &o.per_ip) < 0 || o.per_ip == 0; break;
     case 'P': bad |= parse_uint(optarg, 100000, &o.page_size) < 0 || o.page_size == 0; break;
     case 'R': bad |= parse_uint(optarg, 86400, &o.request_timeout) < 0 || o.request_timeout == 0; break;
+    case 'm': bad |= parse_uint(optarg, 1u << 20, &o.memory_mib) < 0 || o.memory_mib < 16; break;
     default: bad = 1; break;
     }
   }

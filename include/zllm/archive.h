@@ -263,6 +263,32 @@ int64_t zllm_file_reader_read(zllm_file_reader *r, uint64_t off, void *dst, size
 /* 1 once every byte was read in order and matched the SHA-256. */
 int zllm_file_reader_verified(const zllm_file_reader *r);
 
+/* The slice store (pack/slices.c): readers whose bytes are decoded in
+ * slices of at most 4 MiB, each once, shared by every reader in the
+ * process (a second download of a file, or the fine-tunes of one base,
+ * read the slices already decoded), by `threads` decode threads that work
+ * ahead of each reader, within `memory` bytes: half for slices, a quarter
+ * for parts decoded whole, the rest for the decoders' buffers.  A reader is
+ * admitted only while every admitted reader's slices fit: else
+ * ZLLM_ELIMIT, and nothing was taken (try again when one closes).  A reader
+ * from the store is read by one thread at a time, with the handle it was
+ * opened with (whose part cache becomes the store's); close the readers
+ * and those handles before the store. */
+typedef struct zllm_slice_store zllm_slice_store;
+typedef struct {
+  uint64_t decoded, decoded_bytes; /* slices decoded */
+  uint64_t hits;      /* slices asked for that were already decoded */
+  uint64_t waits;     /* asked for while another thread decoded them */
+  uint64_t refused;   /* readers not admitted */
+  size_t bytes, peak_bytes; /* decoded slices held, now and at most */
+  int readers, max_readers;
+} zllm_slice_store_stats;
+int zllm_slice_store_open(zllm_slice_store **out, const char *dir, size_t memory, int threads);
+void zllm_slice_store_close(zllm_slice_store *s); /* accepts NULL */
+int zllm_slice_store_reader(zllm_slice_store *s, zllm_archive *a, const char *repo, const char *path,
+                            zllm_file_reader **out);
+void zllm_slice_store_stats_get(zllm_slice_store *s, zllm_slice_store_stats *st);
+
 /* Checks every blob's checksum and every file's SHA-256; problems are
  * printed to `report`.  Returns 0 when everything verifies. */
 int zllm_archive_verify(zllm_archive *a, FILE *report);

@@ -110,4 +110,26 @@ int zllm_stream_decode(zllm_codec *c, const uint8_t *blob, size_t len, uint8_t *
 int zllm_stream_decode_chunk(zllm_codec *c, const uint8_t *blob, size_t len, uint32_t k, uint8_t *dst,
                              size_t *out_len);
 
+/* A container's chunk table, read on its own: a reader that holds only
+ * some chunks (serve's slices, read from the pack by range) decodes them
+ * without the rest of the container. */
+typedef struct {
+  uint64_t raw_len, total; /* its decoded length; its whole stored length */
+  uint32_t chunk_size, nchunks;
+  const uint8_t *table;    /* nchunks entries, in the caller's bytes */
+} zllm_stream_table;
+
+#define ZLLM_STREAM_HEAD_LEN 24
+#define ZLLM_STREAM_ENTRY_LEN 16
+/* The chunk count the 24-byte header declares (how much table to read). */
+uint32_t zllm_stream_head_chunks(const uint8_t head[ZLLM_STREAM_HEAD_LEN]);
+/* The header and table (ZLLM_STREAM_HEAD_LEN + 16 x nchunks bytes at head)
+ * of a container of `total` bytes, with the checks zllm_stream_info makes. */
+int zllm_stream_table_parse(zllm_stream_table *t, const uint8_t *head, size_t head_len, uint64_t total);
+/* Where the payloads of chunks [k0, k1) are, from the container's start. */
+void zllm_stream_table_span(const zllm_stream_table *t, uint32_t k0, uint32_t k1, uint64_t *off, uint64_t *len);
+/* Decodes chunk k, whose payload is at src, into dst (its length: *n). */
+int zllm_stream_table_decode(zllm_codec *c, const zllm_stream_table *t, uint32_t k, const uint8_t *src,
+                             uint8_t *dst, size_t *n);
+
 #endif

@@ -23,9 +23,11 @@ typedef struct {
   unsigned per_ip;          /* open connections per client address (default 16) */
   unsigned page_size;       /* entries per page of /api/models and tree (default 1000) */
   unsigned request_timeout; /* seconds a request's headers and body may take to arrive (default 10) */
+  unsigned memory_mib;      /* decoded bytes the server holds at most (default 512): beyond, a download
+                               gets 503 with Retry-After */
 } zllm_serve_options;
 
-#define ZLLM_SERVE_OPTIONS_INIT {NULL, NULL, 2, NULL, 0, 30, 64, 16, 1000, 10}
+#define ZLLM_SERVE_OPTIONS_INIT {NULL, NULL, 2, NULL, 0, 30, 64, 16, 1000, 10, 512}
 
 typedef struct zllm_server zllm_server;
 

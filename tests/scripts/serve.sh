@@ -202,6 +202,35 @@ check "the server says which file" grep -q "stories260K-bf16/model.safetensors.*
 check "--quiet: no access log" bash -c "! grep -q ' GET /' '$T/serve.log'"
 stop_serve
 
+# --memory: a download is admitted only while its slices fit; past that, 503
+# with Retry-After before any byte; a cancelled download gives its room back
+mkdir -p "$T/hub-big/bigco/big"
+head -c $((32 << 20)) /dev/urandom >"$T/hub-big/bigco/big/big.bin"
+check "pack the big file" "$z" pack --hub "$T/hub-big" --out "$T/ar-big"
+start_serve "$T/ar-big" --memory 24
+curl -s --limit-rate 200K -o "$T/slow.bin" "$ZS_URL/bigco/big/resolve/main/big.bin" &
+slow=$!
+sleep 1
+code=$(curl -s -D "$T/busy.h" -o "$T/busy.body" -w '%{http_code}' "$ZS_URL/bigco/big/resolve/main/big.bin")
+check "a second download past --memory gets 503 ($code)" [ "$code" = 503 ]
+check "with Retry-After" grep -qi '^Retry-After: 1' "$T/busy.h"
+check "and a JSON error" grep -q '"error"' "$T/busy.body"
+check "HEAD is not refused" [ "$(status_of -I "$ZS_URL/bigco/big/resolve/main/big.bin")" = 200 ]
+kill "$slow" 2>/dev/null || true
+wait "$slow" 2>/dev/null || true
+code=503
+for _ in $(seq 50); do
+  code=$(curl -s -o "$T/after.bin" -w "%{http_code}" "$ZS_URL/bigco/big/resolve/main/big.bin")
+  [ "$code" = 503 ] || break
+  sleep 0.2
+done
+check "after the cancelled download, the next is admitted ($code)" [ "$code" = 200 ]
+check "and is the file, byte for byte" cmp "$T/hub-big/bigco/big/big.bin" "$T/after.bin"
+stop_serve
+check "the refusal is counted at stop" grep -q "[1-9][0-9]* downloads refused for memory (503)" "$T/serve.log"
+check "--memory too small for one download is refused at start" \
+  sh -c "! '$z' serve '$T/ar-big' --listen 127.0.0.1:0 --memory 16 2>'$T/small.log' && grep -q 'holds no reader' '$T/small.log'"
+
 # an archive of format 1 (written by zllm at 435dacd: zstd planes) is served as well
 cp -r "$ZLLM_SRC/tests/fixtures/archive-format1" "$T/ar-f1"
 start_serve "$T/ar-f1" --quiet

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -593,6 +594,146 @@ static int only_file(const char *dir, const char *keep)
  * the bytes do not match fails the file on the hash thread: the ordered sink
  * never gets its last block, restore leaves neither it nor a temporary file,
  * and the other files are still restored. */
+/* One reader of the store per thread: the whole file, or (cancel) its first
+ * 5 MiB, then closed; its handle is its own. */
+typedef struct {
+  const char *dir, *repo;
+  zllm_slice_store *st;
+  const uint8_t *orig;
+  size_t len;
+  int cancel, ok;
+} store_job;
+
+static void *store_read(void *arg)
+{
+  store_job *j = arg;
+  zllm_archive *a = NULL;
+  zllm_file_reader *r = NULL;
+  uint8_t *back = malloc(j->len + 1);
+  size_t want = j->cancel ? (size_t)5 << 20 : j->len, at = 0;
+  if (back && zllm_archive_open(&a, j->dir, 0) == 0 &&
+      zllm_slice_store_reader(j->st, a, j->repo, "model.safetensors", &r) == 0) {
+    int64_t got = 1;
+    while (at < want && got > 0) {
+      got = zllm_file_reader_read(r, at, back + at, want - at < 300001 ? want - at : 300001);
+      at += got > 0 ? (size_t)got : 0;
+    }
+    j->ok = at == want && memcmp(back, j->orig, want) == 0 && (j->cancel || zllm_file_reader_verified(r));
+  }
+  zllm_file_reader_close(r);
+  zllm_archive_close(a);
+  free(back);
+  return NULL;
+}
+
+/* Serve's read path: slices decoded alone equal the whole part's bytes;
+ * readers from the slice store read every file byte for byte, at odd
+ * offsets too, while others read on other threads and one is cancelled;
+ * a reader past the store's memory is refused, and admitted once one closes. */
+static void test_slice_store(void **state)
+{
+  (void)state;
+  char *hub = at("ss-hub"), *dir = at("ss-ar");
+  size_t n = (ZLLM_PART_BYTES / 2) + 12345, len[3] = {0};
+  uint8_t *orig[3] = {write_model(hub, "org/base", n, 1, 0, &len[0]), write_model(hub, "org/tune", n, 1, 5000, &len[1]),
+                      write_model(hub, "org/other", n, 7, 0, &len[2])};
+  size_t blen = ((size_t)5 << 20) + 17; /* an opaque file: a piece blob cut in slices */
+  uint8_t *bin = malloc(blen);
+  assert_non_null(bin);
+  for (size_t i = 0; i < blen; i++)
+    bin[i] = (uint8_t)((i * 2654435761u) >> 13 & (i % 7 ? 0xff : 0x0f));
+  char *binp = at("ss-hub/org/other/data.bin");
+  assert_int_equal(zllm_write_file_atomic(binp, bin, blen), 0);
+  pack_dir(hub, dir);
+
+  /* the fine-tune's BitX tensor: every 4 MiB slice, and one off the chunk bounds */
+  zllm_archive *a = NULL;
+  assert_int_equal(zllm_archive_open(&a, dir, 0), 0);
+  sqlite3_stmt *q = NULL;
+  assert_int_equal(ar_prepare(a, &q, "SELECT t.id FROM tensors t JOIN files f ON t.file = f.id JOIN repos r ON "
+                                     "f.repo = r.id WHERE r.name = 'org/tune' AND t.name = 'w' AND t.method = 'bitx'"),
+                   0);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  int64_t tid = sqlite3_column_int64(q, 0);
+  ar_finalize(a, q);
+  uint8_t *whole = malloc(ZLLM_PART_BYTES), *slice = malloc(ZLLM_SLICE_BYTES);
+  assert_non_null(whole);
+  assert_non_null(slice);
+  for (uint64_t part = 0; part < ar_nparts(2 * n); part++) {
+    size_t plen = ar_part_len(2 * n, part);
+    assert_int_equal(ar_tensor_decode_part(a, tid, part, whole, 0), 0);
+    for (uint64_t lo = 0; lo < plen; lo += ZLLM_SLICE_BYTES) {
+      size_t m = plen - lo < ZLLM_SLICE_BYTES ? plen - lo : ZLLM_SLICE_BYTES;
+      memset(slice, 0xa5, m);
+      assert_int_equal(ar_tensor_decode_slice(a, tid, part, lo, m, slice), 0);
+      assert_memory_equal(slice, whole + lo, m);
+    }
+    assert_int_equal(ar_tensor_decode_slice(a, tid, part, 12345, 1000, slice), 0);
+    assert_memory_equal(slice, whole + 12345, 1000);
+  }
+  zllm_archive_close(a);
+
+  /* 64 MiB: slices for two readers (of 3 slices of 4 MiB) */
+  zllm_slice_store *st = NULL;
+  assert_int_equal(zllm_slice_store_open(&st, dir, (size_t)64 << 20, 2), 0);
+  zllm_slice_store_stats ss;
+  zllm_slice_store_stats_get(st, &ss);
+  assert_int_equal(ss.max_readers, 2);
+  assert_int_equal(zllm_archive_open(&a, dir, 0), 0);
+  zllm_file_reader *r = NULL, *r2 = NULL, *r3 = NULL;
+  assert_int_equal(zllm_slice_store_reader(st, a, "org/other", "data.bin", &r), 0);
+  uint8_t *back = malloc(blen);
+  assert_non_null(back);
+  for (uint64_t off = 0; off < blen;) { /* odd pieces, across slice ends */
+    int64_t got = zllm_file_reader_read(r, off, back + off, 777777);
+    assert_true(got > 0);
+    off += (uint64_t)got;
+  }
+  assert_memory_equal(back, bin, blen);
+  assert_true(zllm_file_reader_verified(r));
+  int64_t got = zllm_file_reader_read(r, ZLLM_SLICE_BYTES - 3, back, 10); /* back to a slice before */
+  assert_true(got == 3);
+  assert_memory_equal(back, bin + ZLLM_SLICE_BYTES - 3, 3);
+  assert_int_equal(zllm_slice_store_reader(st, a, "org/tune", "model.safetensors", &r2), 0);
+  got = zllm_file_reader_read(r2, len[1] - 5, back, 100); /* a Range read of the last bytes */
+  assert_true(got == 5);
+  assert_memory_equal(back, orig[1] + len[1] - 5, 5);
+  assert_int_equal(zllm_slice_store_reader(st, a, "org/base", "model.safetensors", &r3), ZLLM_ELIMIT);
+  assert_non_null(strstr(zllm_error_last(), "org/base/model.safetensors"));
+  zllm_file_reader_close(r2);
+  assert_int_equal(zllm_slice_store_reader(st, a, "org/base", "model.safetensors", &r3), 0);
+  zllm_file_reader_close(r3);
+  zllm_file_reader_close(r);
+  zllm_archive_close(a);
+
+  /* two readers at once on two threads, one cancelled mid-way: then nothing is held */
+  for (int round = 0; round < 3; round++) {
+    store_job jobs[2] = {{dir, "org/tune", st, orig[1], len[1], round == 1, 0},
+                         {dir, round == 2 ? "org/tune" : "org/base", st, round == 2 ? orig[1] : orig[0],
+                          round == 2 ? len[1] : len[0], round == 0, 0}};
+    pthread_t t[2];
+    for (int k = 0; k < 2; k++)
+      assert_int_equal(pthread_create(&t[k], NULL, store_read, &jobs[k]), 0);
+    for (int k = 0; k < 2; k++)
+      pthread_join(t[k], NULL);
+    assert_true(jobs[0].ok && jobs[1].ok);
+  }
+  zllm_slice_store_stats_get(st, &ss);
+  assert_int_equal(ss.readers, 0);
+  assert_true(ss.peak_bytes <= (size_t)32 << 20); /* half the memory, what two readers may hold */
+  assert_true(ss.hits > 0);                       /* the base's slices, shared by its fine-tune */
+  zllm_slice_store_close(st);
+  free(back);
+  free(whole);
+  free(slice);
+  free(bin);
+  free(binp);
+  for (int k = 0; k < 3; k++)
+    free(orig[k]);
+  free(hub);
+  free(dir);
+}
+
 static void test_read_pipeline(void **state)
 {
   (void)state;
@@ -713,6 +854,7 @@ int main(void)
       cmocka_unit_test(test_restore_bounds_a_piece),
       cmocka_unit_test(test_file_reader),
       cmocka_unit_test(test_read_pipeline),
+      cmocka_unit_test(test_slice_store),
       cmocka_unit_test(test_deferred_sync_stores_the_same),
       cmocka_unit_test(test_unreadable_extern_base_leaves_no_row),
   };
