@@ -81,7 +81,8 @@ struct zllm_archive {
   uint8_t *pool[32];       /* free part-sized buffers: reused, so no 32 MiB mmap per tensor */
   int npool;
   int pool_max;            /* how many it keeps (0: all 32; a slice store's handles keep few) */
-  zllm_buf enc, blob;      /* reused encode output and blob read buffers */
+  zllm_buf enc, blob;      /* reused encode output and blob read buffers (a slice's chunks too) */
+  zllm_buf cast;           /* a slice's base cast to its fine-tune's dtype */
   int threads;             /* planes of a part are coded by this many threads */
   int keep_written;        /* keep committed pack bytes in the page cache (a staging archive read next) */
   int defer_sync;          /* commits not synced one by one (zllm_archive_defer_sync) */
@@ -261,14 +262,14 @@ int ar_window_decode(zllm_archive *a, const ar_window *w, uint8_t *dst);
  * slice store, pack/slices.c): get holds a window's bytes until put (it may
  * wait for another thread decoding the same; h: the reader's handle, for a
  * decode on its own thread); ahead says a window will be wanted soon;
- * done: the reader closes. */
+ * done: the reader closes (with what its SHA-256 took). */
 typedef struct ar_window_source {
   int (*get)(void *ctx, zllm_archive *h, const ar_window *w, const uint8_t **bytes);
   void (*put)(void *ctx, const ar_window *w);
   void (*ahead)(void *ctx, const ar_window *w);
-  void (*done)(void *ctx);
+  void (*done)(void *ctx, double hash_seconds, uint64_t hashed); /* the reader's SHA-256 work */
 } ar_window_source;
-#define AR_READER_AHEAD 2 /* windows hinted past the one being read */
+#define AR_READER_AHEAD 3 /* windows hinted past the one being read */
 #define ZLLM_SLICE_BYTES ((size_t)4 << 20) /* a slice store's windows */
 /* Windows of at most `slice` bytes from src from now on (not for the pipeline's blocks). */
 void ar_reader_use_source(zllm_file_reader *r, uint64_t slice, const ar_window_source *src, void *ctx);

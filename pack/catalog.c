@@ -644,6 +644,7 @@ void zllm_archive_close(zllm_archive *a)
     free(a->pool[--a->npool]);
   zllm_buf_free(&a->enc);
   zllm_buf_free(&a->blob);
+  zllm_buf_free(&a->cast);
   if (a->pack_fd >= 0)
     close(a->pack_fd);
   for (int i = 0; i < a->nother; i++)

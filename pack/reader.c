@@ -55,6 +55,8 @@ struct zllm_file_reader {
   zllm_sha256_ctx *sha;
   uint64_t hashed;     /* bytes [0, hashed) went into sha, in order */
   int verified;        /* the whole file was hashed and matched */
+  int whole;           /* read whole, in order: its SHA-256 proves it, tensors' keys are not checked */
+  double t_hash;       /* seconds its SHA-256 took */
   int empty_taken;     /* an empty file's one block was taken */
   zllm_xxh128_ctx *xxh; /* NULL: tensors are not checked by key (a whole-file
                          * reader, proven by the SHA-256 alone) */
@@ -290,7 +292,7 @@ void zllm_file_reader_close(zllm_file_reader *r)
     return;
   drop_window(r);
   if (r->src && r->src->done)
-    r->src->done(r->src_ctx);
+    r->src->done(r->src_ctx, r->t_hash, r->hashed);
   zllm_sha256_ctx_free(r->sha);
   zllm_xxh128_ctx_free(r->xxh);
   free(r->segs);
@@ -302,6 +304,11 @@ void zllm_file_reader_close(zllm_file_reader *r)
 uint64_t zllm_file_reader_size(const zllm_file_reader *r)
 {
   return r->size;
+}
+
+void zllm_file_reader_whole(zllm_file_reader *r)
+{
+  r->whole = 1;
 }
 
 int zllm_file_reader_verified(const zllm_file_reader *r)
@@ -388,7 +395,9 @@ static int check_tensor(zllm_file_reader *r, const segment *s, uint64_t at)
 
 int ar_reader_hash(zllm_file_reader *r, const uint8_t *p, size_t n)
 {
+  double t0 = ar_now();
   int rc = n ? zllm_sha256_ctx_update(r->sha, p, n) : 0;
+  r->t_hash += ar_now() - t0;
   r->hashed += n;
   if (rc == 0 && r->hashed == r->size && !r->verified) {
     zllm_sha256 got;
@@ -462,9 +471,10 @@ static int load_window(zllm_file_reader *r, uint64_t off)
   r->win_at = w;
   r->win_off = w.file_off;
   r->win_len = w.len;
-  if (rc == 0 && s->kind == SEG_TENSOR && r->xxh)
+  int in_order = w.file_off == r->hashed;
+  if (rc == 0 && s->kind == SEG_TENSOR && r->xxh && !(in_order && r->whole))
     rc = check_tensor(r, s, w.file_off - s->off);
-  if (rc == 0 && w.file_off == r->hashed)
+  if (rc == 0 && in_order)
     rc = ar_reader_hash(r, r->win, w.len);
   if (rc < 0) {
     drop_window(r);

@@ -337,6 +337,29 @@ static int check_tensor_key(zllm_archive *a, int64_t id, sink *s, const uint8_t 
   return rc;
 }
 
+#define CAT_HOLD ((uint64_t)512 << 20) /* a tensor cat-tensor keeps decoded while it checks its key */
+
+/* Every part of tensor t decoded once into dst (t->len bytes), hashed into s. */
+static int decode_held(zllm_archive *a, const ar_tensor *t, uint8_t *dst, sink *s)
+{
+  int rc = 0;
+  for (uint64_t part = 0; rc == 0 && t->len && part < ar_nparts(t->len); part++) {
+    uint8_t *at = dst + part * ZLLM_PART_BYTES;
+    size_t n = ar_part_len(t->len, part);
+    if (n == ZLLM_PART_BYTES || part + 1 < ar_nparts(t->len)) {
+      rc = ar_tensor_decode_part(a, t->id, part, at, 0);
+    } else { /* the last part decodes into a part-sized buffer: dst ends at the tensor's end */
+      uint8_t *buf = ar_buf_get(a);
+      rc = buf ? ar_tensor_decode_part(a, t->id, part, buf, 0) : ZLLM_ENOMEM;
+      if (rc == 0)
+        memcpy(at, buf, n);
+      ar_buf_put(a, buf);
+    }
+    rc = rc ? rc : sink_put(s, at, n);
+  }
+  return rc;
+}
+
 int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE *out)
 {
   sqlite3_stmt *st = NULL;
@@ -358,12 +381,23 @@ int zllm_cat_tensor(zllm_archive *a, const char *repo, const char *tensor, FILE 
   if (!id)
     return zllm_error_set(ZLLM_ENOTFOUND, "%s: no tensor '%s' in %s", a->dir, tensor, repo);
   /* a partial read has no file SHA-256 to prove it: the tensor is decoded
-   * and checked against its recorded key before a byte is written */
+   * and checked against its recorded key before a byte is written; up to
+   * CAT_HOLD bytes it is kept decoded meanwhile, a larger one is decoded
+   * twice (checked, then written) */
   sink check = {NULL, "check", NULL}, s = {out, "stdout", NULL};
-  rc = zllm_xxh128_ctx_new(&check.xxh);
-  rc = rc ? rc : put_tensor(a, id, &check);
+  ar_tensor t;
+  uint8_t *held = NULL;
+  rc = ar_tensor_get(a, id, &t);
+  rc = rc ? rc : zllm_xxh128_ctx_new(&check.xxh);
+  if (rc == 0 && t.len <= CAT_HOLD && !(held = malloc(t.len ? (size_t)t.len : 1)))
+    rc = zllm_error_set(ZLLM_ENOMEM, "out of memory for a %llu-byte tensor", (unsigned long long)t.len);
+  rc = rc ? rc : held ? decode_held(a, &t, held, &check) : put_tensor(a, id, &check);
   rc = rc ? rc : check_tensor_key(a, id, &check, want);
-  rc = rc ? rc : put_tensor(a, id, &s);
+  if (rc == 0 && held)
+    rc = out && t.len && fwrite(held, 1, (size_t)t.len, out) != t.len ? zllm_error_set_errno("stdout: write failed") : 0;
+  else if (rc == 0)
+    rc = put_tensor(a, id, &s);
+  free(held);
   zllm_xxh128_ctx_free(check.xxh);
   return rc;
 }

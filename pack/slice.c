@@ -110,18 +110,27 @@ static int chunk_bounds(const part_tables *pt, size_t es, size_t nelem, uint64_t
 static int merge_chunks(zllm_archive *a, const part_tables *pt, zllm_dtype view, uint32_t k0, uint32_t k1,
                         const uint8_t *base, uint8_t *dst)
 {
-  uint8_t *pay[ZLLM_BITX_MAX_PLANES] = {0}, *ch[ZLLM_BITX_MAX_PLANES] = {0};
+  /* the handle's own buffers, reused slice after slice: a fresh 4 MiB
+   * buffer per slice would be pages faulted in and zeroed every time */
+  uint8_t *ch[ZLLM_BITX_MAX_PLANES] = {0};
   const uint8_t *at[ZLLM_BITX_MAX_PLANES];
+  uint64_t off[ZLLM_BITX_MAX_PLANES], len[ZLLM_BITX_MAX_PLANES], total = 0;
   size_t es = zllm_dtype_get(view)->size, cs = pt->pl[0].t.chunk_size;
   size_t room = cs < pt->pl[0].t.raw_len ? cs : (size_t)pt->pl[0].t.raw_len;
   int rc = 0;
+  for (int p = 0; p < pt->np; p++) {
+    zllm_stream_table_span(&pt->pl[p].t, k0, k1, &off[p], &len[p]);
+    total += len[p];
+  }
+  a->blob.len = 0;
+  rc = zllm_buf_reserve(&a->blob, (size_t)total + 1);
   for (int p = 0; rc == 0 && p < pt->np; p++) {
-    uint64_t off = 0, len = 0;
-    zllm_stream_table_span(&pt->pl[p].t, k0, k1, &off, &len);
-    if (!(pay[p] = malloc(len ? (size_t)len : 1)) || !(ch[p] = malloc(room ? room : 1)))
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory for a slice");
-    rc = rc ? rc : ar_blob_pread(a, &pt->ref, pt->pl[p].at + off, len, pay[p]);
-    at[p] = pay[p];
+    a->pbuf[p].len = 0;
+    rc = zllm_buf_reserve(&a->pbuf[p], room + 1);
+    ch[p] = (uint8_t *)a->pbuf[p].data;
+    at[p] = (const uint8_t *)a->blob.data + a->blob.len;
+    rc = rc ? rc : ar_blob_pread(a, &pt->ref, pt->pl[p].at + off[p], len[p], (uint8_t *)a->blob.data + a->blob.len);
+    a->blob.len += (size_t)len[p];
   }
   for (uint32_t k = k0; rc == 0 && k < k1; k++) {
     size_t m = 0;
@@ -138,10 +147,6 @@ static int merge_chunks(zllm_archive *a, const part_tables *pt, zllm_dtype view,
     if (rc == 0)
       zllm_bitx_merge(view, (const uint8_t *const *)ch, base ? base + out : NULL, m, dst + out);
     a->t_merge += ar_now() - t1;
-  }
-  for (int p = 0; p < pt->np; p++) {
-    free(pay[p]);
-    free(ch[p]);
   }
   return rc;
 }
@@ -212,8 +217,8 @@ static int cast_fits(const ar_tensor *bt, zllm_dtype to, uint64_t at, size_t n)
  * `to`, cast to it, into *out (malloc'd): from the store's slice of the
  * base (held in *held until the caller puts it back; a slice of the base
  * that crosses one of its parts is refused, so the caller decodes whole). */
-static int base_cast(zllm_archive *a, const ar_tensor *bt, zllm_dtype to, uint64_t at, size_t n, uint8_t **out,
-                     ar_window *held)
+static int base_cast(zllm_archive *a, const ar_tensor *bt, zllm_dtype to, uint64_t at, size_t n,
+                     const uint8_t **out, ar_window *held)
 {
   size_t eb = zllm_dtype_get(bt->dtype)->size, et = zllm_dtype_get(to)->size;
   uint64_t first = at / et, m = n / et, boff = first * eb, blen = m * eb;
@@ -223,14 +228,36 @@ static int base_cast(zllm_archive *a, const ar_tensor *bt, zllm_dtype to, uint64
     return zllm_error_set(ZLLM_EFORMAT, "%s: base tensor %lld is shorter than its fine-tune", a->dir,
                           (long long)bt->id);
   ar_window w = {0, bt->id, bpart, blo, bt->len, (size_t)blen, 0};
-  if (!(*out = malloc(n ? n : 1)))
-    return zllm_error_set(ZLLM_ENOMEM, "out of memory for a slice");
   int rc = a->base_src->get(a->base_ctx, a, &w, &src);
   if (rc < 0)
     return rc;
   *held = w;
+  /* the handle's cast buffer, taken only now: the base's own decode (on
+   * this thread, inside get) may have used it */
+  a->cast.len = 0;
+  if ((rc = zllm_buf_reserve(&a->cast, n + 1)) < 0)
+    return rc;
+  uint8_t *dst = (uint8_t *)a->cast.data;
   for (uint64_t i = 0; i < m; i++)
-    zllm_dtype_store_float(to, *out + i * et, zllm_dtype_load_float(bt->dtype, src + i * eb));
+    zllm_dtype_store_float(to, dst + i * et, zllm_dtype_load_float(bt->dtype, src + i * eb));
+  *out = dst;
+  return 0;
+}
+
+/* A dup's slice is the store's slice of the tensor it repeats: a
+ * fine-tune's unchanged tensors read the base's slices, decoded once. */
+static int dup_slice(zllm_archive *a, const ar_tensor *t, uint64_t part, uint64_t lo, size_t n, uint8_t *dst)
+{
+  ar_window w = {0, t->dup_of, part, lo, t->len, n, 0};
+  const uint8_t *src = NULL;
+  if (part >= ar_nparts(t->len) || lo > ar_part_len(t->len, part) || n > ar_part_len(t->len, part) - lo)
+    return zllm_error_set(ZLLM_EINVAL, "%s: tensor %lld has no bytes %llu+%zu in part %llu", a->dir,
+                          (long long)t->id, (unsigned long long)lo, n, (unsigned long long)part);
+  int rc = a->base_src->get(a->base_ctx, a, &w, &src);
+  if (rc < 0)
+    return rc;
+  memcpy(dst, src, n);
+  a->base_src->put(a->base_ctx, &w);
   return 0;
 }
 
@@ -243,6 +270,8 @@ int ar_tensor_decode_slice(zllm_archive *a, int64_t id, uint64_t part, uint64_t 
   ar_window held = {0};
   int pinned = 0, sliced = 0;
   int rc = ar_tensor_chain(a, id, &t);
+  if (rc == 0 && a->base_src && strcmp(t.method, "dup") == 0)
+    return dup_slice(a, &t, part, lo, n, dst);
   while (rc == 0 && strcmp(t.method, "dup") == 0) /* the chain was walked: it ends */
     rc = ar_tensor_get(a, t.dup_of, &t);
   size_t bytes = rc ? 0 : ar_part_len(t.len, part);
@@ -270,9 +299,7 @@ int ar_tensor_decode_slice(zllm_archive *a, int64_t id, uint64_t part, uint64_t 
     sliced = rc == 0 && chunk_bounds(&pt, es, nelem, lo, n, bytes, &k0, &k1);
   }
   if (rc == 0 && sliced && cast)
-    rc = base_cast(a, &bt, t.dtype, part * ZLLM_PART_BYTES + lo, n, &base_buf, &held);
-  if (rc == 0 && sliced && cast)
-    base = base_buf;
+    rc = base_cast(a, &bt, t.dtype, part * ZLLM_PART_BYTES + lo, n, &base, &held);
   else if (rc == 0 && sliced && bitx)
     rc = base_bytes(a, &bt, part, bytes, lo, n, &base, &pinned, &held, &base_buf);
   if (rc == 0 && sliced)
@@ -283,10 +310,7 @@ int ar_tensor_decode_slice(zllm_archive *a, int64_t id, uint64_t part, uint64_t 
     ar_cache_release(a->cache, bt.id, part);
   if (held.len)
     a->base_src->put(a->base_ctx, &held);
-  if (cast)
-    free(base_buf);
-  else
-    ar_buf_put(a, base_buf);
+  ar_buf_put(a, base_buf);
   tables_free(&pt);
   return rc;
 }
@@ -323,8 +347,9 @@ int ar_blob_decode_slice(zllm_archive *a, int64_t blob, uint64_t raw_len, uint64
   uint64_t off = 0, len = 0;
   if (rc == 0 && n) {
     zllm_stream_table_span(&pl.t, k0, k1, &off, &len);
-    if (!(pay = malloc(len ? (size_t)len : 1)))
-      rc = zllm_error_set(ZLLM_ENOMEM, "out of memory for a slice");
+    a->blob.len = 0;
+    rc = zllm_buf_reserve(&a->blob, (size_t)len + 1);
+    pay = rc ? NULL : (uint8_t *)a->blob.data;
     rc = rc ? rc : ar_blob_pread(a, &ref, off, len, pay);
   }
   const uint8_t *at = pay;
@@ -337,7 +362,6 @@ int ar_blob_decode_slice(zllm_archive *a, int64_t blob, uint64_t raw_len, uint64
     at += zllm_le32(pl.t.table + ZLLM_STREAM_ENTRY_LEN * k);
   }
   a->t_planes += ar_now() - t0;
-  free(pay);
   free(pl.head);
   return rc;
 }

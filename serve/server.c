@@ -298,6 +298,8 @@ static enum MHD_Result send_file(request *rq, struct MHD_Connection *c, zllm_arc
     return send_error(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "The server is busy: try again shortly");
   if (orc < 0)
     return send_failure(rq, c, orc);
+  if (rd && lo == 0 && len == f->size)
+    zllm_file_reader_whole(rd);
   struct MHD_Response *resp = download_response(rq, r, f, lo, len, rd);
   int rc = resp ? file_headers(rq->s, a, r, f, resp) : zllm_error_set(ZLLM_ENOMEM, "out of memory");
   if (rc == 0 && range > 0) {
@@ -688,6 +690,10 @@ int zllm_serve_run(const zllm_serve_options *o)
           "another thread's decode; %llu downloads refused for memory (503); decoded slices held at most %.1f MB\n",
           (unsigned long long)st.decoded, st.decoded_bytes / 1e6, (unsigned long long)st.hits,
           (unsigned long long)st.waits, (unsigned long long)st.refused, st.peak_bytes / 1e6);
+  fprintf(stderr, "zllm serve: stages: decode %.2f thread-s (%.0f MB/s per thread), SHA-256 %.2f thread-s "
+          "(%.0f MB/s per thread)\n", st.decode_seconds,
+          st.decode_seconds > 0 ? st.decoded_bytes / 1e6 / st.decode_seconds : 0.0, st.hash_seconds,
+          st.hash_seconds > 0 ? st.hashed_bytes / 1e6 / st.hash_seconds : 0.0);
   zllm_serve_stop(s);
   return 0;
 }

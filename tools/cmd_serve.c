@@ -37,8 +37,8 @@ void cmd_serve_usage(FILE *out)
           "previous response, default 10; past half --max-connections waiting for requests, the\n"
           "longest waiting are closed so new\n"
           "clients find room), --max-connections (default 64) and --per-ip\n"
-          "(default 16), --memory (decoded bytes held at most, default 512 MiB, at least 16; a download\n"
-          "holds up to three 4 MiB slices, and one that would not fit gets 503 with Retry-After),\n"
+          "(default 16), --memory (decoded bytes held at most, default 512 MiB, at least 20; a download\n"
+          "holds up to four 4 MiB slices, and one that would not fit gets 503 with Retry-After),\n"
           "--page-size (entries per page of models and trees, default 1000), --quiet (no access log;\n"
           "otherwise one line per request on stderr: client, method, target, status, bytes, ms).\n"
           "Stops on SIGINT or SIGTERM, printing what its slice store decoded and refused.\n");
@@ -79,7 +79,7 @@ int cmd_serve(int argc, char **argv)
     case 'p': bad |= parse_uint(optarg, 100000, &o.per_ip) < 0 || o.per_ip == 0; break;
     case 'P': bad |= parse_uint(optarg, 100000, &o.page_size) < 0 || o.page_size == 0; break;
     case 'R': bad |= parse_uint(optarg, 86400, &o.request_timeout) < 0 || o.request_timeout == 0; break;
-    case 'm': bad |= parse_uint(optarg, 1u << 20, &o.memory_mib) < 0 || o.memory_mib < 16; break;
+    case 'm': bad |= parse_uint(optarg, 1u << 20, &o.memory_mib) < 0 || o.memory_mib < 20; break;
     default: bad = 1; break;
     }
   }

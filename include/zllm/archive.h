@@ -262,13 +262,17 @@ uint64_t zllm_file_reader_size(const zllm_file_reader *r);
 int64_t zllm_file_reader_read(zllm_file_reader *r, uint64_t off, void *dst, size_t n);
 /* 1 once every byte was read in order and matched the SHA-256. */
 int zllm_file_reader_verified(const zllm_file_reader *r);
+/* The caller reads the whole file in order (a download without a Range):
+ * the SHA-256, checked before the last window, proves every byte, so the
+ * tensors read in order are not also checked by key (3% of a download). */
+void zllm_file_reader_whole(zllm_file_reader *r);
 
 /* The slice store (pack/slices.c): readers whose bytes are decoded in
  * slices of at most 4 MiB, each once, shared by every reader in the
  * process (a second download of a file, or the fine-tunes of one base,
  * read the slices already decoded), by `threads` decode threads that work
- * ahead of each reader, within `memory` bytes: half for slices, a quarter
- * for parts decoded whole, the rest for the decoders' buffers.  A reader is
+ * ahead of each reader, within `memory` bytes: seven eighths for slices, a
+ * sixteenth for parts decoded whole, the rest for the decoders' buffers.  A reader is
  * admitted only while every admitted reader's slices fit: else
  * ZLLM_ELIMIT, and nothing was taken (try again when one closes).  A reader
  * from the store is read by one thread at a time, with the handle it was
@@ -282,6 +286,11 @@ typedef struct {
   uint64_t refused;   /* readers not admitted */
   size_t bytes, peak_bytes; /* decoded slices held, now and at most */
   int readers, max_readers;
+  /* the stages, in thread-seconds: decoding slices (whichever thread; a
+   * base's slice decoded for a fine-tune counts once), and the readers'
+   * SHA-256 of the bytes they read in order (on their own threads) */
+  double decode_seconds, hash_seconds;
+  uint64_t hashed_bytes;
 } zllm_slice_store_stats;
 int zllm_slice_store_open(zllm_slice_store **out, const char *dir, size_t memory, int threads);
 void zllm_slice_store_close(zllm_slice_store *s); /* accepts NULL */

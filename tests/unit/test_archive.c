@@ -673,9 +673,9 @@ static void test_slice_store(void **state)
   }
   zllm_archive_close(a);
 
-  /* 64 MiB: slices for two readers (of 3 slices of 4 MiB) */
+  /* 40 MiB: 35 for slices, room for two readers (of 4 slices of 4 MiB) */
   zllm_slice_store *st = NULL;
-  assert_int_equal(zllm_slice_store_open(&st, dir, (size_t)64 << 20, 2), 0);
+  assert_int_equal(zllm_slice_store_open(&st, dir, (size_t)40 << 20, 2), 0);
   zllm_slice_store_stats ss;
   zllm_slice_store_stats_get(st, &ss);
   assert_int_equal(ss.max_readers, 2);
@@ -720,7 +720,7 @@ static void test_slice_store(void **state)
   }
   zllm_slice_store_stats_get(st, &ss);
   assert_int_equal(ss.readers, 0);
-  assert_true(ss.peak_bytes <= (size_t)32 << 20); /* half the memory, what two readers may hold */
+  assert_true(ss.peak_bytes <= (size_t)35 << 20); /* the slices' share of the memory */
   assert_true(ss.hits > 0);                       /* the base's slices, shared by its fine-tune */
   zllm_slice_store_close(st);
   free(back);
