@@ -23,7 +23,7 @@ packages=(build-essential cmake pkg-config
           openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libzstd-dev libxxhash-dev xxhash libcurl4-openssl-dev libssl-dev
           libjansson-dev libmicrohttpd-dev libyaml-dev libcmocka-dev libsqlite3-dev sqlite3 libhtscodecs-dev python3 python3-h5py curl
-          python3-matplotlib python3-pandas jupyter-nbconvert python3-ipykernel
+          python3-matplotlib python3-pandas jupyter-nbconvert python3-ipykernel python3-venv
           slurm-wlm munge)
 
 # the serve test runs the official JS Hub client (npm); a machine that has
@@ -81,6 +81,8 @@ cmd_survey() {
 cmd_test() {
   install_missing
   build_tree "$build"
+  # the Hugging Face Python clients the tests run against zllm serve (PyPI, pinned)
+  tools/pyenv.sh "$here/.pyenv"
   (cd "$build" && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
      ctest --output-on-failure -j"$jobs")
   # the same library and tools under ASan + UBSan

@@ -31,6 +31,12 @@ check_rendered() { # check_rendered REPORTDIR FIGURE...
   done
 }
 
+# every cell has an id (nbformat 4.5): nbformat warns about each one that lacks it at every render
+for nb in "${notebooks[@]}"; do
+  check "$nb.ipynb validates with no warning (cell ids)" /usr/bin/python3 -W error -c \
+    "import nbformat, sys; nbformat.validate(nbformat.read(sys.argv[1], as_version=4))" "$ZLLM_SRC/notebooks/$nb.ipynb"
+done
+
 # 1. crawled: every figure
 start_hub "$sample"
 check "zllm-survey --endpoint --baselines on 2 ranks" \
