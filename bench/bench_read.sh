@@ -25,16 +25,10 @@ gen=${GEN_DIR:-$work/gen}
 
 # bench_serve.sh's files: the FILES (16) largest files of distinct bytes of
 # the two generated hubs, hard-linked into a hub of their own
+source "$(dirname "$0")/distinct_files.sh"
 serve_files_hub() {
   local out=$1
-  for h in family mixed; do
-    (cd "$gen/$h/hub" && find . -type f -printf '%s %P\n') | awk -v h="$gen/$h/hub" '{ print $0, h }'
-  done | sort -rn | while read -r size rel root; do
-    sha=$(sha256sum "$root/$rel" | cut -c1-64)
-    grep -q "$sha" "$work/seen" 2>/dev/null && continue
-    echo "$sha" >>"$work/seen"
-    echo "$root $rel"
-  done >"$work/distinct"
+  distinct_files "$gen/family/hub" "$gen/mixed/hub" | cut -d' ' -f2- >"$work/distinct"
   head -n "${FILES:-16}" "$work/distinct" | while read -r root rel; do
     mkdir -p "$out/$(dirname "$rel")"
     ln "$root/$rel" "$out/$rel" 2>/dev/null || cp "$root/$rel" "$out/$rel"

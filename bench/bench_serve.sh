@@ -33,12 +33,8 @@ fi
 cat "$work/ar/packs/"* >/dev/null
 
 # the FILES largest files with distinct bytes: "size repo path original"
-for h in mixed family; do
-  (cd "$hubs/$h/hub" && find . -type f -printf '%s %P\n')  | awk -v h="$hubs/$h/hub" '{ print $0, h }'
-done | sort -rn | while read -r size rel root; do
-  sha=$(sha256sum "$root/$rel" | cut -c1-64)
-  grep -q "$sha" "$work/seen" 2>/dev/null && continue
-  echo "$sha" >>"$work/seen"
+source "$here/bench/distinct_files.sh"
+distinct_files "$hubs/mixed/hub" "$hubs/family/hub" | while read -r size root rel; do
   repo=$(cut -d/ -f1-2 <<<"$rel")
   echo "$size $repo ${rel#"$repo"/} $root/$rel"
 done >"$work/distinct"
