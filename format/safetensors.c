@@ -297,30 +297,47 @@ done:
   return rc;
 }
 
-int zllm_st_read_header(zllm_st_header **out, int fd, const char *name)
+int zllm_st_read_header_with(zllm_st_header **out, const char *name, uint64_t size, zllm_st_read_fn read,
+                             void *ctx)
 {
-  struct stat st;
   uint8_t len8[8], *buf = NULL;
   uint64_t n = 0;
   int rc;
   *out = NULL;
-  if (fstat(fd, &st) < 0)
-    return zllm_error_set_errno("%s: cannot stat", name);
-  if (!S_ISREG(st.st_mode))
-    return st_error(name, "file-size", "not a regular file");
-  uint64_t size = (uint64_t)st.st_size;
   size_t have = size < 8 ? (size_t)size : 8;
-  if ((rc = zllm_pread_full(fd, len8, have, 0, name)) < 0 ||
-      (rc = check_prefix(name, len8, have, size, &n)) < 0)
+  if ((rc = read(ctx, 0, len8, have)) < 0 || (rc = check_prefix(name, len8, have, size, &n)) < 0)
     return rc;
   if (!(buf = malloc(8 + n)))
     return zllm_error_set(ZLLM_ENOMEM, "%s: out of memory for a %llu-byte header", name,
                           (unsigned long long)n);
   memcpy(buf, len8, 8);
-  if ((rc = zllm_pread_full(fd, buf + 8, n, 8, name)) == 0)
+  if ((rc = read(ctx, 8, buf + 8, n)) == 0)
     rc = zllm_st_parse(out, name, buf, 8 + n, size);
   free(buf);
   return rc;
+}
+
+typedef struct {
+  int fd;
+  const char *name;
+} fd_source;
+
+static int read_fd(void *ctx, uint64_t off, void *dst, size_t n)
+{
+  const fd_source *src = ctx;
+  return zllm_pread_full(src->fd, dst, n, off, src->name);
+}
+
+int zllm_st_read_header(zllm_st_header **out, int fd, const char *name)
+{
+  struct stat st;
+  *out = NULL;
+  if (fstat(fd, &st) < 0)
+    return zllm_error_set_errno("%s: cannot stat", name);
+  if (!S_ISREG(st.st_mode))
+    return st_error(name, "file-size", "not a regular file");
+  fd_source src = {fd, name};
+  return zllm_st_read_header_with(out, name, (uint64_t)st.st_size, read_fd, &src);
 }
 
 int zllm_st_open(zllm_st_header **out, int *fd_out, const char *path)

@@ -264,8 +264,41 @@ static void fresh_copy(uint8_t **pack)
   free(cat);
 }
 
+/* A file read as the Python package's safe_open reads it: nothing decoded
+ * ahead, its safetensors header through the reader, then each tensor's
+ * bytes alone. */
+static void read_tensors(zllm_slice_store *st, zllm_archive *a, const char *repo, const char *path)
+{
+  static uint8_t buf[1 << 20];
+  zllm_file_reader *r = NULL;
+  zllm_st_header *h = NULL;
+  zllm_error_clear();
+  if (zllm_slice_store_reader(st, a, repo, path, &r) < 0) {
+    if (!zllm_error_last()[0])
+      abort();
+    return;
+  }
+  zllm_file_reader_random(r);
+  if (zllm_file_reader_st_header(r, &h) < 0) {
+    if (!zllm_error_last()[0])
+      abort();
+    zllm_file_reader_close(r);
+    return;
+  }
+  for (size_t t = h->ntensors; t-- > 0;) { /* last first: out of order */
+    uint64_t off = h->data_start + h->tensors[t].begin, end = h->data_start + h->tensors[t].end;
+    int64_t got = 1;
+    for (; off < end && got > 0; off += (uint64_t)got)
+      got = zllm_file_reader_read(r, off, buf, end - off < sizeof buf ? (size_t)(end - off) : sizeof buf);
+    if (got < 0 && !zllm_error_last()[0])
+      abort();
+  }
+  zllm_st_header_free(h);
+  zllm_file_reader_close(r);
+}
+
 /* Every file read as `zllm serve` reads it: in slices from a slice store,
- * decoded alone from the chunks that hold them. */
+ * decoded alone from the chunks that hold them; and tensor by tensor. */
 static void read_sliced(const char *dir)
 {
   zllm_slice_store *st = NULL;
@@ -301,6 +334,7 @@ static void read_sliced(const char *dir)
       if (got < 0 && !zllm_error_last()[0])
         abort();
       zllm_file_reader_close(r);
+      read_tensors(st, a, repos[i].name, files[k].path);
     }
     zllm_archive_files_free(files, nf);
   }

@@ -56,6 +56,7 @@ struct zllm_file_reader {
   uint64_t hashed;     /* bytes [0, hashed) went into sha, in order */
   int verified;        /* the whole file was hashed and matched */
   int whole;           /* read whole, in order: its SHA-256 proves it, tensors' keys are not checked */
+  int random;          /* read here and there: nothing is decoded ahead */
   double t_hash;       /* seconds its SHA-256 took */
   int empty_taken;     /* an empty file's one block was taken */
   zllm_xxh128_ctx *xxh; /* NULL: tensors are not checked by key (a whole-file
@@ -448,7 +449,7 @@ static int fetch_window(zllm_file_reader *r, size_t i, const ar_window *w)
 /* Tells the source which windows come next, so they decode meanwhile. */
 static void hint_ahead(zllm_file_reader *r, uint64_t end)
 {
-  for (int k = 0; r->src && r->src->ahead && k < AR_READER_AHEAD && end < r->size; k++) {
+  for (int k = 0; r->src && r->src->ahead && !r->random && k < AR_READER_AHEAD && end < r->size; k++) {
     size_t seg;
     ar_window w;
     window_at(r, end, &seg, &w);
@@ -499,6 +500,32 @@ int64_t zllm_file_reader_read(zllm_file_reader *r, uint64_t off, void *dst, size
   size_t take = n < left ? n : (size_t)left;
   memcpy(dst, r->win + in, take);
   return (int64_t)take;
+}
+
+void zllm_file_reader_random(zllm_file_reader *r)
+{
+  r->random = 1;
+}
+
+/* n bytes at off, all of them: the safetensors reader's source */
+static int read_exact(void *ctx, uint64_t off, void *dst, size_t n)
+{
+  zllm_file_reader *r = ctx;
+  for (size_t got = 0; got < n;) {
+    int64_t k = zllm_file_reader_read(r, off + got, (uint8_t *)dst + got, n - got);
+    if (k < 0)
+      return (int)k;
+    if (k == 0)
+      return zllm_error_set(ZLLM_EFORMAT, "%s: ends at byte %llu, inside its safetensors header", r->name,
+                            (unsigned long long)(off + got));
+    got += (size_t)k;
+  }
+  return 0;
+}
+
+int zllm_file_reader_st_header(zllm_file_reader *r, zllm_st_header **out)
+{
+  return zllm_st_read_header_with(out, r->name, r->size, read_exact, r);
 }
 
 void ar_reader_use_source(zllm_file_reader *r, uint64_t slice, const ar_window_source *src, void *ctx)

@@ -154,7 +154,7 @@ static sentry *victim_of(zllm_slice_store *s)
  * bounds that). */
 static uint8_t *take_buffer(zllm_slice_store *s, size_t len)
 {
-  sentry *v;
+  sentry *v = NULL; /* (set before use; GCC at -O1 cannot tell) */
   size_t cap = slice_cap(len);
   if (cap == ZLLM_SLICE_BYTES) {
     while (!s->nspare && s->bytes + cap > s->budget && (v = victim_of(s)))

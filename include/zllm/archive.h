@@ -266,6 +266,15 @@ int zllm_file_reader_verified(const zllm_file_reader *r);
  * the SHA-256, checked before the last window, proves every byte, so the
  * tensors read in order are not also checked by key (3% of a download). */
 void zllm_file_reader_whole(zllm_file_reader *r);
+/* The caller reads here and there (a tensor at a time, as safe_open in the
+ * Python package does): a reader from the slice store decodes no slices
+ * ahead of its reads, which would be decoded for nothing. */
+void zllm_file_reader_random(zllm_file_reader *r);
+/* The file's safetensors header, read through the reader (only the windows
+ * under it are decoded) and checked by the strict reader's every rule
+ * (zllm/safetensors.h), messages naming repo/path.  Free with
+ * zllm_st_header_free. */
+int zllm_file_reader_st_header(zllm_file_reader *r, zllm_st_header **out);
 
 /* The slice store (pack/slices.c): readers whose bytes are decoded in
  * slices of at most 4 MiB, each once, shared by every reader in the

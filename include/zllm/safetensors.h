@@ -67,6 +67,15 @@ int zllm_st_parse(zllm_st_header **out, const char *name, const uint8_t *prefix,
 /* Reads and parses the header of an open file (two preads, nothing else). */
 int zllm_st_read_header(zllm_st_header **out, int fd, const char *name);
 
+/* The same through a reader: `read` fills dst with exactly n bytes at off of
+ * a file of `size` bytes (0, or an error it has set).  Two reads: the length
+ * prefix, then the header it declares once the limits allow it.  A file
+ * that is not on disk (one in an archive: zllm_file_reader_st_header) is
+ * read this way. */
+typedef int (*zllm_st_read_fn)(void *ctx, uint64_t off, void *dst, size_t n);
+int zllm_st_read_header_with(zllm_st_header **out, const char *name, uint64_t size, zllm_st_read_fn read,
+                             void *ctx);
+
 /* Opens `path`, reads its header; *fd_out is the open descriptor for data
  * reads (caller closes).  */
 int zllm_st_open(zllm_st_header **out, int *fd_out, const char *path);

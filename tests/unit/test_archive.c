@@ -630,6 +630,69 @@ static void *store_read(void *arg)
  * readers from the slice store read every file byte for byte, at odd
  * offsets too, while others read on other threads and one is cancelled;
  * a reader past the store's memory is refused, and admitted once one closes. */
+/* A safetensors header read through a reader (as the Python package's
+ * safe_open reads it) is the header zllm_st_open reads from the original,
+ * byte for byte; a reader that reads here and there decodes nothing ahead;
+ * a file that is no safetensors is refused by the strict reader's rule. */
+static void test_reader_header_and_random_reads(void **state)
+{
+  (void)state;
+  char *hub = at("rh-hub"), *dir = at("rh-ar"), *cfg = at("rh-hub/org/tune/config.json"), *orig = NULL;
+  size_t n = (size_t)3 << 20, blen = 0, flen = 0; /* 6 MiB of BF16: two slices and a bit */
+  uint8_t *base = write_model(hub, "org/base", n, 1, 0, &blen), *tune = write_model(hub, "org/tune", n, 1, 5000, &flen);
+  assert_int_equal(zllm_write_file_atomic(cfg, "{\"model_type\": \"llama\"}", 24), 0);
+  pack_dir(hub, dir);
+
+  zllm_slice_store *st = NULL;
+  zllm_archive *a = NULL;
+  zllm_file_reader *r = NULL;
+  zllm_st_header *h = NULL, *want = NULL;
+  int fd = -1;
+  assert_int_equal(zllm_slice_store_open(&st, dir, (size_t)64 << 20, 2), 0);
+  assert_int_equal(zllm_archive_open(&a, dir, 0), 0);
+  assert_int_equal(zllm_slice_store_reader(st, a, "org/tune", "model.safetensors", &r), 0);
+  zllm_file_reader_random(r);
+  assert_int_equal(zllm_file_reader_st_header(r, &h), 0);
+  assert_non_null(orig = zllm_path_join(hub, "org/tune/model.safetensors"));
+  assert_int_equal(zllm_st_open(&want, &fd, orig), 0);
+  close(fd);
+  assert_int_equal(h->header_len, want->header_len);
+  assert_memory_equal(h->raw, want->raw, 8 + want->header_len);
+  assert_int_equal(h->ntensors, want->ntensors);
+  assert_string_equal(h->tensors[1].name, "z");
+  assert_string_equal(h->file, "org/tune/model.safetensors");
+  zllm_st_header_free(want);
+  want = NULL;
+  /* only the header's slice was decoded, however long the decode threads
+   * wait: nothing ahead of a reader that reads here and there */
+  usleep(200 * 1000);
+  zllm_slice_store_stats ss;
+  zllm_slice_store_stats_get(st, &ss);
+  assert_int_equal(ss.decoded, 1);
+  /* the last tensor, then the first one's last bytes (BitX over the base) */
+  uint8_t got[1000];
+  assert_int_equal(read_range(r, h->data_start + h->tensors[1].begin, got, 1000), 0);
+  assert_memory_equal(got, tune + flen - 1000, 1000);
+  assert_int_equal(read_range(r, h->data_start + h->tensors[0].end - 1000, got, 1000), 0);
+  assert_memory_equal(got, tune + h->data_start + h->tensors[0].end - 1000, 1000);
+  zllm_file_reader_close(r);
+
+  assert_int_equal(zllm_slice_store_reader(st, a, "org/tune", "config.json", &r), 0);
+  assert_int_equal(zllm_file_reader_st_header(r, &want), ZLLM_ELIMIT);
+  assert_non_null(strstr(zllm_error_last(), "org/tune/config.json: safetensors: header-length"));
+  assert_null(want);
+  zllm_file_reader_close(r);
+  zllm_st_header_free(h);
+  zllm_archive_close(a);
+  zllm_slice_store_close(st);
+  free(base);
+  free(tune);
+  free(orig);
+  free(cfg);
+  free(hub);
+  free(dir);
+}
+
 static void test_slice_store(void **state)
 {
   (void)state;
@@ -855,6 +918,7 @@ int main(void)
       cmocka_unit_test(test_file_reader),
       cmocka_unit_test(test_read_pipeline),
       cmocka_unit_test(test_slice_store),
+      cmocka_unit_test(test_reader_header_and_random_reads),
       cmocka_unit_test(test_deferred_sync_stores_the_same),
       cmocka_unit_test(test_unreadable_extern_base_leaves_no_row),
   };
