@@ -81,8 +81,9 @@ cmd_survey() {
 cmd_test() {
   install_missing
   build_tree "$build"
-  # the Hugging Face Python clients the tests run against zllm serve (PyPI, pinned)
-  tools/pyenv.sh "$here/.pyenv"
+  # the Hugging Face Python clients the tests run against zllm serve, and the
+  # zllm Python package's environment with the package (PyPI, pinned)
+  ZLLM_LIBRARY="$(cd "$build" && pwd)/lib/libzllm.so" tools/pyenv.sh "$here/.pyenv"
   (cd "$build" && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
      ctest --output-on-failure -j"$jobs")
   # the same library and tools under ASan + UBSan
