@@ -12,6 +12,9 @@
 # With a MANIFEST.tsv and python3-numpy/-xxhash/-zstandard, also
 # ../shared/bench/refpack.py's zipllm_ref (ZipLLM's published pipeline given
 # the true bases) and zllm's stored bytes as a ratio of it.
+# With .pyenv-bench/zipnn (bench/zipnn_env.sh), ZipNN itself on the same files
+# (bench/zipnn_real.py): per tensor as its documentation does, and its delta
+# mode against the base's file.
 # Medians of REPEAT runs (default 3); page cache warm; one process.
 # Usage: [METHODS="zipllm zllm"] bench/bench_archive.sh SNAPSHOT_DIR|SCALE [REPEAT]
 #   SNAPSHOT_DIR has hub/ and MANIFEST.tsv (its delta_base column gives the
@@ -42,7 +45,7 @@ timed() {
 }
 
 printf 'hub: %s (%d MB), families from MANIFEST delta_base, %d runs, 1 process\n' "$hub" $((bytes / 1000000)) "$repeat"
-printf '%-8s %12s %9s %12s %12s %10s\n' method stored reduction "ingest MB/s" "restore MB/s" "peak RSS"
+printf '%-15s %12s %9s %12s %12s %10s\n' method stored reduction "ingest MB/s" "restore MB/s" "peak RSS"
 declare -A stored_of
 declare -A ingest_s restore_s
 for method in ${METHODS:-zstd zipnn zipllm zllm zllm-j2 zllm-f1}; do
@@ -68,8 +71,34 @@ for method in ${METHODS:-zstd zipnn zipllm zllm zllm-j2 zllm-f1}; do
   ingest_s[$method]=$(median "${ing[@]}"); restore_s[$method]=$(median "${res[@]}")
   python3 -c "
 b=$bytes; s=$st; i=$(median "${ing[@]}"); r=$(median "${res[@]}")
-print(f'{\"$method\":8s} {s:12d} {100*(1-s/b):8.1f}% {b/i/1e6:12.0f} {b/r/1e6:12.0f} {$rss/1024:8.0f} MB')"
+print(f'{\"$method\":15s} {s:12d} {100*(1-s/b):8.1f}% {b/i/1e6:12.0f} {b/r/1e6:12.0f} {$rss/1024:8.0f} MB')"
 done
+# ZipNN itself (zipnn from PyPI, bench/zipnn_env.sh makes its environment),
+# as its documentation compresses a model, on the same files: bench/zipnn_real.py
+# (one thread; its MB/s count ZipNN's compress and decompress calls only,
+# every round trip compared byte for byte)
+zpy=${ZIPNN_PYTHON:-$here/.pyenv-bench/zipnn/bin/python}
+if [ -f "$snap/MANIFEST.tsv" ] && [ -x "$zpy" ]; then
+  for r in $(seq "$repeat"); do
+    "$zpy" "$here/bench/zipnn_real.py" "$hub" "$snap/MANIFEST.tsv" >"$work/zipnn.$r"
+  done
+  for mode in zipnn-pkg zipnn-pkg-delta; do
+    st=$(awk -v m="$mode" '$1 == m { print $2 }' "$work/zipnn.1")
+    c=$(median $(awk -v m="$mode" '$1 == m { print $4 }' "$work"/zipnn.*))
+    d=$(median $(awk -v m="$mode" '$1 == m { print $5 }' "$work"/zipnn.*))
+    stored_of[$mode]=$st
+    python3 -c "
+b=$bytes; s=$st
+print(f'{\"$mode\":15s} {s:12d} {100*(1-s/b):8.1f}% {b/$c/1e6:12.0f} {b/$d/1e6:12.0f}        - (calls only)')"
+  done
+  echo "(zipnn-pkg: ZipNN $("$zpy" -c 'import importlib.metadata as m; print(m.version("zipnn"))') per tensor, its dtype's byte grouping, HUFFMAN;" \
+       "-delta: fine-tune files XORed with their base's file of the same size first, $(awk '$1 == "zipnn-pkg-delta" { print $6 }' "$work/zipnn.1") files)"
+  for m in zipnn zllm; do
+    [ -n "${stored_of[$m]:-}" ] && python3 -c "print(f'$m / zipnn-pkg stored bytes: {${stored_of[$m]}/${stored_of[zipnn-pkg]}:.3f}')"
+  done
+else
+  echo "ZipNN itself: not run (no $zpy: bench/zipnn_env.sh makes it; or no MANIFEST.tsv)"
+fi
 [ -n "${stored_of[zllm]:-}" ] && [ -n "${stored_of[zipllm]:-}" ] &&
   python3 -c "print(f'zllm / zipllm stored bytes: {${stored_of[zllm]}/${stored_of[zipllm]}:.3f}')"
 [ -n "${stored_of[zllm]:-}" ] && [ -n "${stored_of[zllm-f1]:-}" ] &&

@@ -23,33 +23,8 @@ files_n=${FILES:-16}
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 
-hubs=${HUB_DIR:-$work/hubs}
-if [ ! -d "$hubs/mixed/hub" ]; then
-  "$bin/zllm" mkhub --out "$hubs/mixed" --scale bench --seed 3 >/dev/null 2>&1
-  "$bin/zllm" mkhub --out "$hubs/family" --scale bench --seed 3 --layout family >/dev/null 2>&1
-fi
-"$bin/zllm" pack --hub "$hubs/mixed/hub" --out "$work/ar" >/dev/null 2>&1
-"$bin/zllm" pack --hub "$hubs/family/hub" --out "$work/ar" >/dev/null 2>&1
-cat "$work/ar/packs/"* >/dev/null
-
-# the FILES largest files with distinct bytes: "size repo path original"
 source "$here/bench/distinct_files.sh"
-distinct_files "$hubs/mixed/hub" "$hubs/family/hub" | while read -r size root rel; do
-  repo=$(cut -d/ -f1-2 <<<"$rel")
-  echo "$size $repo ${rel#"$repo"/} $root/$rel"
-done >"$work/distinct"
-head -n "$files_n" "$work/distinct" >"$work/files"
-total=$(awk '{ s += $1 } END { printf "%.0f", s }' "$work/files")
-mkdir -p "$work/zst" "$work/out"
-i=0
-while read -r size repo path orig; do
-  zstd -q -3 -T1 -f "$orig" -o "$work/zst/$i.zst"
-  i=$((i + 1))
-done <"$work/files"
-
-now() { date +%s.%N; }
-median() { python3 -c 'import statistics,sys; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
-mbps() { python3 -c "print('%.0f' % ($1 / 1e6 / $2))"; }
+read_bench_files
 
 # start_serve ARGS...: sets URL (and remembers the pid)
 start_serve() {
@@ -65,27 +40,6 @@ peak_kb() { awk '/^VmHWM/ { print $2 }' "/proc/$spid/status" 2>/dev/null || echo
 stop_serve() { kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; }
 
 check_same() { cmp -s "$1" "$2" || { echo "bench_serve: $2 differs from $1" >&2; exit 1; }; }
-
-restore_all() {
-  local t0 n=0
-  t0=$(now)
-  while read -r size repo path orig; do
-    rm -rf "$work/out/r"
-    "$bin/zllm" restore "$work/ar" --repo "$repo" --file "$path" --out "$work/out/r" >/dev/null 2>&1
-    n=$((n + 1))
-  done <"$work/files"
-  python3 -c "print($(now) - $t0)"
-}
-
-zstd_all() {
-  local t0 i=0
-  t0=$(now)
-  while read -r size repo path orig; do
-    zstd -q -d -T1 -f "$work/zst/$i.zst" -o "$work/out/z"
-    i=$((i + 1))
-  done <"$work/files"
-  python3 -c "print($(now) - $t0)"
-}
 
 serve_one_by_one() {
   local t0
