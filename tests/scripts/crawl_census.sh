@@ -124,6 +124,9 @@ start_synth $N --quota api=750,resolvers=1000,pages=1000,window=5
 sel='library=transformers,params>=2B,created<2025'
 want=$(awk -F'\t' 'NR > 1 && $5 == "transformers" && $9 != "" && $9 >= 2e9 && substr($3, 1, 4) < "2025"' "$T/c1/census.tsv" | wc -l)
 for n in 1 2; do
+  # a new process cannot know what the run before it spent of the current
+  # window (the limit is the client's): each run starts in a window of its own
+  [ $n = 1 ] || sleep 5
   mkdir -p "$T/s$n"
   cp "$T/c1/census.tsv" "$T/s$n/"
   if [ $n = 1 ]; then run "$T/s$n.log" "$z" crawl --select "$sel" --metadata-only --endpoint "$HS_URL" --out "$T/s$n" --quiet
@@ -143,7 +146,9 @@ for _ in $(seq 300); do ls "$T"/sk/.zllm/metadata.*.part >/dev/null 2>&1 && [ -s
 kill -9 $pid 2>/dev/null || true
 wait $pid 2>/dev/null || true
 done_before=$(cat "$T"/sk/.zllm/metadata.*.part 2>/dev/null | grep -c "	OK	" || true)
-sleep 1 # the look-alike logs the answers it was still sending to the killed run
+# the look-alike logs the answers it was still sending to the killed run; and
+# the rerun starts in a window the killed run spent nothing of
+sleep 5
 : >"$T/hs.log"
 run "$T/sk2.log" "${mpi2[@]}" "$z" crawl --select "$sel" --metadata-only --endpoint "$HS_URL" --out "$T/sk" --quiet
 check "--select killed on 1 rank, rerun on 2: ends well ($(tail -2 "$T/sk2.log"))" [ "$rc" -eq 0 ]
