@@ -51,6 +51,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "zllm_error_last": (c_char_p, []),
     "zllm_error_last_code": (c_int, []),
     "zllm_error_clear": (None, []),
+    "zllm_error_name": (c_char_p, [c_int]),
     "zllm_bind_version": (c_char_p, []),
     "zllm_bind_sizeof": (c_size_t, [c_char_p]),
     "zllm_bind_dtype_name": (c_char_p, [c_int]),

@@ -31,9 +31,8 @@ import numpy as np
 from . import _lib
 from ._closing import Closing
 from ._lib import arg, check, lib, text
-from .errors import FormatError, NotFoundError
+from .errors import ELIMIT, FormatError, NotFoundError
 
-_ELIMIT = -7
 _DEFAULT_MEMORY_MIB = 512
 # The part cache of a handle whose reader did not fit the slice store
 # (ZLLM_PART_CACHE_MIB, 512 MiB by default, split this many ways).
@@ -156,7 +155,7 @@ class Archive(Closing):
         for f in infos:
             if f.path == path:
                 return f
-        raise NotFoundError(f"{self.path}: no file '{path}' in {repo}", -6)
+        raise NotFoundError(f"{self.path}: no file '{path}' in {repo}")
 
     # ---- readers -----------------------------------------------------------
     def _slice_store(self) -> c_void_p:
@@ -179,7 +178,7 @@ class Archive(Closing):
             if rc == 0:
                 return h, r
             lib.zllm_archive_close(h)
-            if rc != _ELIMIT:
+            if rc != ELIMIT:
                 check(rc)
             h = c_void_p()
             check(lib.zllm_archive_open_readonly(byref(h), self._dir, _FALLBACK_WAYS))
@@ -330,15 +329,11 @@ class ArchiveFile(io.RawIOBase):
 
     def readinto(self, b: Any) -> int:
         """Fills b from the current position (short only at the end of the file)."""
-        rd = self._reader()
         mv = memoryview(b).cast("B")
         n = min(len(mv), max(0, self.size - self._pos))
         addr, keep = _address(mv, n)
-        with rd.lock:
-            self._touched = True
-            got = rd.read_into(self._pos, addr, n)
+        got = self._fill(addr, n)
         del keep
-        self._pos += got
         return got
 
     def readall(self) -> bytes:
@@ -346,23 +341,23 @@ class ArchiveFile(io.RawIOBase):
         if self._pos == 0 and not self._touched:
             # read whole and in order: the SHA-256 proves every byte
             lib.zllm_file_reader_whole(rd.r)
-        return self._read(max(0, self.size - self._pos))
+        return _filled_bytes(max(0, self.size - self._pos), self._fill)
 
     def read(self, size: Optional[int] = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()
-        return self._read(min(size, max(0, self.size - self._pos)))
+        self._reader()  # a closed file raises, even at its end
+        return _filled_bytes(min(size, max(0, self.size - self._pos)), self._fill)
 
-    def _read(self, n: int) -> bytes:
+    def _fill(self, addr: int, n: int) -> int:
+        """n bytes from the current position to address addr, the position
+        moved past them: how many (fewer only at the end)."""
         rd = self._reader()
-
-        def fill(addr: int, want: int) -> int:
-            with rd.lock:
-                self._touched = True
-                return rd.read_into(self._pos, addr, want)
-        b = _filled_bytes(n, fill)
-        self._pos += len(b)
-        return b
+        with rd.lock:
+            self._touched = True
+            got = rd.read_into(self._pos, addr, n)
+        self._pos += got
+        return got
 
     @property
     def verified(self) -> bool:
@@ -453,7 +448,7 @@ class SafeOpen(Closing):
         try:
             return self._tensors[name]
         except KeyError:
-            raise NotFoundError(f"{self.name}: no tensor '{name}'", -6) from None
+            raise NotFoundError(f"{self.name}: no tensor '{name}'") from None
 
     def get_tensor(self, name: str) -> np.ndarray:
         """One tensor as a numpy array of its dtype and shape (BF16 as
@@ -463,13 +458,13 @@ class SafeOpen(Closing):
         info = self.tensor_info(name)
         dtype = _NUMPY_DTYPES.get(info.dtype)
         if dtype is None:
-            raise NotFoundError(f"{self.name}: tensor '{name}' has dtype {info.dtype}, which numpy cannot hold", -6)
+            raise NotFoundError(f"{self.name}: tensor '{name}' has dtype {info.dtype}, which numpy cannot hold")
         begin, end = info.data_offsets
         out = np.empty(end - begin, dtype=np.uint8)
         with rd.lock:
             got = rd.read_into(self._data_start + begin, out.ctypes.data, end - begin)
         if got != end - begin:
-            raise FormatError(f"{self.name}: tensor '{name}' ends after {got} of {end - begin} bytes", -4)
+            raise FormatError(f"{self.name}: tensor '{name}' ends after {got} of {end - begin} bytes")
         return out.view(dtype).reshape(info.shape)
 
     def close(self) -> None:

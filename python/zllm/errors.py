@@ -9,35 +9,44 @@ from __future__ import annotations
 
 from typing import NoReturn, Optional
 
-# zllm/error.h's codes
-_NAMES = {-1: "ERROR", -2: "ENOMEM", -3: "EIO", -4: "EFORMAT", -5: "EINVAL", -6: "ENOTFOUND", -7: "ELIMIT",
-          -8: "EUNSAFE", -9: "EMPI", -11: "ECHANGED"}
+# the codes of zllm/error.h the package tells apart
+ERROR, EFORMAT, ENOTFOUND, ELIMIT = -1, -4, -6, -7
 
 
 class ZllmError(Exception):
     """A libzllm call failed.  `code` is the negative ZLLM_E* code, `code_name`
-    its name ("EFORMAT"), and str(error) the library's message."""
+    its name as the library gives it ("EFORMAT"), and str(error) the
+    library's message."""
 
-    def __init__(self, message: str, code: int = -1) -> None:
+    default_code = ERROR
+
+    def __init__(self, message: str, code: Optional[int] = None) -> None:
         super().__init__(message)
-        self.code = code
-        self.code_name = _NAMES.get(code, "ERROR")
+        self.code = self.default_code if code is None else code
+        from ._lib import lib  # (loaded by then: _lib raises these)
+        self.code_name = lib.zllm_error_name(self.code).decode()
 
 
 class FormatError(ZllmError):
     """The archive (or a file in it) broke a format rule: a damaged blob, a
     checksum or SHA-256 that does not match, a malformed safetensors header."""
 
+    default_code = EFORMAT
+
 
 class NotFoundError(ZllmError, LookupError):
     """No such repo, file or tensor in the archive."""
+
+    default_code = ENOTFOUND
 
 
 class LimitError(ZllmError):
     """Input exceeded a safety limit, or a reader did not fit the memory budget."""
 
+    default_code = ELIMIT
 
-_CLASSES = {-4: FormatError, -6: NotFoundError, -7: LimitError}
+
+_CLASSES = {EFORMAT: FormatError, ENOTFOUND: NotFoundError, ELIMIT: LimitError}
 
 
 def raise_last(code: int, message: Optional[bytes]) -> NoReturn:
